@@ -1,0 +1,3 @@
+from secl.cli import main
+
+raise SystemExit(main())

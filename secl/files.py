@@ -1,0 +1,133 @@
+"""Paths to source files: walk, exclude, read bytes once, report problems as one line each."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SOURCE_SUFFIXES = (".c", ".h")
+# Directories that never hold sources a user wants linted.
+SKIP_DIRS = frozenset(
+    {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "node_modules", ".tox", ".cache"}
+)
+BINARY_SNIFF = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    path: str  # as reached from the arguments
+    data: bytes
+
+    @property
+    def text_problem(self) -> str | None:
+        """A note for files that are not clean UTF-8 (they are still linted)."""
+        try:
+            self.data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            return f"not valid UTF-8 (byte {err.start}); linted as raw bytes"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class FileProblem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"secl: {self.path}: {self.message}"
+
+
+def is_excluded(path: str, patterns: Iterable[str]) -> bool:
+    norm = path.replace(os.sep, "/")
+    if norm.startswith("./"):
+        norm = norm[2:]
+    parts = norm.split("/")
+    for pattern in patterns:
+        pat = pattern.rstrip("/")
+        if fnmatch.fnmatch(norm, pat) or fnmatch.fnmatch(norm, pat + "/*"):
+            return True
+        if "/" not in pat and any(fnmatch.fnmatch(part, pat) for part in parts):
+            return True
+    return False
+
+
+def discover(
+    paths: Iterable[str], exclude: Iterable[str] = ()
+) -> Iterator[str | FileProblem]:
+    """Yield source paths (explicit files always, directories recursively) or problems."""
+    exclude = tuple(exclude)
+    for arg in paths:
+        p = Path(arg)
+        if not os.path.lexists(arg):
+            yield FileProblem(arg, "no such file or directory")
+            continue
+        if p.is_dir():
+            yield from _walk(arg, exclude)
+        elif p.is_symlink() and not p.exists():
+            yield FileProblem(arg, "broken symbolic link")
+        else:
+            # An explicit file is linted whatever its suffix, as ruff does.
+            yield arg
+
+
+def _walk(root: str, exclude: tuple[str, ...]) -> Iterator[str | FileProblem]:
+    seen_dirs: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        try:
+            st = os.stat(directory)
+        except OSError as err:
+            yield FileProblem(directory, _os_message(err))
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen_dirs:
+            yield FileProblem(directory, "symbolic link loop, not followed")
+            continue
+        seen_dirs.add(key)
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as err:
+            yield FileProblem(directory, _os_message(err))
+            continue
+        subdirs = []
+        for entry in entries:
+            path = entry.path if directory != "." else entry.name
+            if exclude and is_excluded(path, exclude):
+                continue
+            try:
+                if entry.is_dir():
+                    if entry.name not in SKIP_DIRS:
+                        subdirs.append(path)
+                    continue
+            except OSError as err:
+                yield FileProblem(path, _os_message(err))
+                continue
+            if entry.name.endswith(SOURCE_SUFFIXES):
+                if entry.is_symlink() and not os.path.exists(entry.path):
+                    yield FileProblem(path, "broken symbolic link")
+                    continue
+                yield path
+        stack.extend(reversed(subdirs))
+
+
+def read(path: str) -> SourceFile | FileProblem:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except IsADirectoryError:
+        return FileProblem(path, "is a directory")
+    except OSError as err:
+        return FileProblem(path, _os_message(err))
+    if b"\0" in data[:BINARY_SNIFF]:
+        return FileProblem(path, "binary file (NUL bytes), skipped")
+    return SourceFile(path, data)
+
+
+def _os_message(err: OSError) -> str:
+    if err.errno is not None and err.strerror:
+        return err.strerror.lower() if err.strerror[0].isupper() else err.strerror
+    return str(err)

@@ -1,0 +1,1 @@
+"""tree-sitter-c turns source bytes into facts."""

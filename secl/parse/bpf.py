@@ -1,0 +1,523 @@
+"""The BPF side: every `SEC(...)` and `__attribute__((section(...)))` site of a file.
+
+tree-sitter-c reports a missing `;` after every `SEC(...)` and turns test annotations such as
+`__success __msg("...")` into ERROR nodes, so the tree around a site is not trusted: a site is
+found by its token, and the function or variable it names is read from the token stream that
+follows, staying inside the `#if` branch the site sits in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from tree_sitter import Node
+
+from secl.facts import Piece, SectionSite, Span
+from secl.parse.cstring import decode_literal
+from secl.parse.tree import CONDITIONALS, Positions, Token, lex, parse, tokens_before
+
+# Names that take a section string as their one argument. `section` only counts inside
+# `__attribute__((...))`. A file's own `#define X(n) __attribute__((section(n)))` adds X.
+SECTION_MACROS = frozenset({"SEC", "__section"})
+_HIT = re.compile(rb"\b(SEC|__section|section)\s*\(")
+_IDENT_TYPES = frozenset({"identifier", "type_identifier", "field_identifier", "primitive_type"})
+# Callees that are attributes, never the declarator of the function.
+ATTRIBUTE_CALLEES = frozenset(
+    {"__attribute__", "__attribute", "__declspec", "asm", "__asm__", "__asm", "_Alignas",
+     "__aligned", "SEC", "__section", "__weak", "__used"}
+)  # fmt: skip
+_WRAPPER = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
+_TYPE_KEYWORDS = frozenset({"struct", "union", "enum"})
+_MAX_TOKENS = 600  # a declaration header longer than this is not a SEC'd function
+
+
+def extract_sites(path: str, data: bytes, tree=None) -> list[SectionSite]:
+    """Every section site of one file, in source order."""
+    if b"SEC" not in data and b"section" not in data:
+        return []
+    if tree is None:
+        tree = parse(data)
+    positions = Positions(data)
+    root = tree.root_node
+    sites: list[SectionSite] = []
+    guard = _include_guard(root)
+    aliases: set[str] = set()
+    pattern = _HIT
+    seen: set[int] = set()
+    while True:
+        for match in pattern.finditer(data):
+            start = match.start()
+            if start in seen:
+                continue
+            seen.add(start)
+            name = match.group(1).decode()
+            node = root.descendant_for_byte_range(start, match.end(1))
+            if node is None:
+                continue
+            if node.type == "preproc_arg":
+                sites.extend(_template_sites(path, data, node, start, positions, aliases))
+                continue
+            if node.type not in _IDENT_TYPES or node.start_byte != start:
+                continue  # in a comment, a string, or part of a longer token
+            site = _site(path, data, node, name, positions, guard)
+            if site is not None:
+                sites.append(site)
+        new = {a for a in aliases if a not in SECTION_MACROS}
+        if not new or pattern is not _HIT:
+            break
+        pattern = re.compile(rb"\b(" + b"|".join(re.escape(a.encode()) for a in sorted(new)) + rb")\s*\(")
+    sites.sort(key=lambda s: s.span.start_byte)
+    return sites
+
+
+def _site(
+    path: str, data: bytes, ident: Node, name: str, positions: Positions, guard: Node | None
+) -> SectionSite | None:
+    if name == "section" and not _in_attribute(ident):
+        return None
+    stream = lex(data, ident.end_byte)
+    first = next(stream, None)
+    if first is None or first.type != "(":
+        return None
+    pieces, close = _pieces(stream, data, positions)
+    if close is None or not pieces:
+        return None
+    if name == "section":
+        # Finish the enclosing __attribute__((...)) before reading what it decorates.
+        depth = 2
+        for tok in stream:
+            if tok.type == "(":
+                depth += 1
+            elif tok.type == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+    decorated = _decorated_clean(ident)
+    if decorated is None:
+        decorated = _decorated(stream, ident, data)
+    kind, program, symbol, name_tok, is_static, body = decorated
+    span = positions.span(pieces[0].span.start_byte, pieces[-1].span.end_byte)
+    return SectionSite(
+        path=path,
+        macro=name,
+        span=span,
+        pieces=tuple(pieces),
+        section_text=data[span.start_byte : span.end_byte].decode("utf-8", "replace"),
+        section=_resolve(pieces),
+        kind=kind,
+        program=program,
+        symbol=symbol,
+        name_span=positions.span(name_tok.start_byte, name_tok.end_byte) if name_tok else None,
+        is_static=is_static,
+        body=body,
+        branch=branch_condition(ident, guard),
+        template=False,
+    )
+
+
+def _resolve(pieces: list[Piece]) -> str | None:
+    if any(p.kind != "literal" for p in pieces):
+        return None
+    return "".join(p.value or "" for p in pieces)
+
+
+def _pieces(
+    stream: Iterator[Token], data: bytes, positions: Positions
+) -> tuple[list[Piece], Token | None]:
+    pieces: list[Piece] = []
+    depth = 1
+    pending: Token | None = None  # an identifier that may start a function-like macro call
+    call_start: Token | None = None
+    for tok in stream:
+        t = tok.type
+        if t == "(":
+            depth += 1
+            if depth == 2 and pending is not None:
+                call_start, pending = pending, None
+            continue
+        if t == ")":
+            depth -= 1
+            if depth == 1 and call_start is not None:
+                pieces.append(_piece("macro", call_start.start_byte, tok.end_byte, data, positions))
+                call_start = None
+            if depth == 0:
+                if pending is not None:
+                    pieces.append(_piece("macro", pending.start_byte, pending.end_byte, data, positions))
+                return pieces, tok
+            continue
+        if depth > 1:
+            continue
+        if pending is not None:
+            pieces.append(_piece("macro", pending.start_byte, pending.end_byte, data, positions))
+            pending = None
+        if t == "string_literal":
+            pieces.append(_piece("literal", tok.start_byte, tok.end_byte, data, positions))
+        elif t in _IDENT_TYPES:
+            pending = tok
+        else:
+            pieces.append(_piece("other", tok.start_byte, tok.end_byte, data, positions))
+    return pieces, None
+
+
+def _piece(kind, start: int, end: int, data: bytes, positions: Positions) -> Piece:
+    text = data[start:end].decode("utf-8", "replace")
+    value = decode_literal(text) if kind == "literal" else None
+    if kind == "literal" and value is None:
+        kind = "other"
+    return Piece(kind, text, value, positions.span(start, end))
+
+
+def _in_attribute(ident: Node, data: bytes) -> bool:
+    node = ident.parent
+    for _ in range(4):
+        if node is None:
+            break
+        if node.type in ("attribute_specifier", "attribute", "attribute_declaration"):
+            return True
+        node = node.parent
+    # Inside ERROR nodes the structure is gone: look back a few tokens.
+    for i, tok in enumerate(tokens_before(ident, data)):
+        if tok.text in (b"__attribute__", b"__attribute"):
+            return True
+        if i > 8 or tok.type in (";", "{", "}"):
+            break
+    return False
+
+
+def _is_ident(tok: Token | None) -> bool:
+    return tok is not None and tok.type in _IDENT_TYPES
+
+
+def _decorated(stream: Iterator[Token], ident: Node, data: bytes):
+    """(kind, program, symbol, name token, static, body) for what follows a site."""
+    calls: list[tuple[Token, Token]] = []  # (name token, closing paren)
+    prev: Token | None = None
+    prev2: Token | None = None
+    last_ident: Token | None = None
+    is_static = False
+    for count, tok in enumerate(stream):
+        if count > _MAX_TOKENS:
+            break
+        t = tok.type
+        if t == "(":
+            callee = prev if _is_ident(prev) else None
+            first, single, close = _group(stream)
+            if close is None:
+                break
+            if callee is not None:
+                callee_text = callee.text.decode()
+                name_tok = callee
+                if _WRAPPER.match(callee_text) and single and first is not None:
+                    name_tok = first
+                if callee_text not in ATTRIBUTE_CALLEES:
+                    calls.append((name_tok, close))
+            prev2, prev = prev, close
+            continue
+        if t == "{":
+            if (prev is not None and prev.type in _TYPE_KEYWORDS) or (
+                _is_ident(prev) and prev2 is not None and prev2.type in _TYPE_KEYWORDS
+            ):
+                if _skip_braces(stream) is None:
+                    break
+                prev2, prev = prev, None
+                continue
+            if calls:
+                name_tok = calls[-1][0]
+                return "program", name_tok.text.decode(), None, name_tok, is_static, _body(tok, stream, _root(ident))
+            break
+        if t in (";", "=", ","):
+            if prev is None or (prev is not None and prev.type == ")" and not calls):
+                # `SEC("x");` directly: the declarator came before the site.
+                sym = _symbol_before(ident, data)
+                return "data", None, (sym.text.decode() if sym else None), sym, False, None
+            if t == ";" and calls and calls[-1][1] is prev:
+                name_tok = calls[-1][0]
+                return "prototype", name_tok.text.decode(), None, name_tok, is_static, None
+            return "data", None, (last_ident.text.decode() if last_ident else None), last_ident, False, None
+        if _is_ident(tok):
+            text = tok.text
+            if text in (b"SEC", b"__section"):
+                break  # another site before any declaration: this one decorates nothing
+            if text == b"static":
+                is_static = True
+            last_ident = tok
+        elif t == "static":
+            is_static = True
+        prev2, prev = prev, tok
+    if prev is None:
+        sym = _symbol_before(ident, data)
+        if sym is not None:
+            return "data", None, sym.text.decode(), sym, False, None
+    return "unknown", None, None, None, is_static, None
+
+
+# An ERROR node holding any of these is more than annotations: let the lexer decide.
+_ERROR_STOP = re.compile(rb"[{};=]|\bSEC\b|\b__section\b|\bsection\b")
+_STATIC = re.compile(rb"\bstatic\b")
+_STRING = re.compile(rb'"(?:[^"\\\n]|\\.)*"')
+_DECLARATOR_WRAPPERS = frozenset(
+    {"pointer_declarator", "parenthesized_declarator", "attributed_declarator"}
+)
+
+
+def _decorated_clean(ident: Node):
+    """The common case where tree-sitter parsed `SEC(...)` and the function after it cleanly:
+    read the function from the tree (same answer as `_decorated`, without lexing)."""
+    call = ident.parent
+    if call is None or call.type != "call_expression":
+        return None
+    stmt = call.parent
+    if stmt is None or stmt.type != "expression_statement":
+        return None
+    semicolon = stmt.child(stmt.child_count - 1)
+    if semicolon is None or not semicolon.is_missing:
+        return None  # `} name SEC(".maps");`: a real `;` ends a data declaration
+    # Test annotations (`__success __msg("...")`) between the site and the function come out
+    # as ERROR nodes or as calls with a missing `;`; step over them to a clean definition.
+    func = stmt.next_sibling
+    static_before = False
+    while func is not None and func.type != "function_definition":
+        if func.type == "ERROR":
+            if _ERROR_STOP.search(func.text):
+                return None
+            static_before = static_before or (
+                b"static" in func.text and _STATIC.search(_STRING.sub(b'""', func.text)) is not None
+            )
+        elif func.type == "expression_statement":
+            last = func.child(func.child_count - 1)
+            if last is None or not last.is_missing or func.text.startswith((b"SEC", b"__section")):
+                return None
+        elif func.type != "comment":
+            return None
+        func = func.next_sibling
+    if func is None or func.has_error:
+        return None
+    declarator = func.child_by_field_name("declarator")
+    while declarator is not None and declarator.type in _DECLARATOR_WRAPPERS:
+        declarator = declarator.child_by_field_name("declarator")
+    if declarator is None or declarator.type != "function_declarator":
+        return None
+    name = declarator.child_by_field_name("declarator")
+    if name is None or name.type != "identifier":
+        return None
+    if _WRAPPER.match(name.text.decode()):
+        params = declarator.child_by_field_name("parameters")
+        first = params.named_children[0] if params is not None and params.named_children else None
+        if first is not None and first.type == "parameter_declaration" and first.child_count == 1:
+            name = first.child(0)
+    body = func.child_by_field_name("body")
+    is_static = static_before or any(
+        c.type == "storage_class_specifier" and c.text == b"static" for c in func.children
+    )
+    token = Token(name.type, name.text, name.start_byte, name.end_byte, name)
+    return (
+        "program",
+        name.text.decode(),
+        None,
+        token,
+        is_static,
+        (body.start_byte, body.end_byte) if body is not None else None,
+    )
+
+
+def _group(stream: Iterator[Token]) -> tuple[Token | None, bool, Token | None]:
+    """Consume a parenthesised group; its first token, whether that is a lone identifier
+    argument (`name,` or `name)`), and the closing parenthesis."""
+    depth = 1
+    first: Token | None = None
+    single = False
+    index = 0
+    for tok in stream:
+        t = tok.type
+        if index == 1 and depth == 1:
+            single = _is_ident(first) and t in (",", ")")
+        index += 1
+        if index == 1:
+            first = tok
+        if t == "(":
+            depth += 1
+        elif t == ")":
+            depth -= 1
+            if depth == 0:
+                return first, single, tok
+    return first, single, None
+
+
+def _skip_braces(stream: Iterator[Token]) -> Token | None:
+    depth = 1
+    for tok in stream:
+        if tok.type == "{":
+            depth += 1
+        elif tok.type == "}":
+            depth -= 1
+            if depth == 0:
+                return tok
+    return None
+
+
+def _body(open_brace: Token, stream: Iterator[Token], root: Node) -> tuple[int, int] | None:
+    node = root.descendant_for_byte_range(open_brace.start_byte, open_brace.end_byte)
+    parent = node.parent if node is not None and node.type == "{" else None
+    if parent is not None and parent.type == "compound_statement":
+        return parent.start_byte, parent.end_byte
+    close = _skip_braces(stream)
+    return (open_brace.start_byte, close.end_byte) if close is not None else None
+
+
+def _root(node: Node) -> Node:
+    while node.parent is not None:
+        node = node.parent
+    return node
+
+
+def _symbol_before(ident: Node, data: bytes) -> Token | None:
+    """The declarator name before a trailing site: `} name SEC(".maps")`, `char x[] SEC(...)`."""
+    depth = 0
+    for i, tok in enumerate(tokens_before(ident, data)):
+        if i > 40:
+            break
+        t = tok.type
+        if t in ("]", ")"):
+            depth += 1
+        elif t in ("[", "("):
+            depth -= 1
+        elif depth == 0:
+            if _is_ident(tok):
+                return tok
+            if t in (";", "{", "}"):
+                return None
+    return None
+
+
+def _include_guard(root: Node) -> Node | None:
+    """The `#ifndef X / #define X` that wraps a whole header: not a branch worth reporting."""
+    named = [c for c in root.children if c.type != "comment"]
+    if len(named) != 1 or named[0].type != "preproc_ifdef":
+        return None
+    node = named[0]
+    if node.child(0) is None or node.child(0).type != "#ifndef":
+        return None
+    name = node.child_by_field_name("name")
+    for child in node.children[2:4]:
+        if child.type == "preproc_def" and name is not None:
+            define = child.child_by_field_name("name")
+            if define is not None and define.text == name.text:
+                return node
+    return None
+
+
+def _condition(node: Node) -> str:
+    t = node.type
+    target = node.child(1)
+    text = target.text.decode("utf-8", "replace").strip() if target is not None else "?"
+    if t in ("preproc_ifdef", "preproc_elifdef"):
+        negated = node.child(0) is not None and node.child(0).type in ("#ifndef", "#elifndef")
+        return f"!defined({text})" if negated else f"defined({text})"
+    return " ".join(text.split())
+
+
+def _negate(cond: str) -> str:
+    if cond.startswith("!defined(") and cond.count("(") == 1:
+        return cond[1:]
+    if re.fullmatch(r"defined\(\w+\)|\w+", cond):
+        return "!" + cond
+    return f"!({cond})"
+
+
+def branch_condition(node: Node, guard: Node | None = None) -> str | None:
+    """`defined(A) && !(B > 1)` for a node under `#ifdef A` and the `#else` of `#if B > 1`."""
+    parts: list[str] = []
+    child = node
+    parent = node.parent
+    while parent is not None:
+        if parent.type in CONDITIONALS and parent is not guard and parent != guard:
+            is_alternative = parent.child_by_field_name("alternative") == child
+            if child != parent.child(1):
+                cond = _condition(parent)
+                parts.append(_negate(cond) if is_alternative else cond)
+        child, parent = parent, parent.parent
+    if not parts:
+        return None
+    return " && ".join(reversed(parts))
+
+
+_ALIAS_BODY = re.compile(
+    rb"\s*(?:__attribute__\s*\(\s*\(\s*(?:\w+\s*,\s*)*)?(?:SEC|__section|section)\s*\(\s*\w+\s*\)"
+    rb"[\s\w,()]*\Z"
+)
+_TEMPLATE_TOKEN = re.compile(
+    rb'(?P<str>(?:u8|u|U|L)?"(?:[^"\\\n]|\\.)*")|(?P<hash>#\s*[A-Za-z_]\w*)|(?P<id>[A-Za-z_]\w*)'
+    rb"|(?P<open>\()|(?P<close>\))|(?P<other>\S)"
+)
+
+
+def _template_sites(
+    path: str, data: bytes, arg: Node, start: int, positions: Positions, aliases: set[str]
+) -> list[SectionSite]:
+    """A site written inside a #define body: a template, expanded where the macro is used."""
+    define = arg.parent
+    if define is None or define.type not in ("preproc_def", "preproc_function_def"):
+        return []
+    macro_name_node = define.child_by_field_name("name")
+    macro_name = macro_name_node.text.decode() if macro_name_node is not None else None
+    params: set[str] = set()
+    params_node = define.child_by_field_name("parameters")
+    if params_node is not None:
+        params = {c.text.decode() for c in params_node.named_children}
+    m = re.compile(rb"\b(?:SEC|__section|section)\s*\(").match(data, start)
+    if m is None:
+        return []
+    pos, end = m.end(), arg.end_byte
+    pieces: list[Piece] = []
+    depth = 1
+    while pos < end:
+        tm = _TEMPLATE_TOKEN.search(data, pos, end)
+        if tm is None:
+            break
+        pos = tm.end()
+        kind = tm.lastgroup
+        if kind == "open":
+            depth += 1
+            continue
+        if kind == "close":
+            depth -= 1
+            if depth == 0:
+                break
+            continue
+        if depth > 1:
+            continue
+        piece_kind = {"str": "literal", "hash": "stringify", "id": "macro"}.get(kind, "other")
+        pieces.append(_piece(piece_kind, tm.start(), tm.end(), data, positions))
+    if not pieces or depth != 0:
+        return []
+    if (
+        len(params) == 1
+        and len(pieces) == 1
+        and pieces[0].text in params
+        and _ALIAS_BODY.match(data, arg.start_byte, arg.end_byte)
+    ):
+        # `#define SEC(name) __attribute__((section(name), used))` defines a SEC-like macro.
+        if macro_name:
+            aliases.add(macro_name)
+        return []
+    span = positions.span(pieces[0].span.start_byte, pieces[-1].span.end_byte)
+    return [
+        SectionSite(
+            path=path,
+            macro=data[start : m.end()].split(b"(")[0].strip().decode(),
+            span=span,
+            pieces=tuple(pieces),
+            section_text=data[span.start_byte : span.end_byte].decode("utf-8", "replace"),
+            section=_resolve(pieces),
+            kind="unknown",
+            program=None,
+            symbol=None,
+            name_span=None,
+            is_static=False,
+            body=None,
+            branch=branch_condition(define),
+            template=True,
+            template_macro=macro_name,
+        )
+    ]

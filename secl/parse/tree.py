@@ -1,0 +1,229 @@
+"""The tree-sitter parser and the small helpers every extractor shares."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Iterator
+from functools import cache
+from typing import NamedTuple
+
+import tree_sitter_c
+from tree_sitter import Language, Node, Parser, Tree
+
+from secl.facts import Position, Span
+
+
+@cache
+def c_language() -> Language:
+    return Language(tree_sitter_c.language())
+
+
+@cache
+def c_parser() -> Parser:
+    # A Parser holds no state between parse() calls; caching it only saves set-up time.
+    return Parser(c_language())
+
+
+def parse(data: bytes) -> Tree:
+    return c_parser().parse(data)
+
+
+class Positions:
+    """Byte offsets to 1-based (row, character column) for one file."""
+
+    __slots__ = ("_data", "_line_starts")
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._line_starts: list[int] | None = None
+
+    def _starts(self) -> list[int]:
+        if self._line_starts is None:
+            starts = [0]
+            find = self._data.find
+            i = find(b"\n")
+            while i != -1:
+                starts.append(i + 1)
+                i = find(b"\n", i + 1)
+            self._line_starts = starts
+        return self._line_starts
+
+    def at(self, offset: int) -> Position:
+        starts = self._line_starts or self._starts()
+        line = bisect_right(starts, offset) - 1
+        start = starts[line]
+        prefix = self._data[start:offset]
+        column = offset - start if prefix.isascii() else len(prefix.decode("utf-8", "replace"))
+        return Position(line + 1, column + 1)
+
+    def span(self, start: int, end: int) -> Span:
+        return Span(start, end, self.at(start), self.at(end))
+
+    def line_text(self, row: int) -> str:
+        starts = self._starts()
+        start = starts[row - 1]
+        end = starts[row] - 1 if row < len(starts) else len(self._data)
+        return self._data[start:end].decode("utf-8", "replace").rstrip("\r")
+
+
+# Node types whose content is one token for our purposes.
+ATOMIC = frozenset(
+    {"string_literal", "char_literal", "raw_string_literal", "system_lib_string", "number_literal"}
+)
+# Node types we never look into when reading code in order.
+SKIPPED = frozenset(
+    {
+        "comment",
+        "preproc_def",
+        "preproc_function_def",
+        "preproc_include",
+        "preproc_call",
+        "preproc_arg",
+    }
+)
+ALTERNATIVES = frozenset({"preproc_else", "preproc_elif", "preproc_elifdef"})
+CONDITIONALS = frozenset({"preproc_if", "preproc_ifdef", "preproc_elif", "preproc_elifdef"})
+
+
+class Token(NamedTuple):
+    """A token: tree-sitter's leaf, or one re-lexed from an ERROR node (`node` is None)."""
+
+    type: str
+    text: bytes
+    start_byte: int
+    end_byte: int
+    node: Node | None
+
+
+# tree-sitter's own tokens cannot be trusted next to ERROR nodes (an empty string literal may
+# come out as `"` `"` and a `string_content` that swallowed the next `)`, and an ERROR node may
+# end inside a string), so code is read forward with the plain C token grammar below; the tree
+# is used to find sites, branch conditions and bodies.
+_C_TOKEN = re.compile(
+    rb"(?P<directive>(?:(?<=\n)|(?<![\s\S]))[ \t]*\#(?:[^\n\\]|\\.)*)"
+    rb"|(?P<ws>[ \t\r\f\v]+|\n|//(?:[^\n\\]|\\.)*|/\*.*?(?:\*/|\Z)|\\\n)"
+    rb'|(?P<string_literal>(?:u8|u|U|L)?"(?:[^"\\\n]|\\.)*"?)'
+    rb"|(?P<char_literal>(?:u8|u|U|L)?'(?:[^'\\\n]|\\.)*'?)"
+    rb"|(?P<word>[A-Za-z_]\w*)"
+    rb"|(?P<number_literal>\.?[0-9](?:[eEpP][+-]|[\w.])*)"
+    rb"|(?P<punct>->|\+\+|--|<<=?|>>=?|[<>=!&|^+\-*/%]=|&&|\|\||\#\#|\.\.\.|.)",
+    re.S,
+)
+_KEYWORD_TYPES = frozenset({b"struct", b"union", b"enum", b"static", b"asm"})
+_DIRECTIVE_WORD = re.compile(rb"[ \t]*#[ \t]*(\w*)")
+
+
+def lex(data: bytes, start: int, end: int | None = None) -> Iterator[Token]:
+    """C tokens from `start`, comments skipped. Preprocessor-aware: of each `#if` block only
+    the branch we are in (or, for a block that starts after `start`, its first branch) is read."""
+    depth = 0  # #if nesting relative to `start`
+    skipping_to: int | None = None  # skip tokens until #if depth returns to this value
+    scanner = _C_TOKEN.finditer(data, start) if end is None else _C_TOKEN.finditer(data, start, end)
+    for m in scanner:
+        kind = m.lastgroup
+        if kind == "ws":
+            continue
+        if kind == "directive":
+            word = _DIRECTIVE_WORD.match(m.group()).group(1)
+            if word in (b"if", b"ifdef", b"ifndef"):
+                depth += 1
+            elif word == b"endif":
+                depth -= 1
+                if skipping_to is not None and depth < skipping_to:
+                    skipping_to = None
+            elif word in (b"else", b"elif", b"elifdef", b"elifndef") and skipping_to is None:
+                # Another branch of a block whose first (or our) branch was read: skip it all.
+                skipping_to = depth
+            continue
+        if skipping_to is not None:
+            continue
+        text = m.group()
+        if kind == "word":
+            kind = text.decode() if text in _KEYWORD_TYPES else "identifier"
+        elif kind == "punct":
+            kind = text.decode("latin-1")
+        yield Token(kind, text, m.start(), m.end(), None)
+
+
+def _leaves(node: Node, data: bytes) -> Iterator[Token]:
+    """Tokens of `node` in order, skipping comments, directives and other #if branches."""
+    t = node.type
+    if t in SKIPPED or node.is_missing:
+        return
+    if node.child_count == 0 or t in ATOMIC:
+        if not t.startswith("#") and t != "\n" and node.end_byte > node.start_byte:
+            yield Token(t, node.text, node.start_byte, node.end_byte, node)
+        return
+    if t == "ERROR":
+        yield from lex(data, node.start_byte, node.end_byte)
+        return
+    if t in CONDITIONALS or t == "preproc_else":
+        # Only the first branch's body: child 1 is the condition (or name) of the directive.
+        for i, child in enumerate(node.children):
+            if child.type in ALTERNATIVES:
+                break
+            if i == 1 and t != "preproc_else":
+                continue
+            yield from _leaves(child, data)
+        return
+    for child in node.children:
+        yield from _leaves(child, data)
+
+
+def _leaves_reversed(node: Node, data: bytes) -> Iterator[Token]:
+    """`_leaves` backwards, without materialising the whole subtree."""
+    t = node.type
+    if t in SKIPPED or node.is_missing:
+        return
+    if node.child_count == 0 or t in ATOMIC or t == "ERROR" or t in CONDITIONALS:
+        yield from reversed(list(_leaves(node, data)))
+        return
+    for child in reversed(node.children):
+        yield from _leaves_reversed(child, data)
+
+
+def _enclosing_if(node: Node) -> Node | None:
+    current: Node | None = node
+    while current is not None and current.type not in ("preproc_if", "preproc_ifdef"):
+        current = current.parent
+    return current
+
+
+def _outermost_error(node: Node) -> Node | None:
+    found = None
+    current = node.parent
+    while current is not None:
+        if current.type == "ERROR":
+            found = current
+        current = current.parent
+    return found
+
+
+def tokens_before(node: Node, data: bytes) -> Iterator[Token]:
+    """Tokens before `node`, nearest first (comments, directives, other branches skipped)."""
+    current = node
+    error = _outermost_error(node)
+    if error is not None:
+        yield from reversed(list(lex(data, error.start_byte, node.start_byte)))
+        current = error
+    while True:
+        if current.type in ALTERNATIVES:
+            # What precedes an #else branch in the tree is the other branch, not this path.
+            outer = _enclosing_if(current)
+            if outer is None:
+                return
+            current = outer
+        sibling = current.prev_sibling
+        parent = current.parent
+        if sibling is None or (
+            parent is not None
+            and parent.type in CONDITIONALS
+            and (sibling.type == "\n" or sibling.prev_sibling is None or sibling == parent.child(1))
+        ):
+            if parent is None:
+                return
+            current = parent
+            continue
+        yield from _leaves_reversed(sibling, data)
+        current = sibling
