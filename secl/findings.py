@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from secl.facts import Span
+from secl.facts import SectionSite, Span
 
 Severity = Literal["error", "warning", "info"]
 Applicability = Literal["safe", "unsafe"]
@@ -52,3 +52,32 @@ class Finding:
     @property
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.path, self.span.start.row, self.span.start.column, self.code)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A fact found in loader code that the runtime verifier can replay."""
+
+    kind: str  # attach-offset, attach-mode, link-info, perf-event, expected-attach-type, ...
+    path: str
+    span: Span
+    value: str | int | None
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeInfo:
+    upgraded: bool
+    reason_code: str
+    reason: str
+    needs_single: bool
+    codes: tuple[str, ...]
+    evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryEntry:
+    """One line of `secl sections`: a site, the libbpf entry it matches, its upgrade fate."""
+
+    site: SectionSite
+    definition: str | None  # the libbpf table string it matches, e.g. "kprobe+"
+    upgrade: UpgradeInfo | None

@@ -1,0 +1,84 @@
+"""The rule catalogue: one TOML file per rule under rules/, shipped inside the wheel."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from secl.findings import Severity
+
+FAMILIES = {
+    "SECL0": ("notes about the input", "info", False),
+    "SECL1": ("section names libbpf rejects, mis-parses, or that need a newer libbpf", "error", True),
+    "SECL2": ("programs the kprobe/uprobe auto-upgrade breaks (need `.single`)", "warning", True),
+    "SECL3": ("behaviour that changes or is uncertain under the upgrade", "info", False),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    kind: str  # "bad" or "good"
+    files: dict[str, str]
+    fixed: dict[str, str]
+    target_libbpf: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    code: str
+    name: str
+    severity: Severity
+    summary: str
+    explanation: str
+    fix: str | None
+    examples: tuple[Example, ...]
+
+    @property
+    def default_selected(self) -> bool:
+        return FAMILIES[self.code[:5]][2]
+
+    @property
+    def url(self) -> str:
+        return f"secl rule {self.code}"
+
+
+def _rules_dir() -> Path:
+    from secl.resources import rules_dir
+
+    return rules_dir()
+
+
+@cache
+def load_catalogue() -> dict[str, Rule]:
+    rules: dict[str, Rule] = {}
+    for path in sorted(_rules_dir().glob("SECL*.toml")):
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+        examples = tuple(
+            Example(
+                kind=e["kind"],
+                files=dict(e.get("files", {})),
+                fixed=dict(e.get("fixed", {})),
+                target_libbpf=e.get("target-libbpf"),
+            )
+            for e in raw.get("examples", [])
+        )
+        rule = Rule(
+            code=raw["code"],
+            name=raw["name"],
+            severity=raw["severity"],
+            summary=raw["summary"],
+            explanation=raw["explanation"].strip(),
+            fix=raw.get("fix"),
+            examples=examples,
+        )
+        if rule.code != path.stem:
+            raise ValueError(f"{path}: code {rule.code} does not match the file name")
+        rules[rule.code] = rule
+    return rules
+
+
+def rule(code: str) -> Rule:
+    return load_catalogue()[code]
