@@ -1,0 +1,14 @@
+"""One line per finding, `path:row:col: CODE [name] message`, then the closing count."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from secl.findings import Finding
+from secl.report.full import header, summary
+
+
+def render(findings: Sequence[Finding], *, fixable_note: bool = True, color: bool = False) -> str:
+    lines = [header(f, color=color) for f in findings]
+    lines.extend(summary(findings, fixable_note=fixable_note))
+    return "\n".join(lines) + "\n"
