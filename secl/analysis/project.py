@@ -1,0 +1,51 @@
+"""The project model every rule reads: all files, their trees (parsed once) and their sites."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from secl.facts import SectionSite
+from secl.parse.tree import Positions, parse
+
+if TYPE_CHECKING:
+    from tree_sitter import Tree
+
+    from secl.config import Config
+
+
+@dataclass
+class Project:
+    """Everything the analysis knows. `files` holds every file read (the ones reported on and
+    the ones they pair with); `reported` the paths findings may be reported for."""
+
+    root: str
+    files: dict[str, bytes]
+    sites: list[SectionSite]
+    reported: frozenset[str]
+    config: Config
+    _trees: dict[str, Tree] = field(default_factory=dict, repr=False)
+    _positions: dict[str, Positions] = field(default_factory=dict, repr=False)
+
+    def tree(self, path: str) -> Tree:
+        """The tree of `path`, parsed once per run whichever stage asks first."""
+        tree = self._trees.get(path)
+        if tree is None:
+            tree = self._trees[path] = parse(self.files[path])
+        return tree
+
+    def remember_tree(self, path: str, tree: Tree) -> None:
+        self._trees[path] = tree
+
+    def positions(self, path: str) -> Positions:
+        pos = self._positions.get(path)
+        if pos is None:
+            pos = self._positions[path] = Positions(self.files[path])
+        return pos
+
+    def sites_in(self, path: str) -> list[SectionSite]:
+        return [s for s in self.sites if s.path == path]
+
+    @property
+    def programs(self) -> list[SectionSite]:
+        return [s for s in self.sites if s.kind == "program" and not s.template]

@@ -1,0 +1,61 @@
+"""Run every rule over the project; apply selection and suppressions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from secl.analysis.project import Project
+from secl.analysis.suppress import Suppression, covers, suppressions
+from secl.config import selected
+from secl.findings import Finding
+
+Rule = Callable[[Project], Iterator[Finding]]
+
+
+def _rule_sets() -> list[dict[str, Rule]]:
+    from secl.analysis import notes, sections
+
+    return [notes.RULES, sections.RULES]
+
+
+def run_rules(project: Project) -> list[Finding]:
+    # Every rule runs whatever the selection: a suppression is stale only if no finding, selected
+    # or not, sits under it.
+    findings: list[Finding] = []
+    for rules in _rule_sets():
+        for rule in rules.values():
+            findings.extend(f for f in rule(project) if f.path in project.reported)
+    findings.extend(_upgrade_findings(project))
+    findings = _apply_suppressions(project, findings)
+    findings = [f for f in findings if selected(f.code, project.config, f.path)]
+    findings.sort(key=lambda f: f.sort_key)
+    return findings
+
+
+def _upgrade_findings(project: Project) -> list[Finding]:
+    try:
+        from secl.analysis.upgrade import analyse_upgrades
+    except ImportError:  # pragma: no cover - during development of the upgrade analysis
+        return []
+    return [f for f in analyse_upgrades(project).findings if f.path in project.reported]
+
+
+def _apply_suppressions(project: Project, findings: list[Finding]) -> list[Finding]:
+    by_path: dict[str, list[Suppression]] = {}
+    for path in project.reported:
+        by_path[path] = suppressions(path, project.files[path], project.positions(path))
+    used: set[Suppression] = set()
+    kept = []
+    for finding in findings:
+        matches = [s for s in by_path.get(finding.path, ()) if covers(s, finding.code, finding.span.start.row)]
+        if matches:
+            used.update(matches)
+            continue
+        kept.append(finding)
+    from secl.analysis.notes import stale_suppression
+
+    for path, sups in by_path.items():
+        for s in sups:
+            if s not in used:
+                kept.append(stale_suppression(s))
+    return kept

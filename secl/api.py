@@ -1,0 +1,142 @@
+"""The stages wired together: paths -> files -> facts -> project -> findings / inventory."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from secl.analysis.project import Project
+from secl.config import Config, find_project_root
+from secl.facts import SectionSite
+from secl.files import FileProblem, SourceFile, discover, read
+from secl.findings import Finding, InventoryEntry
+from secl.parse.bpf import extract_sites
+from secl.parse.tree import parse
+
+# Bytes that any file worth parsing contains: a section site, or loader code that opens,
+# attaches or inspects programs. Everything else is skipped unparsed.
+INTERESTING = re.compile(
+    rb"SEC\s*\(|section\s*\(|__open|bpf_program__|bpf_object__|bpf_link|LIBBPF_OPTS|attach_"
+)
+
+
+@dataclass
+class Run:
+    """What one run read and what went wrong while reading."""
+
+    project: Project
+    problems: list[FileProblem] = field(default_factory=list)
+    linted: int = 0  # files that could be read and parsed
+
+
+@dataclass
+class CheckResult:
+    run: Run
+    findings: list[Finding]
+
+
+@dataclass
+class InventoryResult:
+    run: Run
+    entries: list[InventoryEntry]
+
+    @property
+    def sites(self) -> list[SectionSite]:
+        return [e.site for e in self.entries]
+
+
+def load(paths: Iterable[str], config: Config | None = None, *, pair: bool = True) -> Run:
+    """Read and parse `paths`; with `pair`, also read the rest of the project so that loaders
+    and BPF sources of the given files are known (findings stay limited to the given files)."""
+    paths = list(paths) or ["."]
+    config = config or Config()
+    problems: list[FileProblem] = []
+    reported: list[str] = []
+    for item in discover(paths, config.exclude):
+        if isinstance(item, FileProblem):
+            problems.append(item)
+        else:
+            reported.append(item)
+    explicit_files = any(os.path.isfile(p) for p in paths)
+    files: dict[str, bytes] = {}
+    for path in reported:
+        source = read(path)
+        if isinstance(source, FileProblem):
+            problems.append(source)
+            continue
+        note = source.text_problem
+        if note:
+            problems.append(FileProblem(path, note))
+        files[path] = source.data
+    root = find_project_root(paths[0])
+    return _build(files, reported, problems, root, config, pair=pair and explicit_files)
+
+
+def load_stdin(name: str, data: bytes, config: Config | None = None) -> Run:
+    """One file read from standard input and linted as `name` (editors, pipes)."""
+    config = config or Config()
+    problems: list[FileProblem] = []
+    if b"\0" in data[:8192]:
+        problems.append(FileProblem(name, "binary input (NUL bytes), skipped"))
+        files: dict[str, bytes] = {}
+    else:
+        files = {name: data}
+        note = SourceFile(name, data).text_problem
+        if note:
+            problems.append(FileProblem(name, note))
+    return _build(files, [name], problems, find_project_root(name), config, pair=True)
+
+
+def _build(
+    files: dict[str, bytes],
+    reported: list[str],
+    problems: list[FileProblem],
+    root: str,
+    config: Config,
+    *,
+    pair: bool,
+) -> Run:
+    linted = len(files)
+    if pair:
+        _read_pairs(root, files, config)
+    project = Project(
+        root=root, files=files, sites=[], reported=frozenset(p for p in reported if p in files),
+        config=config,
+    )  # fmt: skip
+    sites: list[SectionSite] = []
+    for path, data in files.items():
+        if b"SEC" not in data and b"section" not in data:
+            continue
+        tree = parse(data)
+        project.remember_tree(path, tree)
+        sites.extend(extract_sites(path, data, tree))
+    project.sites = sites
+    return Run(project=project, problems=problems, linted=linted)
+
+
+def _read_pairs(root: str, files: dict[str, bytes], config: Config) -> None:
+    """The other sources of the project, for the pairing of BPF programs and loaders."""
+    known = {os.path.realpath(p) for p in files}
+    for item in discover([root], config.exclude):
+        if isinstance(item, FileProblem) or os.path.realpath(item) in known:
+            continue
+        source = read(item)
+        if isinstance(source, SourceFile) and INTERESTING.search(source.data):
+            rel = os.path.relpath(item)
+            files[item if rel.startswith("..") else rel] = source.data
+
+
+def inventory(paths: Iterable[str], config: Config | None = None) -> InventoryResult:
+    from secl.analysis.inventory import build_inventory
+
+    run = load(paths, config)
+    return InventoryResult(run, build_inventory(run.project))
+
+
+def check(paths: Iterable[str], config: Config | None = None) -> CheckResult:
+    from secl.analysis.run import run_rules
+
+    run = load(paths, config)
+    return CheckResult(run, run_rules(run.project))

@@ -1,0 +1,251 @@
+"""Command line: argument parsing only; the stages do the work."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _parser():
+    import argparse
+
+    from secl import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="secl", description="A static linter for BPF section names (SEC(\"...\"))."
+    )
+    parser.add_argument("--version", action="version", version=f"secl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common(p, formats: Sequence[str]) -> None:
+        p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: .)")
+        p.add_argument("--output-format", choices=formats, default="full")
+        p.add_argument("--config", metavar="FILE", help="read [tool.secl] from this file")
+        p.add_argument("--no-config", action="store_true", help="ignore configuration files")
+        p.add_argument("--target-libbpf", metavar="VERSION", help='"upgrade" or e.g. "1.7"')
+        p.add_argument("--exclude", action="append", metavar="PATTERN", default=None)
+        p.add_argument("--skeleton-map", action="append", metavar="NAME=PATH", default=None,
+                       help="pair a skeleton or object NAME with its BPF source")  # fmt: skip
+
+    check = sub.add_parser("check", help="lint section names (the default command)")
+    common(check, ("full", "concise", "json", "sarif", "github"))
+    check.add_argument("--select", metavar="CODES")
+    check.add_argument("--extend-select", metavar="CODES")
+    check.add_argument("--ignore", metavar="CODES")
+    check.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
+    check.add_argument("--statistics", action="store_true", help="counts per rule")
+    check.add_argument("--stdin-filename", metavar="NAME", help="lint standard input as NAME")
+    check.add_argument("--fix", action="store_true", help="apply safe fixes in place")
+    check.add_argument("--unsafe-fixes", action="store_true", help="also apply unsafe fixes")
+    check.add_argument("--diff", action="store_true", help="print the fixes as a diff, change nothing")
+
+    sections = sub.add_parser("sections", help="inventory of every section site")
+    common(sections, ("full", "concise", "json"))
+
+    rule = sub.add_parser("rule", help="explain a rule")
+    rule.add_argument("code", nargs="?")
+    rule.add_argument("--all", action="store_true", help="list every rule")
+    rule.add_argument("--output-format", choices=("text", "json"), default="text")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"check", "sections", "rule", "-h", "--help", "--version"}
+    if not argv or argv[0] not in commands:
+        argv.insert(0, "check")  # `secl src/` is `secl check src/`, as with ruff
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "rule":
+            return _rule(args)
+        if args.command == "sections":
+            return _sections(args)
+        return _check(args)
+    except BrokenPipeError:
+        return EXIT_CLEAN
+    except KeyboardInterrupt:
+        return 130
+    except _UsageError as err:
+        print(f"secl: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _config(args):
+    from secl.config import (
+        Config,
+        ConfigError,
+        find_config_file,
+        find_project_root,
+        load_config,
+        validate_target,
+    )
+
+    try:
+        if args.no_config:
+            config = Config(root=find_project_root(args.paths[0] if args.paths else "."))
+        else:
+            start = args.paths[0] if args.paths else "."
+            if getattr(args, "stdin_filename", None):
+                start = args.stdin_filename
+            path = args.config or find_config_file(start)
+            config = load_config(path) if path else Config(root=find_project_root(start))
+        changes: dict[str, object] = {}
+        if args.target_libbpf:
+            changes["target_libbpf"] = validate_target(args.target_libbpf, "--target-libbpf")
+        if args.exclude:
+            changes["exclude"] = config.exclude + tuple(args.exclude)
+        if args.skeleton_map:
+            smap = dict(config.skeleton_map)
+            for item in args.skeleton_map:
+                name, sep, src = item.partition("=")
+                if not sep or not name or not src:
+                    raise _UsageError(f"--skeleton-map expects NAME=PATH, not {item!r}")
+                smap[name] = src
+            changes["skeleton_map"] = smap
+        for key in ("select", "extend_select", "ignore"):
+            value = getattr(args, key, None)
+            if value is not None:
+                codes = tuple(c.strip() for c in value.split(",") if c.strip())
+                from secl.config import is_code_selector
+
+                for code in codes:
+                    if not is_code_selector(code):
+                        raise _UsageError(f"--{key.replace('_', '-')}: {code!r} is not a rule code")
+                changes[key] = codes
+        return config.with_overrides(**changes)
+    except ConfigError as err:
+        raise _UsageError(str(err)) from err
+
+
+def _report_problems(problems) -> None:
+    for problem in problems:
+        print(str(problem), file=sys.stderr)
+
+
+def _load(args, config):
+    from secl.api import load, load_stdin
+
+    if getattr(args, "stdin_filename", None):
+        if args.paths:
+            raise _UsageError("--stdin-filename reads standard input; give no PATH")
+        return load_stdin(args.stdin_filename, sys.stdin.buffer.read(), config)
+    return load(args.paths or ["."], config)
+
+
+def _check(args) -> int:
+    from secl.analysis.run import run_rules
+    from secl.catalogue import load_catalogue
+    from secl.report import render
+
+    config = _config(args)
+    run = _load(args, config)
+    _report_problems(run.problems)
+    if run.linted == 0 and run.problems:
+        print("secl: error: nothing could be linted", file=sys.stderr)
+        return EXIT_ERROR
+    findings = run_rules(run.project)
+    if args.fix or args.diff:
+        from secl.fix import apply_fixes
+
+        return apply_fixes(run, findings, args)
+    rules = load_catalogue()
+    if args.statistics:
+        _statistics(findings, rules)
+    else:
+        out = render(
+            findings,
+            args.output_format,
+            sources=run.project.files,
+            rules=rules,
+            root=run.project.root,
+        )
+        if out:
+            sys.stdout.write(out)
+    if findings and not args.exit_zero:
+        return EXIT_FINDINGS
+    return EXIT_CLEAN
+
+
+def _statistics(findings, rules) -> None:
+    from collections import Counter
+
+    counts = Counter(f.code for f in findings)
+    fixable = Counter(f.code for f in findings if f.fix and f.fix.applicability == "safe")
+    for code, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        mark = "[*]" if fixable[code] else "   "
+        name = rules[code].name if code in rules else ""
+        print(f"{count:5}\t{code}\t{mark} {name}")
+
+
+def _sections(args) -> int:
+    from secl.analysis.inventory import build_inventory
+    from secl.report.inventory import render_inventory
+
+    config = _config(args)
+    run = _load(args, config)
+    _report_problems(run.problems)
+    if run.linted == 0 and run.problems:
+        print("secl: error: nothing could be read", file=sys.stderr)
+        return EXIT_ERROR
+    entries = build_inventory(run.project)
+    sys.stdout.write(render_inventory(entries, args.output_format, sources=run.project.files))
+    return EXIT_CLEAN
+
+
+def _rule(args) -> int:
+    import json
+
+    from secl.catalogue import load_catalogue
+
+    rules = load_catalogue()
+    if args.all:
+        if args.output_format == "json":
+            print(json.dumps([_rule_json(r) for r in rules.values()], indent=2))
+        else:
+            for r in rules.values():
+                default = "" if r.default_selected else "  (not selected by default)"
+                print(f"{r.code}  {r.name:45} {r.severity:8} {r.summary}{default}")
+        return EXIT_CLEAN
+    if not args.code:
+        raise _UsageError("give a rule code (e.g. `secl rule SECL101`) or --all")
+    code = args.code.upper()
+    if code not in rules:
+        raise _UsageError(f"unknown rule {args.code!r}; `secl rule --all` lists them")
+    r = rules[code]
+    if args.output_format == "json":
+        print(json.dumps(_rule_json(r), indent=2))
+        return EXIT_CLEAN
+    print(f"# {r.name} ({r.code})\n")
+    print(f"Severity: {r.severity}; selected by default: {'yes' if r.default_selected else 'no'}\n")
+    print(f"{r.summary}.\n")
+    print(r.explanation + "\n")
+    if r.fix:
+        print(f"## Fix\n\n{r.fix}\n")
+    for ex in r.examples:
+        title = "Bad" if ex.kind == "bad" else "Good"
+        for name, text in ex.files.items():
+            print(f"## {title}: {name}\n\n```c\n{text.rstrip()}\n```\n")
+    return EXIT_CLEAN
+
+
+def _rule_json(r) -> dict[str, object]:
+    return {
+        "code": r.code,
+        "name": r.name,
+        "severity": r.severity,
+        "summary": r.summary,
+        "explanation": r.explanation,
+        "fix": r.fix,
+        "default_selected": r.default_selected,
+    }
+
+
+if __name__ == "__main__":
+    os._exit(main())

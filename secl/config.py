@@ -1,0 +1,202 @@
+"""`[tool.secl]` in the nearest pyproject.toml, or a .secl.toml, merged with the command line."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PROJECT_MARKERS = ("pyproject.toml", ".secl.toml", ".git")
+KEYS = {
+    "select": list,
+    "extend-select": list,
+    "ignore": list,
+    "per-file-ignores": dict,
+    "exclude": list,
+    "extend-exclude": list,
+    "target-libbpf": str,
+    "skeleton-map": dict,
+    "compile-commands": str,
+    "defines": list,
+    "target-arch": str,
+}
+DEFAULT_EXCLUDE = ("build", "dist", "output", ".output", "out")
+
+
+class ConfigError(Exception):
+    """A configuration the user must fix: one line, naming the file and the key."""
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str | None = None  # the file it came from
+    root: str = "."
+    select: tuple[str, ...] | None = None  # None: the default selection
+    extend_select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    per_file_ignores: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    target_libbpf: str = "upgrade"
+    skeleton_map: dict[str, str] = field(default_factory=dict)
+    compile_commands: str | None = None
+    defines: tuple[str, ...] = ()
+    target_arch: str | None = None
+
+    def with_overrides(self, **changes: object) -> Config:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def find_project_root(start: str) -> str:
+    """The nearest directory at or above `start` with pyproject.toml, .secl.toml or .git."""
+    path = Path(start).resolve()
+    if path.is_file() or not path.exists():
+        path = path.parent
+    for candidate in (path, *path.parents):
+        if any((candidate / marker).exists() for marker in PROJECT_MARKERS):
+            return str(candidate)
+    return str(path)
+
+
+def find_config_file(start: str) -> str | None:
+    """The nearest .secl.toml, or pyproject.toml with a [tool.secl] table, at or above start."""
+    path = Path(start).resolve()
+    if path.is_file() or not path.exists():
+        path = path.parent
+    for candidate in (path, *path.parents):
+        secl_toml = candidate / ".secl.toml"
+        if secl_toml.is_file():
+            return str(secl_toml)
+        pyproject = candidate / "pyproject.toml"
+        if pyproject.is_file():
+            try:
+                with open(pyproject, "rb") as fh:
+                    if "secl" in tomllib.load(fh).get("tool", {}):
+                        return str(pyproject)
+            except (OSError, tomllib.TOMLDecodeError):
+                continue
+    return None
+
+
+def load_config(path: str) -> Config:
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from err
+    table = raw if path.endswith(".secl.toml") else raw.get("tool", {}).get("secl", {})
+    if path.endswith(".secl.toml") and "tool" in table and "secl" in table.get("tool", {}):
+        table = table["tool"]["secl"]
+    return parse_table(table, path)
+
+
+def parse_table(table: dict[str, object], path: str) -> Config:
+    root = os.path.dirname(os.path.abspath(path))
+    values: dict[str, object] = {}
+    for key, value in table.items():
+        expected = KEYS.get(key)
+        if expected is None:
+            known = ", ".join(sorted(KEYS))
+            raise ConfigError(f"{path}: unknown key `{key}` in [tool.secl] (known: {known})")
+        if not isinstance(value, expected):
+            raise ConfigError(f"{path}: `{key}` must be a {expected.__name__}")
+        values[key] = value
+    cfg = Config(path=path, root=root)
+    if "select" in values:
+        cfg = replace(cfg, select=_codes(values["select"], "select", path))
+    if "extend-select" in values:
+        cfg = replace(cfg, extend_select=_codes(values["extend-select"], "extend-select", path))
+    if "ignore" in values:
+        cfg = replace(cfg, ignore=_codes(values["ignore"], "ignore", path))
+    if "per-file-ignores" in values:
+        pfi = {}
+        for pattern, codes in values["per-file-ignores"].items():  # type: ignore[union-attr]
+            if not isinstance(codes, list):
+                raise ConfigError(f"{path}: `per-file-ignores.{pattern}` must be a list of codes")
+            pfi[pattern] = _codes(codes, f"per-file-ignores.{pattern}", path)
+        cfg = replace(cfg, per_file_ignores=pfi)
+    if "exclude" in values:
+        cfg = replace(cfg, exclude=tuple(_strings(values["exclude"], "exclude", path)))
+    if "extend-exclude" in values:
+        extra = _strings(values["extend-exclude"], "extend-exclude", path)
+        cfg = replace(cfg, exclude=cfg.exclude + tuple(extra))
+    if "target-libbpf" in values:
+        cfg = replace(cfg, target_libbpf=validate_target(str(values["target-libbpf"]), path))
+    if "skeleton-map" in values:
+        smap = values["skeleton-map"]
+        assert isinstance(smap, dict)
+        for name, src in smap.items():
+            if not isinstance(src, str):
+                raise ConfigError(f"{path}: `skeleton-map.{name}` must be a path string")
+        cfg = replace(cfg, skeleton_map={k: os.path.join(root, v) for k, v in smap.items()})
+    if "compile-commands" in values:
+        cfg = replace(cfg, compile_commands=os.path.join(root, str(values["compile-commands"])))
+    if "defines" in values:
+        cfg = replace(cfg, defines=tuple(_strings(values["defines"], "defines", path)))
+    if "target-arch" in values:
+        cfg = replace(cfg, target_arch=str(values["target-arch"]))
+    return cfg
+
+
+def validate_target(value: str, origin: str) -> str:
+    import re
+
+    if value == "upgrade" or re.fullmatch(r"\d+\.\d+(\.\d+)?", value):
+        return value
+    raise ConfigError(
+        f"{origin}: `target-libbpf` must be \"upgrade\" or a libbpf version such as \"1.7\", "
+        f"not {value!r}"
+    )
+
+
+def _strings(value: object, key: str, path: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{path}: `{key}` must be a list of strings")
+    return list(value)
+
+
+def _codes(value: object, key: str, path: str) -> tuple[str, ...]:
+    codes = _strings(value, key, path)
+    for code in codes:
+        if not is_code_selector(code):
+            raise ConfigError(f"{path}: `{key}`: {code!r} is not a rule code or prefix")
+    return tuple(codes)
+
+
+def is_code_selector(code: str) -> bool:
+    import re
+
+    return code == "ALL" or re.fullmatch(r"SECL\d{0,3}", code) is not None
+
+
+def selected(code: str, cfg: Config, path: str | None = None) -> bool:
+    """ruff's selection: the most specific matching selector wins; ignore beats select at
+    equal specificity."""
+    from secl.catalogue import FAMILIES
+
+    def best(selectors: tuple[str, ...]) -> int:
+        lengths = [0 if s == "ALL" else len(s) for s in selectors if s == "ALL" or code.startswith(s)]
+        return max(lengths) if lengths else -1
+
+    select = cfg.select if cfg.select is not None else tuple(
+        prefix for prefix, (_, _, default) in FAMILIES.items() if default
+    )
+    sel = max(best(select), best(cfg.extend_select))
+    ignores = cfg.ignore
+    if path is not None and cfg.per_file_ignores:
+        ignores = ignores + per_file_codes(path, cfg)
+    ign = best(ignores)
+    return sel >= 0 and sel > ign
+
+
+def per_file_codes(path: str, cfg: Config) -> tuple[str, ...]:
+    import fnmatch
+
+    rel = os.path.relpath(os.path.abspath(path), cfg.root).replace(os.sep, "/")
+    codes: list[str] = []
+    for pattern, pcodes in cfg.per_file_ignores.items():
+        if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(os.path.basename(path), pattern):
+            codes.extend(pcodes)
+    return tuple(codes)
