@@ -28,6 +28,7 @@ ATTRIBUTE_CALLEES = frozenset(
      "__aligned", "SEC", "__section", "__weak", "__used"}
 )  # fmt: skip
 _WRAPPER = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
+_DEFINES = frozenset({"preproc_def", "preproc_function_def"})
 _TYPE_KEYWORDS = frozenset({"struct", "union", "enum"})
 _MAX_TOKENS = 600  # a declaration header longer than this is not a SEC'd function
 
@@ -60,6 +61,8 @@ def extract_sites(path: str, data: bytes, tree=None) -> list[SectionSite]:
                 continue
             if node.type not in _IDENT_TYPES or node.start_byte != start:
                 continue  # in a comment, a string, or part of a longer token
+            if node.parent is not None and node.parent.type in _DEFINES:
+                continue  # `#define SEC(name) ...`: the macro's own name
             site = _site(path, data, node, name, positions, guard)
             if site is not None:
                 sites.append(site)
@@ -74,7 +77,7 @@ def extract_sites(path: str, data: bytes, tree=None) -> list[SectionSite]:
 def _site(
     path: str, data: bytes, ident: Node, name: str, positions: Positions, guard: Node | None
 ) -> SectionSite | None:
-    if name == "section" and not _in_attribute(ident):
+    if name == "section" and not _in_attribute(ident, data):
         return None
     stream = lex(data, ident.end_byte)
     first = next(stream, None)
@@ -372,18 +375,31 @@ def _root(node: Node) -> Node:
 
 
 def _symbol_before(ident: Node, data: bytes) -> Token | None:
-    """The declarator name before a trailing site: `} name SEC(".maps")`, `char x[] SEC(...)`."""
+    """The declarator name before a trailing site: `} name SEC(".maps")`, `char x[] SEC(...)`,
+    `int y __attribute__((section(".data.y")))`."""
+    anchor = ident
+    while anchor.parent is not None and anchor.parent.type in (
+        "argument_list", "call_expression", "attribute_specifier", "attribute",
+    ):  # fmt: skip
+        anchor = anchor.parent
+        if anchor.type == "attribute_specifier":
+            break
     depth = 0
-    for i, tok in enumerate(tokens_before(ident, data)):
-        if i > 40:
+    skip_callee = False
+    for i, tok in enumerate(tokens_before(anchor, data)):
+        if i > 60:
             break
         t = tok.type
         if t in ("]", ")"):
             depth += 1
         elif t in ("[", "("):
             depth -= 1
+            skip_callee = depth == 0 and t == "("
         elif depth == 0:
             if _is_ident(tok):
+                if skip_callee or tok.text.decode() in ATTRIBUTE_CALLEES:
+                    skip_callee = False
+                    continue
                 return tok
             if t in (";", "{", "}"):
                 return None
