@@ -9,6 +9,6 @@ from secl.report.full import header, summary
 
 
 def render(findings: Sequence[Finding], *, fixable_note: bool = True, color: bool = False) -> str:
-    lines = [header(f, color=color) for f in findings]
+    lines = [header(f, color=color, one_line=True) for f in findings]
     lines.extend(summary(findings, fixable_note=fixable_note))
     return "\n".join(lines) + "\n"

@@ -79,11 +79,15 @@ def location(path: str, row: int, column: int) -> str:
     return f"{path}:{row}:{column}"
 
 
-def header(finding: Finding, *, color: bool = False) -> str:
-    """`path:row:col: CODE [name] message`, shared with the concise format."""
+def header(finding: Finding, *, color: bool = False, one_line: bool = False) -> str:
+    """`path:row:col: CODE [name] message`, shared with the concise format.
+
+    `one_line` folds line breaks in the message so line-oriented consumers see one record.
+    """
+    message = " ".join(finding.message.splitlines()) if one_line else finding.message
     where = location(finding.path, finding.span.start.row, finding.span.start.column)
     code = _paint(finding.code, _SEVERITY_COLOR[finding.severity], color)
-    return f"{_paint(where, _BOLD, color)}: {code} [{finding.name}] {finding.message}"
+    return f"{_paint(where, _BOLD, color)}: {code} [{finding.name}] {message}"
 
 
 def _underline_range(row: int, line: str, span: Span, starts: list[int]) -> tuple[int, int]:
