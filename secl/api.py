@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from secl.analysis.project import Project
-from secl.config import Config, find_project_root
+from secl.config import Config, project_root
 from secl.facts import SectionSite
 from secl.files import FileProblem, SourceFile, discover, read
 from secl.findings import Finding, InventoryEntry
@@ -70,8 +70,8 @@ def load(paths: Iterable[str], config: Config | None = None, *, pair: bool = Tru
         if note:
             problems.append(FileProblem(path, note))
         files[path] = source.data
-    root = find_project_root(paths[0])
-    return _build(files, reported, problems, root, config, pair=pair and explicit_files)
+    root, marked = project_root(paths[0])
+    return _build(files, reported, problems, root, config, pair=pair and explicit_files, deep=marked)
 
 
 def load_stdin(name: str, data: bytes, config: Config | None = None) -> Run:
@@ -86,7 +86,8 @@ def load_stdin(name: str, data: bytes, config: Config | None = None) -> Run:
         note = SourceFile(name, data).text_problem
         if note:
             problems.append(FileProblem(name, note))
-    return _build(files, [name], problems, find_project_root(name), config, pair=True)
+    root, marked = project_root(name)
+    return _build(files, [name], problems, root, config, pair=True, deep=marked)
 
 
 def _build(
@@ -97,10 +98,11 @@ def _build(
     config: Config,
     *,
     pair: bool,
+    deep: bool = True,
 ) -> Run:
     linted = len(files)
     if pair:
-        _read_pairs(root, files, config)
+        _read_pairs(root, files, config, deep=deep)
     project = Project(
         root=root, files=files, sites=[], reported=frozenset(p for p in reported if p in files),
         config=config,
@@ -116,10 +118,19 @@ def _build(
     return Run(project=project, problems=problems, linted=linted)
 
 
-def _read_pairs(root: str, files: dict[str, bytes], config: Config) -> None:
-    """The other sources of the project, for the pairing of BPF programs and loaders."""
+def _read_pairs(root: str, files: dict[str, bytes], config: Config, *, deep: bool) -> None:
+    """The other sources of the project, for the pairing of BPF programs and loaders. Without
+    a project marker (pyproject.toml, .secl.toml, .git) only the file's own directory is read."""
     known = {os.path.realpath(p) for p in files}
-    for item in discover([root], config.exclude):
+    if deep:
+        candidates = discover([root], config.exclude)
+    else:
+        candidates = (
+            os.path.join(root, name)
+            for name in sorted(os.listdir(root))
+            if name.endswith((".c", ".h")) and os.path.isfile(os.path.join(root, name))
+        )
+    for item in candidates:
         if isinstance(item, FileProblem) or os.path.realpath(item) in known:
             continue
         source = read(item)

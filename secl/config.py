@@ -48,14 +48,20 @@ class Config:
 
 
 def find_project_root(start: str) -> str:
-    """The nearest directory at or above `start` with pyproject.toml, .secl.toml or .git."""
+    """The nearest directory at or above `start` with pyproject.toml, .secl.toml or .git
+    (else the directory of `start`)."""
+    return project_root(start)[0]
+
+
+def project_root(start: str) -> tuple[str, bool]:
+    """(root, whether a project marker was found there)."""
     path = Path(start).resolve()
     if path.is_file() or not path.exists():
         path = path.parent
     for candidate in (path, *path.parents):
         if any((candidate / marker).exists() for marker in PROJECT_MARKERS):
-            return str(candidate)
-    return str(path)
+            return str(candidate), True
+    return str(path), False
 
 
 def find_config_file(start: str) -> str | None:
