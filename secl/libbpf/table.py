@@ -1,0 +1,475 @@
+"""libbpf's section table and a matcher that behaves like libbpf's.
+
+The table is `rules/libbpf/sections.json`, generated from libbpf.c by
+scripts/gen_section_table.py. Matching follows libbpf >= 1.0 (strict names):
+
+* one leading `?` is removed and only turns autoload off (libbpf.c: bpf_object__init_prog());
+* `X+` matches `X` and names starting with `X/`; `X/` matches names starting with `X/`;
+  every other entry is an exact, case-sensitive comparison (libbpf.c: sec_def_matches());
+* the first entry in table order that matches wins (libbpf.c: find_sec_def()).
+
+For a numbered target the table is cut down to the entries that release had, and spellings it
+did not accept yet (bare `kprobe` before 0.8, `?` before 0.8) do not match. Older releases
+also prefix-matched exact entries in non-strict mode (before 1.0); that is not modelled:
+`removed_name()` covers the names 1.0 dropped.
+
+Program sections versus data: libbpf only turns executable ELF sections into programs and
+reads a fixed set of names as data (libbpf.c: bpf_object__elf_collect()). `is_data_section()`
+is exactly that set. `is_non_program_section()` adds every other name starting with `.`
+(`.text`, `.init.data`, `.addr_space.2`, ...): compilers and linkers own that namespace, and
+a function placed there is either a sub-program (`.text`) or not a BPF program the author
+meant libbpf to type, so a linter should not call such a name an unknown program section.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache, total_ordering
+from pathlib import Path
+from typing import Any, Literal
+
+from secl.resources import rules_dir
+
+MatchKind = Literal["plus", "slash", "exact"]
+DataMatchKind = Literal["exact", "prefix"]
+RemovedKind = Literal["program", "data"]
+
+UPGRADE = "upgrade"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Version:
+    """A libbpf release number, compared numerically."""
+
+    major: int
+    minor: int
+    patch: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        """Parse "1", "1.7", "1.3.0" or "v1.7"; raise ValueError otherwise."""
+        cleaned = text.strip().removeprefix("v")
+        parts = cleaned.split(".")
+        if not 1 <= len(parts) <= 3 or not all(part.isdigit() for part in parts):
+            raise ValueError(f"not a libbpf version: {text!r}")
+        numbers = [int(part) for part in parts] + [0] * (3 - len(parts))
+        return cls(numbers[0], numbers[1], numbers[2])
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+
+def _version(value: str | None) -> Version | None:
+    return None if value is None else Version.parse(value)
+
+
+@total_ordering
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The libbpf secl checks against: a release, or "upgrade".
+
+    "upgrade" is the newest table plus the auto-upgrade proposal and its `.single` sections;
+    it orders after every release.
+    """
+
+    version: Version | None  # None: the "upgrade" target
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        """Parse "upgrade" or a release such as "1.7", "0.8", "1.3.0"; raise ValueError."""
+        if text.strip().lower() == UPGRADE:
+            return cls(None)
+        return cls(Version.parse(text))
+
+    @classmethod
+    def upgrade(cls) -> Target:
+        return cls(None)
+
+    @property
+    def is_upgrade(self) -> bool:
+        return self.version is None
+
+    def allows_version(self, required: Version | None) -> bool:
+        """Whether this target has what `required` asks for (None: only the proposal has it)."""
+        if self.version is None:
+            return True
+        return required is not None and required <= self.version
+
+    def allows(self, definition: SectionDef) -> bool:
+        """Whether the definition is in this target's table."""
+        if definition.target == UPGRADE:
+            return self.version is None
+        return self.allows_version(definition.since)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Target):
+            return NotImplemented
+        if self.version is None:
+            return False
+        return other.version is None or self.version < other.version
+
+    def __str__(self) -> str:
+        return UPGRADE if self.version is None else str(self.version)
+
+
+@dataclass(frozen=True, slots=True)
+class SectionDef:
+    """One entry of libbpf's section_defs[] (or a proposed `.single` entry)."""
+
+    index: int  # position in table order
+    name: str  # the table string, e.g. "kprobe+", "xdp", "tc/ingress"
+    match: MatchKind
+    base: str  # name without the trailing "+" or "/"
+    prog_type: str  # BPF_PROG_TYPE_*
+    expected_attach_type: str | None  # BPF_* or None
+    flags: tuple[str, ...]  # as written in libbpf.c, e.g. ("SEC_ATTACH_BTF", "SEC_SLEEPABLE")
+    flags_expanded: tuple[str, ...]  # single bits, SEC_ATTACHABLE_OPT split up
+    sleepable: bool
+    attach_btf: bool
+    attach_fn: str | None  # libbpf's auto-attach function, e.g. "attach_kprobe"
+    since: Version | None  # first release with this entry; None for proposal entries
+    bare_since: Version | None  # first release accepting the name without "/..."
+    min_kernel: str | None
+    min_kernel_inferred: bool
+    target: str | None  # "upgrade" for entries that exist only in the proposal
+
+    @property
+    def proposal_only(self) -> bool:
+        return self.target == UPGRADE
+
+    def matches(self, section: str) -> bool:
+        """libbpf.c: sec_def_matches(); `section` must already have its `?` removed."""
+        if self.match == "slash":
+            return section.startswith(self.name)
+        if self.match == "plus":
+            if not section.startswith(self.base):
+                return False
+            rest = section[len(self.base) :]
+            return rest == "" or rest.startswith("/")
+        return section == self.name
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> SectionDef:
+        return cls(
+            index=raw["index"],
+            name=raw["name"],
+            match=raw["match"],
+            base=raw["base"],
+            prog_type=raw["prog_type"],
+            expected_attach_type=raw["expected_attach_type"],
+            flags=tuple(raw["flags"]),
+            flags_expanded=tuple(raw["flags_expanded"]),
+            sleepable=raw["sleepable"],
+            attach_btf=raw["attach_btf"],
+            attach_fn=raw["attach_fn"],
+            since=_version(raw["since"]),
+            bare_since=_version(raw["bare_since"]),
+            min_kernel=raw["min_kernel"],
+            min_kernel_inferred=raw["min_kernel_inferred"],
+            target=raw["target"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RemovedSection:
+    """A section name older libbpf accepted and libbpf >= removed_in rejects."""
+
+    name: str  # old table string: "xdp_devmap/", "maps", ...
+    match: Literal["exact", "slash"]
+    kind: RemovedKind
+    prog_type: str | None
+    expected_attach_type: str | None
+    since: Version
+    removed_in: Version
+    replacement: tuple[str, ...]  # best first
+
+    def matches(self, section: str) -> bool:
+        if self.match == "slash":
+            return section.startswith(self.name)
+        return section == self.name
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> RemovedSection:
+        return cls(
+            name=raw["name"],
+            match=raw["match"],
+            kind=raw["kind"],
+            prog_type=raw.get("prog_type"),
+            expected_attach_type=raw.get("expected_attach_type"),
+            since=Version.parse(raw["since"]),
+            removed_in=Version.parse(raw["removed_in"]),
+            replacement=tuple(raw["replacement"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DataSection:
+    """An ELF section libbpf reads as data (maps, globals, license, ...)."""
+
+    name: str  # exact name, or the prefix for "prefix" entries (".data.")
+    match: DataMatchKind
+    since: Version
+    role: str
+
+    def matches(self, section: str) -> bool:
+        if self.match == "prefix":
+            return section.startswith(self.name)
+        return section == self.name
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> DataSection:
+        return cls(
+            name=raw["name"],
+            match=raw["match"],
+            since=Version.parse(raw["since"]),
+            role=raw["role"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SectionTable:
+    definitions: tuple[SectionDef, ...]
+    removed: tuple[RemovedSection, ...]
+    data_sections: tuple[DataSection, ...]
+    libbpf_version: str | None
+    question_mark_since: Version
+
+    def get(self, name: str) -> SectionDef | None:
+        """The entry whose table string is `name` ("kprobe+", "xdp"), if any."""
+        for definition in self.definitions:
+            if definition.name == name:
+                return definition
+        return None
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> SectionTable:
+        return cls(
+            definitions=tuple(SectionDef.from_json(item) for item in raw["definitions"]),
+            removed=tuple(RemovedSection.from_json(item) for item in raw["removed"]),
+            data_sections=tuple(DataSection.from_json(item) for item in raw["data_sections"]),
+            libbpf_version=raw.get("libbpf_version"),
+            question_mark_since=Version.parse(raw["question_mark_since"]),
+        )
+
+
+@cache
+def load_table(path: Path | None = None) -> SectionTable:
+    """The generated table; by default rules/libbpf/sections.json. Cached, immutable."""
+    source = path if path is not None else rules_dir() / "libbpf" / "sections.json"
+    with source.open(encoding="utf-8") as handle:
+        return SectionTable.from_json(json.load(handle))
+
+
+@dataclass(frozen=True, slots=True)
+class SectionMatch:
+    """A section name and the table entry libbpf gives it."""
+
+    written: str  # as given, possibly starting with "?"
+    section: str  # one leading "?" removed: what libbpf matches and parses
+    autoload: bool  # False when the name started with "?"
+    definition: SectionDef
+    suffix: str | None  # text after "<base>/" for "+" and "/" entries; None when bare/exact
+    requires: Version | None  # oldest release accepting this spelling; None: proposal only
+
+
+def strip_question_mark(name: str) -> tuple[str, bool]:
+    """(name without one leading "?", autoload). libbpf.c: bpf_object__init_prog()."""
+    if name.startswith("?"):
+        return name[1:], False
+    return name, True
+
+
+def _build_match(
+    written: str, section: str, autoload: bool, definition: SectionDef, table: SectionTable
+) -> SectionMatch:
+    suffix: str | None = None
+    if definition.match == "slash":
+        suffix = section[len(definition.name) :]
+    elif definition.match == "plus" and section != definition.base:
+        suffix = section[len(definition.base) + 1 :]
+    requires = definition.since
+    if requires is not None:
+        if definition.bare_since is not None and suffix is None:
+            requires = max(requires, definition.bare_since)
+        if not autoload:
+            requires = max(requires, table.question_mark_since)
+    return SectionMatch(written, section, autoload, definition, suffix, requires)
+
+
+def match(name: str, target: Target, table: SectionTable | None = None) -> SectionMatch | None:
+    """The entry libbpf of `target` gives the section `name`, or None when it has none."""
+    table = table if table is not None else load_table()
+    section, autoload = strip_question_mark(name)
+    for definition in table.definitions:  # libbpf.c: find_sec_def(), first match wins
+        if not target.allows(definition) or not definition.matches(section):
+            continue
+        found = _build_match(name, section, autoload, definition, table)
+        return found if target.allows_version(found.requires) else None
+    return None
+
+
+def lookup_any(name: str, table: SectionTable | None = None) -> SectionMatch | None:
+    """The entry of any known libbpf (or the proposal) for `name`, whatever the target.
+
+    A name that `match()` rejects for a target but `lookup_any()` finds needs a newer libbpf
+    (compare `requires` with the target); a name neither finds is unknown.
+    """
+    return match(name, Target.upgrade(), table)
+
+
+def data_section(name: str, table: SectionTable | None = None) -> DataSection | None:
+    """The data section libbpf reads under this exact name, if any."""
+    table = table if table is not None else load_table()
+    for entry in table.data_sections:
+        if entry.matches(name):
+            return entry
+    return None
+
+
+def is_data_section(name: str, table: SectionTable | None = None) -> bool:
+    """True for the names libbpf reads as data: license, version, .maps, .data, .rodata, .bss,
+    .data.*, .rodata.*, .bss.*, .kconfig, .ksyms, .struct_ops, .struct_ops.link and their
+    "?" forms, .addr_space.1 and .jumptables (libbpf.c: bpf_object__elf_collect())."""
+    return data_section(name, table) is not None
+
+
+def is_non_program_section(name: str, table: SectionTable | None = None) -> bool:
+    """True for data sections, the legacy `maps` section, and any other name whose first
+    character after an optional "?" is "." (see the module docstring)."""
+    if is_data_section(name, table):
+        return True
+    removed = removed_name(name, table)
+    if removed is not None and removed.kind == "data":
+        return True
+    return strip_question_mark(name)[0].startswith(".")
+
+
+def removed_name(name: str, table: SectionTable | None = None) -> RemovedSection | None:
+    """The removed entry (xdp_devmap/..., xdp_cpumap/..., sk_lookup/..., maps) `name` uses."""
+    table = table if table is not None else load_table()
+    section, _ = strip_question_mark(name)
+    for entry in table.removed:
+        if entry.matches(section):
+            return entry
+    return None
+
+
+def edit_distance(left: str, right: str) -> int:
+    """Levenshtein distance counting a swap of two neighbours as one edit."""
+    previous_row: list[int] | None = None
+    row = list(range(len(right) + 1))
+    for i, left_char in enumerate(left, start=1):
+        current = [i] + [0] * len(right)
+        for j, right_char in enumerate(right, start=1):
+            cost = 0 if left_char == right_char else 1
+            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + cost)
+            if (
+                previous_row is not None
+                and i > 1
+                and j > 1
+                and left_char == right[j - 2]
+                and left[i - 2] == right_char
+            ):
+                current[j] = min(current[j], previous_row[j - 2] + 1)
+        previous_row, row = row, current
+    return row[len(right)]
+
+
+_SEPARATOR_TYPOS = ".:-_ \\"
+
+
+def _candidates(section: str, target: Target, table: SectionTable) -> dict[str, tuple[float, int]]:
+    """suggestion -> (score, table index); lower scores are better."""
+    found: dict[str, tuple[float, int]] = {}
+
+    def add(text: str, score: float, index: int) -> None:
+        if text and (text not in found or (score, index) < found[text]):
+            found[text] = (score, index)
+
+    def add_close(text: str, typed: str, wanted: str, index: int, extra: float = 0) -> None:
+        """Add `text` when `typed` is a plausible misspelling of `wanted`."""
+        distance = edit_distance(typed, wanted)
+        if distance <= max(1, min(3, len(wanted) // 4)):
+            add(text, distance + extra, index)
+
+    # Spellings libbpf does not normalise: a second "?", spaces, upper case.
+    normalised = section.lstrip("?").strip()
+    for variant in (normalised, normalised.lower()):
+        known = match(variant, target, table)
+        if variant != section and known is not None:
+            add(variant, 0.25, known.definition.index)
+
+    removed = removed_name(section, table)
+    if removed is not None:
+        for position, replacement in enumerate(removed.replacement):
+            add(replacement, position * 0.1, -1)
+
+    head, separator, tail = section.partition("/")
+    allowed = [definition for definition in table.definitions if target.allows(definition)]
+    family = head if separator else section
+    family_members = [d for d in allowed if d.match == "exact" and d.name.startswith(family + "/")]
+    # "kprobe.s/f", "xdp.s": a sleepable variant libbpf does not have.
+    not_sleepable = head.removesuffix(".s") if head.endswith(".s") else None
+    for definition in allowed:
+        index = definition.index
+        if definition.match == "exact":
+            name = definition.name
+            add_close(name, section, name, index)
+            if separator and head == name:  # "xdp/foo": a suffix on an exact name
+                add(name, 0.4, index)
+            if definition in family_members and len(family_members) <= 3:
+                add(name, 0.5, index)  # "tcx", "tcx/foo" -> tcx/ingress, tcx/egress
+            if separator and tail:  # "cgroup/sock_ops" -> sockops
+                add_close(name, tail, name, index, extra=1)
+            if not separator and section.startswith(name) and len(section) > len(name):
+                add(name, 1, index)  # "xdp_prog", "socket1": what pre-1.0 prefix matching meant
+            if not separator and not_sleepable == name:
+                add(name, 0.5, index)
+            continue
+        base = definition.base
+        if separator:
+            add_close(f"{base}/{tail}", head, base, index)
+            if not_sleepable == base:
+                add(f"{base}/{tail}", 0.5, index)
+            continue
+        add_close(base, section, base, index)
+        if not_sleepable == base:
+            add(base, 0.5, index)
+        rest = section[len(base) :]
+        if section.startswith(base) and len(rest) > 1 and rest[0] in _SEPARATOR_TYPOS:
+            # "fentry.do_x" -> fentry/do_x; the longest base wins ("kprobe.multi.f")
+            add(f"{base}/{rest[1:]}", 0.5 - len(base) / 1000, index)
+    return found
+
+
+def did_you_mean(
+    name: str, target: Target, table: SectionTable | None = None, limit: int = 3
+) -> list[str]:
+    """Closest section names the target's libbpf accepts, best first, keeping a leading "?".
+
+    Empty when `name` is a name some libbpf knows (then it is a version problem, not a typo)
+    or when nothing is close. `.single` names are only offered under the "upgrade" target.
+    """
+    table = table if table is not None else load_table()
+    section, autoload = strip_question_mark(name)
+    if lookup_any(name, table) is not None:
+        return []
+    found = _candidates(section, target, table)
+    if not found:
+        return []
+    best = min(score for score, _ in found.values())
+    ceiling = best + 0.5
+    ranked = sorted(
+        (item for item in found.items() if item[1][0] < ceiling),
+        key=lambda item: (item[1][0], item[1][1], item[0]),
+    )
+    prefix = "" if autoload else "?"
+    suggestions: list[str] = []
+    for text, _ in ranked:
+        candidate = prefix + text
+        if candidate != name and match(candidate, target, table) is not None:
+            suggestions.append(candidate)
+        if len(suggestions) == limit:
+            break
+    return suggestions
