@@ -1,0 +1,290 @@
+"""SECL1xx: section names libbpf rejects, mis-parses, or that need a newer libbpf.
+
+Each rule is a pure function of the project model. A site secl could not resolve (a macro
+piece) never reaches these rules: SECL001 reports it instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from secl.analysis.project import Project
+from secl.facts import SectionSite
+from secl.findings import Edit, Finding, Fix, Related
+from secl.libbpf.suffix import SuffixProblem, check_suffix
+from secl.libbpf.table import (
+    SectionMatch,
+    Target,
+    Version,
+    did_you_mean,
+    load_table,
+    lookup_any,
+    match,
+    removed_name,
+    strip_question_mark,
+)
+
+LIBBPF_1_0 = Version.parse("1.0")
+NAMES = {
+    "SECL101": "unknown-section-name",
+    "SECL102": "suffix-on-exact-section-name",
+    "SECL104": "malformed-section-suffix",
+    "SECL105": "silently-misparsed-section-suffix",
+    "SECL106": "relative-uprobe-path",
+    "SECL107": "usdt-sleepable-never-attaches",
+    "SECL108": "section-removed-in-libbpf-1",
+    "SECL109": "section-needs-newer-libbpf",
+    "SECL110": "double-question-mark",
+    "SECL111": "static-program-function",
+    "SECL112": "redundant-target-prefix",
+    "SECL113": "btf-target-required",
+}
+# The suffix problems (secl.libbpf.suffix kinds) each of these rules reports.
+SUFFIX_KINDS = {
+    "SECL105": {"truncated-symbol", "offset-not-parsed", "usdt-extra-field", "empty-binary"},
+    "SECL106": {"relative-path"},
+    "SECL107": {"usdt-sleepable-never-attaches"},
+    "SECL112": {"redundant-prefix"},
+    "SECL113": {"btf-target-required"},
+}
+_CODE_OF_KIND = {kind: code for code, kinds in SUFFIX_KINDS.items() for kind in kinds}
+
+
+def _finding(
+    code: str, site: SectionSite, message: str, *, fix: Fix | None = None,
+    notes: tuple[str, ...] = (), related: tuple[Related, ...] = (),
+) -> Finding:  # fmt: skip
+    if site.branch:
+        notes = (*notes, f"only when `{site.branch}`")
+    return Finding(
+        code=code,
+        name=NAMES[code],
+        severity="error",
+        message=message,
+        path=site.path,
+        span=site.span,
+        program=site.program,
+        section=site.section_text,
+        related=related,
+        fix=fix,
+        notes=notes,
+    )
+
+
+def _program_sites(project: Project) -> Iterator[SectionSite]:
+    for site in project.sites:
+        if (
+            site.path in project.reported
+            and site.kind == "program"
+            and not site.template
+            and site.section is not None
+            and not strip_question_mark(site.section)[0].startswith(".")
+        ):
+            yield site
+
+
+def _target(project: Project) -> Target:
+    return Target.parse(project.config.target_libbpf)
+
+
+def _quote(section: str) -> str:
+    return json.dumps(section, ensure_ascii=False)
+
+
+def replace_section(site: SectionSite, new: str, applicability: str, message: str) -> Fix | None:
+    """A fix that rewrites the whole section when it is one plain literal (no escapes)."""
+    if len(site.pieces) != 1 or site.pieces[0].kind != "literal":
+        return None
+    piece = site.pieces[0]
+    if "\\" in piece.text or not piece.text.startswith('"'):
+        return None
+    return Fix(applicability, message, (Edit(site.path, piece.span, _quote(new)),))  # type: ignore[arg-type]
+
+
+def _classify(site: SectionSite, target: Target) -> tuple[str, object]:
+    """Which of the name rules applies to a site: one per site, most specific first."""
+    section = site.section or ""
+    if section.startswith("??"):
+        return "SECL110", None
+    if not target.is_upgrade and target.version is not None and target.version < LIBBPF_1_0:
+        found = match(section, target)
+        return ("ok", found) if found is not None else ("old", None)
+    removed = removed_name(section)
+    if removed is not None and match(section, target) is None:
+        return "SECL108", removed
+    found = match(section, target)
+    if found is not None:
+        return "ok", found
+    anywhere = lookup_any(section)
+    if anywhere is not None:
+        return "SECL109", anywhere
+    exact = _exact_with_suffix(section)
+    if exact is not None:
+        return "SECL102", exact
+    return "SECL101", None
+
+
+def _exact_with_suffix(section: str) -> str | None:
+    """The exact entry a name extends (`xdp/foo`, `xdp_prog`, `socket1`), if any: libbpf < 1.0
+    matched such names by prefix; libbpf >= 1.0 compares exact entries with strcmp()."""
+    name, _ = strip_question_mark(section)
+    best = None
+    for definition in load_table().definitions:
+        if definition.match == "exact" and name.startswith(definition.name) and name != definition.name:
+            if best is None or len(definition.name) > len(best):
+                best = definition.name
+    return best
+
+
+def unknown_section(project: Project) -> Iterator[Finding]:
+    """SECL101, SECL102, SECL108, SECL109, SECL110: names libbpf of the target does not know."""
+    target = _target(project)
+    for site in _program_sites(project):
+        code, extra = _classify(site, target)
+        if code in ("ok", "old"):
+            continue
+        yield _name_finding(code, extra, site, target)
+
+
+def _name_finding(code: str, extra: object, site: SectionSite, target: Target) -> Finding:
+    section = site.section or ""
+    question = "?" if section.startswith("?") else ""
+    if code == "SECL110":
+        fixed = section[1:]
+        return _finding(
+            code, site,
+            f"`{section}`: libbpf strips only one leading `?`, so it looks up "
+            f"`{section[1:]}`, which matches no section",
+            fix=replace_section(site, fixed, "safe", f"Use `{fixed}`"),
+        )  # fmt: skip
+    if code == "SECL108":
+        removed = extra
+        replacement = removed.replacement[0] if removed.replacement else None  # type: ignore[attr-defined]
+        if removed.name == "maps":  # type: ignore[attr-defined]
+            message = "legacy `maps` section: libbpf 1.0 and later refuse to open the object"
+            return _finding(code, site, message)
+        message = (
+            f"`{section}` was removed in libbpf {removed.removed_in}; "  # type: ignore[attr-defined]
+            f"libbpf {_shown(target)} has no such section"
+        )
+        fix = None
+        if replacement is not None:
+            message += f"; use `{question}{replacement}`"
+            safe = removed.kind in ("section_def", "spelling")  # type: ignore[attr-defined]
+            fix = replace_section(
+                site, question + replacement, "safe" if safe else "unsafe",
+                f"Use `{question}{replacement}`",
+            )  # fmt: skip
+        return _finding(code, site, message, fix=fix)
+    if code == "SECL109":
+        found: SectionMatch = extra  # type: ignore[assignment]
+        if found.requires is None:
+            message = (
+                f"`{found.definition.name}` exists only with the proposed kprobe/uprobe "
+                f"auto-upgrade; libbpf {_shown(target)} rejects `{section}` as unknown"
+            )
+        else:
+            message = (
+                f"`{section}` needs libbpf {found.requires} or newer "
+                f"(target-libbpf is {_shown(target)})"
+            )
+        return _finding(code, site, message)
+    if code == "SECL102":
+        exact = extra
+        return _finding(
+            code, site,
+            f"`{section}`: `{exact}` takes no suffix; libbpf 1.0 and later compare it exactly "
+            "and reject the program at load (\"missing BPF prog type\")",
+            fix=replace_section(site, question + str(exact), "unsafe", f"Use `{question}{exact}`"),
+        )  # fmt: skip
+    suggestions = did_you_mean(section, target)
+    hint = _unknown_hint(section)
+    message = f"unknown section `{section}`"
+    if hint:
+        message += f": {hint}"
+    message += "; the program fails to load (\"missing BPF prog type\")"
+    fix = None
+    if suggestions:
+        message += "; did you mean " + " or ".join(f"`{s}`" for s in suggestions) + "?"
+        fix = replace_section(site, suggestions[0], "unsafe", f"Use `{suggestions[0]}`")
+    return _finding("SECL101", site, message, fix=fix)
+
+
+def _unknown_hint(section: str) -> str | None:
+    name, _ = strip_question_mark(section)
+    if name != name.strip():
+        return "libbpf does not trim whitespace"
+    if name != name.lower() and lookup_any(name.lower()) is not None:
+        return "libbpf compares section names case-sensitively"
+    base = name.split("/", 1)[0]
+    if base.endswith(".s") and lookup_any(base[:-2]) is not None:
+        return f"there is no sleepable variant of `{base[:-2]}`"
+    return None
+
+
+def _shown(target: Target) -> str:
+    return "with the auto-upgrade" if target.is_upgrade else str(target)
+
+
+def suffix_problems(project: Project) -> Iterator[Finding]:
+    """SECL104-SECL107, SECL112, SECL113: what libbpf's attach (or load) step makes of the
+    text after the section's base name."""
+    target = _target(project)
+    sets_attach_target = any(b"bpf_program__set_attach_target" in data for data in project.files.values())
+    for site in _program_sites(project):
+        code, found = _classify(site, target)
+        if code != "ok" or found is None:
+            continue
+        for problem in check_suffix(found):  # type: ignore[arg-type]
+            rule = _CODE_OF_KIND.get(problem.kind)
+            if rule is None:
+                if problem.severity != "error":
+                    continue
+                rule = "SECL104"
+            if rule == "SECL113" and sets_attach_target:
+                continue  # the loader sets the target by hand; pairing it exactly is not needed
+            yield _finding(rule, site, problem.message, fix=_suffix_fix(site, problem))
+
+
+def _suffix_fix(site: SectionSite, problem: SuffixProblem) -> Fix | None:
+    section = site.section or ""
+    if problem.kind == "relative-path":
+        head, sep, rest = section.partition("/")
+        if sep:
+            new = f"{head}//{rest}"
+            return replace_section(site, new, "unsafe", f"Use the absolute path: `{new}`")
+    return None
+
+
+def static_program(project: Project) -> Iterator[Finding]:
+    """SECL111: libbpf refuses to open an object with a static function in a program section."""
+    for site in _program_sites(project):
+        if site.is_static:
+            yield _finding(
+                "SECL111", site,
+                f"program `{site.program}` is `static`: libbpf refuses to open the object "
+                "(\"program is static and not supported\")",
+            )  # fmt: skip
+
+
+def legacy_maps(project: Project) -> Iterator[Finding]:
+    """SECL108 for data: the legacy `SEC("maps")` map definitions."""
+    target = _target(project)
+    if not target.is_upgrade and target.version is not None and target.version < LIBBPF_1_0:
+        return
+    for site in project.sites:
+        if site.path in project.reported and site.kind == "data" and site.section == "maps":
+            yield _finding(
+                "SECL108", site,
+                "legacy `maps` section: libbpf 1.0 and later refuse to open the object; "
+                "define maps with BTF in `.maps`",
+            )  # fmt: skip
+
+
+RULES = {
+    "SECL101": unknown_section,
+    "SECL104": suffix_problems,
+    "SECL108": legacy_maps,
+    "SECL111": static_program,
+}
