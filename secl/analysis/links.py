@@ -1,0 +1,145 @@
+"""Program <-> loader linking: which BPF source a skeleton or an object file in loader code is.
+
+A BPF source's skeleton is named after its file: `probe.bpf.c` and `probe.c` both give
+`probe` (bpftool gen skeleton names it after the object, and build systems name the object
+after the source), unless `skeleton-map` in the configuration says otherwise. An object file
+`probe.bpf.o` comes from `probe.bpf.c` (else `probe.c`), `probe.o` from `probe.c` (else
+`probe.bpf.c`). Only files that define programs are candidates, so a loader `probe.c` next
+to `probe.bpf.c` never competes with it.
+
+When more than one source fits, the link is ambiguous: callers report SECL002 rather than
+guess.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from secl.analysis.project import Project
+from secl.facts import SectionSite
+from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, ProgramRef
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The program sites a loader reference names; `ambiguous` lists every BPF source it
+    could mean when there is more than one."""
+
+    sites: tuple[SectionSite, ...]
+    ambiguous: tuple[str, ...] = ()
+
+
+def skeleton_name(path: str) -> str:
+    """`dir/probe.bpf.c` -> `probe`, `probe.c` -> `probe`."""
+    base = os.path.basename(path)
+    for suffix in (".bpf.c", ".c"):
+        if base.endswith(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
+def object_stem(path: str) -> tuple[str, str]:
+    """(`probe`, preferred source suffix) for `./out/probe.bpf.o` or `probe.o`."""
+    base = os.path.basename(path)
+    if base.endswith(".bpf.o"):
+        return base[: -len(".bpf.o")], ".bpf.c"
+    if base.endswith(".o"):
+        return base[: -len(".o")], ".c"
+    return base, ".bpf.c"
+
+
+@dataclass
+class Linker:
+    project: Project
+    # BPF source path -> program name -> sites (several under #if branches)
+    programs: dict[str, dict[str, list[SectionSite]]] = field(default_factory=dict)
+    by_skeleton: dict[str, list[str]] = field(default_factory=dict)
+    _mapped: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for site in self.project.programs:
+            if site.program is None:
+                continue
+            self.programs.setdefault(site.path, {}).setdefault(site.program, []).append(site)
+        for path in self.programs:
+            self.by_skeleton.setdefault(skeleton_name(path), []).append(path)
+        absolute = {os.path.abspath(p): p for p in self.programs}
+        for name, target in self.project.config.skeleton_map.items():
+            source = absolute.get(os.path.abspath(target))
+            self._mapped[name] = [source] if source is not None else []
+
+    def sources(self, owner: ObjectRef) -> list[str]:
+        """Every BPF source `owner` may be (empty: none in the project)."""
+        if owner.kind == "skeleton" and owner.name:
+            if owner.name in self._mapped:
+                return self._mapped[owner.name]
+            return sorted(self.by_skeleton.get(owner.name, ()))
+        if owner.kind == "object" and owner.name:
+            base = os.path.basename(owner.name)
+            stem, preferred = object_stem(owner.name)
+            for key in (owner.name, base, stem):
+                if key in self._mapped:
+                    return self._mapped[key]
+            found = sorted(self.by_skeleton.get(stem, ()))
+            exact = [p for p in found if p.endswith(preferred)]
+            return exact if len(exact) == 1 else found
+        return []
+
+    def resolve(self, ref: ProgramRef, loader: LoaderFacts) -> Resolution:
+        """The sites a loader's program reference means."""
+        if ref.owner.kind == "unknown":
+            # `ptr->progs.P` whose pointer type the loader does not show: any skeleton or
+            # object the file uses that has a program P.
+            candidates: list[str] = []
+            for name in sorted(loader.skeletons):
+                candidates.extend(self.sources(ObjectRef("skeleton", name)))
+            for name in sorted(loader.objects):
+                candidates.extend(self.sources(ObjectRef("object", name)))
+            paths = sorted(
+                {p for p in candidates if ref.name is None or ref.name in self.programs.get(p, {})}
+            )
+            if ref.name is None:
+                return Resolution(())  # "every program of something": too vague to use
+        else:
+            paths = self.sources(ref.owner)
+        if not paths:
+            return Resolution(())
+        sites = []
+        for path in paths:
+            progs = self.programs.get(path, {})
+            if ref.name is None:
+                for group in progs.values():
+                    sites.extend(group)
+            else:
+                sites.extend(progs.get(ref.name, ()))
+        if len(paths) > 1 and sites:
+            return Resolution(tuple(sites), tuple(paths))
+        return Resolution(tuple(sites))
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedFact:
+    fact: LoaderFact
+    ambiguous: tuple[str, ...] = ()  # the BPF sources it could mean, when more than one
+
+
+def link_facts(
+    linker: Linker, loaders: list[LoaderFacts]
+) -> dict[tuple[str, int], list[LinkedFact]]:
+    """Loader facts per program site, keyed like UpgradeInfo: (path, SEC span start)."""
+    out: dict[tuple[str, int], list[LinkedFact]] = {}
+    cache: dict[tuple[int, ProgramRef], Resolution] = {}
+    for index, loader in enumerate(loaders):
+        for fact in loader.facts:
+            if fact.program is None:
+                continue
+            key = (index, fact.program)
+            resolution = cache.get(key)
+            if resolution is None:
+                resolution = cache[key] = linker.resolve(fact.program, loader)
+            for site in resolution.sites:
+                out.setdefault((site.path, site.span.start_byte), []).append(
+                    LinkedFact(fact, resolution.ambiguous)
+                )
+    return out

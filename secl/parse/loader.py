@@ -1,0 +1,1106 @@
+"""The user side: what C code that drives libbpf does with BPF programs.
+
+A loader file is read once (its tree comes from the project cache). Work starts from a bytes
+search for the libbpf calls that matter, so files and functions without them cost nothing
+beyond the parse; values are then followed backwards on demand:
+
+* through locals, globals, arrays and tables of names (flow-insensitive, per function: every
+  value ever stored in a variable counts everywhere in that function),
+* through `#define`s and enum constants of the file,
+* through parameters, to the arguments every caller in the same file passes,
+* through the return statements of the file's own helper functions.
+
+Everything a program can be reached by is an abstract value (plain tuples, hashable):
+
+    ("skel", NAME)                 a skeleton of type `struct NAME`
+    ("obj", PATH | None)           a bpf_object opened from an object file
+    ("prog", OWNER, NAME | None)   program NAME of OWNER (None: every program of it)
+    ("link", PROG)  ("fd", PROG)  ("progfd", PROG)
+    ("opts", SCOPE, VAR)           a bpf_kprobe_opts / bpf_uprobe_opts variable
+    ("int", N, START, END)  ("sym", NAME, START, END)  ("str", TEXT, START, END)
+    ("null", START, END)  ("unknown", START, END)
+
+OWNER is ("skel", NAME), ("obj", PATH) or ("unknown",). The byte range of a leaf value is where
+it is written, so that evidence can point at the line that proves it (the `.offset = 9`, the
+`test_x(PROBE_ATTACH_MODE_LINK)` in another function).
+
+Comments, strings and `#if 0`-style dead text never count: every hit is checked against the
+tree, and only identifiers in code are used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from tree_sitter import Node, Tree
+
+from secl.facts import Span
+from secl.parse.cstring import decode_literal
+from secl.parse.tree import Positions, parse
+
+# A loader worth parsing touches programs in a way the upgrade analysis cares about.
+LOADER_HINTS = (
+    b"attach_kprobe",
+    b"attach_uprobe",
+    b"attach_perf_event",
+    b"set_expected_attach_type",
+    b"bpf_program__set_type",
+    b"bpf_program__set_flags",
+    b"libbpf_register_prog_handler",
+    b"BPF_PERF_EVENT",
+    b"BPF_LINK_TYPE_PERF_EVENT",
+    b"perf_event.",
+)
+# Calls whose sites become facts.
+_FACT_CALL = re.compile(
+    rb"\b(bpf_program__attach\w*|bpf_program__set_expected_attach_type|bpf_program__set_type"
+    rb"|bpf_program__set_flags|bpf_program__set_autoload|bpf_link_get_info_by_fd"
+    rb"|bpf_obj_get_info_by_fd|libbpf_register_prog_handler|bpf_link_create|\w+__attach)\s*\("
+)
+_SKEL_INCLUDE = re.compile(rb'#\s*include\s*[<"](?:[^">]*/)?(\w+)\.skel\.h[">]')
+_SKEL_CALL = re.compile(rb"__(?:open_and_load|open_opts|open|load|attach|detach|destroy)\s*\(")
+_WORD_BEFORE = re.compile(rb"\w+\Z")
+# Object names of libbpf's own API: `bpf_object__open()` is not a skeleton called bpf_object.
+LIBBPF_OBJECTS = frozenset(
+    {"bpf_object", "bpf_program", "bpf_link", "bpf_map", "btf", "btf_dump", "ring_buffer",
+     "user_ring_buffer", "perf_buffer", "bpf_linker", "bpf_prog_linfo", "libbpf", "bpf_tc",
+     "bpf_xdp", "bpf_prog", "bpf_token", "bpf_iter"}
+)  # fmt: skip
+OPTS_TYPES = frozenset({"bpf_kprobe_opts", "bpf_uprobe_opts"})
+_OPTS_MACROS = frozenset({"LIBBPF_OPTS", "DECLARE_LIBBPF_OPTS"})
+# libbpf.h: enum probe_attach_mode.
+ATTACH_MODES = ("PROBE_ATTACH_MODE_DEFAULT", "PROBE_ATTACH_MODE_LEGACY",
+                "PROBE_ATTACH_MODE_PERF", "PROBE_ATTACH_MODE_LINK")  # fmt: skip
+_PERF_LINK_EXPECTATION = re.compile(
+    rb"\b(BPF_LINK_TYPE_PERF_EVENT|BPF_PERF_EVENT_(?:K|U)(?:RET)?PROBE)\b"
+)
+_DECLARATOR_WRAPPERS = frozenset(
+    {"pointer_declarator", "array_declarator", "parenthesized_declarator", "attributed_declarator"}
+)
+_INT = re.compile(r"([+-]?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)[uUlL]*\Z")
+_MAX_VALUES = 64
+_RETURN = re.compile(rb"\breturn\b")
+_MAX_DEPTH = 40
+
+FactKind = Literal[
+    "attach",  # any bpf_program__attach*() of the program
+    "auto-attach",  # NAME__attach(skel): every program of the skeleton
+    "attach-offset",  # bpf_kprobe_opts.offset that is, or may be, nonzero
+    "attach-address",  # kprobe attached by address: func_name NULL plus an offset
+    "attach-mode",  # an explicit, non-default bpf_{k,u}probe_opts.attach_mode
+    "link-info",  # the link's info is read and expected to be a perf-event link
+    "missed-count",  # info.perf_event.kprobe.missed of the link is read
+    "perf-event",  # attached to a perf event fd by hand
+    "expected-attach-type",  # bpf_program__set_expected_attach_type()
+    "set-type",  # bpf_program__set_type()
+    "sleepable",  # bpf_program__set_flags(..., BPF_F_SLEEPABLE)
+    "autoload",  # bpf_program__set_autoload()
+    "prog-handler",  # libbpf_register_prog_handler(sec, ...): program is None
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """What a program belongs to: a skeleton (by type name), an object file (by the path
+    written in the loader), or something the loader code does not show."""
+
+    kind: Literal["skeleton", "object", "unknown"]
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramRef:
+    owner: ObjectRef
+    name: str | None  # None: every program of the owner
+
+
+@dataclass(frozen=True, slots=True)
+class LoaderFact:
+    kind: FactKind
+    program: ProgramRef | None
+    path: str
+    span: Span  # the line that proves it (the store, the check, the call)
+    value: str | int | None  # offset, mode name, section, flags text, ...
+    function: str | None  # the loader function the fact sits in (its scenario)
+    api: str | None = None  # the libbpf call behind it
+    call: Span | None = None  # that call, when `span` is elsewhere
+    targets: tuple[str, ...] = ()  # kernel functions named by an attach call
+
+
+@dataclass(slots=True)
+class LoaderFacts:
+    path: str
+    skeletons: frozenset[str]  # skeleton names the file uses
+    objects: frozenset[str]  # object files the file opens
+    facts: list[LoaderFact] = field(default_factory=list)
+
+
+def is_loader(data: bytes) -> bool:
+    """A loader worth parsing touches programs in a way the upgrade analysis cares about.
+    Plain substring tests: much faster than one regex over every file of a tree."""
+    return b"bpf_" in data and any(hint in data for hint in LOADER_HINTS)
+
+
+def extract_loader_facts(
+    path: str, data: bytes, tree: Tree | None = None, positions: Positions | None = None
+) -> LoaderFacts:
+    """Every fact of one loader file."""
+    if tree is None:
+        tree = parse(data)
+    return _Loader(path, data, tree, positions).run()
+
+
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Var:
+    """Everything one scope (a function, or the file) says about one name."""
+
+    kind: Literal["param", "local", "none"] = "none"
+    index: int = -1  # parameter position
+    types: set[str] = field(default_factory=set)  # struct/typedef names in declarations
+    values: list[Node] = field(default_factory=list)  # initialisers and stored values
+    fields: dict[str, list[Node]] = field(default_factory=dict)  # var.f = X, .f = X
+    field_order: tuple[str, ...] = ()  # fields of an anonymous struct type (tables)
+    for_each: list[Node] = field(default_factory=list)  # bpf_object__for_each_program objs
+    opts_type: str | None = None
+
+
+def _int_value(text: str) -> int | None:
+    m = _INT.match(text.strip())
+    if m is None:
+        return None
+    sign, digits = m.groups()
+    if digits.startswith(("0x", "0X")):
+        value = int(digits, 16)
+    elif digits.startswith(("0b", "0B")):
+        value = int(digits[2:], 2)
+    elif digits.startswith("0") and len(digits) > 1:
+        value = int(digits, 8)
+    else:
+        value = int(digits)
+    return -value if sign == "-" else value
+
+
+def _args(call: Node) -> list[Node]:
+    arguments = call.child_by_field_name("arguments")
+    if arguments is None:
+        return []
+    return [c for c in arguments.named_children if c.type != "comment"]
+
+
+def _declarator_name(node: Node | None) -> Node | None:
+    while node is not None and node.type in _DECLARATOR_WRAPPERS | {
+        "function_declarator",
+        "init_declarator",
+    }:
+        node = node.child_by_field_name("declarator")
+    return node if node is not None and node.type in ("identifier", "field_identifier") else None
+
+
+def _type_name(decl: Node) -> str | None:
+    t = decl.child_by_field_name("type")
+    if t is None:
+        return None
+    if t.type in ("struct_specifier", "union_specifier", "enum_specifier"):
+        name = t.child_by_field_name("name")
+        return name.text.decode() if name is not None else None
+    return t.text.decode()
+
+
+def _anonymous_fields(decl: Node) -> tuple[str, ...]:
+    t = decl.child_by_field_name("type")
+    if t is None or t.type != "struct_specifier":
+        return ()
+    body = t.child_by_field_name("body")
+    if body is None:
+        return ()
+    names = []
+    for fd in body.named_children:
+        if fd.type == "field_declaration":
+            for d in fd.children_by_field_name("declarator"):
+                n = _declarator_name(d)
+                if n is not None:
+                    names.append(n.text.decode())
+    return tuple(names)
+
+
+class _Loader:
+    def __init__(self, path: str, data: bytes, tree: Tree, positions: Positions | None) -> None:
+        self.path = path
+        self.data = data
+        self.root = tree.root_node
+        self.positions = positions if positions is not None else Positions(data)
+        self.skeletons = self._skeleton_names()
+        self.objects: set[str] = set()
+        self.facts: list[LoaderFact] = []
+        self._vars: dict[tuple[int, str], _Var] = {}
+        self._functions: dict[str, list[Node]] | None = None
+        self._defines: dict[str, str] | None = None
+        self._memo: dict[tuple[int, int, int], frozenset] = {}
+        self._active: set[tuple[int, int, int]] = set()
+        self._depth = 0
+        self._field_types: dict[str, set[str]] = {}
+        self._calls: dict[str, list[Node] | None] = {}
+
+    # -- set-up --------------------------------------------------------------------------
+
+    def _skeleton_names(self) -> frozenset[str]:
+        names = {m.group(1).decode() for m in _SKEL_INCLUDE.finditer(self.data)}
+        for m in _SKEL_CALL.finditer(self.data):
+            word = _WORD_BEFORE.search(self.data, max(0, m.start() - 80), m.start())
+            if word is None:
+                continue
+            name = word.group().decode()
+            if name not in LIBBPF_OBJECTS:
+                names.add(name)
+        return frozenset(names)
+
+    def run(self) -> LoaderFacts:
+        for m in _FACT_CALL.finditer(self.data):
+            node = self.root.descendant_for_byte_range(m.start(1), m.end(1))
+            if node is None or node.type != "identifier":
+                continue  # a comment, a string, a field name
+            call = node.parent
+            if (
+                call is None
+                or call.type != "call_expression"
+                or call.child_by_field_name("function") != node
+            ):
+                continue
+            self._fact_call(m.group(1).decode(), call)
+        return LoaderFacts(self.path, self.skeletons, frozenset(self.objects), self.facts)
+
+    def span(self, node: Node) -> Span:
+        return self.positions.span(node.start_byte, node.end_byte)
+
+    def span_bytes(self, start: int, end: int) -> Span:
+        return self.positions.span(start, end)
+
+    # -- scopes --------------------------------------------------------------------------
+
+    @staticmethod
+    def function_of(node: Node) -> Node | None:
+        current = node.parent
+        while current is not None:
+            if current.type == "function_definition":
+                return current
+            current = current.parent
+        return None
+
+    @staticmethod
+    def function_name(fn: Node | None) -> str | None:
+        if fn is None:
+            return None
+        name = _declarator_name(fn.child_by_field_name("declarator"))
+        return name.text.decode() if name is not None else None
+
+    def functions(self) -> dict[str, list[Node]]:
+        if self._functions is None:
+            found: dict[str, list[Node]] = {}
+            stack = [self.root]
+            while stack:
+                node = stack.pop()
+                for child in node.children:
+                    if child.type == "function_definition":
+                        name = self.function_name(child)
+                        if name:
+                            found.setdefault(name, []).append(child)
+                    elif child.type.startswith("preproc_") or child.type in (
+                        "ERROR",
+                        "linkage_specification",
+                        "declaration_list",
+                    ):
+                        stack.append(child)
+            self._functions = found
+        return self._functions
+
+    def _scope_key(self, fn: Node | None) -> int:
+        return fn.start_byte if fn is not None else -1
+
+    def var(self, fn: Node | None, name: str) -> _Var:
+        """What scope `fn` (None: the file) declares and stores for `name`."""
+        key = (self._scope_key(fn), name)
+        found = self._vars.get(key)
+        if found is not None:
+            return found
+        var = _Var()
+        self._vars[key] = var
+        start, end = (fn.start_byte, fn.end_byte) if fn is not None else (0, len(self.data))
+        pattern = re.compile(rb"\b" + re.escape(name.encode()) + rb"\b")
+        for m in pattern.finditer(self.data, start, end):
+            node = self.root.descendant_for_byte_range(m.start(), m.end())
+            if node is None or node.type != "identifier":
+                continue
+            if fn is None and self.function_of(node) is not None:
+                owner = self.function_of(node)
+                if self.var(owner, name).kind != "none":
+                    continue  # a local of that function, not the global
+                self._use(node, var, is_global_store=True)
+                continue
+            self._use(node, var)
+        return var
+
+    def _use(self, node: Node, var: _Var, is_global_store: bool = False) -> None:
+        parent = node.parent
+        if parent is None:
+            return
+        child = node
+        while (
+            parent is not None
+            and parent.type in _DECLARATOR_WRAPPERS
+            and parent.child_by_field_name("declarator") == child
+        ):
+            child, parent = parent, parent.parent
+        if parent is None:
+            return
+        t = parent.type
+        if not is_global_store:
+            if t == "parameter_declaration" and self.function_of(parent) is None:
+                return  # a prototype's parameter names nothing
+            if t == "parameter_declaration" and parent.child_by_field_name("declarator") == child:
+                var.kind = "param"
+                plist = parent.parent
+                if plist is not None:
+                    params = [c for c in plist.named_children if c.type == "parameter_declaration"]
+                    var.index = next((i for i, p in enumerate(params) if p == parent), -1)
+                self._declared_type(parent, var)
+                return
+            if t == "init_declarator" and parent.child_by_field_name("declarator") == child:
+                var.kind = "local"
+                value = parent.child_by_field_name("value")
+                if value is not None:
+                    var.values.append(value)
+                decl = parent.parent
+                if decl is not None and decl.type == "declaration":
+                    self._declared_type(decl, var)
+                return
+            if t == "declaration" and child != parent.child_by_field_name("type"):
+                var.kind = "local"
+                self._declared_type(parent, var)
+                return
+        if child is not node:
+            return
+        if t == "assignment_expression" and parent.child_by_field_name("left") == node:
+            right = parent.child_by_field_name("right")
+            if right is not None:
+                var.values.append(right)
+            return
+        if t == "subscript_expression" and parent.child_by_field_name("argument") == node:
+            outer = parent.parent
+            if (
+                outer is not None
+                and outer.type == "assignment_expression"
+                and outer.child_by_field_name("left") == parent
+            ):
+                right = outer.child_by_field_name("right")
+                if right is not None:
+                    var.values.append(right)
+            return
+        if t == "field_expression" and parent.child_by_field_name("argument") == node:
+            outer = parent.parent
+            fname = parent.child_by_field_name("field")
+            if (
+                outer is not None
+                and fname is not None
+                and outer.type == "assignment_expression"
+                and outer.child_by_field_name("left") == parent
+            ):
+                right = outer.child_by_field_name("right")
+                if right is not None:
+                    var.fields.setdefault(fname.text.decode(), []).append(right)
+            return
+        if t == "argument_list":
+            call = parent.parent
+            if call is None or call.type != "call_expression":
+                return
+            callee = call.child_by_field_name("function")
+            callee_name = (
+                callee.text.decode() if callee is not None and callee.type == "identifier" else ""
+            )
+            args = _args(call)
+            if (
+                callee_name in _OPTS_MACROS
+                and len(args) >= 2
+                and args[1] == node
+                and not is_global_store
+            ):
+                var.kind = "local"
+                var.opts_type = args[0].text.decode()
+                for arg in args[2:]:
+                    if arg.type == "assignment_expression":
+                        left = arg.child_by_field_name("left")
+                        right = arg.child_by_field_name("right")
+                        if left is not None and right is not None and left.type == "identifier":
+                            var.fields.setdefault(left.text.decode(), []).append(right)
+            elif (
+                callee_name == "bpf_object__for_each_program" and len(args) >= 2 and args[0] == node
+            ):
+                var.for_each.append(args[1])
+
+    def _declared_type(self, decl: Node, var: _Var) -> None:
+        name = _type_name(decl)
+        if name:
+            var.types.add(name)
+        order = _anonymous_fields(decl)
+        if order:
+            var.field_order = order
+
+    def lookup(self, fn: Node | None, name: str) -> tuple[Node | None, _Var]:
+        """The scope that declares `name` as seen from `fn`, and what it says."""
+        if fn is not None:
+            local = self.var(fn, name)
+            if local.kind != "none":
+                return fn, local
+        return None, self.var(None, name)
+
+    def calls_to(self, name: str) -> list[Node] | None:
+        """Every call of the file's function `name`; None when its address escapes (a table
+        of tests, a callback): then some callers are unknown."""
+        if name in self._calls:
+            return self._calls[name]
+        calls: list[Node] = []
+        escapes = False
+        for m in re.finditer(rb"\b" + re.escape(name.encode()) + rb"\b", self.data):
+            node = self.root.descendant_for_byte_range(m.start(), m.end())
+            if node is None or node.type != "identifier":
+                continue
+            parent = node.parent
+            if (
+                parent is not None
+                and parent.type == "call_expression"
+                and parent.child_by_field_name("function") == node
+            ):
+                calls.append(parent)
+            elif parent is not None and parent.type != "function_declarator":
+                escapes = True
+        result = None if escapes else calls
+        self._calls[name] = result
+        return result
+
+    def defines(self) -> dict[str, str]:
+        if self._defines is None:
+            found: dict[str, str] = {}
+            for m in re.finditer(
+                rb"(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)(?!\()[ \t]*((?:[^\n\\]|\\\n)*)", self.data
+            ):
+                node = self.root.descendant_for_byte_range(m.start(1), m.end(1))
+                if node is not None and node.type == "comment":
+                    continue
+                found.setdefault(m.group(1).decode(), m.group(2).decode("utf-8", "replace"))
+            self._defines = found
+        return self._defines
+
+    def field_types(self, name: str) -> set[str]:
+        """Types of struct fields called `name` anywhere in the file (`struct x_skel *skel;`)."""
+        found = self._field_types.get(name)
+        if found is not None:
+            return found
+        found = set()
+        for m in re.finditer(rb"\b" + re.escape(name.encode()) + rb"\b", self.data):
+            node = self.root.descendant_for_byte_range(m.start(), m.end())
+            if node is None or node.type != "field_identifier":
+                continue
+            parent = node.parent
+            while parent is not None and parent.type in _DECLARATOR_WRAPPERS:
+                parent = parent.parent
+            if parent is not None and parent.type == "field_declaration":
+                t = _type_name(parent)
+                if t:
+                    found.add(t)
+        self._field_types[name] = found
+        return found
+
+    # -- values --------------------------------------------------------------------------
+
+    def eval(self, node: Node | None, fn: Node | None) -> frozenset:
+        if node is None:
+            return frozenset()
+        key = (node.start_byte, node.end_byte, node.kind_id)
+        cached = self._memo.get(key)
+        if cached is not None:
+            return cached
+        if key in self._active or self._depth > _MAX_DEPTH:
+            return frozenset()
+        self._active.add(key)
+        self._depth += 1
+        try:
+            result = self._eval(node, fn)
+        finally:
+            self._depth -= 1
+            self._active.discard(key)
+        if len(result) > _MAX_VALUES:
+            result = frozenset(list(result)[:_MAX_VALUES])
+        self._memo[key] = result
+        return result
+
+    def _unknown(self, node: Node) -> frozenset:
+        return frozenset({("unknown", node.start_byte, node.end_byte)})
+
+    def _eval(self, node: Node, fn: Node | None) -> frozenset:
+        t = node.type
+        if t == "identifier":
+            return self._eval_identifier(node, fn)
+        if t == "number_literal":
+            value = _int_value(node.text.decode())
+            if value is None:
+                return self._unknown(node)
+            return frozenset({("int", value, node.start_byte, node.end_byte)})
+        if t in ("string_literal", "concatenated_string"):
+            text = self._string(node)
+            if text is None:
+                return self._unknown(node)
+            return frozenset({("str", text, node.start_byte, node.end_byte)})
+        if t == "null":
+            return frozenset({("null", node.start_byte, node.end_byte)})
+        if t in ("true", "false"):
+            return frozenset({("int", int(t == "true"), node.start_byte, node.end_byte)})
+        if t in ("parenthesized_expression", "pointer_expression"):
+            inner = node.named_children
+            return self.eval(inner[-1], fn) if inner else self._unknown(node)
+        if t == "cast_expression":
+            return self.eval(node.child_by_field_name("value"), fn)
+        if t == "conditional_expression":
+            return self.eval(node.child_by_field_name("consequence"), fn) | self.eval(
+                node.child_by_field_name("alternative"), fn
+            )
+        if t in ("comma_expression", "assignment_expression"):
+            return self.eval(node.child_by_field_name("right"), fn)
+        if t == "binary_expression":
+            return self._eval_binary(node, fn)
+        if t == "call_expression":
+            return self._eval_call(node, fn)
+        if t == "field_expression":
+            return self._eval_field(node, fn)
+        if t == "subscript_expression":
+            return self.eval(node.child_by_field_name("argument"), fn)
+        if t == "initializer_list":
+            out: set = set()
+            for child in node.named_children:
+                if child.type != "comment":
+                    out |= self.eval(child, fn)
+            return frozenset(out)
+        if t == "initializer_pair":
+            return self.eval(node.child_by_field_name("value"), fn)
+        return self._unknown(node)
+
+    def _string(self, node: Node) -> str | None:
+        if node.type == "string_literal":
+            return decode_literal(node.text.decode("utf-8", "replace"))
+        parts = []
+        for child in node.named_children:
+            if child.type != "string_literal":
+                return None
+            value = decode_literal(child.text.decode("utf-8", "replace"))
+            if value is None:
+                return None
+            parts.append(value)
+        return "".join(parts)
+
+    def _eval_binary(self, node: Node, fn: Node | None) -> frozenset:
+        op = node.child_by_field_name("operator")
+        left = self.eval(node.child_by_field_name("left"), fn)
+        right = self.eval(node.child_by_field_name("right"), fn)
+        if op is not None and op.type == "|":
+            return left | right  # flags: every bit named on either side
+        ints_l = [v for v in left if v[0] == "int"]
+        ints_r = [v for v in right if v[0] == "int"]
+        if op is not None and len(ints_l) == len(left) == 1 and len(ints_r) == len(right) == 1:
+            a, b = ints_l[0][1], ints_r[0][1]
+            ops = {"+": a + b, "-": a - b, "*": a * b, "<<": a << b if 0 <= b < 64 else None}
+            value = ops.get(op.type)
+            if value is not None:
+                return frozenset({("int", value, node.start_byte, node.end_byte)})
+        return self._unknown(node)
+
+    def _eval_identifier(self, node: Node, fn: Node | None) -> frozenset:
+        name = node.text.decode()
+        scope, var = self.lookup(fn, name)
+        if var.kind == "none" and not var.values and not var.fields and not var.for_each:
+            return self._eval_symbol(name, node)
+        out: set = set()
+        for type_name in var.types:
+            if type_name in self.skeletons:
+                out.add(("skel", type_name))
+            elif type_name in OPTS_TYPES:
+                out.add(("opts", self._scope_key(scope), name))
+        if var.opts_type in OPTS_TYPES:
+            out.add(("opts", self._scope_key(scope), name))
+        for value in var.values:
+            out |= self.eval(value, scope)
+        for obj in var.for_each:
+            for owner in self.owners(self.eval(obj, scope)):
+                out.add(("prog", owner, None))
+        if var.kind == "param" and scope is not None:
+            out |= self._param_values(scope, var.index, node)
+        if not out:
+            return self._unknown(node)
+        return frozenset(out)
+
+    def _param_values(self, fn: Node, index: int, node: Node) -> frozenset:
+        name = self.function_name(fn)
+        calls = self.calls_to(name) if name else None
+        if index < 0 or not calls:
+            return self._unknown(node)
+        out: set = set()
+        for call in calls:
+            args = _args(call)
+            if index < len(args):
+                out |= self.eval(args[index], self.function_of(call))
+        if calls is None:
+            out |= self._unknown(node)
+        return frozenset(out)
+
+    def _eval_symbol(self, name: str, node: Node) -> frozenset:
+        if name in ("NULL", "nullptr"):
+            return frozenset({("null", node.start_byte, node.end_byte)})
+        text = self.defines().get(name)
+        if text is not None:
+            return self._eval_define_text(text, node)
+        enum_value = self._enum_value(name)
+        if enum_value is not None:
+            return frozenset({("int", enum_value, node.start_byte, node.end_byte)})
+        return frozenset({("sym", name, node.start_byte, node.end_byte)})
+
+    def _eval_define_text(self, text: str, node: Node) -> frozenset:
+        text = re.sub(r"/\*.*?\*/|//.*", "", text).strip()
+        while text.startswith("(") and text.endswith(")"):
+            text = text[1:-1].strip()
+        value = _int_value(text)
+        if value is not None:
+            return frozenset({("int", value, node.start_byte, node.end_byte)})
+        if re.fullmatch(r'"(?:[^"\\]|\\.)*"(?:\s*"(?:[^"\\]|\\.)*")*', text):
+            parts = re.findall(r'"(?:[^"\\]|\\.)*"', text)
+            decoded = [decode_literal(p) for p in parts]
+            if all(d is not None for d in decoded):
+                return frozenset({("str", "".join(decoded), node.start_byte, node.end_byte)})
+        if re.fullmatch(r"[A-Za-z_]\w*", text):
+            if text in self.defines() and self._depth < _MAX_DEPTH:
+                self._depth += 1
+                try:
+                    return self._eval_symbol(text, node)
+                finally:
+                    self._depth -= 1
+            return self._eval_symbol_no_define(text, node)
+        return self._unknown(node)
+
+    def _eval_symbol_no_define(self, name: str, node: Node) -> frozenset:
+        if name in ("NULL", "nullptr"):
+            return frozenset({("null", node.start_byte, node.end_byte)})
+        enum_value = self._enum_value(name)
+        if enum_value is not None:
+            return frozenset({("int", enum_value, node.start_byte, node.end_byte)})
+        return frozenset({("sym", name, node.start_byte, node.end_byte)})
+
+    def _enum_value(self, name: str) -> int | None:
+        """The value of the file's own enumerator `name`, if the file defines one."""
+        for m in re.finditer(rb"\b" + re.escape(name.encode()) + rb"\b", self.data):
+            node = self.root.descendant_for_byte_range(m.start(), m.end())
+            if node is None or node.type != "identifier" or node.parent is None:
+                continue
+            enumerator = node.parent
+            if enumerator.type != "enumerator" or enumerator.child_by_field_name("name") != node:
+                continue
+            return self._enumerator_value(enumerator)
+        return None
+
+    def _enumerator_value(self, enumerator: Node) -> int | None:
+        value = enumerator.child_by_field_name("value")
+        if value is not None:
+            return _int_value(value.text.decode())
+        previous = enumerator.prev_named_sibling
+        while previous is not None and previous.type != "enumerator":
+            previous = previous.prev_named_sibling
+        if previous is None:
+            return 0
+        before = self._enumerator_value(previous)
+        return None if before is None else before + 1
+
+    def owners(self, values: frozenset) -> set[tuple]:
+        out = set()
+        for v in values:
+            if v[0] == "skel":
+                out.add(("skel", v[1]))
+            elif v[0] == "obj":
+                out.add(("obj", v[1]))
+        return out
+
+    @staticmethod
+    def strings(values: frozenset) -> list[str]:
+        return [v[1] for v in values if v[0] == "str"]
+
+    @staticmethod
+    def programs(values: frozenset) -> set[tuple]:
+        out = set()
+        for v in values:
+            if v[0] == "prog":
+                out.add(v)
+            elif v[0] in ("link", "fd", "progfd"):
+                out.add(v[1])
+        return out
+
+    def _eval_call(self, node: Node, fn: Node | None) -> frozenset:
+        callee = node.child_by_field_name("function")
+        if callee is None or callee.type != "identifier":
+            return self._unknown(node)
+        name = callee.text.decode()
+        args = _args(node)
+        skel = re.fullmatch(r"(\w+?)__(open_and_load|open_opts|open)", name)
+        if skel and skel.group(1) not in LIBBPF_OBJECTS:
+            return frozenset({("skel", skel.group(1))})
+        if name in ("bpf_object__open_file", "bpf_object__open") and args:
+            paths = self.strings(self.eval(args[0], fn))
+            for p in paths:
+                self.objects.add(p)
+            return frozenset({("obj", p) for p in paths} or {("obj", None)})
+        if name == "bpf_object__find_program_by_name" and len(args) >= 2:
+            owners = self.owners(self.eval(args[0], fn)) or {("unknown",)}
+            names = self.strings(self.eval(args[1], fn))
+            if not names:
+                return self._unknown(node)
+            return frozenset(("prog", o, n) for o in owners for n in names)
+        if name == "bpf_object__next_program" and args:
+            owners = self.owners(self.eval(args[0], fn)) or {("unknown",)}
+            return frozenset(("prog", o, None) for o in owners)
+        if name.startswith("bpf_program__attach") and args:
+            progs = self.programs(self.eval(args[0], fn))
+            return frozenset(("link", p) for p in progs) or self._unknown(node)
+        if name == "bpf_link__fd" and args:
+            progs = {v[1] for v in self.eval(args[0], fn) if v[0] == "link"}
+            return frozenset(("fd", p) for p in progs) or self._unknown(node)
+        if name == "bpf_program__fd" and args:
+            progs = {v for v in self.eval(args[0], fn) if v[0] == "prog"}
+            return frozenset(("progfd", p) for p in progs) or self._unknown(node)
+        if name == "bpf_object__find_program_by_name":
+            return self._unknown(node)
+        helpers = self.functions().get(name)
+        if helpers:
+            out: set = set()
+            for helper in helpers:
+                out |= self._returns(helper)
+            return frozenset(out) or self._unknown(node)
+        return self._unknown(node)
+
+    def _returns(self, fn: Node) -> frozenset:
+        out: set = set()
+        for m in _RETURN.finditer(self.data, fn.start_byte, fn.end_byte):
+            node = self.root.descendant_for_byte_range(m.start(), m.end())
+            if node is None or node.type != "return" or node.parent is None:
+                continue
+            stmt = node.parent
+            if stmt.type != "return_statement":
+                continue
+            for value in stmt.named_children:
+                if value.type != "comment":
+                    out |= self.eval(value, fn)
+        return frozenset(out)
+
+    def _eval_field(self, node: Node, fn: Node | None) -> frozenset:
+        field_node = node.child_by_field_name("field")
+        base = node.child_by_field_name("argument")
+        if field_node is None or base is None:
+            return self._unknown(node)
+        name = field_node.text.decode()
+        if base.type == "field_expression":
+            inner_field = base.child_by_field_name("field")
+            inner = inner_field.text.decode() if inner_field is not None else ""
+            if inner in ("progs", "links"):
+                owners = self.owners(self.eval(base.child_by_field_name("argument"), fn))
+                owners = owners or {("unknown",)}
+                progs = {("prog", o, name) for o in owners}
+                if inner == "progs":
+                    return frozenset(progs)
+                return frozenset(("link", p) for p in progs)
+        out: set = set()
+        if name == "obj":  # skel->obj is the skeleton's bpf_object
+            out |= {v for v in self.eval(base, fn) if v[0] in ("skel", "obj")}
+        for type_name in self.field_types(name):
+            if type_name in self.skeletons:
+                out.add(("skel", type_name))
+        out |= self._table_field(base, name, fn)
+        return frozenset(out) or self._unknown(node)
+
+    def _table_field(self, base: Node, name: str, fn: Node | None) -> frozenset:
+        """`tests[i].name` and `t->name` where `tests` is a table initialised in the file."""
+        while base.type in (
+            "subscript_expression",
+            "pointer_expression",
+            "parenthesized_expression",
+        ):
+            inner = base.child_by_field_name("argument")
+            if inner is None:
+                inner = base.named_children[0] if base.named_children else None
+            if inner is None:
+                return frozenset()
+            base = inner
+        if base.type != "identifier":
+            return frozenset()
+        scope, var = self.lookup(fn, base.text.decode())
+        out: set = set()
+        for value in var.fields.get(name, ()):
+            out |= self.eval(value, scope)
+        order = var.field_order
+        for value in var.values:
+            if value.type != "initializer_list":
+                continue
+            rows = [c for c in value.named_children if c.type == "initializer_list"] or [value]
+            for row in rows:
+                items = [c for c in row.named_children if c.type != "comment"]
+                picked = None
+                for item in items:
+                    if item.type == "initializer_pair":
+                        designator = item.child_by_field_name("designator")
+                        if (
+                            designator is not None
+                            and designator.text.decode().lstrip(".").strip() == name
+                        ):
+                            picked = item.child_by_field_name("value")
+                if picked is None and name in order:
+                    index = order.index(name)
+                    if index < len(items) and items[index].type != "initializer_pair":
+                        picked = items[index]
+                if picked is not None:
+                    out |= self.eval(picked, scope)
+        return frozenset(out)
+
+    # -- facts ---------------------------------------------------------------------------
+
+    def _ref(self, prog: tuple) -> ProgramRef:
+        owner = prog[1]
+        if owner[0] == "skel":
+            obj = ObjectRef("skeleton", owner[1])
+        elif owner[0] == "obj":
+            obj = ObjectRef("object", owner[1])
+        else:
+            obj = ObjectRef("unknown", None)
+        return ProgramRef(obj, prog[2])
+
+    def _add(self, kind: FactKind, progs, span: Span, value, fn: Node | None, **extra) -> None:
+        function = self.function_name(fn)
+        for prog in sorted(progs, key=repr):
+            self.facts.append(
+                LoaderFact(kind, self._ref(prog), self.path, span, value, function, **extra)
+            )
+
+    def _fact_call(self, name: str, call: Node) -> None:
+        fn = self.function_of(call)
+        args = _args(call)
+        call_span = self.span(call)
+        if name.startswith("bpf_program__attach"):
+            if not args:
+                return
+            progs = {p for p in self.programs(self.eval(args[0], fn)) if p[2] != "?"}
+            if not progs:
+                return
+            targets: tuple[str, ...] = ()
+            if name in ("bpf_program__attach_kprobe_opts", "bpf_program__attach_kprobe"):
+                func_arg = (
+                    args[1] if name.endswith("_opts") else (args[2] if len(args) > 2 else None)
+                )
+                func_values = self.eval(func_arg, fn) if func_arg is not None else frozenset()
+                targets = tuple(sorted(set(self.strings(func_values))))
+            self._add("attach", progs, call_span, name, fn, api=name, targets=targets)
+            if name in ("bpf_program__attach_perf_event", "bpf_program__attach_perf_event_opts"):
+                self._add("perf-event", progs, call_span, name, fn, api=name)
+            elif name == "bpf_program__attach_kprobe_opts" and len(args) >= 3:
+                self._kprobe_options(progs, call, args, fn, call_span, targets)
+            elif name == "bpf_program__attach_uprobe_opts" and len(args) >= 5:
+                self._modes(progs, args[4], fn, call_span, name)
+            return
+        if name == "bpf_link_create" and len(args) >= 3:
+            kinds = self.eval(args[2], fn)
+            if any(v[0] == "sym" and v[1] == "BPF_PERF_EVENT" for v in kinds):
+                progs = {v[1] for v in self.eval(args[0], fn) if v[0] == "progfd"}
+                self._add("perf-event", progs, call_span, name, fn, api=name)
+            return
+        if name in ("bpf_link_get_info_by_fd", "bpf_obj_get_info_by_fd"):
+            self._link_info(name, call, args, fn, call_span)
+            return
+        if name == "libbpf_register_prog_handler":
+            if args:
+                for sec in self.strings(self.eval(args[0], fn)):
+                    self.facts.append(
+                        LoaderFact("prog-handler", None, self.path, call_span, sec,
+                                   self.function_name(fn), api=name)
+                    )  # fmt: skip
+            return
+        if name.startswith("bpf_program__set_"):
+            if len(args) < 2:
+                return
+            progs = {p for p in self.programs(self.eval(args[0], fn)) if p[2] != "?"}
+            if not progs:
+                return
+            value_text = args[1].text.decode("utf-8", "replace")
+            if name == "bpf_program__set_expected_attach_type":
+                self._add("expected-attach-type", progs, call_span, value_text, fn, api=name)
+            elif name == "bpf_program__set_type":
+                self._add("set-type", progs, call_span, value_text, fn, api=name)
+            elif name == "bpf_program__set_flags":
+                flags = self.eval(args[1], fn)
+                if any(v[0] == "sym" and v[1] == "BPF_F_SLEEPABLE" for v in flags):
+                    self._add("sleepable", progs, call_span, value_text, fn, api=name)
+            elif name == "bpf_program__set_autoload":
+                self._add("autoload", progs, call_span, value_text, fn, api=name)
+            return
+        skel = re.fullmatch(r"(\w+?)__attach", name)
+        if skel and skel.group(1) not in LIBBPF_OBJECTS and not name.startswith("bpf_"):
+            owner = ("skel", skel.group(1))
+            self._add("auto-attach", {("prog", owner, None)}, call_span, name, fn, api=name)
+
+    def _opts_fields(
+        self, opts_values: frozenset, field_name: str
+    ) -> list[tuple[Node, Node | None]]:
+        """(value node, its scope) of every store to `field_name` of the opts variables."""
+        out = []
+        for v in opts_values:
+            if v[0] != "opts":
+                continue
+            scope = self._scope_node(v[1])
+            var = self.var(scope, v[2])
+            for node in var.fields.get(field_name, ()):
+                out.append((node, scope))
+            for value in var.values:
+                if value.type == "initializer_list":
+                    for item in value.named_children:
+                        if item.type != "initializer_pair":
+                            continue
+                        designator = item.child_by_field_name("designator")
+                        if (
+                            designator is not None
+                            and designator.text.decode().lstrip(".").strip() == field_name
+                        ):
+                            picked = item.child_by_field_name("value")
+                            if picked is not None:
+                                out.append((picked, scope))
+        return out
+
+    def _scope_node(self, key: int) -> Node | None:
+        if key < 0:
+            return None
+        node = self.root.descendant_for_byte_range(key, key)
+        while node is not None and not (
+            node.type == "function_definition" and node.start_byte == key
+        ):
+            node = node.parent
+        return node
+
+    def _kprobe_options(
+        self, progs, call: Node, args: list[Node], fn, call_span: Span, targets
+    ) -> None:
+        name = "bpf_program__attach_kprobe_opts"
+        opts = self.eval(args[2], fn)
+        by_address = any(v[0] == "null" for v in self.eval(args[1], fn))
+        for node, scope in self._opts_fields(opts, "offset"):
+            for v in self.eval(node, scope):
+                if v[0] == "null" or (v[0] == "int" and v[1] == 0):
+                    continue  # offset 0: the multi path takes it
+                value = v[1] if v[0] == "int" else None
+                span = self._value_span(v, node)
+                self._add(
+                    "attach-offset",
+                    progs,
+                    span,
+                    value,
+                    fn,
+                    api=name,
+                    call=call_span,
+                    targets=targets,
+                )
+                if by_address:
+                    self._add("attach-address", progs, span, value, fn, api=name, call=call_span)
+        self._modes(progs, args[2], fn, call_span, name, opts)
+
+    def _modes(self, progs, opts_arg: Node, fn, call_span: Span, api: str, opts=None) -> None:
+        if opts is None:
+            opts = self.eval(opts_arg, fn)
+        for node, scope in self._opts_fields(opts, "attach_mode"):
+            for v in self.eval(node, scope):
+                mode = None
+                if v[0] == "sym" and v[1] in ATTACH_MODES:
+                    mode = v[1]
+                elif v[0] == "int" and 0 <= v[1] < len(ATTACH_MODES):
+                    mode = ATTACH_MODES[v[1]]
+                if mode is None or mode == "PROBE_ATTACH_MODE_DEFAULT":
+                    continue
+                self._add(
+                    "attach-mode",
+                    progs,
+                    self._value_span(v, node),
+                    mode,
+                    fn,
+                    api=api,
+                    call=call_span,
+                )
+
+    def _value_span(self, value: tuple, fallback: Node) -> Span:
+        if len(value) >= 3 and isinstance(value[-1], int) and isinstance(value[-2], int):
+            return self.span_bytes(value[-2], value[-1])
+        return self.span(fallback)
+
+    def _link_info(self, name: str, call: Node, args: list[Node], fn, call_span: Span) -> None:
+        if fn is None or len(args) < 2:
+            return
+        info = args[1]
+        while info.type in ("pointer_expression", "parenthesized_expression", "cast_expression"):
+            inner = info.child_by_field_name("argument") or info.child_by_field_name("value")
+            if inner is None:
+                break
+            info = inner
+        info_name = info.text.decode() if info.type == "identifier" else None
+        if info_name is None:
+            return
+        var = self.lookup(fn, info_name)[1]
+        is_link_info = "bpf_link_info" in var.types
+        if var.types and not is_link_info and name == "bpf_obj_get_info_by_fd":
+            return  # bpf_prog_info, bpf_map_info, ...: nothing about links
+        if not var.types and name == "bpf_obj_get_info_by_fd":
+            is_link_info = False
+        progs = {p for p in self.programs(self.eval(args[0], fn)) if p[2] != "?"}
+        if not progs:
+            return
+        checks: list[tuple[str, Span]] = []
+        missed: list[Span] = []
+        for m in _PERF_LINK_EXPECTATION.finditer(self.data, fn.start_byte, fn.end_byte):
+            node = self.root.descendant_for_byte_range(m.start(1), m.end(1))
+            if node is not None and node.type == "identifier":
+                checks.append((m.group(1).decode(), self.span(node)))
+        field_re = re.compile(
+            rb"\b" + re.escape(info_name.encode()) + rb"\s*(?:\.|->)\s*perf_event\b"
+            rb"(\s*\.\s*kprobe\s*\.\s*missed\b)?"
+        )
+        for m in field_re.finditer(self.data, fn.start_byte, fn.end_byte):
+            node = self.root.descendant_for_byte_range(m.start(), m.start() + len(info_name))
+            if node is None or node.type != "identifier":
+                continue
+            span = self.span_bytes(m.start(), m.end())
+            if m.group(1):
+                missed.append(span)
+            else:
+                checks.append(("perf_event", span))
+        if not checks and not missed:
+            return
+        if (
+            not is_link_info
+            and name == "bpf_obj_get_info_by_fd"
+            and not any(c[0] == "perf_event" for c in checks)
+        ):
+            return
+        seen: set[int] = set()
+        for what, span in sorted(checks, key=lambda c: c[1].start_byte):
+            if span.start.row in seen:
+                continue
+            seen.add(span.start.row)
+            self._add("link-info", progs, span, what, fn, api=name, call=call_span)
+        for span in missed:
+            self._add(
+                "missed-count",
+                progs,
+                span,
+                "perf_event.kprobe.missed",
+                fn,
+                api=name,
+                call=call_span,
+            )
