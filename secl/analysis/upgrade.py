@@ -13,6 +13,7 @@ builds the programs, runs the rules and turns hits into findings and inventory e
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -141,34 +142,35 @@ class UpgradeAnalysis:
         }
 
 
+MAX_RELATED = 8
+
+
 def _where(fact: LoaderFact) -> str:
-    return f"{fact.path}:{fact.span.start.row}"
+    return f"{os.path.basename(fact.path)}:{fact.span.start.row}"
 
 
 def _related(
     facts: list[LoaderFact], say: Callable[[LoaderFact], str], with_call: bool = True
 ) -> tuple[Related, ...]:
+    """The proving lines, nearest first: each distinct statement once, each call it goes
+    through once, at most MAX_RELATED lines."""
     out: list[Related] = []
-    seen: set[tuple[str, int]] = set()
+    seen_rows: set[tuple[str, int]] = set()
+    seen_messages: set[tuple[str, str]] = set()
     for fact in sorted(facts, key=lambda f: (f.path, f.span.start_byte)):
+        message = say(fact)
         key = (fact.path, fact.span.start.row)
-        if key not in seen:
-            seen.add(key)
-            out.append(Related(fact.path, fact.span, say(fact)))
+        if key not in seen_rows and (fact.path, message) not in seen_messages:
+            seen_rows.add(key)
+            seen_messages.add((fact.path, message))
+            out.append(Related(fact.path, fact.span, message))
         if with_call and fact.call is not None:
             key = (fact.path, fact.call.start.row)
-            if key not in seen:
-                seen.add(key)
-                out.append(
-                    Related(
-                        fact.path,
-                        fact.call,
-                        f"attached here by `{fact.api}()`"
-                        if fact.api and "attach" in fact.api
-                        else f"`{fact.api}()` here",
-                    )
-                )
-    return tuple(out)
+            if key not in seen_rows:
+                seen_rows.add(key)
+                how = "attached here by" if fact.api and "attach" in fact.api else "read by"
+                out.append(Related(fact.path, fact.call, f"{how} `{fact.api}()`"))
+    return tuple(out[:MAX_RELATED])
 
 
 # -- the rules: one small pure function each ------------------------------------------------
@@ -247,7 +249,12 @@ def perf_link_info(p: Program) -> Hit | None:
     not filled (kernel/trace/bpf_trace.c: bpf_{k,u}probe_multi_link_fill_link_info)."""
     if not p.upgraded:
         return None
-    facts = p.of("link-info")
+    other_group = "U" if p.group == "kprobe" else "K"
+    facts = [
+        f for f in p.of("link-info") if not str(f.value).startswith(f"BPF_PERF_EVENT_{other_group}")
+    ]
+    handled = {(f.path, f.function) for f in p.of("link-info-multi") if f.value == p.group}
+    facts = [f for f in facts if (f.path, f.function) not in handled]
     if not facts:
         return None
     multi = "KPROBE_MULTI" if p.group == "kprobe" else "UPROBE_MULTI"

@@ -91,6 +91,7 @@ FactKind = Literal[
     "attach-address",  # kprobe attached by address: func_name NULL plus an offset
     "attach-mode",  # an explicit, non-default bpf_{k,u}probe_opts.attach_mode
     "link-info",  # the link's info is read and expected to be a perf-event link
+    "link-info-multi",  # the same code also handles the kprobe_multi/uprobe_multi link type
     "missed-count",  # info.perf_event.kprobe.missed of the link is read
     "perf-event",  # attached to a perf event fd by hand
     "expected-attach-type",  # bpf_program__set_expected_attach_type()
@@ -1053,11 +1054,9 @@ class _Loader:
         if info_name is None:
             return
         var = self.lookup(fn, info_name)[1]
-        is_link_info = "bpf_link_info" in var.types
-        if var.types and not is_link_info and name == "bpf_obj_get_info_by_fd":
+        if name == "bpf_obj_get_info_by_fd" and var.types and "bpf_link_info" not in var.types:
             return  # bpf_prog_info, bpf_map_info, ...: nothing about links
-        if not var.types and name == "bpf_obj_get_info_by_fd":
-            is_link_info = False
+        is_link_info = name == "bpf_link_get_info_by_fd" or "bpf_link_info" in var.types
         progs = {p for p in self.programs(self.eval(args[0], fn)) if p[2] != "?"}
         if not progs:
             return
@@ -1082,12 +1081,26 @@ class _Loader:
                 checks.append(("perf_event", span))
         if not checks and not missed:
             return
-        if (
-            not is_link_info
-            and name == "bpf_obj_get_info_by_fd"
-            and not any(c[0] == "perf_event" for c in checks)
-        ):
-            return
+        if not is_link_info and not any(c[0] == "perf_event" for c in checks) and not missed:
+            return  # an info struct of unknown type and no perf_event field read
+        # Code that also handles the multi link types (a switch over info.type, reads of
+        # info.kprobe_multi) keeps working after the upgrade.
+        for group in ("kprobe", "uprobe"):
+            multi = re.compile(
+                rb"\bBPF_LINK_TYPE_"
+                + group.upper().encode()
+                + rb"_MULTI\b|\b"
+                + re.escape(info_name.encode())
+                + rb"\s*(?:\.|->)\s*"
+                + group.encode()
+                + rb"_multi\b"
+            )
+            for m in multi.finditer(self.data, fn.start_byte, fn.end_byte):
+                node = self.root.descendant_for_byte_range(m.start(), m.start() + 1)
+                if node is not None and node.type == "identifier":
+                    span = self.span_bytes(m.start(), m.end())
+                    self._add("link-info-multi", progs, span, group, fn, api=name, call=call_span)
+                    break
         seen: set[int] = set()
         for what, span in sorted(checks, key=lambda c: c[1].start_byte):
             if span.start.row in seen:
