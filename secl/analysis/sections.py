@@ -7,7 +7,10 @@ piece) never reaches these rules: SECL001 reports it instead.
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from secl.analysis.project import Project
 from secl.facts import SectionSite
@@ -72,7 +75,61 @@ def _finding(
     )
 
 
+_REGISTER = re.compile(
+    rb'libbpf_register_prog_handler\s*\(\s*(?:"((?:[^"\\\n]|\\.)*)"|(NULL|0|nullptr)\s*,)'
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomHandlers:
+    """Section names the project's loaders claim with libbpf_register_prog_handler(); libbpf
+    consults them before its own table (libbpf.c: find_sec_def())."""
+
+    names: tuple[str, ...]
+    fallback: bool  # a handler registered for NULL takes every unknown name
+
+    def claims(self, section: str) -> bool:
+        name, _ = strip_question_mark(section)
+        for handler in self.names:  # libbpf.c: sec_def_matches()
+            if handler.endswith("+"):
+                base = handler[:-1]
+                if name == base or name.startswith(base + "/"):
+                    return True
+            elif handler.endswith("/"):
+                if name.startswith(handler):
+                    return True
+            elif name == handler:
+                return True
+        return False
+
+
+def custom_handlers(project: Project, paths: list[str] | None = None) -> CustomHandlers:
+    """Handlers registered in `paths` (default: every file of the project)."""
+    names: list[str] = []
+    fallback = False
+    for path in project.files if paths is None else paths:
+        data = project.files[path]
+        if b"libbpf_register_prog_handler" not in data:
+            continue
+        for m in _REGISTER.finditer(data):
+            if m.group(2) is not None:
+                fallback = True
+            else:
+                names.append(m.group(1).decode("utf-8", "replace"))
+    return CustomHandlers(tuple(names), fallback)
+
+
+def _handlers_for(project: Project, path: str, cache: dict[str, CustomHandlers]) -> CustomHandlers:
+    """Handlers of the loaders that open this object (handlers are per process); with no such
+    loader in view, those of the whole project."""
+    if path not in cache:
+        loaders = loaders_of(project, path)
+        cache[path] = custom_handlers(project, loaders or None)
+    return cache[path]
+
+
 def _program_sites(project: Project) -> Iterator[SectionSite]:
+    cache: dict[str, CustomHandlers] = {}
     for site in project.sites:
         if (
             site.path in project.reported
@@ -80,6 +137,7 @@ def _program_sites(project: Project) -> Iterator[SectionSite]:
             and not site.template
             and site.section is not None
             and not strip_question_mark(site.section)[0].startswith(".")
+            and not _handlers_for(project, site.path, cache).claims(site.section)
         ):
             yield site
 
@@ -140,11 +198,36 @@ def _exact_with_suffix(section: str) -> str | None:
 def unknown_section(project: Project) -> Iterator[Finding]:
     """SECL101, SECL102, SECL108, SECL109, SECL110: names libbpf of the target does not know."""
     target = _target(project)
+    cache: dict[str, CustomHandlers] = {}
     for site in _program_sites(project):
         code, extra = _classify(site, target)
         if code in ("ok", "old"):
             continue
+        if code in ("SECL101", "SECL102") and _unknown_is_expected(project, site, target, cache):
+            continue
         yield _name_finding(code, extra, site, target)
+
+
+def _unknown_is_expected(
+    project: Project, site: SectionSite, target: Target, cache: dict[str, CustomHandlers]
+) -> bool:
+    """Unknown names libbpf never has to understand: a fallback handler takes them, the loader
+    sets the program type by hand (libbpf.c: bpf_object_load_prog() only needs a type), or the
+    object is not a libbpf object at all (iproute2's tc/ip pick the section on their command
+    line: no loader opens it and none of its programs is in libbpf's table)."""
+    if _handlers_for(project, site.path, cache).fallback:
+        return True
+    loaders = loaders_of(project, site.path)
+    if any(b"bpf_program__set_type" in project.files[p] for p in loaders):
+        return True
+    if site.program and any(_autoload_off(project.files[p], site.program) for p in loaders):
+        return True
+    if loaders or did_you_mean(site.section or "", target):
+        return False
+    return not any(
+        other.path == site.path and _classify(other, target)[0] == "ok"
+        for other in _program_sites(project)
+    )
 
 
 def _name_finding(code: str, extra: object, site: SectionSite, target: Target) -> Finding:
@@ -231,7 +314,6 @@ def suffix_problems(project: Project) -> Iterator[Finding]:
     """SECL104-SECL107, SECL112, SECL113: what libbpf's attach (or load) step makes of the
     text after the section's base name."""
     target = _target(project)
-    sets_attach_target = any(b"bpf_program__set_attach_target" in data for data in project.files.values())
     for site in _program_sites(project):
         code, found = _classify(site, target)
         if code != "ok" or found is None:
@@ -242,9 +324,62 @@ def suffix_problems(project: Project) -> Iterator[Finding]:
                 if problem.severity != "error":
                     continue
                 rule = "SECL104"
-            if rule == "SECL113" and sets_attach_target:
-                continue  # the loader sets the target by hand; pairing it exactly is not needed
+            if rule == "SECL113" and not _loaded_without_attach_target(project, site):
+                continue
             yield _finding(rule, site, problem.message, fix=_suffix_fix(site, problem))
+
+
+def _loaded_without_attach_target(project: Project, site: SectionSite) -> bool:
+    """True when loader code that opens this object is in view and none of it calls
+    bpf_program__set_attach_target(): only then is a bare BTF name a certain load failure."""
+    if (site.section or "").startswith("?"):
+        return False  # not loaded unless a loader turns autoload on
+    loaders = loaders_of(project, site.path)
+    return bool(loaders) and not any(
+        b"bpf_program__set_attach_target" in project.files[p] for p in loaders
+    )
+
+
+def _autoload_off(data: bytes, program: str) -> bool:
+    """The loader turns autoload off for this program: libbpf then never loads it, whatever its
+    section (libbpf.c: bpf_object__load_progs() skips programs with autoload off)."""
+    if b"set_autoload" not in data:
+        return False
+    pattern = (
+        rb"bpf_program__set_autoload\s*\(\s*[\w.>-]*progs\." + re.escape(program.encode())
+        + rb"\s*,\s*(?:false|0)\s*\)"
+    )  # fmt: skip
+    return re.search(pattern, data) is not None
+
+
+def loaders_of(project: Project, bpf_path: str) -> list[str]:
+    """Files that open the object built from `bpf_path`: through its skeleton (`NAME__open`,
+    NAME = the file's base name, or with `_bpf` as bpftool names `x.bpf.o`, or as configured
+    in skeleton-map) or by object file name (`"x.bpf.o"`, `"x.o"`)."""
+    stem = os.path.basename(bpf_path)
+    for suffix in (".bpf.c", ".c", ".h"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    ident = re.sub(r"\W", "_", stem)
+    names = {ident, ident + "_bpf"}
+    for name, source in project.config.skeleton_map.items():
+        if os.path.realpath(source) == os.path.realpath(bpf_path):
+            names.add(name)
+    openers = [n.encode() + b"__open" for n in names]
+    objects = [f"{stem}.bpf.o".encode(), f"{stem}.o".encode()]
+    found = []
+    for path, data in project.files.items():
+        if path == bpf_path:
+            continue
+        # An object named in a file that never calls bpf_object__open*() is loaded by something
+        # else (a shell-out to `ip`/`tc`, a test harness): not a libbpf loader of it.
+        if any(o in data for o in openers) or (
+            b"bpf_object__open" in data
+            and any(re.search(rb'["/]' + re.escape(o) + rb'"', data) for o in objects if o in data)
+        ):
+            found.append(path)
+    return found
 
 
 def _suffix_fix(site: SectionSite, problem: SuffixProblem) -> Fix | None:
