@@ -60,7 +60,7 @@ _FACT_CALL = re.compile(
     rb"|bpf_obj_get_info_by_fd|libbpf_register_prog_handler|bpf_link_create|\w+__attach)\s*\("
 )
 _SKEL_INCLUDE = re.compile(rb'#\s*include\s*[<"](?:[^">]*/)?(\w+)\.skel\.h[">]')
-_SKEL_CALL = re.compile(rb"__(?:open_and_load|open_opts|open|load|attach|detach|destroy)\s*\(")
+_SKEL_CALL = re.compile(rb"__(?:open_and_load|open_opts|open)\s*\(")
 _WORD_BEFORE = re.compile(rb"\w+\Z")
 # Object names of libbpf's own API: `bpf_object__open()` is not a skeleton called bpf_object.
 LIBBPF_OBJECTS = frozenset(
@@ -947,7 +947,7 @@ class _Loader:
                 self._add("autoload", progs, call_span, value_text, fn, api=name)
             return
         skel = re.fullmatch(r"(\w+?)__attach", name)
-        if skel and skel.group(1) not in LIBBPF_OBJECTS and not name.startswith("bpf_"):
+        if skel and skel.group(1) in self.skeletons:
             owner = ("skel", skel.group(1))
             self._add("auto-attach", {("prog", owner, None)}, call_span, name, fn, api=name)
 
