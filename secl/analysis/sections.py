@@ -166,8 +166,15 @@ def _classify(site: SectionSite, target: Target) -> tuple[str, object]:
     if section.startswith("??"):
         return "SECL110", None
     if not target.is_upgrade and target.version is not None and target.version < LIBBPF_1_0:
+        # Before 1.0 libbpf also matched exact names as prefixes (not modelled): only a name
+        # that a newer release introduced is certain to be unknown.
         found = match(section, target)
-        return ("ok", found) if found is not None else ("old", None)
+        if found is not None:
+            return "ok", found
+        anywhere = lookup_any(section)
+        if anywhere is not None and anywhere.requires is not None:
+            return "SECL109", anywhere
+        return "old", None
     removed = removed_name(section)
     if removed is not None and match(section, target) is None:
         return "SECL108", removed
@@ -179,7 +186,13 @@ def _classify(site: SectionSite, target: Target) -> tuple[str, object]:
         return "SECL109", anywhere
     exact = _exact_with_suffix(section)
     if exact is not None:
-        return "SECL102", exact
+        rest = strip_question_mark(section)[0][len(exact) :]
+        # `xdp/prog`, `sk_skb1`, `xdp_prog`: a name tacked on. `tcx` or `cgroup/sock_ops` are
+        # other names altogether: SECL101 with its suggestions says more.
+        if rest[0] == "/" or (
+            rest[0] in "_-0123456789" and did_you_mean(section, target)[:1] in ([], [exact])
+        ):
+            return "SECL102", exact
     return "SECL101", None
 
 
