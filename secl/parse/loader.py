@@ -81,6 +81,10 @@ _DECLARATOR_WRAPPERS = frozenset(
 )
 _INT = re.compile(r"([+-]?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)[uUlL]*\Z")
 _MAX_VALUES = 64
+_MAX_CONTEXTS = 64
+_MAX_CALL_DEPTH = 4
+# The call a function was entered through: (call node, calling function, its context).
+Ctx = tuple | None
 _RETURN = re.compile(rb"\breturn\b")
 _MAX_DEPTH = 40
 
@@ -241,8 +245,8 @@ class _Loader:
         self._vars: dict[tuple[int, str], _Var] = {}
         self._functions: dict[str, list[Node]] | None = None
         self._defines: dict[str, str] | None = None
-        self._memo: dict[tuple[int, int, int], frozenset] = {}
-        self._active: set[tuple[int, int, int]] = set()
+        self._memo: dict[tuple, frozenset] = {}
+        self._active: set[tuple] = set()
         self._depth = 0
         self._field_types: dict[str, set[str]] = {}
         self._calls: dict[str, list[Node] | None] = {}
@@ -272,8 +276,11 @@ class _Loader:
                 or call.child_by_field_name("function") != node
             ):
                 continue
-            self._fact_call(m.group(1).decode(), call)
-        return LoaderFacts(self.path, self.skeletons, frozenset(self.objects), self.facts)
+            fn = self.function_of(call)
+            for ctx in self.contexts(fn):
+                self._fact_call(m.group(1).decode(), call, fn, ctx)
+        facts = list(dict.fromkeys(self.facts))
+        return LoaderFacts(self.path, self.skeletons, frozenset(self.objects), facts)
 
     def span(self, node: Node) -> Span:
         return self.positions.span(node.start_byte, node.end_byte)
@@ -517,10 +524,10 @@ class _Loader:
 
     # -- values --------------------------------------------------------------------------
 
-    def eval(self, node: Node | None, fn: Node | None) -> frozenset:
+    def eval(self, node: Node | None, fn: Node | None, ctx: Ctx = None) -> frozenset:
         if node is None:
             return frozenset()
-        key = (node.start_byte, node.end_byte, node.kind_id)
+        key = (node.start_byte, node.end_byte, node.kind_id, ctx)
         cached = self._memo.get(key)
         if cached is not None:
             return cached
@@ -529,7 +536,7 @@ class _Loader:
         self._active.add(key)
         self._depth += 1
         try:
-            result = self._eval(node, fn)
+            result = self._eval(node, fn, ctx)
         finally:
             self._depth -= 1
             self._active.discard(key)
@@ -541,10 +548,10 @@ class _Loader:
     def _unknown(self, node: Node) -> frozenset:
         return frozenset({("unknown", node.start_byte, node.end_byte)})
 
-    def _eval(self, node: Node, fn: Node | None) -> frozenset:
+    def _eval(self, node: Node, fn: Node | None, ctx: Ctx = None) -> frozenset:
         t = node.type
         if t == "identifier":
-            return self._eval_identifier(node, fn)
+            return self._eval_identifier(node, fn, ctx)
         if t == "number_literal":
             value = _int_value(node.text.decode())
             if value is None:
@@ -561,31 +568,31 @@ class _Loader:
             return frozenset({("int", int(t == "true"), node.start_byte, node.end_byte)})
         if t in ("parenthesized_expression", "pointer_expression"):
             inner = node.named_children
-            return self.eval(inner[-1], fn) if inner else self._unknown(node)
+            return self.eval(inner[-1], fn, ctx) if inner else self._unknown(node)
         if t == "cast_expression":
-            return self.eval(node.child_by_field_name("value"), fn)
+            return self.eval(node.child_by_field_name("value"), fn, ctx)
         if t == "conditional_expression":
-            return self.eval(node.child_by_field_name("consequence"), fn) | self.eval(
+            return self.eval(node.child_by_field_name("consequence"), fn, ctx) | self.eval(
                 node.child_by_field_name("alternative"), fn
             )
         if t in ("comma_expression", "assignment_expression"):
-            return self.eval(node.child_by_field_name("right"), fn)
+            return self.eval(node.child_by_field_name("right"), fn, ctx)
         if t == "binary_expression":
-            return self._eval_binary(node, fn)
+            return self._eval_binary(node, fn, ctx)
         if t == "call_expression":
-            return self._eval_call(node, fn)
+            return self._eval_call(node, fn, ctx)
         if t == "field_expression":
-            return self._eval_field(node, fn)
+            return self._eval_field(node, fn, ctx)
         if t == "subscript_expression":
-            return self.eval(node.child_by_field_name("argument"), fn)
+            return self.eval(node.child_by_field_name("argument"), fn, ctx)
         if t == "initializer_list":
             out: set = set()
             for child in node.named_children:
                 if child.type != "comment":
-                    out |= self.eval(child, fn)
+                    out |= self.eval(child, fn, ctx)
             return frozenset(out)
         if t == "initializer_pair":
-            return self.eval(node.child_by_field_name("value"), fn)
+            return self.eval(node.child_by_field_name("value"), fn, ctx)
         return self._unknown(node)
 
     def _string(self, node: Node) -> str | None:
@@ -601,10 +608,10 @@ class _Loader:
             parts.append(value)
         return "".join(parts)
 
-    def _eval_binary(self, node: Node, fn: Node | None) -> frozenset:
+    def _eval_binary(self, node: Node, fn: Node | None, ctx: Ctx = None) -> frozenset:
         op = node.child_by_field_name("operator")
-        left = self.eval(node.child_by_field_name("left"), fn)
-        right = self.eval(node.child_by_field_name("right"), fn)
+        left = self.eval(node.child_by_field_name("left"), fn, ctx)
+        right = self.eval(node.child_by_field_name("right"), fn, ctx)
         if op is not None and op.type == "|":
             return left | right  # flags: every bit named on either side
         ints_l = [v for v in left if v[0] == "int"]
@@ -617,7 +624,7 @@ class _Loader:
                 return frozenset({("int", value, node.start_byte, node.end_byte)})
         return self._unknown(node)
 
-    def _eval_identifier(self, node: Node, fn: Node | None) -> frozenset:
+    def _eval_identifier(self, node: Node, fn: Node | None, ctx: Ctx = None) -> frozenset:
         name = node.text.decode()
         scope, var = self.lookup(fn, name)
         if var.kind == "none" and not var.values and not var.fields and not var.for_each:
@@ -630,18 +637,30 @@ class _Loader:
                 out.add(("opts", self._scope_key(scope), name))
         if var.opts_type in OPTS_TYPES:
             out.add(("opts", self._scope_key(scope), name))
+        scope_ctx = ctx if scope is fn else None
+        out = {("opts", v[1], v[2], scope_ctx) if v[0] == "opts" else v for v in out}
         for value in var.values:
-            out |= self.eval(value, scope)
+            out |= self.eval(value, scope, scope_ctx)
         for obj in var.for_each:
-            for owner in self.owners(self.eval(obj, scope)):
+            for owner in self.owners(self.eval(obj, scope, scope_ctx)):
                 out.add(("prog", owner, None))
         if var.kind == "param" and scope is not None:
-            out |= self._param_values(scope, var.index, node)
+            out |= self._param_values(scope, var.index, node, scope_ctx)
         if not out:
             return self._unknown(node)
         return frozenset(out)
 
-    def _param_values(self, fn: Node, index: int, node: Node) -> frozenset:
+    def _param_values(self, fn: Node, index: int, node: Node, ctx: Ctx) -> frozenset:
+        """A parameter's values: the argument of the call we came through (`ctx`), else the
+        arguments of every call of the function in the file."""
+        if ctx is not None:
+            call, caller, caller_ctx = ctx
+            args = _args(call)
+            return (
+                self.eval(args[index], caller, caller_ctx)
+                if 0 <= index < len(args)
+                else self._unknown(node)
+            )
         name = self.function_name(fn)
         calls = self.calls_to(name) if name else None
         if index < 0 or not calls:
@@ -651,8 +670,6 @@ class _Loader:
             args = _args(call)
             if index < len(args):
                 out |= self.eval(args[index], self.function_of(call))
-        if calls is None:
-            out |= self._unknown(node)
         return frozenset(out)
 
     def _eval_symbol(self, name: str, node: Node) -> frozenset:
@@ -743,7 +760,7 @@ class _Loader:
                 out.add(v[1])
         return out
 
-    def _eval_call(self, node: Node, fn: Node | None) -> frozenset:
+    def _eval_call(self, node: Node, fn: Node | None, ctx: Ctx = None) -> frozenset:
         callee = node.child_by_field_name("function")
         if callee is None or callee.type != "identifier":
             return self._unknown(node)
@@ -753,27 +770,27 @@ class _Loader:
         if skel and skel.group(1) not in LIBBPF_OBJECTS:
             return frozenset({("skel", skel.group(1))})
         if name in ("bpf_object__open_file", "bpf_object__open") and args:
-            paths = self.strings(self.eval(args[0], fn))
+            paths = self.strings(self.eval(args[0], fn, ctx))
             for p in paths:
                 self.objects.add(p)
             return frozenset({("obj", p) for p in paths} or {("obj", None)})
         if name == "bpf_object__find_program_by_name" and len(args) >= 2:
-            owners = self.owners(self.eval(args[0], fn)) or {("unknown",)}
-            names = self.strings(self.eval(args[1], fn))
+            owners = self.owners(self.eval(args[0], fn, ctx)) or {("unknown",)}
+            names = self.strings(self.eval(args[1], fn, ctx))
             if not names:
                 return self._unknown(node)
             return frozenset(("prog", o, n) for o in owners for n in names)
         if name == "bpf_object__next_program" and args:
-            owners = self.owners(self.eval(args[0], fn)) or {("unknown",)}
+            owners = self.owners(self.eval(args[0], fn, ctx)) or {("unknown",)}
             return frozenset(("prog", o, None) for o in owners)
         if name.startswith("bpf_program__attach") and args:
-            progs = self.programs(self.eval(args[0], fn))
+            progs = self.programs(self.eval(args[0], fn, ctx))
             return frozenset(("link", p) for p in progs) or self._unknown(node)
         if name == "bpf_link__fd" and args:
-            progs = {v[1] for v in self.eval(args[0], fn) if v[0] == "link"}
+            progs = {v[1] for v in self.eval(args[0], fn, ctx) if v[0] == "link"}
             return frozenset(("fd", p) for p in progs) or self._unknown(node)
         if name == "bpf_program__fd" and args:
-            progs = {v for v in self.eval(args[0], fn) if v[0] == "prog"}
+            progs = {v for v in self.eval(args[0], fn, ctx) if v[0] == "prog"}
             return frozenset(("progfd", p) for p in progs) or self._unknown(node)
         if name == "bpf_object__find_program_by_name":
             return self._unknown(node)
@@ -781,11 +798,12 @@ class _Loader:
         if helpers:
             out: set = set()
             for helper in helpers:
-                out |= self._returns(helper)
+                # The helper's parameters are this call's arguments.
+                out |= self._returns(helper, (node, fn, ctx))
             return frozenset(out) or self._unknown(node)
         return self._unknown(node)
 
-    def _returns(self, fn: Node) -> frozenset:
+    def _returns(self, fn: Node, ctx: Ctx) -> frozenset:
         out: set = set()
         for m in _RETURN.finditer(self.data, fn.start_byte, fn.end_byte):
             node = self.root.descendant_for_byte_range(m.start(), m.end())
@@ -796,10 +814,10 @@ class _Loader:
                 continue
             for value in stmt.named_children:
                 if value.type != "comment":
-                    out |= self.eval(value, fn)
+                    out |= self.eval(value, fn, ctx)
         return frozenset(out)
 
-    def _eval_field(self, node: Node, fn: Node | None) -> frozenset:
+    def _eval_field(self, node: Node, fn: Node | None, ctx: Ctx = None) -> frozenset:
         field_node = node.child_by_field_name("field")
         base = node.child_by_field_name("argument")
         if field_node is None or base is None:
@@ -809,7 +827,7 @@ class _Loader:
             inner_field = base.child_by_field_name("field")
             inner = inner_field.text.decode() if inner_field is not None else ""
             if inner in ("progs", "links"):
-                owners = self.owners(self.eval(base.child_by_field_name("argument"), fn))
+                owners = self.owners(self.eval(base.child_by_field_name("argument"), fn, ctx))
                 owners = owners or {("unknown",)}
                 progs = {("prog", o, name) for o in owners}
                 if inner == "progs":
@@ -817,14 +835,14 @@ class _Loader:
                 return frozenset(("link", p) for p in progs)
         out: set = set()
         if name == "obj":  # skel->obj is the skeleton's bpf_object
-            out |= {v for v in self.eval(base, fn) if v[0] in ("skel", "obj")}
+            out |= {v for v in self.eval(base, fn, ctx) if v[0] in ("skel", "obj")}
         for type_name in self.field_types(name):
             if type_name in self.skeletons:
                 out.add(("skel", type_name))
-        out |= self._table_field(base, name, fn)
+        out |= self._table_field(base, name, fn, ctx)
         return frozenset(out) or self._unknown(node)
 
-    def _table_field(self, base: Node, name: str, fn: Node | None) -> frozenset:
+    def _table_field(self, base: Node, name: str, fn: Node | None, ctx: Ctx = None) -> frozenset:
         """`tests[i].name` and `t->name` where `tests` is a table initialised in the file."""
         while base.type in (
             "subscript_expression",
@@ -840,9 +858,10 @@ class _Loader:
         if base.type != "identifier":
             return frozenset()
         scope, var = self.lookup(fn, base.text.decode())
+        ctx = ctx if scope is fn else None
         out: set = set()
         for value in var.fields.get(name, ()):
-            out |= self.eval(value, scope)
+            out |= self.eval(value, scope, ctx)
         order = var.field_order
         for value in var.values:
             if value.type != "initializer_list":
@@ -864,7 +883,7 @@ class _Loader:
                     if index < len(items) and items[index].type != "initializer_pair":
                         picked = items[index]
                 if picked is not None:
-                    out |= self.eval(picked, scope)
+                    out |= self.eval(picked, scope, ctx)
         return frozenset(out)
 
     # -- facts ---------------------------------------------------------------------------
@@ -886,14 +905,44 @@ class _Loader:
                 LoaderFact(kind, self._ref(prog), self.path, span, value, function, **extra)
             )
 
-    def _fact_call(self, name: str, call: Node) -> None:
-        fn = self.function_of(call)
+    def contexts(self, fn: Node | None, depth: int = 0) -> list[Ctx]:
+        """The calls `fn` can be entered through, each with its own callers' context, so that
+        the arguments of one call stay together (a helper `attach(prog, mode)` called for
+        two programs with two modes gives two pairs, not four). [None] when `fn` has no
+        parameters, no known callers, or the chain grows too long."""
+        if fn is None or depth >= _MAX_CALL_DEPTH or not self._has_parameters(fn):
+            return [None]
+        name = self.function_name(fn)
+        calls = self.calls_to(name) if name else None
+        if not calls:
+            return [None]
+        out: list[Ctx] = []
+        for call in calls:
+            caller = self.function_of(call)
+            for caller_ctx in self.contexts(caller, depth + 1):
+                out.append((call, caller, caller_ctx))
+                if len(out) > _MAX_CONTEXTS:
+                    return [None]
+        return out
+
+    @staticmethod
+    def _has_parameters(fn: Node) -> bool:
+        decl = fn.child_by_field_name("declarator")
+        while decl is not None and decl.type != "function_declarator":
+            decl = decl.child_by_field_name("declarator")
+        params = decl.child_by_field_name("parameters") if decl is not None else None
+        if params is None:
+            return False
+        named = [c for c in params.named_children if c.type == "parameter_declaration"]
+        return bool(named) and not (len(named) == 1 and named[0].text.strip() == b"void")
+
+    def _fact_call(self, name: str, call: Node, fn: Node | None, ctx: Ctx) -> None:
         args = _args(call)
         call_span = self.span(call)
         if name.startswith("bpf_program__attach"):
             if not args:
                 return
-            progs = {p for p in self.programs(self.eval(args[0], fn)) if p[2] != "?"}
+            progs = {p for p in self.programs(self.eval(args[0], fn, ctx)) if p[2] != "?"}
             if not progs:
                 return
             targets: tuple[str, ...] = ()
@@ -901,28 +950,28 @@ class _Loader:
                 func_arg = (
                     args[1] if name.endswith("_opts") else (args[2] if len(args) > 2 else None)
                 )
-                func_values = self.eval(func_arg, fn) if func_arg is not None else frozenset()
+                func_values = self.eval(func_arg, fn, ctx) if func_arg is not None else frozenset()
                 targets = tuple(sorted(set(self.strings(func_values))))
             self._add("attach", progs, call_span, name, fn, api=name, targets=targets)
             if name in ("bpf_program__attach_perf_event", "bpf_program__attach_perf_event_opts"):
                 self._add("perf-event", progs, call_span, name, fn, api=name)
             elif name == "bpf_program__attach_kprobe_opts" and len(args) >= 3:
-                self._kprobe_options(progs, call, args, fn, call_span, targets)
+                self._kprobe_options(progs, args, fn, ctx, call_span, targets)
             elif name == "bpf_program__attach_uprobe_opts" and len(args) >= 5:
-                self._modes(progs, args[4], fn, call_span, name)
+                self._modes(progs, self.eval(args[4], fn, ctx), fn, call_span, name)
             return
         if name == "bpf_link_create" and len(args) >= 3:
-            kinds = self.eval(args[2], fn)
+            kinds = self.eval(args[2], fn, ctx)
             if any(v[0] == "sym" and v[1] == "BPF_PERF_EVENT" for v in kinds):
-                progs = {v[1] for v in self.eval(args[0], fn) if v[0] == "progfd"}
+                progs = {v[1] for v in self.eval(args[0], fn, ctx) if v[0] == "progfd"}
                 self._add("perf-event", progs, call_span, name, fn, api=name)
             return
         if name in ("bpf_link_get_info_by_fd", "bpf_obj_get_info_by_fd"):
-            self._link_info(name, call, args, fn, call_span)
+            self._link_info(name, args, fn, ctx, call_span)
             return
         if name == "libbpf_register_prog_handler":
             if args:
-                for sec in self.strings(self.eval(args[0], fn)):
+                for sec in self.strings(self.eval(args[0], fn, ctx)):
                     self.facts.append(
                         LoaderFact("prog-handler", None, self.path, call_span, sec,
                                    self.function_name(fn), api=name)
@@ -931,7 +980,7 @@ class _Loader:
         if name.startswith("bpf_program__set_"):
             if len(args) < 2:
                 return
-            progs = {p for p in self.programs(self.eval(args[0], fn)) if p[2] != "?"}
+            progs = {p for p in self.programs(self.eval(args[0], fn, ctx)) if p[2] != "?"}
             if not progs:
                 return
             value_text = args[1].text.decode("utf-8", "replace")
@@ -940,7 +989,7 @@ class _Loader:
             elif name == "bpf_program__set_type":
                 self._add("set-type", progs, call_span, value_text, fn, api=name)
             elif name == "bpf_program__set_flags":
-                flags = self.eval(args[1], fn)
+                flags = self.eval(args[1], fn, ctx)
                 if any(v[0] == "sym" and v[1] == "BPF_F_SLEEPABLE" for v in flags):
                     self._add("sleepable", progs, call_span, value_text, fn, api=name)
             elif name == "bpf_program__set_autoload":
@@ -953,29 +1002,33 @@ class _Loader:
 
     def _opts_fields(
         self, opts_values: frozenset, field_name: str
-    ) -> list[tuple[Node, Node | None]]:
-        """(value node, its scope) of every store to `field_name` of the opts variables."""
+    ) -> list[tuple[Node, Node | None, Ctx]]:
+        """(value node, its scope, its context) of every store to `field_name` of the opts
+        variables: `.field = X` in LIBBPF_OPTS()/initialisers, `opts.field = X` anywhere in
+        the variable's function (flow-insensitive)."""
         out = []
         for v in opts_values:
             if v[0] != "opts":
                 continue
             scope = self._scope_node(v[1])
+            ctx = v[3] if len(v) > 3 else None
             var = self.var(scope, v[2])
             for node in var.fields.get(field_name, ()):
-                out.append((node, scope))
+                out.append((node, scope, ctx))
             for value in var.values:
-                if value.type == "initializer_list":
-                    for item in value.named_children:
-                        if item.type != "initializer_pair":
-                            continue
-                        designator = item.child_by_field_name("designator")
-                        if (
-                            designator is not None
-                            and designator.text.decode().lstrip(".").strip() == field_name
-                        ):
-                            picked = item.child_by_field_name("value")
-                            if picked is not None:
-                                out.append((picked, scope))
+                if value.type != "initializer_list":
+                    continue
+                for item in value.named_children:
+                    if item.type != "initializer_pair":
+                        continue
+                    designator = item.child_by_field_name("designator")
+                    if (
+                        designator is not None
+                        and designator.text.decode().lstrip(".").strip() == field_name
+                    ):
+                        picked = item.child_by_field_name("value")
+                        if picked is not None:
+                            out.append((picked, scope, ctx))
         return out
 
     def _scope_node(self, key: int) -> Node | None:
@@ -989,13 +1042,13 @@ class _Loader:
         return node
 
     def _kprobe_options(
-        self, progs, call: Node, args: list[Node], fn, call_span: Span, targets
+        self, progs, args: list[Node], fn, ctx: Ctx, call_span: Span, targets
     ) -> None:
         name = "bpf_program__attach_kprobe_opts"
-        opts = self.eval(args[2], fn)
-        by_address = any(v[0] == "null" for v in self.eval(args[1], fn))
-        for node, scope in self._opts_fields(opts, "offset"):
-            for v in self.eval(node, scope):
+        opts = self.eval(args[2], fn, ctx)
+        by_address = any(v[0] == "null" for v in self.eval(args[1], fn, ctx))
+        for node, scope, opts_ctx in self._opts_fields(opts, "offset"):
+            for v in self.eval(node, scope, opts_ctx):
                 if v[0] == "null" or (v[0] == "int" and v[1] == 0):
                     continue  # offset 0: the multi path takes it
                 value = v[1] if v[0] == "int" else None
@@ -1012,13 +1065,11 @@ class _Loader:
                 )
                 if by_address:
                     self._add("attach-address", progs, span, value, fn, api=name, call=call_span)
-        self._modes(progs, args[2], fn, call_span, name, opts)
+        self._modes(progs, opts, fn, call_span, name)
 
-    def _modes(self, progs, opts_arg: Node, fn, call_span: Span, api: str, opts=None) -> None:
-        if opts is None:
-            opts = self.eval(opts_arg, fn)
-        for node, scope in self._opts_fields(opts, "attach_mode"):
-            for v in self.eval(node, scope):
+    def _modes(self, progs, opts: frozenset, fn, call_span: Span, api: str) -> None:
+        for node, scope, opts_ctx in self._opts_fields(opts, "attach_mode"):
+            for v in self.eval(node, scope, opts_ctx):
                 mode = None
                 if v[0] == "sym" and v[1] in ATTACH_MODES:
                     mode = v[1]
@@ -1026,22 +1077,15 @@ class _Loader:
                     mode = ATTACH_MODES[v[1]]
                 if mode is None or mode == "PROBE_ATTACH_MODE_DEFAULT":
                     continue
-                self._add(
-                    "attach-mode",
-                    progs,
-                    self._value_span(v, node),
-                    mode,
-                    fn,
-                    api=api,
-                    call=call_span,
-                )
+                span = self._value_span(v, node)
+                self._add("attach-mode", progs, span, mode, fn, api=api, call=call_span)
 
     def _value_span(self, value: tuple, fallback: Node) -> Span:
         if len(value) >= 3 and isinstance(value[-1], int) and isinstance(value[-2], int):
             return self.span_bytes(value[-2], value[-1])
         return self.span(fallback)
 
-    def _link_info(self, name: str, call: Node, args: list[Node], fn, call_span: Span) -> None:
+    def _link_info(self, name: str, args: list[Node], fn, ctx: Ctx, call_span: Span) -> None:
         if fn is None or len(args) < 2:
             return
         info = args[1]
@@ -1057,7 +1101,7 @@ class _Loader:
         if name == "bpf_obj_get_info_by_fd" and var.types and "bpf_link_info" not in var.types:
             return  # bpf_prog_info, bpf_map_info, ...: nothing about links
         is_link_info = name == "bpf_link_get_info_by_fd" or "bpf_link_info" in var.types
-        progs = {p for p in self.programs(self.eval(args[0], fn)) if p[2] != "?"}
+        progs = {p for p in self.programs(self.eval(args[0], fn, ctx)) if p[2] != "?"}
         if not progs:
             return
         checks: list[tuple[str, Span]] = []
@@ -1075,10 +1119,9 @@ class _Loader:
             if node is None or node.type != "identifier":
                 continue
             span = self.span_bytes(m.start(), m.end())
+            checks.append(("perf_event", span))
             if m.group(1):
                 missed.append(span)
-            else:
-                checks.append(("perf_event", span))
         if not checks and not missed:
             return
         if not is_link_info and not any(c[0] == "perf_event" for c in checks) and not missed:

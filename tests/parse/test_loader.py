@@ -12,7 +12,9 @@ def facts(source: str, kind: str | None = None) -> list[LoaderFact]:
 
 
 def progs(found: list[LoaderFact]) -> set[tuple[str | None, str | None, str | None]]:
-    return {(f.program.owner.kind, f.program.owner.name, f.program.name) for f in found if f.program}
+    return {
+        (f.program.owner.kind, f.program.owner.name, f.program.name) for f in found if f.program
+    }
 
 
 def values(found: list[LoaderFact]) -> set:
@@ -146,7 +148,9 @@ def test_tables_of_names_and_for_each_program() -> None:
     assert ("kp_read", ("vfs_read", "vfs_write")) in attach
     assert ("kp_write", ("vfs_read", "vfs_write")) in attach
     types = [f for f in found.facts if f.kind == "expected-attach-type"]
-    assert {(f.program.owner.kind, f.program.owner.name) for f in types} == {("object", "tables.bpf.o")}
+    assert {(f.program.owner.kind, f.program.owner.name) for f in types} == {
+        ("object", "tables.bpf.o")
+    }
     assert None in {f.program.name for f in types}  # every program of the object
 
 
@@ -194,7 +198,7 @@ void test_watch(void)
 def test_link_info_through_a_helper_taking_the_link() -> None:
     info = facts(LINK_INFO, "link-info")
     assert progs(info) == {("skeleton", "watch", "on_entry"), ("skeleton", "watch", "on_exit")}
-    assert values(info) == {"BPF_LINK_TYPE_PERF_EVENT"}
+    assert values(info) == {"BPF_LINK_TYPE_PERF_EVENT", "perf_event"}
     missed = facts(LINK_INFO, "missed-count")
     assert progs(missed) == progs(info)
     auto = facts(LINK_INFO, "auto-attach")
@@ -267,5 +271,7 @@ def test_zero_offsets_default_modes_and_other_structs_give_no_evidence() -> None
 
 def test_prefilter() -> None:
     assert is_loader(LINK_INFO.encode())
-    assert not is_loader(b"int main(void) { struct x *s = x__open_and_load(); return x__attach(s); }")
+    assert not is_loader(
+        b"int main(void) { struct x *s = x__open_and_load(); return x__attach(s); }"
+    )
     assert not is_loader(b'SEC("kprobe/x") int BPF_KPROBE(p) { return bpf_get_func_ip(ctx); }')
