@@ -118,10 +118,18 @@ def _build(
     return Run(project=project, problems=problems, linted=linted)
 
 
+_SKELETON_USE = re.compile(
+    rb"\b([A-Za-z_]\w*?)__(?:open_and_load|open_opts|open|load|attach|detach|destroy)\s*\("
+)
+_OBJECT_NAME = re.compile(rb'["/]([\w.+-]+?)(?:\.bpf)?\.o"')
+
+
 def _read_pairs(root: str, files: dict[str, bytes], config: Config, *, deep: bool) -> None:
-    """The other sources of the project, for the pairing of BPF programs and loaders. Without
-    a project marker (pyproject.toml, .secl.toml, .git) only the file's own directory is read."""
-    known = {os.path.realpath(p) for p in files}
+    """The other sources of the project that pair with the given files: the loaders of a BPF
+    source (they use its skeleton or name its object) and the BPF sources a loader opens.
+    Without a project marker (pyproject.toml, .secl.toml, .git) only the files' own
+    directory is searched."""
+    known = {os.path.abspath(p) for p in files}
     if deep:
         candidates = discover([root], config.exclude)
     else:
@@ -130,13 +138,54 @@ def _read_pairs(root: str, files: dict[str, bytes], config: Config, *, deep: boo
             for name in sorted(os.listdir(root))
             if name.endswith((".c", ".h")) and os.path.isfile(os.path.join(root, name))
         )
+    wanted_stems: set[bytes] = set()  # BPF sources the given loaders open
+    wanted_uses: list[bytes] = []  # how loaders of the given BPF sources refer to them
+    for path, data in files.items():
+        for m in _SKELETON_USE.finditer(data):
+            name = m.group(1)
+            wanted_stems.update({name, name[:-4] if name.endswith(b"_bpf") else name})
+        wanted_stems.update(m.group(1) for m in _OBJECT_NAME.finditer(data))
+        if b"SEC" in data or b"section" in data:
+            for name in _skeleton_names(path, config):
+                wanted_uses.append(name.encode() + b"__")
+            stem = _stem(path)
+            wanted_uses += [f"{stem}.bpf.o".encode(), f"{stem}.o".encode()]
+    mapped = {os.path.abspath(src): name for name, src in config.skeleton_map.items()}
     for item in candidates:
-        if isinstance(item, FileProblem) or os.path.realpath(item) in known:
+        if isinstance(item, FileProblem):
             continue
+        absolute = os.path.abspath(item)
+        if absolute in known:
+            continue
+        stem = _stem(item).encode()
+        is_wanted_bpf = stem in wanted_stems or (
+            absolute in mapped and mapped[absolute].encode() in wanted_stems
+        )
         source = read(item)
-        if isinstance(source, SourceFile) and INTERESTING.search(source.data):
+        if not isinstance(source, SourceFile):
+            continue
+        data = source.data
+        if is_wanted_bpf or any(use in data for use in wanted_uses):
             rel = os.path.relpath(item)
-            files[item if rel.startswith("..") else rel] = source.data
+            files[item if rel.startswith("..") else rel] = data
+
+
+def _stem(path: str) -> str:
+    name = os.path.basename(path)
+    for suffix in (".bpf.c", ".c", ".h"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _skeleton_names(path: str, config: Config) -> set[str]:
+    """Names a loader may use for the skeleton of BPF source `path`: the base name (kernel
+    selftests), with `_bpf` (bpftool's default for `x.bpf.o`), or as configured."""
+    ident = re.sub(r"\W", "_", _stem(path))
+    names = {ident, ident + "_bpf"}
+    absolute = os.path.abspath(path)
+    names.update(n for n, src in config.skeleton_map.items() if os.path.abspath(src) == absolute)
+    return names
 
 
 def inventory(paths: Iterable[str], config: Config | None = None) -> InventoryResult:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
-def _parser():
+def _parser(command: str | None = None):
     import argparse
 
     from secl import __version__
@@ -45,6 +45,20 @@ def _parser():
     sections = sub.add_parser("sections", help="inventory of every section site")
     common(sections, ("full", "concise", "json"))
 
+    # `fix` and `verify` own their arguments (secl/fix.py, secl/verify/); their modules are
+    # imported only when that command runs, to keep start-up cheap for the others.
+    fix = sub.add_parser("fix", help="rewrite section names (.single and other fixes)")
+    common(fix, ("full", "concise", "json"))
+    verify = sub.add_parser("verify", help="confirm predictions on a real kernel")
+    if command == "fix":
+        from secl.fix import add_arguments as add_fix_arguments
+
+        add_fix_arguments(fix)
+    elif command == "verify":
+        from secl.verify import add_arguments as add_verify_arguments
+
+        add_verify_arguments(verify)
+
     rule = sub.add_parser("rule", help="explain a rule")
     rule.add_argument("code", nargs="?")
     rule.add_argument("--all", action="store_true", help="list every rule")
@@ -54,11 +68,19 @@ def _parser():
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"check", "sections", "rule", "-h", "--help", "--version"}
+    commands = {"check", "sections", "rule", "fix", "verify", "-h", "--help", "--version"}
     if not argv or argv[0] not in commands:
         argv.insert(0, "check")  # `secl src/` is `secl check src/`, as with ruff
-    args = _parser().parse_args(argv)
+    args = _parser(argv[0]).parse_args(argv)
     try:
+        if args.command == "fix":
+            from secl.fix import run_fix
+
+            return run_fix(args)
+        if args.command == "verify":
+            from secl.verify import run_verify
+
+            return run_verify(args)
         if args.command == "rule":
             return _rule(args)
         if args.command == "sections":
@@ -75,6 +97,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 class _UsageError(Exception):
     pass
+
+
+UsageError = _UsageError  # for the command modules (fix, verify)
+
+
+def config_from_args(args):
+    """The configuration for a command: files, then command-line overrides."""
+    return _config(args)
+
+
+def load_from_args(args, config):
+    """Read what the command line names (paths, or standard input)."""
+    return _load(args, config)
+
+
+def report_problems(problems) -> None:
+    _report_problems(problems)
 
 
 def _config(args):
