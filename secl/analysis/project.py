@@ -24,6 +24,9 @@ class Project:
     sites: list[SectionSite]
     reported: frozenset[str]
     config: Config
+    # Per-run caches of derived indexes (name -> value), so rules stay pure functions of the
+    # project without recomputing shared joins.
+    memo: dict[str, object] = field(default_factory=dict, repr=False)
     _trees: dict[str, Tree] = field(default_factory=dict, repr=False)
     _positions: dict[str, Positions] = field(default_factory=dict, repr=False)
 

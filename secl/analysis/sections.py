@@ -124,22 +124,33 @@ def _handlers_for(project: Project, path: str, cache: dict[str, CustomHandlers])
     loader in view, those of the whole project."""
     if path not in cache:
         loaders = loaders_of(project, path)
-        cache[path] = custom_handlers(project, loaders or None)
+        if loaders:
+            cache[path] = custom_handlers(project, loaders)
+        else:
+            everywhere = project.memo.get("handlers")
+            if everywhere is None:
+                everywhere = project.memo["handlers"] = custom_handlers(project)
+            cache[path] = everywhere  # type: ignore[assignment]
     return cache[path]
 
 
-def _program_sites(project: Project) -> Iterator[SectionSite]:
-    cache: dict[str, CustomHandlers] = {}
-    for site in project.sites:
-        if (
-            site.path in project.reported
+def _program_sites(project: Project) -> list[SectionSite]:
+    """Program sites of reported files with a resolved section that libbpf's own table, not
+    a custom handler, decides."""
+    found = project.memo.get("section-program-sites")
+    if found is None:
+        cache: dict[str, CustomHandlers] = {}
+        found = project.memo["section-program-sites"] = [
+            site
+            for site in project.sites
+            if site.path in project.reported
             and site.kind == "program"
             and not site.template
             and site.section is not None
             and not strip_question_mark(site.section)[0].startswith(".")
             and not _handlers_for(project, site.path, cache).claims(site.section)
-        ):
-            yield site
+        ]
+    return found  # type: ignore[return-value]
 
 
 def _target(project: Project) -> Target:
@@ -238,8 +249,9 @@ def _unknown_is_expected(
     if loaders or did_you_mean(site.section or "", target):
         return False
     return not any(
-        other.path == site.path and _classify(other, target)[0] == "ok"
+        _classify(other, target)[0] == "ok"
         for other in _program_sites(project)
+        if other.path == site.path
     )
 
 
@@ -365,6 +377,27 @@ def _autoload_off(data: bytes, program: str) -> bool:
     return re.search(pattern, data) is not None
 
 
+_SKELETON_USE = re.compile(rb"\b([A-Za-z_]\w*?)__(?:open_and_load|open_opts|open)\s*\(")
+_OBJECT_NAME = re.compile(rb'["/]([\w.+-]+?\.o)"')
+
+
+def _loader_index(project: Project) -> dict[str, list[str]]:
+    """Skeleton and object names -> the files that open them, built once per run."""
+    index = project.memo.get("loader-index")
+    if index is None:
+        built: dict[str, list[str]] = {}
+        for path, data in project.files.items():
+            names = {m.group(1).decode() for m in _SKELETON_USE.finditer(data)}
+            # An object named in a file that never calls bpf_object__open*() is loaded by
+            # something else (a shell-out to `ip`/`tc`): not a libbpf loader of it.
+            if b"bpf_object__open" in data:
+                names.update(m.group(1).decode() for m in _OBJECT_NAME.finditer(data))
+            for name in names:
+                built.setdefault(name, []).append(path)
+        project.memo["loader-index"] = index = built
+    return index  # type: ignore[return-value]
+
+
 def loaders_of(project: Project, bpf_path: str) -> list[str]:
     """Files that open the object built from `bpf_path`: through its skeleton (`NAME__open`,
     NAME = the file's base name, or with `_bpf` as bpftool names `x.bpf.o`, or as configured
@@ -375,24 +408,12 @@ def loaders_of(project: Project, bpf_path: str) -> list[str]:
             stem = stem[: -len(suffix)]
             break
     ident = re.sub(r"\W", "_", stem)
-    names = {ident, ident + "_bpf"}
-    for name, source in project.config.skeleton_map.items():
-        if os.path.realpath(source) == os.path.realpath(bpf_path):
-            names.add(name)
-    openers = [n.encode() + b"__open" for n in names]
-    objects = [f"{stem}.bpf.o".encode(), f"{stem}.o".encode()]
-    found = []
-    for path, data in project.files.items():
-        if path == bpf_path:
-            continue
-        # An object named in a file that never calls bpf_object__open*() is loaded by something
-        # else (a shell-out to `ip`/`tc`, a test harness): not a libbpf loader of it.
-        if any(o in data for o in openers) or (
-            b"bpf_object__open" in data
-            and any(re.search(rb'["/]' + re.escape(o) + rb'"', data) for o in objects if o in data)
-        ):
-            found.append(path)
-    return found
+    names = {ident, ident + "_bpf", f"{stem}.bpf.o", f"{stem}.o"}
+    absolute = os.path.abspath(bpf_path)
+    names.update(n for n, src in project.config.skeleton_map.items() if os.path.abspath(src) == absolute)
+    index = _loader_index(project)
+    found = {path for name in names for path in index.get(name, ()) if path != bpf_path}
+    return sorted(found)
 
 
 def _suffix_fix(site: SectionSite, problem: SuffixProblem) -> Fix | None:
