@@ -82,7 +82,7 @@ class Linker:
                 if key in self._mapped:
                     return self._mapped[key]
             found = sorted(self.by_skeleton.get(stem, ()))
-            exact = [p for p in found if p.endswith(preferred)]
+            exact = [p for p in found if os.path.basename(p) == stem + preferred]
             return exact if len(exact) == 1 else found
         return []
 

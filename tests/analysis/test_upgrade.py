@@ -930,3 +930,129 @@ def test_rule_metadata_matches_the_catalogue(code: str) -> None:
     assert rule is not None, f"rules/{code}.toml is missing"
     assert rule.name == RULE_META[code].name
     assert rule.severity == RULE_META[code].severity
+
+
+# -- uprobes: what the uprobe_multi path takes in its stride (U3-U8) ---------------------------
+
+UPROBE_TRAPS = {
+    "ulib.bpf.c": """
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+SEC("uprobe")   // ok: SECL201, SECL202, SECL204, SECL301
+int BPF_UPROBE(semaphore_probe)
+{
+	ctx->ip += 0;	/* regs writes are allowed for uprobes (U8) */
+	return bpf_get_attach_cookie(ctx) == 7;
+}
+
+SEC("uretprobe")   // ok: SECL201, SECL301
+int BPF_URETPROBE(versioned_ret, long rc) { return 0; }
+
+SEC("uprobe/libc.so.6:malloc@@GLIBC_2.2.5")   // ok: SECL301
+int versioned_section(void *ctx) { return 0; }
+""",
+    "ulib.c": r"""
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include "ulib.skel.h"
+
+int main(void)
+{
+	struct ulib *skel = ulib__open_and_load();
+	LIBBPF_OPTS(bpf_uprobe_opts, sem, .ref_ctr_offset = 0x4020, .bpf_cookie = 7);
+	LIBBPF_OPTS(bpf_uprobe_opts, ver, .func_name = "malloc@GLIBC_2.2.5", .retprobe = true);
+	LIBBPF_OPTS(bpf_uprobe_opts, legacy, .attach_mode = PROBE_ATTACH_MODE_LEGACY);
+	pid_t child = getppid();
+
+	bpf_program__attach_uprobe_opts(skel->progs.semaphore_probe, child, "/usr/bin/app",
+					0x1a40, &sem);
+	bpf_program__attach_uprobe_opts(skel->progs.versioned_ret, -1, "libc.so.6", 0, &ver);
+	bpf_program__attach_uprobe_opts(skel->progs.versioned_section, -1, "libc.so.6", 0, &legacy);
+	return 0;
+}
+""",
+}
+
+
+def test_uprobe_pid_ref_ctr_versions_and_offsets_are_fine(tmp_path: Path) -> None:
+    findings, analysis = check(tmp_path, UPROBE_TRAPS)
+    assert [f for f in findings if f.code in RULE_META] == []
+    assert_markers(UPROBE_TRAPS, findings)
+    reasons = sorted(i.reason_code for i in analysis.info.values())
+    assert reasons == ["upgraded", "upgraded", "versioned-symbol"]
+
+
+OBJECT_FILES = {
+    "src/fsnotify.c": """
+SEC("kprobe/fsnotify")   // ruleid: SECL202
+int watch(void *ctx) { return 0; }
+""",
+    "src/fsnotify.bpf.c": """
+SEC("kprobe/fsnotify")   // ok: SECL202
+int watch(void *ctx) { return 0; }
+""",
+    "loader/main.c": r"""
+#include <bpf/libbpf.h>
+
+#define OBJ_PATH "build/fsnotify.o"
+
+int main(void)
+{
+	struct bpf_object *obj = bpf_object__open(OBJ_PATH);
+	struct bpf_program *watch;
+	LIBBPF_OPTS(bpf_kprobe_opts, opts);
+
+	opts.attach_mode = 3;	/* PROBE_ATTACH_MODE_LINK, spelled as a number */
+	if (!obj || bpf_object__load(obj))
+		return 1;
+	watch = bpf_object__find_program_by_name(obj, "watch");
+	return !bpf_program__attach_kprobe_opts(watch, "fsnotify", &opts);
+}
+""",
+}
+
+
+def test_object_file_names_pick_the_source_of_the_same_name(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, OBJECT_FILES)
+    # fsnotify.o comes from fsnotify.c; fsnotify.bpf.o would come from fsnotify.bpf.c
+    assert flagged(findings) == {("fsnotify.c", "watch"): {"SECL202"}}
+    assert_markers(OBJECT_FILES, findings)
+
+
+MACRO_PREFIX = {
+    "sys.bpf.c": """
+#include "bpf_misc.h"	/* SYS_PREFIX comes from here: not visible to secl */
+
+SEC("kprobe/" SYS_PREFIX "sys_nanosleep")   // ruleid: SECL202
+int BPF_KPROBE(nanosleep_entry) { return 0; }
+
+SEC(PROBE_SECTION)   // ok: SECL202
+int unknown_prefix(void *ctx) { return 0; }
+""",
+    "sys.c": r"""
+#include "sys.skel.h"
+
+int main(void)
+{
+	struct sys *skel = sys__open_and_load();
+	LIBBPF_OPTS(bpf_kprobe_opts, o, .attach_mode = PROBE_ATTACH_MODE_LINK);
+
+	bpf_program__attach_kprobe_opts(skel->progs.nanosleep_entry, "__x64_sys_nanosleep", &o);
+	bpf_program__attach_kprobe_opts(skel->progs.unknown_prefix, "__x64_sys_nanosleep", &o);
+	return 0;
+}
+""",
+}
+
+
+def test_macro_after_a_literal_prefix_cannot_change_the_decision(tmp_path: Path) -> None:
+    findings, analysis = check(tmp_path, MACRO_PREFIX)
+    assert flagged(findings) == {("sys.bpf.c", "nanosleep_entry"): {"SECL202"}}
+    assert_markers(MACRO_PREFIX, findings)
+    (finding,) = [f for f in findings if f.code == "SECL202"]
+    assert any("macro" in note for note in finding.notes)
+    (edit,) = finding.fix.edits
+    assert edit.content == '"kprobe.single/"'
+    assert len(analysis.info) == 1  # SEC(PROBE_SECTION): the family is unknown, no guess
