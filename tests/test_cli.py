@@ -143,7 +143,17 @@ def test_unreadable_file_as_user(project):
     assert "locked.bpf.c: permission denied" in r.stderr
 
 
-def test_unreadable_file(project):
+def test_unreadable_file_even_as_root(project):
+    # Reading /proc/self/mem from offset 0 fails with EIO whoever reads it.
+    (project / "mem.c").symlink_to("/proc/self/mem")
+    r = secl("check", ".", cwd=project)
+    assert r.returncode == 1
+    assert [line for line in r.stderr.splitlines() if "mem.c" in line] == [
+        "secl: mem.c: input/output error"
+    ]
+
+
+def test_directory_named_like_a_source(project):
     # As root, a directory named like a source file cannot be read as one.
     (project / "dir.c").mkdir()
     r = secl("check", "dir.c", "bad.bpf.c", cwd=project)
