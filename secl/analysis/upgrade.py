@@ -461,18 +461,33 @@ class _BpfSource:
                 out.append(toks[j + 1].text.decode())
         return out
 
+    def _context_names(self, site: SectionSite) -> set[bytes]:
+        """The name the program's context has in its body: the first parameter of a plain
+        function, `ctx` in the BPF_KPROBE()-style macros (whose other arguments are the probed
+        function's, possibly a `struct pt_regs *` of a syscall wrapper, not the context)."""
+        if site.name_span is None or site.body is None:
+            return {b"ctx"}
+        header = list(lex(self.data, site.name_span.end_byte, site.body[0]))
+        if not header or header[0].type != "(":
+            return {b"ctx"}  # NAME followed by `,` or `)`: a wrapper macro's first argument
+        depth = 0
+        last = None
+        for tok in header:
+            if tok.type == "(":
+                depth += 1
+            elif tok.type == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+            elif tok.type == "," and depth == 1:
+                break
+            elif tok.type == "identifier" and depth == 1:
+                last = tok.text
+        return {last} if last is not None else {b"ctx"}
+
     def _register_reads(self, site: SectionSite) -> tuple[tuple[str, Span], ...]:
         assert site.body is not None
-        ctx_names = {b"ctx"}
-        if site.name_span is not None:
-            header = list(lex(self.data, site.name_span.start_byte, site.body[0]))
-            for i in range(len(header) - 3):
-                if (
-                    header[i].text == b"pt_regs"
-                    and header[i + 1].type == "*"
-                    and header[i + 2].type == "identifier"
-                ):
-                    ctx_names.add(header[i + 2].text)
+        ctx_names = self._context_names(site)
         toks = self.tokens(site.body)
         reads: list[tuple[str, Span]] = []
         n = len(toks)

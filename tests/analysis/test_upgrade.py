@@ -672,6 +672,15 @@ int BPF_UPROBE(user_regs)
 {
 	return ctx->bx == 0;
 }
+
+/* the syscall wrapper's argument is the user's pt_regs, not the probe context */
+SEC("kprobe/__x64_sys_pread64")   // ok: SECL209
+int BPF_KPROBE(sys_pread, struct pt_regs *regs)
+{
+	long pos = BPF_CORE_READ(regs, r10);
+
+	return pos > 0;
+}
 """,
 }
 
