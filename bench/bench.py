@@ -34,7 +34,9 @@ def list_files(roots: list[str]) -> list[str]:
     for root in roots:
         for directory, dirs, files in os.walk(root):
             dirs.sort()
-            out.extend(os.path.join(directory, f) for f in sorted(files) if f.endswith((".c", ".h")))
+            out.extend(
+                os.path.join(directory, f) for f in sorted(files) if f.endswith((".c", ".h"))
+            )
     return out
 
 
@@ -84,12 +86,16 @@ def main() -> int:
     if not trees:
         base = os.environ.get("SECL_LINUX_SELFTESTS")
         if not base:
-            print("give a tree or set SECL_LINUX_SELFTESTS (scripts/fetch-selftests)", file=sys.stderr)
+            print(
+                "give a tree or set SECL_LINUX_SELFTESTS (scripts/fetch-selftests)", file=sys.stderr
+            )
             return 2
         trees = [os.path.join(base, "progs"), os.path.join(base, "prog_tests")]
     files = list_files(trees)
     size = sum(os.path.getsize(f) for f in files)
-    print(f"tree: {' '.join(trees)}: {len(files)} files, {size / 1e6:.1f} MB, median of {args.runs}")
+    print(
+        f"tree: {' '.join(trees)}: {len(files)} files, {size / 1e6:.1f} MB, median of {args.runs}"
+    )
     base_time, matches = timed(floor, files, args.runs)
     print(f"floor (parse + SEC query):  {base_time * 1000:8.0f} ms  ({matches} SEC calls)")
     available = {"sections": secl_sections, "check": secl_check}
@@ -99,7 +105,9 @@ def main() -> int:
         except ImportError as err:
             print(f"secl {name}: not available ({err})")
             continue
-        print(f"secl {name + ':':10}       {t * 1000:8.0f} ms  ratio {t / base_time:.2f}  ({n} items)")
+        print(
+            f"secl {name + ':':10}       {t * 1000:8.0f} ms  ratio {t / base_time:.2f}  ({n} items)"
+        )
     one = next((f for f in files if f.endswith(".bpf.c") or "/progs/" in f), files[0])
     cmd = [sys.executable, "-m", "secl", "sections", "--output-format", "concise", one]
     walls = []
@@ -107,7 +115,8 @@ def main() -> int:
         start = time.perf_counter()
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         walls.append(time.perf_counter() - start)
-    print(f"one-file run (`secl sections {Path(one).name}`): {statistics.median(walls) * 1000:.0f} ms wall")
+    wall = statistics.median(walls) * 1000
+    print(f"one-file run (`secl sections {Path(one).name}`): {wall:.0f} ms wall")
     return 0
 
 

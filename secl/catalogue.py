@@ -11,7 +11,11 @@ from secl.findings import Severity
 
 FAMILIES = {
     "SECL0": ("notes about the input", "info", False),
-    "SECL1": ("section names libbpf rejects, mis-parses, or that need a newer libbpf", "error", True),
+    "SECL1": (
+        "section names libbpf rejects, mis-parses, or that need a newer libbpf",
+        "error",
+        True,
+    ),
     "SECL2": ("programs the kprobe/uprobe auto-upgrade breaks (need `.single`)", "warning", True),
     "SECL3": ("behaviour that changes or is uncertain under the upgrade", "info", False),
 }

@@ -152,7 +152,7 @@ def validate_target(value: str, origin: str) -> str:
     if value == "upgrade" or re.fullmatch(r"\d+\.\d+(\.\d+)?", value):
         return value
     raise ConfigError(
-        f"{origin}: `target-libbpf` must be \"upgrade\" or a libbpf version such as \"1.7\", "
+        f'{origin}: `target-libbpf` must be "upgrade" or a libbpf version such as "1.7", '
         f"not {value!r}"
     )
 
@@ -183,11 +183,15 @@ def selected(code: str, cfg: Config, path: str | None = None) -> bool:
     from secl.catalogue import FAMILIES
 
     def best(selectors: tuple[str, ...]) -> int:
-        lengths = [0 if s == "ALL" else len(s) for s in selectors if s == "ALL" or code.startswith(s)]
+        lengths = [
+            0 if s == "ALL" else len(s) for s in selectors if s == "ALL" or code.startswith(s)
+        ]
         return max(lengths) if lengths else -1
 
-    select = cfg.select if cfg.select is not None else tuple(
-        prefix for prefix, (_, _, default) in FAMILIES.items() if default
+    select = (
+        cfg.select
+        if cfg.select is not None
+        else tuple(prefix for prefix, (_, _, default) in FAMILIES.items() if default)
     )
     sel = max(best(select), best(cfg.extend_select))
     ignores = cfg.ignore

@@ -54,9 +54,7 @@ def is_excluded(path: str, patterns: Iterable[str]) -> bool:
     return False
 
 
-def discover(
-    paths: Iterable[str], exclude: Iterable[str] = ()
-) -> Iterator[str | FileProblem]:
+def discover(paths: Iterable[str], exclude: Iterable[str] = ()) -> Iterator[str | FileProblem]:
     """Yield source paths (explicit files always, directories recursively) or problems."""
     exclude = tuple(exclude)
     for arg in paths:

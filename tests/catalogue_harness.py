@@ -10,8 +10,8 @@ import os
 import re
 from pathlib import Path
 
-from secl.api import load
 from secl.analysis.run import run_rules
+from secl.api import load
 from secl.config import Config
 from secl.findings import Finding
 

@@ -26,9 +26,13 @@ def test_example(code: str, index: int, tmp_path: Path) -> None:
     errors = compare(code, example.files, findings)
     assert not errors, "\n".join(errors)
     marked = any(
-        c == code for text in example.files.values() for _, c in markers(text)[example.kind != "bad"]
+        c == code
+        for text in example.files.values()
+        for _, c in markers(text)[example.kind != "bad"]
     )
-    assert marked, f"{code} example {index} has no `{'ruleid' if example.kind == 'bad' else 'ok'}: {code}` marker"
+    assert marked, (
+        f"{code} example {index} has no `{'ruleid' if example.kind == 'bad' else 'ok'}: {code}` marker"
+    )
     if example.fixed:
         fixed = apply_fixes(example.files, findings, code)
         for name, expected in example.fixed.items():

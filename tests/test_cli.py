@@ -68,7 +68,9 @@ def test_select_ignore_and_config(project):
     assert secl("check", "--no-config", ".", cwd=project).returncode == 1
     # as in ruff, a more specific selector wins over the configured prefix
     assert secl("check", "--extend-select", "SECL101", ".", cwd=project).returncode == 1
-    (project / "pyproject.toml").write_text('[tool.secl]\nper-file-ignores = { "bad.*" = ["SECL101"] }\n')
+    (project / "pyproject.toml").write_text(
+        '[tool.secl]\nper-file-ignores = { "bad.*" = ["SECL101"] }\n'
+    )
     assert secl("check", ".", cwd=project).returncode == 0
 
 
@@ -128,9 +130,9 @@ def test_binary_and_empty_files(project):
     (project / "empty.c").write_bytes(b"")
     r = secl("check", ".", cwd=project)
     assert r.returncode == 1
-    assert r.stderr.splitlines() == ["secl: ./blob.c: binary file (NUL bytes), skipped"] or r.stderr.splitlines() == [
-        "secl: blob.c: binary file (NUL bytes), skipped"
-    ]
+    assert r.stderr.splitlines() == [
+        "secl: ./blob.c: binary file (NUL bytes), skipped"
+    ] or r.stderr.splitlines() == ["secl: blob.c: binary file (NUL bytes), skipped"]
     assert secl("check", "empty.c", cwd=project).returncode == 0
 
 
@@ -171,17 +173,22 @@ def test_symlink_loop_and_broken_link(project):
 
 
 def test_non_utf8_and_crlf(project):
-    (project / "latin1.bpf.c").write_bytes(b"/* caf\xe9 */\r\n" + PROGRAM.format(section="xdp/x").replace("\n", "\r\n").encode())
+    (project / "latin1.bpf.c").write_bytes(
+        b"/* caf\xe9 */\r\n" + PROGRAM.format(section="xdp/x").replace("\n", "\r\n").encode()
+    )
     r = secl("check", "latin1.bpf.c", cwd=project)
     assert r.returncode == 1 and "latin1.bpf.c:2:5: SECL102" in r.stdout
     assert r.stderr.strip() == "secl: latin1.bpf.c: not valid UTF-8 (byte 6); linted as raw bytes"
 
 
 def test_large_generated_header_and_error_soup(project):
-    header = b"".join(b"#define GEN_%d %d\nstruct s%d { int a; long b[%d]; };\n" % (i, i, i, i % 7 + 1) for i in range(90000))
+    header = b"".join(
+        b"#define GEN_%d %d\nstruct s%d { int a; long b[%d]; };\n" % (i, i, i, i % 7 + 1)
+        for i in range(90000)
+    )
     assert len(header) > 5_000_000
     (project / "vmlinux.h").write_bytes(header)
-    (project / "soup.c").write_text(("}}} ((( ;; SEC(\"kprobes/x\") int f(void *c) { ]]] \n" * 200))
+    (project / "soup.c").write_text('}}} ((( ;; SEC("kprobes/x") int f(void *c) { ]]] \n' * 200)
     r = secl("check", ".", cwd=project)
     assert r.returncode == 1 and r.stderr == ""
     assert "soup.c:1:" in r.stdout

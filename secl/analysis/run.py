@@ -47,15 +47,17 @@ def _apply_suppressions(project: Project, findings: list[Finding]) -> list[Findi
     used: set[Suppression] = set()
     kept = []
     for finding in findings:
-        matches = [s for s in by_path.get(finding.path, ()) if covers(s, finding.code, finding.span.start.row)]
+        matches = [
+            s
+            for s in by_path.get(finding.path, ())
+            if covers(s, finding.code, finding.span.start.row)
+        ]
         if matches:
             used.update(matches)
             continue
         kept.append(finding)
     from secl.analysis.notes import stale_suppression
 
-    for path, sups in by_path.items():
-        for s in sups:
-            if s not in used:
-                kept.append(stale_suppression(s))
+    for sups in by_path.values():
+        kept.extend(stale_suppression(s) for s in sups if s not in used)
     return kept

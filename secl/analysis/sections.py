@@ -213,9 +213,13 @@ def _exact_with_suffix(section: str) -> str | None:
     name, _ = strip_question_mark(section)
     best = None
     for definition in load_table().definitions:
-        if definition.match == "exact" and name.startswith(definition.name) and name != definition.name:
-            if best is None or len(definition.name) > len(best):
-                best = definition.name
+        if (
+            definition.match == "exact"
+            and name.startswith(definition.name)
+            and name != definition.name
+            and (best is None or len(definition.name) > len(best))
+        ):
+            best = definition.name
     return best
 
 
@@ -311,7 +315,7 @@ def _name_finding(code: str, extra: object, site: SectionSite, target: Target) -
     message = f"unknown section `{section}`"
     if hint:
         message += f": {hint}"
-    message += "; the program fails to load (\"missing BPF prog type\")"
+    message += '; the program fails to load ("missing BPF prog type")'
     fix = None
     if suggestions:
         message += "; did you mean " + " or ".join(f"`{s}`" for s in suggestions) + "?"
@@ -410,7 +414,9 @@ def loaders_of(project: Project, bpf_path: str) -> list[str]:
     ident = re.sub(r"\W", "_", stem)
     names = {ident, ident + "_bpf", f"{stem}.bpf.o", f"{stem}.o"}
     absolute = os.path.abspath(bpf_path)
-    names.update(n for n, src in project.config.skeleton_map.items() if os.path.abspath(src) == absolute)
+    names.update(
+        n for n, src in project.config.skeleton_map.items() if os.path.abspath(src) == absolute
+    )
     index = _loader_index(project)
     found = {path for name in names for path in index.get(name, ()) if path != bpf_path}
     return sorted(found)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from tree_sitter import Node
 
-from secl.facts import Piece, SectionSite, Span
+from secl.facts import Piece, SectionSite
 from secl.parse.cstring import decode_literal
 from secl.parse.tree import CONDITIONALS, Positions, Token, lex, parse, tokens_before
 
@@ -69,7 +69,9 @@ def extract_sites(path: str, data: bytes, tree=None) -> list[SectionSite]:
         new = {a for a in aliases if a not in SECTION_MACROS}
         if not new or pattern is not _HIT:
             break
-        pattern = re.compile(rb"\b(" + b"|".join(re.escape(a.encode()) for a in sorted(new)) + rb")\s*\(")
+        pattern = re.compile(
+            rb"\b(" + b"|".join(re.escape(a.encode()) for a in sorted(new)) + rb")\s*\("
+        )
     sites.sort(key=lambda s: s.span.start_byte)
     return sites
 
@@ -146,7 +148,9 @@ def _pieces(
                 call_start = None
             if depth == 0:
                 if pending is not None:
-                    pieces.append(_piece("macro", pending.start_byte, pending.end_byte, data, positions))
+                    pieces.append(
+                        _piece("macro", pending.start_byte, pending.end_byte, data, positions)
+                    )
                 return pieces, tok
             continue
         if depth > 1:
@@ -227,7 +231,14 @@ def _decorated(stream: Iterator[Token], ident: Node, data: bytes):
                 continue
             if calls:
                 name_tok = calls[-1][0]
-                return "program", name_tok.text.decode(), None, name_tok, is_static, _body(tok, stream, _root(ident))
+                return (
+                    "program",
+                    name_tok.text.decode(),
+                    None,
+                    name_tok,
+                    is_static,
+                    _body(tok, stream, _root(ident)),
+                )
             break
         if t in (";", "=", ","):
             if prev is None or (prev is not None and prev.type == ")" and not calls):
@@ -237,7 +248,14 @@ def _decorated(stream: Iterator[Token], ident: Node, data: bytes):
             if t == ";" and calls and calls[-1][1] is prev:
                 name_tok = calls[-1][0]
                 return "prototype", name_tok.text.decode(), None, name_tok, is_static, None
-            return "data", None, (last_ident.text.decode() if last_ident else None), last_ident, False, None
+            return (
+                "data",
+                None,
+                (last_ident.text.decode() if last_ident else None),
+                last_ident,
+                False,
+                None,
+            )
         if _is_ident(tok):
             text = tok.text
             if text in (b"SEC", b"__section"):
@@ -330,14 +348,12 @@ def _group(stream: Iterator[Token]) -> tuple[Token | None, bool, Token | None]:
     depth = 1
     first: Token | None = None
     single = False
-    index = 0
-    for tok in stream:
+    for index, tok in enumerate(stream):
         t = tok.type
-        if index == 1 and depth == 1:
-            single = _is_ident(first) and t in (",", ")")
-        index += 1
-        if index == 1:
+        if index == 0:
             first = tok
+        elif index == 1 and depth == 1:
+            single = _is_ident(first) and t in (",", ")")
         if t == "(":
             depth += 1
         elif t == ")":

@@ -9,7 +9,9 @@ import pytest
 from tests.catalogue_harness import run_example
 
 
-def codes(tmp_path: Path, files: dict[str, str], target: str | None = None) -> list[tuple[str, int, str]]:
+def codes(
+    tmp_path: Path, files: dict[str, str], target: str | None = None
+) -> list[tuple[str, int, str]]:
     return [
         (f.code, f.span.start.row, f.program or "")
         for f in run_example(tmp_path, files, target)
@@ -126,7 +128,9 @@ def test_custom_handlers_claim_names_for_their_loader_only(tmp_path):
     }  # fmt: skip
     got = codes(tmp_path, files)
     assert ("SECL101", 1, "p") in got and len(got) == 1
-    assert all(f.path.endswith("theirs.bpf.c") for f in run_example(tmp_path, files) if f.code == "SECL101")
+    assert all(
+        f.path.endswith("theirs.bpf.c") for f in run_example(tmp_path, files) if f.code == "SECL101"
+    )
 
 
 def test_fallback_handler_and_set_type_accept_unknown_names(tmp_path):

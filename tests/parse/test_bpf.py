@@ -21,7 +21,10 @@ def one(src: str | bytes):
 def test_plain_program():
     s = one('SEC("kprobe/do_unlinkat")\nint handle(struct pt_regs *ctx)\n{\n\treturn 0;\n}\n')
     assert (s.kind, s.program, s.section, s.section_text) == (
-        "program", "handle", "kprobe/do_unlinkat", '"kprobe/do_unlinkat"'
+        "program",
+        "handle",
+        "kprobe/do_unlinkat",
+        '"kprobe/do_unlinkat"',
     )
     assert (s.span.start.row, s.span.start.column) == (1, 5)
     assert s.name_span is not None and s.name_span.start.row == 2
@@ -38,18 +41,24 @@ def test_wrapper_macros_name_the_program(wrapper):
 
 
 def test_wrapper_with_only_the_name():
-    assert one('SEC("tp_btf/sched_switch")\nint BPF_PROG(on_switch)\n{ return 0; }\n').program == "on_switch"
+    assert (
+        one('SEC("tp_btf/sched_switch")\nint BPF_PROG(on_switch)\n{ return 0; }\n').program
+        == "on_switch"
+    )
 
 
 def test_all_caps_function_with_real_parameters_keeps_its_name():
-    assert one('SEC("xdp")\nint XDP_PASS_ALL(struct xdp_md *ctx) { return 2; }\n').program == "XDP_PASS_ALL"
+    assert (
+        one('SEC("xdp")\nint XDP_PASS_ALL(struct xdp_md *ctx) { return 2; }\n').program
+        == "XDP_PASS_ALL"
+    )
 
 
 def test_annotations_between_site_and_function():
     src = (
         'SEC("cgroup/skb")\n__description("spin_lock: test1 success")\n'
         '__success __failure_unpriv __msg_unpriv("")\n__retval(0)\n'
-        "__naked void spin_lock_test1_success(void)\n{\n\tasm volatile (\"r0 = 0; exit;\" ::: __clobber_all);\n}\n"
+        '__naked void spin_lock_test1_success(void)\n{\n\tasm volatile ("r0 = 0; exit;" ::: __clobber_all);\n}\n'
     )
     s = one(src)
     assert (s.kind, s.program, s.section) == ("program", "spin_lock_test1_success", "cgroup/skb")
@@ -63,16 +72,20 @@ def test_attribute_after_parameters():
 def test_static_program_function():
     s = one('SEC("xdp")\nstatic int f(struct xdp_md *ctx)\n{ return 0; }\n')
     assert s.is_static
-    s = one('SEC("xdp")\n__success\nstatic __always_inline int g(struct xdp_md *ctx)\n{ return 0; }\n')
+    s = one(
+        'SEC("xdp")\n__success\nstatic __always_inline int g(struct xdp_md *ctx)\n{ return 0; }\n'
+    )
     assert s.is_static and s.program == "g"
-    s = one('SEC("xdp")\n__description("static things")\nint h(struct xdp_md *ctx)\n{ return 0; }\n')
+    s = one(
+        'SEC("xdp")\n__description("static things")\nint h(struct xdp_md *ctx)\n{ return 0; }\n'
+    )
     assert not s.is_static
 
 
 def test_data_sections():
     src = (
         'char LICENSE[] SEC("license") = "GPL";\n'
-        "struct {\n\t__uint(type, BPF_MAP_TYPE_HASH);\n\t__uint(max_entries, 8);\n} counts SEC(\".maps\");\n"
+        'struct {\n\t__uint(type, BPF_MAP_TYPE_HASH);\n\t__uint(max_entries, 8);\n} counts SEC(".maps");\n'
         'const volatile int debug SEC(".rodata") = 0;\n'
         'SEC(".maps") struct {\n\t__uint(type, BPF_MAP_TYPE_SOCKMAP);\n} socks, more;\n'
         'struct bpf_map_def SEC("maps") legacy = { .type = 1 };\n'
@@ -102,7 +115,12 @@ def test_attribute_section_in_either_position():
 
 
 def test_a_call_named_section_is_not_a_site():
-    assert sites('int f(void) { return section("kprobe/x"); }\nSEC("xdp") int g(void *c) { return 0; }\n')[0].section == "xdp"
+    assert (
+        sites(
+            'int f(void) { return section("kprobe/x"); }\nSEC("xdp") int g(void *c) { return 0; }\n'
+        )[0].section
+        == "xdp"
+    )
     assert len(sites('int f(void) { return section("kprobe/x"); }\n')) == 0
 
 
@@ -115,7 +133,7 @@ def test_concatenation_and_macro_pieces():
     assert s.pieces[0].value == "kprobe/" and s.pieces[0].span.start.column == 5
     s = one("SEC(MY_SECTION)\nint f(void *ctx) { return 0; }\n")
     assert s.section is None and s.program == "f"
-    s = one('SEC(STR(kprobe/x))\nint f(void *ctx) { return 0; }\n')
+    s = one("SEC(STR(kprobe/x))\nint f(void *ctx) { return 0; }\n")
     assert s.section is None and s.pieces[0].text == "STR(kprobe/x)"
 
 
@@ -133,7 +151,7 @@ def test_branches():
         'SEC("kprobe/do_x")\n'
         "#endif\n"
         "int BPF_KPROBE(handle)\n{\n\treturn 0;\n}\n"
-        "#if 0\nSEC(\"xdp\") int dead(void *c) { return 0; }\n#endif\n"
+        '#if 0\nSEC("xdp") int dead(void *c) { return 0; }\n#endif\n'
     )
     got = [(s.section, s.program, s.branch) for s in sites(src)]
     assert got == [
@@ -145,7 +163,9 @@ def test_branches():
 
 
 def test_include_guard_is_not_a_branch():
-    src = '#ifndef __PROBES_H\n#define __PROBES_H\nSEC("xdp") int f(void *c) { return 0; }\n#endif\n'
+    src = (
+        '#ifndef __PROBES_H\n#define __PROBES_H\nSEC("xdp") int f(void *c) { return 0; }\n#endif\n'
+    )
     assert one(src).branch is None
 
 
@@ -195,12 +215,14 @@ def test_prototype_is_not_a_program():
 
 
 def test_two_sites_in_a_row_do_not_share_a_function():
-    got = [(s.kind, s.program) for s in sites('SEC("xdp")\nSEC("tc")\nint f(void *c) { return 0; }\n')]
+    got = [
+        (s.kind, s.program) for s in sites('SEC("xdp")\nSEC("tc")\nint f(void *c) { return 0; }\n')
+    ]
     assert got == [("unknown", None), ("program", "f")]
 
 
 def test_mostly_error_nodes_do_not_crash():
-    src = "}}}} ((( SEC(\"xdp\") int f(void *c) { return 0; } ]]] #### \n" * 50
+    src = '}}}} ((( SEC("xdp") int f(void *c) { return 0; } ]]] #### \n' * 50
     assert all(s.section == "xdp" for s in sites(src))
 
 
