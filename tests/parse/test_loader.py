@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from secl.parse.loader import LoaderFact, extract_loader_facts, is_loader
 
 
@@ -275,3 +278,54 @@ def test_prefilter() -> None:
         b"int main(void) { struct x *s = x__open_and_load(); return x__attach(s); }"
     )
     assert not is_loader(b'SEC("kprobe/x") int BPF_KPROBE(p) { return bpf_get_func_ip(ctx); }')
+
+
+# -- robustness: any text, no exception; commented-out code adds nothing ------------------
+
+
+_NAMES = st.sampled_from(["skel", "obj", "prog", "opts", "link", "info", "mode", "off", "x"])
+_VALUES = st.one_of(
+    st.sampled_from(["0", "0x10", "NULL", "PROBE_ATTACH_MODE_LINK", "argc", "f(x)", "a ? 1 : 0"]),
+    _NAMES,
+)
+_FRAGMENTS = st.one_of(
+    st.builds(
+        "LIBBPF_OPTS(bpf_kprobe_opts, {}, .offset = {}, .attach_mode = {});".format,
+        _NAMES,
+        _VALUES,
+        _VALUES,
+    ),
+    st.builds("{}.offset = {};".format, _NAMES, _VALUES),
+    st.builds("{}->attach_mode = {};".format, _NAMES, _VALUES),
+    st.builds(
+        '{} = bpf_program__attach_kprobe_opts({}->progs.{}, "fn", &{});'.format,
+        _NAMES,
+        _NAMES,
+        _NAMES,
+        _NAMES,
+    ),
+    st.builds("bpf_link_get_info_by_fd(bpf_link__fd({}), &{}, &len);".format, _NAMES, _NAMES),
+    st.builds("if ({}.type == BPF_LINK_TYPE_PERF_EVENT) return {};".format, _NAMES, _VALUES),
+    st.builds('{} = bpf_object__find_program_by_name({}, "{}");'.format, _NAMES, _NAMES, _NAMES),
+    st.builds("bpf_object__for_each_program({}, {}) {{".format, _NAMES, _NAMES),
+    st.builds(
+        "static int helper_{}(struct bpf_program *{}, long {}) {{".format, _NAMES, _NAMES, _NAMES
+    ),
+    st.builds("helper_{}({}, {});".format, _NAMES, _NAMES, _VALUES),
+    st.builds("struct {} *{} = {}__open_and_load();".format, _NAMES, _NAMES, _NAMES),
+    st.sampled_from(
+        ["}", "{", "(", ")", ";", "#define OFF 4", "#if 0", "#endif", '"str', "/*", "*/"]
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_FRAGMENTS, max_size=25))
+def test_any_loader_text_is_read_without_error(fragments: list[str]) -> None:
+    body = "\n".join(fragments)
+    source = f'#include "skel.skel.h"\nint main(int argc, char **argv)\n{{\n{body}\n}}\n'
+    found = extract_loader_facts("fuzz.c", source.encode())
+    assert all(f.path == "fuzz.c" for f in found.facts)
+    if "*/" not in body:
+        commented = f"/*\n{body}\n*/\nint main(void) {{ return 0; }}\n"
+        assert extract_loader_facts("fuzz.c", commented.encode()).facts == []
