@@ -978,6 +978,9 @@ def _evidence(facts: tuple[LoaderFact, ...]) -> tuple[Evidence, ...]:
             continue
         seen.add(key)
         out.append(Evidence(f.kind, f.path, f.span, f.value))
+        if f.kind == "attach":
+            # The symbol an attach call names, for the runtime verifier to attach to.
+            out.extend(Evidence("attach-target", f.path, f.span, t) for t in f.targets)
     return tuple(out)
 
 
