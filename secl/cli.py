@@ -194,15 +194,14 @@ def _check(args) -> int:
         from secl.fix import apply_fixes
 
         return apply_fixes(run, findings, args)
-    rules = load_catalogue()
     if args.statistics:
-        _statistics(findings, rules)
+        _statistics(findings, load_catalogue())
     else:
         out = render(
             findings,
             args.output_format,
             sources=run.project.files,
-            rules=rules,
+            rules=load_catalogue,
             root=run.project.root,
         )
         if out:

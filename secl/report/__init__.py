@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from secl.catalogue import Rule
-from secl.findings import Finding
-from secl.report import concise, full, github, sarif
-from secl.report import json as json_format
-from secl.report.inventory import INVENTORY_FORMATS, render_inventory
+if TYPE_CHECKING:
+    from secl.catalogue import Rule
+    from secl.findings import Finding
 
 FORMATS: tuple[str, ...] = ("full", "concise", "json", "sarif", "github")
+# Formats that carry rule metadata (the catalogue is read only for them).
+NEEDS_RULES = frozenset({"json", "sarif"})
 
-__all__ = ["FORMATS", "INVENTORY_FORMATS", "render", "render_inventory"]
+__all__ = ["FORMATS", "NEEDS_RULES", "render"]
 
 
 def render(
@@ -20,21 +21,35 @@ def render(
     fmt: str,
     *,
     sources: dict[str, bytes],
-    rules: dict[str, Rule],
+    rules: dict[str, Rule] | Callable[[], dict[str, Rule]],
     root: str,
     fixable_note: bool = True,
     color: bool = False,
 ) -> str:
     """Findings in `fmt` (one of FORMATS), in the order given; the text ends with a newline
-    unless it is empty (`github` with no findings)."""
+    unless it is empty (`github` with no findings). `rules` may be a function returning the
+    catalogue, called only by the formats that need it. Each format's module is imported
+    when used: start-up time is what a pre-commit hook pays on every run."""
+    if callable(rules):
+        rules = rules() if fmt in NEEDS_RULES else {}
     if fmt == "full":
+        from secl.report import full
+
         return full.render(findings, sources=sources, fixable_note=fixable_note, color=color)
     if fmt == "concise":
+        from secl.report import concise
+
         return concise.render(findings, fixable_note=fixable_note, color=color)
     if fmt == "json":
+        from secl.report import json as json_format
+
         return json_format.render(findings, rules=rules)
     if fmt == "sarif":
+        from secl.report import sarif
+
         return sarif.render(findings, rules=rules, root=root)
     if fmt == "github":
+        from secl.report import github
+
         return github.render(findings)
     raise ValueError(f"unknown output format {fmt!r}; expected one of {', '.join(FORMATS)}")
