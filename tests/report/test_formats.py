@@ -29,9 +29,9 @@ from secl.catalogue import Rule
 from secl.facts import Piece, Position, SectionSite, Span
 from secl.findings import Edit, Evidence, Finding, Fix, InventoryEntry, Related, UpgradeInfo
 from secl.report import FORMATS, render
-from secl.report.inventory import INVENTORY_FORMATS, render_inventory
 from secl.report.full import expand_line, source_lines
 from secl.report.github import escape_data, escape_property
+from secl.report.inventory import INVENTORY_FORMATS, render_inventory
 from secl.report.sarif import FINGERPRINT_KEY, artifact_location
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
