@@ -1065,3 +1065,15 @@ def test_macro_after_a_literal_prefix_cannot_change_the_decision(tmp_path: Path)
     (edit,) = finding.fix.edits
     assert edit.content == '"kprobe.single/"'
     assert len(analysis.info) == 1  # SEC(PROBE_SECTION): the family is unknown, no guess
+
+
+# -- program <-> loader naming -------------------------------------------------------------
+
+
+def test_skeleton_and_object_names() -> None:
+    from secl.analysis.links import object_stem, skeleton_name
+
+    assert skeleton_name("src/opensnoop.bpf.c") == "opensnoop"
+    assert skeleton_name("progs/test_fill_link_info.c") == "test_fill_link_info"
+    assert object_stem("./out/opensnoop.bpf.o") == ("opensnoop", ".bpf.c")
+    assert object_stem("tailcall1.o") == ("tailcall1", ".c")
