@@ -901,9 +901,9 @@ def _analyse(project: Project) -> UpgradeAnalysis:
     for lf in loaders:
         mine = [f for f in lf.facts if f.kind == "prog-handler"]
         if mine:
-            sources = {p for n in lf.skeletons for p in linker.sources(ObjectRef("skeleton", n))}
-            sources |= {p for n in lf.objects for p in linker.sources(ObjectRef("object", n))}
-            handlers.extend((f, frozenset(sources)) for f in mine)
+            opened = {p for n in lf.skeletons for p in linker.sources(ObjectRef("skeleton", n))}
+            opened |= {p for n in lf.objects for p in linker.sources(ObjectRef("object", n))}
+            handlers.extend((f, frozenset(opened)) for f in mine)
     sources: dict[str, _BpfSource] = {}
     programs: list[Program] = []
     ambiguous: dict[int, list[LinkedFact]] = {}
@@ -918,7 +918,8 @@ def _analyse(project: Project) -> UpgradeAnalysis:
         source = sources.get(site.path)
         if source is None:
             source = sources[site.path] = _BpfSource(project, site.path)
-        body = source.body_facts(site) if decision.upgraded else BodyFacts()
+        # Non-upgraded programs' bodies matter too: they may share a prog array (K19).
+        body = source.body_facts(site)
         programs.append(
             Program(
                 site,

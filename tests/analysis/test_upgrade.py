@@ -610,6 +610,27 @@ struct {
 SEC("kprobe/do_sys_openat2+0x4")   // ok: SECL208
 int at_offset(struct pt_regs *ctx) { return 0; }
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} from_syscall SEC(".maps");
+
+SEC("ksyscall/openat")   // ok: SECL208
+int BPF_KSYSCALL(sys_caller, int dfd)
+{
+	bpf_tail_call_static(ctx, &from_syscall, 0);
+	return 0;
+}
+
+SEC("kretprobe/do_sys_openat2")   // ruleid: SECL208
+int ret_caller(struct pt_regs *ctx)
+{
+	bpf_tail_call_static(ctx, &from_syscall, 0);
+	return 0;
+}
+
 static __always_inline int dispatch(void *ctx)
 {
 	bpf_tail_call(ctx, &jumps, 1);
@@ -689,6 +710,7 @@ def test_prog_arrays_and_registers(tmp_path: Path) -> None:
     findings, _ = check(tmp_path, BPF_SIDE)
     assert flagged(findings) == {
         ("side.bpf.c", "entry"): {"SECL208"},
+        ("side.bpf.c", "ret_caller"): {"SECL208"},
         ("side.bpf.c", "regs_dump"): {"SECL209"},
         ("side.bpf.c", "copy_all"): {"SECL209"},
     }
