@@ -1,0 +1,539 @@
+"""Apply the findings' fixes: `secl fix`, `secl check --fix` and `secl check --diff`.
+
+Fixes are planned in memory first, in rounds (as ruff does): apply every chosen fix of a round
+to the bytes the analysis read, bottom-up, re-analyse, and go on while fixes remain. A file is
+left alone when an edit is malformed, when re-parsing shows that its sections changed in a way
+no fix intended, or when a later fix would undo an earlier one. Only then are files written,
+each atomically. Everything up to the write is a pure function of the project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import difflib
+import itertools
+import os
+import re
+import stat
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from secl.analysis.project import Project
+from secl.facts import SectionSite
+from secl.findings import Edit, Finding
+from secl.parse.bpf import extract_sites
+from secl.parse.cstring import decode_literal
+from secl.parse.tree import parse
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+MAX_ROUNDS = 10  # a fix that unlocks another is normal; ten in a row is a loop
+
+Analyse = Callable[[Project], list[Finding]]
+
+
+class EditError(ValueError):
+    """Edits that cannot be applied as given (overlapping, out of range, unencodable)."""
+
+
+# -- the edit engine ------------------------------------------------------------------------
+
+
+def encode_content(content: str, data: bytes) -> bytes:
+    """The bytes of an edit's text. Non-ASCII text is written as UTF-8, so only into files
+    that are UTF-8: secl cannot know another file's encoding."""
+    raw = content.encode("utf-8")
+    if not content.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise EditError("non-ASCII replacement text for a file that is not UTF-8") from None
+    return raw
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    # Two insertions at one offset overlap too: their order would be a guess.
+    return (a[0] < b[1] and b[0] < a[1]) or a[0] == b[0]
+
+
+def apply_edits(data: bytes, edits: Iterable[Edit]) -> bytes:
+    """`data` with every edit applied: offsets all refer to `data` itself, so edits are applied
+    from the end of the file backwards. Identical duplicates count once; overlapping edits are
+    refused (EditError). Bytes outside the edits are copied unchanged."""
+    unique = sorted({(e.span.start_byte, e.span.end_byte, e.content) for e in edits}, reverse=True)
+    out = data
+    previous: tuple[int, int] | None = None
+    for start, end, content in unique:
+        if not 0 <= start <= end <= len(data):
+            raise EditError(f"edit {start}..{end} is outside the file ({len(data)} bytes)")
+        if previous is not None and _overlap((start, end), previous):
+            raise EditError(f"overlapping edits at bytes {start}..{end} and {previous[0]}..")
+        out = out[:start] + encode_content(content, data) + out[end:]
+        previous = (start, end)
+    return out
+
+
+# -- the re-parse check ---------------------------------------------------------------------
+
+
+def _shape(site: SectionSite) -> tuple[object, ...]:
+    """What an edit of the section string must never change about a site."""
+    return (
+        site.macro, site.kind, site.program, site.symbol, site.is_static, site.branch,
+        site.template, site.template_macro, len(site.pieces),
+    )  # fmt: skip
+
+
+def _syntax_errors(data: bytes) -> int:
+    count = 0
+    cursor = parse(data).walk()
+    while True:
+        node = cursor.node
+        if node is not None and (node.is_error or node.is_missing):
+            count += 1
+        if cursor.goto_first_child() or cursor.goto_next_sibling():
+            continue
+        while cursor.goto_parent():
+            if cursor.goto_next_sibling():
+                break
+        else:
+            return count
+
+
+def _expected_section(site: SectionSite, edits: Sequence[Edit]) -> str | None:
+    """The section a site should resolve to once `edits` (each replacing one whole literal
+    piece) are applied; None when that cannot be said (the caller then checks less)."""
+    replaced = {(e.span.start_byte, e.span.end_byte): e.content for e in edits}
+    values = []
+    for piece in site.pieces:
+        text = replaced.pop((piece.span.start_byte, piece.span.end_byte), piece.text)
+        value = decode_literal(text) if piece.kind == "literal" else None
+        if value is None:
+            return None
+        values.append(value)
+    return "".join(values) if not replaced else None
+
+
+def reparse_problem(path: str, before: bytes, after: bytes, edits: Sequence[Edit]) -> str | None:
+    """Why `after` (= `before` with `edits`) must not be written, or None. Every site must still
+    be there with the same program, kind and `#if` branch; a site no edit touches must resolve
+    to the same section, an edited one to the section the edit spells; no syntax error may
+    appear."""
+    old, new = extract_sites(path, before), extract_sites(path, after)
+    if len(old) != len(new):
+        return f"the fixed file has {len(new)} section sites instead of {len(old)}"
+    for b, a in zip(old, new, strict=True):
+        where = f"{b.span.start.row}:{b.span.start.column}"
+        if _shape(b) != _shape(a):
+            return f"the section site at {where} parses differently after the fix"
+        touched = [
+            e for e in edits
+            if e.span.start_byte < b.span.end_byte and b.span.start_byte < e.span.end_byte
+        ]  # fmt: skip
+        if not touched:
+            if (a.section_text, a.section) != (b.section_text, b.section):
+                return f"the section at {where} changed to {a.section_text} without a fix for it"
+            continue
+        expected = _expected_section(b, touched)
+        if expected is not None and a.section != expected:
+            return (
+                f"the section at {where} resolves to {a.section!r} after the fix, "
+                f"not the intended {expected!r}"
+            )
+        if expected is None and (a.section is None) != (b.section is None):
+            return f"the section at {where} no longer resolves the same way after the fix"
+    if _syntax_errors(after) > _syntax_errors(before):
+        return "the fix introduces a syntax error"
+    return None
+
+
+# -- planning -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    path: str
+    reason: str
+    internal: bool  # a broken fix (a secl bug), not a property of the user's file system
+
+
+@dataclass(frozen=True, slots=True)
+class FileFix:
+    path: str
+    before: bytes  # as read
+    after: bytes
+    applied: tuple[Finding, ...]  # the findings whose fixes made `after`, all rounds
+
+
+@dataclass
+class Plan:
+    """The project with every accepted fix applied in memory, and what remains in it."""
+
+    project: Project
+    findings: list[Finding]
+    files: dict[str, FileFix] = field(default_factory=dict)  # changed files only
+    refusals: list[Refusal] = field(default_factory=list)
+
+    @property
+    def applied(self) -> int:
+        return sum(len(f.applied) for f in self.files.values())
+
+
+def wanted(finding: Finding, unsafe: bool) -> bool:
+    fix = finding.fix
+    return fix is not None and bool(fix.edits) and (unsafe or fix.applicability == "safe")
+
+
+def _first_byte(finding: Finding) -> tuple[str, int]:
+    edits = finding.fix.edits if finding.fix else ()
+    return min(((e.path, e.span.start_byte) for e in edits), default=("", 0))
+
+
+def choose(
+    findings: Sequence[Finding], project: Project, unsafe: bool, blocked: set[str]
+) -> tuple[list[Finding], list[Refusal]]:
+    """The fixes of one round: in file order, skipping a fix that overlaps one already taken
+    (the next round sees it again, re-computed on the fixed text). A fix identical to a taken
+    one (two rules, one rewrite) is taken with it."""
+    taken: dict[str, list[tuple[int, int]]] = {}
+    taken_edits: set[Edit] = set()
+    chosen: list[Finding] = []
+    refusals: list[Refusal] = []
+    for finding in sorted((f for f in findings if wanted(f, unsafe)), key=_first_byte):
+        edits = finding.fix.edits  # type: ignore[union-attr]
+        if any(e.path not in project.reported or e.path in blocked for e in edits):
+            continue
+        if all(e in taken_edits for e in edits):
+            chosen.append(finding)
+            continue
+        spans = sorted((e.path, e.span.start_byte, e.span.end_byte) for e in edits)
+        if any(
+            p == q and _overlap((s, e), (t, u))
+            for (p, s, e), (q, t, u) in itertools.pairwise(spans)
+        ):
+            refusals.append(
+                Refusal(edits[0].path, f"{finding.code}: the fix's edits overlap", True)
+            )
+            continue
+        if any(_overlap((s, e), other) for p, s, e in spans for other in taken.get(p, ())):
+            continue
+        for p, s, e in spans:
+            taken.setdefault(p, []).append((s, e))
+        taken_edits.update(edits)
+        chosen.append(finding)
+    return chosen, refusals
+
+
+def reanalysed(project: Project, files: dict[str, bytes]) -> Project:
+    """The project with some files' bytes replaced: unchanged files keep their trees and
+    sites, changed ones are parsed again."""
+    new = Project(
+        root=project.root, files=files, sites=[], reported=project.reported,
+        config=project.config,
+    )  # fmt: skip
+    old_sites: dict[str, list[SectionSite]] = {}
+    for site in project.sites:
+        old_sites.setdefault(site.path, []).append(site)
+    sites: list[SectionSite] = []
+    for path, data in files.items():
+        if b"SEC" not in data and b"section" not in data:
+            continue
+        if data is project.files.get(path):
+            new.remember_tree(path, project.tree(path))
+            sites.extend(old_sites.get(path, ()))
+            continue
+        tree = parse(data)
+        new.remember_tree(path, tree)
+        sites.extend(extract_sites(path, data, tree))
+    new.sites = sites
+    return new
+
+
+def plan_fixes(
+    project: Project,
+    findings: Sequence[Finding],
+    *,
+    unsafe: bool = False,
+    analyse: Analyse | None = None,
+    max_rounds: int = MAX_ROUNDS,
+) -> Plan:
+    """Apply the wanted fixes of `findings` (the analysis of `project`) round by round until
+    none is left, in memory. `analyse` re-runs the rules (default: all of secl's)."""
+    if analyse is None:
+        from secl.analysis.run import run_rules
+
+        analyse = run_rules
+    original = project.files
+    history: dict[str, list[bytes]] = {}  # every content each file went through
+    applied: dict[str, list[Finding]] = {}
+    blocked: set[str] = set()
+    refusals: list[Refusal] = []
+    current, remaining = project, list(findings)
+
+    def refuse(path: str, reason: str, internal: bool, files: dict[str, bytes]) -> None:
+        refusals.append(Refusal(path, reason, internal))
+        blocked.add(path)
+        applied.pop(path, None)
+        files[path] = original[path]
+
+    for _ in range(max_rounds):
+        chosen, bad = choose(remaining, current, unsafe, blocked)
+        refusals.extend(bad)
+        if not chosen:
+            break
+        by_path: dict[str, list[Edit]] = {}
+        owners: dict[str, list[Finding]] = {}
+        for finding in chosen:
+            for edit in finding.fix.edits:  # type: ignore[union-attr]
+                by_path.setdefault(edit.path, []).append(edit)
+            for path in {e.path for e in finding.fix.edits}:  # type: ignore[union-attr]
+                owners.setdefault(path, []).append(finding)
+        files = dict(current.files)
+        for path, edits in by_path.items():
+            before = current.files[path]
+            try:
+                after = apply_edits(before, edits)
+            except EditError as err:
+                refuse(path, f"not fixed: {err}", not str(err).startswith("non-ASCII"), files)
+                continue
+            problem = reparse_problem(path, before, after, edits)
+            if problem is not None:
+                refuse(path, f"not fixed: {problem}", True, files)
+                continue
+            seen = history.setdefault(path, [original[path]])
+            if after in seen:
+                codes = ", ".join(sorted({f.code for f in owners[path]}))
+                refuse(path, f"not fixed: the fix for {codes} undoes an earlier fix", True, files)
+                continue
+            seen.append(after)
+            files[path] = after
+            applied.setdefault(path, []).extend(owners[path])
+        current = reanalysed(current, files)
+        remaining = analyse(current)
+    if choose(remaining, current, unsafe, blocked)[0]:
+        files = dict(current.files)
+        for path in sorted(applied):
+            refuse(path, f"not fixed: fixes did not settle after {max_rounds} rounds", True, files)
+        current = reanalysed(current, files)
+        remaining = analyse(current)
+    # A remaining fix of any applicability that restores an earlier text would undo ours on a
+    # later run (e.g. with --unsafe-fixes): then none of this file's fixes is kept.
+    files = dict(current.files)
+    for finding in remaining:
+        if finding.fix is None:
+            continue
+        for path in {e.path for e in finding.fix.edits} & set(applied):
+            edits = [e for e in finding.fix.edits if e.path == path]
+            try:
+                after = apply_edits(files[path], edits)
+            except EditError:
+                continue
+            if after in history[path][:-1]:
+                refuse(path, f"not fixed: the fix for {finding.code} would undo it", True, files)
+    if files != current.files:
+        current = reanalysed(current, files)
+        remaining = analyse(current)
+    changed = {
+        path: FileFix(path, original[path], current.files[path], tuple(applied.get(path, ())))
+        for path in sorted(applied)
+        if current.files[path] != original[path]
+    }
+    return Plan(current, remaining, changed, refusals)
+
+
+# -- diff and writing -----------------------------------------------------------------------
+
+_LINE = re.compile(rb"[^\n]*\n|[^\n]+")
+
+
+def unified_diff(path: str, before: bytes, after: bytes) -> bytes:
+    """A unified diff of the bytes as they are (CR, BOM and any encoding kept), applicable
+    with `patch -p0`."""
+    name = os.fsencode(path)
+    lines = difflib.diff_bytes(
+        difflib.unified_diff, _LINE.findall(before), _LINE.findall(after), name, name
+    )
+    return b"".join(
+        line if line.endswith(b"\n") else line + b"\n\\ No newline at end of file\n"
+        for line in lines
+    )
+
+
+def write_atomically(path: str, data: bytes, expected: bytes) -> str | None:
+    """Replace the file's bytes with `data`; the reason it was not done, or None.
+
+    The new bytes go to a temporary file next to the real file (a symlink is followed, so the
+    link stays a link), get its mode, and replace it with one rename: a reader sees the old or
+    the new file, never half of one. A file that is read-only or changed since it was read is
+    left alone."""
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(real)
+        if not stat.S_ISREG(st.st_mode):
+            return "not a regular file; not fixed"
+        # Mode bits too: root passes access(), but a 0444 file says "do not edit me".
+        if not st.st_mode & 0o222 or not os.access(real, os.W_OK):
+            return "read-only; not fixed"
+        with open(real, "rb") as fh:
+            if fh.read() != expected:
+                return "changed since secl read it; not fixed"
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{os.path.basename(real)}.", suffix=".secl", dir=os.path.dirname(real)
+        )
+    except OSError as err:
+        return f"{err.strerror or err}; not fixed"
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, stat.S_IMODE(st.st_mode))
+        # Only root may give a file away; otherwise the writer owns it, as with editors.
+        with contextlib.suppress(OSError):
+            os.chown(tmp, st.st_uid, st.st_gid)
+        os.replace(tmp, real)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        return f"{err.strerror or err}; not fixed"
+    return None
+
+
+# -- the commands ---------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Print a unified diff of the fixes (exit 1 when there is something to change), "
+        "or apply them with --in-place (exit 1 when a selected finding remains)."
+    )
+    parser.add_argument("--in-place", action="store_true", help="write the fixes to the files")
+    parser.add_argument("--unsafe-fixes", action="store_true", help="also apply unsafe fixes")
+    parser.add_argument("--select", metavar="CODES")
+    parser.add_argument("--extend-select", metavar="CODES")
+    parser.add_argument("--ignore", metavar="CODES")
+
+
+def run_fix(args: argparse.Namespace) -> int:
+    """`secl fix [PATH ...]`."""
+    from secl.analysis.run import run_rules
+    from secl.cli import config_from_args, load_from_args, report_problems
+
+    run = load_from_args(args, config_from_args(args))
+    report_problems(run.problems)
+    if run.linted == 0 and run.problems:
+        print("secl: error: nothing could be linted", file=sys.stderr)
+        return EXIT_ERROR
+    mode = Mode(write=args.in_place, unsafe=args.unsafe_fixes, output_format=args.output_format)
+    return execute(run.project, run_rules(run.project), mode)
+
+
+def apply_fixes(run, findings: list[Finding], args: argparse.Namespace) -> int:
+    """`secl check --fix` / `--diff` (the run is already loaded and analysed)."""
+    mode = Mode(
+        write=not args.diff,
+        unsafe=args.unsafe_fixes,
+        output_format=args.output_format,
+        exit_zero=args.exit_zero,
+        stdin=bool(getattr(args, "stdin_filename", None)),
+    )
+    return execute(run.project, findings, mode)
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    write: bool  # apply in place (or, for standard input, print the fixed text)
+    unsafe: bool
+    output_format: str = "full"
+    exit_zero: bool = False
+    stdin: bool = False
+
+
+def summary_line(applied: int, remaining: Sequence[Finding], *, unsafe: bool, would: bool) -> str:
+    """`Applied 2 fixes; 1 more available with --unsafe-fixes; 3 findings have no fix.`"""
+    no_fix = sum(1 for f in remaining if f.fix is None or not f.fix.edits)
+    only_unsafe = (
+        0 if unsafe else sum(1 for f in remaining if wanted(f, True) and not wanted(f, False))
+    )
+    stuck = sum(1 for f in remaining if wanted(f, unsafe))
+    verb = "Would apply" if would else "Applied"
+    parts = [
+        f"{verb} {applied} fix{'es' if applied != 1 else ''}",
+        f"{only_unsafe} more available with `--unsafe-fixes`",
+        f"{no_fix} finding{'s' if no_fix != 1 else ''} {'have' if no_fix != 1 else 'has'} no fix",
+    ]
+    if stuck:
+        parts.append(f"{stuck} fix{'es' if stuck != 1 else ''} could not be applied")
+    return "; ".join(parts) + "."
+
+
+def execute(project: Project, findings: list[Finding], mode: Mode) -> int:
+    plan = plan_fixes(project, findings, unsafe=mode.unsafe)
+    for refusal in plan.refusals:
+        print(f"secl: {refusal.path}: {refusal.reason}", file=sys.stderr)
+    internal = any(r.internal for r in plan.refusals)
+    if not mode.write:
+        diff = b"".join(unified_diff(f.path, f.before, f.after) for f in plan.files.values())
+        sys.stdout.flush()
+        sys.stdout.buffer.write(diff)
+        sys.stdout.flush()
+        print(summary_line(plan.applied, plan.findings, unsafe=mode.unsafe, would=True),
+              file=sys.stderr)  # fmt: skip
+        code = EXIT_FINDINGS if diff and not mode.exit_zero else EXIT_CLEAN
+        return EXIT_ERROR if internal else code
+    if mode.stdin:
+        (path,) = project.reported
+        sys.stdout.flush()
+        sys.stdout.buffer.write(plan.project.files[path])
+        sys.stdout.flush()
+        _report(plan.project, plan.findings, "concise", sys.stderr)
+        print(summary_line(plan.applied, plan.findings, unsafe=mode.unsafe, would=False),
+              file=sys.stderr)  # fmt: skip
+    else:
+        plan = _write(plan)
+        machine = mode.output_format not in ("full", "concise")
+        _report(plan.project, plan.findings, mode.output_format, sys.stdout)
+        print(summary_line(plan.applied, plan.findings, unsafe=mode.unsafe, would=False),
+              file=sys.stderr if machine else sys.stdout)  # fmt: skip
+    code = EXIT_FINDINGS if plan.findings and not mode.exit_zero else EXIT_CLEAN
+    return EXIT_ERROR if internal else code
+
+
+def _write(plan: Plan) -> Plan:
+    """Write the changed files; a file that cannot be written keeps its old bytes in the
+    returned plan, so what it reports is what is on disk."""
+    from secl.analysis.run import run_rules
+
+    done: set[str] = set()
+    failed: dict[str, bytes] = {}
+    for fix in plan.files.values():
+        real = os.path.realpath(fix.path)
+        if real in done:  # the same file reached by two paths: written once
+            continue
+        problem = write_atomically(fix.path, fix.after, fix.before)
+        if problem is None:
+            done.add(real)
+            continue
+        print(f"secl: {fix.path}: {problem}", file=sys.stderr)
+        failed[fix.path] = fix.before
+    if not failed:
+        return plan
+    files = {**plan.project.files, **failed}
+    project = reanalysed(plan.project, files)
+    kept = {p: f for p, f in plan.files.items() if p not in failed}
+    return Plan(project, run_rules(project), kept, plan.refusals)
+
+
+def _report(project: Project, findings: list[Finding], output_format: str, stream) -> None:
+    from secl.catalogue import load_catalogue
+    from secl.report import render
+
+    out = render(
+        findings, output_format, sources=project.files, rules=load_catalogue(),
+        root=project.root, fixable_note=False,
+    )  # fmt: skip
+    if out:
+        stream.write(out)
+        stream.flush()
