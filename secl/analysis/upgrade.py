@@ -885,11 +885,13 @@ def _analyse(project: Project) -> UpgradeAnalysis:
     family: list[tuple[SectionSite, str]] = []
     for site in candidates:
         defines = defines_by_path.get(site.path)
-        if defines is None:
+        if defines is None and (
+            site.section is None or not site.pieces or site.pieces[0].kind != "literal"
+        ):
             defines = defines_by_path[site.path] = _define_literals(
                 project.files.get(site.path, b"")
             )
-        section = predicate_section(site, config_defines, defines)
+        section = predicate_section(site, config_defines, defines or {})
         if section is not None and is_probe_family(section):
             family.append((site, section))
     if not family:
