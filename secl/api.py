@@ -71,7 +71,9 @@ def load(paths: Iterable[str], config: Config | None = None, *, pair: bool = Tru
             problems.append(FileProblem(path, note))
         files[path] = source.data
     root, marked = project_root(paths[0])
-    return _build(files, reported, problems, root, config, pair=pair and explicit_files, deep=marked)
+    return _build(
+        files, reported, problems, root, config, pair=pair and explicit_files, deep=marked
+    )
 
 
 def load_stdin(name: str, data: bytes, config: Config | None = None) -> Run:
@@ -126,48 +128,60 @@ _OBJECT_NAME = re.compile(rb'["/]([\w.+-]+?)(?:\.bpf)?\.o"')
 
 def _read_pairs(root: str, files: dict[str, bytes], config: Config, *, deep: bool) -> None:
     """The other sources of the project that pair with the given files: the loaders of a BPF
-    source (they use its skeleton or name its object) and the BPF sources a loader opens.
+    source (they use its skeleton or name its object), the BPF sources a loader opens, and
+    the BPF sources those loaders open (a loader of `a/probe.bpf.c` that says `probe__open()`
+    may as well mean `b/probe.bpf.c`: the analysis must see both to call it ambiguous).
     Without a project marker (pyproject.toml, .secl.toml, .git) only the files' own
     directory is searched."""
     known = {os.path.abspath(p) for p in files}
     if deep:
-        candidates = discover([root], config.exclude)
+        paths = [p for p in discover([root], config.exclude) if not isinstance(p, FileProblem)]
     else:
-        candidates = (
+        paths = [
             os.path.join(root, name)
             for name in sorted(os.listdir(root))
             if name.endswith((".c", ".h")) and os.path.isfile(os.path.join(root, name))
-        )
-    wanted_stems: set[bytes] = set()  # BPF sources the given loaders open
-    wanted_uses: list[bytes] = []  # how loaders of the given BPF sources refer to them
+        ]
+    candidates: dict[str, bytes] = {}
+    for item in paths:
+        if os.path.abspath(item) not in known:
+            source = read(item)
+            if isinstance(source, SourceFile):
+                candidates[item] = source.data
+    mapped = {os.path.abspath(src): name.encode() for name, src in config.skeleton_map.items()}
+    added = dict(files)
+    for _hop in range(2):
+        stems, uses = _wanted(added, config)
+        added = {}
+        for item, data in list(candidates.items()):
+            absolute = os.path.abspath(item)
+            if (
+                _stem(item).encode() in stems
+                or mapped.get(absolute) in stems
+                or any(use in data for use in uses)
+            ):
+                rel = os.path.relpath(item)
+                added[item if rel.startswith("..") else rel] = data
+                del candidates[item]
+        files.update(added)
+        if not added:
+            break
+
+
+def _wanted(files: dict[str, bytes], config: Config) -> tuple[set[bytes], list[bytes]]:
+    """(stems of BPF sources these loaders open, how loaders of these BPF sources name them)."""
+    stems: set[bytes] = set()
+    uses: list[bytes] = []
     for path, data in files.items():
         for m in _SKELETON_USE.finditer(data):
             name = m.group(1)
-            wanted_stems.update({name, name[:-4] if name.endswith(b"_bpf") else name})
-        wanted_stems.update(m.group(1) for m in _OBJECT_NAME.finditer(data))
+            stems.update({name, name[:-4] if name.endswith(b"_bpf") else name})
+        stems.update(m.group(1) for m in _OBJECT_NAME.finditer(data))
         if b"SEC" in data or b"section" in data:
-            for name in _skeleton_names(path, config):
-                wanted_uses.append(name.encode() + b"__")
+            uses += [name.encode() + b"__" for name in _skeleton_names(path, config)]
             stem = _stem(path)
-            wanted_uses += [f"{stem}.bpf.o".encode(), f"{stem}.o".encode()]
-    mapped = {os.path.abspath(src): name for name, src in config.skeleton_map.items()}
-    for item in candidates:
-        if isinstance(item, FileProblem):
-            continue
-        absolute = os.path.abspath(item)
-        if absolute in known:
-            continue
-        stem = _stem(item).encode()
-        is_wanted_bpf = stem in wanted_stems or (
-            absolute in mapped and mapped[absolute].encode() in wanted_stems
-        )
-        source = read(item)
-        if not isinstance(source, SourceFile):
-            continue
-        data = source.data
-        if is_wanted_bpf or any(use in data for use in wanted_uses):
-            rel = os.path.relpath(item)
-            files[item if rel.startswith("..") else rel] = data
+            uses += [f"{stem}.bpf.o".encode(), f"{stem}.o".encode()]
+    return stems, uses
 
 
 def _stem(path: str) -> str:

@@ -14,6 +14,7 @@ guess.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 from secl.analysis.project import Project
@@ -37,6 +38,18 @@ def skeleton_name(path: str) -> str:
         if base.endswith(suffix):
             return base[: -len(suffix)]
     return base
+
+
+def skeleton_names(path: str) -> tuple[str, ...]:
+    """Names a skeleton of `path` goes by: the base name (what build systems such as the
+    kernel selftests pass to `bpftool gen skeleton ... name X`) and, for `x.bpf.c`, bpftool's
+    own default `x_bpf` (it names the skeleton after the object `x.bpf.o`, with every
+    character that is not alphanumeric replaced by `_`: bpftool gen.c get_obj_name())."""
+    base = skeleton_name(path)
+    names = [base]
+    if os.path.basename(path).endswith(".bpf.c"):
+        names.append(re.sub(r"\W", "_", base) + "_bpf")
+    return tuple(names)
 
 
 def object_stem(path: str) -> tuple[str, str]:
@@ -63,7 +76,8 @@ class Linker:
                 continue
             self.programs.setdefault(site.path, {}).setdefault(site.program, []).append(site)
         for path in self.programs:
-            self.by_skeleton.setdefault(skeleton_name(path), []).append(path)
+            for name in skeleton_names(path):
+                self.by_skeleton.setdefault(name, []).append(path)
         absolute = {os.path.abspath(p): p for p in self.programs}
         for name, target in self.project.config.skeleton_map.items():
             source = absolute.get(os.path.abspath(target))

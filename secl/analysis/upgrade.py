@@ -867,11 +867,11 @@ def _taken_over(
 def analyse_upgrades(project: Project) -> UpgradeAnalysis:
     """Upgrade fate of every kprobe/uprobe-family program, and the SECL2xx/SECL301/SECL002
     findings for programs in reported files. Computed once per project."""
-    cached = project.__dict__.get("_upgrade_analysis")
+    cached = project.memo.get("upgrade-analysis")
     if cached is not None:
         return cached
     analysis = _analyse(project)
-    project.__dict__["_upgrade_analysis"] = analysis
+    project.memo["upgrade-analysis"] = analysis
     return analysis
 
 

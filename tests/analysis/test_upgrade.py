@@ -1101,11 +1101,6 @@ def test_skeleton_and_object_names() -> None:
     assert object_stem("tailcall1.o") == ("tailcall1", ".c")
 
 
-@pytest.mark.xfail(
-    reason="secl.api pairing reads the loaders of a given BPF file, but not the other BPF "
-    "sources those loaders could mean, so a one-file run cannot see the ambiguity",
-    strict=False,
-)
 def test_one_file_run_sees_the_ambiguity_too(tmp_path: Path) -> None:
     whole, _ = check(tmp_path, AMBIGUOUS)
     single, _ = check(tmp_path, AMBIGUOUS, paths=["left/probe.bpf.c"])
