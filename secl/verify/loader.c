@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -541,5 +542,8 @@ int main(int argc, char **argv)
 	}
 	if (stats_fd >= 0)
 		close(stats_fd);
+	/* in the guest stdout is a serial port: let it drain before init powers off */
+	if (isatty(STDOUT_FILENO))
+		tcdrain(STDOUT_FILENO);
 	return 0;
 }

@@ -1,0 +1,354 @@
+"""`secl verify`: confirm the upgrade predictions on a real kernel.
+
+    secl verify OBJECT.bpf.o ... [--sources DIR] [--kernel BZIMAGE]
+                [--output-format full|json] [--require-runtime]
+
+For every kprobe/uprobe-family program of the objects, the cases of secl.verify.cases run on
+the host (when the running kernel has the probe type and its multi link, as root) or in a
+QEMU guest (otherwise, or with --kernel), with one static loader for both. Exit 0 when every
+observation agrees with the prediction, 1 when one contradicts it (or, with
+--require-runtime, when a piece is missing), 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from secl.verify.cases import (
+    Case,
+    Evidence,
+    Prediction,
+    ProgramPlan,
+    Result,
+    Where,
+    judge_all,
+    plan_program,
+)
+from secl.verify.objects import NotABpfObject, ObjectProgram, read_programs
+from secl.verify.toolchain import Skip
+
+EXIT_AGREES, EXIT_CONTRADICTS, EXIT_USAGE = 0, 1, 2
+HOST_TIMEOUT_PER_CASE = 5.0
+GUEST_TIMEOUT = 90.0  # one TCG boot is about 4 s; CI machines can be slow and busy
+GUEST_TIMEOUT_PER_CASE = 1.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("objects", nargs="+", metavar="OBJECT", help="BPF object files (.bpf.o)")
+    parser.add_argument(
+        "--sources",
+        action="append",
+        metavar="DIR",
+        help="BPF and loader sources whose static analysis gives the predictions "
+        "(default: the section names alone)",
+    )
+    parser.add_argument(
+        "--kernel",
+        metavar="BZIMAGE",
+        help="run every case in a QEMU guest with this kernel (needs KPROBES and FPROBE)",
+    )
+    parser.add_argument("--output-format", choices=("full", "json"), default="full")
+    parser.add_argument(
+        "--require-runtime",
+        action="store_true",
+        help="fail (exit 1) when a case cannot run: no qemu, no kernel, libbpf too old, not root",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RunFigures:
+    where: Where
+    objects: tuple[str, ...]
+    cases: int
+    wall: float
+    peak_rss_kb: int
+    accel: str | None = None
+    problem: str | None = None
+
+
+@dataclass(slots=True)
+class Report:
+    plans: list[ProgramPlan] = field(default_factory=list)
+    results: dict[int, Result] = field(default_factory=dict)
+    skips: list[tuple[Where, Skip]] = field(default_factory=list)
+    runs: list[RunFigures] = field(default_factory=list)
+    objects: list[str] = field(default_factory=list)
+    require_runtime: bool = False
+
+    def counts(self) -> dict[str, int]:
+        out = {"agrees": 0, "contradicts": 0, "inconclusive": 0, "informational": 0, "skipped": 0}
+        for plan in self.plans:
+            for case in plan.cases:
+                result = self.results.get(case.id)
+                out[result.verdict if result else "skipped"] += 1
+        return out
+
+    def ran(self, where: Where) -> int:
+        return sum(
+            1
+            for plan in self.plans
+            if plan.where == where
+            for case in plan.cases
+            if (r := self.results.get(case.id)) is not None and r.observation is not None
+        )
+
+    def failures(self) -> list[str]:
+        """Why the run counts as failed (exit 1)."""
+        out = [f"{r.case.program.name}: {r.case.label}: {r.explanation}"
+               for r in self.results.values() if r.verdict == "contradicts"]  # fmt: skip
+        if self.require_runtime:
+            out += [f"--require-runtime: {where}: {skip}" for where, skip in self.skips]
+            out += [f"--require-runtime: {run.where}: {run.problem}"
+                    for run in self.runs if run.problem]  # fmt: skip
+        return out
+
+
+class _Progress:
+    """One updating status line on a terminal (stderr), for runs over several objects."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.shown = False
+
+    def __call__(self, text: str) -> None:
+        if self.enabled:
+            sys.stderr.write(f"\r\x1b[K{text}")
+            sys.stderr.flush()
+            self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self.shown = False
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from secl.cli import UsageError
+
+    programs: list[ObjectProgram] = []
+    for obj in args.objects:
+        try:
+            programs.extend(read_programs(obj))
+        except NotABpfObject as err:
+            raise UsageError(str(err)) from err
+    for source in args.sources or ():
+        if not os.path.exists(source):
+            raise UsageError(f"--sources {source}: no such file or directory")
+    if args.kernel and not os.path.isfile(args.kernel):
+        raise UsageError(f"--kernel {args.kernel}: no such file")
+    progress = _Progress(sys.stderr.isatty() and len(args.objects) > 1)
+    report = Report(objects=list(args.objects), require_runtime=args.require_runtime)
+    try:
+        progress("reading sources")
+        predictions = predictions_from_sources(args.sources or [])
+        verify(programs, predictions, args.kernel, report, progress)
+    finally:
+        progress.done()
+    if args.output_format == "json":
+        from secl.verify.render import render_json
+
+        sys.stdout.write(render_json(report))
+    else:
+        from secl.verify.render import render_full
+
+        sys.stdout.write(render_full(report))
+    return EXIT_CONTRADICTS if report.failures() else EXIT_AGREES
+
+
+# -- predictions -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePrediction:
+    filename: str
+    program: str
+    section: str | None
+    prediction: Prediction
+
+
+def predictions_from_sources(sources: list[str]) -> list[SourcePrediction]:
+    """The inventory's `upgrade` objects of every kprobe/uprobe-family program."""
+    if not sources:
+        return []
+    from secl.api import inventory
+    from secl.config import Config, find_config_file, find_project_root, load_config
+
+    path = find_config_file(sources[0])
+    config = load_config(path) if path else Config(root=find_project_root(sources[0]))
+    out = []
+    for entry in inventory(sources, config).entries:
+        info, site = entry.upgrade, entry.site
+        if info is None or site.program is None:
+            continue
+        evidence = tuple(
+            Evidence(e.kind, e.path, e.span.start.row, e.span.start.column, e.value)
+            for e in info.evidence
+        )
+        prediction = Prediction(
+            upgraded=info.upgraded,
+            reason_code=info.reason_code,
+            needs_single=info.needs_single,
+            codes=info.codes,
+            evidence=evidence,
+            source=f"{site.path}:{site.span.start.row}",
+        )
+        out.append(SourcePrediction(site.path, site.program, site.section, prediction))
+    return out
+
+
+def _stem(path: str) -> str:
+    name = os.path.basename(path)
+    for suffix in (".o", ".c", ".bpf"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def prediction_for(program: ObjectProgram, known: list[SourcePrediction]) -> Prediction:
+    """The sources' prediction for an object's program: same name and section, preferring a
+    source named like the object; without one, the predicate on the section alone."""
+    section = program.section
+    matches = [p for p in known if p.program == program.name and p.section in (section, None)]
+    if len(matches) > 1:
+        same_stem = [p for p in matches if _stem(p.filename) == _stem(program.object)]
+        matches = same_stem or matches
+    if matches:
+        return matches[0].prediction
+    from secl.libbpf.upgrade import upgrade_decision
+
+    decision = upgrade_decision(section)
+    return Prediction(decision.upgraded, decision.reason_code, None)
+
+
+# -- running ---------------------------------------------------------------------------------
+
+
+def route(plan_group: str, kernel: str | None, host) -> Where:
+    if kernel is None and host.root and host.supports(plan_group):
+        return "host"
+    return "guest"
+
+
+def verify(
+    programs: list[ObjectProgram],
+    predictions: list[SourcePrediction],
+    kernel: str | None,
+    report: Report,
+    progress,
+) -> None:
+    from secl.verify.cases import _group
+    from secl.verify.toolchain import host_support
+
+    host = host_support()
+    next_id = 1
+    for program in programs:
+        grouped = _group(program.section)
+        if grouped is None:
+            continue
+        where = route(grouped[0], kernel, host)
+        plan = plan_program(program, prediction_for(program, predictions), where, next_id)
+        if plan is None:
+            continue
+        if where == "guest" and kernel is None and host.root is False:
+            plan.notes.append("in the guest: not root on the host")
+        elif where == "guest" and kernel is None:
+            plan.notes.append(f"in the guest: host has {host.why_not(plan.group)}")
+        report.plans.append(plan)
+        next_id += len(plan.cases)
+    observations: dict[int, object] = {}
+    host_plans = [p for p in report.plans if p.where == "host"]
+    guest_plans = [p for p in report.plans if p.where == "guest"]
+    loader = None
+    if host_plans or guest_plans:
+        progress("building the loader")
+        loader = _loader(report, host_plans, guest_plans)
+    if loader is not None and host_plans:
+        _run_host(loader, host_plans, report, observations, progress)
+    if loader is not None and guest_plans:
+        _run_guest(loader, kernel, guest_plans, report, observations, progress)
+    for plan in report.plans:
+        if any(c.id in observations for c in plan.cases) or not _skipped(report, plan.where):
+            for result in judge_all(plan, observations):  # type: ignore[arg-type]
+                report.results[result.case.id] = result
+
+
+def _skipped(report: Report, where: Where) -> bool:
+    return any(w == where for w, _ in report.skips)
+
+
+def _loader(report: Report, host_plans, guest_plans) -> Path | None:
+    from secl.verify.toolchain import build_loader, find_compiler, find_sysroot
+
+    sysroot = find_sysroot()
+    cc = find_compiler() if not isinstance(sysroot, Skip) else sysroot
+    problem = sysroot if isinstance(sysroot, Skip) else cc if isinstance(cc, Skip) else None
+    loader = None
+    if problem is None:
+        built = build_loader(sysroot, cc)  # type: ignore[arg-type]
+        problem = built if isinstance(built, Skip) else None
+        loader = built if not isinstance(built, Skip) else None
+    if problem is not None:
+        for where, plans in (("host", host_plans), ("guest", guest_plans)):
+            if plans:
+                report.skips.append((where, problem))  # type: ignore[arg-type]
+    return loader
+
+
+def _run_host(loader: Path, plans, report: Report, observations: dict, progress) -> None:
+    from secl.verify import host as host_runner
+
+    if os.geteuid() != 0:
+        report.skips.append(("host", Skip("not root", "host cases need root (CAP_BPF, CAP_PERFMON)")))
+        return
+    by_object: dict[str, list[tuple[Case, str]]] = {}
+    for plan in plans:
+        for case in plan.cases:
+            by_object.setdefault(plan.program.object, []).append((case, plan.program.object))
+    for index, (obj, cases) in enumerate(by_object.items(), 1):
+        progress(f"[{index}/{len(by_object)}] host: {os.path.basename(obj)} ({len(cases)} cases)")
+        batch = host_runner.run_cases(
+            loader, cases, timeout=10 + HOST_TIMEOUT_PER_CASE * len(cases)
+        )
+        observations.update(batch.observations)
+        report.runs.append(
+            RunFigures("host", (obj,), len(cases), batch.wall, batch.peak_rss_kb, None, batch.problem)
+        )
+
+
+def _run_guest(
+    loader: Path, kernel: str | None, plans, report: Report, observations: dict, progress
+) -> None:
+    from secl.verify import guest
+    from secl.verify.toolchain import find_busybox, find_kernel, find_qemu
+
+    pieces = [find_qemu(), find_kernel(kernel), find_busybox()]
+    missing = [p for p in pieces if isinstance(p, Skip)]
+    if missing:
+        report.skips.extend(("guest", skip) for skip in missing)
+        return
+    qemu, guest_kernel, busybox = pieces
+    cases = [(case, plan.program.object) for plan in plans for case in plan.cases]
+    objects = tuple(dict.fromkeys(plan.program.object for plan in plans))
+    started = time.monotonic()
+    run = guest.run_cases(
+        qemu,  # type: ignore[arg-type]
+        guest_kernel,  # type: ignore[arg-type]
+        busybox,  # type: ignore[arg-type]
+        loader,
+        cases,
+        timeout=GUEST_TIMEOUT + GUEST_TIMEOUT_PER_CASE * len(cases),
+        say=progress,
+    )
+    del started
+    observations.update(run.batch.observations)
+    report.runs.append(
+        RunFigures(
+            "guest", objects, len(cases), run.batch.wall, run.batch.peak_rss_kb,
+            f"{run.accel} ({run.accel_reason})", run.batch.problem,
+        )
+    )  # fmt: skip

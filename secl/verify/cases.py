@@ -1,0 +1,484 @@
+"""Attach cases for each kprobe/uprobe-family program, and what each should show.
+
+Per program (only that program autoloaded in each load):
+
+* **as written**: today's libbpf path — the section's own auto-attach when it names a
+  target secl can reach, else the single-probe API on a target secl substitutes.
+* **upgraded**: the proposal emulated — expected attach type BPF_TRACE_{K,U}PROBE_MULTI set
+  before load (the proposal does it in libbpf.c: bpf_object_prepare_progs), then offset 0 and
+  the default mode go through the multi API with the one symbol and the cookie.
+* **replays** of the loader evidence of the static analysis on the upgraded program, each
+  with a **control**: the same evidence on the program as written. Kprobes: a nonzero offset
+  or any explicit mode falls through to the perf path (the proposal's routing in
+  bpf_program__attach_kprobe_opts). Uprobes: the routing of explicit modes is not known
+  (auto-upgrade notes, U2), so both routes run and are reported as information.
+
+What a case should show is the prediction: the SECL2xx codes of the analysis say which
+replays break, and kernel facts say how (kernel/bpf/syscall.c:
+bpf_prog_attach_check_attach_type refuses a perf-event link for a *_MULTI program, EINVAL;
+kernel/events/core.c: __perf_event_set_bpf_prog, the ioctl path, does not look at the attach
+type; kernel/trace/bpf_trace.c: bpf_{k,u}probe_multi_link_fill_link_info report the multi
+link types).
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from secl.libbpf.upgrade import upgrade_decision
+from secl.verify.objects import ObjectProgram
+
+Group = Literal["kprobe", "uprobe"]
+Where = Literal["host", "guest"]
+Verdict = Literal["agrees", "contradicts", "inconclusive", "informational"]
+
+# include/uapi/linux/bpf.h: enum bpf_link_type
+LINK_TYPES = {
+    1: "RAW_TRACEPOINT", 2: "TRACING", 3: "CGROUP", 4: "ITER", 5: "NETNS", 6: "XDP",
+    7: "PERF_EVENT", 8: "KPROBE_MULTI", 9: "STRUCT_OPS", 10: "NETFILTER", 11: "TCX",
+    12: "UPROBE_MULTI", 13: "NETKIT", 14: "SOCKMAP",
+}  # fmt: skip
+# libbpf.h: enum probe_attach_mode
+ATTACH_MODES = {
+    "PROBE_ATTACH_MODE_DEFAULT": 0,
+    "PROBE_ATTACH_MODE_LEGACY": 1,
+    "PROBE_ATTACH_MODE_PERF": 2,
+    "PROBE_ATTACH_MODE_LINK": 3,
+}
+# The kernel functions secl can make run, and how (the loader's triggers).
+KERNEL_TRIGGERS = {
+    "do_nanosleep": "nanosleep",
+    "hrtimer_nanosleep": "nanosleep",
+    "__x64_sys_nanosleep": "nanosleep",
+    "__x64_sys_clock_nanosleep": "nanosleep",
+    "common_nsleep": "nanosleep",
+    "__x64_sys_getpid": "getpid",
+    "__task_pid_nr_ns": "getpid",
+}
+SYSCALL_TRIGGERS = {"nanosleep": "nanosleep", "clock_nanosleep": "nanosleep", "getpid": "getpid"}
+DEFAULT_KERNEL_TARGET = "do_nanosleep"
+SELF_TARGET = "secl_verify_target"  # the loader's own function (loader.c)
+TRIGGER_COUNT = 5
+COOKIE = 0x5EC1
+NOT_REPLAYED = {
+    "attach": "the attach call itself",
+    "auto-attach": "the skeleton attach call itself",
+    "link-info-multi": "the loader also handles the multi link type",
+    "expected-attach-type": "the upgrade overwrites a hand-set attach type by construction",
+    "set-type": "the program type is changed by the loader",
+    "sleepable": "sleepable programs are not upgraded",
+    "autoload": "autoload only chooses which programs load",
+    "prog-handler": "a custom section handler takes the program over",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    kind: str
+    filename: str
+    row: int
+    column: int
+    value: str | int | None
+
+    @property
+    def where(self) -> str:
+        return f"{self.filename}:{self.row}"
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    upgraded: bool
+    reason_code: str
+    needs_single: bool | None  # None: no --sources, the loader code is not known
+    codes: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    source: str | None = None  # the SEC site, "file:row"
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    attach: str  # "ok" or an errno name
+    link_type: str | None = None  # a LINK_TYPES name, "none" (no BPF link), None: not checked
+    hits: bool = False  # the program runs once per trigger
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    id: int
+    program: ObjectProgram
+    group: Group
+    label: str
+    fields: dict[str, str | int]
+    expect: Expect
+    informational: bool = False
+    control: int | None = None  # the case that must work for this one to say anything
+    code: str | None = None  # the rule this case puts to the test
+    why: str = ""  # the expectation in words
+
+    def loader_line(self, obj: str) -> str:
+        """One line of the loader's case file (loader.c: parse_case)."""
+        items = {"id": self.id, "obj": obj, "prog": self.program.name, **self.fields}
+        for key, value in items.items():
+            if "\t" in str(value) or "\n" in str(value):
+                raise ValueError(f"{key}={value!r}: tabs and newlines cannot be passed")
+        return "\t".join(f"{k}={v}" for k, v in items.items())
+
+
+@dataclass(slots=True)
+class ProgramPlan:
+    program: ObjectProgram
+    group: Group
+    prediction: Prediction
+    where: Where
+    cases: list[Case] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One JSON line of the loader (loader.c: print_outcome); errno values are negative."""
+
+    open: int
+    load: int
+    attach: int
+    link_info: int
+    link_type: int | None
+    hits: int | None
+    log: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Observation:
+        return cls(
+            open=int(data.get("open", 0)),
+            load=int(data.get("load", 0)),
+            attach=int(data.get("attach", 0)),
+            link_info=int(data.get("link_info", 0)),
+            link_type=data.get("link_type"),
+            hits=data.get("hits"),
+            log=tuple(str(x) for x in data.get("log", ())),
+        )
+
+    @property
+    def attach_text(self) -> str:
+        return "ok" if self.attach == 0 else errno_name(self.attach)
+
+    @property
+    def link_text(self) -> str:
+        if self.link_type is not None:
+            return LINK_TYPES.get(self.link_type, str(self.link_type))
+        if self.attach == 0 and self.link_info:
+            return "none"  # attached, but the fd is not a BPF link (perf ioctl path)
+        return "-"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    case: Case
+    observation: Observation | None
+    verdict: Verdict
+    explanation: str
+
+
+def errno_name(value: int) -> str:
+    return errno.errorcode.get(abs(value), f"errno {abs(value)}")
+
+
+# -- targets ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    api: str  # how the as-written case attaches: auto, single or multi
+    func: str
+    binary: str  # "" for kprobes; "self" is the loader
+    offset: int
+    trigger: str
+    note: str | None = None
+
+
+_FUNC_OFFSET = re.compile(r"^(?P<func>[^+]*)(?:\+(?P<off>(?:0x)?[0-9a-fA-F]+))?$")
+
+
+def _split_offset(text: str) -> tuple[str, int]:
+    m = _FUNC_OFFSET.match(text)
+    if m is None:
+        return text, 0
+    off = m.group("off")
+    return m.group("func"), int(off, 0) if off else 0
+
+
+def target_of(section: str, group: Group) -> Target:
+    """Where the program is attached and how it is made to run. kprobes go to the kernel
+    function the section names (secl triggers the few it knows); uprobes always go to the
+    loader's own function, whose behaviour under the upgrade is the same as any other's."""
+    name = section[1:] if section.startswith("?") else section
+    base, _, rest = name.partition("/")
+    if group == "kprobe":
+        if base in ("ksyscall", "kretsyscall"):
+            if not rest:
+                return Target("single", "__x64_sys_getpid", "", 0, "getpid",
+                              "bare ksyscall section: attached to __x64_sys_getpid")  # fmt: skip
+            return Target("auto", rest, "", 0, SYSCALL_TRIGGERS.get(rest, "none"))
+        multi = base.split(".")[-1] in ("multi", "session")
+        if not rest:
+            note = f"bare section: attached to {DEFAULT_KERNEL_TARGET}"
+            return Target("multi" if multi else "single", DEFAULT_KERNEL_TARGET, "", 0,
+                          "nanosleep", note)  # fmt: skip
+        func, offset = (rest, 0) if multi else _split_offset(rest)
+        trigger = KERNEL_TRIGGERS.get(func, "none") if offset == 0 else "none"
+        if offset and func in KERNEL_TRIGGERS:
+            trigger = KERNEL_TRIGGERS[func]
+        api = "single" if base.endswith(".single") else "auto"
+        return Target(api, func, "", offset, trigger)
+    multi = ".multi" in base or ".session" in base
+    path, _, func_part = rest.rpartition(":") if rest else ("", "", "")
+    func, offset = _split_offset(func_part) if func_part else ("", 0)
+    if path == "/proc/self/exe" and func == SELF_TARGET and not base.endswith(".single"):
+        return Target("auto", SELF_TARGET, "self", offset, "self")
+    note = None
+    if rest:
+        note = f"target {rest} replaced by the loader's own {SELF_TARGET}"
+    elif not multi:
+        note = f"bare section: attached to the loader's own {SELF_TARGET}"
+    return Target("multi" if multi else "single", SELF_TARGET, "self", offset, "self", note)
+
+
+# -- planning --------------------------------------------------------------------------------
+
+
+def _group(section: str) -> tuple[Group, bool] | None:
+    family = upgrade_decision(section).family
+    if family is None:
+        return None
+    return ("kprobe" if family in ("kprobe", "kretprobe") else "uprobe"), family.startswith(
+        ("kret", "uret")
+    )
+
+
+class _Ids:
+    def __init__(self, start: int) -> None:
+        self.next = start
+
+    def take(self) -> int:
+        self.next += 1
+        return self.next - 1
+
+
+def plan_program(
+    program: ObjectProgram, prediction: Prediction, where: Where, first_id: int
+) -> ProgramPlan | None:
+    """The cases of one program, or None when it is not a kprobe/uprobe-family program."""
+    grouped = _group(program.section)
+    if grouped is None:
+        return None
+    group, retprobe = grouped
+    plan = ProgramPlan(program, group, prediction, where)
+    ids = _Ids(first_id)
+    target = target_of(program.section, group)
+    if target.note:
+        plan.notes.append(target.note)
+    multi_link = "KPROBE_MULTI" if group == "kprobe" else "UPROBE_MULTI"
+    name = program.section.lstrip("?").split("/", 1)[0]
+    single = name.endswith(".single")
+    native_multi = name.split(".")[-1] in ("multi", "session") or ".multi." in name
+    if single:
+        plan.notes.append("libbpf 1.4 has no .single sections: loaded as a classic probe")
+    common: dict[str, str | int] = {
+        "kind": group,
+        "retprobe": int(retprobe),
+        "func": target.func,
+        "binary": target.binary,
+        "trigger": target.trigger,
+        "count": TRIGGER_COUNT if target.trigger != "none" else 0,
+    }
+    hits = target.trigger != "none"
+    written = Case(
+        ids.take(), program, group, "as written",
+        {**common, "api": target.api, "single": int(single), "offset": target.offset},
+        Expect("ok", multi_link if native_multi else "PERF_EVENT", hits),
+        why="attaches today" + (" with a multi link" if native_multi else " with a perf link"),
+    )  # fmt: skip
+    plan.cases.append(written)
+    if not prediction.upgraded:
+        return plan
+    upgraded = Case(
+        ids.take(), program, group, "upgraded",
+        {**common, "upgrade": 1, "api": "multi", "cookie": COOKIE},
+        Expect("ok", multi_link, hits), control=written.id,
+        why=f"the upgrade gives a {multi_link} link",
+    )  # fmt: skip
+    plan.cases.append(upgraded)
+    seen: set[tuple[str, str | int | None]] = set()
+    for ev in prediction.evidence:
+        if (ev.kind, ev.value) in seen:
+            continue
+        seen.add((ev.kind, ev.value))
+        if ev.kind in NOT_REPLAYED:
+            continue
+        made = _replay(ev, plan, common, written, ids, multi_link, hits)
+        if made is None:
+            plan.notes.append(f"{ev.kind} at {ev.where} not replayed")
+    return plan
+
+
+def _replay(
+    ev: Evidence,
+    plan: ProgramPlan,
+    common: dict[str, str | int],
+    written: Case,
+    ids: _Ids,
+    multi_link: str,
+    hits: bool,
+) -> bool | None:
+    group, codes, program = plan.group, plan.prediction.codes, plan.program
+    where = f" ({ev.where})"
+
+    def add(label: str, fields: dict[str, str | int], expect: Expect, **kw: Any) -> Case:
+        case = Case(ids.take(), program, group, label, {**common, **fields}, expect, **kw)
+        plan.cases.append(case)
+        return case
+
+    if ev.kind in ("attach-offset", "attach-address"):
+        if not isinstance(ev.value, int) and ev.kind == "attach-offset":
+            plan.notes.append(f"offset at {ev.where} is computed at run time: not replayed")
+            return True
+        by_address = int(ev.kind == "attach-address")
+        offset = 0 if by_address else int(ev.value or 0)
+        shown = "by address" if by_address else f"offset {offset:#x}"
+        fields: dict[str, str | int] = {"api": "single", "offset": offset}
+        fields["by_address"] = by_address
+        if group == "uprobe":
+            control = add(f"{shown}, as written", fields, Expect("ok", "PERF_EVENT", hits))
+            add(f"{shown}, upgraded, multi route", {**fields, "api": "multi", "upgrade": 1},
+                Expect("ok", multi_link, hits), informational=True, control=control.id,
+                why="uprobe_multi takes file offsets")  # fmt: skip
+            add(f"{shown}, upgraded, perf route", {**fields, "upgrade": 1},
+                Expect("EINVAL"), informational=True, control=control.id,
+                why="a perf link for a UPROBE_MULTI program is refused")  # fmt: skip
+            return True
+        control = add(f"{shown}, as written", fields, Expect("ok", "PERF_EVENT", hits))
+        breaks = "SECL201" in codes
+        add(f"{shown}, upgraded" + where, {**fields, "upgrade": 1},
+            Expect("EINVAL") if breaks else Expect("ok", "PERF_EVENT", hits),
+            control=control.id, code="SECL201",
+            why="falls through to the perf path; a perf link for a KPROBE_MULTI program is "
+            "refused" if breaks else "no SECL201 predicted")  # fmt: skip
+        return True
+    if ev.kind == "attach-mode":
+        mode = ATTACH_MODES.get(str(ev.value))
+        if mode is None or mode == 0:
+            return None
+        short = str(ev.value).removeprefix("PROBE_ATTACH_MODE_")
+        fields = {"api": "single", "mode": mode, "offset": 0}
+        perf_like = mode in (1, 2)  # LEGACY, PERF: attached with the perf ioctl, no BPF link
+        today = Expect("ok", "none" if perf_like else "PERF_EVENT", hits)
+        control = add(f"mode {short}, as written", fields, today)
+        if perf_like:
+            after = Expect("ok", "none", hits)
+            why = "the perf ioctl does not check the attach type"
+        else:
+            after = Expect("EINVAL")
+            why = "a perf link for a *_MULTI program is refused"
+        if group == "uprobe":
+            add(f"mode {short}, upgraded, multi route", {**fields, "api": "multi", "upgrade": 1,
+                "mode": 0}, Expect("ok", multi_link, hits), informational=True,
+                control=control.id, code="SECL301",
+                why="if the upgrade sends every uprobe attach to uprobe_multi")  # fmt: skip
+            add(f"mode {short}, upgraded, perf route", {**fields, "upgrade": 1}, after,
+                informational=True, control=control.id, code="SECL301",
+                why="if the upgrade honours the mode: " + why)  # fmt: skip
+            return True
+        code = "SECL202" if mode == 3 else "SECL203"
+        if mode == 3 and code not in codes:
+            after, why = Expect("ok", "PERF_EVENT", hits), "no SECL202 predicted"
+        add(f"mode {short}, upgraded" + where, {**fields, "upgrade": 1}, after,
+            control=control.id, code=code, why=why)  # fmt: skip
+        return True
+    if ev.kind in ("link-info", "missed-count"):
+        code = "SECL205" if ev.kind == "missed-count" else "SECL204"
+        control = add(f"link info, as written ({ev.value})", {"api": "single", "offset": 0},
+                      Expect("ok", "PERF_EVENT", hits))  # fmt: skip
+        predicted = code in codes or (code == "SECL205" and "SECL204" in codes)
+        add(f"link info, upgraded" + where, {"api": "multi", "upgrade": 1, "cookie": COOKIE},
+            Expect("ok", multi_link, hits), control=control.id, code=code,
+            why=(f"the loader expects {ev.value}, the kernel says {multi_link}: breaks"
+                 if predicted else f"{multi_link}; the loader handles it (no finding)"))  # fmt: skip
+        return True
+    if ev.kind == "perf-event":
+        fields = {"api": "perf_event", "offset": 0}
+        control = add("perf event fd, as written", fields, Expect("ok", "PERF_EVENT", hits))
+        breaks = "SECL206" in codes
+        add("perf event fd, upgraded" + where, {**fields, "upgrade": 1},
+            Expect("EINVAL") if breaks else Expect("ok", "PERF_EVENT", hits),
+            control=control.id, code="SECL206",
+            why="a perf link for a *_MULTI program is refused" if breaks
+            else "no SECL206 predicted")  # fmt: skip
+        return True
+    return None
+
+
+# -- judging ---------------------------------------------------------------------------------
+
+
+def judge(case: Case, seen: Observation | None, control: Result | None) -> Result:
+    """Compare one observation with its expectation."""
+    if seen is None:
+        return Result(case, None, "inconclusive", "no result (the loader or the guest stopped)")
+    if seen.open:
+        return Result(case, seen, "inconclusive", f"object did not open: {errno_name(seen.open)}")
+    if seen.load:
+        log = f" ({seen.log[-1]})" if seen.log else ""
+        return Result(
+            case, seen, "inconclusive",
+            f"program did not load, for reasons of its own: {errno_name(seen.load)}{log}",
+        )  # fmt: skip
+    if control is not None and control.verdict == "inconclusive":
+        return Result(case, seen, "inconclusive", f"its control is inconclusive: {control.explanation}")
+    if control is not None and control.observation is not None and control.observation.attach:
+        return Result(
+            case, seen, "inconclusive",
+            f"cannot be replayed here: as written it fails too "
+            f"({control.observation.attach_text})",
+        )  # fmt: skip
+    expect = case.expect
+    if seen.attach == -errno.EOPNOTSUPP and case.fields.get("api") == "multi":
+        return Result(case, seen, "inconclusive", "this kernel has no multi link (EOPNOTSUPP)")
+    problems = []
+    if expect.attach == "ok" and seen.attach:
+        if case.label == "as written":
+            log = f" ({seen.log[-1]})" if seen.log else ""
+            return Result(
+                case, seen, "inconclusive",
+                f"the target cannot be attached on this kernel: {seen.attach_text}{log}",
+            )  # fmt: skip
+        problems.append(f"expected the attach to succeed, it failed with {seen.attach_text}")
+    elif expect.attach != "ok" and not seen.attach:
+        problems.append(f"expected {expect.attach}, the attach succeeded ({seen.link_text} link)")
+    elif expect.attach != "ok" and seen.attach_text != expect.attach:
+        problems.append(f"expected {expect.attach}, the attach failed with {seen.attach_text}")
+    if not seen.attach and expect.link_type is not None and seen.link_text != expect.link_type:
+        problems.append(f"expected link type {expect.link_type}, got {seen.link_text}")
+    count = int(case.fields.get("count", 0))
+    if not seen.attach and expect.hits and seen.hits is not None and seen.hits < count:
+        problems.append(f"expected {count} hits, counted {seen.hits}")
+    verdict: Verdict
+    if case.informational:
+        verdict = "informational"
+        text = "as expected" if not problems else "; ".join(problems)
+        return Result(case, seen, verdict, f"{text}: {case.why}" if case.why else text)
+    if problems:
+        why = f" (predicted: {case.why})" if case.why else ""
+        code = f"{case.code}: " if case.code else ""
+        return Result(case, seen, "contradicts", code + "; ".join(problems) + why)
+    return Result(case, seen, "agrees", case.why)
+
+
+def judge_all(plan: ProgramPlan, observations: dict[int, Observation]) -> list[Result]:
+    results: dict[int, Result] = {}
+    for case in plan.cases:
+        control = results.get(case.control) if case.control is not None else None
+        results[case.id] = judge(case, observations.get(case.id), control)
+    return [results[c.id] for c in plan.cases]
