@@ -379,7 +379,6 @@ static void run_case(const struct test_case *c, int stats_fd, struct outcome *r)
 	struct bpf_object *obj;
 	struct bpf_program *prog, *p;
 	struct bpf_link *link;
-	char self[PATH_MAX];
 	const char *binary = c->binary;
 	int perf_fd = -1;
 
@@ -387,11 +386,12 @@ static void run_case(const struct test_case *c, int stats_fd, struct outcome *r)
 	r->link_type = -1;
 	r->hits = -1;
 	current_log = &r->log;
-	if (!strcmp(binary, "self")) {
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		self[n > 0 ? n : 0] = 0;
-		binary = self;
-	}
+	/* "self" is the loader: named by /proc/self/exe, which the kernel resolves in the
+	 * attaching process, because libbpf builds legacy tracefs event names from the path
+	 * (libbpf.c: gen_uprobe_legacy_event_name) and a long cache path overflows the
+	 * kernel's 64-byte event name limit (kernel/trace/trace_probe.h: MAX_EVENT_NAME_LEN) */
+	if (!strcmp(binary, "self"))
+		binary = "/proc/self/exe";
 
 	obj = bpf_object__open_file(c->obj, NULL);
 	if (!obj) {
