@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 SOURCE_SUFFIXES = (".c", ".h")
@@ -41,17 +43,30 @@ class FileProblem:
 
 
 def is_excluded(path: str, patterns: Iterable[str]) -> bool:
-    norm = path.replace(os.sep, "/")
-    if norm.startswith("./"):
-        norm = norm[2:]
-    parts = norm.split("/")
-    for pattern in patterns:
-        pat = pattern.rstrip("/")
-        if fnmatch.fnmatch(norm, pat) or fnmatch.fnmatch(norm, pat + "/*"):
+    """Whether `path` (or one of its directories) matches an exclude pattern: a pattern with a
+    `/` is matched against the whole path, one without against each component, as ruff does."""
+    return _exclude_matcher(tuple(patterns))(path)
+
+
+@lru_cache(maxsize=32)
+def _exclude_matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    whole = [p.rstrip("/") for p in patterns if "/" in p.rstrip("/")]
+    parts = [p.rstrip("/") for p in patterns if "/" not in p.rstrip("/")]
+    whole_re = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in whole)) if whole else None
+    whole_dir_re = (
+        re.compile("|".join(f"(?:{fnmatch.translate(p + '/*')})" for p in whole)) if whole else None
+    )
+    part_re = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in parts)) if parts else None
+
+    def excluded(path: str) -> bool:
+        norm = path.replace(os.sep, "/")
+        if norm.startswith("./"):
+            norm = norm[2:]
+        if whole_re is not None and (whole_re.match(norm) or whole_dir_re.match(norm)):  # type: ignore[union-attr]
             return True
-        if "/" not in pat and any(fnmatch.fnmatch(part, pat) for part in parts):
-            return True
-    return False
+        return part_re is not None and any(part_re.match(part) for part in norm.split("/"))
+
+    return excluded
 
 
 def discover(paths: Iterable[str], exclude: Iterable[str] = ()) -> Iterator[str | FileProblem]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache, total_ordering
+from functools import cache, lru_cache, total_ordering
 from pathlib import Path
 from typing import Any, Literal
 
@@ -299,7 +299,18 @@ def _build_match(
 
 def match(name: str, target: Target, table: SectionTable | None = None) -> SectionMatch | None:
     """The entry libbpf of `target` gives the section `name`, or None when it has none."""
-    table = table if table is not None else load_table()
+    if table is None:
+        return _match_default(name, target)
+    return _match(name, target, table)
+
+
+@lru_cache(maxsize=8192)
+def _match_default(name: str, target: Target) -> SectionMatch | None:
+    # The built-in table never changes during a run, and real code repeats names a lot.
+    return _match(name, target, load_table())
+
+
+def _match(name: str, target: Target, table: SectionTable) -> SectionMatch | None:
     section, autoload = strip_question_mark(name)
     for definition in table.definitions:  # libbpf.c: find_sec_def(), first match wins
         if not target.allows(definition) or not definition.matches(section):

@@ -98,7 +98,7 @@ def _site(
                 depth -= 1
                 if depth == 0:
                     break
-    decorated = _decorated_clean(ident)
+    decorated = _decorated_clean(ident, data)
     if decorated is None:
         decorated = _decorated(stream, ident, data)
     kind, program, symbol, name_tok, is_static, body = decorated
@@ -276,13 +276,14 @@ def _decorated(stream: Iterator[Token], ident: Node, data: bytes):
 # An ERROR node holding any of these is more than annotations: let the lexer decide.
 _ERROR_STOP = re.compile(rb"[{};=]|\bSEC\b|\b__section\b|\bsection\b")
 _STATIC = re.compile(rb"\bstatic\b")
+_ONLY_ATTRIBUTES = re.compile(rb"(?:\s|/\*.*?\*/|//[^\n]*|__attribute__\s*\(\(.*?\)\))*", re.S)
 _STRING = re.compile(rb'"(?:[^"\\\n]|\\.)*"')
 _DECLARATOR_WRAPPERS = frozenset(
     {"pointer_declarator", "parenthesized_declarator", "attributed_declarator"}
 )
 
 
-def _decorated_clean(ident: Node):
+def _decorated_clean(ident: Node, data: bytes):
     """The common case where tree-sitter parsed `SEC(...)` and the function after it cleanly:
     read the function from the tree (same answer as `_decorated`, without lexing)."""
     call = ident.parent
@@ -300,7 +301,7 @@ def _decorated_clean(ident: Node):
     static_before = False
     while func is not None and func.type != "function_definition":
         if func.type == "ERROR":
-            if _ERROR_STOP.search(func.text):
+            if _ERROR_STOP.search(_STRING.sub(b'""', func.text)):
                 return None
             static_before = static_before or (
                 b"static" in func.text and _STATIC.search(_STRING.sub(b'""', func.text)) is not None
@@ -312,8 +313,11 @@ def _decorated_clean(ident: Node):
         elif func.type != "comment":
             return None
         func = func.next_sibling
-    if func is None or func.has_error:
+    if func is None:
         return None
+    body = func.child_by_field_name("body")
+    if any(c.has_error for c in func.children if c != body):
+        return None  # errors in the body (inline asm, say) do not concern the declarator
     declarator = func.child_by_field_name("declarator")
     while declarator is not None and declarator.type in _DECLARATOR_WRAPPERS:
         declarator = declarator.child_by_field_name("declarator")
@@ -322,12 +326,19 @@ def _decorated_clean(ident: Node):
     name = declarator.child_by_field_name("declarator")
     if name is None or name.type != "identifier":
         return None
+    params = declarator.child_by_field_name("parameters")
+    if params is None or body is None:
+        return None
+    # Unknown annotation macros can fool the tree into a plausible declarator
+    # (`__success __retval(0) __naked void f(void)` as a function `__retval`): the real
+    # parameter list is the one the body follows.
+    if not _ONLY_ATTRIBUTES.fullmatch(data, params.end_byte, body.start_byte):
+        return None
     if _WRAPPER.match(name.text.decode()):
         params = declarator.child_by_field_name("parameters")
         first = params.named_children[0] if params is not None and params.named_children else None
         if first is not None and first.type == "parameter_declaration" and first.child_count == 1:
             name = first.child(0)
-    body = func.child_by_field_name("body")
     is_static = static_before or any(
         c.type == "storage_class_specifier" and c.text == b"static" for c in func.children
     )

@@ -29,6 +29,9 @@ def parse(data: bytes) -> Tree:
     return c_parser().parse(data)
 
 
+_SMALL_FILE = 256 * 1024
+
+
 class Positions:
     """Byte offsets to 1-based (row, character column) for one file."""
 
@@ -50,10 +53,16 @@ class Positions:
         return self._line_starts
 
     def at(self, offset: int) -> Position:
-        starts = self._line_starts or self._starts()
-        line = bisect_right(starts, offset) - 1
-        start = starts[line]
-        prefix = self._data[start:offset]
+        data = self._data
+        if len(data) <= _SMALL_FILE:
+            # Counting newlines in C beats building a line table for the few sites of a file.
+            start = data.rfind(b"\n", 0, offset) + 1
+            line = data.count(b"\n", 0, start)
+        else:
+            starts = self._line_starts or self._starts()
+            line = bisect_right(starts, offset) - 1
+            start = starts[line]
+        prefix = data[start:offset]
         column = offset - start if prefix.isascii() else len(prefix.decode("utf-8", "replace"))
         return Position(line + 1, column + 1)
 
