@@ -391,6 +391,8 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
     if index is None:
         built: dict[str, list[str]] = {}
         for path, data in project.files.items():
+            if b"__open" not in data:
+                continue
             names = {m.group(1).decode() for m in _SKELETON_USE.finditer(data)}
             # An object named in a file that never calls bpf_object__open*() is loaded by
             # something else (a shell-out to `ip`/`tc`): not a libbpf loader of it.

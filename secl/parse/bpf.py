@@ -102,7 +102,8 @@ def _site(
     if decorated is None:
         decorated = _decorated(stream, ident, data)
     kind, program, symbol, name_tok, is_static, body = decorated
-    span = positions.span(pieces[0].span.start_byte, pieces[-1].span.end_byte)
+    first, last = pieces[0].span, pieces[-1].span
+    span = Span(first.start_byte, last.end_byte, first.start, last.end)
     return SectionSite(
         path=path,
         macro=name,
