@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from tree_sitter import Node
 
-from secl.facts import Piece, SectionSite
+from secl.facts import Piece, SectionSite, Span
 from secl.parse.cstring import decode_literal
 from secl.parse.tree import CONDITIONALS, Positions, Token, lex, parse, tokens_before
 
