@@ -303,7 +303,9 @@ def _run_host(loader: Path, plans, report: Report, observations: dict, progress)
     from secl.verify import host as host_runner
 
     if os.geteuid() != 0:
-        report.skips.append(("host", Skip("not root", "host cases need root (CAP_BPF, CAP_PERFMON)")))
+        report.skips.append(
+            ("host", Skip("not root", "host cases need root (CAP_BPF, CAP_PERFMON)"))
+        )
         return
     by_object: dict[str, list[tuple[Case, str]]] = {}
     for plan in plans:
@@ -316,7 +318,9 @@ def _run_host(loader: Path, plans, report: Report, observations: dict, progress)
         )
         observations.update(batch.observations)
         report.runs.append(
-            RunFigures("host", (obj,), len(cases), batch.wall, batch.peak_rss_kb, None, batch.problem)
+            RunFigures(
+                "host", (obj,), len(cases), batch.wall, batch.peak_rss_kb, None, batch.problem
+            )
         )
 
 

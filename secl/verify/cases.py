@@ -363,7 +363,9 @@ def _replay(
         fields: dict[str, str | int] = {"api": "single", "offset": offset}
         fields["by_address"] = by_address
         if group == "uprobe":
-            control = baseline_case(f"{shown}, as written", fields, Expect("ok", "PERF_EVENT", hits))
+            control = baseline_case(
+                f"{shown}, as written", fields, Expect("ok", "PERF_EVENT", hits)
+            )
             add(f"{shown}, upgraded, multi route", {**fields, "api": "multi", "upgrade": 1},
                 Expect("ok", multi_link, hits), informational=True, control=control.id,
                 why="uprobe_multi takes file offsets")  # fmt: skip
@@ -411,17 +413,30 @@ def _replay(
         return True
     if ev.kind in ("link-info", "missed-count"):
         code = "SECL205" if ev.kind == "missed-count" else "SECL204"
-        control = baseline_case(f"link info, as written ({ev.value})",
-                          {"api": "single", "offset": 0}, Expect("ok", "PERF_EVENT", hits))  # fmt: skip
+        control = baseline_case(
+            f"link info, as written ({ev.value})",
+            {"api": "single", "offset": 0},
+            Expect("ok", "PERF_EVENT", hits),
+        )
         predicted = code in codes or (code == "SECL205" and "SECL204" in codes)
-        add(f"link info, upgraded" + where, {"api": "multi", "upgrade": 1, "cookie": COOKIE},
-            Expect("ok", multi_link, hits), control=control.id, code=code,
-            why=(f"the loader expects {ev.value}, the kernel says {multi_link}: breaks"
-                 if predicted else f"{multi_link}; the loader handles it (no finding)"))  # fmt: skip
+        if predicted:
+            why = f"the loader expects {ev.value}, the kernel says {multi_link}: breaks"
+        else:
+            why = f"{multi_link}; the loader handles it (no finding)"
+        add(
+            "link info, upgraded" + where,
+            {"api": "multi", "upgrade": 1, "cookie": COOKIE},
+            Expect("ok", multi_link, hits),
+            control=control.id,
+            code=code,
+            why=why,
+        )
         return True
     if ev.kind == "perf-event":
         fields = {"api": "perf_event", "offset": 0}
-        control = baseline_case("perf event fd, as written", fields, Expect("ok", "PERF_EVENT", hits))
+        control = baseline_case(
+            "perf event fd, as written", fields, Expect("ok", "PERF_EVENT", hits)
+        )
         breaks = "SECL206" in codes
         add("perf event fd, upgraded" + where, {**fields, "upgrade": 1},
             Expect("EINVAL") if breaks else Expect("ok", "PERF_EVENT", hits),
@@ -448,7 +463,9 @@ def judge(case: Case, seen: Observation | None, control: Result | None) -> Resul
             f"program did not load, for reasons of its own: {errno_name(seen.load)}{log}",
         )  # fmt: skip
     if control is not None and control.verdict == "inconclusive":
-        return Result(case, seen, "inconclusive", f"its control is inconclusive: {control.explanation}")
+        return Result(
+            case, seen, "inconclusive", f"its control is inconclusive: {control.explanation}"
+        )
     if control is not None and control.observation is not None and control.observation.attach:
         return Result(
             case, seen, "inconclusive",

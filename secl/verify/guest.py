@@ -58,7 +58,9 @@ class _Cpio:
         self.out = io.BytesIO()
         self.ino = 1
 
-    def _entry(self, name: str, mode: int, data: bytes = b"", rdev: tuple[int, int] = (0, 0)) -> None:
+    def _entry(
+        self, name: str, mode: int, data: bytes = b"", rdev: tuple[int, int] = (0, 0)
+    ) -> None:
         fields = [self.ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1],
                   len(name) + 1, 0]  # fmt: skip
         self.ino += 1
@@ -85,9 +87,7 @@ class _Cpio:
         return self.out.getvalue()
 
 
-def build_initramfs(
-    busybox: str, loader: Path, cases: list[tuple[Case, str]], path: Path
-) -> None:
+def build_initramfs(busybox: str, loader: Path, cases: list[tuple[Case, str]], path: Path) -> None:
     archive = _Cpio()
     for d in ("bin", "dev", "proc", "sys", "tmp", "objs"):
         archive.directory(d)

@@ -11,8 +11,10 @@ mode) and unmounted again if secl mounted it.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -86,14 +88,29 @@ def leftover_probes(pid: int | None = None) -> list[str]:
     return found
 
 
-def remove_probes(pid: int) -> None:
-    for entry in leftover_probes(pid):
-        name, event = entry.split(":", 1)
-        try:
-            with open(TRACEFS / name, "a") as f:
-                f.write(f"-:{event}\n")
-        except OSError:
-            pass
+def remove_probes(pid: int, patience: float = 5.0) -> list[str]:
+    """Remove the loader's legacy probes; returns those that could not be removed. Retried
+    for a while: a probe whose perf event is still being released is busy (EBUSY from
+    kernel/trace/trace_uprobe.c: unregister_trace_uprobe)."""
+    end = time.monotonic() + patience
+    while True:
+        left = leftover_probes(pid)
+        for entry in left:
+            name, event = entry.split(":", 1)
+            # os.write, not open(.., "a"): Python seeks to the end of an appended file, which
+            # tracefs' probe_events files refuse with EINVAL
+            try:
+                fd = os.open(TRACEFS / name, os.O_WRONLY | os.O_APPEND)
+                try:
+                    os.write(fd, f"-:{event}\n".encode())
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass
+        left = leftover_probes(pid)
+        if not left or time.monotonic() > end:
+            return left
+        time.sleep(0.05)
 
 
 def run_cases(loader: Path, cases: list[tuple[Case, str]], timeout: float) -> BatchRun:
@@ -114,11 +131,12 @@ def run_cases(loader: Path, cases: list[tuple[Case, str]], timeout: float) -> Ba
                     started=pid_box.append,
                 )
             finally:
-                for pid in pid_box:
-                    remove_probes(pid)
+                stuck = [p for pid in pid_box for p in remove_probes(pid)]
         observations = parse_results(out.read_text(errors="replace").splitlines())
     problem = None
-    if finished.timed_out:
+    if stuck:
+        problem = f"could not remove tracefs probes {', '.join(stuck)}"
+    elif finished.timed_out:
         problem = f"the loader did not finish within {timeout:.0f} s and was killed"
     elif finished.returncode != 0:
         problem = f"the loader exited with {finished.returncode}"

@@ -118,6 +118,7 @@ struct test_case {
 	char trigger[16];   /* none | self | nanosleep | getpid */
 	int count;
 	int crash;          /* tests only: die by SIGKILL right after the attach */
+	int hold_ms;        /* tests only: stay attached this long before triggering */
 };
 
 struct outcome {
@@ -149,7 +150,7 @@ static void parse_case(char *line, struct test_case *c)
 		INT(id); STR(obj); STR(prog); STR(kind); INT(retprobe); INT(upgrade); INT(single);
 		STR(api); STR(func); STR(binary); INT(offset); INT(mode); INT(by_address);
 		else if (!strcmp(k, "cookie")) c->cookie = strtoull(v, NULL, 0);
-		STR(trigger); INT(count); INT(crash);
+		STR(trigger); INT(count); INT(crash); INT(hold_ms);
 #undef STR
 #undef INT
 	}
@@ -432,6 +433,8 @@ static void run_case(const struct test_case *c, int stats_fd, struct outcome *r)
 
 		if (c->crash)
 			raise(SIGKILL);
+		if (c->hold_ms)
+			usleep(c->hold_ms * 1000);
 		memset(&info, 0, sizeof(info));
 		if (bpf_link_get_info_by_fd(bpf_link__fd(link), &info, &len))
 			r->info_err = -errno;

@@ -41,8 +41,8 @@ def read_programs(path: str) -> list[ObjectProgram]:
     shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 58)
     sections = []
     for i in range(shnum):
-        name, stype, flags, _addr, offset, size, link, _info, _align, entsize = (
-            struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize)
+        name, stype, flags, _addr, offset, size, link, _info, _align, entsize = struct.unpack_from(
+            "<IIQQQQIIQQ", data, shoff + i * shentsize
         )
         sections.append((name, stype, flags, offset, size, link, entsize))
     if not sections or shstrndx >= len(sections):

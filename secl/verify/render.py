@@ -57,7 +57,7 @@ def render_full(report: Report) -> str:
         for plan in plans:
             src = f"  [{plan.prediction.source}]" if plan.prediction.source else ""
             lines.append(
-                f"  {plan.program.name}  SEC(\"{plan.program.section}\")  on the {plan.where}"
+                f'  {plan.program.name}  SEC("{plan.program.section}")  on the {plan.where}'
                 f"  predicted: {_predicted(plan)}{src}"
             )
             for note in plan.notes:
@@ -70,10 +70,11 @@ def render_full(report: Report) -> str:
                 rows.append((case.label, _expected(case), load, attach, link, hits, verdict))
             widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
             for row in rows:
-                lines.append("    " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-    explained = [
-        r for r in report.results.values() if r.verdict in ("contradicts", "inconclusive")
-    ]
+                lines.append(
+                    "    "
+                    + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                )
+    explained = [r for r in report.results.values() if r.verdict in ("contradicts", "inconclusive")]
     for title, verdict in (("Contradictions", "contradicts"), ("Inconclusive", "inconclusive")):
         chosen = [r for r in explained if r.verdict == verdict]
         if chosen:
@@ -179,8 +180,11 @@ def render_json(report: Report) -> str:
             for r in report.runs
         ],
         "skips": [{"where": w, "what": s.what, "detail": s.detail} for w, s in report.skips],
-        "summary": {**report.counts(), "host_ran": report.ran("host"),
-                    "guest_ran": report.ran("guest")},  # fmt: skip
+        "summary": {
+            **report.counts(),
+            "host_ran": report.ran("host"),
+            "guest_ran": report.ran("guest"),
+        },
         "failures": report.failures(),
     }
     return json.dumps(document, indent=2) + "\n"

@@ -7,6 +7,7 @@ fills with the bookworm-backports kernel and libbpf-dev (sysroot/).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -115,10 +116,8 @@ def build_loader(sysroot: Sysroot, cc: str) -> Path | Skip:
     key.update(source)
     key.update(str(sysroot.root.resolve()).encode())
     key.update(repr(sysroot.version).encode())
-    try:
+    with contextlib.suppress(OSError):
         key.update(str(sysroot.libbpf_a.stat().st_mtime_ns).encode())
-    except OSError:
-        pass
     key.update(cc.encode())
     target = cache_dir() / f"loader-{key.hexdigest()[:16]}" / "secl-loader"
     if target.is_file():
@@ -166,7 +165,9 @@ def find_busybox() -> str | Skip:
     for candidate in (os.environ.get("SECL_BUSYBOX"), shutil.which("busybox"), "/bin/busybox"):
         if candidate and os.path.isfile(candidate) and is_static(candidate):
             return candidate
-    return Skip("no static busybox", "the guest initramfs needs one: apt-get install busybox-static")
+    return Skip(
+        "no static busybox", "the guest initramfs needs one: apt-get install busybox-static"
+    )
 
 
 def find_qemu() -> str | Skip:
@@ -229,7 +230,9 @@ class HostSupport:
     def why_not(self, group: str) -> str:
         if group == "kprobe":
             if not self.kprobe:
-                return "no kprobe PMU (/sys/bus/event_source/devices/kprobe): kernel without KPROBES"
+                return (
+                    "no kprobe PMU (/sys/bus/event_source/devices/kprobe): kernel without KPROBES"
+                )
             return "kernel without FPROBE (no kprobe_multi link)"
         if not self.uprobe:
             return "no uprobe PMU (/sys/bus/event_source/devices/uprobe)"
