@@ -209,6 +209,13 @@ def test_reparse_refuses_an_edit_that_moves_a_site_to_another_branch() -> None:
     assert found == "the section site at 2:5 parses differently after the fix"
 
 
+def test_reparse_refuses_a_new_syntax_error() -> None:
+    at = TWO_SITES.index(b"return 0;")
+    semicolon = edit(at + 8, at + 9, "")
+    found = reparse_problem("f.c", TWO_SITES, apply_edits(TWO_SITES, [semicolon]), [semicolon])
+    assert found == "the fix introduces a syntax error"
+
+
 def test_a_fix_that_breaks_the_file_is_not_written(tmp_path: Path, capsys) -> None:
     root = project_dir(tmp_path, {"f.bpf.c": TWO_SITES})
     project, _ = analysed(root)
