@@ -355,7 +355,10 @@ def _replay(
 
     if ev.kind in ("attach-offset", "attach-address"):
         if not isinstance(ev.value, int) and ev.kind == "attach-offset":
-            plan.notes.append(f"offset at {ev.where} is computed at run time: not replayed")
+            same_place = any(e.kind == "attach-address" and e.where == ev.where
+                             for e in plan.prediction.evidence)  # fmt: skip
+            if not same_place:  # an address is replayed as one, from /proc/kallsyms
+                plan.notes.append(f"offset at {ev.where} is computed at run time: not replayed")
             return True
         by_address = int(ev.kind == "attach-address")
         offset = 0 if by_address else int(ev.value or 0)

@@ -23,10 +23,11 @@ from secl.verify.objects import ObjectProgram, read_programs
 
 from .conftest import PROGS, ROOT, Tools, VerifyRun, run_secl
 
-HOST_CASES = 24  # up_clean 2, urp_clean 2, up_link_info 4, three attach modes 5 each, up_single 1
-GUEST_CASES = (
-    17  # kp_clean 2, krp_clean 2, kp_link_info, kp_link_mode, kp_offset 4 each, kp_single 1
-)
+# up_clean 2, urp_clean 2, up_link_info 4, three attach modes 5 each, up_perf_fd 4, up_single 1
+HOST_CASES = 28
+# kp_clean 2, krp_clean 2; kp_link_info, kp_link_mode, kp_offset, kp_perf_fd, kp_by_address 4
+# each; kp_single 1
+GUEST_CASES = 25
 
 
 def observed(case: dict) -> tuple:
@@ -118,6 +119,35 @@ def test_k4_offset_fails_after_the_upgrade(probes_run: VerifyRun) -> None:
     assert replay["loader"]["offset"] == 5
     assert replay["observed"]["attach"] == "EINVAL"
     assert replay["verdict"] == "agrees"
+
+
+def test_k4_attach_by_address_fails_after_the_upgrade(probes_run: VerifyRun) -> None:
+    program = probes_run.program("kp_by_address")
+    assert program["predicted"]["codes"] == ["SECL201"]
+    assert program["notes"] == [
+        "in the guest: host has no kprobe PMU (/sys/bus/event_source/devices/kprobe): "
+        "kernel without KPROBES"
+    ]
+    control = probes_run.case("kp_by_address", "by address, as written")
+    assert control["loader"]["by_address"] == 1
+    assert observed(control) == ("ok", "PERF_EVENT", 5)
+    assert (
+        probes_run.case("kp_by_address", "by address, upgraded")["observed"]["attach"] == "EINVAL"
+    )
+
+
+@pytest.mark.parametrize("program", ["kp_perf_fd", "up_perf_fd"])
+def test_k20_perf_event_fd_is_refused_after_the_upgrade(
+    probes_run: VerifyRun, program: str
+) -> None:
+    assert probes_run.program(program)["predicted"]["codes"] == ["SECL206"]
+    assert observed(probes_run.case(program, "perf event fd, as written")) == (
+        "ok",
+        "PERF_EVENT",
+        5,
+    )
+    replay = probes_run.case(program, "perf event fd, upgraded")
+    assert replay["observed"]["attach"] == "EINVAL" and replay["verdict"] == "agrees"
 
 
 # -- uprobes on the host: U1 and the two routes of U2 -----------------------------------------

@@ -4,7 +4,8 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
-/* kprobes (the guest): a clean upgrade, K1 link info, K2 LINK mode, K4 offset */
+/* kprobes (the guest): a clean upgrade, K1 link info, K2 LINK mode, K4 offset and address,
+ * K20 a perf event opened by hand */
 SEC("kprobe/do_nanosleep")
 int kp_clean(void *ctx) { return 0; }
 
@@ -19,6 +20,12 @@ int kp_link_mode(void *ctx) { return 0; }
 
 SEC("kprobe/do_nanosleep")
 int kp_offset(void *ctx) { return 0; }
+
+SEC("kprobe/do_nanosleep")
+int kp_perf_fd(void *ctx) { return 0; }
+
+SEC("kprobe/do_nanosleep")
+int kp_by_address(void *ctx) { return 0; }
 
 SEC("kprobe.single/do_nanosleep")
 int kp_single(void *ctx) { return 0; }
@@ -41,6 +48,9 @@ int up_perf_mode(void *ctx) { return 0; }
 
 SEC("uprobe")
 int up_legacy_mode(void *ctx) { return 0; }
+
+SEC("uprobe")
+int up_perf_fd(void *ctx) { return 0; }
 
 SEC("uprobe.single")
 int up_single(void *ctx) { return 0; }

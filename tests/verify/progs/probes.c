@@ -15,6 +15,9 @@ static int check_perf_link(struct bpf_link *link)
 	return info.type == BPF_LINK_TYPE_PERF_EVENT ? 0 : -1;
 }
 
+int open_probe_event(const char *where); /* perf_event_open() of a kprobe/uprobe PMU event */
+unsigned long kernel_address(const char *name); /* from /proc/kallsyms */
+
 int main(void)
 {
 	struct probes *skel = probes__open_and_load();
@@ -24,6 +27,8 @@ int main(void)
 	LIBBPF_OPTS(bpf_uprobe_opts, uperf, .func_name = "main", .attach_mode = PROBE_ATTACH_MODE_PERF);
 	LIBBPF_OPTS(bpf_uprobe_opts, ulegacy, .func_name = "main", .attach_mode = PROBE_ATTACH_MODE_LEGACY);
 	LIBBPF_OPTS(bpf_uprobe_opts, plain, .func_name = "main");
+	LIBBPF_OPTS(bpf_kprobe_opts, by_address);
+	struct bpf_link *k_perf, *k_addr, *u_perf_fd;
 	struct bpf_link *k_mode, *k_body, *k_single, *u_clean, *u_ret, *u_info, *u_link, *u_perf,
 		*u_legacy, *u_single;
 
@@ -36,6 +41,10 @@ int main(void)
 		return 1;
 	k_mode = bpf_program__attach_kprobe_opts(skel->progs.kp_link_mode, "do_nanosleep", &link_mode);
 	k_body = bpf_program__attach_kprobe_opts(skel->progs.kp_offset, "do_nanosleep", &body);
+	k_perf = bpf_program__attach_perf_event(skel->progs.kp_perf_fd,
+						open_probe_event("do_nanosleep"));
+	by_address.offset = kernel_address("do_nanosleep");
+	k_addr = bpf_program__attach_kprobe_opts(skel->progs.kp_by_address, NULL, &by_address);
 	k_single = bpf_program__attach_kprobe_opts(skel->progs.kp_single, "do_nanosleep", &link_mode);
 
 	u_clean = bpf_program__attach_uprobe_opts(skel->progs.up_clean, 0, "/proc/self/exe", 0, &plain);
@@ -46,7 +55,9 @@ int main(void)
 	u_link = bpf_program__attach_uprobe_opts(skel->progs.up_link_mode, 0, "/proc/self/exe", 0, &ulink);
 	u_perf = bpf_program__attach_uprobe_opts(skel->progs.up_perf_mode, 0, "/proc/self/exe", 0, &uperf);
 	u_legacy = bpf_program__attach_uprobe_opts(skel->progs.up_legacy_mode, 0, "/proc/self/exe", 0, &ulegacy);
+	u_perf_fd = bpf_program__attach_perf_event(skel->progs.up_perf_fd,
+						   open_probe_event("/proc/self/exe:main"));
 	u_single = bpf_program__attach_uprobe_opts(skel->progs.up_single, 0, "/proc/self/exe", 0, &ulink);
-	return !k_mode || !k_body || !k_single || !u_clean || !u_ret || !u_link || !u_perf ||
-	       !u_legacy || !u_single;
+	return !k_perf || !k_addr || !u_perf_fd || !k_mode || !k_body || !k_single || !u_clean ||
+	       !u_ret || !u_link || !u_perf || !u_legacy || !u_single;
 }
