@@ -15,22 +15,35 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from secl.verify.cases import (
     Case,
     Evidence,
+    Group,
+    Observation,
     Prediction,
     ProgramPlan,
     Result,
     Where,
     judge_all,
     plan_program,
+    probe_group,
 )
 from secl.verify.objects import NotABpfObject, ObjectProgram, read_programs
-from secl.verify.toolchain import Skip
+from secl.verify.toolchain import (
+    HostSupport,
+    Skip,
+    build_loader,
+    find_busybox,
+    find_compiler,
+    find_kernel,
+    find_qemu,
+    find_sysroot,
+    host_support,
+)
 
 EXIT_AGREES, EXIT_CONTRADICTS, EXIT_USAGE = 0, 1, 2
 HOST_TIMEOUT_PER_CASE = 5.0
@@ -228,8 +241,10 @@ def prediction_for(program: ObjectProgram, known: list[SourcePrediction]) -> Pre
 # -- running ---------------------------------------------------------------------------------
 
 
-def route(plan_group: str, kernel: str | None, host) -> Where:
-    if kernel is None and host.root and host.supports(plan_group):
+def route(group: Group, kernel: str | None, host: HostSupport) -> Where:
+    """Host when the running kernel attaches this probe type and its multi link, as root;
+    the guest otherwise, and for everything with --kernel."""
+    if kernel is None and host.root and host.supports(group):
         return "host"
     return "guest"
 
@@ -239,74 +254,67 @@ def verify(
     predictions: list[SourcePrediction],
     kernel: str | None,
     report: Report,
-    progress,
+    progress: Callable[[str], None],
 ) -> None:
-    from secl.verify.cases import _group
-    from secl.verify.toolchain import host_support
-
     host = host_support()
     next_id = 1
     for program in programs:
-        grouped = _group(program.section)
-        if grouped is None:
+        group = probe_group(program.section)
+        if group is None:
             continue
-        where = route(grouped[0], kernel, host)
+        where = route(group, kernel, host)
         plan = plan_program(program, prediction_for(program, predictions), where, next_id)
         if plan is None:
             continue
-        if where == "guest" and kernel is None and host.root is False:
-            plan.notes.append("in the guest: not root on the host")
-        elif where == "guest" and kernel is None:
-            plan.notes.append(f"in the guest: host has {host.why_not(plan.group)}")
+        if where == "guest" and kernel is None:
+            why = "not root on the host" if not host.root else f"host has {host.why_not(group)}"
+            plan.notes.append(f"in the guest: {why}")
         report.plans.append(plan)
         next_id += len(plan.cases)
-    observations: dict[int, object] = {}
     host_plans = [p for p in report.plans if p.where == "host"]
     guest_plans = [p for p in report.plans if p.where == "guest"]
-    loader = None
-    if host_plans or guest_plans:
+    observations: dict[int, Observation] = {}
+    if report.plans:
         progress("building the loader")
-        loader = _loader(report, host_plans, guest_plans)
-    if loader is not None and host_plans:
-        _run_host(loader, host_plans, report, observations, progress)
-    if loader is not None and guest_plans:
-        _run_guest(loader, kernel, guest_plans, report, observations, progress)
+        loader = _loader()
+        if isinstance(loader, Skip):
+            report.skips += [(w, loader) for w in ("host", "guest") if _plans_of(report, w)]
+        else:
+            if host_plans:
+                _run_host(loader, host_plans, report, observations, progress)
+            if guest_plans:
+                _run_guest(loader, kernel, guest_plans, report, observations, progress)
+    skipped = {where for where, _ in report.skips}
     for plan in report.plans:
-        if any(c.id in observations for c in plan.cases) or not _skipped(report, plan.where):
-            for result in judge_all(plan, observations):  # type: ignore[arg-type]
-                report.results[result.case.id] = result
+        if plan.where in skipped:
+            continue  # nothing ran there: the cases stay "skipped", not inconclusive
+        for result in judge_all(plan, observations):
+            report.results[result.case.id] = result
 
 
-def _skipped(report: Report, where: Where) -> bool:
-    return any(w == where for w, _ in report.skips)
+def _plans_of(report: Report, where: Where) -> list[ProgramPlan]:
+    return [p for p in report.plans if p.where == where]
 
 
-def _loader(report: Report, host_plans, guest_plans) -> Path | None:
-    from secl.verify.toolchain import build_loader, find_compiler, find_sysroot
-
+def _loader() -> Path | Skip:
     sysroot = find_sysroot()
-    cc = find_compiler() if not isinstance(sysroot, Skip) else sysroot
-    problem = sysroot if isinstance(sysroot, Skip) else cc if isinstance(cc, Skip) else None
-    loader = None
-    if problem is None:
-        built = build_loader(sysroot, cc)  # type: ignore[arg-type]
-        problem = built if isinstance(built, Skip) else None
-        loader = built if not isinstance(built, Skip) else None
-    if problem is not None:
-        for where, plans in (("host", host_plans), ("guest", guest_plans)):
-            if plans:
-                report.skips.append((where, problem))  # type: ignore[arg-type]
-    return loader
+    if isinstance(sysroot, Skip):
+        return sysroot
+    cc = find_compiler()
+    if isinstance(cc, Skip):
+        return cc
+    return build_loader(sysroot, cc)
 
 
-def _run_host(loader: Path, plans, report: Report, observations: dict, progress) -> None:
+def _run_host(
+    loader: Path,
+    plans: list[ProgramPlan],
+    report: Report,
+    observations: dict[int, Observation],
+    progress: Callable[[str], None],
+) -> None:
     from secl.verify import host as host_runner
 
-    if os.geteuid() != 0:
-        report.skips.append(
-            ("host", Skip("not root", "host cases need root (CAP_BPF, CAP_PERFMON)"))
-        )
-        return
     by_object: dict[str, list[tuple[Case, str]]] = {}
     for plan in plans:
         for case in plan.cases:
@@ -325,30 +333,26 @@ def _run_host(loader: Path, plans, report: Report, observations: dict, progress)
 
 
 def _run_guest(
-    loader: Path, kernel: str | None, plans, report: Report, observations: dict, progress
+    loader: Path,
+    kernel: str | None,
+    plans: list[ProgramPlan],
+    report: Report,
+    observations: dict[int, Observation],
+    progress: Callable[[str], None],
 ) -> None:
     from secl.verify import guest
-    from secl.verify.toolchain import find_busybox, find_kernel, find_qemu
 
-    pieces = [find_qemu(), find_kernel(kernel), find_busybox()]
-    missing = [p for p in pieces if isinstance(p, Skip)]
-    if missing:
-        report.skips.extend(("guest", skip) for skip in missing)
+    qemu, guest_kernel, busybox = find_qemu(), find_kernel(kernel), find_busybox()
+    if isinstance(qemu, Skip) or isinstance(guest_kernel, Skip) or isinstance(busybox, Skip):
+        pieces = (qemu, guest_kernel, busybox)
+        report.skips.extend(("guest", p) for p in pieces if isinstance(p, Skip))
         return
-    qemu, guest_kernel, busybox = pieces
     cases = [(case, plan.program.object) for plan in plans for case in plan.cases]
     objects = tuple(dict.fromkeys(plan.program.object for plan in plans))
-    started = time.monotonic()
     run = guest.run_cases(
-        qemu,  # type: ignore[arg-type]
-        guest_kernel,  # type: ignore[arg-type]
-        busybox,  # type: ignore[arg-type]
-        loader,
-        cases,
-        timeout=GUEST_TIMEOUT + GUEST_TIMEOUT_PER_CASE * len(cases),
-        say=progress,
-    )
-    del started
+        qemu, guest_kernel, busybox, loader, cases,
+        timeout=GUEST_TIMEOUT + GUEST_TIMEOUT_PER_CASE * len(cases), say=progress,
+    )  # fmt: skip
     observations.update(run.batch.observations)
     report.runs.append(
         RunFigures(

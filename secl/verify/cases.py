@@ -256,13 +256,12 @@ def target_of(section: str, group: Group, attach_target: str | None = None) -> T
 # -- planning --------------------------------------------------------------------------------
 
 
-def _group(section: str) -> tuple[Group, bool] | None:
+def probe_group(section: str) -> Group | None:
+    """kprobe or uprobe for the kprobe/uprobe-family sections, None for the others."""
     family = upgrade_decision(section).family
     if family is None:
         return None
-    return ("kprobe" if family in ("kprobe", "kretprobe") else "uprobe"), family.startswith(
-        ("kret", "uret")
-    )
+    return "kprobe" if family in ("kprobe", "kretprobe") else "uprobe"
 
 
 class _Ids:
@@ -278,10 +277,10 @@ def plan_program(
     program: ObjectProgram, prediction: Prediction, where: Where, first_id: int
 ) -> ProgramPlan | None:
     """The cases of one program, or None when it is not a kprobe/uprobe-family program."""
-    grouped = _group(program.section)
-    if grouped is None:
+    group = probe_group(program.section)
+    if group is None:
         return None
-    group, retprobe = grouped
+    retprobe = upgrade_decision(program.section).family in ("kretprobe", "uretprobe")
     plan = ProgramPlan(program, group, prediction, where)
     ids = _Ids(first_id)
     named = [str(e.value) for e in prediction.evidence if e.kind == "attach-target" and e.value]

@@ -138,6 +138,11 @@ def build_loader(sysroot: Sysroot, cc: str) -> Path | Skip:
                 "(the static link needs libelf-dev and zlib1g-dev)",
             )
         os.replace(out, target)
+    # earlier builds (another source or libbpf) are never used again; a running one keeps
+    # its inode
+    for old in cache_dir().glob("loader-*"):
+        if old != target.parent:
+            shutil.rmtree(old, ignore_errors=True)
     return target
 
 
