@@ -25,6 +25,8 @@ def build_inventory(project: Project) -> list[InventoryEntry]:
 
 
 def _upgrades(project: Project) -> dict[tuple[str, int], UpgradeInfo]:
+    if not project.has_probe_programs:
+        return {}
     try:
         from secl.analysis.upgrade import analyse_upgrades
     except ImportError:  # pragma: no cover - while the upgrade analysis is being written

@@ -50,5 +50,13 @@ class Project:
         return [s for s in self.sites if s.path == path]
 
     @property
+    def has_probe_programs(self) -> bool:
+        """Whether any program could be a kprobe/uprobe-family one: without one, the upgrade
+        analysis (and its imports) has nothing to do."""
+        return any(
+            "probe" in (s.section or s.section_text) for s in self.sites if s.kind == "program"
+        )
+
+    @property
     def programs(self) -> list[SectionSite]:
         return [s for s in self.sites if s.kind == "program" and not s.template]

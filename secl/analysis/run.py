@@ -33,6 +33,8 @@ def run_rules(project: Project) -> list[Finding]:
 
 
 def _upgrade_findings(project: Project) -> list[Finding]:
+    if not project.has_probe_programs:
+        return []
     try:
         from secl.analysis.upgrade import analyse_upgrades
     except ImportError:  # pragma: no cover - during development of the upgrade analysis
