@@ -16,6 +16,7 @@ from secl.analysis.project import Project
 from secl.facts import SectionSite
 from secl.findings import Edit, Finding, Fix, Related
 from secl.libbpf.suffix import SuffixProblem, check_suffix
+from secl.parse.tree import lex
 from secl.libbpf.table import (
     SectionMatch,
     Target,
@@ -42,6 +43,8 @@ NAMES = {
     "SECL111": "static-program-function",
     "SECL112": "redundant-target-prefix",
     "SECL113": "btf-target-required",
+    "SECL114": "sleepable-call-in-non-sleepable-program",
+    "SECL115": "unreferenced-struct-ops-program",
 }
 # The suffix problems (secl.libbpf.suffix kinds) each of these rules reports.
 SUFFIX_KINDS = {
@@ -459,9 +462,124 @@ def legacy_maps(project: Project) -> Iterator[Finding]:
             )  # fmt: skip
 
 
+# Helpers and kfuncs the kernel lets only sleepable programs call (kernel/bpf/helpers.c,
+# kernel/trace/bpf_trace.c: `.might_sleep = true`; BTF_ID_FLAGS(..., KF_SLEEPABLE) in
+# kernel/bpf/helpers.c, fs/bpf_fs_kfuncs.c, kernel/bpf/crypto.c ...). Linux 7.2.
+SLEEPABLE_CALLS = frozenset(
+    {
+        "bpf_copy_from_user", "bpf_copy_from_user_task", "bpf_ima_inode_hash",
+        "bpf_ima_file_hash", "bpf_copy_from_user_str", "bpf_copy_from_user_task_str",
+        "bpf_copy_from_user_dynptr", "bpf_copy_from_user_str_dynptr",
+        "bpf_copy_from_user_task_dynptr", "bpf_copy_from_user_task_str_dynptr",
+        "bpf_get_file_xattr", "bpf_get_dentry_xattr", "bpf_set_dentry_xattr",
+        "bpf_remove_dentry_xattr", "bpf_lookup_user_key", "bpf_verify_pkcs7_signature",
+        "bpf_crypto_ctx_create",
+    }
+)  # fmt: skip
+_SLEEPABLE_CALL = re.compile(
+    rb"\b(" + b"|".join(n.encode() for n in sorted(SLEEPABLE_CALLS)) + rb")\s*\("
+)
+
+
+def sleepable_call(project: Project) -> Iterator[Finding]:
+    """SECL114: a program that cannot sleep calls a helper or kfunc that may; the verifier
+    rejects it at load (kernel/bpf/verifier.c: check_helper_call(), check_kfunc_call())."""
+    target = _target(project)
+    for site in _program_sites(project):
+        if site.body is None:
+            continue
+        data = project.files[site.path]
+        start, end = site.body
+        if _SLEEPABLE_CALL.search(data, start, end) is None:
+            continue
+        code, found = _classify(site, target)
+        if code != "ok" or found is None or found.definition.sleepable:  # type: ignore[attr-defined]
+            continue
+        if not found.autoload or found.definition.prog_type == "BPF_PROG_TYPE_EXT":  # type: ignore[attr-defined]
+            # `?` programs are often negative tests enabled on purpose; freplace programs
+            # take their sleepability from the program they replace.
+            continue
+        if any(b"BPF_F_SLEEPABLE" in project.files[p] for p in loaders_of(project, site.path)):
+            continue  # made sleepable by hand with bpf_program__set_flags()
+        calls = _calls_in(data, start, end)
+        if not calls:
+            continue
+        base = found.definition.base  # type: ignore[attr-defined]
+        sleepable = lookup_any(base + ".s")
+        if sleepable is not None:
+            head, sep, rest = (site.section or "").partition("/")
+            new = f"{head}.s{sep}{rest}"
+            advice = f"; use `{new}`"
+            fix = replace_section(site, new, "unsafe", f"Use `{new}`")
+        else:
+            advice, fix = f"; `{base}` programs cannot sleep", None
+        yield _finding(
+            "SECL114", site,
+            f"`{site.program}` calls `{calls[0]}`, which may sleep, from the non-sleepable "
+            f"section `{site.section}`: the verifier rejects the program{advice}",
+            fix=fix,
+        )  # fmt: skip
+
+
+def _calls_in(data: bytes, start: int, end: int) -> list[str]:
+    """Sleepable callees really called in the body (not named in comments or strings)."""
+    found = []
+    previous = None
+    for tok in lex(data, start, end):
+        if tok.type == "(" and previous is not None and previous.type == "identifier":
+            name = previous.text.decode()
+            if name in SLEEPABLE_CALLS:
+                found.append(name)
+        previous = tok
+    return found
+
+
+_STRUCT_OPS_DATA = (".struct_ops", ".struct_ops.link", "?.struct_ops", "?.struct_ops.link")
+
+
+def unreferenced_struct_ops(project: Project) -> Iterator[Finding]:
+    """SECL115: a struct_ops program no `.struct_ops` map of its file refers to fails to load
+    (libbpf.c: bpf_object_prepare_struct_ops() leaves it without a BTF target)."""
+    for site in _program_sites(project):
+        name = strip_question_mark(site.section or "")[0].split("/", 1)[0]
+        if name not in ("struct_ops", "struct_ops.s") or (site.section or "").startswith("?"):
+            continue
+        maps = [
+            s for s in project.sites
+            if s.path == site.path and s.kind == "data" and s.section in _STRUCT_OPS_DATA
+        ]  # fmt: skip
+        if not maps or site.program is None:
+            continue  # the maps may live in another object linked with this one
+        data = project.files[site.path]
+        initializers = [
+            data[m.span.end_byte : _initializer_end(data, m.span.end_byte)] for m in maps
+        ]
+        if any(_MACRO_CALL.search(text) for text in initializers):
+            continue  # members filled by macros (`F(x)` -> `.x = (void *)prog_##x`): not seen
+        word = re.compile(rb"\b" + re.escape(site.program.encode()) + rb"\b")
+        if any(word.search(text) for text in initializers):
+            continue
+        yield _finding(
+            "SECL115", site,
+            f"struct_ops program `{site.program}` is not referenced by any `.struct_ops` map in "
+            "this file: libbpf fails the load (\"program isn't referenced anywhere\")",
+        )  # fmt: skip
+
+
+_MACRO_CALL = re.compile(rb"[A-Za-z_]\w*\s*\(")
+
+
+def _initializer_end(data: bytes, start: int) -> int:
+    """End of the `= { ... };` after a struct_ops variable's site."""
+    end = data.find(b"};", start)
+    return len(data) if end == -1 else end
+
+
 RULES = {
     "SECL101": unknown_section,
     "SECL104": suffix_problems,
     "SECL108": legacy_maps,
     "SECL111": static_program,
+    "SECL114": sleepable_call,
+    "SECL115": unreferenced_struct_ops,
 }

@@ -176,3 +176,32 @@ def test_fixes(tmp_path):
     findings = run_example(tmp_path, {"x.bpf.c": prog("??xdp") + prog("kprobes/f", "q")})
     fixes = {f.code: (f.fix.applicability, f.fix.edits[0].content) for f in findings if f.fix}
     assert fixes == {"SECL110": ("safe", '"?xdp"'), "SECL101": ("unsafe", '"kprobe/f"')}
+
+
+def test_sleepable_calls(tmp_path):
+    body = "\tchar b[8];\n\tbpf_copy_from_user(b, 8, 0);\n\treturn 0;\n"
+    src = (
+        f'SEC("lsm/file_open")\nint BPF_PROG(a, struct file *f)\n{{\n{body}}}\n'
+        f'SEC("lsm.s/file_open")\nint BPF_PROG(b, struct file *f)\n{{\n{body}}}\n'
+        f'SEC("kprobe/f")\nint BPF_KPROBE(c)\n{{\n{body}}}\n'
+        f'SEC("?fentry/f")\nint BPF_PROG(d)\n{{\n{body}}}\n'
+        'SEC("fentry/f")\nint BPF_PROG(e)\n{\n\t/* bpf_copy_from_user(b, 8, 0); */\n\treturn 0;\n}\n'
+    )
+    findings = [f for f in run_example(tmp_path, {"x.bpf.c": src}) if f.code == "SECL114"]
+    assert [(f.program, f.fix.edits[0].content if f.fix else None) for f in findings] == [
+        ("a", '"lsm.s/file_open"'),
+        ("c", None),
+    ]
+    loader = '#include "x.skel.h"\nint main(void) { struct x *s = x__open();\n bpf_program__set_flags(s->progs.a, BPF_F_SLEEPABLE); return 0; }\n'
+    findings = run_example(tmp_path, {"x.bpf.c": src, "x.c": loader})
+    assert [f.program for f in findings if f.code == "SECL114"] == []
+
+
+def test_unreferenced_struct_ops(tmp_path):
+    progs = prog("struct_ops/a", "a") + prog("struct_ops/b", "b")
+    maps = 'SEC(".struct_ops")\nstruct ops o = {\n\t.a = (void *)a,\n};\n'
+    assert codes(tmp_path, {"x.bpf.c": progs + maps}) == [("SECL115", 6, "b")]
+    # no map in the file, or members filled by a macro: nothing secl can be sure of
+    assert codes(tmp_path, {"x.bpf.c": progs}) == []
+    macro_maps = 'SEC(".struct_ops")\nstruct ops o = {\n\tF(a),\n};\n'
+    assert codes(tmp_path, {"x.bpf.c": progs + macro_maps}) == []
