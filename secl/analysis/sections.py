@@ -16,7 +16,6 @@ from secl.analysis.project import Project
 from secl.facts import SectionSite
 from secl.findings import Edit, Finding, Fix, Related
 from secl.libbpf.suffix import SuffixProblem, check_suffix
-from secl.parse.tree import lex
 from secl.libbpf.table import (
     SectionMatch,
     Target,
@@ -28,6 +27,7 @@ from secl.libbpf.table import (
     removed_name,
     strip_question_mark,
 )
+from secl.parse.tree import lex
 
 LIBBPF_1_0 = Version.parse("1.0")
 NAMES = {
