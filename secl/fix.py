@@ -37,6 +37,10 @@ Analyse = Callable[[Project], list[Finding]]
 class EditError(ValueError):
     """Edits that cannot be applied as given (overlapping, out of range, unencodable)."""
 
+    def __init__(self, message: str, *, internal: bool = True) -> None:
+        super().__init__(message)
+        self.internal = internal  # a malformed fix (a secl bug), not a property of the file
+
 
 # -- the edit engine ------------------------------------------------------------------------
 
@@ -49,7 +53,9 @@ def encode_content(content: str, data: bytes) -> bytes:
         try:
             data.decode("utf-8")
         except UnicodeDecodeError:
-            raise EditError("non-ASCII replacement text for a file that is not UTF-8") from None
+            raise EditError(
+                "non-ASCII replacement text for a file that is not UTF-8", internal=False
+            ) from None
     return raw
 
 
@@ -298,7 +304,7 @@ def plan_fixes(
             try:
                 after = apply_edits(before, edits)
             except EditError as err:
-                refuse(path, f"not fixed: {err}", not str(err).startswith("non-ASCII"), files)
+                refuse(path, f"not fixed: {err}", err.internal, files)
                 continue
             problem = reparse_problem(path, before, after, edits)
             if problem is not None:
@@ -342,7 +348,8 @@ def plan_fixes(
         for path in sorted(applied)
         if current.files[path] != original[path]
     }
-    return Plan(current, remaining, changed, refusals)
+    # A fix refused in `choose` comes back every round: say it once.
+    return Plan(current, remaining, changed, list(dict.fromkeys(refusals)))
 
 
 # -- diff and writing -----------------------------------------------------------------------

@@ -23,6 +23,7 @@ from secl.findings import Edit, Finding, Fix
 from secl.fix import (
     EditError,
     Mode,
+    Refusal,
     apply_edits,
     choose,
     execute,
@@ -230,6 +231,23 @@ def test_a_fix_that_breaks_the_file_is_not_written(tmp_path: Path, capsys) -> No
     assert (root / "f.bpf.c").read_bytes() == TWO_SITES
     err = capsys.readouterr().err
     assert "f.bpf.c: not fixed: the fixed file has 3 section sites instead of 2" in err
+
+
+def test_a_fix_whose_own_edits_overlap_is_refused_once() -> None:
+    project, _ = _project_of({"f.c": b"abcdef"})
+    bad = finding("f.c", (edit(0, 3, "x"), edit(2, 4, "y")))
+    plan = plan_fixes(project, [bad], analyse=lambda p: [bad])
+    assert plan.files == {}
+    assert plan.refusals == [Refusal("f.c", "SECL999: the fix's edits overlap", True)]
+
+
+def test_non_ascii_into_a_latin1_file_is_refused_as_the_file_s_matter() -> None:
+    project, _ = _project_of({"f.c": b"caf\xe9 x"})
+    accent = finding("f.c", (edit(5, 6, "\u00fc"),))
+    plan = plan_fixes(project, [accent], analyse=lambda p: [])
+    assert plan.files == {} and plan.refusals == [
+        Refusal("f.c", "not fixed: non-ASCII replacement text for a file that is not UTF-8", False)
+    ]
 
 
 # -- never a fix that a later run undoes ----------------------------------------------------
