@@ -460,21 +460,24 @@ class Mode:
     stdin: bool = False
 
 
-def summary_line(applied: int, remaining: Sequence[Finding], *, unsafe: bool, would: bool) -> str:
-    """`Applied 2 fixes; 1 more available with --unsafe-fixes; 3 findings have no fix.`"""
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def summary_line(fixed: int, remaining: Sequence[Finding], *, unsafe: bool, would: bool) -> str:
+    """`Fixed 2 findings; 1 more fixable with `--unsafe-fixes`; 3 without a fix.`"""
     no_fix = sum(1 for f in remaining if f.fix is None or not f.fix.edits)
     only_unsafe = (
         0 if unsafe else sum(1 for f in remaining if wanted(f, True) and not wanted(f, False))
     )
     stuck = sum(1 for f in remaining if wanted(f, unsafe))
-    verb = "Would apply" if would else "Applied"
     parts = [
-        f"{verb} {applied} fix{'es' if applied != 1 else ''}",
-        f"{only_unsafe} more available with `--unsafe-fixes`",
-        f"{no_fix} finding{'s' if no_fix != 1 else ''} {'have' if no_fix != 1 else 'has'} no fix",
+        f"{'Would fix' if would else 'Fixed'} {_count(fixed, 'finding')}",
+        f"{only_unsafe} more fixable with `--unsafe-fixes`",
+        f"{no_fix} without a fix",
     ]
     if stuck:
-        parts.append(f"{stuck} fix{'es' if stuck != 1 else ''} could not be applied")
+        parts.append(f"{_count(stuck, 'fixable finding')} not fixed (see the errors above)")
     return "; ".join(parts) + "."
 
 

@@ -331,9 +331,7 @@ def test_secl_fix_prints_a_diff_and_changes_nothing(tmp_path: Path, capsys, monk
         '-SEC("kprobe/do_unlinkat")\n+SEC("kprobe.single/do_unlinkat")\n'
         " int handle(void *ctx)\n {\n \treturn 0;\n"
     )
-    assert (
-        "Would apply 1 fix; 0 more available with `--unsafe-fixes`; 0 findings have no fix." in err
-    )
+    assert "Would fix 1 finding; 0 more fixable with `--unsafe-fixes`; 0 without a fix." in err
     assert (root / "probe.bpf.c").read_text() == PROBE_BPF
 
 
@@ -342,7 +340,7 @@ def test_secl_fix_in_place_then_nothing_left(tmp_path: Path, capsys, monkeypatch
     monkeypatch.chdir(root)
     assert main(["fix", "--in-place", "probe.bpf.c"]) == 0
     assert (root / "probe.bpf.c").read_text() == PROBE_BPF.replace("kprobe/", "kprobe.single/")
-    assert "Applied 1 fix;" in capsys.readouterr().out
+    assert "Fixed 1 finding;" in capsys.readouterr().out
     assert main(["fix", "probe.bpf.c"]) == 0
     assert capsys.readouterr().out == ""
     assert main(["check", "probe.bpf.c"]) == 0
@@ -358,10 +356,10 @@ def test_secl_fix_in_place_exits_1_while_findings_remain(
     text = (root / "mixed.bpf.c").read_text()
     assert 'SEC("?kprobe/foo")' in text and 'SEC("kprobes/bar")' in text  # safe only
     assert "mixed.bpf.c:4:5: SECL101" in out and "mixed.bpf.c:7:5: SECL104" in out
-    assert "Applied 1 fix; 1 more available with `--unsafe-fixes`; 1 finding has no fix." in out
+    assert "Fixed 1 finding; 1 more fixable with `--unsafe-fixes`; 1 without a fix." in out
     assert main(["fix", "--in-place", "--unsafe-fixes", "."]) == 1  # SECL104 has no fix
     assert 'SEC("kprobe/bar")' in (root / "mixed.bpf.c").read_text()
-    assert "Applied 1 fix; 0 more available with `--unsafe-fixes`; 1 finding has no fix." in (
+    assert "Fixed 1 finding; 0 more fixable with `--unsafe-fixes`; 1 without a fix." in (
         capsys.readouterr().out
     )
 
@@ -383,7 +381,7 @@ def test_check_diff_prints_and_exits_1_without_writing(tmp_path: Path, capsys, m
     assert main(["check", "--diff", "mixed.bpf.c"]) == 1
     out, err = capsys.readouterr()
     assert '-SEC("??kprobe/foo")\n+SEC("?kprobe/foo")\n' in out and '-SEC("kprobes' not in out
-    assert "Would apply 1 fix; 1 more available with `--unsafe-fixes`; 1 finding has no fix." in err
+    assert "Would fix 1 finding; 1 more fixable with `--unsafe-fixes`; 1 without a fix." in err
     assert (root / "mixed.bpf.c").read_text() == MIXED_BPF
     assert main(["check", "--diff", "--fix", "mixed.bpf.c"]) == 1  # --diff wins: still no write
     assert (root / "mixed.bpf.c").read_text() == MIXED_BPF
@@ -405,8 +403,7 @@ def test_check_fix_applies_safe_fixes_and_reports_the_rest(
     out = capsys.readouterr().out
     assert "SECL110" not in out and "SECL101" in out and "SECL104" in out
     assert out.rstrip().endswith(
-        "Found 2 findings.\n"
-        "Applied 1 fix; 1 more available with `--unsafe-fixes`; 1 finding has no fix."
+        "Found 2 findings.\nFixed 1 finding; 1 more fixable with `--unsafe-fixes`; 1 without a fix."
     )
     assert main(["check", "--fix", "--unsafe-fixes", "--exit-zero", "mixed.bpf.c"]) == 0
     assert (root / "mixed.bpf.c").read_text() == MIXED_BPF.replace("??", "?").replace(
@@ -420,7 +417,7 @@ def test_check_fix_json_stays_json(tmp_path: Path, capsys, monkeypatch) -> None:
     assert main(["check", "--fix", "--output-format", "json", "mixed.bpf.c"]) == 1
     out, err = capsys.readouterr()
     assert sorted(f["code"] for f in json.loads(out)) == ["SECL101", "SECL104"]
-    assert "Applied 1 fix" in err
+    assert "Fixed 1 finding" in err
 
 
 def test_check_fix_on_standard_input_prints_the_fixed_source(
@@ -506,7 +503,7 @@ def test_a_read_only_file_is_reported_not_forced(tmp_path: Path, capsys, monkeyp
     assert (root / "mixed.bpf.c").read_text() == MIXED_BPF
     assert stat.S_IMODE(os.stat(root / "mixed.bpf.c").st_mode) == 0o444
     # What is reported is what is on disk: the SECL110 is still there, and not counted as fixed.
-    assert "SECL110" in out and "Applied 0 fixes;" in out and "1 fix could not be applied" in out
+    assert "SECL110" in out and "Fixed 0 findings;" in out and "1 fixable finding not fixed" in out
 
 
 def test_a_file_changed_after_reading_is_not_overwritten(tmp_path: Path, capsys) -> None:
@@ -537,9 +534,9 @@ def test_summary_line_counts() -> None:
         Finding("SECL104", "n", "error", "m", "f.c", e.span),
     ]
     assert summary_line(3, remaining, unsafe=False, would=False) == (
-        "Applied 3 fixes; 2 more available with `--unsafe-fixes`; 1 finding has no fix."
+        "Fixed 3 findings; 2 more fixable with `--unsafe-fixes`; 1 without a fix."
     )
     assert summary_line(1, remaining, unsafe=True, would=True) == (
-        "Would apply 1 fix; 0 more available with `--unsafe-fixes`; 1 finding has no fix; "
-        "2 fixes could not be applied."
+        "Would fix 1 finding; 0 more fixable with `--unsafe-fixes`; 1 without a fix; "
+        "2 fixable findings not fixed (see the errors above)."
     )
