@@ -29,6 +29,12 @@ def _parser(command: str | None = None):
         p.add_argument("--exclude", action="append", metavar="PATTERN", default=None)
         p.add_argument("--skeleton-map", action="append", metavar="NAME=PATH", default=None,
                        help="pair a skeleton or object NAME with its BPF source")  # fmt: skip
+        p.add_argument("--define", action="append", metavar="NAME=VALUE", default=None,
+                       help="a macro for resolving sections, as with -D (repeatable)")  # fmt: skip
+        p.add_argument("--target-arch", metavar="ARCH",
+                       help="predefine the compiler's macros for ARCH (x86_64, arm64)")  # fmt: skip
+        p.add_argument("--compile-commands", metavar="PATH",
+                       help="compile_commands.json, or its directory")  # fmt: skip
 
     check = sub.add_parser("check", help="lint section names (the default command)")
     common(check, ("full", "concise", "json", "sarif", "github"))
@@ -40,7 +46,9 @@ def _parser(command: str | None = None):
     check.add_argument("--stdin-filename", metavar="NAME", help="lint standard input as NAME")
     check.add_argument("--fix", action="store_true", help="apply safe fixes in place")
     check.add_argument("--unsafe-fixes", action="store_true", help="also apply unsafe fixes")
-    check.add_argument("--diff", action="store_true", help="print the fixes as a diff, change nothing")
+    check.add_argument(
+        "--diff", action="store_true", help="print the fixes as a diff, change nothing"
+    )
 
     sections = sub.add_parser("sections", help="inventory of every section site")
     common(sections, ("full", "concise", "json"))
@@ -148,6 +156,17 @@ def _config(args):
                     raise _UsageError(f"--skeleton-map expects NAME=PATH, not {item!r}")
                 smap[name] = src
             changes["skeleton_map"] = smap
+        if getattr(args, "define", None):
+            changes["defines"] = config.defines + tuple(args.define)
+        if getattr(args, "target_arch", None):
+            from secl.parse.macros import known_arch, known_arches
+
+            if known_arch(args.target_arch) is None:
+                known = ", ".join(known_arches())
+                raise _UsageError(f"--target-arch: unknown {args.target_arch!r} (known: {known})")
+            changes["target_arch"] = args.target_arch
+        if getattr(args, "compile_commands", None):
+            changes["compile_commands"] = args.compile_commands
         for key in ("select", "extend_select", "ignore"):
             value = getattr(args, key, None)
             if value is not None:

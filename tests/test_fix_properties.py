@@ -250,20 +250,7 @@ def test_generated_sources_fix_what_they_should(source: tuple[Source, str, bool]
             assert after.count(b"\r\n") == bpf.data.count(b"\r\n") and crlf == (b"\r\n" in after)
 
 
-@pytest.mark.parametrize(
-    "crlf",
-    [
-        False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="secl/analysis/upgrade.py _DEFINE allows no CR before the end of a "
-                "#define line, so CRLF files lose the macro-prefix SECL2xx findings",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("crlf", [False, True])
 def test_the_generator_reaches_every_kind_of_fix(tmp_path: Path, crlf: bool) -> None:
     # The properties are only as good as the fixes in the generated sources: one source with
     # every name, every way, must have them all.

@@ -589,7 +589,7 @@ def _group(decision: UpgradeDecision) -> Group | None:
 
 
 _DEFINE = re.compile(
-    rb'(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+("(?:[^"\\\n]|\\.)*")[ \t]*(?://.*|/\*.*?\*/)?$'
+    rb'(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+("(?:[^"\\\n]|\\.)*")[ \t]*(?://[^\n]*|/\*.*?\*/)?[ \t\r]*$'
 )
 
 
