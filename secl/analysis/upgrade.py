@@ -589,7 +589,8 @@ def _group(decision: UpgradeDecision) -> Group | None:
 
 
 _DEFINE = re.compile(
-    rb'(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+("(?:[^"\\\n]|\\.)*")[ \t]*(?://[^\n]*|/\*.*?\*/)?[ \t\r]*$'
+    rb'(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+("(?:[^"\\\n]|\\.)*")'
+    rb"[ \t]*(?://[^\n]*|/\*.*?\*/)?[ \t\r]*$"
 )
 
 
