@@ -49,16 +49,20 @@ ATTACH_MODES = {
     "PROBE_ATTACH_MODE_LINK": 3,
 }
 # The kernel functions secl can make run, and how (the loader's triggers).
+# Both sleeping syscalls reach do_nanosleep (kernel/time/hrtimer.c: hrtimer_nanosleep).
 KERNEL_TRIGGERS = {
     "do_nanosleep": "nanosleep",
     "hrtimer_nanosleep": "nanosleep",
     "__x64_sys_nanosleep": "nanosleep",
-    "__x64_sys_clock_nanosleep": "nanosleep",
-    "common_nsleep": "nanosleep",
+    "__x64_sys_clock_nanosleep": "clock_nanosleep",
+    "common_nsleep": "clock_nanosleep",
     "__x64_sys_getpid": "getpid",
-    "__task_pid_nr_ns": "getpid",
 }
-SYSCALL_TRIGGERS = {"nanosleep": "nanosleep", "clock_nanosleep": "nanosleep", "getpid": "getpid"}
+SYSCALL_TRIGGERS = {
+    "nanosleep": "nanosleep",
+    "clock_nanosleep": "clock_nanosleep",
+    "getpid": "getpid",
+}
 DEFAULT_KERNEL_TARGET = "do_nanosleep"
 SELF_TARGET = "secl_verify_target"  # the loader's own function (loader.c)
 TRIGGER_COUNT = 5

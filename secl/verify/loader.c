@@ -115,7 +115,7 @@ struct test_case {
 	int mode;           /* enum probe_attach_mode */
 	int by_address;     /* kprobe: func_name NULL, offset = kallsyms address + offset */
 	unsigned long long cookie;
-	char trigger[16];   /* none | self | nanosleep | getpid */
+	char trigger[16];   /* none | self | nanosleep | clock_nanosleep | getpid */
 	int count;
 	int crash;          /* tests only: die by SIGKILL right after the attach */
 	int hold_ms;        /* tests only: stay attached this long before triggering */
@@ -355,8 +355,12 @@ static void trigger(const struct test_case *c)
 		if (!strcmp(c->trigger, "self")) {
 			sink += secl_verify_target(i);
 		} else if (!strcmp(c->trigger, "nanosleep")) {
+			/* the syscall itself: glibc's nanosleep() is clock_nanosleep */
 			struct timespec ts = { 0, 1000 };
-			nanosleep(&ts, NULL);
+			syscall(SYS_nanosleep, &ts, NULL);
+		} else if (!strcmp(c->trigger, "clock_nanosleep")) {
+			struct timespec ts = { 0, 1000 };
+			syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, NULL);
 		} else if (!strcmp(c->trigger, "getpid")) {
 			syscall(SYS_getpid);
 		}
@@ -513,7 +517,11 @@ int main(int argc, char **argv)
 	char line[8192];
 	FILE *in;
 	int stats_fd;
+	sigset_t none;
 
+	/* secl starts the loader with SIGINT/SIGTERM blocked (secl/verify/process.py) */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	libbpf_set_print(print_fn);
 	if (argc == 2 && !strcmp(argv[1], "--version")) {
 		printf("{\"libbpf\":\"%u.%u\"}\n", libbpf_major_version(), libbpf_minor_version());

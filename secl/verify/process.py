@@ -39,10 +39,17 @@ def run(
     """Run `cmd` with its output in files until it exits, `timeout` passes or `stop()` says
     so; a child still running then is killed by its PID. `started` gets the PID at once."""
     start = time.monotonic()
-    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-        proc = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-    if started is not None:
-        started(proc.pid)
+    # Ctrl-C waits until the PID is known, so that no child is left without its killer. The
+    # child inherits the blocked mask: the loader clears it (loader.c: main); QEMU is only
+    # ever stopped by its PID here.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+            proc = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        if started is not None:
+            started(proc.pid)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     timed_out = stopped = False
     status = rusage = None
     try:

@@ -112,15 +112,16 @@ def run_secl(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 
 @pytest.fixture(scope="session")
 def probes_run(objects: dict[str, Path]) -> VerifyRun:
-    """`secl verify` of probes.bpf.o with the predictions of tests/verify/progs: the uprobe
-    programs on the host, the kprobe programs in one guest boot."""
+    """`secl verify` of both test objects with the predictions of tests/verify/progs: the
+    uprobe programs on the host, one loader run per object, the kprobe programs of both in
+    one guest boot."""
     for piece in (toolchain.find_qemu(), toolchain.find_kernel(None), toolchain.find_busybox()):
         if isinstance(piece, toolchain.Skip):
             missing(str(piece))
     start = time.monotonic()
     proc = run_secl(
-        "verify", str(objects["probes"]), "--sources", str(PROGS.relative_to(ROOT)),
-        "--require-runtime", "--output-format", "json",
+        "verify", str(objects["probes"]), str(objects["sections"]),
+        "--sources", str(PROGS.relative_to(ROOT)), "--require-runtime", "--output-format", "json",
     )  # fmt: skip
     wall = time.monotonic() - start
     try:
