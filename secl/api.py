@@ -13,6 +13,7 @@ from secl.facts import SectionSite
 from secl.files import FileProblem, SourceFile, discover, read
 from secl.findings import Finding, InventoryEntry
 from secl.parse.bpf import extract_sites
+from secl.parse.macros import resolve_sites
 from secl.parse.tree import parse
 
 # Bytes that any file worth parsing contains: a section site, or loader code that opens,
@@ -116,7 +117,9 @@ def _build(
         tree = parse(data)
         project.remember_tree(path, tree)
         sites.extend(extract_sites(path, data, tree))
-    project.sites = sites
+    resolution = resolve_sites(sites, files, config, root, project.tree)
+    project.sites = resolution.sites
+    problems.extend(resolution.problems)
     return Run(project=project, problems=problems, linted=linted)
 
 

@@ -58,6 +58,14 @@ class SectionSite:
     branch: str | None  # the #if condition the site sits under
     template: bool  # inside a #define body
     template_macro: str | None = None  # the #define that holds it
+    # Filled by macro resolution (secl/parse/macros.py, secl/parse/clang.py) for sites whose
+    # section tree-sitter could not compute, and for the uses of macros that wrap SEC:
+    resolved_by: str | None = None  # "macro" (secl's preprocessor) or "clang" (libclang)
+    configuration: str | None = None  # the #if / -D condition the resolved section holds for
+    spellings: tuple[Spelling, ...] = ()  # where each piece of `section` is written, in order
+    macro_users: tuple[str, ...] = ()  # other programs sharing a literal spelled in a #define
+    unresolved_macro: str | None = None  # the macro that kept `section` None
+    unresolved_reason: str | None = None  # why, in words (SECL001 says it)
 
     @property
     def unresolved_pieces(self) -> tuple[Piece, ...]:
@@ -71,3 +79,15 @@ class ParsedFile:
     path: str
     sites: list[SectionSite] = field(default_factory=list)
     error_ratio: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Spelling:
+    """Where one piece of a macro-built section is written: a literal at the site, a literal in
+    a #define (maybe in a header), or text that `#` made from a macro argument. The pieces of
+    a site's `spellings` concatenate to its `section`; a fix edits the literal where it is."""
+
+    path: str  # the file; "<command line>" for -D / --define / --target-arch values
+    piece: Piece  # kind literal, stringify or other; span in `path`
+    macro: str | None  # the #define it is spelled in; None when written at the site itself
+    shared: tuple[str, ...] = ()  # other programs whose section uses this very spelling

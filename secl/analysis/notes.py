@@ -16,12 +16,20 @@ def unresolved_section(project: Project) -> Iterator[Finding]:
             continue
         names = ", ".join(p.text for p in site.unresolved_pieces) or site.section_text
         what = f"program `{site.program}`" if site.program else "this site"
+        macro = site.unresolved_macro or next(
+            (p.text for p in site.unresolved_pieces if p.kind == "macro"), None
+        )
+        # The resolver's reason names the macro and what would settle it.
+        why = site.unresolved_reason or (
+            f"`{macro}` is not defined where secl can see it" if macro else None
+        )
         yield Finding(
             code="SECL001",
             name="unresolved-section",
             severity="info",
-            message=f"section of {what} is built from {names}, which secl cannot resolve; "
-            "no section rule checked it",
+            message=f"section of {what} is built from {names}, which secl cannot resolve"
+            + (f": {why}" if why else "")
+            + "; no section rule checked it",
             path=site.path,
             span=site.span,
             program=site.program,

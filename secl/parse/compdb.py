@@ -1,0 +1,211 @@
+"""`compile_commands.json`: where it is, and what each entry says about one source file.
+
+Read with the json module rather than libclang's CompilationDatabase: that keeps libclang out of
+runs that never need it, and a broken file gets an error message naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+
+FILE_NAME = "compile_commands.json"
+# Where a project keeps it when no path is configured: its root, or a CMake/Meson build dir.
+SEARCH = ("", "build")
+
+# Options that take a value (as the next argument or glued on) and that only change what the
+# compiler writes, never how the source preprocesses: dropped before libclang sees them.
+_OUTPUT_WITH_VALUE = ("-o", "-MF", "-MT", "-MQ", "-MJ")
+_OUTPUT_FLAGS = frozenset(
+    {"-c", "-S", "-E", "-M", "-MM", "-MD", "-MMD", "-MP", "-MG", "-v", "-###"}
+)
+_INCLUDE_DIR_OPTIONS = ("-iquote", "-isystem", "-idirafter", "-I")
+_WITH_VALUE = frozenset(
+    {"-D", "-U", "-I", "-include", "-imacros", "-iquote", "-isystem", "-idirafter", "-target",
+     "-x", "-Xclang", "-arch", "-isysroot", "--sysroot", "-std"}
+)  # fmt: skip
+
+
+class CompileCommandsError(Exception):
+    """A compile_commands.json that cannot be used: the file, and what is wrong in one line."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class CompileCommand:
+    """One entry, normalised: absolute paths, and the flags split by what they do."""
+
+    file: str  # absolute, normalised
+    directory: str
+    compiler: str  # argv[0]
+    args: tuple[str, ...]  # flags for libclang: no compiler, source, -c or -o
+    quote_dirs: tuple[str, ...]  # -iquote
+    include_dirs: tuple[str, ...]  # -I, -isystem, -idirafter, in order
+    defines: tuple[str, ...]  # -D texts: NAME, NAME=VALUE, NAME(ARGS)=BODY
+    undefines: tuple[str, ...]
+    forced_includes: tuple[str, ...]  # -include / -imacros
+    target: str | None  # -target / --target=
+
+    @property
+    def configuration(self) -> str:
+        """The -D/-U flags as written: what tells two entries of one file apart."""
+        parts = [f"-D{text}" for text in self.defines] + [f"-U{name}" for name in self.undefines]
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class CompileDb:
+    path: str
+    entries: dict[str, tuple[CompileCommand, ...]]  # absolute source path -> its entries
+    skipped: int = 0  # entries without a usable file or command
+
+    def for_file(self, path: str) -> tuple[CompileCommand, ...]:
+        found = self.entries.get(os.path.normpath(os.path.abspath(path)))
+        if found is None:
+            found = self.entries.get(os.path.realpath(path), ())
+        return found
+
+
+def locate(root: str, configured: str | None) -> str | None:
+    """The compile_commands.json to use: the configured file or directory (an error if it does
+    not exist), else one in the project root or its build/ directory, else None."""
+    if configured:
+        candidate = os.path.join(configured, FILE_NAME) if os.path.isdir(configured) else configured
+        if not os.path.isfile(candidate):
+            raise CompileCommandsError(candidate, "no such file (compile-commands)")
+        return candidate
+    for sub in SEARCH:
+        candidate = os.path.join(root, sub, FILE_NAME)
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def load(path: str) -> CompileDb:
+    import json
+
+    try:
+        with open(path, "rb") as fh:
+            raw = json.loads(fh.read())
+    except OSError as err:
+        raise CompileCommandsError(path, f"cannot read: {err.strerror or err}") from err
+    except (ValueError, UnicodeDecodeError) as err:
+        raise CompileCommandsError(path, f"not valid JSON: {err}") from err
+    return parse_entries(raw, path)
+
+
+def parse_entries(raw: object, path: str) -> CompileDb:
+    if not isinstance(raw, list):
+        raise CompileCommandsError(path, "expected a JSON array of entries")
+    entries: dict[str, list[CompileCommand]] = {}
+    skipped = 0
+    for item in raw:
+        command = _entry(item, path)
+        if command is None:
+            skipped += 1
+            continue
+        entries.setdefault(command.file, []).append(command)
+    if raw and not entries:
+        raise CompileCommandsError(
+            path, "no entry has a `file` and a `command` or `arguments` list"
+        )
+    return CompileDb(path, {k: tuple(v) for k, v in entries.items()}, skipped)
+
+
+def _entry(item: object, db_path: str) -> CompileCommand | None:
+    if not isinstance(item, dict):
+        return None
+    file, directory = item.get("file"), item.get("directory", "")
+    if not isinstance(file, str) or not isinstance(directory, str):
+        return None
+    directory = os.path.join(os.path.dirname(os.path.abspath(db_path)), directory)
+    arguments = item.get("arguments")
+    if isinstance(arguments, list) and all(isinstance(a, str) for a in arguments):
+        argv = list(arguments)
+    elif isinstance(item.get("command"), str):
+        try:
+            argv = shlex.split(item["command"])
+        except ValueError:
+            return None
+    else:
+        return None
+    if not argv:
+        return None
+    source = os.path.normpath(os.path.join(directory, file))
+    return command_from_argv(argv, source, directory)
+
+
+def command_from_argv(argv: list[str], source: str, directory: str) -> CompileCommand:
+    """Split a compiler command line; relative paths are taken from `directory`."""
+
+    def absolute(p: str) -> str:
+        return os.path.normpath(os.path.join(directory, p))
+
+    args: list[str] = []
+    quote_dirs: list[str] = []
+    include_dirs: list[str] = []
+    defines: list[str] = []
+    undefines: list[str] = []
+    forced: list[str] = []
+    target: str | None = None
+    i = 1
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if arg in _OUTPUT_FLAGS:
+            continue
+        if arg in _OUTPUT_WITH_VALUE:
+            i += 1
+            continue
+        if arg.startswith(_OUTPUT_WITH_VALUE):
+            continue  # glued value: -oout.o, -MFdeps.d
+        if not arg.startswith("-") and absolute(arg) == source:
+            continue  # the source itself
+        value: str | None = None
+        option = arg
+        if arg in _WITH_VALUE and i < len(argv):
+            value = argv[i]
+            i += 1
+        elif arg.startswith("--target="):
+            option, value = "-target", arg.split("=", 1)[1]
+        else:
+            for prefix in ("-D", "-U", "-I", *_INCLUDE_DIR_OPTIONS):
+                if arg.startswith(prefix) and len(arg) > len(prefix):
+                    option, value = prefix, arg[len(prefix) :]
+                    break
+        if value is None:
+            args.append(arg)
+            continue
+        if option == "-D":
+            defines.append(value)
+        elif option == "-U":
+            undefines.append(value)
+        elif option == "-iquote":
+            quote_dirs.append(absolute(value))
+            value = absolute(value)
+        elif option in ("-I", "-isystem", "-idirafter"):
+            include_dirs.append(absolute(value))
+            value = absolute(value)
+        elif option in ("-include", "-imacros"):
+            forced.append(absolute(value))
+            value = absolute(value)
+        elif option == "-target":
+            target = value
+        args += [option, value]
+    return CompileCommand(
+        file=source,
+        directory=directory,
+        compiler=argv[0],
+        args=tuple(args),
+        quote_dirs=tuple(quote_dirs),
+        include_dirs=tuple(include_dirs),
+        defines=tuple(defines),
+        undefines=tuple(undefines),
+        forced_includes=tuple(forced),
+        target=target,
+    )

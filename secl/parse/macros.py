@@ -1,0 +1,2129 @@
+"""A preprocessor subset for the sections tree-sitter cannot compute.
+
+`SEC("kprobe/" SYS_PREFIX "sys_nanosleep")`, `#define KPROBE(fn) SEC("kprobe/" #fn)` and a
+family picked with `#ifdef` are resolved here from what the file and its local headers say:
+object-like and function-like macros, `#` and `##`, `#if`/`#ifdef`/`#elif` and `#include "..."`
+(plus the -I directories of a compile command). Every token keeps where it is spelled, so a fix
+can edit a literal in the macro definition that produced it.
+
+Conditions are evaluated three-valued. A name that no visible file defines and that the
+configuration (`--define`, `--target-arch`, a compile command) does not mention is *unknown*
+rather than 0: a compiler would read it as 0, but the build may well pass it with -D. A macro
+defined under an unknown condition is uncertain, and a section built from it stays unresolved
+with a note that names the macro. That is how secl stays free of false findings.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, NamedTuple
+
+from secl.facts import Piece, Position, SectionSite, Span, Spelling
+from secl.files import FileProblem
+from secl.parse.cstring import decode_literal
+
+if TYPE_CHECKING:
+    from tree_sitter import Tree
+
+    from secl.config import Config
+    from secl.parse.clang import ClangResult
+    from secl.parse.compdb import CompileCommand, CompileDb
+
+# -- the configuration ----------------------------------------------------------------------
+
+# What clang and gcc predefine for each target, trimmed to the macros headers test, plus the
+# `-D__TARGET_ARCH_<arch>` that BPF builds pass by the convention of libbpf's bpf_tracing.h.
+# The kernel's syscall prefixes are not here: the headers' own #if logic picks them.
+_ARCH_MACROS: dict[str, dict[str, str]] = {
+    "x86_64": {"__x86_64__": "1", "__x86_64": "1", "__amd64__": "1", "__amd64": "1",
+               "__LP64__": "1", "_LP64": "1", "__TARGET_ARCH_x86": "1"},
+    "i386": {"__i386__": "1", "__i386": "1", "i386": "1", "__ILP32__": "1",
+             "__TARGET_ARCH_x86": "1"},
+    "arm64": {"__aarch64__": "1", "__ARM_64BIT_STATE": "1", "__LP64__": "1", "_LP64": "1",
+              "__TARGET_ARCH_arm64": "1"},
+    "arm": {"__arm__": "1", "__ARM_32BIT_STATE": "1", "__ILP32__": "1", "__TARGET_ARCH_arm": "1"},
+    "s390x": {"__s390x__": "1", "__s390__": "1", "__zarch__": "1", "__LP64__": "1", "_LP64": "1",
+              "__TARGET_ARCH_s390": "1"},
+    "powerpc64": {"__powerpc64__": "1", "__powerpc__": "1", "__PPC64__": "1", "__PPC__": "1",
+                  "__ppc64__": "1", "_ARCH_PPC": "1", "_ARCH_PPC64": "1", "__LP64__": "1",
+                  "_LP64": "1", "__TARGET_ARCH_powerpc": "1"},
+    "riscv64": {"__riscv": "1", "__riscv_xlen": "64", "__LP64__": "1", "_LP64": "1",
+                "__TARGET_ARCH_riscv": "1"},
+    "loongarch64": {"__loongarch__": "1", "__loongarch64": "1", "__loongarch_grlen": "64",
+                    "__LP64__": "1", "_LP64": "1", "__TARGET_ARCH_loongarch": "1"},
+    "mips": {"__mips__": "1", "__mips": "1", "__TARGET_ARCH_mips": "1"},
+    "sparc64": {"__sparc__": "1", "__sparc": "1", "__sparc_v9__": "1", "__sparc64__": "1",
+                "__LP64__": "1", "_LP64": "1", "__TARGET_ARCH_sparc": "1"},
+    "arc": {"__arc__": "1", "__ILP32__": "1", "__TARGET_ARCH_arc": "1"},
+}  # fmt: skip
+_BIG_ENDIAN = frozenset({"s390x", "mips", "sparc64"})
+ARCH_ALIASES = {
+    "x86": "x86_64", "amd64": "x86_64", "x64": "x86_64", "i686": "i386", "aarch64": "arm64",
+    "s390": "s390x", "powerpc": "powerpc64", "ppc64": "powerpc64", "ppc64le": "powerpc64",
+    "ppc64el": "powerpc64", "riscv": "riscv64", "loongarch": "loongarch64", "mips64": "mips",
+    "sparc": "sparc64", "armhf": "arm", "armel": "arm",
+}  # fmt: skip
+_ALL_ARCH_NAMES = frozenset(n for table in _ARCH_MACROS.values() for n in table) | {
+    "__BYTE_ORDER__", "__ILP32__",
+}  # fmt: skip
+# What every clang BPF compile predefines (clang -target bpf -dM -E, trimmed).
+_BUILTIN = (
+    "#define __STDC__ 1\n#define __STDC_VERSION__ 201710L\n#define __STDC_HOSTED__ 1\n"
+    "#define __GNUC__ 4\n#define __GNUC_MINOR__ 2\n#define __GNUC_PATCHLEVEL__ 1\n"
+    "#define __clang__ 1\n#define __CHAR_BIT__ 8\n#define __ORDER_LITTLE_ENDIAN__ 1234\n"
+    "#define __ORDER_BIG_ENDIAN__ 4321\n#define __ORDER_PDP_ENDIAN__ 3412\n"
+    "#define __bpf__ 1\n#define __BPF__ 1\n"
+)
+BUILTIN_PATH = "<built-in>"
+COMMAND_LINE = "<command line>"
+SECTION_NAMES = frozenset({"SEC", "__section", "section", "__section__"})
+
+
+def known_arch(name: str) -> str | None:
+    """The canonical name of a --target-arch value, or None."""
+    name = ARCH_ALIASES.get(name, name)
+    return name if name in _ARCH_MACROS else None
+
+
+def known_arches() -> tuple[str, ...]:
+    return tuple(sorted(_ARCH_MACROS))
+
+
+def arch_defines(arch: str) -> tuple[str, ...]:
+    """`NAME=VALUE` for every macro clang/gcc predefine for `arch` (see `_ARCH_MACROS`)."""
+    table = dict(_ARCH_MACROS[arch])
+    order = "__ORDER_BIG_ENDIAN__" if arch in _BIG_ENDIAN else "__ORDER_LITTLE_ENDIAN__"
+    table["__BYTE_ORDER__"] = order
+    return tuple(f"{k}={v}" for k, v in table.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """One configuration to preprocess with."""
+
+    defines: tuple[str, ...] = ()  # -D texts, --define values and the arch's macros, in order
+    undefines: tuple[str, ...] = ()
+    quote_dirs: tuple[str, ...] = ()
+    include_dirs: tuple[str, ...] = ()
+    forced_includes: tuple[str, ...] = ()
+    closed: frozenset[str] = frozenset()  # names known to be undefined unless defined
+    closed_world: bool = False  # every name not defined is undefined (a compiler's view)
+    label: str | None = None  # how to name this configuration when it matters
+
+
+def setup_for(
+    config_defines: Iterable[str],
+    arch: str | None,
+    command: CompileCommand | None,
+    closed_world: bool = False,
+) -> Setup:
+    defines = list(command.defines) if command is not None else []
+    defines += list(config_defines)
+    closed: set[str] = set()
+    if arch is not None:
+        defines += list(arch_defines(arch))
+        closed |= _ALL_ARCH_NAMES
+    elif command is not None and (command.target or "").startswith("bpf"):
+        closed |= _ALL_ARCH_NAMES  # clang -target bpf predefines none of them
+    return Setup(
+        defines=tuple(defines),
+        undefines=command.undefines if command is not None else (),
+        quote_dirs=command.quote_dirs if command is not None else (),
+        include_dirs=command.include_dirs if command is not None else (),
+        forced_includes=command.forced_includes if command is not None else (),
+        closed=frozenset(closed),
+        closed_world=closed_world,
+        label=(command.configuration or None) if command is not None else None,
+    )
+
+
+def _command_line(setup: Setup) -> bytes:
+    lines = []
+    for text in setup.defines:
+        name, sep, value = text.partition("=")
+        lines.append(f"#define {name} {value if sep else '1'}")
+    lines += [f"#undef {name}" for name in setup.undefines]
+    return ("\n".join(lines) + "\n").encode()
+
+
+# -- tokens ---------------------------------------------------------------------------------
+
+_EMPTY: frozenset[str] = frozenset()
+
+
+class Tok(NamedTuple):
+    kind: str  # id, str, char, num, punct, unknown, mark (a placemarker)
+    text: str
+    path: str  # where it is spelled
+    start: int  # byte offsets in `path`; -1 when no file spells it
+    end: int
+    space: bool = False  # whitespace before it (for `#`)
+    hide: frozenset[str] = _EMPTY  # macros not to expand again (the hide set)
+    macro: str | None = None  # the #define whose body spells it
+    created: str | None = None  # "stringify" / "paste": made by the preprocessor
+
+
+_TOKEN = re.compile(
+    rb"(?P<ws>(?:[ \t\r\f\v\n]+|\\\r?\n|/\*.*?(?:\*/|\Z)|//[^\n]*)+)"
+    rb'|(?P<str>(?:u8|u|U|L)?"(?:[^"\\\n]|\\.)*"?)'
+    rb"|(?P<char>(?:u8|u|U|L)?'(?:[^'\\\n]|\\.)*'?)"
+    rb"|(?P<id>[A-Za-z_$][\w$]*)"
+    rb"|(?P<num>\.?[0-9](?:[eEpP][+-]|[\w.])*)"
+    rb"|(?P<punct>\.\.\.|<<=|>>=|->|\+\+|--|<<|>>|[<>=!&|^+\-*/%]=|&&|\|\||\#\#|[^\s\w])",
+    re.S,
+)
+
+
+def tokens(data: bytes, start: int, end: int, path: str, macro: str | None = None) -> list[Tok]:
+    out: list[Tok] = []
+    space = False
+    for m in _TOKEN.finditer(data, start, end):
+        kind = m.lastgroup
+        if kind == "ws":
+            space = True
+            continue
+        text = m.group().decode("utf-8", "replace")
+        out.append(Tok(kind, text, path, m.start(), m.end(), space, _EMPTY, macro))  # type: ignore[arg-type]
+        space = False
+    return out
+
+
+# Directives: a line whose first token is `#`. Comments and literals are matched only so that
+# a `#` inside them is not taken for one.
+_SCAN = re.compile(
+    rb"/\*.*?(?:\*/|\Z)|//[^\n]*|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
+    rb"|(?P<d>^[ \t]*\#[ \t]*(?P<w>[a-z_]*)(?:[^\n\\]|\\.)*)",
+    re.S | re.M,
+)
+_DEFINE_HEAD = re.compile(rb"[ \t]*([A-Za-z_]\w*)(\()?")
+_IDENT = re.compile(rb"[A-Za-z_]\w*")
+_SITE_CALL = re.compile(rb"\b(?:SEC|__section|section|__section__)\s*\(")
+_QUOTE_INCLUDE = re.compile(rb'#[ \t]*include[ \t]*"([^"\n]+)"')
+
+
+class Directive(NamedTuple):
+    word: str
+    start: int
+    end: int
+    body: int  # offset after the directive word
+
+
+def directives(data: bytes) -> list[Directive]:
+    if b"#" not in data:
+        return []
+    out = []
+    for m in _SCAN.finditer(data):
+        if m.start("d") >= 0:
+            out.append(Directive(m.group("w").decode(), m.start(), m.end(), m.end("w")))
+    return out
+
+
+# -- macros ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Macro:
+    name: str
+    params: tuple[str, ...] | None  # None for object-like; the variadic one last
+    variadic: bool
+    path: str
+    start: int  # the body's byte range in `path`
+    end: int
+    # The configuration-dependent #if conditions around it: (block, branch, condition).
+    conditions: tuple[tuple[int, int, str], ...] = ()
+    certain: bool = True  # False under an #if secl cannot decide
+    unknowns: tuple[str, ...] = ()  # the names that made that #if undecidable
+    scope: tuple[tuple[int, int], ...] = ()  # the undecided #if branches it is defined in
+
+    @property
+    def configured(self) -> bool:
+        return self.path == COMMAND_LINE
+
+
+class _Reader:
+    """The bytes of every file the preprocessor reads, once per run: the linted files as they
+    were read, other headers from disk."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self._data: dict[str, bytes | None] = {os.path.abspath(p): d for p, d in files.items()}
+        self._directives: dict[str, list[Directive]] = {}
+        self._positions: dict[str, object] = {}
+        self._bodies: dict[tuple[str, int, str], tuple[Tok, ...]] = {}
+        self._templates: dict[str, bool] = {}
+        self._groups: dict[tuple[str, int, str], tuple[tuple[int, int, frozenset[str]], ...]] = {}
+        self.states: dict[tuple, _State] = {}  # see Preprocessor._save
+        self._data[BUILTIN_PATH] = _BUILTIN.encode()
+
+    def add(self, path: str, data: bytes) -> None:
+        if self._data.get(path) != data:
+            self._data[path] = data
+            self._directives.pop(path, None)
+            self._bodies = {k: v for k, v in self._bodies.items() if k[0] != path}
+
+    def data(self, path: str) -> bytes | None:
+        if path not in self._data:
+            try:
+                with open(path, "rb") as fh:
+                    self._data[path] = fh.read()
+            except OSError:
+                self._data[path] = None
+        return self._data[path]
+
+    def exists(self, path: str) -> bool:
+        if path in self._data:
+            return self._data[path] is not None
+        return os.path.isfile(path)
+
+    def directives(self, path: str) -> list[Directive]:
+        found = self._directives.get(path)
+        if found is None:
+            found = self._directives[path] = directives(self.data(path) or b"")
+        return found
+
+    def span(self, path: str, start: int, end: int) -> Span:
+        from secl.parse.tree import Positions
+
+        pos = self._positions.get(path)
+        if pos is None:
+            pos = self._positions[path] = Positions(self.data(path) or b"")
+        return pos.span(start, end)  # type: ignore[attr-defined]
+
+    def body(self, m: Macro) -> tuple[Tok, ...]:
+        key = (m.path, m.start, m.name)
+        found = self._bodies.get(key)
+        if found is None:
+            found = tuple(tokens(self.data(m.path) or b"", m.start, m.end, m.path, m.name))
+            self._bodies[key] = found
+        return found
+
+    def brace_groups(self, m: Macro) -> tuple[tuple[int, int, frozenset[str]], ...]:
+        """The outermost `{...}` of a macro body: (index of `{`, of `}`, names inside)."""
+        key = (m.path, m.start, "{}")
+        found = self._groups.get(key)
+        if found is None:
+            out = []
+            depth = 0
+            start = 0
+            body = self.body(m)
+            for i, t in enumerate(body):
+                if t.text == "{":
+                    depth += 1
+                    if depth == 1:
+                        start = i
+                elif t.text == "}" and depth:
+                    depth -= 1
+                    if depth == 0:
+                        names = frozenset(x.text for x in body[start:i] if x.kind == "id")
+                        out.append((start, i, names))
+            found = self._groups[key] = tuple(out)
+        return found
+
+    def has_templates(self, path: str) -> bool:
+        """Whether a #define of this file writes a section site (SEC inside a macro)."""
+        found = self._templates.get(path)
+        if found is None:
+            data = self.data(path) or b""
+            found = False
+            if _SITE_CALL.search(data):
+                found = any(
+                    d.word == "define" and _SITE_CALL.search(data, d.body, d.end)
+                    for d in self.directives(path)
+                )
+            self._templates[path] = found
+        return found
+
+
+class _State(NamedTuple):
+    table: dict[str, Macro]
+    ever_defined: frozenset[str]
+    configured: frozenset[str]
+    once: frozenset[str]
+    missing: tuple[str, ...]
+    counter: int
+    serial: int
+    reaching: frozenset[str]
+    mentions: dict[str, tuple[str, ...]]
+
+
+class _Frame:
+    """One #if block: the state of the branch being read and what came before."""
+
+    __slots__ = (
+        "branch",
+        "chain",
+        "conds",
+        "outer",
+        "prev",
+        "serial",
+        "state",
+        "taken",
+        "unknowns",
+    )
+
+    def __init__(self, outer: bool | None, serial: int) -> None:
+        self.serial = serial  # which block, for a macro to say where it was defined
+        self.branch = 0  # which of its branches is being read
+        self.outer = outer  # the state around the block
+        self.taken: bool | None = False  # a branch was (True) or may have been (None) taken
+        self.state: bool | None = False
+        self.conds: tuple[str, ...] = ()
+        self.prev: list[str] = []  # configuration-dependent conditions of earlier branches
+        self.unknowns: tuple[str, ...] = ()  # why the branch being read is undecided
+        self.chain: tuple[str, ...] = ()  # the unknown names of this branch and earlier ones
+
+
+class _Facts:
+    """What evaluating one #if learnt besides its value."""
+
+    __slots__ = ("dependent", "unknowns")
+
+    def __init__(self) -> None:
+        self.dependent = False  # the configuration (-D, --define, --target-arch) decided it
+        self.unknowns: tuple[str, ...] = ()
+
+
+class _Expansion:
+    """What one expansion used: the macros, to know whether the result is certain."""
+
+    __slots__ = ("blocked", "keep", "skim", "used")
+
+    def __init__(
+        self,
+        blocked: frozenset[str],
+        keep: Callable[[Macro], bool] | None = None,
+        skim: frozenset[str] | None = None,
+    ) -> None:
+        self.used: list[Macro] = []
+        self.blocked = blocked
+        self.keep = keep  # macros not to expand (left as written)
+        # With `skim`, a macro body's `{...}` blocks that name none of these (nor take an
+        # argument that does) expand to `{}`: a use needs the declarations, not the code.
+        self.skim = skim
+
+
+_HAS_INCLUDE = frozenset({"__has_include", "__has_include_next"})
+_HAS_OTHER = frozenset(
+    {"__has_builtin", "__has_attribute", "__has_feature", "__has_extension", "__has_c_attribute",
+     "__has_cpp_attribute", "__has_declspec_attribute", "__has_warning", "__is_identifier",
+     "__building_module"}
+)  # fmt: skip
+_MAX_INCLUDE_DEPTH = 40
+_MAX_EXPANSION = 20000  # tokens; a runaway expansion is abandoned
+
+
+class Preprocessor:
+    """Reads one main file (and what it includes) directive by directive under one `Setup`;
+    code between directives is handed to a callback that may expand macros with the table
+    as it stands there."""
+
+    def __init__(self, reader: _Reader, setup: Setup) -> None:
+        self.reader = reader
+        self.setup = setup
+        self.table: dict[str, Macro] = {}
+        self.frames: list[_Frame] = []
+        self.ever_defined: set[str] = set()
+        self.configured: set[str] = set(setup.undefines)
+        self.once: set[str] = set()
+        self.missing: list[str] = []
+        self.counter = 0
+        self.serial = 0
+        self.depth = 0
+        self.reaching: set[str] = set()  # macros whose expansion may write a section site
+        self._mentions: dict[str, tuple[str, ...]] = {}  # name -> macros whose body uses it
+        key: tuple = (setup,)
+        if not self._restore(key):
+            reader.add(COMMAND_LINE, _command_line(setup))
+            self._include_file(BUILTIN_PATH)
+            self._include_file(COMMAND_LINE)
+            self.configured |= {n for n, m in self.table.items() if m.configured}
+            for forced in setup.forced_includes:
+                self._include_file(forced)
+            self._save(key)
+
+    # -- the state after a run of #includes, shared by the files that start the same way
+
+    def _save(self, key: tuple) -> None:
+        self.reader.states[key] = _State(
+            dict(self.table), frozenset(self.ever_defined), frozenset(self.configured),
+            frozenset(self.once), tuple(self.missing), self.counter, self.serial,
+            frozenset(self.reaching), dict(self._mentions),
+        )  # fmt: skip
+
+    def _restore(self, key: tuple) -> bool:
+        state = self.reader.states.get(key)
+        if state is None:
+            return False
+        self.table = dict(state.table)
+        self.ever_defined = set(state.ever_defined)
+        self.configured = set(state.configured)
+        self.once = set(state.once)
+        self.missing = list(state.missing)
+        self.counter, self.serial = state.counter, state.serial
+        self.reaching = set(state.reaching)
+        self._mentions = dict(state.mentions)
+        return True
+
+    # -- state
+
+    @property
+    def state(self) -> bool | None:
+        return self.frames[-1].state if self.frames else True
+
+    def _conditions(self) -> tuple[tuple[int, int, str], ...]:
+        return tuple((f.serial, f.branch, c) for f in self.frames for c in f.conds)
+
+    def here(self) -> set[tuple[int, int]]:
+        """The #if branches being read."""
+        return {(f.serial, f.branch) for f in self.frames}
+
+    def _unknowns(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(u for f in self.frames for u in f.unknowns))
+
+    def _scope(self) -> tuple[tuple[int, int], ...]:
+        return tuple((f.serial, f.branch) for f in self.frames if f.state is None)
+
+    def settled(self, m: Macro) -> bool:
+        """Whether `m` is as good as certain here: defined unconditionally, or in the very
+        undecided #if branch being read (a use there exists only if the definition does)."""
+        if m.certain:
+            return True
+        if not m.scope:
+            return False
+        here = self.here()
+        return all(s in here for s in m.scope)
+
+    def closed(self, name: str) -> bool:
+        """Whether an undefined `name` is known to be undefined (else it is unknown)."""
+        return (
+            self.setup.closed_world
+            or name in self.ever_defined
+            or name in self.configured
+            or name in self.setup.closed
+        )
+
+    def decides(self, name: str) -> bool:
+        """Whether the configuration, rather than the sources, says what `name` is."""
+        return (
+            name in self.configured
+            or name in self.setup.closed
+            or (self.setup.closed_world and name not in self.ever_defined)
+        )
+
+    # -- reading files
+
+    def run(self, path: str, segment: Callable[[int, int, bool | None], None]) -> None:
+        """Read the main file; `segment(start, end, state)` for the code between directives."""
+        data = self.reader.data(path) or b""
+        pos = 0
+        found = self.reader.directives(path)
+        # While the file only #includes, the state is that of any file with the same #includes
+        # from the same directory: computed once per run.
+        key: tuple | None = (self.setup, os.path.dirname(path))
+        for i, d in enumerate(found):
+            if d.start > pos:
+                segment(pos, d.start, self.state)
+            pos = d.end
+            if key is not None and d.word == "include" and not self.frames:
+                key = (*key, data[d.body : d.end].strip())
+                if self._restore(key):
+                    continue
+                self._directive(path, data, found, i)
+                self._save(key)
+                continue
+            if key is not None:
+                key = None
+                self.ever_defined.update(_defined_names(data))
+            self._directive(path, data, found, i)
+        if key is not None:
+            self.ever_defined.update(_defined_names(data))
+        segment(pos, len(data), self.state)
+
+    def _include_file(self, path: str) -> None:
+        if path in self.once or self.depth > _MAX_INCLUDE_DEPTH:
+            return
+        data = self.reader.data(path)
+        if data is None:
+            return
+        self.ever_defined.update(_defined_names(data))
+        depth = len(self.frames)
+        self.depth += 1
+        found = self.reader.directives(path)
+        for i in range(len(found)):
+            self._directive(path, data, found, i)
+        self.depth -= 1
+        del self.frames[depth:]  # an unbalanced header closes its own blocks
+
+    def _directive(self, path: str, data: bytes, found: list[Directive], i: int) -> None:
+        d = found[i]
+        word = d.word
+        if word in ("if", "ifdef", "ifndef"):
+            self._if(path, data, found, i)
+        elif word in ("elif", "elifdef", "elifndef", "else"):
+            self._elif(data, d)
+        elif word == "endif":
+            if self.frames:
+                self.frames.pop()
+        elif self.state is False:
+            return
+        elif word == "define":
+            self._define(path, data, d)
+        elif word == "undef":
+            m = _IDENT.search(data, d.body, d.end)
+            if m is not None:
+                self._undef(m.group().decode())
+        elif word in ("include", "include_next", "import"):
+            self._include(path, data, d)
+        elif word == "pragma" and data[d.body : d.end].split()[:1] == [b"once"]:
+            self.once.add(path)
+
+    def _if(self, path: str, data: bytes, found: list[Directive], i: int) -> None:
+        d = found[i]
+        self.serial += 1
+        frame = _Frame(self.state, self.serial)
+        self.frames.append(frame)
+        if frame.outer is False:
+            frame.taken = True
+            return
+        value, text, dependent, unknowns = self._condition(data, d)
+        if d.word == "ifndef" or (d.word == "if" and text.startswith("!defined")):
+            nxt = found[i + 1] if i + 1 < len(found) else None
+            name = text.removeprefix("!defined(").rstrip(")")
+            if nxt is not None and nxt.word == "define":
+                m = _IDENT.search(data, nxt.body, nxt.end)
+                if m is not None and m.group().decode() == name:
+                    dependent = False  # an include guard says nothing about the configuration
+        self._enter(frame, value, text, dependent, unknowns)
+
+    def _elif(self, data: bytes, d: Directive) -> None:
+        if not self.frames:
+            return
+        frame = self.frames[-1]
+        frame.branch += 1
+        if frame.outer is False or frame.taken is True:
+            frame.state = False
+            frame.conds = ()
+            return
+        if d.word == "else":
+            value, text, dependent, unknowns = 1, "", False, ()
+        else:
+            value, text, dependent, unknowns = self._condition(data, d)
+        self._enter(frame, value, text, dependent, unknowns)
+
+    def _enter(
+        self,
+        frame: _Frame,
+        value: int | None,
+        text: str,
+        dependent: bool,
+        unknowns: tuple[str, ...],
+    ) -> None:
+        state: bool | None = None if value is None else bool(value)
+        if state is True and (frame.outer is None or frame.taken is None):
+            state = None  # an earlier branch, or the block around, may have been taken
+        frame.chain += unknowns
+        frame.state = state
+        frame.unknowns = frame.chain if state is None else ()
+        negated = tuple(f"!({c})" if not c.startswith("defined(") else "!" + c for c in frame.prev)
+        if text:
+            frame.conds = (text,) if dependent and state is not False else ()
+            if dependent:
+                frame.prev.append(text)
+        else:  # #else: what it means is that no earlier branch held
+            frame.conds = negated if state is not False else ()
+        if state is True:
+            frame.taken = True
+        elif state is None:
+            frame.taken = None
+
+    def _condition(
+        self, data: bytes, d: Directive
+    ) -> tuple[int | None, str, bool, tuple[str, ...]]:
+        """(value or None when undecidable, the condition as text, whether it depends on the
+        configuration, the unknown names it depends on)."""
+        body = data[d.body : d.end]
+        if d.word in ("ifdef", "ifndef", "elifdef", "elifndef"):
+            m = _IDENT.search(body)
+            if m is None:
+                return None, "?", False, ()
+            name = m.group().decode()
+            value, unknowns = self._defined(name)
+            dependent = self.decides(name)
+            if d.word.endswith("ndef"):
+                return (
+                    (None if value is None else 1 - value),
+                    f"!defined({name})",
+                    dependent,
+                    unknowns,
+                )
+            return value, f"defined({name})", dependent, unknowns
+        toks = tokens(data, d.body, d.end, "")
+        text = spell(toks)
+        value, dependent, unknowns = self.evaluate(toks)
+        return value, text, dependent, unknowns
+
+    def _defined(self, name: str) -> tuple[int | None, tuple[str, ...]]:
+        m = self.table.get(name)
+        if m is not None:
+            return (1, ()) if self.settled(m) else (None, m.unknowns or (name,))
+        if self.closed(name):
+            return 0, ()
+        return None, (name,)
+
+    def _define(self, path: str, data: bytes, d: Directive) -> None:
+        head = _DEFINE_HEAD.match(data, d.body, d.end)
+        if head is None:
+            return
+        name = head.group(1).decode()
+        params: tuple[str, ...] | None = None
+        variadic = False
+        start = head.end()
+        if head.group(2):
+            close = data.find(b")", start, d.end)
+            if close < 0:
+                return
+            names = [p.strip().decode() for p in data[start:close].split(b",")]
+            names = [p for p in names if p]
+            if names and names[-1].endswith("..."):
+                variadic = True
+                names[-1] = names[-1][:-3].strip() or "__VA_ARGS__"
+            params = tuple(names)
+            start = close + 1
+        state = self.state
+        macro = Macro(
+            name, params, variadic, path, start, d.end, self._conditions(), state is True,
+            self._unknowns() if state is None else (), self._scope() if state is None else (),
+        )  # fmt: skip
+        self.table[name] = macro
+        self.ever_defined.add(name)
+        self._track_reach(name, data[start : d.end])
+
+    def _undef(self, name: str) -> None:
+        if self.state is None and name in self.table:
+            old = self.table[name]
+            self.table[name] = replace(
+                old, certain=False, unknowns=self._unknowns() or old.unknowns, scope=()
+            )
+        else:
+            self.table.pop(name, None)
+            self.reaching.discard(name)
+
+    def _track_reach(self, name: str, body: bytes) -> None:
+        names = {m.decode() for m in _IDENT.findall(body)}
+        for n in names:
+            self._mentions[n] = (*self._mentions.get(n, ()), name)
+        if names & SECTION_NAMES or names & self.reaching:
+            pending = [name]
+            while pending:
+                current = pending.pop()
+                if current in self.reaching:
+                    continue
+                self.reaching.add(current)
+                pending += [m for m in self._mentions.get(current, ()) if m in self.table]
+        else:
+            self.reaching.discard(name)
+
+    def _include(self, path: str, data: bytes, d: Directive) -> None:
+        toks = tokens(data, d.body, d.end, path)
+        if toks and toks[0].kind not in ("str", "punct"):
+            toks = self.expand(toks, _Expansion(frozenset()))
+        if not toks:
+            return
+        if toks[0].kind == "str":
+            name, angled = toks[0].text[1:-1], False
+        elif toks[0].text == "<":
+            close = next((i for i, t in enumerate(toks) if t.text == ">"), None)
+            if close is None:
+                return
+            if toks[0].start >= 0 and toks[close].path == path:
+                name = data[toks[0].end : toks[close].start].decode("utf-8", "replace")
+            else:
+                name = "".join(t.text for t in toks[1:close])
+            angled = True
+        else:
+            return
+        target = self.find_include(name, angled, os.path.dirname(path))
+        if target is None:
+            self.missing.append(f"<{name}>" if angled else f'"{name}"')
+            return
+        # Under an undecided #if, the header's own directives inherit that state.
+        self._include_file(target)
+
+    def find_include(self, name: str, angled: bool, here: str) -> str | None:
+        dirs = list(self.setup.include_dirs)
+        if not angled:
+            dirs = [here, *self.setup.quote_dirs, *dirs]
+        if os.path.isabs(name):
+            return name if self.reader.exists(name) else None
+        for directory in dirs:
+            candidate = os.path.normpath(os.path.join(directory, name))
+            if self.reader.exists(candidate):
+                return candidate
+        return None
+
+    # -- #if expressions
+
+    def evaluate(self, toks: list[Tok]) -> tuple[int | None, bool, tuple[str, ...]]:
+        """Value (None: undecidable), whether the configuration decided it, unknown names."""
+        facts = _Facts()
+        first = self._pseudo(toks, facts)
+        expansion = _Expansion(frozenset({"defined"}))
+        expanded = self.expand(first, expansion)
+        uncertain = False
+        for m in expansion.used:
+            facts.dependent = facts.dependent or m.configured
+            if not self.settled(m):
+                uncertain = True
+                facts.unknowns += m.unknowns or (m.name,)
+        values: list[Tok] = []
+        for t in self._pseudo(expanded, facts):
+            if t.kind != "id":
+                values.append(t)
+            elif t.text in ("true", "false"):
+                values.append(t._replace(kind="num", text="1" if t.text == "true" else "0"))
+            elif self.closed(t.text):
+                facts.dependent = facts.dependent or self.decides(t.text)
+                values.append(t._replace(kind="num", text="0"))
+            else:
+                facts.unknowns += (t.text,)
+                values.append(t._replace(kind="unknown"))
+        try:
+            value = None if uncertain else _Evaluator(values).run()
+        except (_EvalError, RecursionError):
+            value = None
+        unknowns = tuple(dict.fromkeys(facts.unknowns)) if value is None else ()
+        return value, facts.dependent, unknowns
+
+    def _pseudo(self, toks: list[Tok], facts: _Facts) -> list[Tok]:
+        """`defined X`, `__has_include(...)` and the other `__has_*` operators, to values."""
+        out: list[Tok] = []
+        i = 0
+        n = len(toks)
+        while i < n:
+            t = toks[i]
+            if t.kind != "id":
+                out.append(t)
+                i += 1
+                continue
+            if t.text == "defined":
+                j = i + 1
+                paren = j < n and toks[j].text == "("
+                if paren:
+                    j += 1
+                if j >= n or toks[j].kind != "id":
+                    out.append(t._replace(kind="unknown"))
+                    i = j
+                    continue
+                name = toks[j].text
+                j += 1
+                if paren and j < n and toks[j].text == ")":
+                    j += 1
+                value, unknowns = self._defined(name)
+                facts.dependent = facts.dependent or self.decides(name)
+                facts.unknowns += unknowns
+                out.append(_value_token(t, value))
+                i = j
+                continue
+            if t.text in _HAS_INCLUDE or t.text in _HAS_OTHER:
+                j, group = _paren_group(toks, i + 1)
+                value = None
+                if t.text == "__has_include" and group:
+                    value = self._has_include(group)
+                out.append(_value_token(t, value))
+                if value is None:
+                    facts.unknowns += (t.text,)
+                i = j
+                continue
+            out.append(t)
+            i += 1
+        return out
+
+    def _has_include(self, group: list[Tok]) -> int | None:
+        if group[0].kind == "str":
+            found = self.find_include(group[0].text[1:-1], False, os.path.dirname(group[0].path))
+        elif group[0].text == "<":
+            found = self.find_include("".join(t.text for t in group[1:-1]), True, "")
+        else:
+            return None
+        return 1 if found is not None else None  # not found: maybe in a system directory
+
+    # -- expansion
+
+    def expand(self, toks: list[Tok], ctx: _Expansion) -> list[Tok]:
+        """Macro-expand `toks` (C's rescanning with hide sets)."""
+        out: list[Tok] = []
+        append = out.append
+        pending = toks[::-1]
+        pop = pending.pop
+        table, blocked, keep = self.table, ctx.blocked, ctx.keep
+        budget = _MAX_EXPANSION
+        while pending:
+            t = pop()
+            if t.kind != "id":
+                append(t)
+                continue
+            name = t.text
+            m = table.get(name)
+            if m is None or name in t.hide or name in blocked or (keep is not None and keep(m)):
+                if name == "__COUNTER__" and m is None:
+                    append(t._replace(kind="num", text=str(self.counter), created="counter"))
+                    self.counter += 1
+                else:
+                    append(t)
+                continue
+            budget -= 1
+            if budget < 0:  # a runaway expansion: give up, leaving the rest as written
+                return out + pending[::-1]
+            if m.params is None:
+                ctx.used.append(m)
+                pending += reversed(self._substitute(m, [], t.hide | {name}, t, ctx))
+                continue
+            if not pending or pending[-1].text != "(":
+                append(t)
+                continue
+            args, close = _collect_args(pending)
+            if close is None or not _arity_ok(m, args):
+                pending += reversed(_rejoin(args, close) if args else [])
+                append(t)
+                continue
+            ctx.used.append(m)
+            pending += reversed(self._substitute(m, args, (t.hide & close.hide) | {name}, t, ctx))
+        return out
+
+    def _substitute(
+        self, m: Macro, args: list[list[Tok]], hide: frozenset[str], call: Tok, ctx: _Expansion
+    ) -> list[Tok]:
+        if m.variadic and m.params:
+            if len(args) > len(m.params):  # the variadic argument keeps its commas
+                joined: list[Tok] = []
+                for k, part in enumerate(args[len(m.params) - 1 :]):
+                    if k:
+                        joined.append(Tok("punct", ",", "", -1, -1))
+                    joined += part
+                args = [*args[: len(m.params) - 1], joined]
+            while len(args) < len(m.params):
+                args.append([])
+        body = self.reader.body(m)
+        if ctx.skim is not None:
+            body = self._skimmed(m, body, args, ctx.skim)
+        out = self._replace_params(m, body, args, ctx, {})
+        result = []
+        for t in out:
+            if t.kind == "mark":
+                continue
+            space = call.space if not result else t.space
+            # Tok(...) rather than _replace: this loop is the preprocessor's hot spot.
+            result.append(
+                Tok(t.kind, t.text, t.path, t.start, t.end, space,
+                    t.hide | hide if t.hide else hide, t.macro, t.created)
+            )  # fmt: skip
+        return result
+
+    def _skimmed(
+        self, m: Macro, body: tuple[Tok, ...], args: list[list[Tok]], wanted: frozenset[str]
+    ) -> tuple[Tok, ...]:
+        groups = self.reader.brace_groups(m)
+        if not groups:
+            return body
+        params = {p: i for i, p in enumerate(m.params or ())}
+        parts: list[tuple[Tok, ...]] = []
+        last = 0
+        for start, end, names in groups:
+            if names & wanted or any(
+                t.text in wanted for p in names if p in params for t in args[params[p]]
+            ):
+                continue
+            parts.append(body[last : start + 1])
+            last = end
+        parts.append(body[last:])
+        return tuple(t for part in parts for t in part)
+
+    def _replace_params(
+        self,
+        m: Macro,
+        body: tuple[Tok, ...] | list[Tok],
+        args: list[list[Tok]],
+        ctx: _Expansion,
+        expanded: dict[int, list[Tok]],
+    ) -> list[Tok]:
+        """The body with its parameters replaced: `#p`, `a ## b`, pre-expanded arguments."""
+        params = {p: i for i, p in enumerate(m.params or ())}
+        va = m.params[-1] if m.variadic and m.params else None
+        mark = Tok("mark", "", "", -1, -1)
+        out: list[Tok] = []
+        i = 0
+        n = len(body)
+        while i < n:
+            t = body[i]
+            nxt = body[i + 1] if i + 1 < n else None
+            if t.text == "#" and nxt is not None and nxt.text in params:
+                out.append(_stringify(args[params[nxt.text]], t))
+                i += 2
+                continue
+            if t.text == "##" and nxt is not None:
+                if nxt.text in params:
+                    raw = args[params[nxt.text]]
+                    if raw:
+                        out[-1:] = _paste(out[-1], raw[0]) if out else [raw[0]]
+                        out += raw[1:]
+                    elif nxt.text == va and out and out[-1].text == ",":
+                        out.pop()  # GNU `, ## __VA_ARGS__` with nothing: drop the comma
+                    else:
+                        out.append(mark)
+                else:
+                    out[-1:] = _paste(out[-1], nxt) if out else [nxt]
+                i += 2
+                continue
+            if t.text == "__VA_OPT__" and va is not None and nxt is not None and nxt.text == "(":
+                j, group = _paren_group(body, i + 1)
+                if args[params[va]]:
+                    out += self._replace_params(m, group, args, ctx, expanded)
+                i = j
+                continue
+            if t.text in params:
+                index = params[t.text]
+                if nxt is not None and nxt.text == "##":
+                    out += args[index] or [mark]
+                else:
+                    if index not in expanded:
+                        sub = _Expansion(ctx.blocked, ctx.keep)
+                        expanded[index] = self.expand(args[index], sub)
+                        ctx.used.extend(sub.used)
+                    out += expanded[index]
+                i += 1
+                continue
+            out.append(t)
+            i += 1
+        return out
+
+
+def spell(toks: Iterable[Tok]) -> str:
+    """Tokens as one line of C: `defined(A) && B > 1`."""
+    out = ""
+    prev = None
+    for t in toks:
+        tight = prev is None or prev in ("(", "!", "~") or t.text in (")", ",")
+        tight = tight or (t.text == "(" and prev == "defined")
+        out += t.text if tight else " " + t.text
+        prev = t.text
+    return out
+
+
+def _defined_names(data: bytes) -> set[str]:
+    return {
+        m.decode() for m in re.findall(rb"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)", data, re.M)
+    }
+
+
+def _value_token(t: Tok, value: int | None) -> Tok:
+    if value is None:
+        return t._replace(kind="unknown", text="?")
+    return t._replace(kind="num", text=str(value))
+
+
+def _paren_group(toks: list[Tok] | tuple[Tok, ...], i: int) -> tuple[int, list[Tok]]:
+    """(index after the group starting at toks[i] == "(", the tokens inside)."""
+    if i >= len(toks) or toks[i].text != "(":
+        return i, []
+    depth = 0
+    for j in range(i, len(toks)):
+        if toks[j].text == "(":
+            depth += 1
+        elif toks[j].text == ")":
+            depth -= 1
+            if depth == 0:
+                return j + 1, list(toks[i + 1 : j])
+    return len(toks), list(toks[i + 1 :])
+
+
+def _collect_args(pending: list[Tok]) -> tuple[list[list[Tok]], Tok | None]:
+    """Pop `( a, b )` off the reversed token stack; the arguments and the closing paren."""
+    pending.pop()  # "("
+    args: list[list[Tok]] = [[]]
+    depth = 1
+    taken: list[Tok] = []
+    while pending:
+        t = pending.pop()
+        taken.append(t)
+        if t.text == "(":
+            depth += 1
+        elif t.text == ")":
+            depth -= 1
+            if depth == 0:
+                return args, t
+        elif t.text == "," and depth == 1:
+            args.append([])
+            continue
+        args[-1].append(t)
+    pending.extend(reversed(taken))
+    return [], None
+
+
+def _rejoin(args: list[list[Tok]], close: Tok | None) -> list[Tok]:
+    out = [Tok("punct", "(", "", -1, -1)]
+    for k, part in enumerate(args):
+        if k:
+            out.append(Tok("punct", ",", "", -1, -1))
+        out += part
+    if close is not None:
+        out.append(close)
+    return out
+
+
+def _arity_ok(m: Macro, args: list[list[Tok]]) -> bool:
+    count = len(m.params or ())
+    if count == 0:
+        return len(args) == 1 and not args[0]
+    if m.variadic:
+        return len(args) >= count - 1
+    return len(args) == count
+
+
+def _stringify(arg: list[Tok], hash_tok: Tok) -> Tok:
+    parts = []
+    for k, t in enumerate(arg):
+        text = t.text
+        if t.kind in ("str", "char"):
+            text = text.replace("\\", "\\\\").replace('"', '\\"')
+        parts.append((" " if k and t.space else "") + text)
+    text = '"' + "".join(parts) + '"'
+    files = {t.path for t in arg}
+    if arg and len(files) == 1 and all(t.start >= 0 for t in arg):
+        return Tok("str", text, arg[0].path, arg[0].start, arg[-1].end, hash_tok.space,
+                   _EMPTY, arg[0].macro, "stringify")  # fmt: skip
+    return Tok("str", text, hash_tok.path, hash_tok.start, hash_tok.end, hash_tok.space, _EMPTY,
+               hash_tok.macro, "stringify")  # fmt: skip
+
+
+def _paste(left: Tok, right: Tok) -> list[Tok]:
+    if left.kind == "mark":
+        return [right]
+    if right.kind == "mark":
+        return [left]
+    text = left.text + right.text
+    lexed = tokens(text.encode(), 0, len(text.encode()), "")
+    if len(lexed) != 1:
+        return [left, right]  # not one token: clang errors, gcc keeps both
+    return [
+        left._replace(kind=lexed[0].kind, text=text, created="paste", hide=left.hide & right.hide)
+    ]
+
+
+class _EvalError(Exception):
+    pass
+
+
+_BINARY = {
+    "*": 10, "/": 10, "%": 10, "+": 9, "-": 9, "<<": 8, ">>": 8, "<": 7, ">": 7, "<=": 7,
+    ">=": 7, "==": 6, "!=": 6, "&": 5, "^": 4, "|": 3, "&&": 2, "||": 1,
+}  # fmt: skip
+_INT = re.compile(r"(0[xX][0-9a-fA-F]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)[uUlL]*\Z")
+
+
+class _Evaluator:
+    """C's #if arithmetic over three values: an int, or None for undecidable."""
+
+    def __init__(self, toks: list[Tok]) -> None:
+        self.toks = toks
+        self.i = 0
+
+    def run(self) -> int | None:
+        value = self.comma()
+        if self.i != len(self.toks):
+            raise _EvalError("trailing tokens")
+        return value
+
+    def peek(self) -> str | None:
+        return self.toks[self.i].text if self.i < len(self.toks) else None
+
+    def comma(self) -> int | None:
+        value = self.ternary()
+        while self.peek() == ",":
+            self.i += 1
+            value = self.ternary()
+        return value
+
+    def ternary(self) -> int | None:
+        cond = self.binary(1)
+        if self.peek() != "?":
+            return cond
+        self.i += 1
+        yes = self.comma()
+        if self.peek() != ":":
+            raise _EvalError("missing :")
+        self.i += 1
+        no = self.ternary()
+        if cond is None:
+            return yes if yes == no else None
+        return yes if cond else no
+
+    def binary(self, level: int) -> int | None:
+        left = self.unary()
+        while True:
+            op = self.peek()
+            prec = _BINARY.get(op or "")
+            if prec is None or prec < level:
+                return left
+            self.i += 1
+            right = self.binary(prec + 1)
+            left = _apply(op, left, right)  # type: ignore[arg-type]
+
+    def unary(self) -> int | None:
+        op = self.peek()
+        if op in ("!", "~", "-", "+"):
+            self.i += 1
+            value = self.unary()
+            if value is None:
+                return None
+            return {"!": int(not value), "~": ~value, "-": -value, "+": value}[op]
+        return self.primary()
+
+    def primary(self) -> int | None:
+        if self.i >= len(self.toks):
+            raise _EvalError("missing operand")
+        t = self.toks[self.i]
+        self.i += 1
+        if t.text == "(":
+            value = self.comma()
+            if self.peek() != ")":
+                raise _EvalError("missing )")
+            self.i += 1
+            return value
+        if t.kind == "unknown":
+            return None
+        if t.kind == "num":
+            m = _INT.match(t.text)
+            if m is None:
+                raise _EvalError(f"not an integer: {t.text}")
+            digits = m.group(1)
+            if digits[:2] in ("0x", "0X", "0b", "0B"):
+                return int(digits[2:], 16 if digits[1] in "xX" else 2)
+            return int(digits, 8) if digits.startswith("0") and len(digits) > 1 else int(digits)
+        if t.kind == "char":
+            body = t.text[t.text.index("'") + 1 : -1]
+            value = decode_literal('"' + body + '"')
+            if not value:
+                raise _EvalError("empty char")
+            return ord(value[0])
+        raise _EvalError(f"unexpected {t.text}")
+
+
+def _apply(op: str, a: int | None, b: int | None) -> int | None:
+    if op == "&&":
+        if a == 0 or b == 0:
+            return 0
+        return None if a is None or b is None else 1
+    if op == "||":
+        if (a is not None and a != 0) or (b is not None and b != 0):
+            return 1
+        return None if a is None or b is None else 0
+    if a is None or b is None:
+        return None
+    if op in ("/", "%"):
+        if b == 0:
+            return None
+        q = abs(a) // abs(b)
+        q = q if (a >= 0) == (b >= 0) else -q  # C truncates towards zero
+        return q if op == "/" else a - q * b
+    if op in ("<<", ">>") and not 0 <= b < 128:
+        return None
+    return _OPERATORS[op](a, b)
+
+
+_OPERATORS: dict[str, Callable[[int, int], int]] = {
+    "*": operator.mul, "+": operator.add, "-": operator.sub, "<<": operator.lshift,
+    ">>": operator.rshift, "&": operator.and_, "^": operator.xor, "|": operator.or_,
+    "<": lambda a, b: int(a < b), ">": lambda a, b: int(a > b), "<=": lambda a, b: int(a <= b),
+    ">=": lambda a, b: int(a >= b), "==": lambda a, b: int(a == b), "!=": lambda a, b: int(a != b),
+}  # fmt: skip
+
+
+# -- resolving sites ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    sites: list[SectionSite]
+    problems: tuple[FileProblem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What one configuration made of one site's argument."""
+
+    section: str | None
+    spellings: tuple[Spelling, ...]
+    configuration: str | None
+    unresolved_macro: str | None = None
+    reason: str | None = None
+
+
+def outcome(
+    final: list[Tok], used: Iterable[Macro], pre: Preprocessor, display: Callable[[str], str]
+) -> _Outcome:
+    """The section `final` (an expanded argument) spells, or why it is not one."""
+    used = list(dict.fromkeys(used))
+    # The conditions around the site itself are its `branch`, not a configuration it needs.
+    here = pre.here()
+    conditions = tuple(
+        dict.fromkeys(
+            c for m in used for (block, branch, c) in m.conditions if (block, branch) not in here
+        )
+    )
+    configuration = " && ".join(conditions) or None
+    uncertain = [m for m in used if not pre.settled(m)]
+    if uncertain:
+        m = uncertain[0]
+        unknowns = m.unknowns or (m.name,)
+        hint = "--target-arch" if any(u in _ALL_ARCH_NAMES for u in unknowns) else "--define"
+        names = ", ".join(f"`{u}`" for u in unknowns)
+        reason = (
+            f"`{m.name}` is defined under an #if on {names}, which nothing in the "
+            f"configuration sets (choose with {hint} or a compile_commands.json)"
+        )
+        return _Outcome(None, (), configuration, m.name, reason)
+    leftover = next((t for t in final if t.kind != "str"), None)
+    if leftover is not None or not final:
+        return _Outcome(None, (), configuration, *_why(leftover, pre))
+    spellings = []
+    for t in final:
+        value = decode_literal(t.text)
+        if value is None:
+            return _Outcome(None, (), configuration, None, f"`{t.text}` is not a string literal")
+        kind = (
+            "literal"
+            if t.created is None
+            else ("stringify" if t.created == "stringify" else "other")
+        )
+        if t.start >= 0 and t.path and not t.path.startswith("<"):
+            span = pre.reader.span(t.path, t.start, t.end)
+            path = display(t.path)
+        else:
+            span = _NOWHERE
+            path = t.path or COMMAND_LINE
+        spellings.append(Spelling(path, Piece(kind, t.text, value, span), t.macro))
+    section = "".join(s.piece.value or "" for s in spellings)
+    return _Outcome(section, tuple(spellings), configuration)
+
+
+_NOWHERE = Span(0, 0, Position(1, 1), Position(1, 1))  # a spelling no file holds
+
+
+def _why(t: Tok | None, pre: Preprocessor) -> tuple[str | None, str]:
+    if t is None:
+        return None, "the argument expands to nothing"
+    if t.kind != "id":
+        return None, f"the argument expands to `{t.text}`, not only string literals"
+    via = f" (from `{t.macro}`)" if t.macro and t.macro != t.text else ""
+    m = pre.table.get(t.text)
+    if m is not None and m.params is not None:
+        return t.text, f"`{t.text}`{via} is a function-like macro used without arguments"
+    missing = ""
+    if pre.missing:
+        shown = ", ".join(dict.fromkeys(pre.missing))
+        missing = f" (headers not found: {_clip(shown)})"
+    return t.text, f"`{t.text}`{via} is not defined in the file or the headers secl read{missing}"
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _FileJob:
+    """One main file under one configuration: its unresolved sites, and the uses of macros
+    that write a section site (`KPROBE(fn)`, `TAIL_FUNC(0)`, `private(A)`)."""
+
+    def __init__(
+        self,
+        pre: Preprocessor,
+        path: str,
+        data: bytes,
+        tree: Tree | None,
+        sites: list[SectionSite],
+        display: Callable[[str], str],
+    ) -> None:
+        self.pre = pre
+        self.path = path  # as the user reached it
+        self.abs = os.path.abspath(path)
+        self.data = data
+        self.tree = tree
+        self.display = display
+        self.pending = sorted(
+            (s for s in sites if s.section is None and not s.template),
+            key=lambda s: s.span.start_byte,
+        )
+        self.next = 0
+        self.resolved: dict[int, _Outcome] = {}  # site span start -> outcome
+        self.uses: list[SectionSite] = []
+        self.use_outcomes: list[_Outcome] = []
+        self.consumed = 0
+        self.taken = [_extent(s, data) for s in sites if not s.template]
+        self._patterns: dict[frozenset[str], re.Pattern[bytes]] = {}
+        self._writes_definitions: dict[tuple[str, int], bool] = {}
+        self._guard: list = []  # the file's include guard node, once looked up
+
+    def segment(self, start: int, end: int, state: bool | None) -> None:
+        while self.next < len(self.pending) and self.pending[self.next].span.start_byte < end:
+            site = self.pending[self.next]
+            self.next += 1
+            toks = tokens(self.data, site.span.start_byte, site.span.end_byte, self.abs)
+            ctx = _Expansion(SECTION_NAMES)
+            final = self.pre.expand(toks, ctx)
+            self.resolved[site.span.start_byte] = outcome(final, ctx.used, self.pre, self.display)
+        if state is False or not self.pre.reaching:
+            return
+        names = frozenset(self.pre.reaching)
+        pattern = self._patterns.get(names)
+        if pattern is None:
+            alternatives = b"|".join(
+                re.escape(n.encode()) for n in sorted(names, key=len, reverse=True)
+            )
+            pattern = self._patterns[names] = re.compile(rb"\b(?:" + alternatives + rb")\b")
+        for hit in pattern.finditer(self.data, max(start, self.consumed), end):
+            if hit.start() < self.consumed or self._inside_site(hit.start()):
+                continue
+            if not self._is_code(hit.start(), hit.end()):
+                continue
+            self._use(hit.start(), hit.group().decode(), end, state)
+
+    def _inside_site(self, offset: int) -> bool:
+        return any(a <= offset < b for a, b in self.taken)
+
+    def _is_code(self, start: int, end: int) -> bool:
+        if self.tree is None:
+            return True
+        node = self.tree.root_node.descendant_for_byte_range(start, end)
+        return (
+            node is not None
+            and node.start_byte == start
+            and node.end_byte == end
+            and node.type in ("identifier", "type_identifier", "field_identifier", "primitive_type")
+        )
+
+    def _use(self, start: int, name: str, limit: int, state: bool | None) -> None:
+        m = self.pre.table.get(name)
+        if m is None:
+            return
+        invocation = _invocation(self.data, start, limit, self.abs, m.params is not None)
+        if invocation is None:
+            return
+        end = invocation[-1].end
+        ctx = _Expansion(SECTION_NAMES, self._keep, SECTION_NAMES | self.pre.reaching)
+        expanded = self.pre.expand(invocation, ctx)
+        rest = self._file_tokens(end)
+        stream = _Stream(expanded, rest)
+        found = 0
+        index = 0
+        while True:
+            index = stream.find_site(index)
+            if index is None:
+                break
+            site_tok = stream.get(index)
+            args, after = stream.group(index + 1)
+            if args is None:
+                break
+            sub = _Expansion(SECTION_NAMES)
+            final = self.pre.expand(args, sub)
+            chain = [self.pre.table[h] for h in site_tok.hide if h in self.pre.table]
+            chain += [self.pre.table[h] for t in args for h in t.hide if h in self.pre.table]
+            result = outcome(final, [*chain, *sub.used], self.pre, self.display)
+            self.uses.append(self._use_site(name, start, end, stream, index, after, result, state))
+            self.use_outcomes.append(result)
+            found += 1
+            index = after
+        if found:
+            self.consumed = max(self.consumed, end)
+
+    def _keep(self, macro: Macro) -> bool:
+        """Macros that write definitions (BPF_PROG(name, ...)) stay as written in a use: their
+        first argument names the program, as tree-sitter reads it."""
+        if macro.name in self.pre.reaching:
+            return False
+        key = (macro.path, macro.start)
+        found = self._writes_definitions.get(key)
+        if found is None:
+            body = self.pre.reader.body(macro)
+            found = self._writes_definitions[key] = any(t.text in ("{", ";") for t in body)
+        return found
+
+    def _file_tokens(self, start: int) -> Iterator[Tok]:
+        from secl.parse.tree import lex
+
+        for tok in lex(self.data, start):
+            kind = _LEX_KINDS.get(tok.type, "punct")
+            yield Tok(
+                kind, tok.text.decode("utf-8", "replace"), self.abs, tok.start_byte, tok.end_byte
+            )
+
+    def _use_site(
+        self,
+        name: str,
+        start: int,
+        end: int,
+        stream: _Stream,
+        index: int,
+        after: int,
+        result: _Outcome,
+        state: bool | None,
+    ) -> SectionSite:
+        kind, name_tok, is_static, brace = _declared(stream, index, after)
+        span = self.pre.reader.span(self.abs, start, end)
+        name_span = span
+        if (
+            name_tok is not None
+            and name_tok.path == self.abs
+            and name_tok.created is None
+            and name_tok.macro is None
+        ):
+            name_span = self.pre.reader.span(self.abs, name_tok.start, name_tok.end)
+        body = None
+        if brace is not None and brace.path == self.abs and brace.macro is None:
+            body = _brace_range(self.data, brace.start)
+        program = (
+            name_tok.text if name_tok is not None and kind in ("program", "prototype") else None
+        )
+        symbol = name_tok.text if name_tok is not None and kind == "data" else None
+        return SectionSite(
+            path=self.path,
+            macro=name,
+            span=span,
+            pieces=(),  # a use has no section argument of its own: see `spellings`
+            section_text=self.data[start:end].decode("utf-8", "replace"),
+            section=result.section,
+            kind=kind,  # type: ignore[arg-type]
+            program=program,
+            symbol=symbol,
+            name_span=name_span,
+            is_static=is_static,
+            body=body,
+            branch=self._branch(start, end),
+            template=False,
+            resolved_by="macro" if result.section is not None else None,
+            configuration=result.configuration,
+            spellings=result.spellings,
+            unresolved_macro=result.unresolved_macro,
+            unresolved_reason=result.reason,
+        )
+
+    def _branch(self, start: int, end: int) -> str | None:
+        if self.tree is None:
+            return None
+        from secl.parse.bpf import _include_guard, branch_condition
+
+        if not self._guard:
+            self._guard.append(_include_guard(self.tree.root_node))
+        node = self.tree.root_node.descendant_for_byte_range(start, end)
+        return branch_condition(node, self._guard[0]) if node is not None else None
+
+
+_LEX_KINDS = {
+    "identifier": "id", "struct": "id", "union": "id", "enum": "id", "static": "id", "asm": "id",
+    "string_literal": "str", "char_literal": "char", "number_literal": "num",
+}  # fmt: skip
+
+
+def _extent(site: SectionSite, data: bytes) -> tuple[int, int]:
+    """From the site's macro name to the end of its argument."""
+    start = site.span.start_byte
+    found = data.rfind(site.macro.encode(), max(0, start - 256), start)
+    return (found if found >= 0 else start), site.span.end_byte
+
+
+def _invocation(
+    data: bytes, start: int, limit: int, path: str, function_like: bool
+) -> list[Tok] | None:
+    """The tokens of a macro use at `start`: the name, and its parenthesised arguments."""
+    out: list[Tok] = []
+    depth = 0
+    space = False
+    for m in _TOKEN.finditer(data, start, limit):
+        kind = m.lastgroup
+        if kind == "ws":
+            space = True
+            continue
+        out.append(Tok(kind, m.group().decode("utf-8", "replace"), path, m.start(), m.end(), space))  # type: ignore[arg-type]
+        space = False
+        if len(out) == 1:
+            if not function_like:
+                return out
+            continue
+        text = out[-1].text
+        if len(out) == 2 and text != "(":
+            return None
+        if text == "(":
+            depth += 1
+        elif text == ")":
+            depth -= 1
+            if depth == 0:
+                return out
+    return None
+
+
+class _Stream:
+    """An expansion followed by the file's own tokens after the macro use, read lazily."""
+
+    def __init__(self, head: list[Tok], rest: Iterator[Tok]) -> None:
+        self.toks = list(head)
+        self.head = len(head)
+        self.rest = rest
+
+    def get(self, i: int) -> Tok | None:
+        while i >= len(self.toks):
+            nxt = next(self.rest, None)
+            if nxt is None:
+                return None
+            self.toks.append(nxt)
+        return self.toks[i]
+
+    def find_site(self, i: int) -> int | None:
+        """The next section site (`SEC(`, `__section(`, `__attribute__((section(`) inside the
+        expansion itself; the file's own tokens after it are tree-sitter's."""
+        while i < self.head:
+            t = self.toks[i]
+            if t.kind == "id" and t.text in SECTION_NAMES and self.get(i + 1) is not None:
+                nxt = self.toks[i + 1]
+                if nxt.text == "(" and (
+                    t.text in ("SEC", "__section") or _in_attribute(self.toks, i)
+                ):
+                    return i
+            i += 1
+        return None
+
+    def group(self, i: int) -> tuple[list[Tok] | None, int]:
+        """The tokens inside the parenthesised group at i, and the index after it."""
+        if (t := self.get(i)) is None or t.text != "(":
+            return None, i
+        depth = 0
+        j = i
+        while (t := self.get(j)) is not None:
+            if t.text == "(":
+                depth += 1
+            elif t.text == ")":
+                depth -= 1
+                if depth == 0:
+                    return self.toks[i + 1 : j], j + 1
+            j += 1
+        return None, j
+
+
+def _in_attribute(toks: list[Tok], i: int) -> bool:
+    for t in reversed(toks[max(0, i - 12) : i]):
+        if t.text in ("__attribute__", "__attribute"):
+            return True
+        if t.text in (";", "{", "}"):
+            return False
+    return False
+
+
+def _declared(stream: _Stream, site: int, after: int) -> tuple[str, Tok | None, bool, Tok | None]:
+    """What the site at `site` decorates: (kind, name token, static, the body's `{`). The same
+    reading as tree-sitter's side (secl.parse.bpf), over expanded tokens."""
+    from secl.parse.bpf import _WRAPPER, ATTRIBUTE_CALLEES
+
+    i = after
+    if stream.toks[site].text in ("section", "__section__"):
+        depth = 2  # finish the enclosing __attribute__((...))
+        while depth and (t := stream.get(i)) is not None:
+            depth += {"(": 1, ")": -1}.get(t.text, 0)
+            i += 1
+    calls: list[tuple[Tok, Tok]] = []
+    prev: Tok | None = None
+    prev2: Tok | None = None
+    idents: list[Tok] = []
+    is_static = False
+    for _ in range(600):
+        t = stream.get(i)
+        if t is None:
+            break
+        i += 1
+        text = t.text
+        if text == "(":
+            callee = prev if prev is not None and prev.kind == "id" else None
+            first, single, close, i = _group_info(stream, i)
+            if close is None:
+                break
+            if callee is not None:
+                if callee.text in ATTRIBUTE_CALLEES or _ATTRIBUTE_LIKE.match(callee.text):
+                    if idents and idents[-1] is callee:
+                        idents.pop()  # `x __contains(...)`: still `x`
+                else:
+                    name = first if _WRAPPER.match(callee.text) and single and first else callee
+                    calls.append((name, close))
+            prev2, prev = prev, close
+            continue
+        if text == "{":
+            if (prev is not None and prev.text in _TYPE_KEYWORDS) or (
+                prev is not None
+                and prev.kind == "id"
+                and prev2 is not None
+                and prev2.text in _TYPE_KEYWORDS
+            ):
+                i = _skip_braces(stream, i)
+                prev2, prev = prev, None
+                continue
+            if calls:
+                return "program", calls[-1][0], is_static, t
+            break
+        if text in (";", "=", ","):
+            if prev is None:
+                return "data", _symbol_before(stream.toks, site), False, None
+            if text == ";" and calls and calls[-1][1] is prev:
+                return "prototype", calls[-1][0], is_static, None
+            return "data", _declarator(idents), False, None
+        if t.kind == "id":
+            if text in SECTION_NAMES:
+                break
+            if text == "static":
+                is_static = True
+            idents.append(t)
+        prev2, prev = prev, t
+    return "unknown", None, is_static, None
+
+
+_TYPE_KEYWORDS = frozenset({"struct", "union", "enum"})
+# `head __contains(foo, node)`, `__arg_ctx`, `__ksym`: lower-case `__` macros annotate a
+# declaration; they are never the program's name.
+_ATTRIBUTE_LIKE = re.compile(r"__[a-z]")
+
+
+# Words that are never a declarator's name.
+_C_WORDS = frozenset(
+    {"void", "char", "short", "int", "long", "float", "double", "signed", "unsigned", "const",
+     "volatile", "static", "extern", "struct", "union", "enum", "inline", "_Bool", "__u8",
+     "__u16", "__u32", "__u64", "__s32", "__s64", "u8", "u16", "u32", "u64"}
+)  # fmt: skip
+
+
+def _declarator(idents: list[Tok]) -> Tok | None:
+    last = idents[-1] if idents else None
+    return None if last is None or last.text in _C_WORDS else last
+
+
+def _group_info(stream: _Stream, i: int) -> tuple[Tok | None, bool, Tok | None, int]:
+    depth = 1
+    first: Tok | None = None
+    single = False
+    index = 0
+    while (t := stream.get(i)) is not None:
+        i += 1
+        if index == 1 and depth == 1:
+            single = first is not None and first.kind == "id" and t.text in (",", ")")
+        index += 1
+        if index == 1:
+            first = t
+        if t.text == "(":
+            depth += 1
+        elif t.text == ")":
+            depth -= 1
+            if depth == 0:
+                return first, single, t, i
+    return first, single, None, i
+
+
+def _skip_braces(stream: _Stream, i: int) -> int:
+    depth = 1
+    while (t := stream.get(i)) is not None:
+        i += 1
+        if t.text == "{":
+            depth += 1
+        elif t.text == "}":
+            depth -= 1
+            if depth == 0:
+                break
+    return i
+
+
+def _symbol_before(toks: list[Tok], site: int) -> Tok | None:
+    """The declarator before a trailing site: `void *name __attribute__((section("x")))`."""
+    from secl.parse.bpf import ATTRIBUTE_CALLEES
+
+    i = site - 1
+    while i >= 0 and toks[i].text in ("(", "__attribute__", "__attribute"):
+        i -= 1
+    depth = 0
+    skip_callee = False
+    while i >= 0:
+        t = toks[i]
+        i -= 1
+        if t.text in (")", "]"):
+            depth += 1
+        elif t.text in ("(", "["):
+            depth -= 1
+            skip_callee = depth == 0 and t.text == "("
+        elif depth == 0:
+            if t.kind == "id":
+                if (
+                    skip_callee
+                    or t.text in ATTRIBUTE_CALLEES
+                    or t.text in ("__attribute__", "__attribute")
+                ):
+                    skip_callee = False
+                    continue
+                return None if t.text in _C_WORDS else t
+            if t.text in (";", "{", "}"):
+                return None
+    return None
+
+
+def _brace_range(data: bytes, start: int) -> tuple[int, int] | None:
+    from secl.parse.tree import lex
+
+    depth = 0
+    for tok in lex(data, start):
+        if tok.type == "{":
+            depth += 1
+        elif tok.type == "}":
+            depth -= 1
+            if depth == 0:
+                return start, tok.end_byte
+    return None
+
+
+# -- the entry point ------------------------------------------------------------------------
+
+_DEFINE_ARG = re.compile(r"[A-Za-z_]\w*(\([\w\s,.]*\))?(=.*)?\Z", re.S)
+_MAX_CRAWL = 6  # levels of #include "..." followed to find a header whose macros write SEC
+
+
+def resolve_sites(
+    sites: list[SectionSite],
+    files: dict[str, bytes],
+    config: Config,
+    root: str,
+    tree_of: Callable[[str], Tree],
+) -> Resolution:
+    """`sites` with every unresolved section computed where the configuration allows, plus a
+    site for each use of a macro that writes `SEC(...)`. With a compile_commands.json (found
+    under `root` or configured) libclang settles the sites of the files it lists."""
+    from secl.parse import compdb
+
+    reader = _Reader(files)
+    by_path: dict[str, list[SectionSite]] = {}
+    for s in sites:
+        by_path.setdefault(s.path, []).append(s)
+    problems: list[FileProblem] = []
+    db: CompileDb | None = None
+    try:
+        located = compdb.locate(root, config.compile_commands)
+        if located is not None:
+            db = compdb.load(located)
+    except compdb.CompileCommandsError as err:
+        problems.append(FileProblem(err.path, f"{err.message}; resolving macros without it"))
+    candidates = _candidates(by_path, files, reader, db)
+    if not candidates:
+        return Resolution(sites, tuple(problems))
+    arch = None
+    if config.target_arch:
+        arch = known_arch(config.target_arch)
+        if arch is None:
+            known = ", ".join(known_arches())
+            problems.append(
+                FileProblem(
+                    "target-arch", f"unknown architecture {config.target_arch!r} (known: {known})"
+                )
+            )
+    defines = []
+    for text in config.defines:
+        if _DEFINE_ARG.match(text):
+            defines.append(text)
+        else:
+            problems.append(
+                FileProblem("defines", f"{text!r} is not NAME, NAME=VALUE or NAME(ARGS)=BODY")
+            )
+    display = _display(files)
+    clang = _Clang(problems, [*defines, *(arch_defines(arch) if arch else ())])
+    replaced: dict[str, list[SectionSite]] = {}
+    for path in candidates:
+        replaced[path] = _resolve_file(
+            path,
+            files[path],
+            by_path.get(path, []),
+            reader,
+            db,
+            defines,
+            arch,
+            tree_of,
+            display,
+            clang,
+        )
+    out: list[SectionSite] = []
+    for path in dict.fromkeys([*by_path, *replaced]):
+        out += replaced.get(path, by_path.get(path, []))
+    return Resolution(_share(out), tuple(problems))
+
+
+def _candidates(
+    by_path: dict[str, list[SectionSite]],
+    files: dict[str, bytes],
+    reader: _Reader,
+    db: CompileDb | None,
+) -> list[str]:
+    """Files with a site to resolve, a #define that writes a site, or a local header that has
+    one (its uses become sites)."""
+    out = []
+    memo: dict[str, bool] = {}
+    for path, data in files.items():
+        sites = by_path.get(path, ())
+        if any(s.template or s.section is None for s in sites):
+            out.append(path)
+            continue
+        if b"#" not in data or b"include" not in data:
+            continue
+        dirs = ()
+        if db is not None and (entries := db.for_file(path)):
+            dirs = entries[0].quote_dirs + entries[0].include_dirs
+        if _reaches_templates(os.path.abspath(path), data, reader, dirs, memo, 0):
+            out.append(path)
+    return out
+
+
+def _reaches_templates(
+    path: str,
+    data: bytes,
+    reader: _Reader,
+    dirs: tuple[str, ...],
+    memo: dict[str, bool],
+    depth: int,
+) -> bool:
+    if depth > _MAX_CRAWL:
+        return False
+    here = os.path.dirname(path)
+    for m in _QUOTE_INCLUDE.finditer(data):
+        name = m.group(1).decode("utf-8", "replace")
+        for directory in (here, *dirs):
+            target = os.path.normpath(os.path.join(directory, name))
+            if not reader.exists(target):
+                continue
+            if target not in memo:
+                memo[target] = False  # cycles end here
+                memo[target] = reader.has_templates(target) or _reaches_templates(
+                    target, reader.data(target) or b"", reader, dirs, memo, depth + 1
+                )
+            if memo[target]:
+                return True
+            break
+    return False
+
+
+def _display(files: dict[str, bytes]) -> Callable[[str], str]:
+    """Absolute path -> the path as the user reached it (relative stays relative)."""
+    known = {os.path.abspath(p): p for p in files}
+
+    def display(path: str) -> str:
+        if path in known:
+            return known[path]
+        rel = os.path.relpath(path)
+        return path if rel.startswith("..") else rel
+
+    return display
+
+
+class _Clang:
+    """libclang for one run: found and reported once, used only when a site needs it."""
+
+    def __init__(self, problems: list[FileProblem], extra_defines: list[str]) -> None:
+        self.problems = problems
+        self.extra = tuple(extra_defines)
+        self.resource: str | None = None
+        self.failed = False
+
+    def parse(self, path: str, data: bytes, command: CompileCommand) -> ClangResult | None:
+        if self.failed:
+            return None
+        from secl.parse import clang
+
+        if self.resource is None:
+            self.resource = clang.find_resource_include([command.compiler])
+            if self.resource is None:
+                self._fail(clang.missing_resource_message())
+                return None
+        try:
+            return clang.parse_sections(path, data, command, self.resource, self.extra)
+        except clang.ClangUnavailable as err:
+            self._fail(str(err))
+            return None
+
+    def _fail(self, message: str) -> None:
+        self.failed = True
+        self.problems.append(
+            FileProblem(
+                "libclang", f"{message}; sections are resolved without compile_commands.json"
+            )
+        )
+
+
+def _resolve_file(
+    path: str,
+    data: bytes,
+    sites: list[SectionSite],
+    reader: _Reader,
+    db: CompileDb | None,
+    defines: list[str],
+    arch: str | None,
+    tree_of: Callable[[str], Tree],
+    display: Callable[[str], str],
+    clang: _Clang,
+) -> list[SectionSite]:
+    entries = db.for_file(path) if db is not None else ()
+    commands: list[CompileCommand | None] = list(dict.fromkeys(entries)) or [None]
+    tree = tree_of(path)
+    variants: dict[tuple, list[tuple[int, SectionSite]]] = {}
+    for number, command in enumerate(commands):
+        # libclang first: when it runs, secl's own reading may take the compiler's view (an
+        # undefined name is undefined), since libclang checks every section it computes.
+        found = clang.parse(path, data, command) if command is not None else None
+        setup = setup_for(defines, arch, command, closed_world=found is not None)
+        pre = Preprocessor(reader, setup)
+        job = _FileJob(pre, path, data, tree, sites, display)
+        pre.run(os.path.abspath(path), job.segment)
+        for key, site in _merge(job, sites, found, data):
+            variants.setdefault(key, []).append((number, site))
+    labels = [
+        (c.configuration or f"compile command {i + 1}") if c is not None else None
+        for i, c in enumerate(commands)
+    ]
+    out = [s for s in sites if s.section is not None or s.template]
+    for choices in variants.values():
+        out += _pick(choices, labels)
+    out.sort(key=lambda s: s.span.start_byte)
+    return out
+
+
+def _merge(
+    job: _FileJob, sites: list[SectionSite], found: ClangResult | None, data: bytes
+) -> Iterator[tuple[tuple, SectionSite]]:
+    """The sites of one configuration: secl's outcome, overruled by libclang's when it has one
+    (secl's spellings are kept when both agree)."""
+    by_offset: dict[int, list] = {}
+    if found is not None:
+        for cs in found.sections:
+            if cs.path == job.abs:
+                by_offset.setdefault(cs.offset, []).append(cs)
+    claimed: set[int] = {_extent(s, data)[0] for s in sites if not s.template}
+    for site in job.pending:
+        result = job.resolved.get(site.span.start_byte)
+        if result is None:
+            continue
+        clang_hit = _named(
+            by_offset.get(_extent(site, data)[0], []), site.program or site.symbol, 0
+        )
+        yield ("site", site.span.start_byte), _with_outcome(site, result, clang_hit)
+    seen: dict[int, int] = {}
+    for use, result in zip(job.uses, job.use_outcomes, strict=True):
+        start = use.span.start_byte
+        claimed.add(start)
+        k = seen[start] = seen.get(start, -1) + 1
+        clang_hit = _named(by_offset.get(start, []), use.program or use.symbol, k)
+        yield ("use", start, k), _with_outcome(use, result, clang_hit)
+    for offset, hits in by_offset.items():
+        if offset in claimed:
+            continue
+        for cs in hits:
+            yield ("clang", offset, cs.name), _clang_only(job, cs)
+
+
+def _named(hits: list, name: str | None, k: int):
+    for cs in hits:
+        if cs.name == name:
+            return cs
+    return hits[k] if k < len(hits) else None
+
+
+def _with_outcome(site: SectionSite, result: _Outcome, clang_hit) -> SectionSite:
+    if clang_hit is not None:
+        agree = result.section == clang_hit.section
+        return replace(
+            site,
+            section=clang_hit.section,
+            resolved_by="clang",
+            configuration=result.configuration if agree else None,
+            spellings=result.spellings if agree else (),
+            unresolved_macro=None,
+            unresolved_reason=None,
+        )
+    return replace(
+        site,
+        section=result.section,
+        resolved_by="macro" if result.section is not None else None,
+        configuration=result.configuration,
+        spellings=result.spellings,
+        unresolved_macro=result.unresolved_macro,
+        unresolved_reason=result.reason,
+    )
+
+
+def _clang_only(job: _FileJob, cs) -> SectionSite:
+    """A site only libclang saw (a macro secl's preprocessor could not follow)."""
+    m = _IDENT.match(job.data, cs.offset)
+    end = cs.end if cs.end is not None and cs.end > cs.offset else (m.end() if m else cs.offset)
+    span = job.pre.reader.span(job.abs, cs.offset, end)
+    return SectionSite(
+        path=job.path,
+        macro=m.group().decode() if m else "?",
+        span=span,
+        pieces=(),
+        section_text=job.data[cs.offset : end].decode("utf-8", "replace"),
+        section=cs.section,
+        kind=cs.kind,
+        program=cs.name if cs.kind == "program" else None,
+        symbol=cs.name if cs.kind == "data" else None,
+        name_span=span,
+        is_static=False,
+        body=None,
+        branch=job._branch(cs.offset, end),
+        template=False,
+        resolved_by="clang",
+    )
+
+
+def _pick(choices: list[tuple[int, SectionSite]], labels: list[str | None]) -> list[SectionSite]:
+    """One site per distinct section the configurations give it; when they differ, each says
+    which configuration it holds for."""
+    resolved = [(n, s) for n, s in choices if s.section is not None]
+    if not resolved:
+        return [choices[0][1]]
+    distinct: dict[str, list[tuple[int, SectionSite]]] = {}
+    for n, s in resolved:
+        distinct.setdefault(s.section or "", []).append((n, s))
+    if len(distinct) == 1 and len(resolved) == len(choices):
+        return [resolved[0][1]]
+    out = []
+    for group in distinct.values():
+        n, site = group[0]
+        label = site.configuration or " | ".join(str(labels[k]) for k, _ in group if labels[k])
+        out.append(replace(site, configuration=label or None))
+    return out
+
+
+def _share(sites: list[SectionSite]) -> list[SectionSite]:
+    """Fill `shared` and `macro_users`: the other programs whose section uses a literal that
+    a #define spells, so that a fix there is known to rename them too."""
+    users: dict[tuple[str, int, str], set[str]] = {}
+    for s in sites:
+        name = s.program or s.symbol
+        if not s.spellings or name is None:
+            continue
+        for sp in s.spellings:
+            if sp.macro is not None:
+                users.setdefault((sp.path, sp.piece.span.start_byte, sp.piece.text), set()).add(
+                    name
+                )
+    if not users:
+        return sites
+    out = []
+    for s in sites:
+        name = s.program or s.symbol
+        if not s.spellings or name is None:
+            out.append(s)
+            continue
+        spellings = []
+        everyone: set[str] = set()
+        for sp in s.spellings:
+            others = users.get((sp.path, sp.piece.span.start_byte, sp.piece.text), set()) - {name}
+            everyone |= others
+            spellings.append(replace(sp, shared=tuple(sorted(others))) if others else sp)
+        out.append(replace(s, spellings=tuple(spellings), macro_users=tuple(sorted(everyone))))
+    return out
