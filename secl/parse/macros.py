@@ -241,7 +241,7 @@ class Macro:
 
     @property
     def configured(self) -> bool:
-        return self.path == COMMAND_LINE
+        return self.path.startswith(COMMAND_LINE[:-1])
 
 
 class _Reader:
@@ -257,12 +257,19 @@ class _Reader:
         self._groups: dict[tuple[str, int, str], tuple[tuple[int, int, frozenset[str]], ...]] = {}
         self.states: dict[tuple, _State] = {}  # see Preprocessor._save
         self._data[BUILTIN_PATH] = _BUILTIN.encode()
+        self._command_lines: dict[str, bytes] = {}
 
-    def add(self, path: str, data: bytes) -> None:
-        if self._data.get(path) != data:
-            self._data[path] = data
-            self._directives.pop(path, None)
-            self._bodies = {k: v for k, v in self._bodies.items() if k[0] != path}
+    def command_line(self, setup: Setup) -> str:
+        """The pseudo-file of a configuration's -D/-U lines: one path per distinct content,
+        so that macros of two configurations never share a cached body."""
+        data = _command_line(setup)
+        for path, known in self._command_lines.items():
+            if known == data:
+                return path
+        n = len(self._command_lines)
+        path = COMMAND_LINE if n == 0 else f"{COMMAND_LINE[:-1]} {n + 1}>"
+        self._command_lines[path] = self._data[path] = data
+        return path
 
     def data(self, path: str) -> bytes | None:
         if path not in self._data:
@@ -356,16 +363,22 @@ class _Frame:
         "branch",
         "chain",
         "conds",
+        "guard",
         "outer",
         "prev",
         "serial",
         "state",
         "taken",
+        "text",
+        "texts",
         "unknowns",
     )
 
     def __init__(self, outer: bool | None, serial: int) -> None:
         self.serial = serial  # which block, for a macro to say where it was defined
+        self.guard = False  # an include guard: no branch worth naming
+        self.text = ""  # the branch being read, as a condition (`!A && B` in an #elif)
+        self.texts: list[str] = []  # every earlier branch's condition
         self.branch = 0  # which of its branches is being read
         self.outer = outer  # the state around the block
         self.taken: bool | None = False  # a branch was (True) or may have been (None) taken
@@ -436,9 +449,8 @@ class Preprocessor:
         self._mentions: dict[str, tuple[str, ...]] = {}  # name -> macros whose body uses it
         key: tuple = (setup,)
         if not self._restore(key):
-            reader.add(COMMAND_LINE, _command_line(setup))
             self._include_file(BUILTIN_PATH)
-            self._include_file(COMMAND_LINE)
+            self._include_file(reader.command_line(setup))
             self.configured |= {n for n, m in self.table.items() if m.configured}
             for forced in setup.forced_includes:
                 self._include_file(forced)
@@ -475,6 +487,10 @@ class Preprocessor:
 
     def _conditions(self) -> tuple[tuple[int, int, str], ...]:
         return tuple((f.serial, f.branch, c) for f in self.frames for c in f.conds)
+
+    def branch(self) -> str | None:
+        """The #if branches being read, as one condition (secl.parse.bpf's `branch` format)."""
+        return " && ".join(f.text for f in self.frames if f.text and not f.guard) or None
 
     def here(self) -> set[tuple[int, int]]:
         """The #if branches being read."""
@@ -563,7 +579,7 @@ class Preprocessor:
         if word in ("if", "ifdef", "ifndef"):
             self._if(path, data, found, i)
         elif word in ("elif", "elifdef", "elifndef", "else"):
-            self._elif(data, d)
+            self._elif(path, data, d)
         elif word == "endif":
             if self.frames:
                 self.frames.pop()
@@ -588,17 +604,18 @@ class Preprocessor:
         if frame.outer is False:
             frame.taken = True
             return
-        value, text, dependent, unknowns = self._condition(data, d)
+        value, text, dependent, unknowns = self._condition(path, data, d)
         if d.word == "ifndef" or (d.word == "if" and text.startswith("!defined")):
             nxt = found[i + 1] if i + 1 < len(found) else None
             name = text.removeprefix("!defined(").rstrip(")")
             if nxt is not None and nxt.word == "define":
                 m = _IDENT.search(data, nxt.body, nxt.end)
                 if m is not None and m.group().decode() == name:
+                    frame.guard = True
                     dependent = False  # an include guard says nothing about the configuration
         self._enter(frame, value, text, dependent, unknowns)
 
-    def _elif(self, data: bytes, d: Directive) -> None:
+    def _elif(self, path: str, data: bytes, d: Directive) -> None:
         if not self.frames:
             return
         frame = self.frames[-1]
@@ -610,7 +627,7 @@ class Preprocessor:
         if d.word == "else":
             value, text, dependent, unknowns = 1, "", False, ()
         else:
-            value, text, dependent, unknowns = self._condition(data, d)
+            value, text, dependent, unknowns = self._condition(path, data, d)
         self._enter(frame, value, text, dependent, unknowns)
 
     def _enter(
@@ -627,7 +644,10 @@ class Preprocessor:
         frame.chain += unknowns
         frame.state = state
         frame.unknowns = frame.chain if state is None else ()
-        negated = tuple(f"!({c})" if not c.startswith("defined(") else "!" + c for c in frame.prev)
+        negated = tuple(_negate(c) for c in frame.prev)
+        frame.text = " && ".join([*(_negate(t) for t in frame.texts), *([text] if text else [])])
+        if text:
+            frame.texts.append(text)
         if text:
             frame.conds = (text,) if dependent and state is not False else ()
             if dependent:
@@ -640,7 +660,7 @@ class Preprocessor:
             frame.taken = None
 
     def _condition(
-        self, data: bytes, d: Directive
+        self, path: str, data: bytes, d: Directive
     ) -> tuple[int | None, str, bool, tuple[str, ...]]:
         """(value or None when undecidable, the condition as text, whether it depends on the
         configuration, the unknown names it depends on)."""
@@ -660,7 +680,7 @@ class Preprocessor:
                     unknowns,
                 )
             return value, f"defined({name})", dependent, unknowns
-        toks = tokens(data, d.body, d.end, "")
+        toks = tokens(data, d.body, d.end, path)
         text = spell(toks)
         value, dependent, unknowns = self.evaluate(toks)
         return value, text, dependent, unknowns
@@ -1000,6 +1020,14 @@ class Preprocessor:
         return out
 
 
+def _negate(cond: str) -> str:
+    if cond.startswith("!defined(") and cond.count("(") == 1:
+        return cond[1:]
+    if re.fullmatch(r"defined\(\w+\)|\w+", cond):
+        return "!" + cond
+    return f"!({cond})"
+
+
 def spell(toks: Iterable[Tok]) -> str:
     """Tokens as one line of C: `defined(A) && B > 1`."""
     out = ""
@@ -1303,7 +1331,7 @@ def outcome(
             path = display(t.path)
         else:
             span = _NOWHERE
-            path = t.path or COMMAND_LINE
+            path = COMMAND_LINE if t.path.startswith(COMMAND_LINE[:-1]) else (t.path or "?")
         spellings.append(Spelling(path, Piece(kind, t.text, value, span), t.macro))
     section = "".join(s.piece.value or "" for s in spellings)
     return _Outcome(section, tuple(spellings), configuration)
@@ -1499,7 +1527,7 @@ class _FileJob:
             name_span=name_span,
             is_static=is_static,
             body=body,
-            branch=self._branch(start, end),
+            branch=self.pre.branch(),  # the preprocessor knows it better than the tree
             template=False,
             resolved_by="macro" if result.section is not None else None,
             configuration=result.configuration,
@@ -2127,3 +2155,15 @@ def _share(sites: list[SectionSite]) -> list[SectionSite]:
             spellings.append(replace(sp, shared=tuple(sorted(others))) if others else sp)
         out.append(replace(s, spellings=tuple(spellings), macro_users=tuple(sorted(everyone))))
     return out
+
+
+def prefix_spelling(site: SectionSite) -> Spelling | None:
+    """The literal that spells the start of a macro-built section (its program type): where a
+    fix that renames the type edits, at the site or in the #define. None when that text comes
+    from `#`, `##` or the command line. Its `shared` names the other programs the same edit
+    renames (a fix there is unsafe)."""
+    for sp in site.spellings:
+        if sp.piece.value:
+            usable = sp.piece.kind == "literal" and not sp.path.startswith("<")
+            return sp if usable else None
+    return None
