@@ -94,7 +94,9 @@ def test_a_header_that_tests_compiler_macros_works_the_same(tmp_path):
     header += '#define PFX "__x64_"\n#endif\n'
     src = '#include "pfx.h"\nSEC("fentry/" PFX "sys_getpgid")\n' + body("p")
     files = {"p.bpf.c": src, "pfx.h": header}
-    assert programs(tmp_path, files, target_arch="arm64")["p"].section == "fentry/__arm64_sys_getpgid"
+    assert (
+        programs(tmp_path, files, target_arch="arm64")["p"].section == "fentry/__arm64_sys_getpgid"
+    )
 
 
 def test_without_an_arch_the_prefix_stays_unresolved_and_the_note_names_the_macro(tmp_path):
@@ -158,10 +160,14 @@ def test_arch_predefines_are_the_compilers_not_syscall_prefixes():
         ("#define STR(x) #x\n#define T tc\n", '"" STR(T)', "T"),  # # does not expand
         ('#define CAT(a, b) a ## b\n#define kp_pfx "kprobe/"\n', 'CAT(kp_, pfx) "f"', "kprobe/f"),
         ('#define P(...) "fentry/" __VA_ARGS__\n', 'P("a" "b")', "fentry/ab"),
-        ('#define P(fmt, args...) fmt, ## args\n', 'P("xdp")', "xdp"),
-        ('#define Q(x) #x\n', 'Q(a "b\\\\c" d)', 'a "b\\\\c" d'),
-        ('#define A B\n#define B "raw_tp/" C\n#define C "sched_switch"\n', "A", "raw_tp/sched_switch"),
-        ('#define SELF SELF "x"\n', 'SELF', None),  # stops at the hide set; SELF stays
+        ("#define P(fmt, args...) fmt, ## args\n", 'P("xdp")', "xdp"),
+        ("#define Q(x) #x\n", 'Q(a "b\\\\c" d)', 'a "b\\\\c" d'),
+        (
+            '#define A B\n#define B "raw_tp/" C\n#define C "sched_switch"\n',
+            "A",
+            "raw_tp/sched_switch",
+        ),
+        ('#define SELF SELF "x"\n', "SELF", None),  # stops at the hide set; SELF stays
     ],
 )
 def test_expansion(tmp_path, defines, argument, section):
@@ -202,7 +208,7 @@ def test_a_redefinition_applies_from_where_it_is_written(tmp_path):
 def test_if_evaluation(tmp_path, condition, section):
     src = (
         f'#define LOCAL 3\n#if {condition}\n#define P "yes/"\n#else\n#define P "no/"\n#endif\n'
-        f"SEC(P \"x\")\n{body('p')}#define NEVER_SET_HERE_BUT_DEFINED_BELOW 1\n"
+        f'SEC(P "x")\n{body("p")}#define NEVER_SET_HERE_BUT_DEFINED_BELOW 1\n'
     )
     write(tmp_path, {"prefix.h": "\n"})
     assert section_of(tmp_path, src) == section
@@ -210,7 +216,7 @@ def test_if_evaluation(tmp_path, condition, section):
 
 def test_a_macro_under_an_unknown_if_serves_uses_under_the_same_if(tmp_path):
     src = (
-        "#if HAVE_FEATURE\n#define T(n) SEC(\"socket\") int n(void *ctx) { return 0; }\n"
+        '#if HAVE_FEATURE\n#define T(n) SEC("socket") int n(void *ctx) { return 0; }\n'
         "T(in_branch)\n#endif\nT(outside)\n"
     )
     run = run_of(tmp_path, {"p.bpf.c": src})
@@ -260,14 +266,16 @@ def test_uses_of_wrappers_become_sites(tmp_path):
     assert on_open.name_span is not None and on_open.name_span.start.row == 3
     assert on_open.body is not None and src.encode()[on_open.body[0]] == ord("{")
     assert on_open.pieces == ()  # a use has no argument of its own: see spellings
-    kinds = [(s.piece.kind, s.piece.text, os.path.basename(s.path), s.macro) for s in on_open.spellings]
+    kinds = [
+        (s.piece.kind, s.piece.text, os.path.basename(s.path), s.macro) for s in on_open.spellings
+    ]
     assert kinds == [("literal", '"kprobe/"', "wrappers.h", "KPROBE"),
                      ("stringify", '"do_sys_open"', "p.bpf.c", None)]  # fmt: skip
 
 
 def test_a_literal_in_a_define_knows_the_other_programs_it_serves(tmp_path):
     src = '#include "wrappers.h"\nTAIL(0)\n{ return 0; }\nTAIL(1)\n{ return 1; }\n'
-    src += 'KPROBE(a) int a_prog(void *ctx) { return 0; }\n'
+    src += "KPROBE(a) int a_prog(void *ctx) { return 0; }\n"
     run = run_of(tmp_path, {"p.bpf.c": src, "wrappers.h": WRAPPERS_H})
     by_name = {s.program: s for s in run.project.sites if s.program}
     assert by_name["classifier_0"].macro_users == ("classifier_1",)
@@ -277,7 +285,9 @@ def test_a_literal_in_a_define_knows_the_other_programs_it_serves(tmp_path):
 
 
 def test_a_wrapper_whose_section_is_wrong_gets_the_finding(tmp_path):
-    src = '#define PROBE(fn) SEC("kprobes/" #fn)\nPROBE(do_unlinkat) int p(void *ctx) { return 0; }\n'
+    src = (
+        '#define PROBE(fn) SEC("kprobes/" #fn)\nPROBE(do_unlinkat) int p(void *ctx) { return 0; }\n'
+    )
     run = run_of(tmp_path, {"p.bpf.c": src})
     assert [(f.code, f.program, f.span.start.row) for f in run_rules(run.project)] == [
         ("SECL101", "p", 2)
@@ -285,7 +295,7 @@ def test_a_wrapper_whose_section_is_wrong_gets_the_finding(tmp_path):
 
 
 def test_an_unresolved_wrapper_use_is_a_note_not_a_finding(tmp_path):
-    src = '#define PROBE(fn) SEC(FAMILY #fn)\nPROBE(do_unlinkat) int p(void *ctx) { return 0; }\n'
+    src = "#define PROBE(fn) SEC(FAMILY #fn)\nPROBE(do_unlinkat) int p(void *ctx) { return 0; }\n"
     run = run_of(tmp_path, {"p.bpf.c": src}, select=("ALL",))
     findings = run_rules(run.project)
     assert [f.code for f in findings] == ["SECL001"]
@@ -324,10 +334,10 @@ def test_define_chooses_the_family_and_the_site_says_so(tmp_path, defines, secti
 
 
 def test_a_define_secl_has_never_seen(tmp_path):
-    src = "SEC(MY_FAMILY \"do_x\")\n" + body("p")
+    src = 'SEC(MY_FAMILY "do_x")\n' + body("p")
     assert section_of(tmp_path, src) is None
     assert section_of(tmp_path, src, defines=('MY_FAMILY="kretprobe/"',)) == "kretprobe/do_x"
-    assert section_of(tmp_path, src, defines=('MY_FAMILY(x)=x',)) is None  # used without args
+    assert section_of(tmp_path, src, defines=("MY_FAMILY(x)=x",)) is None  # used without args
     fn = 'SEC(MY_FAMILY("do_x"))\n' + body("p")
     assert section_of(tmp_path, fn, defines=('MY_FAMILY(x)="fexit/" x',)) == "fexit/do_x"
 
