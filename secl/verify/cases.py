@@ -239,11 +239,8 @@ def target_of(section: str, group: Group, attach_target: str | None = None) -> T
             return Target("multi" if multi else "single", func, "", 0,
                           KERNEL_TRIGGERS.get(func, "none"), note)  # fmt: skip
         func, offset = (rest, 0) if multi else _split_offset(rest)
-        trigger = KERNEL_TRIGGERS.get(func, "none") if offset == 0 else "none"
-        if offset and func in KERNEL_TRIGGERS:
-            trigger = KERNEL_TRIGGERS[func]
         api = "single" if base.endswith(".single") else "auto"
-        return Target(api, func, "", offset, trigger)
+        return Target(api, func, "", offset, KERNEL_TRIGGERS.get(func, "none"))
     multi = ".multi" in base or ".session" in base
     path, _, func_part = rest.rpartition(":") if rest else ("", "", "")
     func, offset = _split_offset(func_part) if func_part else ("", 0)

@@ -386,3 +386,17 @@ def _processes_running(needle: str) -> bool:
         if needle.encode() in cmdline and b"pytest" not in cmdline:
             return True
     return False
+
+
+def test_kvm_is_not_trusted_on_pvm_hosts(probes_run: VerifyRun) -> None:
+    from secl.verify.guest import kvm_candidate, remembered_accel
+    from secl.verify.toolchain import find_qemu
+
+    (guest_run,) = [r for r in probes_run.document["runs"] if r["where"] == "guest"]
+    if os.path.isdir("/sys/module/kvm_pvm"):
+        usable, reason = kvm_candidate()
+        assert not usable and "PVM" in reason
+        assert guest_run["accel"].startswith("tcg")
+    qemu = find_qemu()
+    assert isinstance(qemu, str)
+    assert remembered_accel(qemu) == guest_run["accel"].split()[0]
