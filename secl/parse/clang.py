@@ -25,6 +25,9 @@ MARKER = "secl-section:"
 _ANNOTATE = (
     f'-Dsection(x)=annotate("{MARKER}" x)',
     f'-D__section__(x)=annotate("{MARKER}" x)',
+    # libbpf's definition, for when bpf_helpers.h is not on the include path (its own
+    # definition, when found, replaces this one and means the same).
+    "-DSEC(name)=__attribute__((section(name), used))",
 )
 RESOURCE_ENV = "SECL_CLANG_RESOURCE_DIR"
 # Where distributions install clang's builtin headers (stddef.h, stdarg.h, ...).
