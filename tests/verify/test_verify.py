@@ -400,3 +400,30 @@ def test_kvm_is_not_trusted_on_pvm_hosts(probes_run: VerifyRun) -> None:
     qemu = find_qemu()
     assert isinstance(qemu, str)
     assert remembered_accel(qemu) == guest_run["accel"].split()[0]
+
+
+def test_progress_on_a_terminal_for_several_objects(objects: dict[str, Path]) -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    args = ["verify", str(objects["probes"]), str(objects["sections"])]
+    proc = subprocess.run(
+        [sys.executable, "-m", "secl", *args],
+        stdout=subprocess.PIPE, stderr=follower, cwd=ROOT, timeout=120, check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "SECL_QEMU": "/nonexistent/qemu"},
+    )  # fmt: skip
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"[1/2] host: probes.bpf.o" in shown and b"[2/2] host: sections.bpf.o" in shown
+    assert shown.endswith(b"\r\x1b[K")  # the status line is cleared at the end
+    assert b"\x1b[K" not in proc.stdout  # the table itself has no terminal codes
