@@ -18,6 +18,7 @@ from __future__ import annotations
 import operator
 import os
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, NamedTuple
@@ -251,13 +252,14 @@ class _Reader:
     def __init__(self, files: dict[str, bytes]) -> None:
         self._data: dict[str, bytes | None] = {os.path.abspath(p): d for p, d in files.items()}
         self._directives: dict[str, list[Directive]] = {}
-        self._positions: dict[str, object] = {}
+        self._positions: dict[str, list[int]] = {}
         self._bodies: dict[tuple[str, int, str], tuple[Tok, ...]] = {}
         self._templates: dict[str, bool] = {}
         self._groups: dict[tuple[str, int, str], tuple[tuple[int, int, frozenset[str]], ...]] = {}
         self.states: dict[tuple, _State] = {}  # see Preprocessor._save
         self._data[BUILTIN_PATH] = _BUILTIN.encode()
         self._command_lines: dict[str, bytes] = {}
+        self._exists: dict[str, bool] = {}
 
     def command_line(self, setup: Setup) -> str:
         """The pseudo-file of a configuration's -D/-U lines: one path per distinct content,
@@ -281,9 +283,12 @@ class _Reader:
         return self._data[path]
 
     def exists(self, path: str) -> bool:
-        if path in self._data:
-            return self._data[path] is not None
-        return os.path.isfile(path)
+        if path not in self._data:
+            found = self._exists.get(path)
+            if found is None:
+                found = self._exists[path] = os.path.isfile(path)
+            return found
+        return self._data[path] is not None
 
     def directives(self, path: str) -> list[Directive]:
         found = self._directives.get(path)
@@ -292,12 +297,18 @@ class _Reader:
         return found
 
     def span(self, path: str, start: int, end: int) -> Span:
-        from secl.parse.tree import Positions
+        return Span(start, end, self._at(path, start), self._at(path, end))
 
-        pos = self._positions.get(path)
-        if pos is None:
-            pos = self._positions[path] = Positions(self.data(path) or b"")
-        return pos.span(start, end)  # type: ignore[attr-defined]
+    def _at(self, path: str, offset: int) -> Position:
+        # A line table per file: a file's sites and spellings ask for many positions.
+        data = self.data(path) or b""
+        starts = self._positions.get(path)
+        if starts is None:
+            starts = self._positions[path] = [0, *(m.end() for m in re.finditer(b"\n", data))]
+        line = bisect_right(starts, offset) - 1
+        prefix = data[starts[line] : offset]
+        column = len(prefix) if prefix.isascii() else len(prefix.decode("utf-8", "replace"))
+        return Position(line + 1, column + 1)
 
     def body(self, m: Macro) -> tuple[Tok, ...]:
         key = (m.path, m.start, m.name)
@@ -536,18 +547,23 @@ class Preprocessor:
         data = self.reader.data(path) or b""
         pos = 0
         found = self.reader.directives(path)
-        # While the file only #includes, the state is that of any file with the same #includes
-        # from the same directory: computed once per run.
-        key: tuple | None = (self.setup, os.path.dirname(path))
+        # While the file only #includes, the state is that of any file that includes the same
+        # headers in the same order: computed once per run. Headers not found change nothing.
+        key: tuple | None = (self.setup,)
         for i, d in enumerate(found):
             if d.start > pos:
                 segment(pos, d.start, self.state)
             pos = d.end
             if key is not None and d.word == "include" and not self.frames:
-                key = (*key, data[d.body : d.end].strip())
-                if self._restore(key):
+                target = self._include_target(path, data, d)
+                if target is None:
                     continue
-                self._directive(path, data, found, i)
+                key = (*key, target)
+                own = list(self.missing)
+                if self._restore(key):
+                    self.missing = list(dict.fromkeys([*own, *self.missing]))
+                    continue
+                self._include_file(target)
                 self._save(key)
                 continue
             if key is not None:
@@ -747,30 +763,35 @@ class Preprocessor:
             self.reaching.discard(name)
 
     def _include(self, path: str, data: bytes, d: Directive) -> None:
+        target = self._include_target(path, data, d)
+        if target is not None:
+            # Under an undecided #if, the header's own directives inherit that state.
+            self._include_file(target)
+
+    def _include_target(self, path: str, data: bytes, d: Directive) -> str | None:
+        """The file an #include names (None, and noted in `missing`, when not found)."""
         toks = tokens(data, d.body, d.end, path)
         if toks and toks[0].kind not in ("str", "punct"):
             toks = self.expand(toks, _Expansion(frozenset()))
         if not toks:
-            return
+            return None
         if toks[0].kind == "str":
             name, angled = toks[0].text[1:-1], False
         elif toks[0].text == "<":
             close = next((i for i, t in enumerate(toks) if t.text == ">"), None)
             if close is None:
-                return
+                return None
             if toks[0].start >= 0 and toks[close].path == path:
                 name = data[toks[0].end : toks[close].start].decode("utf-8", "replace")
             else:
                 name = "".join(t.text for t in toks[1:close])
             angled = True
         else:
-            return
+            return None
         target = self.find_include(name, angled, os.path.dirname(path))
         if target is None:
             self.missing.append(f"<{name}>" if angled else f'"{name}"')
-            return
-        # Under an undecided #if, the header's own directives inherit that state.
-        self._include_file(target)
+        return target
 
     def find_include(self, name: str, angled: bool, here: str) -> str | None:
         dirs = list(self.setup.include_dirs)
@@ -1467,9 +1488,12 @@ class _FileJob:
 
     def _keep(self, macro: Macro) -> bool:
         """Macros that write definitions (BPF_PROG(name, ...)) stay as written in a use: their
-        first argument names the program, as tree-sitter reads it."""
+        first argument names the program, as tree-sitter reads it. So do annotations
+        (`__description(...)`, `__naked`): they name nothing and cost time."""
         if macro.name in self.pre.reaching:
             return False
+        if _ATTRIBUTE_LIKE.match(macro.name):
+            return True
         key = (macro.path, macro.start)
         found = self._writes_definitions.get(key)
         if found is None:
