@@ -544,10 +544,7 @@ def unreferenced_struct_ops(project: Project) -> Iterator[Finding]:
         name = strip_question_mark(site.section or "")[0].split("/", 1)[0]
         if name not in ("struct_ops", "struct_ops.s") or (site.section or "").startswith("?"):
             continue
-        maps = [
-            s for s in project.sites
-            if s.path == site.path and s.kind == "data" and s.section in _STRUCT_OPS_DATA
-        ]  # fmt: skip
+        maps = _struct_ops_maps(project).get(site.path, [])
         if not maps or site.program is None:
             continue  # the maps may live in another object linked with this one
         data = project.files[site.path]
@@ -564,6 +561,16 @@ def unreferenced_struct_ops(project: Project) -> Iterator[Finding]:
             f"struct_ops program `{site.program}` is not referenced by any `.struct_ops` map in "
             "this file: libbpf fails the load (\"program isn't referenced anywhere\")",
         )  # fmt: skip
+
+
+def _struct_ops_maps(project: Project) -> dict[str, list[SectionSite]]:
+    maps = project.memo.get("struct-ops-maps")
+    if maps is None:
+        maps = project.memo["struct-ops-maps"] = {}
+        for s in project.sites:
+            if s.kind == "data" and s.section in _STRUCT_OPS_DATA:
+                maps.setdefault(s.path, []).append(s)  # type: ignore[union-attr]
+    return maps  # type: ignore[return-value]
 
 
 _MACRO_CALL = re.compile(rb"[A-Za-z_]\w*\s*\(")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Iterator
 from functools import cache
 from typing import NamedTuple
@@ -29,39 +28,28 @@ def parse(data: bytes) -> Tree:
     return c_parser().parse(data)
 
 
-_SMALL_FILE = 256 * 1024
-
-
 class Positions:
     """Byte offsets to 1-based (row, character column) for one file."""
 
-    __slots__ = ("_data", "_line_starts")
+    __slots__ = ("_data", "_line", "_line_start")
 
     def __init__(self, data: bytes) -> None:
         self._data = data
-        self._line_starts: list[int] | None = None
-
-    def _starts(self) -> list[int]:
-        if self._line_starts is None:
-            starts = [0]
-            find = self._data.find
-            i = find(b"\n")
-            while i != -1:
-                starts.append(i + 1)
-                i = find(b"\n", i + 1)
-            self._line_starts = starts
-        return self._line_starts
+        # Where the last lookup landed: sites are read in order, so counting newlines from
+        # there (in C) is cheaper than a line table for a file with a handful of sites.
+        self._line_start = 0
+        self._line = 0
 
     def at(self, offset: int) -> Position:
         data = self._data
-        if len(data) <= _SMALL_FILE:
-            # Counting newlines in C beats building a line table for the few sites of a file.
-            start = data.rfind(b"\n", 0, offset) + 1
-            line = data.count(b"\n", 0, start)
-        else:
-            starts = self._line_starts or self._starts()
-            line = bisect_right(starts, offset) - 1
-            start = starts[line]
+        start, line = self._line_start, self._line
+        if offset < start:
+            start, line = 0, 0
+        newlines = data.count(b"\n", start, offset)
+        if newlines:
+            line += newlines
+            start = data.rfind(b"\n", start, offset) + 1
+        self._line_start, self._line = start, line
         prefix = data[start:offset]
         column = offset - start if prefix.isascii() else len(prefix.decode("utf-8", "replace"))
         return Position(line + 1, column + 1)
@@ -110,31 +98,33 @@ class Token(NamedTuple):
 # end inside a string), so code is read forward with the plain C token grammar below; the tree
 # is used to find sites, branch conditions and bodies.
 _C_TOKEN = re.compile(
-    rb"(?P<directive>(?:(?<=\n)|(?<![\s\S]))[ \t]*\#(?:[^\n\\]|\\.)*)"
-    rb"|(?P<ws>[ \t\r\f\v]+|\n|//(?:[^\n\\]|\\.)*|/\*.*?(?:\*/|\Z)|\\\n)"
+    # whitespace, comments and line continuations before the token, skipped in the same match
+    rb"(?:[ \t\r\n\f\v]+|//(?:[^\n\\]|\\.)*|/\*.*?(?:\*/|\Z)|\\\n)*"
+    rb"(?:(?P<directive>\#(?:[^\n\\]|\\.)*)"
     rb'|(?P<string_literal>(?:u8|u|U|L)?"(?:[^"\\\n]|\\.)*"?)'
     rb"|(?P<char_literal>(?:u8|u|U|L)?'(?:[^'\\\n]|\\.)*'?)"
     rb"|(?P<word>[A-Za-z_]\w*)"
     rb"|(?P<number_literal>\.?[0-9](?:[eEpP][+-]|[\w.])*)"
-    rb"|(?P<punct>->|\+\+|--|<<=?|>>=?|[<>=!&|^+\-*/%]=|&&|\|\||\#\#|\.\.\.|.)",
+    rb"|(?P<punct>->|\+\+|--|<<=?|>>=?|[<>=!&|^+\-*/%]=|&&|\|\||\.\.\.|.))",
     re.S,
 )
-_KEYWORD_TYPES = frozenset({b"struct", b"union", b"enum", b"static", b"asm"})
-_DIRECTIVE_WORD = re.compile(rb"[ \t]*#[ \t]*(\w*)")
+_KEYWORD_TYPES = {b"struct": "struct", b"union": "union", b"enum": "enum", b"static": "static",
+                  b"asm": "asm"}  # fmt: skip
+_DIRECTIVE_WORD = re.compile(rb"#[ \t]*(\w*)")
 
 
 def lex(data: bytes, start: int, end: int | None = None) -> Iterator[Token]:
     """C tokens from `start`, comments skipped. Preprocessor-aware: of each `#if` block only
-    the branch we are in (or, for a block that starts after `start`, its first branch) is read."""
+    the branch we are in (or, for a block that starts after `start`, its first branch) is read.
+    Outside `#define` bodies (which are directives) `#` only starts a directive."""
     depth = 0  # #if nesting relative to `start`
     skipping_to: int | None = None  # skip tokens until #if depth returns to this value
     scanner = _C_TOKEN.finditer(data, start) if end is None else _C_TOKEN.finditer(data, start, end)
+    keywords = _KEYWORD_TYPES
     for m in scanner:
         kind = m.lastgroup
-        if kind == "ws":
-            continue
         if kind == "directive":
-            word = _DIRECTIVE_WORD.match(m.group()).group(1)
+            word = _DIRECTIVE_WORD.match(m.group(kind)).group(1)  # type: ignore[union-attr]
             if word in (b"if", b"ifdef", b"ifndef"):
                 depth += 1
             elif word == b"endif":
@@ -145,14 +135,15 @@ def lex(data: bytes, start: int, end: int | None = None) -> Iterator[Token]:
                 # Another branch of a block whose first (or our) branch was read: skip it all.
                 skipping_to = depth
             continue
-        if skipping_to is not None:
+        if skipping_to is not None or kind is None:
             continue
-        text = m.group()
+        text = m.group(kind)
         if kind == "word":
-            kind = text.decode() if text in _KEYWORD_TYPES else "identifier"
+            kind = keywords.get(text, "identifier")
         elif kind == "punct":
             kind = text.decode("latin-1")
-        yield Token(kind, text, m.start(), m.end(), None)
+        end_byte = m.end()
+        yield Token(kind, text, end_byte - len(text), end_byte, None)
 
 
 def _leaves(node: Node, data: bytes) -> Iterator[Token]:
