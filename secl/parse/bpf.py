@@ -81,13 +81,18 @@ def _site(
 ) -> SectionSite | None:
     if name == "section" and not _in_attribute(ident, data):
         return None
-    stream = lex(data, ident.end_byte)
-    first = next(stream, None)
-    if first is None or first.type != "(":
-        return None
-    pieces, close = _pieces(stream, data, positions)
-    if close is None or not pieces:
-        return None
+    clean = _clean_pieces(ident, data, positions)
+    if clean is not None:
+        pieces, close_end = clean
+        stream = lex(data, close_end)
+    else:
+        stream = lex(data, ident.end_byte)
+        first = next(stream, None)
+        if first is None or first.type != "(":
+            return None
+        pieces, close = _pieces(stream, data, positions)
+        if close is None or not pieces:
+            return None
     if name == "section":
         # Finish the enclosing __attribute__((...)) before reading what it decorates.
         depth = 2
@@ -126,6 +131,30 @@ def _resolve(pieces: list[Piece]) -> str | None:
     if any(p.kind != "literal" for p in pieces):
         return None
     return "".join(p.value or "" for p in pieces)
+
+
+def _clean_pieces(ident: Node, data: bytes, positions: Positions) -> tuple[list[Piece], int] | None:
+    """The pieces of `SEC("a" "b")` read from the tree when it parsed the call cleanly: string
+    literals only (anything else, or an ERROR nearby, goes through the lexer)."""
+    call = ident.parent
+    if call is None or call.type != "call_expression" or call.has_error:
+        return None
+    args = call.child_by_field_name("arguments")
+    if args is None or args.named_child_count != 1:
+        return None
+    arg = args.named_children[0]
+    if arg.type == "string_literal":
+        literals = [arg]
+    elif arg.type == "concatenated_string" and all(
+        c.type == "string_literal" for c in arg.named_children
+    ):
+        literals = arg.named_children
+    else:
+        return None
+    pieces = [_piece("literal", n.start_byte, n.end_byte, data, positions) for n in literals]
+    if any(p.kind != "literal" for p in pieces):
+        return None
+    return pieces, args.end_byte
 
 
 def _pieces(
