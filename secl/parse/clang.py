@@ -199,6 +199,25 @@ def parse_sections(
     return ClangResult(sections, errors)
 
 
+def compiler_version() -> tuple[int, int, int] | None:
+    """libclang's own __clang_major__/__clang_minor__/__clang_patchlevel__ (array sizes are
+    the one place the bindings show a macro's value)."""
+    try:
+        import clang.cindex as ci
+
+        source = "char a[__clang_major__]; char b[__clang_minor__ + 1];"
+        source += " char c[__clang_patchlevel__ + 1];"
+        tu = ci.Index.create().parse(
+            "v.c", args=["-target", "bpf"], unsaved_files=[("v.c", source)]
+        )
+    except (ImportError, ci.LibclangError, ci.TranslationUnitLoadError):
+        return None
+    sizes = [c.type.get_array_size() for c in tu.cursor.get_children()]
+    if len(sizes) != 3 or min(sizes) < 1:
+        return None
+    return sizes[0], sizes[1] - 1, sizes[2] - 1
+
+
 def _where(location) -> str:
     if location.file is None:
         return ""

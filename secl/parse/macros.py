@@ -123,13 +123,17 @@ def setup_for(
     closed_world: bool = False,
 ) -> Setup:
     defines = list(command.defines) if command is not None else []
-    defines += list(config_defines)
     closed: set[str] = set()
+    if command is not None and (command.target or "").startswith("bpf"):
+        # clang -target bpf predefines no arch macro, and the byte order of `bpfel` (the
+        # default on the little-endian hosts BPF is built on) unless told otherwise.
+        big = command.target == "bpfeb" or "-mbig-endian" in command.args
+        defines.insert(0, f"__BYTE_ORDER__=__ORDER_{'BIG' if big else 'LITTLE'}_ENDIAN__")
+        closed |= _ALL_ARCH_NAMES
+    defines += list(config_defines)
     if arch is not None:
         defines += list(arch_defines(arch))
         closed |= _ALL_ARCH_NAMES
-    elif command is not None and (command.target or "").startswith("bpf"):
-        closed |= _ALL_ARCH_NAMES  # clang -target bpf predefines none of them
     return Setup(
         defines=tuple(defines),
         undefines=command.undefines if command is not None else (),
@@ -1981,6 +1985,16 @@ class _Clang:
         self.extra = tuple(extra_defines)
         self.resource: str | None = None
         self.failed = False
+        self.predefined: tuple[str, ...] = ()  # libclang's version macros, once it ran
+
+    def _version(self) -> tuple[str, ...]:
+        from secl.parse import clang
+
+        found = clang.compiler_version()
+        if found is None:
+            return ()
+        names = ("__clang_major__", "__clang_minor__", "__clang_patchlevel__")
+        return tuple(f"{n}={v}" for n, v in zip(names, found, strict=True))
 
     def parse(self, path: str, data: bytes, command: CompileCommand) -> ClangResult | None:
         if self.failed:
@@ -1993,7 +2007,10 @@ class _Clang:
                 self._fail(clang.missing_resource_message())
                 return None
         try:
-            return clang.parse_sections(path, data, command, self.resource, self.extra)
+            found = clang.parse_sections(path, data, command, self.resource, self.extra)
+            if not self.predefined:
+                self.predefined = self._version() or ("__clang__=1",)
+            return found
         except clang.ClangUnavailable as err:
             self._fail(str(err))
             return None
@@ -2027,7 +2044,9 @@ def _resolve_file(
         # libclang first: when it runs, secl's own reading may take the compiler's view (an
         # undefined name is undefined), since libclang checks every section it computes.
         found = clang.parse(path, data, command) if command is not None else None
-        setup = setup_for(defines, arch, command, closed_world=found is not None)
+        # Taking libclang's view means knowing its version too (`#if __clang_major__ >= 18`).
+        extra = [*clang.predefined, *defines] if found is not None else defines
+        setup = setup_for(extra, arch, command, closed_world=found is not None)
         pre = Preprocessor(reader, setup)
         job = _FileJob(pre, path, data, tree, sites, display)
         pre.run(os.path.abspath(path), job.segment)
