@@ -34,6 +34,7 @@ def write(tmp_path: Path, files: dict[str, str]) -> None:
 
 def database(tmp_path: Path, *commands: list[str], file: str = "p.bpf.c") -> Path:
     entries = [{"directory": str(tmp_path), "file": file, "arguments": cmd} for cmd in commands]
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "compile_commands.json"
     path.write_text(json.dumps(entries))
     return path
@@ -304,3 +305,38 @@ def test_libclang_is_imported_only_for_a_site_that_needs_it(tmp_path, resource):
         for sub in ("plain", "macro")
     }
     assert seen == {"plain": "False", "macro": "True"}
+
+
+def test_secl_takes_libclangs_view_of_the_compiler(tmp_path, resource):
+    # Under a compiler-version or byte-order #if, secl's reading agrees with libclang's and
+    # keeps the spellings (without libclang, both are unknown: see test_macros).
+    src = (
+        "#if __clang_major__ >= 10 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__\n"
+        '#define T(n) SEC("tc") int n(void *ctx) { return 0; }\n'
+        "#else\n"
+        '#define T(n) SEC("xdp") int n(void *ctx) { return 0; }\n'
+        "#endif\nT(prog)\n"
+    )
+    write(tmp_path, {"p.bpf.c": src})
+    assert programs(load([str(tmp_path)], Config()))[0].section is None
+    database(tmp_path, clang_cmd())
+    (site,) = programs(load([str(tmp_path)], Config()))
+    assert (site.section, site.resolved_by) == ("tc", "clang")
+    assert [sp.piece.text for sp in site.spellings] == ['"tc"']
+    database(tmp_path, ["clang", "-target", "bpfeb", "-c", "p.bpf.c"])
+    (site,) = programs(load([str(tmp_path)], Config()))
+    assert site.section == "xdp"
+
+
+def test_cli_compile_commands_option(tmp_path, resource):
+    write(tmp_path, {"src/p.bpf.c": 'SEC(FAM "x")\nint p(void *c) { return 0; }\n'})
+    database(tmp_path / "out", clang_cmd('-DFAM="fentry/"', file=str(tmp_path / "src/p.bpf.c")),
+             file=str(tmp_path / "src/p.bpf.c"))  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), RESOURCE_ENV: str(resource.parent)}
+    out = subprocess.run(
+        [sys.executable, "-m", "secl", "sections", "--output-format", "json", "--no-config",
+         "--compile-commands", str(tmp_path / "out"), str(tmp_path / "src")],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert [e["section"] for e in json.loads(out.stdout)] == ["fentry/x"]

@@ -415,3 +415,28 @@ def test_cli_options(tmp_path):
     assert got == {"p": "kprobe/__arm64_sys_nanosleep", "q": "kprobe.multi/do_sys_open"}
     bad = secl("sections", "--target-arch", "pdp11", "p.bpf.c", cwd=tmp_path)
     assert bad.returncode == 2 and "--target-arch: unknown 'pdp11'" in bad.stderr
+
+
+def test_configuration_file_keys(tmp_path):
+    import json
+
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": '[tool.secl]\ntarget-arch = "s390x"\ndefines = ["USE_MULTI"]\n',
+            "p.bpf.c": SLEEP + FAMILY.replace("int p(", "int q("),
+            "prefix.h": PREFIX_H,
+        },
+    )
+    out = secl("sections", "--output-format", "json", "p.bpf.c", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    got = {e["program"]: e["section"] for e in json.loads(out.stdout) if not e["template"]}
+    assert got == {"p": "kprobe/__s390x_sys_nanosleep", "q": "kprobe.multi/do_sys_open"}
+
+
+def test_an_unknown_arch_from_a_configuration_file_is_reported(tmp_path):
+    run = run_of(tmp_path, {"p.bpf.c": SLEEP, "prefix.h": PREFIX_H}, target_arch="pdp11")
+    assert [(p.path, p.message.split(" (")[0]) for p in run.problems] == [
+        ("target-arch", "unknown architecture 'pdp11'")
+    ]
+    assert programs(tmp_path, {}, target_arch="pdp11")["p"].section is None
