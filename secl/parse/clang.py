@@ -160,8 +160,11 @@ def parse_sections(
     try:
         index = ci.Index.create()
         tu = index.parse(source, args=args, unsaved_files=[(source, data)], options=options)
-    except ci.TranslationUnitLoadError as err:
-        return ClangResult((), (f"{path}: libclang could not parse it: {err}",))
+    except ci.TranslationUnitLoadError:
+        # libclang says no more than "Error parsing translation unit": show the flags.
+        flags = " ".join(command.args)
+        flags = flags if len(flags) <= 160 else flags[:159] + "…"
+        return ClangResult((), (f"cannot compile it with its compile command's flags ({flags})",))
     except ci.LibclangError as err:  # the shared library itself failed to load
         raise ClangUnavailable(f"libclang cannot be loaded: {err}") from err
     uses: dict[tuple[str, int], int] = {}

@@ -113,7 +113,6 @@ class Setup:
     forced_includes: tuple[str, ...] = ()
     closed: frozenset[str] = frozenset()  # names known to be undefined unless defined
     closed_world: bool = False  # every name not defined is undefined (a compiler's view)
-    label: str | None = None  # how to name this configuration when it matters
 
 
 def setup_for(
@@ -142,7 +141,6 @@ def setup_for(
         forced_includes=command.forced_includes if command is not None else (),
         closed=frozenset(closed),
         closed_world=closed_world,
-        label=(command.configuration or None) if command is not None else None,
     )
 
 
@@ -2052,6 +2050,11 @@ def _resolve_file(
         pre.run(os.path.abspath(path), job.segment)
         for key, site in _merge(job, sites, found, data):
             variants.setdefault(key, []).append((number, site))
+        if found is not None and not found.sections and found.errors and job.pending:
+            # libclang saw no section at all: say why, once per file.
+            clang.problems.append(
+                FileProblem(path, f"libclang: {found.errors[0]}; resolved without libclang")
+            )
     labels = [
         (c.configuration or f"compile command {i + 1}") if c is not None else None
         for i, c in enumerate(commands)

@@ -340,3 +340,17 @@ def test_cli_compile_commands_option(tmp_path, resource):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert [e["section"] for e in json.loads(out.stdout)] == ["fentry/x"]
+
+
+def test_a_file_libclang_cannot_read_says_why(tmp_path, resource):
+    # A flag this libclang rejects: the file cannot be compiled at all.
+    write(
+        tmp_path, {"p.bpf.c": '#define PFX "kprobe/"\nSEC(PFX "x")\nint p(void *c) { return 0; }\n'}
+    )
+    database(tmp_path, clang_cmd("-std=c4242"))
+    run = load([str(tmp_path)], Config())
+    assert [p.path for p in run.problems] == [str(tmp_path / "p.bpf.c")]
+    assert run.problems[0].message.startswith("libclang: ")
+    assert "c4242" in run.problems[0].message
+    (site,) = programs(run)
+    assert (site.section, site.resolved_by) == ("kprobe/x", "macro")
