@@ -438,7 +438,7 @@ _HAS_OTHER = frozenset(
      "__building_module"}
 )  # fmt: skip
 _MAX_INCLUDE_DEPTH = 40
-_MAX_EXPANSION = 20000  # tokens; a runaway expansion is abandoned
+_MAX_EXPANSION = 20000  # macro expansions in one call: more is a runaway
 
 
 class Preprocessor:
@@ -666,7 +666,6 @@ class Preprocessor:
         frame.text = " && ".join([*(_negate(t) for t in frame.texts), *([text] if text else [])])
         if text:
             frame.texts.append(text)
-        if text:
             frame.conds = (text,) if dependent and state is not False else ()
             if dependent:
                 frame.prev.append(text)
@@ -1438,7 +1437,7 @@ class _FileJob:
                 continue
             if not self._is_code(hit.start(), hit.end()):
                 continue
-            self._use(hit.start(), hit.group().decode(), end, state)
+            self._use(hit.start(), hit.group().decode(), end)
 
     def _inside_site(self, offset: int) -> bool:
         return any(a <= offset < b for a, b in self.taken)
@@ -1454,7 +1453,7 @@ class _FileJob:
             and node.type in ("identifier", "type_identifier", "field_identifier", "primitive_type")
         )
 
-    def _use(self, start: int, name: str, limit: int, state: bool | None) -> None:
+    def _use(self, start: int, name: str, limit: int) -> None:
         m = self.pre.table.get(name)
         if m is None:
             return
@@ -1481,7 +1480,7 @@ class _FileJob:
             chain = [self.pre.table[h] for h in site_tok.hide if h in self.pre.table]
             chain += [self.pre.table[h] for t in args for h in t.hide if h in self.pre.table]
             result = outcome(final, [*chain, *sub.used], self.pre, self.display)
-            self.uses.append(self._use_site(name, start, end, stream, index, after, result, state))
+            self.uses.append(self._use_site(name, start, end, stream, index, after, result))
             self.use_outcomes.append(result)
             found += 1
             index = after
@@ -1521,7 +1520,6 @@ class _FileJob:
         index: int,
         after: int,
         result: _Outcome,
-        state: bool | None,
     ) -> SectionSite:
         kind, name_tok, is_static, brace = _declared(stream, index, after)
         span = self.pre.reader.span(self.abs, start, end)
