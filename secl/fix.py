@@ -26,7 +26,7 @@ from secl.facts import SectionSite
 from secl.findings import Edit, Finding
 from secl.parse.bpf import extract_sites
 from secl.parse.cstring import decode_literal
-from secl.parse.tree import parse
+from secl.parse.tree import lex, parse
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 MAX_ROUNDS = 10  # a fix that unlocks another is normal; ten in a row is a loop
@@ -108,6 +108,31 @@ def _token_problem(before: bytes, edit: Edit) -> str | None:
     return None
 
 
+def _context_problem(before: bytes, after: bytes, edits: Sequence[Edit]) -> str | None:
+    """The code around the edits must read as the same C tokens before and after: an edit that
+    opens a comment or a string swallowing what follows changes them, whatever a tolerant
+    parser makes of the result."""
+    ordered = sorted(edits, key=lambda e: e.span.start_byte)
+    old_ranges = [(e.span.start_byte, e.span.end_byte) for e in ordered]
+    new_ranges = []
+    delta = 0
+    for e in ordered:
+        start = e.span.start_byte + delta
+        new_ranges.append((start, start + len(e.content.encode())))
+        delta += len(e.content.encode()) - (e.span.end_byte - e.span.start_byte)
+    if _tokens_outside(before, old_ranges) != _tokens_outside(after, new_ranges):
+        return "the code around the fix parses differently after it (other C tokens)"
+    return None
+
+
+def _tokens_outside(data: bytes, ranges: list[tuple[int, int]]) -> list[tuple[str, bytes]]:
+    return [
+        (tok.type, tok.text)
+        for tok in lex(data, 0, every_branch=True)
+        if not any(tok.start_byte < end and start < tok.end_byte for start, end in ranges)
+    ]
+
+
 def _expected_section(site: SectionSite, edits: Sequence[Edit]) -> str | None:
     """The section a site should resolve to once `edits` (each replacing one whole literal
     piece) are applied; None when that cannot be said (the caller then checks less)."""
@@ -154,7 +179,7 @@ def reparse_problem(path: str, before: bytes, after: bytes, edits: Sequence[Edit
             )
         if expected is None and (a.section is None) != (b.section is None):
             return f"the section at {where} no longer resolves the same way after the fix"
-    return None
+    return _context_problem(before, after, edits)
 
 
 # -- planning -------------------------------------------------------------------------------

@@ -99,13 +99,15 @@ class Token(NamedTuple):
 # is used to find sites, branch conditions and bodies.
 _C_TOKEN = re.compile(
     # whitespace, comments and line continuations before the token, skipped in the same match
-    rb"(?:[ \t\r\n\f\v]+|//(?:[^\n\\]|\\.)*|/\*.*?(?:\*/|\Z)|\\\n)*"
+    # (possessively: an unterminated comment must never be given back as `/` and `*`)
+    rb"(?:[ \t\r\n\f\v]+|//(?:[^\n\\]|\\.)*|/\*.*?(?:\*/|\Z)|\\\n)*+"
     rb"(?:(?P<directive>\#(?:[^\n\\]|\\.)*)"
     rb'|(?P<string_literal>(?:u8|u|U|L)?"(?:[^"\\\n]|\\.)*"?)'
     rb"|(?P<char_literal>(?:u8|u|U|L)?'(?:[^'\\\n]|\\.)*'?)"
     rb"|(?P<word>[A-Za-z_]\w*)"
     rb"|(?P<number_literal>\.?[0-9](?:[eEpP][+-]|[\w.])*)"
-    rb"|(?P<punct>->|\+\+|--|<<=?|>>=?|[<>=!&|^+\-*/%]=|&&|\|\||\.\.\.|.))",
+    rb"|(?P<punct>->|\+\+|--|<<=?|>>=?|[<>=!&|^+\-*/%]=|&&|\|\||\.\.\.|.)"
+    rb"|(?P<end>\Z))",
     re.S,
 )
 _KEYWORD_TYPES = {b"struct": "struct", b"union": "union", b"enum": "enum", b"static": "static",
@@ -113,10 +115,13 @@ _KEYWORD_TYPES = {b"struct": "struct", b"union": "union", b"enum": "enum", b"sta
 _DIRECTIVE_WORD = re.compile(rb"#[ \t]*(\w*)")
 
 
-def lex(data: bytes, start: int, end: int | None = None) -> Iterator[Token]:
-    """C tokens from `start`, comments skipped. Preprocessor-aware: of each `#if` block only
-    the branch we are in (or, for a block that starts after `start`, its first branch) is read.
-    Outside `#define` bodies (which are directives) `#` only starts a directive."""
+def lex(
+    data: bytes, start: int, end: int | None = None, *, every_branch: bool = False
+) -> Iterator[Token]:
+    """C tokens from `start`, comments and directives skipped. Preprocessor-aware: of each
+    `#if` block only the branch we are in (or, for a block that starts after `start`, its
+    first branch) is read, unless `every_branch`. Outside `#define` bodies (which are
+    directives) `#` only starts a directive."""
     depth = 0  # #if nesting relative to `start`
     skipping_to: int | None = None  # skip tokens until #if depth returns to this value
     scanner = _C_TOKEN.finditer(data, start) if end is None else _C_TOKEN.finditer(data, start, end)
@@ -124,6 +129,8 @@ def lex(data: bytes, start: int, end: int | None = None) -> Iterator[Token]:
     for m in scanner:
         kind = m.lastgroup
         if kind == "directive":
+            if every_branch:
+                continue
             word = _DIRECTIVE_WORD.match(m.group(kind)).group(1)  # type: ignore[union-attr]
             if word in (b"if", b"ifdef", b"ifndef"):
                 depth += 1
@@ -135,7 +142,9 @@ def lex(data: bytes, start: int, end: int | None = None) -> Iterator[Token]:
                 # Another branch of a block whose first (or our) branch was read: skip it all.
                 skipping_to = depth
             continue
-        if skipping_to is not None or kind is None:
+        if kind == "end":
+            return
+        if skipping_to is not None:
             continue
         text = m.group(kind)
         if kind == "word":
