@@ -68,6 +68,11 @@ class SectionSite:
     unresolved_reason: str | None = None  # why, in words (SECL001 says it)
 
     @property
+    def key(self) -> tuple[str, int, str | None]:
+        """Identifies a site in a run: the programs one wrapper-macro use makes share a span."""
+        return (self.path, self.span.start_byte, self.program)
+
+    @property
     def unresolved_pieces(self) -> tuple[Piece, ...]:
         return tuple(p for p in self.pieces if p.kind != "literal")
 

@@ -112,7 +112,8 @@ def _context_problem(before: bytes, after: bytes, edits: Sequence[Edit]) -> str 
     """The code around the edits must read as the same C tokens before and after: an edit that
     opens a comment or a string swallowing what follows changes them, whatever a tolerant
     parser makes of the result."""
-    ordered = sorted(edits, key=lambda e: e.span.start_byte)
+    unique = {(e.span.start_byte, e.span.end_byte, e.content): e for e in edits}
+    ordered = sorted(unique.values(), key=lambda e: e.span.start_byte)
     old_ranges = [(e.span.start_byte, e.span.end_byte) for e in ordered]
     new_ranges = []
     delta = 0

@@ -18,13 +18,13 @@ def build_inventory(project: Project) -> list[InventoryEntry]:
         if site.section is not None and site.kind != "data" and not site.template:
             found = match(site.section, target) or lookup_any(site.section)
             definition = found.definition.name if found is not None else None
-        upgrade = upgrades.get((site.path, site.span.start_byte))
+        upgrade = upgrades.get(site.key)
         entries.append(InventoryEntry(site=site, definition=definition, upgrade=upgrade))
     entries.sort(key=lambda e: (e.site.path, e.site.span.start_byte))
     return entries
 
 
-def _upgrades(project: Project) -> dict[tuple[str, int], UpgradeInfo]:
+def _upgrades(project: Project) -> dict[tuple[str, int, str | None], UpgradeInfo]:
     if not project.has_probe_programs:
         return {}
     try:

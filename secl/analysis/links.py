@@ -140,9 +140,9 @@ class LinkedFact:
 
 def link_facts(
     linker: Linker, loaders: list[LoaderFacts]
-) -> dict[tuple[str, int], list[LinkedFact]]:
+) -> dict[tuple[str, int, str | None], list[LinkedFact]]:
     """Loader facts per program site, keyed like UpgradeInfo: (path, SEC span start)."""
-    out: dict[tuple[str, int], list[LinkedFact]] = {}
+    out: dict[tuple[str, int, str | None], list[LinkedFact]] = {}
     cache: dict[tuple[int, ProgramRef], Resolution] = {}
     for index, loader in enumerate(loaders):
         for fact in loader.facts:
@@ -153,7 +153,5 @@ def link_facts(
             if resolution is None:
                 resolution = cache[key] = linker.resolve(fact.program, loader)
             for site in resolution.sites:
-                out.setdefault((site.path, site.span.start_byte), []).append(
-                    LinkedFact(fact, resolution.ambiguous)
-                )
+                out.setdefault(site.key, []).append(LinkedFact(fact, resolution.ambiguous))
     return out

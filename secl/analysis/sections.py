@@ -61,7 +61,9 @@ def _finding(
     code: str, site: SectionSite, message: str, *, fix: Fix | None = None,
     notes: tuple[str, ...] = (), related: tuple[Related, ...] = (),
 ) -> Finding:  # fmt: skip
-    if site.branch:
+    if site.configuration and site.configuration != site.branch:
+        notes = (*notes, f"holds for the configuration `{site.configuration}`")
+    elif site.branch:
         notes = (*notes, f"only when `{site.branch}`")
     return Finding(
         code=code,

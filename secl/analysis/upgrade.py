@@ -121,7 +121,7 @@ class Hit:
 
 @dataclass
 class UpgradeAnalysis:
-    info: dict[tuple[str, int], UpgradeInfo]
+    info: dict[tuple[str, int, str | None], UpgradeInfo]
     findings: list[Finding]
     programs: list[Program] = field(default_factory=list)
 
@@ -765,18 +765,30 @@ def single_fix(
 ) -> Fix | None:
     """Rename the section to its `.single` form by editing only the literal holding the prefix."""
     site = p.site
-    if not site.pieces:
-        return None
-    piece = site.pieces[0]
     shared: list[str] = []
-    if piece.kind == "literal":
-        path, start, end, text = site.path, piece.span.start_byte, piece.span.end_byte, piece.text
-        span = piece.span
-    elif piece.kind == "macro" and piece.text in file_defines:
-        start, end, text = file_defines[piece.text]
+    define: str | None = None
+    if site.spellings:
+        # Built through macros: edit the literal where it is spelled (at the site or in the
+        # #define), as the preprocessor resolution recorded it.
+        from secl.parse.macros import prefix_spelling
+
+        spelling = prefix_spelling(site)
+        if spelling is None:
+            return None
+        path, span, text = spelling.path, spelling.piece.span, spelling.piece.text
+        define = spelling.macro
+        shared = sorted(n for n in spelling.shared if n != p.name)
+    elif not site.pieces:
+        return None
+    elif site.pieces[0].kind == "literal":
+        piece = site.pieces[0]
+        path, text, span = site.path, piece.text, piece.span
+    elif site.pieces[0].kind == "macro" and site.pieces[0].text in file_defines:
+        define = site.pieces[0].text
+        start, end, text = file_defines[define]
         path = site.path
         span = project.positions(path).span(start, end)
-        shared = sorted(n for n in programs_by_macro.get(piece.text, []) if n != p.name)
+        shared = sorted(n for n in programs_by_macro.get(define, []) if n != p.name)
     else:
         return None
     quote = text.find('"')
@@ -809,9 +821,8 @@ def single_fix(
     if shared:
         applicability = "unsafe"
         names = ", ".join(f"`{n}`" for n in shared)
-        notes.append(
-            f"`{piece.text}` is a #define also used by {names}, which the edit renames too"
-        )
+        where = f"`{define}` is a #define" if define else "the literal is"
+        notes.append(f"{where} also used by {names}, which the edit renames too")
     message = f"Use `{single}` to keep the perf-event attachment"
     if notes:
         message += " (" + "; ".join(notes) + ")"
@@ -911,7 +922,7 @@ def _analyse(project: Project) -> UpgradeAnalysis:
     programs: list[Program] = []
     ambiguous: dict[int, list[LinkedFact]] = {}
     for site, section in family:
-        all_facts = linked.get((site.path, site.span.start_byte), [])
+        all_facts = linked.get(site.key, [])
         facts = tuple(lf.fact for lf in all_facts if not lf.ambiguous)
         sleepable = any(f.kind == "sleepable" for f in facts)
         decision = upgrade_decision(section, sleepable=sleepable)
@@ -944,12 +955,12 @@ def _analyse(project: Project) -> UpgradeAnalysis:
     for site in candidates:
         if site.pieces and site.pieces[0].kind == "macro":
             by_macro.setdefault((site.path, site.pieces[0].text), []).append(site.program or "?")
-    info: dict[tuple[str, int], UpgradeInfo] = {}
+    info: dict[tuple[str, int, str | None], UpgradeInfo] = {}
     findings: list[Finding] = []
     for index, p in enumerate(programs):
         hits = {code: hit for code, rule in RULES.items() if (hit := rule(p)) is not None}
         codes = tuple(c for c in hits if c.startswith("SECL2"))
-        info[(p.site.path, p.site.span.start_byte)] = UpgradeInfo(
+        info[p.site.key] = UpgradeInfo(
             upgraded=p.decision.upgraded,
             reason_code=p.decision.reason_code,
             reason=p.decision.reason,
@@ -990,9 +1001,11 @@ def _evidence(facts: tuple[LoaderFact, ...]) -> tuple[Evidence, ...]:
 
 def _finding(p: Program, code: str, hit: Hit, fix: Fix | None) -> Finding:
     meta = RULE_META[code]
-    notes = ()
+    notes: tuple[str, ...] = ()
     if p.site.section is None:
         notes = (f"section read as `{p.section}` (macro pieces stand for a kernel symbol)",)
+    if p.site.configuration:
+        notes = (*notes, f"holds for the configuration `{p.site.configuration}`")
     return Finding(
         code=code,
         name=meta.name,

@@ -142,7 +142,7 @@ def test_offset_flags_only_the_program_of_that_object(tmp_path: Path) -> None:
         ("main.c", 18),  # .offset = BODY_OFFSET
         ("main.c", 23),  # the attach call
     }
-    info = analysis.info[(finding.path, finding.span.start_byte)]
+    info = analysis.info[(finding.path, finding.span.start_byte, finding.program)]
     assert info.upgraded and info.needs_single and info.codes == ("SECL201",)
     assert [(e.kind, e.value) for e in info.evidence if e.kind == "attach-offset"] == [
         ("attach-offset", 0x1C)
@@ -796,7 +796,7 @@ def test_traps_give_no_finding(tmp_path: Path) -> None:
     assert ("traps.bpf.c", "u_off") not in got
     sleepy = next(
         i
-        for (p, _), i in analysis.info.items()
+        for (p, _, _), i in analysis.info.items()
         if p.endswith("traps.bpf.c") and i.reason_code == "sleepable"
     )
     assert not sleepy.upgraded and not sleepy.needs_single
