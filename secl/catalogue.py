@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -56,6 +55,8 @@ def _rules_dir() -> Path:
 
 @cache
 def load_catalogue() -> dict[str, Rule]:
+    import tomllib  # only when the catalogue is needed: it costs start-up time
+
     rules: dict[str, Rule] = {}
     for path in sorted(_rules_dir().glob("SECL*.toml")):
         with open(path, "rb") as fh:

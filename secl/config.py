@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -75,6 +74,8 @@ def find_config_file(start: str) -> str | None:
             return str(secl_toml)
         pyproject = candidate / "pyproject.toml"
         if pyproject.is_file():
+            import tomllib  # only when there is a file to read: it costs start-up time
+
             try:
                 with open(pyproject, "rb") as fh:
                     if "secl" in tomllib.load(fh).get("tool", {}):
@@ -85,6 +86,8 @@ def find_config_file(start: str) -> str | None:
 
 
 def load_config(path: str) -> Config:
+    import tomllib  # only when there is a file to read: it costs start-up time
+
     try:
         with open(path, "rb") as fh:
             raw = tomllib.load(fh)
