@@ -320,15 +320,23 @@ def _decorated_clean(ident: Node, data: bytes):
     if call is None or call.type != "call_expression":
         return None
     stmt = call.parent
-    if stmt is None or stmt.type != "expression_statement":
+    static_before = False
+    if stmt is not None and stmt.type == "ERROR" and stmt.parent is not None:
+        # `SEC("x") __success int f(...)`: the site and the annotations after it in one ERROR
+        # node. Only annotation words may follow the call inside it.
+        rest = _STRING.sub(b'""', data[call.end_byte : stmt.end_byte])
+        if _ERROR_STOP.search(rest) or b"(" in data[stmt.start_byte : call.start_byte]:
+            return None
+        static_before = _STATIC.search(rest) is not None
+    elif stmt is None or stmt.type != "expression_statement":
         return None
-    semicolon = stmt.child(stmt.child_count - 1)
-    if semicolon is None or not semicolon.is_missing:
-        return None  # `} name SEC(".maps");`: a real `;` ends a data declaration
+    else:
+        semicolon = stmt.child(stmt.child_count - 1)
+        if semicolon is None or not semicolon.is_missing:
+            return None  # `} name SEC(".maps");`: a real `;` ends a data declaration
     # Test annotations (`__success __msg("...")`) between the site and the function come out
     # as ERROR nodes or as calls with a missing `;`; step over them to a clean definition.
     func = stmt.next_sibling
-    static_before = False
     while func is not None and func.type != "function_definition":
         if func.type == "ERROR":
             if _ERROR_STOP.search(_STRING.sub(b'""', func.text)):
