@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 SEC_QUERY = """
@@ -68,14 +69,25 @@ def secl_check(files: list[str]) -> int:
     return len(check(files).findings)
 
 
-def timed(fn, files: list[str], runs: int) -> tuple[float, int]:
-    result = fn(files)  # warm-up: imports, caches, page cache
-    times = []
+def timed_rounds(
+    stages: dict[str, Callable[[list[str]], int]], files: list[str], runs: int
+) -> dict[str, tuple[float, float, int]]:
+    """(median wall, median CPU, result) per stage. The stages take turns in every round, so a
+    host that speeds up or slows down during the run affects them alike (this machine is
+    shared: CPU time is the steadier figure)."""
+    results = {name: fn(files) for name, fn in stages.items()}  # warm-up: imports, caches
+    walls: dict[str, list[float]] = {name: [] for name in stages}
+    cpus: dict[str, list[float]] = {name: [] for name in stages}
     for _ in range(runs):
-        start = time.perf_counter()
-        fn(files)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+        for name, fn in stages.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn(files)
+            walls[name].append(time.perf_counter() - wall)
+            cpus[name].append(time.process_time() - cpu)
+    return {
+        name: (statistics.median(walls[name]), statistics.median(cpus[name]), results[name])
+        for name in stages
+    }
 
 
 def main() -> int:
@@ -97,17 +109,18 @@ def main() -> int:
     print(
         f"tree: {' '.join(trees)}: {len(files)} files, {size / 1e6:.1f} MB, median of {args.runs}"
     )
-    base_time, matches = timed(floor, files, args.runs)
-    print(f"floor (parse + SEC query):  {base_time * 1000:8.0f} ms  ({matches} SEC calls)")
-    available = {"sections": secl_sections, "check": secl_check}
-    for name, fn in available.items():
-        try:
-            t, n = timed(fn, files, args.runs)
-        except ImportError as err:
-            print(f"secl {name}: not available ({err})")
-            continue
+    stages = {"floor": floor, "sections": secl_sections, "check": secl_check}
+    timings = timed_rounds(stages, files, args.runs)
+    floor_wall, floor_cpu, matches = timings["floor"]
+    print(
+        f"floor (parse + SEC query): {floor_wall * 1000:6.0f} ms wall {floor_cpu * 1000:6.0f} ms"
+        f" CPU  ({matches} SEC calls)"
+    )
+    for name in ("sections", "check"):
+        wall, cpu, count = timings[name]
         print(
-            f"secl {name + ':':10}       {t * 1000:8.0f} ms  ratio {t / base_time:.2f}  ({n} items)"
+            f"secl {name + ':':9}        {wall * 1000:6.0f} ms wall {cpu * 1000:6.0f} ms CPU"
+            f"  ratio {wall / floor_wall:.2f} wall, {cpu / floor_cpu:.2f} CPU  ({count} items)"
         )
     one = next((f for f in files if f.endswith(".bpf.c") or "/progs/" in f), files[0])
     cmd = [sys.executable, "-m", "secl", "sections", "--output-format", "concise", one]
