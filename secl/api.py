@@ -151,6 +151,8 @@ def _read_pairs(root: str, files: dict[str, bytes], config: Config, *, deep: boo
             source = read(item)
             if isinstance(source, SourceFile):
                 candidates[item] = source.data
+    if not candidates:
+        return  # everything there is was given
     mapped = {os.path.abspath(src): name.encode() for name, src in config.skeleton_map.items()}
     added = dict(files)
     for _hop in range(2):
