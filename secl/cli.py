@@ -15,7 +15,7 @@ def _parser(command: str | None = None):
     from secl import __version__
 
     parser = argparse.ArgumentParser(
-        prog="secl", description="A static linter for BPF section names (SEC(\"...\"))."
+        prog="secl", description='A static linter for BPF section names (SEC("...")).'
     )
     parser.add_argument("--version", action="version", version=f"secl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
