@@ -319,17 +319,23 @@ def _ksyscall(match: SectionMatch) -> list[SuffixProblem]:
     return []
 
 
+def _no_binary(base: str, suffix: str | None) -> list[SuffixProblem]:
+    """`uprobe` / `uprobe/` / `uprobe/:f`: the sscanf in attach_uprobe() and
+    attach_uprobe_multi() fills no binary, and auto-attach skips the program silently."""
+    if suffix is None:
+        return []
+    what = "no binary" if suffix == "" else "an empty binary path"
+    kind = "empty-suffix" if suffix == "" else "empty-binary"
+    message = f"libbpf reads {what} and silently skips auto-attach of '{base}/{suffix}'"
+    return [SuffixProblem(kind, "warning", message, "attach")]
+
+
 def _uprobe(match: SectionMatch) -> list[SuffixProblem]:
     base = match.definition.base
     suffix = match.suffix
     spec = parse_uprobe(suffix)
     if spec.fields == 1:
-        if suffix is None:
-            return []
-        what = "no binary" if suffix == "" else "an empty binary path"
-        kind = "empty-suffix" if suffix == "" else "empty-binary"
-        message = f"libbpf reads {what} and silently skips auto-attach of '{base}/{suffix}'"
-        return [SuffixProblem(kind, "warning", message, "attach")]
+        return _no_binary(base, suffix)
     if spec.fields == 2:
         return [
             SuffixProblem(
@@ -378,12 +384,7 @@ def _uprobe_multi(match: SectionMatch) -> list[SuffixProblem]:
     suffix = match.suffix
     spec = parse_uprobe_multi(suffix)
     if spec.fields == 1:
-        if suffix is None:
-            return []
-        what = "no binary" if suffix == "" else "an empty binary path"
-        kind = "empty-suffix" if suffix == "" else "empty-binary"
-        message = f"libbpf reads {what} and silently skips auto-attach of '{base}/{suffix}'"
-        return [SuffixProblem(kind, "warning", message, "attach")]
+        return _no_binary(base, suffix)
     if spec.fields == 2:
         return [
             SuffixProblem(
