@@ -354,24 +354,31 @@ def _decorated_clean(ident: Node, data: bytes):
     if func is None:
         return None
     body = func.child_by_field_name("body")
-    if any(c.has_error for c in func.children if c != body):
-        return None  # errors in the body (inline asm, say) do not concern the declarator
     declarator = func.child_by_field_name("declarator")
     while declarator is not None and declarator.type in _DECLARATOR_WRAPPERS:
         declarator = declarator.child_by_field_name("declarator")
-    if declarator is None or declarator.type != "function_declarator":
-        return None
-    name = declarator.child_by_field_name("declarator")
-    if name is None or name.type != "identifier":
-        return None
-    params = declarator.child_by_field_name("parameters")
-    if params is None or body is None:
-        return None
-    # Unknown annotation macros can fool the tree into a plausible declarator
-    # (`__success __retval(0) __naked void f(void)` as a function `__retval`): the real
-    # parameter list is the one the body follows.
-    if not _ONLY_ATTRIBUTES.fullmatch(data, params.end_byte, body.start_byte):
-        return None
+    name = params = None
+    if declarator is not None and declarator.type == "function_declarator":
+        name = declarator.child_by_field_name("declarator")
+        params = declarator.child_by_field_name("parameters")
+    if (
+        body is None
+        or name is None
+        or name.type != "identifier"
+        or params is None
+        # errors in the body (inline asm, say) do not concern the declarator
+        or any(c.has_error for c in func.children if c != body)
+        # Unknown annotation macros can fool the tree into a plausible declarator
+        # (`__success __retval(0) __naked void f(void)` as a function `__retval`): the real
+        # parameter list is the one the body follows.
+        or not _ONLY_ATTRIBUTES.fullmatch(data, params.end_byte, body.start_byte)
+    ):
+        # Everything before the definition was annotations: read only its header with the
+        # lexer, as the slow path would from the site.
+        found = _decorated(lex(data, func.start_byte), ident, data)
+        if found[0] != "program":
+            return None
+        return (*found[:4], found[4] or static_before, found[5])
     if _WRAPPER.match(name.text.decode()):
         params = declarator.child_by_field_name("parameters")
         first = params.named_children[0] if params is not None and params.named_children else None
