@@ -200,3 +200,25 @@ def test_sarif_and_github(project):
     assert doc["runs"][0]["results"][0]["ruleId"] == "SECL101"
     r = secl("check", "--output-format", "github", ".", cwd=project)
     assert r.stdout.startswith("::error file=bad.bpf.c,line=1,col=5,")
+
+
+def test_output_does_not_depend_on_hash_seeds(project):
+    (project / "probe.bpf.c").write_text(PROGRAM.format(section="kprobe/do_unlinkat"))
+    (project / "probe.c").write_text(
+        '#include "probe.skel.h"\nint main(int argc, char **argv)\n{\n'
+        "\tstruct probe *skel = probe__open_and_load();\n"
+        "\tLIBBPF_OPTS(bpf_kprobe_opts, opts, .offset = argc > 1 ? 9 : 5);\n"
+        "\tLIBBPF_OPTS(bpf_kprobe_opts, other, .attach_mode = argc ? PROBE_ATTACH_MODE_LINK : PROBE_ATTACH_MODE_PERF);\n"
+        '\tbpf_program__attach_kprobe_opts(skel->progs.handle, "do_unlinkat", argc > 2 ? &opts : &other);\n'
+        "\treturn 0;\n}\n"
+    )
+    outputs = set()
+    for seed in ("1", "2", "3", "4"):
+        env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONHASHSEED=seed)
+        r = subprocess.run(
+            [sys.executable, "-m", "secl", "check", "--output-format", "json", "probe.bpf.c"],
+            cwd=project, capture_output=True, text=True, env=env, check=False,
+        )  # fmt: skip
+        assert r.returncode == 1, r.stderr
+        outputs.add(r.stdout)
+    assert len(outputs) == 1

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from secl.analysis.project import Project
 from secl.facts import SectionSite
@@ -178,7 +179,12 @@ def replace_section(site: SectionSite, new: str, applicability: str, message: st
 
 def _classify(site: SectionSite, target: Target) -> tuple[str, object]:
     """Which of the name rules applies to a site: one per site, most specific first."""
-    section = site.section or ""
+    return _classify_section(site.section or "", target)
+
+
+@lru_cache(maxsize=4096)
+def _classify_section(section: str, target: Target) -> tuple[str, object]:
+    # A pure function of the name and the target: real code repeats names a lot.
     if section.startswith("??"):
         return "SECL110", None
     if not target.is_upgrade and target.version is not None and target.version < LIBBPF_1_0:
@@ -386,7 +392,9 @@ def _autoload_off(data: bytes, program: str) -> bool:
     return re.search(pattern, data) is not None
 
 
-_SKELETON_USE = re.compile(rb"\b([A-Za-z_]\w*?)__(?:open_and_load|open_opts|open)\s*\(")
+# Found from the rare `__open` outwards: a pattern starting at every identifier is slow.
+_SKELETON_CALL = re.compile(rb"__open(?:_and_load|_opts)?\s*\(")
+_IDENT_BEFORE = re.compile(rb"[A-Za-z_]\w*\Z")
 _OBJECT_NAME = re.compile(rb'["/]([\w.+-]+?\.o)"')
 
 
@@ -398,7 +406,11 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
         for path, data in project.files.items():
             if b"__open" not in data:
                 continue
-            names = {m.group(1).decode() for m in _SKELETON_USE.finditer(data)}
+            names = set()
+            for m in _SKELETON_CALL.finditer(data):
+                ident = _IDENT_BEFORE.search(data, max(0, m.start() - 128), m.start())
+                if ident is not None:
+                    names.add(ident.group().decode())
             # An object named in a file that never calls bpf_object__open*() is loaded by
             # something else (a shell-out to `ip`/`tc`): not a libbpf loader of it.
             if b"bpf_object__open" in data:

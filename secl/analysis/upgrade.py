@@ -110,7 +110,10 @@ class Program:
         return self.upgraded and self.group == "kprobe"
 
     def of(self, *kinds: str) -> list[LoaderFact]:
-        return [f for f in self.facts if f.kind in kinds]
+        """Facts of these kinds in source order (values come from sets: the order of their
+        discovery would change from run to run)."""
+        found = [f for f in self.facts if f.kind in kinds]
+        return sorted(found, key=lambda f: (f.path, f.span.start_byte, f.span.end_byte, f.kind))
 
 
 @dataclass(frozen=True, slots=True)
