@@ -28,7 +28,7 @@ def markers(text: str) -> tuple[set[tuple[int, str]], set[tuple[int, str]]]:
 
 
 def write_files(root: Path, files: dict[str, str]) -> None:
-    (root / ".git").mkdir(exist_ok=True)  # the project root for pairing
+    (root / ".git").mkdir(parents=True, exist_ok=True)  # the project root for pairing
     for name, text in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -366,7 +366,39 @@ def suffix_problems(project: Project) -> Iterator[Finding]:
                 rule = "SECL104"
             if rule == "SECL113" and not _loaded_without_attach_target(project, site):
                 continue
+            if problem.phase == "attach" and not _may_auto_attach(project, site):
+                continue  # libbpf parses the suffix only when it attaches the program itself
             yield _finding(rule, site, problem.message, fix=_suffix_fix(site, problem))
+
+
+def _may_auto_attach(project: Project, site: SectionSite) -> bool:
+    """Whether libbpf may auto-attach the program, the only time it reads an attach suffix
+    (libbpf.c: bpf_program__attach() and bpf_object__attach_skeleton() call the section's
+    attach function). With its loaders in view and none of them auto-attaching, a suffix that
+    only names the target for readers (`uretprobe/readline`, attached by hand) is harmless."""
+    loaders = loaders_of(project, site.path)
+    if not loaders:
+        return True  # no loader in view: it may well be auto-attached
+    absolute = os.path.abspath(site.path)
+    mapped = [
+        n for n, src in project.config.skeleton_map.items() if os.path.abspath(src) == absolute
+    ]
+    names = [n.encode() + b"__attach(" for n in [*_skeleton_names(site.path), *mapped]]
+    generic = (b"bpf_object__attach_skeleton(", b"bpf_program__attach(")
+    return any(
+        any(n in project.files[p] for n in names) or any(g in project.files[p] for g in generic)
+        for p in loaders
+    )
+
+
+def _skeleton_names(bpf_path: str) -> list[str]:
+    stem = os.path.basename(bpf_path)
+    for suffix in (".bpf.c", ".c", ".h"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    ident = re.sub(r"\W", "_", stem)
+    return [ident, ident + "_bpf"]
 
 
 def _loaded_without_attach_target(project: Project, site: SectionSite) -> bool:

@@ -205,3 +205,18 @@ def test_unreferenced_struct_ops(tmp_path):
     assert codes(tmp_path, {"x.bpf.c": progs}) == []
     macro_maps = 'SEC(".struct_ops")\nstruct ops o = {\n\tF(a),\n};\n'
     assert codes(tmp_path, {"x.bpf.c": progs + macro_maps}) == []
+
+
+def test_attach_suffix_problems_need_auto_attach(tmp_path):
+    bpf = prog("uretprobe/readline")
+    manual = (
+        '#include "r.skel.h"\nint main(void) {\n\tstruct r_bpf *obj = r_bpf__open_and_load();\n'
+        '\tobj->links.p = bpf_program__attach_uprobe(obj->progs.p, true, -1, "/bin/bash", 0x1234);\n'
+        "\treturn 0;\n}\n"
+    )
+    # attached by hand only: libbpf never parses the suffix
+    assert codes(tmp_path / "a", {"r.bpf.c": bpf, "r.c": manual}) == []
+    auto = manual.replace("\treturn 0;", "\tr_bpf__attach(obj);\n\treturn 0;")
+    assert codes(tmp_path / "b", {"r.bpf.c": bpf, "r.c": auto}) == [("SECL104", 1, "p")]
+    # no loader in view: it may be auto-attached
+    assert codes(tmp_path / "c", {"only.bpf.c": bpf}) == [("SECL104", 1, "p")]
