@@ -155,7 +155,8 @@ def build(items: Sequence[Item], crlf: bool, bom: bool) -> tuple[Source, str]:
         '#include <bpf/libbpf.h>\n#include "probe.skel.h"\n\nint main(void)\n{\n'
         "\tstruct probe *skel;\n\tLIBBPF_OPTS(bpf_kprobe_opts, opts, .offset = 0x10);\n\n"
         "\tskel = probe__open_and_load();\n\tif (!skel)\n\t\treturn 1;\n"
-        f"{attach}\treturn 0;\n}}\n"
+        # auto-attach too: libbpf then parses every section's suffix
+        f"\tprobe__attach(skel);\n{attach}\treturn 0;\n}}\n"
     )
     return Source(tuple(parts)), loader
 
