@@ -6,18 +6,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from secl.families import FAMILIES
 from secl.findings import Severity
-
-FAMILIES = {
-    "SECL0": ("notes about the input", "info", False),
-    "SECL1": (
-        "section names libbpf rejects, mis-parses, or that need a newer libbpf",
-        "error",
-        True,
-    ),
-    "SECL2": ("programs the kprobe/uprobe auto-upgrade breaks (need `.single`)", "warning", True),
-    "SECL3": ("behaviour that changes or is uncertain under the upgrade", "info", False),
-}
 
 
 @dataclass(frozen=True, slots=True)

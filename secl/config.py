@@ -183,7 +183,7 @@ def is_code_selector(code: str) -> bool:
 def selected(code: str, cfg: Config, path: str | None = None) -> bool:
     """ruff's selection: the most specific matching selector wins; ignore beats select at
     equal specificity."""
-    from secl.catalogue import FAMILIES
+    from secl.families import FAMILIES
 
     def best(selectors: tuple[str, ...]) -> int:
         lengths = [
