@@ -12,6 +12,7 @@ from secl.config import Config, project_root
 from secl.facts import SectionSite
 from secl.files import FileProblem, SourceFile, discover, read
 from secl.findings import Finding, InventoryEntry
+from secl.pairing import skeleton_names, stem
 from secl.parse.bpf import extract_sites
 from secl.parse.macros import resolve_sites
 from secl.parse.tree import parse
@@ -161,7 +162,7 @@ def _read_pairs(root: str, files: dict[str, bytes], config: Config, *, deep: boo
         for item, data in list(candidates.items()):
             absolute = os.path.abspath(item)
             if (
-                _stem(item).encode() in stems
+                stem(item).encode() in stems
                 or mapped.get(absolute) in stems
                 or any(use in data for use in uses)
             ):
@@ -183,28 +184,10 @@ def _wanted(files: dict[str, bytes], config: Config) -> tuple[set[bytes], list[b
             stems.update({name, name[:-4] if name.endswith(b"_bpf") else name})
         stems.update(m.group(1) for m in _OBJECT_NAME.finditer(data))
         if b"SEC" in data or b"section" in data:
-            uses += [name.encode() + b"__" for name in _skeleton_names(path, config)]
-            stem = _stem(path)
-            uses += [f"{stem}.bpf.o".encode(), f"{stem}.o".encode()]
+            uses += [name.encode() + b"__" for name in skeleton_names(path, config)]
+            base = stem(path)
+            uses += [f"{base}.bpf.o".encode(), f"{base}.o".encode()]
     return stems, uses
-
-
-def _stem(path: str) -> str:
-    name = os.path.basename(path)
-    for suffix in (".bpf.c", ".c", ".h"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def _skeleton_names(path: str, config: Config) -> set[str]:
-    """Names a loader may use for the skeleton of BPF source `path`: the base name (kernel
-    selftests), with `_bpf` (bpftool's default for `x.bpf.o`), or as configured."""
-    ident = re.sub(r"\W", "_", _stem(path))
-    names = {ident, ident + "_bpf"}
-    absolute = os.path.abspath(path)
-    names.update(n for n, src in config.skeleton_map.items() if os.path.abspath(src) == absolute)
-    return names
 
 
 def inventory(paths: Iterable[str], config: Config | None = None) -> InventoryResult:

@@ -7,7 +7,6 @@ piece) never reaches these rules: SECL001 reports it instead.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from secl.libbpf.table import (
     removed_name,
     strip_question_mark,
 )
+from secl.pairing import skeleton_names, stem
 from secl.parse.tree import lex
 
 LIBBPF_1_0 = Version.parse("1.0")
@@ -379,26 +379,12 @@ def _may_auto_attach(project: Project, site: SectionSite) -> bool:
     loaders = loaders_of(project, site.path)
     if not loaders:
         return True  # no loader in view: it may well be auto-attached
-    absolute = os.path.abspath(site.path)
-    mapped = [
-        n for n, src in project.config.skeleton_map.items() if os.path.abspath(src) == absolute
-    ]
-    names = [n.encode() + b"__attach(" for n in [*_skeleton_names(site.path), *mapped]]
+    names = [n.encode() + b"__attach(" for n in skeleton_names(site.path, project.config)]
     generic = (b"bpf_object__attach_skeleton(", b"bpf_program__attach(")
     return any(
         any(n in project.files[p] for n in names) or any(g in project.files[p] for g in generic)
         for p in loaders
     )
-
-
-def _skeleton_names(bpf_path: str) -> list[str]:
-    stem = os.path.basename(bpf_path)
-    for suffix in (".bpf.c", ".c", ".h"):
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    ident = re.sub(r"\W", "_", stem)
-    return [ident, ident + "_bpf"]
 
 
 def _loaded_without_attach_target(project: Project, site: SectionSite) -> bool:
@@ -457,17 +443,8 @@ def loaders_of(project: Project, bpf_path: str) -> list[str]:
     """Files that open the object built from `bpf_path`: through its skeleton (`NAME__open`,
     NAME = the file's base name, or with `_bpf` as bpftool names `x.bpf.o`, or as configured
     in skeleton-map) or by object file name (`"x.bpf.o"`, `"x.o"`)."""
-    stem = os.path.basename(bpf_path)
-    for suffix in (".bpf.c", ".c", ".h"):
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    ident = re.sub(r"\W", "_", stem)
-    names = {ident, ident + "_bpf", f"{stem}.bpf.o", f"{stem}.o"}
-    absolute = os.path.abspath(bpf_path)
-    names.update(
-        n for n, src in project.config.skeleton_map.items() if os.path.abspath(src) == absolute
-    )
+    base = stem(bpf_path)
+    names = skeleton_names(bpf_path, project.config) | {f"{base}.bpf.o", f"{base}.o"}
     index = _loader_index(project)
     found = {path for name in names for path in index.get(name, ()) if path != bpf_path}
     return sorted(found)

@@ -1,0 +1,27 @@
+"""How loader code names a BPF source: its stem and the skeleton names it goes by."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from secl.config import Config
+
+
+def stem(path: str) -> str:
+    """`dir/probe.bpf.c` -> `probe`; also for `probe.c` and headers."""
+    name = os.path.basename(path)
+    for suffix in (".bpf.c", ".c", ".h"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def skeleton_names(path: str, config: Config) -> set[str]:
+    """Names a loader may use for the skeleton of BPF source `path`: the base name (kernel
+    selftests), with `_bpf` (bpftool's default for `x.bpf.o`), or as configured."""
+    ident = re.sub(r"\W", "_", stem(path))
+    names = {ident, ident + "_bpf"}
+    absolute = os.path.abspath(path)
+    names.update(n for n, src in config.skeleton_map.items() if os.path.abspath(src) == absolute)
+    return names
