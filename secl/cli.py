@@ -197,16 +197,24 @@ def _load(args, config):
     return load(args.paths or ["."], config)
 
 
+def _read(args):
+    """The run the command line asks for, its file problems reported; None when nothing
+    could be read at all (exit 2)."""
+    run = _load(args, _config(args))
+    _report_problems(run.problems)
+    if run.linted == 0 and run.problems:
+        print("secl: error: nothing could be linted", file=sys.stderr)
+        return None
+    return run
+
+
 def _check(args) -> int:
     from secl.analysis.run import run_rules
     from secl.catalogue import load_catalogue
     from secl.report import render
 
-    config = _config(args)
-    run = _load(args, config)
-    _report_problems(run.problems)
-    if run.linted == 0 and run.problems:
-        print("secl: error: nothing could be linted", file=sys.stderr)
+    run = _read(args)
+    if run is None:
         return EXIT_ERROR
     findings = run_rules(run.project)
     if args.fix or args.diff:
@@ -245,11 +253,8 @@ def _sections(args) -> int:
     from secl.analysis.inventory import build_inventory
     from secl.report.inventory import render_inventory
 
-    config = _config(args)
-    run = _load(args, config)
-    _report_problems(run.problems)
-    if run.linted == 0 and run.problems:
-        print("secl: error: nothing could be read", file=sys.stderr)
+    run = _read(args)
+    if run is None:
         return EXIT_ERROR
     entries = build_inventory(run.project)
     sys.stdout.write(render_inventory(entries, args.output_format, sources=run.project.files))
