@@ -7,7 +7,10 @@ from functools import cache
 from pathlib import Path
 
 from secl.families import FAMILIES
-from secl.findings import Severity
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from secl.findings import Severity
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,13 @@ Rows and columns are 1-based; columns count characters (not bytes), as ruff does
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Literal
+
+    PieceKind = Literal["literal", "macro", "stringify", "other"]
+    SiteKind = Literal["program", "data", "prototype", "unknown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,9 +29,6 @@ class Span:
     end: Position
 
 
-PieceKind = Literal["literal", "macro", "stringify", "other"]
-
-
 @dataclass(frozen=True, slots=True)
 class Piece:
     """One token of a section argument: `"kprobe/"`, `SYS_PREFIX`, `#fn`."""
@@ -34,9 +37,6 @@ class Piece:
     text: str  # as written in the source
     value: str | None  # decoded string for literals, None otherwise
     span: Span
-
-
-SiteKind = Literal["program", "data", "prototype", "unknown"]
 
 
 @dataclass(frozen=True, slots=True)

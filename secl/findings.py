@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from secl.facts import SectionSite, Span
 
-Severity = Literal["error", "warning", "info"]
-Applicability = Literal["safe", "unsafe"]
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Severity = Literal["error", "warning", "info"]
+    Applicability = Literal["safe", "unsafe"]
 
 
 @dataclass(frozen=True, slots=True)

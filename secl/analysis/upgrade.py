@@ -17,17 +17,22 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 from secl.analysis.links import LinkedFact, Linker, link_facts
 from secl.analysis.project import Project
 from secl.facts import SectionSite, Span
-from secl.findings import Edit, Evidence, Finding, Fix, Related, Severity, UpgradeInfo
+from secl.findings import Edit, Evidence, Finding, Fix, Related, UpgradeInfo
 from secl.libbpf.upgrade import UpgradeDecision, is_probe_family, single_rewrite, upgrade_decision
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, extract_loader_facts, is_loader
 from secl.parse.tree import lex
 
-Group = Literal["kprobe", "uprobe"]
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Literal
+
+    from secl.findings import Severity
+
+    Group = Literal["kprobe", "uprobe"]
 
 # Registers x86-64 kprobe_multi leaves out of the pt_regs it builds from ftrace_regs
 # (kernel/trace/bpf_trace.c: kprobe_multi_link_prog_run() -> ftrace_partial_regs()): only the

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
 
 from secl.libbpf.table import SectionMatch
 
-Severity = Literal["error", "warning", "info"]
-Phase = Literal["load", "attach"]
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Severity = Literal["error", "warning", "info"]
+    Phase = Literal["load", "attach"]
 
 # The sscanf character classes of libbpf.c.
 _KPROBE_SYMBOL = re.compile(r"[A-Za-z0-9_.]*")  # attach_kprobe(): %m[a-zA-Z0-9_.]

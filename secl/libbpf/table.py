@@ -27,13 +27,16 @@ import json
 from dataclasses import dataclass
 from functools import cache, lru_cache, total_ordering
 from pathlib import Path
-from typing import Any, Literal
 
 from secl.resources import rules_dir
 
-MatchKind = Literal["plus", "slash", "exact"]
-DataMatchKind = Literal["exact", "prefix"]
-RemovedKind = Literal["program", "data"]
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+    MatchKind = Literal["plus", "slash", "exact"]
+    DataMatchKind = Literal["exact", "prefix"]
+    RemovedKind = Literal["program", "data"]
 
 UPGRADE = "upgrade"
 

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Literal
 
-Family = Literal["kprobe", "kretprobe", "uprobe", "uretprobe"]
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Family = Literal["kprobe", "kretprobe", "uprobe", "uretprobe"]
 
 # Names the predicate looks at, and the multi attach type each upgraded family gets.
 _UPGRADABLE: dict[str, tuple[Family, str]] = {

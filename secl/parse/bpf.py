@@ -11,11 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from tree_sitter import Node
-
 from secl.facts import Piece, SectionSite, Span
 from secl.parse.cstring import decode_literal
 from secl.parse.tree import CONDITIONALS, Positions, Token, lex, parse, tokens_before
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from tree_sitter import Node
 
 # Names that take a section string as their one argument. `section` only counts inside
 # `__attribute__((...))`. A file's own `#define X(n) __attribute__((section(n)))` adds X.

@@ -32,13 +32,33 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
-
-from tree_sitter import Node, Tree
 
 from secl.facts import Span
 from secl.parse.cstring import decode_literal
 from secl.parse.tree import Positions, parse
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Literal
+
+    from tree_sitter import Node, Tree
+
+    FactKind = Literal[
+        "attach",  # any bpf_program__attach*() of the program
+        "auto-attach",  # NAME__attach(skel): every program of the skeleton
+        "attach-offset",  # bpf_kprobe_opts.offset that is, or may be, nonzero
+        "attach-address",  # kprobe attached by address: func_name NULL plus an offset
+        "attach-mode",  # an explicit, non-default bpf_{k,u}probe_opts.attach_mode
+        "link-info",  # the link's info is read and expected to be a perf-event link
+        "link-info-multi",  # the same code also handles the kprobe_multi/uprobe_multi link type
+        "missed-count",  # info.perf_event.kprobe.missed of the link is read
+        "perf-event",  # attached to a perf event fd by hand
+        "expected-attach-type",  # bpf_program__set_expected_attach_type()
+        "set-type",  # bpf_program__set_type()
+        "sleepable",  # bpf_program__set_flags(..., BPF_F_SLEEPABLE)
+        "autoload",  # bpf_program__set_autoload()
+        "prog-handler",  # libbpf_register_prog_handler(sec, ...): program is None
+    ]
 
 # A loader worth parsing touches programs in a way the upgrade analysis cares about.
 LOADER_HINTS = (
@@ -87,23 +107,6 @@ _MAX_CALL_DEPTH = 4
 Ctx = tuple | None
 _RETURN = re.compile(rb"\breturn\b")
 _MAX_DEPTH = 40
-
-FactKind = Literal[
-    "attach",  # any bpf_program__attach*() of the program
-    "auto-attach",  # NAME__attach(skel): every program of the skeleton
-    "attach-offset",  # bpf_kprobe_opts.offset that is, or may be, nonzero
-    "attach-address",  # kprobe attached by address: func_name NULL plus an offset
-    "attach-mode",  # an explicit, non-default bpf_{k,u}probe_opts.attach_mode
-    "link-info",  # the link's info is read and expected to be a perf-event link
-    "link-info-multi",  # the same code also handles the kprobe_multi/uprobe_multi link type
-    "missed-count",  # info.perf_event.kprobe.missed of the link is read
-    "perf-event",  # attached to a perf event fd by hand
-    "expected-attach-type",  # bpf_program__set_expected_attach_type()
-    "set-type",  # bpf_program__set_type()
-    "sleepable",  # bpf_program__set_flags(..., BPF_F_SLEEPABLE)
-    "autoload",  # bpf_program__set_autoload()
-    "prog-handler",  # libbpf_register_prog_handler(sec, ...): program is None
-]
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,14 +19,15 @@ import operator
 import os
 import re
 from bisect import bisect_right
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, NamedTuple
 
 from secl.facts import Piece, Position, SectionSite, Span, Spelling
 from secl.files import FileProblem
 from secl.parse.cstring import decode_literal
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
     from tree_sitter import Tree
 
@@ -158,16 +159,23 @@ def _command_line(setup: Setup) -> bytes:
 _EMPTY: frozenset[str] = frozenset()
 
 
-class Tok(NamedTuple):
-    kind: str  # id, str, char, num, punct, unknown, mark (a placemarker)
-    text: str
-    path: str  # where it is spelled
-    start: int  # byte offsets in `path`; -1 when no file spells it
-    end: int
-    space: bool = False  # whitespace before it (for `#`)
-    hide: frozenset[str] = _EMPTY  # macros not to expand again (the hide set)
-    macro: str | None = None  # the #define whose body spells it
-    created: str | None = None  # "stringify" / "paste": made by the preprocessor
+# A preprocessing token. Plain namedtuples here and below: typing.NamedTuple would import
+# `typing` at start-up for no run-time gain.
+Tok = namedtuple(
+    "Tok",
+    (
+        "kind",  # str: id, str, char, num, punct, unknown, mark (a placemarker)
+        "text",  # str
+        "path",  # str: where it is spelled
+        "start",  # int: byte offsets in `path`; -1 when no file spells it
+        "end",  # int
+        "space",  # bool: whitespace before it (for `#`)
+        "hide",  # frozenset[str]: macros not to expand again (the hide set)
+        "macro",  # str | None: the #define whose body spells it
+        "created",  # str | None: "stringify" / "paste": made by the preprocessor
+    ),
+    defaults=(False, _EMPTY, None, None),
+)
 
 
 _TOKEN = re.compile(
@@ -208,11 +216,8 @@ _SITE_CALL = re.compile(rb"\b(?:SEC|__section|section|__section__)\s*\(")
 _QUOTE_INCLUDE = re.compile(rb'#[ \t]*include[ \t]*"([^"\n]+)"')
 
 
-class Directive(NamedTuple):
-    word: str
-    start: int
-    end: int
-    body: int  # offset after the directive word
+# word: str, start and end: int, body: int (the offset after the directive word)
+Directive = namedtuple("Directive", "word start end body")
 
 
 def directives(data: bytes) -> list[Directive]:
@@ -357,16 +362,12 @@ class _Reader:
         return found
 
 
-class _State(NamedTuple):
-    table: dict[str, Macro]
-    ever_defined: frozenset[str]
-    configured: frozenset[str]
-    once: frozenset[str]
-    missing: tuple[str, ...]
-    counter: int
-    serial: int
-    reaching: frozenset[str]
-    mentions: dict[str, tuple[str, ...]]
+# table: dict[str, Macro], ever_defined / configured / once: frozenset[str], missing:
+# tuple[str, ...], counter / serial: int, reaching: frozenset[str], mentions:
+# dict[str, tuple[str, ...]]
+_State = namedtuple(
+    "_State", "table ever_defined configured once missing counter serial reaching mentions"
+)
 
 
 class _Frame:

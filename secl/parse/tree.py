@@ -2,26 +2,59 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+from collections import namedtuple
 from collections.abc import Iterator
 from functools import cache
-from typing import NamedTuple
-
-import tree_sitter_c
-from tree_sitter import Language, Node, Parser, Tree
+from types import ModuleType
 
 from secl.facts import Position, Span
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from tree_sitter import Language, Node, Parser, Tree
+
+
+def _binding(package: str) -> ModuleType:
+    """`package._binding`, the compiled module of a tree-sitter package, loaded without running
+    `package/__init__.py` when the package has its usual layout.
+
+    Why: the two `__init__`s only re-export the bindings, but tree_sitter's imports `typing`
+    (for one Protocol) and tree_sitter_c's `importlib.resources` (for query files secl never
+    reads): together about half of a one-file run's start-up. The module is registered under
+    its own name, so a later `import tree_sitter` shares it. Any other layout takes the plain
+    import."""
+    name = f"{package}._binding"
+    if name in sys.modules:
+        return sys.modules[name]
+    from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader, ModuleSpec, PathFinder
+
+    spec = PathFinder.find_spec(package)
+    for directory in (spec.submodule_search_locations or []) if spec else []:
+        for suffix in EXTENSION_SUFFIXES:
+            location = os.path.join(directory, "_binding" + suffix)
+            if os.path.isfile(location):
+                loader = ExtensionFileLoader(name, location)
+                module = loader.create_module(ModuleSpec(name, loader, origin=location))
+                loader.exec_module(module)
+                sys.modules[name] = module
+                return module
+    from importlib import import_module
+
+    return import_module(name)
 
 
 @cache
 def c_language() -> Language:
-    return Language(tree_sitter_c.language())
+    return _binding("tree_sitter").Language(_binding("tree_sitter_c").language())
 
 
 @cache
 def c_parser() -> Parser:
     # A Parser holds no state between parse() calls; caching it only saves set-up time.
-    return Parser(c_language())
+    return _binding("tree_sitter").Parser(c_language())
 
 
 def parse(data: bytes) -> Tree:
@@ -83,14 +116,10 @@ ALTERNATIVES = frozenset({"preproc_else", "preproc_elif", "preproc_elifdef"})
 CONDITIONALS = frozenset({"preproc_if", "preproc_ifdef", "preproc_elif", "preproc_elifdef"})
 
 
-class Token(NamedTuple):
-    """A token: tree-sitter's leaf, or one re-lexed from an ERROR node (`node` is None)."""
-
-    type: str
-    text: bytes
-    start_byte: int
-    end_byte: int
-    node: Node | None
+# A token: tree-sitter's leaf, or one re-lexed from an ERROR node (`node` is None).
+# type: str, text: bytes, start_byte: int, end_byte: int, node: Node | None. A plain
+# namedtuple: typing.NamedTuple would import `typing` at start-up for no run-time gain.
+Token = namedtuple("Token", "type text start_byte end_byte node")
 
 
 # tree-sitter's own tokens cannot be trusted next to ERROR nodes (an empty string literal may

@@ -15,7 +15,11 @@ import unicodedata
 from collections.abc import Sequence
 
 from secl.facts import Span
-from secl.findings import Finding, Severity
+from secl.findings import Finding
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from secl.findings import Severity
 
 TAB_WIDTH = 4
 

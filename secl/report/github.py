@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from secl.findings import Finding, Severity
+from secl.findings import Finding
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from secl.findings import Severity
 
 LEVELS: dict[Severity, str] = {"error": "error", "warning": "warning", "info": "notice"}
 

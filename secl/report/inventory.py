@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
 
 from secl.findings import Evidence, InventoryEntry, UpgradeInfo
 from secl.report.full import display_width
 from secl.report.json import dumps, position
 
-InventoryFormat = Literal["full", "concise", "json"]
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+    InventoryFormat = Literal["full", "concise", "json"]
 INVENTORY_FORMATS: tuple[InventoryFormat, ...] = ("full", "concise", "json")
 
 

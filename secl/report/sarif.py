@@ -10,14 +10,19 @@ import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
 from urllib.parse import quote
 
 import secl
 from secl.catalogue import Rule
 from secl.facts import Span
-from secl.findings import Finding, Fix, Severity
+from secl.findings import Finding, Fix
 from secl.report.json import dumps
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Any
+
+    from secl.findings import Severity
 
 SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
