@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 from secl.families import FAMILIES
 
@@ -40,7 +40,7 @@ class Rule:
         return f"secl rule {self.code}"
 
 
-def _rules_dir() -> Path:
+def _rules_dir() -> str:
     from secl.resources import rules_dir
 
     return rules_dir()
@@ -51,7 +51,10 @@ def load_catalogue() -> dict[str, Rule]:
     import tomllib  # only when the catalogue is needed: it costs start-up time
 
     rules: dict[str, Rule] = {}
-    for path in sorted(_rules_dir().glob("SECL*.toml")):
+    directory = _rules_dir()
+    names = sorted(n for n in os.listdir(directory) if n.startswith("SECL") and n.endswith(".toml"))
+    for name in names:
+        path = os.path.join(directory, name)
         with open(path, "rb") as fh:
             raw = tomllib.load(fh)
         examples = tuple(
@@ -72,7 +75,7 @@ def load_catalogue() -> dict[str, Rule]:
             fix=raw.get("fix"),
             examples=examples,
         )
-        if rule.code != path.stem:
+        if rule.code != name.removesuffix(".toml"):
             raise ValueError(f"{path}: code {rule.code} does not match the file name")
         rules[rule.code] = rule
     return rules

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 PROJECT_MARKERS = ("pyproject.toml", ".secl.toml", ".git")
 KEYS = {
@@ -52,35 +51,50 @@ def find_project_root(start: str) -> str:
     return project_root(start)[0]
 
 
+def _upwards(start: str) -> list[str]:
+    """The directory of `start` (itself if a directory) and every directory above it.
+    os.path rather than pathlib: pathlib costs several milliseconds of start-up."""
+    path = os.path.realpath(start)
+    if not os.path.isdir(path):
+        path = os.path.dirname(path)
+    out = [path]
+    while (parent := os.path.dirname(out[-1])) != out[-1]:
+        out.append(parent)
+    return out
+
+
 def project_root(start: str) -> tuple[str, bool]:
     """(root, whether a project marker was found there)."""
-    path = Path(start).resolve()
-    if path.is_file() or not path.exists():
-        path = path.parent
-    for candidate in (path, *path.parents):
-        if any((candidate / marker).exists() for marker in PROJECT_MARKERS):
-            return str(candidate), True
-    return str(path), False
+    directories = _upwards(start)
+    for candidate in directories:
+        if any(os.path.exists(os.path.join(candidate, m)) for m in PROJECT_MARKERS):
+            return candidate, True
+    return directories[0], False
 
 
 def find_config_file(start: str) -> str | None:
     """The nearest .secl.toml, or pyproject.toml with a [tool.secl] table, at or above start."""
-    path = Path(start).resolve()
-    if path.is_file() or not path.exists():
-        path = path.parent
-    for candidate in (path, *path.parents):
-        secl_toml = candidate / ".secl.toml"
-        if secl_toml.is_file():
-            return str(secl_toml)
-        pyproject = candidate / "pyproject.toml"
-        if pyproject.is_file():
-            import tomllib  # only when there is a file to read: it costs start-up time
-
+    for candidate in _upwards(start):
+        secl_toml = os.path.join(candidate, ".secl.toml")
+        if os.path.isfile(secl_toml):
+            return secl_toml
+        pyproject = os.path.join(candidate, "pyproject.toml")
+        if os.path.isfile(pyproject):
             try:
                 with open(pyproject, "rb") as fh:
-                    if "secl" in tomllib.load(fh).get("tool", {}):
-                        return str(pyproject)
-            except (OSError, tomllib.TOMLDecodeError):
+                    data = fh.read()
+            except OSError:
+                continue
+            # A [tool.secl] table spells "secl": without it, tomllib (and the `typing` it
+            # imports) is not worth its start-up time.
+            if b"secl" not in data:
+                continue
+            import tomllib
+
+            try:
+                if "secl" in tomllib.loads(data.decode("utf-8")).get("tool", {}):
+                    return pyproject
+            except (UnicodeDecodeError, tomllib.TOMLDecodeError):
                 continue
     return None
 

@@ -8,7 +8,6 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 SOURCE_SUFFIXES = (".c", ".h")
 # Directories that never hold sources a user wants linted.
@@ -73,13 +72,12 @@ def discover(paths: Iterable[str], exclude: Iterable[str] = ()) -> Iterator[str 
     """Yield source paths (explicit files always, directories recursively) or problems."""
     exclude = tuple(exclude)
     for arg in paths:
-        p = Path(arg)
         if not os.path.lexists(arg):
             yield FileProblem(arg, "no such file or directory")
             continue
-        if p.is_dir():
+        if os.path.isdir(arg):
             yield from _walk(arg, exclude)
-        elif p.is_symlink() and not p.exists():
+        elif not os.path.exists(arg):  # it exists as a link only
             yield FileProblem(arg, "broken symbolic link")
         else:
             # An explicit file is linted whatever its suffix, as ruff does.

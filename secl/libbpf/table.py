@@ -24,9 +24,9 @@ meant libbpf to type, so a linter should not call such a name an unknown program
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import cache, lru_cache, total_ordering
-from pathlib import Path
 
 from secl.resources import rules_dir
 
@@ -257,10 +257,10 @@ class SectionTable:
 
 
 @cache
-def load_table(path: Path | None = None) -> SectionTable:
+def load_table(path: str | None = None) -> SectionTable:
     """The generated table; by default rules/libbpf/sections.json. Cached, immutable."""
-    source = path if path is not None else rules_dir() / "libbpf" / "sections.json"
-    with source.open(encoding="utf-8") as handle:
+    source = path if path is not None else os.path.join(rules_dir(), "libbpf", "sections.json")
+    with open(source, encoding="utf-8") as handle:
         return SectionTable.from_json(json.load(handle))
 
 
