@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from secl.analysis.project import Project
 from secl.config import Config, project_root
 from secl.facts import SectionSite
-from secl.files import FileProblem, SourceFile, discover, read
+from secl.files import BINARY_SNIFF, FileProblem, SourceFile, discover, read
 from secl.findings import Finding, InventoryEntry
 from secl.pairing import skeleton_names, stem
 from secl.parse.bpf import extract_sites
@@ -141,30 +141,34 @@ def _read_pairs(root: str, files: dict[str, bytes], config: Config, *, deep: boo
     if deep:
         paths = [p for p in discover([root], config.exclude) if not isinstance(p, FileProblem)]
     else:
-        paths = [
-            os.path.join(root, name)
-            for name in sorted(os.listdir(root))
-            if name.endswith((".c", ".h")) and os.path.isfile(os.path.join(root, name))
-        ]
+        with os.scandir(root) as entries:
+            paths = sorted(e.path for e in entries if e.name.endswith((".c", ".h")) and e.is_file())
+    # Every candidate is read once, as raw bytes: this loop is most of a one-file run's work
+    # in a large directory, so the checks below are one regex search per file.
     candidates: dict[str, bytes] = {}
     for item in paths:
-        if os.path.abspath(item) not in known:
-            source = read(item)
-            if isinstance(source, SourceFile):
-                candidates[item] = source.data
+        if os.path.abspath(item) in known:
+            continue
+        try:
+            with open(item, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue  # reported when linted itself; a loader we cannot read pairs with nothing
+        if b"\0" not in data[:BINARY_SNIFF]:
+            candidates[item] = data
     if not candidates:
         return  # everything there is was given
     mapped = {os.path.abspath(src): name.encode() for name, src in config.skeleton_map.items()}
     added = dict(files)
     for _hop in range(2):
         stems, uses = _wanted(added, config)
+        used = re.compile(b"|".join(re.escape(u) for u in sorted(uses))) if uses else None
         added = {}
         for item, data in list(candidates.items()):
-            absolute = os.path.abspath(item)
             if (
                 stem(item).encode() in stems
-                or mapped.get(absolute) in stems
-                or any(use in data for use in uses)
+                or mapped.get(os.path.abspath(item)) in stems
+                or (used is not None and used.search(data))
             ):
                 rel = os.path.relpath(item)
                 added[item if rel.startswith("..") else rel] = data
