@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+_COMMANDS = ("check", "sections", "rule", "fix", "verify")
 
 
 def _parser(command: str | None = None):
@@ -36,48 +37,56 @@ def _parser(command: str | None = None):
         p.add_argument("--compile-commands", metavar="PATH",
                        help="compile_commands.json, or its directory")  # fmt: skip
 
-    check = sub.add_parser("check", help="lint section names (the default command)")
-    common(check, ("full", "concise", "json", "sarif", "github"))
-    check.add_argument("--select", metavar="CODES")
-    check.add_argument("--extend-select", metavar="CODES")
-    check.add_argument("--ignore", metavar="CODES")
-    check.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
-    check.add_argument("--statistics", action="store_true", help="counts per rule")
-    check.add_argument("--stdin-filename", metavar="NAME", help="lint standard input as NAME")
-    check.add_argument("--fix", action="store_true", help="apply safe fixes in place")
-    check.add_argument("--unsafe-fixes", action="store_true", help="also apply unsafe fixes")
-    check.add_argument(
-        "--diff", action="store_true", help="print the fixes as a diff, change nothing"
-    )
+    # Only the subcommand that runs is built (argparse set-up is a visible part of a one-file
+    # run's start-up); `secl -h` and a mistyped command build them all.
+    wanted = command if command in _COMMANDS else None
 
-    sections = sub.add_parser("sections", help="inventory of every section site")
-    common(sections, ("full", "concise", "json"))
+    if wanted in (None, "check"):
+        check = sub.add_parser("check", help="lint section names (the default command)")
+        common(check, ("full", "concise", "json", "sarif", "github"))
+        check.add_argument("--select", metavar="CODES")
+        check.add_argument("--extend-select", metavar="CODES")
+        check.add_argument("--ignore", metavar="CODES")
+        check.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
+        check.add_argument("--statistics", action="store_true", help="counts per rule")
+        check.add_argument("--stdin-filename", metavar="NAME", help="lint standard input as NAME")
+        check.add_argument("--fix", action="store_true", help="apply safe fixes in place")
+        check.add_argument("--unsafe-fixes", action="store_true", help="also apply unsafe fixes")
+        check.add_argument(
+            "--diff", action="store_true", help="print the fixes as a diff, change nothing"
+        )
+
+    if wanted in (None, "sections"):
+        sections = sub.add_parser("sections", help="inventory of every section site")
+        common(sections, ("full", "concise", "json"))
 
     # `fix` and `verify` own their arguments (secl/fix.py, secl/verify/); their modules are
     # imported only when that command runs, to keep start-up cheap for the others.
-    fix = sub.add_parser("fix", help="rewrite section names (.single and other fixes)")
-    common(fix, ("full", "concise", "json"))
-    verify = sub.add_parser("verify", help="confirm predictions on a real kernel")
-    if command == "fix":
-        from secl.fix import add_arguments as add_fix_arguments
+    if wanted in (None, "fix"):
+        fix = sub.add_parser("fix", help="rewrite section names (.single and other fixes)")
+        common(fix, ("full", "concise", "json"))
+        if wanted == "fix":
+            from secl.fix import add_arguments as add_fix_arguments
 
-        add_fix_arguments(fix)
-    elif command == "verify":
-        from secl.verify import add_arguments as add_verify_arguments
+            add_fix_arguments(fix)
+    if wanted in (None, "verify"):
+        verify = sub.add_parser("verify", help="confirm predictions on a real kernel")
+        if wanted == "verify":
+            from secl.verify import add_arguments as add_verify_arguments
 
-        add_verify_arguments(verify)
+            add_verify_arguments(verify)
 
-    rule = sub.add_parser("rule", help="explain a rule")
-    rule.add_argument("code", nargs="?")
-    rule.add_argument("--all", action="store_true", help="list every rule")
-    rule.add_argument("--output-format", choices=("text", "json"), default="text")
+    if wanted in (None, "rule"):
+        rule = sub.add_parser("rule", help="explain a rule")
+        rule.add_argument("code", nargs="?")
+        rule.add_argument("--all", action="store_true", help="list every rule")
+        rule.add_argument("--output-format", choices=("text", "json"), default="text")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"check", "sections", "rule", "fix", "verify", "-h", "--help", "--version"}
-    if not argv or argv[0] not in commands:
+    if not argv or argv[0] not in (*_COMMANDS, "-h", "--help", "--version"):
         argv.insert(0, "check")  # `secl src/` is `secl check src/`, as with ruff
     args = _parser(argv[0]).parse_args(argv)
     try:
