@@ -35,12 +35,16 @@ class Run:
 
 @dataclass
 class CheckResult:
+    """A run and the findings of the selected rules."""
+
     run: Run
     findings: list[Finding]
 
 
 @dataclass
 class InventoryResult:
+    """A run and the lines of its inventory."""
+
     run: Run
     entries: list[InventoryEntry]
 
@@ -145,12 +149,13 @@ def _read_pairs(root: str, files: dict[str, bytes], config: Config, *, deep: boo
             paths = sorted(e.path for e in entries if e.name.endswith((".c", ".h")) and e.is_file())
     # Every candidate is read once, as raw bytes: this loop is most of a one-file run's work
     # in a large directory, so the checks below are one regex search per file.
+    # `root` is absolute and normalised, so are the paths under it: no abspath() per file.
     candidates: dict[str, bytes] = {}
     for item in paths:
-        if os.path.abspath(item) in known:
+        if item in known:
             continue
         try:
-            with open(item, "rb") as fh:
+            with open(item, "rb", buffering=0) as fh:
                 data = fh.read()
         except OSError:
             continue  # reported when linted itself; a loader we cannot read pairs with nothing
@@ -165,10 +170,8 @@ def _read_pairs(root: str, files: dict[str, bytes], config: Config, *, deep: boo
         used = re.compile(b"|".join(re.escape(u) for u in sorted(uses))) if uses else None
         added = {}
         for item, data in list(candidates.items()):
-            if (
-                stem(item).encode() in stems
-                or mapped.get(os.path.abspath(item)) in stems
-                or (used is not None and used.search(data))
+            if (stems and (stem(item).encode() in stems or mapped.get(item) in stems)) or (
+                used is not None and used.search(data)
             ):
                 rel = os.path.relpath(item)
                 added[item if rel.startswith("..") else rel] = data

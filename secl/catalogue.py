@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Example:
+    """A bad or good example of a rule: the files, and for a bad one the fixed files."""
+
     kind: str  # "bad" or "good"
     files: dict[str, str]
     fixed: dict[str, str]
@@ -23,6 +25,8 @@ class Example:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """One rule of the catalogue (rules/SECLnnn.toml)."""
+
     code: str
     name: str
     severity: Severity

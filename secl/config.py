@@ -28,6 +28,8 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Config:
+    """The settings of a run: [tool.secl] / .secl.toml, then the command line."""
+
     path: str | None = None  # the file it came from
     root: str = "."
     select: tuple[str, ...] | None = None  # None: the default selection

@@ -17,12 +17,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Position:
+    """A 1-based row and character column."""
+
     row: int
     column: int
 
 
 @dataclass(frozen=True, slots=True)
 class Span:
+    """A byte range of a file with the positions of both ends."""
+
     start_byte: int
     end_byte: int
     start: Position

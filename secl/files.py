@@ -19,6 +19,8 @@ BINARY_SNIFF = 8192
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
+    """A file read once, as bytes."""
+
     path: str  # as reached from the arguments
     data: bytes
 
@@ -34,6 +36,8 @@ class SourceFile:
 
 @dataclass(frozen=True, slots=True)
 class FileProblem:
+    """A file secl could not read or use, said in one line."""
+
     path: str
     message: str
 

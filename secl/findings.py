@@ -25,6 +25,8 @@ class Edit:
 
 @dataclass(frozen=True, slots=True)
 class Fix:
+    """The edits that fix one finding, and whether they are safe to apply."""
+
     applicability: Applicability
     message: str
     edits: tuple[Edit, ...]
@@ -32,6 +34,8 @@ class Fix:
 
 @dataclass(frozen=True, slots=True)
 class Related:
+    """Another place a finding points at (the loader line behind it, say)."""
+
     path: str
     span: Span
     message: str
@@ -39,6 +43,8 @@ class Related:
 
 @dataclass(frozen=True, slots=True)
 class Finding:
+    """One problem a rule reports at one span."""
+
     code: str  # SECL101
     name: str  # kebab-case rule name
     severity: Severity
@@ -69,6 +75,8 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class UpgradeInfo:
+    """What the auto-upgrade does to one program, and why."""
+
     upgraded: bool
     reason_code: str
     reason: str

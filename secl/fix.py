@@ -188,6 +188,8 @@ def reparse_problem(path: str, before: bytes, after: bytes, edits: Sequence[Edit
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
+    """A file the fixer left alone, and why."""
+
     path: str
     reason: str
     internal: bool  # a broken fix (a secl bug), not a property of the user's file system
@@ -195,6 +197,8 @@ class Refusal:
 
 @dataclass(frozen=True, slots=True)
 class FileFix:
+    """One file's bytes before and after its fixes."""
+
     path: str
     before: bytes  # as read
     after: bytes
@@ -479,6 +483,8 @@ def apply_fixes(run, findings: list[Finding], args: argparse.Namespace) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Mode:
+    """How the fixes of a run are applied and reported."""
+
     write: bool  # apply in place (or, for standard input, print the fixed text)
     unsafe: bool
     output_format: str = "full"

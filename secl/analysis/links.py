@@ -64,6 +64,8 @@ def object_stem(path: str) -> tuple[str, str]:
 
 @dataclass
 class Linker:
+    """The project's programs by BPF source and skeleton name, to tie loader facts to."""
+
     project: Project
     # BPF source path -> program name -> sites (several under #if branches)
     programs: dict[str, dict[str, list[SectionSite]]] = field(default_factory=dict)
@@ -134,6 +136,8 @@ class Linker:
 
 @dataclass(frozen=True, slots=True)
 class LinkedFact:
+    """A loader fact tied to a program site."""
+
     fact: LoaderFact
     ambiguous: tuple[str, ...] = ()  # the BPF sources it could mean, when more than one
 

@@ -15,6 +15,8 @@ _SUPPRESSION = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class Suppression:
+    """One `secl: ignore[...]` comment."""
+
     path: str
     row: int
     codes: tuple[str, ...] | None  # None: every code

@@ -51,6 +51,8 @@ _ASSIGNMENT_OPS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class RuleMeta:
+    """Code, name and severity of one upgrade rule."""
+
     code: str
     name: str
     severity: Severity
@@ -88,6 +90,8 @@ class BodyFacts:
 
 @dataclass(frozen=True, slots=True)
 class Program:
+    """A kprobe/uprobe-family program with what the analysis knows of it."""
+
     site: SectionSite
     section: str  # what the predicate saw (macro pieces filled in)
     decision: UpgradeDecision
@@ -123,12 +127,16 @@ class Program:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
+    """What a rule found for one program: its message and the lines behind it."""
+
     message: str
     related: tuple[Related, ...]
 
 
 @dataclass
 class UpgradeAnalysis:
+    """The upgrade fate of every program site, and the findings it gives."""
+
     info: dict[tuple[str, int, str | None], UpgradeInfo]
     findings: list[Finding]
     programs: list[Program] = field(default_factory=list)

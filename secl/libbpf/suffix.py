@@ -64,6 +64,8 @@ _RETPROBE_BASES = ("kretprobe", "kretprobe.single", "uretprobe", "uretprobe.s", 
 
 @dataclass(frozen=True, slots=True)
 class SuffixProblem:
+    """What libbpf does wrong with one section suffix."""
+
     kind: str  # stable slug, e.g. "empty-suffix", "truncated-symbol"
     severity: Severity
     message: str  # one line: what libbpf does with this name

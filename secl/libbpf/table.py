@@ -232,6 +232,8 @@ class DataSection:
 
 @dataclass(frozen=True, slots=True)
 class SectionTable:
+    """libbpf's section table: program entries in match order, removed names, data sections."""
+
     definitions: tuple[SectionDef, ...]
     removed: tuple[RemovedSection, ...]
     data_sections: tuple[DataSection, ...]

@@ -73,6 +73,8 @@ _REASONS: dict[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class UpgradeDecision:
+    """The proposal's verdict on one section name."""
+
     family: Family | None
     upgraded: bool
     reason_code: str  # stable slug, one of the keys of the reason table above

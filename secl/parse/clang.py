@@ -59,6 +59,8 @@ class ClangSection:
 
 @dataclass(frozen=True, slots=True)
 class ClangResult:
+    """The sections libclang computed for one file, and its first errors."""
+
     sections: tuple[ClangSection, ...]
     errors: tuple[str, ...]  # the first error diagnostics, "file:line: message"
 

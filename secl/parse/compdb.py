@@ -60,6 +60,8 @@ class CompileCommand:
 
 @dataclass(frozen=True, slots=True)
 class CompileDb:
+    """A compile_commands.json, its entries by absolute source path."""
+
     path: str
     entries: dict[str, tuple[CompileCommand, ...]]  # absolute source path -> its entries
     skipped: int = 0  # entries without a usable file or command

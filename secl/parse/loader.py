@@ -120,12 +120,16 @@ class ObjectRef:
 
 @dataclass(frozen=True, slots=True)
 class ProgramRef:
+    """A program of an object, or all of them."""
+
     owner: ObjectRef
     name: str | None  # None: every program of the owner
 
 
 @dataclass(frozen=True, slots=True)
 class LoaderFact:
+    """One thing loader code does to a program, and where."""
+
     kind: FactKind
     program: ProgramRef | None
     path: str
@@ -139,6 +143,8 @@ class LoaderFact:
 
 @dataclass(slots=True)
 class LoaderFacts:
+    """What one loader file uses and does."""
+
     path: str
     skeletons: frozenset[str]  # skeleton names the file uses
     objects: frozenset[str]  # object files the file opens

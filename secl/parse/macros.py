@@ -235,6 +235,8 @@ def directives(data: bytes) -> list[Directive]:
 
 @dataclass(frozen=True, slots=True)
 class Macro:
+    """One #define."""
+
     name: str
     params: tuple[str, ...] | None  # None for object-like; the variadic one last
     variadic: bool
@@ -1297,6 +1299,8 @@ _OPERATORS: dict[str, Callable[[int, int], int]] = {
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
+    """The sites after macro resolution, and the problems met on the way."""
+
     sites: list[SectionSite]
     problems: tuple[FileProblem, ...] = ()
 

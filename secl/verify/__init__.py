@@ -75,6 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 @dataclass(frozen=True, slots=True)
 class RunFigures:
+    """Cases, wall time and peak memory of one runner (host or guest)."""
+
     where: Where
     objects: tuple[str, ...]
     cases: int
@@ -86,6 +88,8 @@ class RunFigures:
 
 @dataclass(slots=True)
 class Report:
+    """Everything one `secl verify` found."""
+
     plans: list[ProgramPlan] = field(default_factory=list)
     results: dict[int, Result] = field(default_factory=dict)
     skips: list[tuple[Where, Skip]] = field(default_factory=list)
@@ -179,6 +183,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
 @dataclass(frozen=True, slots=True)
 class SourcePrediction:
+    """What the static analysis predicts for one program."""
+
     filename: str
     program: str
     section: str | None

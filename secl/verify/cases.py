@@ -82,6 +82,8 @@ NOT_REPLAYED = {
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
+    """A loader fact of the prediction, as the verifier replays it."""
+
     kind: str
     filename: str
     row: int
@@ -95,6 +97,8 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
+    """What secl predicts for one program."""
+
     upgraded: bool
     reason_code: str
     needs_single: bool | None  # None: no --sources, the loader code is not known
@@ -105,6 +109,8 @@ class Prediction:
 
 @dataclass(frozen=True, slots=True)
 class Expect:
+    """What a case should observe on the kernel."""
+
     attach: str  # "ok" or an errno name
     link_type: str | None = None  # a LINK_TYPES name, "none" (no BPF link), None: not checked
     hits: bool = False  # the program runs once per trigger
@@ -112,6 +118,8 @@ class Expect:
 
 @dataclass(frozen=True, slots=True)
 class Case:
+    """One load-and-attach the verifier runs."""
+
     id: int
     program: ObjectProgram
     group: Group
@@ -135,6 +143,8 @@ class Case:
 
 @dataclass(slots=True)
 class ProgramPlan:
+    """The cases of one program."""
+
     program: ObjectProgram
     group: Group
     prediction: Prediction
@@ -182,6 +192,8 @@ class Observation:
 
 @dataclass(frozen=True, slots=True)
 class Result:
+    """What one case observed."""
+
     case: Case
     observation: Observation | None
     verdict: Verdict
@@ -197,6 +209,8 @@ def errno_name(value: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Target:
+    """What a program attaches to on the test kernel."""
+
     api: str  # how the as-written case attaches: auto, single or multi
     func: str
     binary: str  # "" for kprobes; "self" is the loader

@@ -45,6 +45,8 @@ echo "SECL-END $?"
 
 @dataclass(frozen=True, slots=True)
 class GuestRun:
+    """One QEMU boot: its batch of cases and the accelerator it used, with why."""
+
     batch: BatchRun
     accel: str  # "kvm" or "tcg"
     accel_reason: str

@@ -20,6 +20,8 @@ class NotABpfObject(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ObjectProgram:
+    """A program of a compiled object file."""
+
     object: str  # the path as given
     name: str
     section: str

@@ -20,6 +20,8 @@ POLL = 0.02
 
 @dataclass(frozen=True, slots=True)
 class Finished:
+    """How a child process ended, with its wall time and peak memory."""
+
     returncode: int  # negative: killed by that signal
     wall: float  # seconds
     peak_rss_kb: int

@@ -184,6 +184,8 @@ def find_qemu() -> str | Skip:
 
 @dataclass(frozen=True, slots=True)
 class GuestKernel:
+    """The guest kernel image and its config, when known."""
+
     image: Path
     config: Path | None  # boot/config-VERSION next to the image, when there is one
 
