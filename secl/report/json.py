@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from secl.catalogue import Rule
 from secl.facts import Position
 from secl.findings import Finding, Fix
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
     from typing import Any
+
+    from secl.catalogue import Rule
 
 
 def position(pos: Position) -> dict[str, int]:

@@ -13,7 +13,6 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 import secl
-from secl.catalogue import Rule
 from secl.facts import Span
 from secl.findings import Finding, Fix
 from secl.report.json import dumps
@@ -22,6 +21,7 @@ TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
     from typing import Any
 
+    from secl.catalogue import Rule
     from secl.findings import Severity
 
 SCHEMA_URI = (
