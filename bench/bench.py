@@ -3,8 +3,9 @@
 
 The floor (../shared/docs/performance-floor.md): read every .c/.h file, parse it with
 tree-sitter-c and run one query for `SEC` calls. secl's figure is the real work of
-`secl sections` / `secl check` through the library API (without interpreter start-up), and a
-one-file run of the command measures start-up separately.
+`secl sections` / `secl check` through the library API (without interpreter start-up). One-file
+runs of the commands measure start-up separately, next to `python -c pass` and the start-up
+floor: the interpreter, the tree-sitter bindings and the standard modules secl is written with.
 
     python bench/bench.py [TREE ...] [--runs N]
 
@@ -90,6 +91,48 @@ def timed_rounds(
     }
 
 
+# What the installed `secl` script runs (pip's console-script wrapper), without runpy.
+ENTRY = "import sys; from secl.cli import main; sys.exit(main())"
+# The parts of the start-up no secl design avoids: the interpreter, the tree-sitter bindings
+# (loaded as secl loads them), and the standard modules secl's stages are written with.
+FLOOR = (
+    "import argparse, dataclasses, json, re; from secl.parse.tree import parse; parse(b'int x;')"
+)
+
+
+def one_file_runs(path: str, runs: int) -> list[tuple[str, float]]:
+    """Median wall time of whole commands on one file, start-up included, next to the floor
+    of any Python start-up. The commands take turns in every round. As an installed package
+    runs: with byte-compiled modules (this machine may set PYTHONDONTWRITEBYTECODE, which
+    would time the compiler instead), warmed up once."""
+    name = Path(path).name
+    concise = ["--output-format", "concise", path]
+    commands = {
+        "python -c pass": ["-c", "pass"],
+        "start-up floor (interpreter, tree-sitter, stdlib modules)": ["-c", FLOOR],
+        f"one-file run (`secl sections {name}`)": ["-c", ENTRY, "sections", *concise],
+        f"one-file run (`secl check {name}`)": ["-c", ENTRY, "check", *concise],
+    }
+    walls: dict[str, list[float]] = {label: [] for label in commands}
+    with tempfile.TemporaryDirectory() as pycache:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = pycache
+        env.setdefault("PYTHONPATH", str(Path(__file__).resolve().parent.parent))
+        for i in range(runs + 1):
+            for label, argv in commands.items():
+                start = time.perf_counter()
+                subprocess.run(
+                    [sys.executable, *argv],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    env=env,
+                    check=False,
+                )
+                if i:
+                    walls[label].append(time.perf_counter() - start)
+    return [(label, statistics.median(w) * 1000) for label, w in walls.items()]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("trees", nargs="*")
@@ -123,23 +166,8 @@ def main() -> int:
             f"  ratio {wall / floor_wall:.2f} wall, {cpu / floor_cpu:.2f} CPU  ({count} items)"
         )
     one = next((f for f in files if f.endswith(".bpf.c") or "/progs/" in f), files[0])
-    cmd = [sys.executable, "-m", "secl", "sections", "--output-format", "concise", one]
-    # As an installed package runs: with byte-compiled modules (this machine may set
-    # PYTHONDONTWRITEBYTECODE, which would time the compiler instead), warmed up once.
-    with tempfile.TemporaryDirectory() as pycache:
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        env["PYTHONPYCACHEPREFIX"] = pycache
-        env.setdefault("PYTHONPATH", str(Path(__file__).resolve().parent.parent))
-        walls = []
-        for i in range(max(args.runs, 5) + 1):
-            start = time.perf_counter()
-            subprocess.run(
-                cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False
-            )
-            if i:
-                walls.append(time.perf_counter() - start)
-    wall = statistics.median(walls) * 1000
-    print(f"one-file run (`secl sections {Path(one).name}`): {wall:.0f} ms wall")
+    for label, wall in one_file_runs(one, max(args.runs, 5)):
+        print(f"{label:58} {wall:6.0f} ms wall")
     return 0
 
 
