@@ -10,7 +10,16 @@ from dataclasses import dataclass, field
 from secl.analysis.project import Project
 from secl.config import Config, project_root
 from secl.facts import SectionSite
-from secl.files import BINARY_SNIFF, FileProblem, SourceFile, discover, read
+from secl.files import (
+    BINARY_SNIFF,
+    FileProblem,
+    SourceFile,
+    discover,
+    git_grep,
+    git_sources,
+    in_git_work_tree,
+    read,
+)
 from secl.findings import Finding, InventoryEntry
 from secl.pairing import skeleton_names, stem
 from secl.parse.bpf import extract_sites
@@ -134,51 +143,120 @@ _SKELETON_USE = re.compile(
 _OBJECT_NAME = re.compile(rb'["/]([\w.+-]+?)(?:\.bpf)?\.o"')
 
 
+# From this many candidate files on, a git work tree is listed by `git ls-files` and searched
+# by `git grep` instead of walked and read in Python (a kernel checkout: ~60,000 .c/.h files).
+GIT_GREP_FROM = 2000
+
+
 def _read_pairs(root: str, files: dict[str, bytes], config: Config, *, deep: bool) -> None:
     """The other sources of the project that pair with the given files: the loaders of a BPF
     source (they use its skeleton or name its object), the BPF sources a loader opens, and
     the BPF sources those loaders open (a loader of `a/probe.bpf.c` that says `probe__open()`
     may as well mean `b/probe.bpf.c`: the analysis must see both to call it ambiguous).
     Without a project marker (pyproject.toml, .secl.toml, .git) only the files' own
-    directory is searched."""
+    directory is searched. A large git work tree is searched with git, which leaves out the
+    files .gitignore hides."""
     known = {os.path.abspath(p) for p in files}
+    search = None
     if deep:
-        paths = [p for p in discover([root], config.exclude) if not isinstance(p, FileProblem)]
+        paths = []
+        for item in discover([root], config.exclude):
+            if isinstance(item, FileProblem):
+                continue
+            paths.append(item)
+            # A large tree: let git list and search it, if it is a git work tree.
+            if len(paths) == GIT_GREP_FROM and in_git_work_tree(root):
+                listed = git_sources(root, config.exclude)
+                if listed is not None:
+                    paths, search = listed, git_grep
+                    break
     else:
         with os.scandir(root) as entries:
             paths = sorted(e.path for e in entries if e.name.endswith((".c", ".h")) and e.is_file())
-    # Every candidate is read once, as raw bytes: this loop is most of a one-file run's work
-    # in a large directory, so the checks below are one regex search per file.
     # `root` is absolute and normalised, so are the paths under it: no abspath() per file.
-    candidates: dict[str, bytes] = {}
-    for item in paths:
-        if item in known:
-            continue
-        try:
-            with open(item, "rb", buffering=0) as fh:
-                data = fh.read()
-        except OSError:
-            continue  # reported when linted itself; a loader we cannot read pairs with nothing
-        if b"\0" not in data[:BINARY_SNIFF]:
-            candidates[item] = data
-    if not candidates:
+    paths = [p for p in paths if p not in known]
+    if not paths:
         return  # everything there is was given
     mapped = {os.path.abspath(src): name.encode() for name, src in config.skeleton_map.items()}
+    candidates = _Candidates(paths, root, config, search)
     added = dict(files)
     for _hop in range(2):
         stems, uses = _wanted(added, config)
-        used = re.compile(b"|".join(re.escape(u) for u in sorted(uses))) if uses else None
         added = {}
-        for item, data in list(candidates.items()):
-            if (stems and (stem(item).encode() in stems or mapped.get(item) in stems)) or (
-                used is not None and used.search(data)
-            ):
+        for item in candidates.named(stems, mapped) + candidates.containing(uses):
+            data = candidates.take(item)
+            if data is not None:
                 rel = os.path.relpath(item)
                 added[item if rel.startswith("..") else rel] = data
-                del candidates[item]
         files.update(added)
         if not added:
             break
+
+
+class _Candidates:
+    """The files a pairing hop may add, each read at most once. Small trees are read whole
+    (one regex search per file is the cheapest test); large git trees are searched by
+    `git grep`, and only its hits are read."""
+
+    def __init__(self, paths: list[str], root: str, config: Config, search) -> None:
+        self._paths = paths
+        self._root = root
+        self._exclude = config.exclude
+        self._search = search
+        self._data: dict[str, bytes | None] = {}
+        self._taken: set[str] = set()
+        self._stems: dict[str, bytes] | None = None
+        if search is None:
+            for item in paths:
+                self._data[item] = _read_raw(item)
+
+    def named(self, stems: set[bytes], mapped: dict[str, bytes]) -> list[str]:
+        if not stems:
+            return []
+        if self._stems is None:
+            self._stems = {item: stem(item).encode() for item in self._paths}
+        return [
+            item
+            for item, name in self._stems.items()
+            if item not in self._taken and (name in stems or mapped.get(item) in stems)
+        ]
+
+    def containing(self, uses: list[bytes]) -> list[str]:
+        if not uses:
+            return []
+        if self._search is not None:
+            hits = self._search(self._root, uses, self._exclude)
+            if hits is not None:
+                wanted = set(self._paths)
+                return [h for h in hits if h in wanted and h not in self._taken]
+            for item in self._paths:  # git failed after all: read everything
+                self._data.setdefault(item, _read_raw(item))
+            self._search = None
+        used = re.compile(b"|".join(re.escape(u) for u in sorted(uses)))
+        return [
+            item
+            for item, data in self._data.items()
+            if item not in self._taken and data is not None and used.search(data)
+        ]
+
+    def take(self, item: str) -> bytes | None:
+        """The file's bytes, once: None if it was taken already, unreadable or binary."""
+        if item in self._taken:
+            return None
+        self._taken.add(item)
+        if item in self._data:
+            return self._data[item]
+        return _read_raw(item)
+
+
+def _read_raw(path: str) -> bytes | None:
+    """A candidate's bytes; None if unreadable (it is reported when linted itself) or binary."""
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    return None if b"\0" in data[:BINARY_SNIFF] else data
 
 
 def _wanted(files: dict[str, bytes], config: Config) -> tuple[set[bytes], list[bytes]]:

@@ -146,3 +146,80 @@ def _os_message(err: OSError) -> str:
     if err.errno is not None and err.strerror:
         return err.strerror.lower() if err.strerror[0].isupper() else err.strerror
     return str(err)
+
+
+# -- git: listing and searching a large work tree ---------------------------------------------
+
+
+def in_git_work_tree(root: str) -> bool:
+    """Whether `root` (absolute) lies in a git work tree: a `.git` at it or above."""
+    directory = root
+    while True:
+        if os.path.exists(os.path.join(directory, ".git")):
+            return True
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return False
+        directory = parent
+
+
+def _git(root: str, *args: str) -> bytes | None:
+    """Standard output of `git -C root ARGS`, or None when git is missing or fails (exit 1
+    of `git grep`, "nothing found", is an answer: b"")."""
+    import subprocess  # only for trees worth it: the import alone costs milliseconds
+
+    try:
+        result = subprocess.run(
+            ["git", "-C", root, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+    except OSError:
+        return None
+    if result.returncode == 0 or (args[0] == "grep" and result.returncode == 1):
+        return result.stdout
+    return None
+
+
+def _under(root: str, listing: bytes, exclude: tuple[str, ...]) -> list[str]:
+    out = []
+    for name in listing.split(b"\0"):
+        if not name:
+            continue
+        path = os.path.join(root, os.fsdecode(name))
+        parts = os.path.relpath(path, root).split(os.sep)
+        if any(part in SKIP_DIRS for part in parts[:-1]):
+            continue
+        if exclude and is_excluded(path, exclude):
+            continue
+        out.append(path)
+    return sorted(out)
+
+
+def git_sources(root: str, exclude: tuple[str, ...] = ()) -> list[str] | None:
+    """The .c/.h files under `root` that git knows, tracked or untracked but not ignored, as
+    paths under `root`, with secl's own exclusions; None when git cannot tell. Unlike a walk
+    it skips what .gitignore hides (build trees full of generated headers) and costs one
+    process however large the tree."""
+    listing = _git(
+        root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *_GLOBS
+    )
+    return None if listing is None else list(dict.fromkeys(_under(root, listing, exclude)))
+
+
+def git_grep(
+    root: str, needles: Iterable[bytes], exclude: tuple[str, ...] = ()
+) -> list[str] | None:
+    """The files of `git_sources` whose text contains one of `needles` (fixed strings), or
+    None when git cannot tell."""
+    args = ["grep", "-l", "-z", "-F", "-I", "--untracked", "--no-color"]
+    for needle in needles:
+        args += ["-e", os.fsdecode(needle)]
+    if len(args) == 7:
+        return []
+    found = _git(root, *args, "--", *_GLOBS)
+    return None if found is None else _under(root, found, exclude)
+
+
+_GLOBS = tuple(f"*{suffix}" for suffix in SOURCE_SUFFIXES)

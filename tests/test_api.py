@@ -1,0 +1,113 @@
+"""Pairing a one-file run with the rest of its project: walked and read in a small tree,
+listed and searched by git in a large git work tree (a real git repository here; the size
+threshold is lowered so that a handful of files count as large)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import secl.api
+from secl.analysis.run import run_rules
+from secl.api import load
+from secl.config import Config
+from secl.files import git_grep, git_sources
+from tests.analysis.test_upgrade import TWO_OBJECTS
+from tests.catalogue_harness import write_files
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+
+
+def _repo(root: Path, files: dict[str, str], untracked: dict[str, str] | None = None) -> None:
+    write_files(root, files)
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "fixture")
+    write_files(root, untracked or {})
+
+
+def _findings(root: Path, paths: list[str]) -> list[tuple[str, int, str]]:
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        run = load(paths, Config(root=str(root), select=("ALL",)))
+        return sorted(
+            (os.path.normpath(f.path), f.span.start_byte, f.code) for f in run_rules(run.project)
+        )
+    finally:
+        os.chdir(cwd)
+
+
+class _Spy:
+    def __init__(self) -> None:
+        self.calls: list[list[bytes]] = []
+
+    def __call__(self, root: str, needles, exclude=()):
+        self.calls.append(list(needles))
+        return git_grep(root, needles, exclude)
+
+
+def test_a_large_git_tree_is_searched_by_git_with_the_same_findings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    filler = {f"lib/util{i}.c": f"int util{i}(void) {{ return {i}; }}\n" for i in range(6)}
+    # The loader is not committed: git lists untracked files that are not ignored.
+    loader = {"main.c": TWO_OBJECTS["main.c"]}
+    _repo(tmp_path, {**filler, **{k: v for k, v in TWO_OBJECTS.items() if k != "main.c"}}, loader)
+    whole = [f for f in _findings(tmp_path, ["."]) if f[0] == "tracer.bpf.c"]
+    assert ("tracer.bpf.c", whole[0][1], "SECL201") in whole
+
+    spy = _Spy()
+    monkeypatch.setattr(secl.api, "GIT_GREP_FROM", 3)
+    monkeypatch.setattr(secl.api, "git_grep", spy)
+    assert _findings(tmp_path, ["tracer.bpf.c"]) == whole
+    assert spy.calls and b"tracer__" in spy.calls[0]
+
+
+def test_git_leaves_out_ignored_files_and_excluded_paths(tmp_path: Path) -> None:
+    _repo(
+        tmp_path,
+        {
+            ".gitignore": "generated/\n",
+            "probe.bpf.c": 'SEC("kprobe/x") int p(void *ctx) { return 0; }\n',
+            "loader.c": "int main(void) { return !probe__open(); }\n",
+            "build/old.c": "int main(void) { return !probe__open(); }\n",
+            "node_modules/x.c": "int main(void) { return !probe__open(); }\n",
+            "README.md": "probe__open\n",
+        },
+        {
+            "new.c": "int main(void) { return !probe__open_and_load(); }\n",
+            "generated/probe.skel.h": "static struct probe *probe__open(void);\n",
+        },
+    )
+    root = str(tmp_path)
+    exclude = Config().exclude  # "build" among them
+    listed = [os.path.relpath(p, root) for p in git_sources(root, exclude) or []]
+    assert listed == ["loader.c", "new.c", "probe.bpf.c"]
+    found = git_grep(root, [b"probe__"], exclude)
+    assert [os.path.relpath(p, root) for p in found or []] == ["loader.c", "new.c"]
+    assert git_grep(root, [b"no_such_skeleton__"], exclude) == []
+
+
+def test_without_git_the_tree_is_walked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _repo(tmp_path, TWO_OBJECTS)
+    whole = [f for f in _findings(tmp_path, ["."]) if f[0] == "tracer.bpf.c"]
+    empty = tmp_path / "no-git-here"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setattr(secl.api, "GIT_GREP_FROM", 1)
+    assert git_sources(str(tmp_path)) is None
+    assert _findings(tmp_path, ["tracer.bpf.c"]) == whole
