@@ -15,6 +15,7 @@ from secl.files import (
     FileProblem,
     SourceFile,
     discover,
+    git_answers,
     git_grep,
     git_sources,
     in_git_work_tree,
@@ -141,6 +142,9 @@ _SKELETON_USE = re.compile(
     rb"\b([A-Za-z_]\w*?)__(?:open_and_load|open_opts|open|load|attach|detach|destroy)\s*\("
 )
 _OBJECT_NAME = re.compile(rb'["/]([\w.+-]+?)(?:\.bpf)?\.o"')
+# A section site's call: a file without one is no BPF source (a loader that only mentions
+# "section" in a comment or a message must not send pairing after loaders of its own).
+_SITE_CALL = re.compile(rb"\b(?:SEC|__section|section)\s*\(")
 
 
 # From this many candidate files on, a git work tree is listed by `git ls-files` and searched
@@ -157,33 +161,28 @@ def _read_pairs(root: str, files: dict[str, bytes], config: Config, *, deep: boo
     directory is searched. A large git work tree is searched with git, which leaves out the
     files .gitignore hides."""
     known = {os.path.abspath(p) for p in files}
-    search = None
+    candidates: _Candidates | _GitCandidates | None = None
     if deep:
         paths = []
         for item in discover([root], config.exclude):
             if isinstance(item, FileProblem):
                 continue
             paths.append(item)
-            # A large tree: let git list and search it, if it is a git work tree.
-            if len(paths) == GIT_GREP_FROM and in_git_work_tree(root):
-                listed = git_sources(root, config.exclude)
-                if listed is not None:
-                    paths, search = listed, git_grep
-                    break
+            # A large tree: let git search it, if it is a git work tree git can answer for.
+            if len(paths) == GIT_GREP_FROM and in_git_work_tree(root) and git_answers(root):
+                candidates = _GitCandidates(root, config, known)
+                break
     else:
         with os.scandir(root) as entries:
             paths = sorted(e.path for e in entries if e.name.endswith((".c", ".h")) and e.is_file())
-    # `root` is absolute and normalised, so are the paths under it: no abspath() per file.
-    paths = [p for p in paths if p not in known]
-    if not paths:
-        return  # everything there is was given
-    mapped = {os.path.abspath(src): name.encode() for name, src in config.skeleton_map.items()}
-    candidates = _Candidates(paths, root, config, search)
+    if candidates is None:
+        # `root` is absolute and normalised, so are the paths under it: no abspath() per file.
+        candidates = _Candidates([p for p in paths if p not in known], config)
     added = dict(files)
     for _hop in range(2):
         stems, uses = _wanted(added, config)
         added = {}
-        for item in candidates.named(stems, mapped) + candidates.containing(uses):
+        for item in candidates.named(stems) + candidates.containing(uses):
             data = candidates.take(item)
             if data is not None:
                 rel = os.path.relpath(item)
@@ -194,58 +193,66 @@ def _read_pairs(root: str, files: dict[str, bytes], config: Config, *, deep: boo
 
 
 class _Candidates:
-    """The files a pairing hop may add, each read at most once. Small trees are read whole
-    (one regex search per file is the cheapest test); large git trees are searched by
-    `git grep`, and only its hits are read."""
+    """The files a pairing hop may add, read whole once: one regex search per file is the
+    cheapest test there is for a tree of a few thousand files."""
 
-    def __init__(self, paths: list[str], root: str, config: Config, search) -> None:
-        self._paths = paths
-        self._root = root
-        self._exclude = config.exclude
-        self._search = search
-        self._data: dict[str, bytes | None] = {}
-        self._taken: set[str] = set()
+    def __init__(self, paths: list[str], config: Config) -> None:
+        self._data = {item: _read_raw(item) for item in paths}
+        self._mapped = {os.path.abspath(src): n.encode() for n, src in config.skeleton_map.items()}
         self._stems: dict[str, bytes] | None = None
-        if search is None:
-            for item in paths:
-                self._data[item] = _read_raw(item)
 
-    def named(self, stems: set[bytes], mapped: dict[str, bytes]) -> list[str]:
+    def named(self, stems: set[bytes]) -> list[str]:
+        """Files whose name (or configured skeleton name) is one of `stems`."""
         if not stems:
             return []
         if self._stems is None:
-            self._stems = {item: stem(item).encode() for item in self._paths}
+            self._stems = {item: stem(item).encode() for item in self._data}
         return [
             item
             for item, name in self._stems.items()
-            if item not in self._taken and (name in stems or mapped.get(item) in stems)
+            if item in self._data and (name in stems or self._mapped.get(item) in stems)
         ]
 
     def containing(self, uses: list[bytes]) -> list[str]:
+        """Files whose text contains one of `uses`."""
         if not uses:
             return []
-        if self._search is not None:
-            hits = self._search(self._root, uses, self._exclude)
-            if hits is not None:
-                wanted = set(self._paths)
-                return [h for h in hits if h in wanted and h not in self._taken]
-            for item in self._paths:  # git failed after all: read everything
-                self._data.setdefault(item, _read_raw(item))
-            self._search = None
         used = re.compile(b"|".join(re.escape(u) for u in sorted(uses)))
-        return [
-            item
-            for item, data in self._data.items()
-            if item not in self._taken and data is not None and used.search(data)
-        ]
+        return [item for item, data in self._data.items() if data is not None and used.search(data)]
 
     def take(self, item: str) -> bytes | None:
-        """The file's bytes, once: None if it was taken already, unreadable or binary."""
+        """The file's bytes, once: None if taken already, unreadable or binary."""
+        return self._data.pop(item, None)
+
+
+class _GitCandidates:
+    """The same questions asked of git (`ls-files` by name, `grep` by text), so that only the
+    answers are read: a kernel checkout has ~60,000 .c/.h files, 1 GB."""
+
+    def __init__(self, root: str, config: Config, known: set[str]) -> None:
+        self._root = root
+        self._config = config
+        self._taken = set(known)
+
+    def named(self, stems: set[bytes]) -> list[str]:
+        if not stems:
+            return []
+        names = sorted({os.fsdecode(s) for s in stems})
+        found = git_sources(self._root, self._config.exclude, names=names) or []
+        wanted = {os.fsencode(n) for n in names}
+        for name, src in self._config.skeleton_map.items():
+            if name.encode() in wanted and os.path.isfile(src):
+                found.append(os.path.abspath(src))
+        return [p for p in found if p not in self._taken]
+
+    def containing(self, uses: list[bytes]) -> list[str]:
+        found = git_grep(self._root, uses, self._config.exclude) if uses else []
+        return [p for p in found or [] if p not in self._taken]
+
+    def take(self, item: str) -> bytes | None:
         if item in self._taken:
             return None
         self._taken.add(item)
-        if item in self._data:
-            return self._data[item]
         return _read_raw(item)
 
 
@@ -268,7 +275,7 @@ def _wanted(files: dict[str, bytes], config: Config) -> tuple[set[bytes], list[b
             name = m.group(1)
             stems.update({name, name[:-4] if name.endswith(b"_bpf") else name})
         stems.update(m.group(1) for m in _OBJECT_NAME.finditer(data))
-        if b"SEC" in data or b"section" in data:
+        if _SITE_CALL.search(data):  # a BPF source: its loaders are wanted
             uses += [name.encode() + b"__" for name in skeleton_names(path, config)]
             base = stem(path)
             uses += [f"{base}.bpf.o".encode(), f"{base}.o".encode()]

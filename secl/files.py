@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -183,29 +183,45 @@ def _git(root: str, *args: str) -> bytes | None:
 
 
 def _under(root: str, listing: bytes, exclude: tuple[str, ...]) -> list[str]:
+    """git's NUL-separated names (relative to `root`) as paths under `root`, with secl's own
+    exclusions applied."""
     out = []
     for name in listing.split(b"\0"):
         if not name:
             continue
-        path = os.path.join(root, os.fsdecode(name))
-        parts = os.path.relpath(path, root).split(os.sep)
-        if any(part in SKIP_DIRS for part in parts[:-1]):
+        relative = os.fsdecode(name)
+        if any(part in SKIP_DIRS for part in relative.split("/")[:-1]):
             continue
+        path = os.path.join(root, relative)
         if exclude and is_excluded(path, exclude):
             continue
         out.append(path)
-    return sorted(out)
+    return sorted(set(out))
 
 
-def git_sources(root: str, exclude: tuple[str, ...] = ()) -> list[str] | None:
+def git_sources(
+    root: str, exclude: tuple[str, ...] = (), names: Sequence[str] | None = None
+) -> list[str] | None:
     """The .c/.h files under `root` that git knows, tracked or untracked but not ignored, as
-    paths under `root`, with secl's own exclusions; None when git cannot tell. Unlike a walk
-    it skips what .gitignore hides (build trees full of generated headers) and costs one
-    process however large the tree."""
+    paths under `root`, with secl's own exclusions; None when git cannot tell. With `names`,
+    only the files of those stems (`NAME.c`, `NAME.bpf.c`, `NAME.h`). Unlike a walk it skips
+    what .gitignore hides (build trees full of generated headers) and costs one process
+    however large the tree."""
+    if names is None:
+        specs = list(_GLOBS)
+    else:
+        specs = [f":(glob)**/{n}{suffix}" for n in names for suffix in (".c", ".bpf.c", ".h")]
+        if not specs:
+            return []
     listing = _git(
-        root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *_GLOBS
+        root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *specs
     )
-    return None if listing is None else list(dict.fromkeys(_under(root, listing, exclude)))
+    return None if listing is None else _under(root, listing, exclude)
+
+
+def git_answers(root: str) -> bool:
+    """Whether git runs here and `root` is inside its work tree."""
+    return _git(root, "rev-parse", "--is-inside-work-tree") == b"true\n"
 
 
 def git_grep(

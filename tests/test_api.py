@@ -87,6 +87,7 @@ def test_git_leaves_out_ignored_files_and_excluded_paths(tmp_path: Path) -> None
             "build/old.c": "int main(void) { return !probe__open(); }\n",
             "node_modules/x.c": "int main(void) { return !probe__open(); }\n",
             "README.md": "probe__open\n",
+            "include/probe.h": "struct probe;\n",
         },
         {
             "new.c": "int main(void) { return !probe__open_and_load(); }\n",
@@ -96,7 +97,13 @@ def test_git_leaves_out_ignored_files_and_excluded_paths(tmp_path: Path) -> None
     root = str(tmp_path)
     exclude = Config().exclude  # "build" among them
     listed = [os.path.relpath(p, root) for p in git_sources(root, exclude) or []]
-    assert listed == ["loader.c", "new.c", "probe.bpf.c"]
+    assert listed == ["include/probe.h", "loader.c", "new.c", "probe.bpf.c"]
+    named = git_sources(root, exclude, names=["probe", "new"])
+    assert [os.path.relpath(p, root) for p in named or []] == [
+        "include/probe.h",
+        "new.c",
+        "probe.bpf.c",
+    ]
     found = git_grep(root, [b"probe__"], exclude)
     assert [os.path.relpath(p, root) for p in found or []] == ["loader.c", "new.c"]
     assert git_grep(root, [b"no_such_skeleton__"], exclude) == []
