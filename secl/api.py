@@ -177,7 +177,10 @@ def _read_pairs(root: str, files: dict[str, bytes], config: Config, *, deep: boo
             paths = sorted(e.path for e in entries if e.name.endswith((".c", ".h")) and e.is_file())
     if candidates is None:
         # `root` is absolute and normalised, so are the paths under it: no abspath() per file.
-        candidates = _Candidates([p for p in paths if p not in known], config)
+        paths = [p for p in paths if p not in known]
+        if not paths:
+            return  # everything there is was given
+        candidates = _Candidates(paths, config)
     added = dict(files)
     for _hop in range(2):
         stems, uses = _wanted(added, config)
