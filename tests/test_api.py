@@ -118,3 +118,17 @@ def test_without_git_the_tree_is_walked(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(secl.api, "GIT_GREP_FROM", 1)
     assert git_sources(str(tmp_path)) is None
     assert _findings(tmp_path, ["tracer.bpf.c"]) == whole
+
+
+def test_nothing_is_searched_when_every_file_was_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pre-commit with --all-files and `secl check *.c` name every file: pairing has nothing
+    to add and must not scan them all again for skeleton names."""
+    write_files(tmp_path, TWO_OBJECTS)
+    calls = []
+    monkeypatch.setattr(secl.api, "_wanted", lambda *a: calls.append(a) or (set(), []))
+    _findings(tmp_path, sorted(TWO_OBJECTS))
+    assert calls == []
+    _findings(tmp_path, ["tracer.bpf.c"])
+    assert calls
