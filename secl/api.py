@@ -19,6 +19,7 @@ from secl.files import (
     git_grep,
     git_sources,
     in_git_work_tree,
+    is_excluded,
     read,
 )
 from secl.findings import Finding, InventoryEntry
@@ -142,9 +143,10 @@ _SKELETON_USE = re.compile(
     rb"\b([A-Za-z_]\w*?)__(?:open_and_load|open_opts|open|load|attach|detach|destroy)\s*\("
 )
 _OBJECT_NAME = re.compile(rb'["/]([\w.+-]+?)(?:\.bpf)?\.o"')
-# A section site's call: a file without one is no BPF source (a loader that only mentions
-# "section" in a comment or a message must not send pairing after loaders of its own).
-_SITE_CALL = re.compile(rb"\b(?:SEC|__section|section)\s*\(")
+# A section site's call, or a wrapper macro's (KPROBE_SEC(f)): a file without one is no BPF
+# source (a loader that only mentions "section" in a comment or calls
+# bpf_program__section_name() must not send pairing after loaders of its own).
+_SITE_CALL = re.compile(rb"\b\w*SEC\w*\s*\(|\b(?:section|__section|__section__)\s*\(")
 
 
 # From this many candidate files on, a git work tree is listed by `git ls-files` and searched
@@ -230,33 +232,72 @@ class _Candidates:
 
 class _GitCandidates:
     """The same questions asked of git (`ls-files` by name, `grep` by text), so that only the
-    answers are read: a kernel checkout has ~60,000 .c/.h files, 1 GB."""
+    answers are read: a kernel checkout has ~60,000 .c/.h files, 1 GB. If git stops
+    answering, the tree is walked and read after all."""
+
+    # Past this many names, one listing of every file filtered here beats one pathspec per
+    # name (git compares every pathspec with every file).
+    _PATHSPECS = 32
 
     def __init__(self, root: str, config: Config, known: set[str]) -> None:
         self._root = root
         self._config = config
         self._taken = set(known)
+        self._listing: list[str] | None = None
+        self._walked: _Candidates | None = None
 
     def named(self, stems: set[bytes]) -> list[str]:
+        if self._walked is not None:
+            return self._walked.named(stems)
         if not stems:
             return []
         names = sorted({os.fsdecode(s) for s in stems})
-        found = git_sources(self._root, self._config.exclude, names=names) or []
-        wanted = {os.fsencode(n) for n in names}
+        if len(names) <= self._PATHSPECS:
+            found = git_sources(self._root, self._config.exclude, names=names)
+        else:
+            if self._listing is None:
+                self._listing = git_sources(self._root, self._config.exclude)
+            found = self._listing and [p for p in self._listing if stem(p).encode() in stems]
+        if found is None:
+            return self._walk().named(stems)
         for name, src in self._config.skeleton_map.items():
-            if name.encode() in wanted and os.path.isfile(src):
-                found.append(os.path.abspath(src))
+            path = os.path.abspath(src)
+            if name.encode() in stems and self._inside(path) and os.path.isfile(path):
+                found.append(path)
         return [p for p in found if p not in self._taken]
 
     def containing(self, uses: list[bytes]) -> list[str]:
-        found = git_grep(self._root, uses, self._config.exclude) if uses else []
-        return [p for p in found or [] if p not in self._taken]
+        if self._walked is not None:
+            return self._walked.containing(uses)
+        if not uses:
+            return []
+        found = git_grep(self._root, uses, self._config.exclude)
+        if found is None:
+            return self._walk().containing(uses)
+        return [p for p in found if p not in self._taken]
 
     def take(self, item: str) -> bytes | None:
+        if self._walked is not None:
+            return self._walked.take(item)
         if item in self._taken:
             return None
         self._taken.add(item)
         return _read_raw(item)
+
+    def _inside(self, path: str) -> bool:
+        # A configured source counts as a walk would count it: under the root, not excluded.
+        relative = os.path.relpath(path, self._root)
+        return not relative.startswith("..") and not is_excluded(path, self._config.exclude)
+
+    def _walk(self) -> _Candidates:
+        if self._walked is None:
+            paths = [
+                p
+                for p in discover([self._root], self._config.exclude)
+                if not isinstance(p, FileProblem) and p not in self._taken
+            ]
+            self._walked = _Candidates(paths, self._config)
+        return self._walked
 
 
 def _read_raw(path: str) -> bytes | None:

@@ -163,9 +163,9 @@ def in_git_work_tree(root: str) -> bool:
         directory = parent
 
 
-def _git(root: str, *args: str) -> bytes | None:
-    """Standard output of `git -C root ARGS`, or None when git is missing or fails (exit 1
-    of `git grep`, "nothing found", is an answer: b"")."""
+def _git(root: str, *args: str, ok: tuple[int, ...] = (0,)) -> bytes | None:
+    """Standard output of `git -C root ARGS`, or None when git is missing or exits with a
+    status not in `ok`."""
     import subprocess  # only for trees worth it: the import alone costs milliseconds
 
     try:
@@ -177,9 +177,7 @@ def _git(root: str, *args: str) -> bytes | None:
         )
     except OSError:
         return None
-    if result.returncode == 0 or (args[0] == "grep" and result.returncode == 1):
-        return result.stdout
-    return None
+    return result.stdout if result.returncode in ok else None
 
 
 def _under(root: str, listing: bytes, exclude: tuple[str, ...]) -> list[str]:
@@ -199,14 +197,25 @@ def _under(root: str, listing: bytes, exclude: tuple[str, ...]) -> list[str]:
     return sorted(set(out))
 
 
+def git_answers(root: str) -> bool:
+    """Whether git can answer for `root`: git runs, `root` is in a work tree, and that work
+    tree does not ignore it (in a vendored project under an ignored directory git would
+    list nothing)."""
+    if _git(root, "rev-parse", "--is-inside-work-tree") != b"true\n":
+        return False
+    return _git(root, "check-ignore", "-q", ".", ok=(1,)) is not None  # 1: not ignored
+
+
 def git_sources(
     root: str, exclude: tuple[str, ...] = (), names: Sequence[str] | None = None
 ) -> list[str] | None:
     """The .c/.h files under `root` that git knows, tracked or untracked but not ignored, as
     paths under `root`, with secl's own exclusions; None when git cannot tell. With `names`,
-    only the files of those stems (`NAME.c`, `NAME.bpf.c`, `NAME.h`). Unlike a walk it skips
-    what .gitignore hides (build trees full of generated headers) and costs one process
-    however large the tree."""
+    only the files of those stems (`NAME.c`, `NAME.bpf.c`, `NAME.h`; one pathspec each, so
+    for a few names only). Unlike a walk it skips what .gitignore hides (build trees full of
+    generated headers) and costs one process however large the tree; it does not look into
+    submodules or nested repositories, and leaves symbolic links to `git grep`, which skips
+    them."""
     if names is None:
         specs = list(_GLOBS)
     else:
@@ -219,22 +228,16 @@ def git_sources(
     return None if listing is None else _under(root, listing, exclude)
 
 
-def git_answers(root: str) -> bool:
-    """Whether git runs here and `root` is inside its work tree."""
-    return _git(root, "rev-parse", "--is-inside-work-tree") == b"true\n"
-
-
 def git_grep(
     root: str, needles: Iterable[bytes], exclude: tuple[str, ...] = ()
 ) -> list[str] | None:
     """The files of `git_sources` whose text contains one of `needles` (fixed strings), or
-    None when git cannot tell."""
-    args = ["grep", "-l", "-z", "-F", "-I", "--untracked", "--no-color"]
-    for needle in needles:
-        args += ["-e", os.fsdecode(needle)]
-    if len(args) == 7:
+    None when git cannot tell. Names stay relative to `root` whatever grep.fullName says."""
+    args = ["grep", "-l", "-z", "-F", "-I", "--untracked", "--no-color", "--no-full-name"]
+    patterns = [arg for needle in needles for arg in ("-e", os.fsdecode(needle))]
+    if not patterns:
         return []
-    found = _git(root, *args, "--", *_GLOBS)
+    found = _git(root, *args, *patterns, "--", *_GLOBS, ok=(0, 1))  # 1: nothing found
     return None if found is None else _under(root, found, exclude)
 
 

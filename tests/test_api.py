@@ -132,3 +132,52 @@ def test_nothing_is_searched_when_every_file_was_given(
     assert calls == []
     _findings(tmp_path, ["tracer.bpf.c"])
     assert calls
+
+
+def test_a_git_failure_falls_back_to_the_walk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _repo(tmp_path, TWO_OBJECTS)
+    whole = [f for f in _findings(tmp_path, ["."]) if f[0] == "tracer.bpf.c"]
+    monkeypatch.setattr(secl.api, "GIT_GREP_FROM", 1)
+    monkeypatch.setattr(secl.api, "git_grep", lambda *a: None)
+    assert _findings(tmp_path, ["tracer.bpf.c"]) == whole
+
+
+def test_many_names_are_matched_from_one_listing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _repo(tmp_path, TWO_OBJECTS)
+    whole = [f for f in _findings(tmp_path, ["."]) if f[0] == "main.c"]
+    monkeypatch.setattr(secl.api, "GIT_GREP_FROM", 1)
+    for limit in (32, 0):  # one pathspec per name, then one listing filtered in Python
+        monkeypatch.setattr(secl.api._GitCandidates, "_PATHSPECS", limit)
+        assert _findings(tmp_path, ["main.c"]) == whole
+
+
+def test_git_answers_for_a_subdirectory_not_for_an_ignored_one(tmp_path: Path) -> None:
+    _repo(
+        tmp_path,
+        {
+            ".gitignore": "vendored/\n",
+            "src/loader.c": "int main(void) { return !probe__open(); }\n",
+        },
+        {"vendored/loader.c": "int main(void) { return !probe__open(); }\n"},
+    )
+    _git(tmp_path, "config", "grep.fullName", "true")  # names must stay relative to the root
+    src = str(tmp_path / "src")
+    assert secl.api.git_answers(src)
+    assert git_grep(src, [b"probe__"]) == [os.path.join(src, "loader.c")]
+    assert not secl.api.git_answers(str(tmp_path / "vendored"))
+
+
+def test_a_bpf_source_for_pairing_has_a_section_call() -> None:
+    config = Config()
+    wanted = lambda text: secl.api._wanted({"x.c": text.encode()}, config)[1]  # noqa: E731
+    assert wanted('int p(void *c) __attribute__((__section__("kprobe/f")));\n')
+    assert wanted("KPROBE_SEC(do_unlinkat)\nint p(void *c) { return 0; }\n")
+    assert wanted('SEC("xdp") int p(void *c) { return 0; }\n')
+    # A loader that says "section" in prose or asks libbpf for a section name is no BPF source.
+    assert not wanted(
+        "/* check the ELF section */\nconst char *s = bpf_program__section_name(prog);\n"
+    )

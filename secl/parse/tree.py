@@ -23,7 +23,7 @@ def _binding(package: str) -> ModuleType:
 
     Why: the two `__init__`s only re-export the bindings, but tree_sitter's imports `typing`
     (for one Protocol) and tree_sitter_c's `importlib.resources` (for query files secl never
-    reads): together about half of a one-file run's start-up. The module is registered under
+    reads): together some 30 ms of a one-file run's start-up here. The module is registered under
     its own name, so a later `import tree_sitter` shares it. Any other layout takes the plain
     import."""
     name = f"{package}._binding"
@@ -37,7 +37,11 @@ def _binding(package: str) -> ModuleType:
             location = os.path.join(directory, "_binding" + suffix)
             if os.path.isfile(location):
                 loader = ExtensionFileLoader(name, location)
-                module = loader.create_module(ModuleSpec(name, loader, origin=location))
+                found = ModuleSpec(name, loader, origin=location)
+                module = loader.create_module(found)
+                # What the import system would set, so that importlib sees a normal module.
+                module.__spec__, module.__loader__, module.__file__ = found, loader, location
+                module.__package__ = package
                 loader.exec_module(module)
                 sys.modules[name] = module
                 return module

@@ -34,8 +34,10 @@ def test_bindings_are_shared_with_a_later_import_of_tree_sitter() -> None:
         from secl.parse.tree import parse
         tree = parse(b"int main(void) { return 0; }")
         before = sorted(m for m in ("tree_sitter", "tree_sitter_c", "typing") if m in sys.modules)
-        import tree_sitter
+        import importlib.util, tree_sitter
+        spec = importlib.util.find_spec("tree_sitter._binding")
         print(json.dumps({
+            "spec": spec.name,
             "before": before,
             "same_type": type(tree) is tree_sitter.Tree,
             "root": tree.root_node.type,
@@ -44,6 +46,7 @@ def test_bindings_are_shared_with_a_later_import_of_tree_sitter() -> None:
         """
     )
     assert json.loads(out) == {
+        "spec": "tree_sitter._binding",
         "before": [],
         "same_type": True,
         "root": "translation_unit",
