@@ -96,7 +96,9 @@ ENTRY = "import sys; from secl.cli import main; sys.exit(main())"
 # The parts of the start-up no secl design avoids: the interpreter, the tree-sitter bindings
 # (loaded as secl loads them), and the standard modules secl's stages are written with.
 FLOOR = (
-    "import argparse, dataclasses, json, re; from secl.parse.tree import parse; parse(b'int x;')"
+    "import argparse, dataclasses, json, re; from secl.parse.binding import binding; "
+    "binding('tree_sitter').Parser(binding('tree_sitter').Language("
+    "binding('tree_sitter_c').language())).parse(b'int x;')"
 )
 
 

@@ -1,5 +1,5 @@
-"""The tree-sitter set-up: bindings loaded without their packages' __init__, and what a
-one-file run imports. Each test runs a fresh interpreter: the point is what gets imported."""
+"""The tree-sitter bindings loaded without their packages' __init__, and what a one-file run
+imports. Each test runs a fresh interpreter: the point is what gets imported."""
 
 from __future__ import annotations
 
@@ -62,8 +62,8 @@ def test_a_package_without_a_compiled_binding_takes_the_plain_import(tmp_path: P
     out = _python(
         """
         import sys
-        from secl.parse.tree import _binding
-        module = _binding("fakebinding")
+        from secl.parse.binding import binding
+        module = binding("fakebinding")
         print(module.VALUE, getattr(sys.modules["fakebinding"], "INIT_RAN", False))
         """,
         path=str(tmp_path),
