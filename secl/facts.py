@@ -5,7 +5,7 @@ Rows and columns are 1-based; columns count characters (not bytes), as ruff does
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -79,15 +79,6 @@ class SectionSite:
     @property
     def unresolved_pieces(self) -> tuple[Piece, ...]:
         return tuple(p for p in self.pieces if p.kind != "literal")
-
-
-@dataclass(slots=True)
-class ParsedFile:
-    """Facts of one file; `sites` for the BPF side."""
-
-    path: str
-    sites: list[SectionSite] = field(default_factory=list)
-    error_ratio: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
