@@ -97,14 +97,7 @@ def _site(
             return None
     if name == "section":
         # Finish the enclosing __attribute__((...)) before reading what it decorates.
-        depth = 2
-        for tok in stream:
-            if tok.type == "(":
-                depth += 1
-            elif tok.type == ")":
-                depth -= 1
-                if depth == 0:
-                    break
+        _closing(stream, "(", ")", depth=2)
     decorated = _decorated_clean(ident, data)
     if decorated is None:
         decorated = _decorated(stream, ident, data)
@@ -257,7 +250,7 @@ def _decorated(stream: Iterator[Token], ident: Node, data: bytes):
             if (prev is not None and prev.type in _TYPE_KEYWORDS) or (
                 _is_ident(prev) and prev2 is not None and prev2.type in _TYPE_KEYWORDS
             ):
-                if _skip_braces(stream) is None:
+                if _closing(stream, "{", "}") is None:
                     break
                 prev2, prev = prev, None
                 continue
@@ -421,12 +414,12 @@ def _group(stream: Iterator[Token]) -> tuple[Token | None, bool, Token | None]:
     return first, single, None
 
 
-def _skip_braces(stream: Iterator[Token]) -> Token | None:
-    depth = 1
+def _closing(stream: Iterator[Token], opener: str, closer: str, depth: int = 1) -> Token | None:
+    """Reads `stream` up to the `closer` that brings `depth` open groups to none."""
     for tok in stream:
-        if tok.type == "{":
+        if tok.type == opener:
             depth += 1
-        elif tok.type == "}":
+        elif tok.type == closer:
             depth -= 1
             if depth == 0:
                 return tok
@@ -438,7 +431,7 @@ def _body(open_brace: Token, stream: Iterator[Token], root: Node) -> tuple[int, 
     parent = node.parent if node is not None and node.type == "{" else None
     if parent is not None and parent.type == "compound_statement":
         return parent.start_byte, parent.end_byte
-    close = _skip_braces(stream)
+    close = _closing(stream, "{", "}")
     return (open_brace.start_byte, close.end_byte) if close is not None else None
 
 
