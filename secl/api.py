@@ -12,6 +12,7 @@ from secl.config import Config, project_root
 from secl.facts import SectionSite
 from secl.files import (
     BINARY_SNIFF,
+    SOURCE_SUFFIXES,
     FileProblem,
     SourceFile,
     discover,
@@ -176,7 +177,9 @@ def _read_pairs(root: str, files: dict[str, bytes], config: Config, *, deep: boo
                 break
     else:
         with os.scandir(root) as entries:
-            paths = sorted(e.path for e in entries if e.name.endswith((".c", ".h")) and e.is_file())
+            paths = sorted(
+                e.path for e in entries if e.name.endswith(SOURCE_SUFFIXES) and e.is_file()
+            )
     if candidates is None:
         # `root` is absolute and normalised, so are the paths under it: no abspath() per file.
         paths = [p for p in paths if p not in known]

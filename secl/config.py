@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
+from secl.files import upwards
+
 PROJECT_MARKERS = ("pyproject.toml", ".secl.toml", ".git")
 KEYS = {
     "select": list,
@@ -53,21 +55,9 @@ def find_project_root(start: str) -> str:
     return project_root(start)[0]
 
 
-def _upwards(start: str) -> list[str]:
-    """The directory of `start` (itself if a directory) and every directory above it.
-    os.path rather than pathlib: pathlib costs several milliseconds of start-up."""
-    path = os.path.realpath(start)
-    if not os.path.isdir(path):
-        path = os.path.dirname(path)
-    out = [path]
-    while (parent := os.path.dirname(out[-1])) != out[-1]:
-        out.append(parent)
-    return out
-
-
 def project_root(start: str) -> tuple[str, bool]:
     """(root, whether a project marker was found there)."""
-    directories = _upwards(start)
+    directories = upwards(start)
     for candidate in directories:
         if any(os.path.exists(os.path.join(candidate, m)) for m in PROJECT_MARKERS):
             return candidate, True
@@ -76,7 +66,7 @@ def project_root(start: str) -> tuple[str, bool]:
 
 def find_config_file(start: str) -> str | None:
     """The nearest .secl.toml, or pyproject.toml with a [tool.secl] table, at or above start."""
-    for candidate in _upwards(start):
+    for candidate in upwards(start):
         secl_toml = os.path.join(candidate, ".secl.toml")
         if os.path.isfile(secl_toml):
             return secl_toml

@@ -151,16 +151,21 @@ def _os_message(err: OSError) -> str:
 # -- git: listing and searching a large work tree ---------------------------------------------
 
 
+def upwards(start: str) -> list[str]:
+    """The directory of `start` (itself if a directory) and every directory above it.
+    os.path rather than pathlib: pathlib costs several milliseconds of start-up."""
+    path = os.path.realpath(start)
+    if not os.path.isdir(path):
+        path = os.path.dirname(path)
+    out = [path]
+    while (parent := os.path.dirname(out[-1])) != out[-1]:
+        out.append(parent)
+    return out
+
+
 def in_git_work_tree(root: str) -> bool:
-    """Whether `root` (absolute) lies in a git work tree: a `.git` at it or above."""
-    directory = root
-    while True:
-        if os.path.exists(os.path.join(directory, ".git")):
-            return True
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            return False
-        directory = parent
+    """Whether `root` lies in a git work tree: a `.git` at it or above."""
+    return any(os.path.exists(os.path.join(d, ".git")) for d in upwards(root))
 
 
 def _git(root: str, *args: str, ok: tuple[int, ...] = (0,)) -> bytes | None:
