@@ -32,14 +32,6 @@ BROKEN_BY_THE_UPGRADE = {
 
 
 @pytest.fixture(scope="module")
-def selftests() -> Path:
-    root = os.environ.get("SECL_LINUX_SELFTESTS")
-    if not root or not os.path.isdir(os.path.join(root, "progs")):
-        pytest.skip("SECL_LINUX_SELFTESTS is not set to a tools/testing/selftests/bpf tree")
-    return Path(root)
-
-
-@pytest.fixture(scope="module")
 def analysed(selftests: Path):
     # Only the upgrade families: the other rules have their own selftests checks.
     config = Config(select=("SECL002", "SECL2", "SECL3"))

@@ -23,14 +23,6 @@ SYS_PREFIXES = {"x86_64": "__x64_", "arm64": "__arm64_", "s390x": "__s390x_", "r
 
 
 @pytest.fixture(scope="module")
-def selftests() -> Path:
-    root = os.environ.get("SECL_LINUX_SELFTESTS")
-    if not root or not os.path.isdir(os.path.join(root, "progs")):
-        pytest.skip("SECL_LINUX_SELFTESTS is not set to a tools/testing/selftests/bpf tree")
-    return Path(root)
-
-
-@pytest.fixture(scope="module")
 def runs(selftests: Path):
     paths = [str(selftests / "progs"), str(selftests / "prog_tests")]
     out = {}
