@@ -500,7 +500,8 @@ def _condition(node: Node) -> str:
     return " ".join(text.split())
 
 
-def _negate(cond: str) -> str:
+def negate_condition(cond: str) -> str:
+    """`!X` for a branch condition, spelled as the sites' branches spell it (also by macros)."""
     if cond.startswith("!defined(") and cond.count("(") == 1:
         return cond[1:]
     if re.fullmatch(r"defined\(\w+\)|\w+", cond):
@@ -518,7 +519,7 @@ def branch_condition(node: Node, guard: Node | None = None) -> str | None:
             is_alternative = parent.child_by_field_name("alternative") == child
             if child != parent.child(1):
                 cond = _condition(parent)
-                parts.append(_negate(cond) if is_alternative else cond)
+                parts.append(negate_condition(cond) if is_alternative else cond)
         child, parent = parent, parent.parent
     if not parts:
         return None

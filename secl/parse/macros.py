@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 from secl.facts import Piece, Position, SectionSite, Span, Spelling
 from secl.files import FileProblem
+from secl.parse.bpf import negate_condition
 from secl.parse.cstring import decode_literal
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
@@ -665,8 +666,10 @@ class Preprocessor:
         frame.chain += unknowns
         frame.state = state
         frame.unknowns = frame.chain if state is None else ()
-        negated = tuple(_negate(c) for c in frame.prev)
-        frame.text = " && ".join([*(_negate(t) for t in frame.texts), *([text] if text else [])])
+        negated = tuple(negate_condition(c) for c in frame.prev)
+        frame.text = " && ".join(
+            [*(negate_condition(t) for t in frame.texts), *([text] if text else [])]
+        )
         if text:
             frame.texts.append(text)
             frame.conds = (text,) if dependent and state is not False else ()
@@ -1043,14 +1046,6 @@ class Preprocessor:
             out.append(t)
             i += 1
         return out
-
-
-def _negate(cond: str) -> str:
-    if cond.startswith("!defined(") and cond.count("(") == 1:
-        return cond[1:]
-    if re.fullmatch(r"defined\(\w+\)|\w+", cond):
-        return "!" + cond
-    return f"!({cond})"
 
 
 def spell(toks: Iterable[Tok]) -> str:
