@@ -29,6 +29,10 @@ from secl.parse.bpf import extract_sites
 from secl.parse.macros import resolve_sites
 from secl.parse.tree import parse
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from secl.loaders.discover import LoaderScan
+
 # Bytes that any file worth parsing contains: a section site, or loader code that opens,
 # attaches or inspects programs. Everything else is skipped unparsed.
 INTERESTING = re.compile(
@@ -123,9 +127,11 @@ def _build(
     linted = len(files)
     if pair:
         _read_pairs(root, files, config, deep=deep)
+    scan = _scan_loaders(root, reported, config, deep=deep)
+    problems.extend(FileProblem(path, message) for path, message in scan.problems)
     project = Project(
         root=root, files=files, sites=[], reported=frozenset(p for p in reported if p in files),
-        config=config,
+        config=config, loader_scan=scan,
     )  # fmt: skip
     sites: list[SectionSite] = []
     for path, data in files.items():
@@ -138,6 +144,26 @@ def _build(
     project.sites = resolution.sites
     problems.extend(resolution.problems)
     return Run(project=project, problems=problems, linted=linted)
+
+
+def _scan_loaders(root: str, reported: list[str], config: Config, *, deep: bool) -> LoaderScan:
+    """The Go, Rust and Python loader code and the build files of the project: the whole
+    tree under a marked project root, else the directories of the given files."""
+    from secl.loaders.discover import is_candidate, scan, walk
+
+    if deep:
+        paths = list(walk(root, config.exclude))
+    else:
+        paths = []
+        for directory in sorted({os.path.dirname(p) or "." for p in reported}):
+            try:
+                with os.scandir(directory) as entries:
+                    paths += sorted(
+                        e.path for e in entries if is_candidate(e.name) and e.is_file()
+                    )
+            except OSError:
+                continue
+    return scan(paths)
 
 
 _SKELETON_USE = re.compile(

@@ -20,6 +20,7 @@ KEYS = {
     "compile-commands": str,
     "defines": list,
     "target-arch": str,
+    "loaders": dict,
 }
 DEFAULT_EXCLUDE = ("build", "dist", "output", ".output", "out")
 
@@ -44,6 +45,9 @@ class Config:
     compile_commands: str | None = None
     defines: tuple[str, ...] = ()
     target_arch: str | None = None
+    # glob over a BPF source's path relative to the root -> loader kind (secl.loaders.KINDS)
+    loaders: dict[str, str] = field(default_factory=dict)
+    loader: str | None = None  # --loader: every BPF source is loaded by this kind
 
     def with_overrides(self, **changes: object) -> Config:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -152,7 +156,23 @@ def parse_table(table: dict[str, object], path: str) -> Config:
         cfg = replace(cfg, defines=tuple(_strings(values["defines"], "defines", path)))
     if "target-arch" in values:
         cfg = replace(cfg, target_arch=str(values["target-arch"]))
+    if "loaders" in values:
+        table = values["loaders"]
+        assert isinstance(table, dict)
+        for pattern, kind in table.items():
+            validate_loader(kind, f"{path}: `loaders.{pattern}`")
+        cfg = replace(cfg, loaders=dict(table))
     return cfg
+
+
+def validate_loader(kind: object, origin: str) -> str:
+    """A loader kind a user may name: any of secl.loaders.KINDS but `libbpf-assumed`."""
+    from secl.loaders import KINDS, LIBBPF_ASSUMED
+
+    allowed = [k for k in KINDS if k != LIBBPF_ASSUMED]
+    if not isinstance(kind, str) or kind not in allowed:
+        raise ConfigError(f"{origin} must be one of {', '.join(allowed)}, not {kind!r}")
+    return kind
 
 
 def validate_target(value: str, origin: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from secl.analysis.project import Project
-from secl.findings import InventoryEntry, UpgradeInfo
+from secl.findings import InventoryEntry, LoaderEvidence, LoaderInfo, UpgradeInfo
 from secl.libbpf.table import Target, lookup_any, match
 
 
@@ -19,9 +19,22 @@ def build_inventory(project: Project) -> list[InventoryEntry]:
             found = match(site.section, target) or lookup_any(site.section)
             definition = found.definition.name if found is not None else None
         upgrade = upgrades.get(site.key)
-        entries.append(InventoryEntry(site=site, definition=definition, upgrade=upgrade))
+        loader = _loader(project, site.path) if site.kind == "program" else None
+        entries.append(
+            InventoryEntry(site=site, definition=definition, upgrade=upgrade, loader=loader)
+        )
     entries.sort(key=lambda e: (e.site.path, e.site.span.start_byte))
     return entries
+
+
+def _loader(project: Project, path: str) -> LoaderInfo:
+    from secl.analysis.loaders import assignment
+
+    found = assignment(project, path)
+    evidence = tuple(
+        LoaderEvidence(u.path, u.span, u.value, u.kind, u.certain) for u in found.evidence
+    )
+    return LoaderInfo(found.kind, found.version, evidence)
 
 
 def _upgrades(project: Project) -> dict[tuple[str, int, str | None], UpgradeInfo]:
