@@ -190,8 +190,16 @@ def _c_uses(project: Project, path: str) -> list[LoaderUse]:
         at = min((i for n in names if (i := data.find(n.encode())) >= 0), default=0)
         end = data.find(b"\n", at)
         span = project.positions(loader).span(at, at if end < 0 else end)
-        out.append(LoaderUse(LIBBPF, loader, span, "C libbpf loader"))
+        if any(mark in data for mark in _WINDOWS_MARKS):
+            out.append(LoaderUse(EBPF_FOR_WINDOWS, loader, span, "eBPF for Windows loader"))
+        else:
+            out.append(LoaderUse(LIBBPF, loader, span, "C libbpf loader"))
     return out
+
+
+# eBPF for Windows offers libbpf's API from its own ebpfapi: its loaders include its headers
+# or call its own functions (ebpf-for-windows include/ebpf_api.h).
+_WINDOWS_MARKS = (b"ebpf_api.h", b"ebpf_program_attach", b"ebpf_object_", b"ebpf_store_")
 
 
 class _Index:
