@@ -50,7 +50,7 @@ TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
     from typing import Any
 
-    from secl.libbpf.table import SectionTable
+    from secl.libbpf.table import SectionDef, SectionTable
 
 OK = "ok"
 # cilium/ebpf: the program gets no type. NewCollection skips it silently; a bpf2go-generated
@@ -327,8 +327,9 @@ def is_probe(kind: str, section: str, version: str | None = None) -> bool:
 
 
 def probe_family(kind: str, section: str, version: str | None = None) -> str | None:
-    """ "kprobe" (kprobe, kretprobe, ksyscall, kprobe.multi, ...) or "uprobe" (uprobe, usdt,
-    uprobe.multi, ...) for a program `kind` types as one; None otherwise."""
+    """The probe family of a program `kind` types as a kprobe/uprobe: "kprobe" (kprobe,
+    kretprobe, ksyscall, kprobe.multi, ...) or "uprobe" (uprobe, usdt, uprobe.multi, ...);
+    None for every other program and for names the loader does not type."""
     return judge(kind, section, version).probe_family
 
 
@@ -390,11 +391,9 @@ def _data_verdict(
     if data.role == "unsupported":  # cilium >= 0.21: LoadCollectionSpecFromReader refuses it
         message = f"{shown} refuses a `{data.name}` section: reading the object fails"
     else:
-        named = (
-            f"the `{data.name}` section"
-            if data.match == "exact"
-            else (f"sections starting with `{data.name}`")
-        )
+        named = f"the `{data.name}` section"
+        if data.match == "prefix":
+            named = f"sections starting with `{data.name}`"
         role = _ROLE_WORDS.get(data.role, data.role)
         message = f"{shown} reads {named} as {role}, so `{section}` holds no program"
     return _verdict(model, release, section, UNKNOWN, data_role=data.role, message=message)
@@ -540,8 +539,11 @@ def _suggestions(model: LoaderModel, release: str, name: str, question: bool) ->
 
 
 def _equivalents(
-    model: LoaderModel, release: str, definition: Any, suffix: str | None
+    model: LoaderModel, release: str, definition: SectionDef, suffix: str | None
 ) -> list[str]:
+    """This loader's entries for what the libbpf entry `definition` means: the same program
+    type (and expected attach type where it matters), probe family, return-ness, sleepability;
+    the spellings closest to libbpf's, with libbpf's suffix kept where the entry takes one."""
     from secl.libbpf.table import edit_distance
 
     libbpf_family = None
@@ -573,7 +575,7 @@ def _pseudo_table(model: LoaderModel, release: str) -> SectionTable:
     every suggestion it makes is checked against the loader's own matching afterwards."""
     from secl.libbpf.table import SectionDef, SectionTable, Version
 
-    definitions = []
+    definitions: list[SectionDef] = []
     for position, entry in enumerate(model.entries_in(release)):
         if entry.match in ("plus", "kind"):
             name, match = entry.base + "+", "plus"
@@ -586,7 +588,7 @@ def _pseudo_table(model: LoaderModel, release: str) -> SectionTable:
                 index=position,
                 name=name,
                 match=match,
-                base=name.rstrip("+/"),  # type: ignore[arg-type]
+                base=name.rstrip("+/"),
                 prog_type=entry.prog_type,
                 expected_attach_type=entry.attach_type,
                 flags=entry.flags,
