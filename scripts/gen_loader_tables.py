@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
 """Generate secl's section models of cilium/ebpf and aya from the libraries' own sources.
 
-    python scripts/gen_loader_tables.py cilium-ebpf --git PATH/TO/ebpf.git v0.13.0 ... v0.22.0
-    python scripts/gen_loader_tables.py aya --git PATH/TO/aya.git 0.12.0 0.13.0 0.13.1 0.14.0
-    python scripts/gen_loader_tables.py aya --checkout PATH/TO/aya 0.14.0
+    python scripts/gen_loader_tables.py cilium-ebpf --git PATH/TO/ebpf.git RELEASE...
+    python scripts/gen_loader_tables.py aya --checkout PATH/TO/aya RELEASE
+
+The committed tables come from every release tag of github.com/cilium/ebpf from v0.13.0 (the
+first with the generated table and matchSectionName) on, and of github.com/aya-rs/aya from
+0.12.0 (the first with aya-obj's parser in this shape) on:
+
+    ... cilium-ebpf --git ebpf.git v0.13.0 v0.13.1 v0.13.2 v0.14.0 v0.15.0 v0.16.0 v0.17.0 \
+        v0.17.1 v0.17.2 v0.17.3 v0.18.0 v0.19.0 v0.20.0 v0.21.0 v0.22.0
+    ... aya --git aya.git 0.12.0 0.13.0 0.13.1 0.14.0
 
 With `--git` each release is read at its tag (`vX.Y.Z` for cilium/ebpf, `aya-vX.Y.Z` for
 aya) with `git show`; with `--checkout` one release is read from a work tree. The newest
@@ -98,12 +105,12 @@ def strip_comments(source: str) -> str:
 
 
 def function_body(source: str, header: str) -> str:
-    """The text between the braces of the first function (or block) whose header matches."""
+    """The text inside the braces of the first function or block whose header (a regular
+    expression ending with its opening brace) matches."""
     found = re.search(header, source)
-    if found is None:
+    if found is None or not found.group(0).endswith("{"):
         raise GeneratorError(f"no {header!r} in the source")
-    start = source.index("{", found.end() - 1 if source[found.end() - 1] == "{" else found.end())
-    return _balanced(source, start)
+    return _balanced(source, found.end() - 1)
 
 
 def _balanced(source: str, open_at: int) -> str:
@@ -229,14 +236,16 @@ _GO_NAME_TEST = re.compile(
     r'strings\.HasPrefix\(\s*\w+(?:\.Name)?\s*,\s*"(?P<prefix>[^"]+)"\s*\)'
     r'|\w+(?:\.Name)?\s*==\s*"(?P<exact>[^"]+)"'
 )
-# LoadCollectionSpecFromReader: what each case of its section switch does with the section.
+# LoadCollectionSpecFromReader: what each case of its section switch does with the section
+# (`licenseSection = sec`, `sections[idx] = newElfSection(sec, mapSection)`, ...).
 CILIUM_ROLES = {
     "licenseSection": "license",
     "versionSection": "version",
-    "btfMapSection": "btf-maps",  # before mapSection: the names overlap
     "mapSection": "legacy-maps",
+    "btfMapSection": "btf-maps",
     "dataSection": "data",
 }
+_CILIUM_CASE_ACTION = re.compile(r"newElfSection\(\s*sec\s*,\s*(\w+)\s*\)|(\w+)\s*=\s*sec\b")
 
 
 def _cilium_entries(body: str, origin: str) -> list[dict[str, Any]]:
@@ -272,9 +281,9 @@ def _cilium_entries(body: str, origin: str) -> list[dict[str, Any]]:
 
 
 def probe_family(prog_type: str, name: str) -> str | None:
-    """ "kprobe" or "uprobe" for BPF_PROG_TYPE_KPROBE entries, by the first letter of the name:
+    """The probe family of a BPF_PROG_TYPE_KPROBE entry, by the first letter of its name:
     every such entry is k... (kprobe, kretprobe, ksyscall, kprobe.multi, ...) or u... (uprobe,
-    uretprobe, usdt, uprobe.multi, ...)."""
+    uretprobe, usdt, uprobe.multi, ...). None for other program types."""
     if prog_type != "BPF_PROG_TYPE_KPROBE":
         return None
     if name.startswith("k"):
@@ -305,7 +314,8 @@ def cilium_release(files: dict[str, str]) -> tuple[list[dict[str, Any]], list[di
     }
     data: list[dict[str, Any]] = []
     for case in _CILIUM_CASE.finditer(switch):
-        role = next((r for word, r in CILIUM_ROLES.items() if word in case.group("stmt")), None)
+        action = _CILIUM_CASE_ACTION.search(case.group("stmt"))
+        role = None if action is None else CILIUM_ROLES.get(action.group(1) or action.group(2))
         if role is None:
             raise GeneratorError(f"unknown section case {case.group(0)!r}")
         condition = case.group("cond")
