@@ -158,12 +158,14 @@ def _scan_loaders(root: str, reported: list[str], config: Config, *, deep: bool)
         for directory in sorted({os.path.dirname(p) or "." for p in reported}):
             try:
                 with os.scandir(directory) as entries:
-                    paths += sorted(
-                        e.path for e in entries if is_candidate(e.name) and e.is_file()
-                    )
+                    paths += sorted(e.path for e in entries if is_candidate(e.name) and e.is_file())
             except OSError:
                 continue
-    return scan(paths)
+    shown = []
+    for path in paths:  # as reached from the current directory, like the files of the run
+        rel = os.path.relpath(path)
+        shown.append(path if rel.startswith("..") else rel)
+    return scan(shown)
 
 
 _SKELETON_USE = re.compile(

@@ -38,7 +38,8 @@ def _parser(command: str | None = None):
                        help="compile_commands.json, or its directory")  # fmt: skip
         p.add_argument("--loader", metavar="KIND",
                        help="judge every BPF source as loaded by KIND (libbpf, libbpfgo, "
-                       "libbpf-rs, cilium-ebpf, aya, bcc, gobpf, ebpf-for-windows, other)")  # fmt: skip
+                       "libbpf-rs, cilium-ebpf, aya, bcc, gobpf, ebpf-for-windows, "
+                       "other)")  # fmt: skip
 
     # Only the subcommand that runs is built (argparse set-up is a visible part of a one-file
     # run's start-up); `secl -h` and a mistyped command build them all.

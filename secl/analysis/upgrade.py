@@ -23,8 +23,8 @@ from secl.analysis.loaders import assignment, named_sources
 from secl.analysis.project import Project
 from secl.facts import SectionSite, Span
 from secl.findings import Edit, Evidence, Finding, Fix, Related, UpgradeInfo
-from secl.loaders import LIBBPF_FAMILY
 from secl.libbpf.upgrade import UpgradeDecision, is_probe_family, single_rewrite, upgrade_decision
+from secl.loaders import LIBBPF_FAMILY
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, extract_loader_facts, is_loader
 from secl.parse.tree import lex
 
