@@ -164,7 +164,7 @@ _THROUGH = frozenset(
      "borrow_mut", "clone", "ok_or", "ok_or_else", "map_err", "ok", "lock", "get_mut",
      "deref", "deref_mut", "as_deref", "as_deref_mut", "unwrap_unchecked", "into",
      "to_owned", "to_string", "as_str", "as_path", "as_os_str", "to_path_buf", "as_slice",
-     "to_vec", "iter", "into_iter", "as_fd"}
+     "to_vec", "iter", "into_iter", "as_fd", "as_ptr", "as_c_str"}
 )  # fmt: skip
 # Iterator adaptors: `skel.progs().NAME()` is a program unless NAME is one of these.
 _ITERATOR_METHODS = frozenset(
@@ -175,7 +175,7 @@ _ITERATOR_METHODS = frozenset(
 # Functions whose value is their argument's (paths and strings).
 _PATH_WRAPPERS = frozenset(
     {"Path::new", "PathBuf::from", "String::from", "OsStr::new", "OsString::from", "Some",
-     "Ok", "Box::new", "Vec::from", "Cow::from", "Cow::Borrowed"}
+     "Ok", "Box::new", "Vec::from", "Cow::from", "Cow::Borrowed", "CString::new"}
 )  # fmt: skip
 _ENV_CALLS = frozenset({"var", "var_os"})
 _MAX_DEPTH = 30
@@ -1625,14 +1625,32 @@ class _RustFile:
                 return self.refs(args[0]) if args else frozenset()
         if last in ("Some", "Ok") and args:
             return self.refs(args[0])
-        # A helper of this file: what its declared return type says.
+        # A helper of this file: what it returns (its body's last expression), else what its
+        # declared return type says.
         out: set = set()
         if function.type == "identifier":
             for fn in self.functions(last):
+                returned = self.refs(self._tail(fn))
                 kind = fn.child_by_field_name("return_type")
-                if kind is not None:
-                    out |= self._type_refs(kind)
+                out |= returned or (self._type_refs(kind) if kind is not None else frozenset())
         return frozenset(out)
+
+    @staticmethod
+    def _tail(fn: Node) -> Node | None:
+        """The expression a function's body ends with (no `;` after it)."""
+        body = fn.child_by_field_name("body")
+        if body is None:
+            return None
+        children = [c for c in body.named_children if c.type not in ("line_comment",
+                                                                      "block_comment")]  # fmt: skip
+        if not children:
+            return None
+        last = children[-1]
+        if last.type == "expression_statement":
+            if last.children and last.children[-1].type == ";":
+                return None
+            return next(iter(last.named_children), None)
+        return last if last.type.endswith("_expression") or last.type == "identifier" else None
 
     def _type_refs(self, kind: Node | None) -> frozenset:
         """What a declared type says: `ProbeSkel<'_>`, `&mut OpenProbeSkel`, `Object`,
