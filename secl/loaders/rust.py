@@ -635,9 +635,10 @@ class _RustFile:
         for path in written_objects or written_sources:
             names.append(skeleton_of_path(path))
         for value in outputs:
+            # The module file is what `include!(".../x.skel.rs")` names elsewhere.
             base = _base(value)
-            if base and base.endswith(".rs"):
-                names.append(base[: -len(".skel.rs")] if base.endswith(".skel.rs") else base[:-3])
+            if base and base.endswith(".skel.rs"):
+                names.append(base[: -len(".skel.rs")])
         names = [n for n in dict.fromkeys(names) if n]
         for name in names:
             self._prefixes.setdefault(skeleton_type_prefix(name), name)
@@ -1218,10 +1219,11 @@ class _RustFile:
             if kind == "let":
                 values = how(node)
                 if pushes and how == self.strings:
-                    # `path.push(x)`: the last push in the text is the one known to end it.
+                    # `path.push(x)`: the last push in the text is the one known to end it;
+                    # what comes before it depends on the order the pushes run in.
                     last = max(pushes, key=lambda n: n.start_byte)
                     tails = self.strings(last) or {("?", "")}
-                    values = {_path_join(v, tail) for v in values for tail in tails}
+                    values = {_path_join(("?", ""), tail) for tail in tails}
                 out |= values
             elif kind == "for" and how == self.strings:
                 out |= self.strings(node)  # `for src in ["a.bpf.c", "b.bpf.c"]`
@@ -1283,6 +1285,8 @@ class _RustFile:
         if _last_segment(function) in _ENV_CALLS and args:
             names = {text for prefix, text in self.strings(args[0]) if prefix is None}
             return frozenset((name, "") for name in names) or frozenset({("?", "")})
+        if function.type == "identifier":  # a helper of this file: what it returns
+            return frozenset(v for fn in self.functions(path) for v in self.strings(self._tail(fn)))
         return frozenset()
 
     def _macro_strings(self, macro: Node) -> set[Str]:
@@ -1650,7 +1654,9 @@ class _RustFile:
             if last.children and last.children[-1].type == ";":
                 return None
             return next(iter(last.named_children), None)
-        return last if last.type.endswith("_expression") or last.type == "identifier" else None
+        if last.type.endswith(("_declaration", "_item", "_statement")):
+            return None
+        return last
 
     def _type_refs(self, kind: Node | None) -> frozenset:
         """What a declared type says: `ProbeSkel<'_>`, `&mut OpenProbeSkel`, `Object`,

@@ -165,6 +165,30 @@ fn main() {
 """
 
 
+BUILD_HELPERS = """
+use libbpf_cargo::SkeletonBuilder;
+const NAME: &str = "kern";
+fn source() -> String {
+    format!("src/bpf/{}.bpf.c", NAME)
+}
+fn skeleton_path(name: &str) -> std::path::PathBuf {
+    let mut path = std::path::PathBuf::new();
+    path.push(std::env::var("OUT_DIR").unwrap());
+    path.push(format!("{name}.skel.rs"));
+    path
+}
+fn main() {
+    SkeletonBuilder::new().source(source()).build_and_generate(skeleton_path(NAME)).unwrap();
+}
+"""
+
+
+def test_skeleton_builder_values_from_helper_functions() -> None:
+    use = only_use(read(BUILD_HELPERS, "build.rs"))
+    assert use.sources == ("src/bpf/kern.bpf.c",)
+    assert use.skeletons == ("kern",)
+
+
 def test_skeleton_builder_with_unknown_source_is_uncertain() -> None:
     use = only_use(read(BUILD_DYNAMIC, "build.rs"))
     assert use.kind == LIBBPF_RS
