@@ -1507,11 +1507,12 @@ class _RustFile:
             current = current.parent
         return None
 
-    @staticmethod
-    def _compared_name(node: Node | None, name: str) -> str | None:
-        """`x` from `NAME.name() == "x"` in `node` (either side)."""
+    def _compared_name(self, node: Node | None, name: str) -> str | None:
+        """`x` from `NAME.name() == "x"` in `node` (either side; `OsStr::new("x")`,
+        `NAME.name().to_str() == Some("x")` and constants too)."""
         if node is None:
             return None
+        receiver = re.compile(rb"\s*" + re.escape(name.encode()) + rb"\s*\.\s*name\s*\(\s*\)")
         stack = [node]
         while stack:
             current = stack.pop()
@@ -1519,15 +1520,11 @@ class _RustFile:
                 left = current.child_by_field_name("left")
                 right = current.child_by_field_name("right")
                 for a, b in ((left, right), (right, left)):
-                    if a is None or b is None:
+                    if a is None or b is None or not receiver.match(a.text):
                         continue
-                    literal = _string_literal(b)
-                    if literal is not None and re.fullmatch(
-                        rb"\s*" + re.escape(name.encode()) + rb"\s*\.\s*name\s*\(\s*\)"
-                        rb"(?:\s*\.\s*to_str\s*\(\s*\)(?:\s*\.\s*unwrap\s*\(\s*\))?)?\s*",
-                        a.text,
-                    ):
-                        return literal
+                    known = sorted(text for prefix, text in self.strings(b) if prefix is None)
+                    if len(known) == 1:
+                        return known[0]
             stack.extend(current.named_children)
         return None
 

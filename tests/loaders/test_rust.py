@@ -465,7 +465,7 @@ fn main() -> libbpf_rs::Result<()> {
             prog.attach_kprobe(false, "do_sys_open")?;
         }
     }
-    let exit = obj.progs_mut().find(|p| p.name() == "exit").unwrap();
+    let exit = obj.progs_mut().find(|p| p.name() == OsStr::new("exit")).unwrap();
     exit.attach_kprobe(true, "do_sys_open")?;
     obj.progs_mut().for_each(|p| { p.attach().unwrap(); });
     Ok(())
