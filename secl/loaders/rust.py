@@ -595,6 +595,14 @@ class _RustFile:
             if node is None:
                 continue
             scoped = node.parent
+            while (  # `libbpf_cargo::SkeletonBuilder::new`
+                scoped is not None
+                and scoped.type == "scoped_identifier"
+                and scoped.parent is not None
+                and scoped.parent.type == "scoped_identifier"
+                and scoped.parent.child_by_field_name("path") == scoped
+            ):
+                scoped = scoped.parent
             if scoped is None or scoped.type != "scoped_identifier":
                 continue
             if _last_segment(scoped.child_by_field_name("name")) not in ("new", "default"):

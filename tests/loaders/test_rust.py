@@ -113,7 +113,7 @@ fn main() {
     let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap();
     let mut out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
     out.push("renamed.skel.rs");
-    let mut builder = SkeletonBuilder::new();
+    let mut builder = libbpf_cargo::SkeletonBuilder::new();
     builder.source(format!("{manifest}/bpf/tracer.bpf.c"));
     builder.obj("objects/tracer_kern.o");
     builder.build_and_generate(out).unwrap();
