@@ -164,7 +164,7 @@ _THROUGH = frozenset(
      "borrow_mut", "clone", "ok_or", "ok_or_else", "map_err", "ok", "lock", "get_mut",
      "deref", "deref_mut", "as_deref", "as_deref_mut", "unwrap_unchecked", "into",
      "to_owned", "to_string", "as_str", "as_path", "as_os_str", "to_path_buf", "as_slice",
-     "to_vec", "iter", "into_iter", "as_fd", "as_ptr", "as_c_str"}
+     "to_vec", "iter", "into_iter", "as_fd", "as_ptr", "as_c_str", "take"}
 )  # fmt: skip
 # Iterator adaptors: `skel.progs().NAME()` is a program unless NAME is one of these.
 _ITERATOR_METHODS = frozenset(
