@@ -102,7 +102,9 @@ def named_sources(project: Project) -> dict[str, list[str]]:
         scan = project.loader_scan
         sources = sorted({s.path for s in project.sites if s.kind == "program"})
         if scan is not None and sources:
-            index = _Index(project.root, sources, scan.files, project.config)
+            index = _Index(
+                project.root, sources, scan.files, project.config, frozenset(scan.manifests)
+            )
             for lf in scan.files:
                 for use in lf.uses:
                     if not use.sources or not (use.skeletons or use.objects):
@@ -120,17 +122,20 @@ def _assign(project: Project) -> dict[str, Assignment]:
     if not sources:
         return {}
     config = project.config
-    uses: dict[str, list[LoaderUse]] = {p: [] for p in sources}
+    uses: dict[str, list[tuple[LoaderUse, bool]]] = {p: [] for p in sources}
     if project.loader_scan is not None:
-        index = _Index(project.root, sources, project.loader_scan.files, config)
+        index = _Index(
+            project.root, sources, project.loader_scan.files, config,
+            frozenset(project.loader_scan.manifests),
+        )  # fmt: skip
         for lf in project.loader_scan.files:
             for use in lf.uses:
-                for path in index.sources_of(use):
-                    uses[path].append(use)
+                for path, exact in index.links(use).items():
+                    uses[path].append((use, exact))
     out: dict[str, Assignment] = {}
     forced = config.loader
     for path in sources:
-        found = uses[path] + _c_uses(project, path)
+        found = _closest(path, uses[path]) + _c_uses(project, path)
         configured = forced or _configured(path, project)
         if configured:
             version = _version(project, configured, found)
@@ -143,6 +148,21 @@ def _assign(project: Project) -> dict[str, Assignment]:
         ordered = tuple(sorted(found, key=lambda u: (_rank(u.kind), u.path)))
         out[path] = Assignment(kind, _version(project, kind, found), ordered)
     return out
+
+
+def _closest(path: str, links: list[tuple[LoaderUse, bool]]) -> list[LoaderUse]:
+    """The uses that reach a source by path; with none, of those that reach it only by a name
+    (an object or skeleton name other sources may share), the ones nearest to it in the tree."""
+    exact = [u for u, by_path in links if by_path]
+    if exact or not links:
+        return exact
+    here = os.path.dirname(os.path.abspath(path))
+
+    def shared(use: LoaderUse) -> int:
+        return len(os.path.commonpath([here, os.path.dirname(os.path.abspath(use.path))]))
+
+    best = max(shared(u) for u, _ in links)
+    return [u for u, _ in links if shared(u) == best]
 
 
 def _rank(kind: str) -> int:
@@ -205,8 +225,16 @@ _WINDOWS_MARKS = (b"ebpf_api.h", b"ebpf_program_attach", b"ebpf_object_", b"ebpf
 class _Index:
     """BPF sources by absolute path, base name and stem, to link uses to."""
 
-    def __init__(self, root: str, sources: list[str], files: list, config: object) -> None:
+    def __init__(
+        self,
+        root: str,
+        sources: list[str],
+        files: list,
+        config: object,
+        modules: frozenset[str] = frozenset(),
+    ) -> None:
         self._root = root
+        self._modules = modules  # directories holding a go.mod, Cargo.toml or Cargo.lock
         self._absolute = {os.path.abspath(p): p for p in sources}
         self._by_name: dict[str, list[str]] = {}
         self._by_stem: dict[str, list[str]] = {}
@@ -223,27 +251,77 @@ class _Index:
                     for ident in use.idents:
                         self._idents.setdefault(ident, set()).update(linked)
                         self._idents.setdefault(ident.lower(), set()).update(linked)
+        # (module, skeleton or object name) -> what a build use of that module makes it from
+        # (SkeletonBuilder::source, bpf2go), whether or not that source is in this run
+        self._produced: dict[tuple[str | None, str], set[str]] = {}
+        for lf in files:
+            for use in lf.uses:
+                if use.sources and (use.skeletons or use.objects):
+                    module = self._module_of(os.path.dirname(os.path.abspath(use.path)))
+                    made = {self._written(use, s) for s in use.sources}
+                    for name in use.skeletons + use.objects:
+                        self._produced.setdefault((module, name), set()).update(made)
+
+    def _module_of(self, directory: str) -> str | None:
+        while True:
+            if directory in self._modules:
+                return directory
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                return None
+            directory = parent
 
     def sources_of(self, use: LoaderUse) -> list[str]:
-        found: set[str] = set()
+        return sorted(self.links(use))
+
+    def links(self, use: LoaderUse) -> dict[str, bool]:
+        """The sources `use` reaches -> whether by path (exact: a source path, a bpf2go
+        identifier, a name this module's build makes from a source) or only by a name that
+        sources elsewhere may share."""
+        found: dict[str, bool] = {}
         for source in use.sources:
-            found.update(self.source(use, source))
+            found.update(dict.fromkeys(self.source(use, source), True))
         for ident in use.idents:
-            found.update(self._idents.get(ident, ()))
-        for obj in use.objects:
-            found.update(self._object(use, obj))
-        for name in use.skeletons:
-            found.update(self._near(use, self._by_stem.get(name, [])))
-        return sorted(found)
+            found.update(dict.fromkeys(self._idents.get(ident, ()), True))
+        if use.sources:
+            # The object and skeleton names of a use that names its sources are what those
+            # sources build (SkeletonBuilder, bpf2go): not other sources of the same name.
+            return found
+        module = self._module_of(os.path.dirname(os.path.abspath(use.path)))
+        for name in use.objects + use.skeletons:
+            made = self._produced.get((module, name)) or self._produced.get(
+                (module, os.path.basename(name))
+            )
+            if made is not None:
+                # this module's build says what the name is made from: that, or nothing
+                found.update(
+                    dict.fromkeys((self._absolute[p] for p in made if p in self._absolute), True)
+                )
+            else:
+                fuzzy = (
+                    self._object(use, name)
+                    if name in use.objects
+                    else self._near(use, self._by_stem.get(name, []))
+                )
+                for path in fuzzy:
+                    found.setdefault(path, False)
+        return found
+
+    def _written(self, use: LoaderUse, source: str) -> str:
+        """The absolute path a source path as written means (relative to the file)."""
+        return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(use.path)), source))
 
     def source(self, use: LoaderUse, source: str) -> list[str]:
         """A source path as written: relative to the file that names it, else to the root;
         else by base name when one source of the project has it."""
         base_dir = os.path.dirname(os.path.abspath(use.path))
         for directory in (base_dir, self._root):
-            hit = self._absolute.get(os.path.normpath(os.path.join(directory, source)))
+            written = os.path.normpath(os.path.join(directory, source))
+            hit = self._absolute.get(written)
             if hit is not None:
                 return [hit]
+            if os.path.exists(written):
+                return []  # a file outside this run, not a namesake of one in it
         return self._near(use, self._by_name.get(os.path.basename(source), []))
 
     def _object(self, use: LoaderUse, obj: str) -> list[str]:
@@ -258,12 +336,23 @@ class _Index:
         return self._near(use, self._by_stem.get(name, []))
 
     def _near(self, use: LoaderUse, candidates: list[str]) -> list[str]:
-        """Of several same-named sources, those sharing the longest directory prefix with the
-        file that names them (a project with `a/probe.bpf.c` and `b/probe.bpf.c` and a loader
-        in `b/`)."""
+        """Of the sources a name may mean, those in the loader's own Go module or crate (the
+        nearest directory with go.mod or Cargo.toml) when there are any; of several, those
+        sharing the longest directory prefix with the file that names them (a project with
+        `a/probe.bpf.c` and `b/probe.bpf.c` and a loader in `b/`)."""
+        here = os.path.dirname(os.path.abspath(use.path))
+        module = self._module_of(here)
+        if module is not None:
+            # A source inside another module is that module's (a monorepo of crates); one in
+            # no module, or in an enclosing one (a workspace), may be this loader's.
+            candidates = [
+                p for p in candidates
+                if (theirs := self._module_of(os.path.dirname(os.path.abspath(p)))) is None
+                or module == theirs
+                or module.startswith(theirs + os.sep)
+            ]  # fmt: skip
         if len(candidates) <= 1:
             return list(candidates)
-        here = os.path.dirname(os.path.abspath(use.path))
 
         def shared(p: str) -> int:
             return len(os.path.commonpath([here, os.path.dirname(os.path.abspath(p))]))

@@ -187,3 +187,50 @@ def test_a_loader_that_names_a_source_elsewhere_does_not_link_to_a_namesake(tmp_
         e["filename"]: e["loader"]["kind"] for e in inventory(tmp_path) if e["kind"] == "program"
     }
     assert by_file == {"a/probe.bpf.c": "libbpf-assumed", "b/probe.bpf.c": "cilium-ebpf"}
+
+
+# -- the fixture projects, one per loader family ---------------------------------------------
+
+FAMILIES = {
+    # fixture directory -> the loader kind of every BPF source in it
+    "aya": "aya",
+    "bcc": "bcc",
+    "cilium": "cilium-ebpf",
+    "gobpf": "gobpf",
+    "libbpf-rs": "libbpf-rs",
+    "libbpfgo": "libbpfgo",
+}
+
+
+def _copy(name: str, tmp_path: Path) -> Path:
+    import shutil
+
+    source = FIXTURES / name
+    if not source.is_dir():
+        pytest.fail(f"fixture project {source} is missing")
+    root = tmp_path / name
+    shutil.copytree(source, root)
+    (root / ".git").mkdir()
+    return root
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_fixture_project_loader_and_markers(name, tmp_path):
+    """Every `// ruleid: CODE` marker of the project's BPF C is reported, nothing marked
+    `// ok: CODE` is, and every program is judged as loaded by the family's library."""
+    from tests.catalogue_harness import markers
+
+    root = _copy(name, tmp_path)
+    kinds = {e["filename"]: e["loader"]["kind"] for e in inventory(root) if e["loader"]}
+    assert kinds and set(kinds.values()) == {FAMILIES[name]}, kinds
+    got = {(os.path.normpath(f["filename"]), f["location"]["row"], f["code"])
+           for f in findings(root, "--select", "ALL")}  # fmt: skip
+    for path in sorted(root.rglob("*.c")):
+        rel = str(path.relative_to(root))
+        must, must_not = markers(path.read_text())
+        for row, code in sorted(must):
+            assert (rel, row, code) in got, f"{rel}:{row}: expected {code}; got {sorted(got)}"
+        for row, code in sorted(must_not):
+            assert (rel, row, code) not in got, f"{rel}:{row}: {code} reported where marked ok"
+    if FAMILIES[name] not in ("libbpf-rs", "libbpfgo"):
+        assert not [g for g in got if g[2].startswith("SECL2")]  # no auto-upgrade there
