@@ -159,6 +159,11 @@ _GO_VALUE_FLAGS = frozenset(
      "-gccgoflags", "-buildmode", "-compiler", "-installsuffix", "-pkgdir", "-overlay", "-pgo",
      "-exec", "-toolexec", "-coverpkg", "-covermode", "-buildvcs"}
 )  # fmt: skip
+# Calls whose result carries their first argument's contents.
+_TRANSPARENT = frozenset(
+    {("bytes", "NewReader"), ("bytes", "NewBuffer"), ("strings", "NewReader"), ("C", "CString"),
+     ("C", "CBytes")}
+)  # fmt: skip
 _NOT_NEWLINE = re.compile(rb"[^\n]")
 _UNKNOWN_VAR = "\x00"  # stands for an environment variable go generate would expand
 
@@ -357,6 +362,12 @@ def _bpf2go_use(path: str, words: list[str], span: Span, package_version: str) -
             for tag in _bpf2go_suffixes(target.strip()):
                 name = f"{stem}_{tag}{suffix}.o"
                 objects.append(posixpath.join(directory, name) if directory else name)
+    # The output stem names the generated files too (probe_bpfel.o from -output-stem probe):
+    # listed with the identifier so that either links the objects.
+    idents: tuple[str, ...] = ()
+    if known_ident:
+        names = (ident, flags.get("output-stem", ""))
+        idents = tuple(dict.fromkeys(n for n in names if n and _UNKNOWN_VAR not in n))
     shown_ident = ident.replace(_UNKNOWN_VAR, "$?") or "?"
     shown_source = source.replace(_UNKNOWN_VAR, "$?") or "?"
     return LoaderUse(
@@ -366,15 +377,7 @@ def _bpf2go_use(path: str, words: list[str], span: Span, package_version: str) -
         value=f"bpf2go{package_version} {shown_ident} {shown_source}",
         sources=(source,) if known_source else (),
         objects=tuple(dict.fromkeys(objects)),
-        # The output stem names the generated files too (probe_bpfel.o from -output-stem
-        # probe): listed with the identifier so that either links the objects.
-        idents=tuple(
-            dict.fromkeys(
-                i for i in (ident, flags.get("output-stem", "")) if i and _UNKNOWN_VAR not in i
-            )
-        )
-        if known_ident
-        else (),
+        idents=idents,
         auto_attach=False,
         certain=certain,
     )
@@ -460,8 +463,15 @@ def _sprintf(fmt: str, args: list[str]) -> str | None:
     return "".join(out) if n == len(args) else None
 
 
-def _upper_first(text: str) -> str:
-    return text[:1].upper() + text[1:]
+def _bpf2go_ident(name: str) -> str | None:
+    """`loadProbe` -> `probe`, `LoadProbe` -> `Probe`: cmd/bpf2go/gen/output.go
+    templateName.Load() is "load" + the identifier with its first letter upper-cased, exported
+    (`Load...`) exactly when the identifier is (maybeExport())."""
+    m = re.fullmatch(r"([lL])oad(\w+)", name)
+    if m is None:
+        return None
+    rest = m.group(2)
+    return rest if m.group(1) == "L" else rest[:1].lower() + rest[1:]
 
 
 class _GoFile:
@@ -680,9 +690,8 @@ class _GoFile:
         else:
             return
         for name, value, index in pairs:
-            if name.type == "identifier":
-                if name.text != b"_":
-                    scope.setdefault(_text(name), []).append(("expr", value, index, fn))
+            if name.type == "identifier" and name.text != b"_":
+                scope.setdefault(_text(name), []).append(("expr", value, index, fn))
 
     # -- errors ----------------------------------------------------------------------------
 
@@ -738,7 +747,7 @@ class _GoFile:
                 self._c_open_use(call, fn, name)
             return
         if function.type == "identifier":
-            if re.fullmatch(r"[lL]oad\w+Objects", name) and name not in self.functions:
+            if name.endswith("Objects"):
                 self._bpf2go_objects_call(call, name)
             return
         if function.type != "selector_expression":
@@ -852,26 +861,24 @@ class _GoFile:
         )
 
     def _generated_ident(self, fn: Node | None) -> tuple[str, ...]:
-        """The bpf2go identifier of a generated file's `loadX()`: cmd/bpf2go/gen/output.go
-        templateName.Load() is "load" + the identifier with its first letter upper-cased,
-        exported (`Load...`) exactly when the identifier is."""
+        """The bpf2go identifier of a generated file's `loadX()`."""
         if fn is None or _GENERATED_BY_BPF2GO not in self.data[:512]:
             return ()
-        name_node = fn.child_by_field_name("name")
-        name = _text(name_node) if name_node is not None else ""
-        m = re.fullmatch(r"([lL])oad(\w+)", name)
-        if m is None:
-            return ()
-        rest = m.group(2)
-        return (rest if m.group(1) == "L" else rest[:1].lower() + rest[1:],)
+        ident = _bpf2go_ident(_function_name(fn) or "")
+        return (ident,) if ident else ()
+
+    def _bpf2go_load(self, name: str) -> str | None:
+        """The bpf2go identifier behind a call of `loadX()` that the file does not define."""
+        if name in self.functions or CILIUM_MODULE not in self.imports.values():
+            return None
+        return _bpf2go_ident(name)
 
     def _bpf2go_objects_call(self, call: Node, name: str) -> None:
         """`loadXObjects(&objs, opts)` of a bpf2go-generated file of the same package
-        (templateName.LoadObjects()): names the identifier only."""
-        if CILIUM_MODULE not in self.imports.values() or len(_args(call)) != 2:
+        (gen/output.go templateName.LoadObjects()): names the identifier only."""
+        ident = self._bpf2go_load(name[: -len("Objects")])
+        if ident is None or len(_args(call)) != 2:
             return
-        rest = name[4 : -len("Objects")]
-        ident = rest if name[0] == "L" else rest[:1].lower() + rest[1:]
         self.uses.append(
             LoaderUse(
                 kind=CILIUM,
@@ -883,14 +890,6 @@ class _GoFile:
                 certain=False,
             )
         )
-
-    def _bpf2go_load(self, name: str) -> str | None:
-        """The bpf2go identifier behind `loadX()` of a generated file of the same package."""
-        m = re.fullmatch(r"([lL])oad(\w+)", name)
-        if m is None or CILIUM_MODULE not in self.imports.values():
-            return None
-        rest = m.group(2)
-        return rest if m.group(1) == "L" else rest[:1].lower() + rest[1:]
 
     def _bcc_use(self, call: Node, fn: Node | None) -> None:
         args = _args(call)
@@ -1359,8 +1358,7 @@ class _GoFile:
                 return frozenset()
             paths = self.strings(self.eval(args[0], fn, 0, depth))
             return frozenset(("file", p) for p in paths)
-        if (package, name) in (("bytes", "NewReader"), ("bytes", "NewBuffer"),
-                               ("strings", "NewReader"), ("C", "CString"), ("C", "CBytes")):  # fmt: skip
+        if (package, name) in _TRANSPARENT:
             return self.eval(args[0], fn, 0, depth) if args else frozenset()
         if package == "strings" and name in ("Replace", "ReplaceAll", "TrimSpace") and args:
             # A source text edited before BCC compiles it still comes from the same file.
