@@ -676,13 +676,19 @@ class _GoFile:
         is_fs = _text(kind).endswith("FS")
         self.embeds[_text(names[0])] = (tuple(patterns), is_fs, pending[0][1])
 
-    def _bind_spec(self, spec: Node, scope: dict[str, list[tuple]], fn: Node | None) -> None:
+    def _bind_spec(
+        self, spec: Node, scope: dict[str, list[tuple]], fn: Node | None, region=None
+    ) -> None:
         names = spec.children_by_field_name("name")
         value = spec.child_by_field_name("value")
         values = _expressions(value) if value is not None else []
-        self._bind(names, values, scope, fn)
+        self._bind(names, values, scope, fn, region)
 
-    def _bind(self, left: list[Node], right: list[Node], scope, fn: Node | None) -> None:
+    def _bind(
+        self, left: list[Node], right: list[Node], scope, fn: Node | None, region=None
+    ) -> None:
+        """Name -> ("expr", value, result index, its function, the byte range the name is
+        visible in: None for the whole function or file)."""
         if len(left) == len(right):
             pairs = [(name, value, 0) for name, value in zip(left, right, strict=True)]
         elif len(right) == 1:
@@ -691,7 +697,7 @@ class _GoFile:
             return
         for name, value, index in pairs:
             if name.type == "identifier" and name.text != b"_":
-                scope.setdefault(_text(name), []).append(("expr", value, index, fn))
+                scope.setdefault(_text(name), []).append(("expr", value, index, fn, region))
 
     # -- errors ----------------------------------------------------------------------------
 
@@ -1240,6 +1246,8 @@ class _GoFile:
     def _eval_identifier(self, node: Node, fn: Node | None, depth: int) -> frozenset:
         name = _text(node)
         refs = self.scope(fn).get(name) if fn is not None else None
+        if refs:
+            refs = _visible(refs, node.start_byte) or None
         scope_fn = fn
         if refs is None:
             refs = self.top.get(name)
@@ -1528,7 +1536,7 @@ class _GoFile:
             names = decl.children_by_field_name("name")
             for name in names or [None]:
                 if name is not None:
-                    scope.setdefault(_text(name), []).append(("param", fn, index))
+                    scope.setdefault(_text(name), []).append(("param", fn, index, None))
                 index += 1
         receiver = fn.child_by_field_name("receiver")
         for decl in receiver.named_children if receiver is not None else ():
@@ -1545,17 +1553,21 @@ class _GoFile:
                     continue
                 left = node.child_by_field_name("left")
                 right = node.child_by_field_name("right")
+                # `:=` declares a name for its block only; `=` stores to one declared
+                # elsewhere, seen from everywhere.
+                region = _region(node) if t == "short_var_declaration" else None
                 if left is not None and right is not None:
-                    self._bind(_expressions(left), _expressions(right), scope, fn)
+                    self._bind(_expressions(left), _expressions(right), scope, fn, region)
             elif t in ("var_spec", "const_spec"):
-                self._bind_spec(node, scope, fn)
+                self._bind_spec(node, scope, fn, _region(node))
             elif t == "range_clause":
                 left = node.child_by_field_name("left")
                 right = node.child_by_field_name("right")
                 if left is not None and right is not None:
                     for which, name in zip(("key", "value"), _expressions(left), strict=False):
                         if name.type == "identifier" and name.text != b"_":
-                            scope.setdefault(_text(name), []).append(("range", right, which, fn))
+                            ref = ("range", right, which, fn, _region(node))
+                            scope.setdefault(_text(name), []).append(ref)
             elif t == "func_literal":
                 params = node.child_by_field_name("parameters")
                 for decl in params.named_children if params is not None else ():
@@ -1623,6 +1635,35 @@ def _args(call: Node) -> list[Node]:
     if arguments is None:
         return []
     return [c for c in arguments.named_children if c.type != "comment"]
+
+
+# Where a name declared with `:=` or `var` stays visible: its block, or the statement whose
+# header declares it (`if x := ...`, `for k, v := range ...`, a switch case).
+_SCOPES = frozenset(
+    {"block", "if_statement", "for_statement", "expression_switch_statement",
+     "type_switch_statement", "select_statement", "expression_case", "type_case",
+     "default_case", "communication_case", "func_literal"}
+)  # fmt: skip
+
+
+def _region(node: Node) -> tuple[int, int] | None:
+    current = node.parent
+    while current is not None:
+        if current.type in _SCOPES:
+            return (current.start_byte, current.end_byte)
+        current = current.parent
+    return None
+
+
+def _visible(refs: list[tuple], at: int) -> list[tuple]:
+    """The bindings of a name seen from byte `at`: the innermost declarations around it
+    (Go's shadowing; redeclarations in one block all count), and every plain store."""
+    seen = [r for r in refs if r[-1] is None or r[-1][0] <= at < r[-1][1]]
+    sizes = [r[-1][1] - r[-1][0] for r in seen if r[-1] is not None]
+    if not sizes:
+        return seen
+    inner = min(sizes)
+    return [r for r in seen if r[-1] is None or r[-1][1] - r[-1][0] == inner]
 
 
 def _literal_elements(body: Node) -> list[Node]:
