@@ -75,6 +75,10 @@ _SITE_NAMES = {
 _SITE = re.compile(rb"\b(" + b"|".join(_SITE_NAMES.values()) + rb")\s*\(")
 
 
+# libbpfgo attach methods used as values: `attach = prog.AttachKprobeOffset`.
+_METHOD_VALUE = re.compile(rb"\.[ \t]*(Attach\w+)\b(?![ \t]*\()")
+
+
 @cache
 def _site_pattern(libraries: frozenset[str]) -> re.Pattern[bytes]:
     """The site search for the libraries a file imports (fewer alternatives run faster)."""
@@ -780,6 +784,26 @@ class _GoFile:
             if call is None or (broken and _broken(call)):
                 continue
             self._site(name, call)
+        if "libbpfgo" in libraries:
+            for m in _METHOD_VALUE.finditer(self.data):
+                name = m.group(1).decode()
+                if name not in _LIBBPFGO_ATTACH:
+                    continue
+                node = root.descendant_for_byte_range(m.start(1), m.end(1))
+                selector = node.parent if node is not None else None
+                if (
+                    selector is None
+                    or node.type != "field_identifier"
+                    or selector.type != "selector_expression"
+                    or (broken and _broken(selector))
+                ):
+                    continue
+                parent = selector.parent
+                if parent is not None and parent.type == "call_expression":
+                    continue  # a call, or an argument of one (read above)
+                receiver = selector.child_by_field_name("operand")
+                if receiver is not None:
+                    self._program_call(selector, receiver, _function_of(selector), name)
 
     def _site(self, name: str, call: Node) -> None:
         function = call.child_by_field_name("function")
@@ -1013,7 +1037,9 @@ class _GoFile:
             return False
         call_span = self.span(call)
         function = _function_name(fn)
-        args = _args(call)
+        # A method value (`attach = prog.AttachKprobeOffset`, called later) counts as a call
+        # whose arguments are not known.
+        args = _args(call) if call.type == "call_expression" else []
         if name in _LIBBPFGO_SET:
             kind = _LIBBPFGO_SET[name]
             text = _text(args[0]) if args else ""
@@ -1041,8 +1067,8 @@ class _GoFile:
                 self._fact(
                     LoaderFact("perf-event", ref, self.path, call_span, libbpf, function, api=name)
                 )
-        if name in _BY_ADDRESS and args:
-            self._address(progs, args[0], fn, call_span, function, name)
+        if name in _BY_ADDRESS:
+            self._address(progs, args[0] if args else call, fn, call_span, function, name)
         return True
 
     def _fact(self, fact: LoaderFact) -> None:

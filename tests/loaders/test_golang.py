@@ -407,6 +407,20 @@ def test_attach_kprobe_offset_computed_at_run_time_keeps_its_text() -> None:
     assert offset.span.start.column == 28  # the argument, not the call
 
 
+def test_attach_method_value_called_later() -> None:
+    found = attach_file(
+        "\tattach := p.AttachKprobeOffset\n"
+        "\tfor _, address := range addresses {\n"
+        "\t\tattach(address)\n"
+        "\t}\n"
+    )
+    assert [(f.kind, f.value) for f in facts(found)] == [
+        ("attach", "bpf_program__attach_kprobe_opts"),
+        ("attach-offset", "p.AttachKprobeOffset"),
+        ("attach-address", "p.AttachKprobeOffset"),
+    ]
+
+
 def test_attach_kprobe_offset_zero_is_no_offset() -> None:
     found = attach_file("\tp.AttachKprobeOffset(0)\n")
     assert [f.kind for f in facts(found)] == ["attach"]
