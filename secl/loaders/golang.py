@@ -974,7 +974,7 @@ class _GoFile:
         values = self.eval(args[0], fn) if args else frozenset()
         sources = [v[1] for v in values if v[0] == "file"] + self.embedded(values)
         sources = list(dict.fromkeys(sources))
-        inline = any(v[0] == "str" for v in values)
+        inline = any(v[0] in ("str", "text") for v in values)
         shown = ", ".join(sources) or ("inline C" if inline else "?")
         self.uses.append(
             LoaderUse(
@@ -1443,9 +1443,15 @@ class _GoFile:
         if (package, name) in _TRANSPARENT:
             return self.eval(args[0], fn, 0, depth) if args else frozenset()
         if package == "strings" and name in ("Replace", "ReplaceAll", "TrimSpace") and args:
-            # A source text edited before BCC compiles it still comes from the same file.
-            kept = {v for v in self.eval(args[0], fn, 0, depth) if v[0] in ("file", "embed")}
-            return frozenset(kept)
+            # A source text edited before BCC compiles it still comes from the same file, or
+            # is still text written in this one.
+            out: set = set()
+            for v in self.eval(args[0], fn, 0, depth):
+                if v[0] in ("file", "embed"):
+                    out.add(v)
+                elif v[0] in ("str", "text"):
+                    out.add(("text", call.start_byte, call.end_byte))
+            return frozenset(out)
         return frozenset()
 
     def _returns(self, declarations: list[Node], index: int, depth: int) -> frozenset:

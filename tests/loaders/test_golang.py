@@ -789,7 +789,7 @@ def test_gobpf_bcc_sources_and_elf_objects() -> None:
             src, _ := ioutil.ReadFile("probe.c")
             text := strings.ReplaceAll(string(src), "PID", "1")
             a := bpf.NewModule(text, []string{"-w"})
-            b := bpf.NewModule(inline, nil)
+            b := bpf.NewModule(strings.Replace(inline, "X", "1", -1), nil)
             c := bpf.NewModule(embedded, nil)
             d := elf.NewModule("legacy.o")
             e := elf.NewModuleWithLog(filepath.Join("build", "x.o"), 1<<20)
