@@ -108,7 +108,9 @@ _LIBBPFGO_ATTACH = {
     # selftest/tracing-by-offset passes a kallsyms address.
     "AttachKprobeOffset": "bpf_program__attach_kprobe_opts",
     "AttachKretprobeOnOffset": "bpf_program__attach_kprobe_opts",
-    # doAttachUprobe(): bpf_program__attach_uprobe(prog, ret, pid, path, offset). A file
+    # doAttachUprobe(): bpf_program__attach_uprobe(prog, ret, pid, path, offset);
+    # doAttachUprobeOpts(): libbpfgo.c cgo_bpf_program__attach_uprobe_opts(), a
+    # bpf_uprobe_opts with ref_ctr_offset, cookie and retprobe only (no attach mode). A file
     # offset is no SECL201 evidence: uprobe_multi takes offsets.
     "AttachUprobe": "bpf_program__attach_uprobe",
     "AttachURetprobe": "bpf_program__attach_uprobe",
@@ -127,12 +129,15 @@ _LIBBPFGO_ATTACH = {
     "AttachCgroup": "bpf_program__attach_cgroup",
     "AttachNetns": "bpf_program__attach_netns",
     "AttachIter": "bpf_program__attach_iter",
-    "AttachGenericFD": "bpf_prog_attach_opts",
-    "AttachCgroupLegacy": "bpf_prog_attach",
+    "AttachGenericFD": "bpf_prog_attach",
+    # libbpfgo.c cgo_bpf_prog_attach_cgroup_legacy(): the bpf() syscall itself.
+    "AttachCgroupLegacy": "BPF_PROG_ATTACH",
     "AttachXDPLegacy": "bpf_xdp_attach",
 }
 _BY_ADDRESS = frozenset({"AttachKprobeOffset", "AttachKretprobeOnOffset"})
 _KPROBE_BY_NAME = frozenset({"AttachKprobe", "AttachKretprobe"})
+# libbpfgo reads no link info (link.go: a BPFLink offers Destroy, FileDescriptor, Pin, Unpin
+# and Reader only), so it gives no "link-info" facts, and no "attach-mode" ones (above).
 # prog.go: SetExpectedAttachType / SetAttachType (deprecated alias) ->
 # bpf_program__set_expected_attach_type; SetType / SetProgramType (deprecated alias) ->
 # bpf_program__set_type; SetAutoload -> bpf_program__set_autoload.
