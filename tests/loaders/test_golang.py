@@ -921,7 +921,7 @@ def read_fixture(*parts: str) -> bytes:
 def test_cilium_fixture() -> None:
     generate = only_use(fixture("cilium", "main.go"))
     assert generate.kind == CILIUM
-    assert generate.sources == ("probe.bpf.c",)
+    assert generate.sources == ("socket_probes.bpf.c",)
     assert generate.idents == ("probe",)
     assert "probe_bpfel.o" in generate.objects
     generated = only_use(fixture("cilium", "probe_bpfel.go"))
@@ -933,7 +933,7 @@ def test_cilium_fixture() -> None:
 def test_libbpfgo_fixture() -> None:
     found = fixture("libbpfgo", "main.go")
     use = only_use(found)
-    assert use.kind == LIBBPFGO and use.objects == ("probe.bpf.o",)
+    assert use.kind == LIBBPFGO and use.objects == ("unlink.bpf.o",)
     assert use.auto_attach is False
     by_kind = {(f.kind, f.program.name if f.program else None) for f in facts(found)}
     assert ("attach-address", "by_address") in by_kind
@@ -950,8 +950,8 @@ def test_gobpf_fixture() -> None:
     found = fixture("gobpf", "main.go")
     bcc, legacy = found.uses
     assert bcc.kind == legacy.kind == GOBPF
-    assert bcc.sources == ("probe.c",)
-    assert legacy.objects == ("legacy.o",)
+    assert bcc.sources == ("opensnoop.c",)
+    assert legacy.objects == ("legacy_elf.o",)
     assert go_mod_versions(read_fixture("gobpf", "go.mod")) == {
         "github.com/iovisor/gobpf": "v0.2.0"
     }
