@@ -220,6 +220,8 @@ def extract_go(path: str, data: bytes) -> FileLoaders:
         return _GoFile(path, data).run()
     except RecursionError:
         return FileLoaders(path, problem="Go file too deeply nested to read; loaders skipped")
+    except Exception as err:  # a bug here must not stop the run: say it, in one line
+        return FileLoaders(path, problem=f"could not read Go loader code ({err!r}); skipped")
 
 
 # -- go.mod --------------------------------------------------------------------------------
@@ -508,7 +510,6 @@ class _GoFile:
         self.tree: Tree | None = None
         self.imports: dict[str, str] = {}  # local package name -> import path
         self.dot_imports: list[str] = []
-        self.package = ""
         # Package-level declarations, read when a value needs them.
         self._top: dict[str, list[tuple]] | None = None
         self._top_nodes: list[Node] = []
@@ -619,11 +620,7 @@ class _GoFile:
                     pending.append((text[11:].decode("utf-8", "replace"), node.start_byte))
                 previous = node
                 continue
-            if t == "package_clause":
-                for child in node.named_children:
-                    if child.type == "package_identifier":
-                        self.package = _text(child)
-            elif t == "import_declaration":
+            if t == "import_declaration":
                 self._imports(node, previous)
             elif t in ("var_declaration", "const_declaration"):
                 self._top_nodes.append(node)
