@@ -192,7 +192,8 @@ def _version(project: Project, kind: str, uses: list[LoaderUse]) -> str | None:
         if use.kind == kind:
             version = scan.version(use.path, names)
             if version:
-                return version
+                # go.mod's `v0.8.0 (replaced by ../fork)` reads as the required version
+                return version.split()[0]
     return None
 
 

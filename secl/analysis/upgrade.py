@@ -905,7 +905,9 @@ def _taken_over(
     for handler, sources in handlers:
         # A handler is process-wide, but only the objects its own loader opens are known to
         # be opened while it is registered.
-        if site.path not in sources:
+        if site.path not in sources or handler.value is None:
+            # a NULL handler is libbpf's fallback for names nothing else matches: a
+            # kprobe/uprobe-family name always matches libbpf's own table first
             continue
         sec = str(handler.value)
         # libbpf.c: find_sec_def() tries custom handlers first, matching like sec_def_matches().
