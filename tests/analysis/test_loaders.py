@@ -234,3 +234,23 @@ def test_fixture_project_loader_and_markers(name, tmp_path):
             assert (rel, row, code) not in got, f"{rel}:{row}: {code} reported where marked ok"
     if FAMILIES[name] not in ("libbpf-rs", "libbpfgo"):
         assert not [g for g in got if g[2].startswith("SECL2")]  # no auto-upgrade there
+
+
+def test_a_go_or_rust_file_that_does_not_parse_is_one_line_and_the_run_goes_on(tmp_path):
+    write(
+        tmp_path,
+        {
+            "bpf/probe.c": PROBE.format(section="kprobes/do_unlinkat"),
+            "main.go": 'package main\n\nimport "github.com/cilium/ebpf"\n\n'
+            'func main() {\n\tspec, _ := ebpf.LoadCollectionSpec("probe.o"\n\t{{{\n}\n',
+            "src/main.rs": "use libbpf_rs::ObjectBuilder;\nfn main() { let o = "
+            'ObjectBuilder::default().open_file("probe.o") {{{ }\n',
+        },
+    )
+    r = secl("check", "--output-format", "concise", ".", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    lines = [line for line in r.stderr.splitlines() if line]
+    assert len([line for line in lines if "main.go" in line]) == 1, r.stderr
+    assert len([line for line in lines if "main.rs" in line]) == 1, r.stderr
+    assert "bpf/probe.c:1:5: SECL1" in r.stdout  # the C is still linted
