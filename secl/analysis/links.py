@@ -70,6 +70,9 @@ class Linker:
     # skeleton or object name -> BPF sources, from Go/Rust loader uses and build files
     # (secl.analysis.loaders.named_sources); `skeleton-map` wins over it
     named: dict[str, list[str]] = field(default_factory=dict)
+    # (loader file, skeleton or object name) -> BPF sources, as that file's Go/Rust loader
+    # uses link them (secl.analysis.loaders.file_named_sources); consulted first
+    file_named: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     # BPF source path -> program name -> sites (several under #if branches)
     programs: dict[str, dict[str, list[SectionSite]]] = field(default_factory=dict)
     by_skeleton: dict[str, list[str]] = field(default_factory=dict)
@@ -122,6 +125,10 @@ class Linker:
             )
             if ref.name is None:
                 return Resolution(())  # "every program of something": too vague to use
+        elif ref.owner.name is not None and (loader.path, ref.owner.name) in self.file_named:
+            paths = [
+                p for p in self.file_named[(loader.path, ref.owner.name)] if p in self.programs
+            ]
         else:
             paths = self.sources(ref.owner)
         if not paths:

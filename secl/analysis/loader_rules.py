@@ -57,7 +57,10 @@ def _generated_loader(loader: Assignment) -> bool:
     """Whether the object is loaded through bpf2go's generated `load<Name>Objects()` (its
     LoadAndAssign fails on a program cilium/ebpf cannot type, where NewCollection skips it):
     a bpf2go use, or a generated `*_bpfel.go`/`*_bpfeb.go`, reaches the source."""
-    return any(u.kind == CILIUM and (u.idents or "bpf2go" in u.value) for u in loader.evidence)
+    return any(
+        u.kind == CILIUM and u.certain and (u.idents or "bpf2go" in u.value)
+        for u in loader.evidence
+    )
 
 
 def unmodelled_loader(project: Project) -> Iterator[Finding]:

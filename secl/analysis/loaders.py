@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from secl.analysis.project import Project
 from secl.loaders import (
@@ -117,8 +117,35 @@ def named_sources(project: Project) -> dict[str, list[str]]:
     return found  # type: ignore[return-value]
 
 
+def file_named_sources(project: Project) -> dict[tuple[str, str], list[str]]:
+    """(loader file, object or skeleton name) -> the BPF sources that file's own uses link
+    the name to: a Go or Rust fact about `GetProgram("x")` of a module opened from
+    `main.bpf.o` means the source that open links to (the same module, the nearest), not
+    every `main.bpf.c` of the project."""
+    found = project.memo.get("loader-file-named-sources")
+    if found is None:
+        found = {}
+        scan = project.loader_scan
+        sources = sorted({s.path for s in project.sites if s.kind == "program"})
+        if scan is not None and sources:
+            index = _Index(
+                project.root, sources, scan.files, project.config, frozenset(scan.manifests)
+            )
+            for lf in scan.files:
+                for use in lf.uses:
+                    linked = sorted(index.links(use))
+                    for name in use.skeletons + use.objects:
+                        known = found.setdefault((lf.path, name), [])
+                        known += [p for p in linked if p not in known]
+        project.memo["loader-file-named-sources"] = found
+    return found  # type: ignore[return-value]
+
+
 def _assign(project: Project) -> dict[str, Assignment]:
-    sources = sorted({s.path for s in project.sites if s.kind == "program"})
+    # Files with programs, and C files with only data sections (legacy `maps` objects)
+    sources = sorted(
+        {s.path for s in project.sites if s.kind == "program" or s.path.endswith(".c")}
+    )
     if not sources:
         return {}
     config = project.config
@@ -134,8 +161,15 @@ def _assign(project: Project) -> dict[str, Assignment]:
                     uses[path].append((use, exact))
     out: dict[str, Assignment] = {}
     forced = config.loader
+    by_module: dict[str | None, list[LoaderUse]] | None = None
     for path in sources:
         found = _closest(path, uses[path]) + _c_uses(project, path)
+        if not found and project.loader_scan is not None:
+            if by_module is None:
+                by_module = _uses_by_module(project, index)
+            module = index.module_of(path)
+            if module is not None:
+                found = _module_default(by_module.get(module, []))
         configured = forced or _configured(path, project)
         if configured:
             version = _version(project, configured, found)
@@ -148,6 +182,66 @@ def _assign(project: Project) -> dict[str, Assignment]:
         ordered = tuple(sorted(found, key=lambda u: (_rank(u.kind), u.path)))
         out[path] = Assignment(kind, _version(project, kind, found), ordered)
     return out
+
+
+def judged_as(project: Project, path: str) -> bool:
+    """Whether libbpf's rules apply to `path`: its own loader is libbpf-family, or, for a
+    header no loader names, one of the BPF sources that include it is."""
+    found = assignment(project, path)
+    if found is not ASSUMED or not path.endswith(".h"):
+        return found.libbpf_family
+    name = re.escape(os.path.basename(path).encode())
+    include = re.compile(rb'#\s*include\s*[<"](?:[^">]*/)?' + name + rb'[">]')
+    includers = [
+        p for p in assignments(project)
+        if p != path and include.search(project.files.get(p, b"")) is not None
+    ]  # fmt: skip
+    return not includers or any(assignment(project, p).libbpf_family for p in includers)
+
+
+def module_uses(project: Project, path: str) -> list[LoaderUse]:
+    """Every loader use in the Go module or crate `path` is in (empty: in none)."""
+    scan = project.loader_scan
+    if scan is None or not scan.manifests:
+        return []
+    memo = project.memo.get("loader-module-uses")
+    if memo is None:
+        sources = sorted({s.path for s in project.sites if s.kind == "program"})
+        index = _Index(project.root, sources, scan.files, project.config, frozenset(scan.manifests))
+        memo = project.memo["loader-module-uses"] = (index, _uses_by_module(project, index))
+    index, by_module = memo  # type: ignore[misc]
+    module = index.module_of(path)
+    return [] if module is None else by_module.get(module, [])
+
+
+def _uses_by_module(project: Project, index: _Index) -> dict[str | None, list[LoaderUse]]:
+    """Every loader use of the project by the Go module or crate its file is in, C libbpf
+    loader files included (as uses of kind libbpf)."""
+    from secl.analysis.sections import _loader_index
+
+    out: dict[str | None, list[LoaderUse]] = {}
+    scan = project.loader_scan
+    assert scan is not None
+    for lf in scan.files:
+        for use in lf.uses:
+            out.setdefault(index.module_of(use.path), []).append(use)
+    for loader in sorted({f for files in _loader_index(project).values() for f in files}):
+        span = project.positions(loader).span(0, 0)
+        out.setdefault(index.module_of(loader), []).append(
+            LoaderUse(LIBBPF, loader, span, "C libbpf loader", certain=False)
+        )
+    return out
+
+
+def _module_default(uses: list[LoaderUse]) -> list[LoaderUse]:
+    """For a BPF source no loader names, the loaders of its Go module or crate, if they are
+    all of one library: a loader that reads its object from a buffer filled elsewhere
+    (`NewModuleFromBufferArgs(args)` with the bytes from another package) still tells which
+    library the module's objects are for. Kept as uncertain evidence."""
+    kinds = {u.kind for u in uses}
+    if len(kinds) != 1:
+        return []
+    return [replace(u, certain=False) for u in uses[:4]]
 
 
 def _closest(path: str, links: list[tuple[LoaderUse, bool]]) -> list[LoaderUse]:
@@ -262,6 +356,10 @@ class _Index:
                     made = {self._written(use, s) for s in use.sources}
                     for name in use.skeletons + use.objects:
                         self._produced.setdefault((module, name), set()).update(made)
+
+    def module_of(self, path: str) -> str | None:
+        """The Go module or crate directory `path` is in (None: none)."""
+        return self._module_of(os.path.dirname(os.path.abspath(path)))
 
     def _module_of(self, directory: str) -> str | None:
         while True:

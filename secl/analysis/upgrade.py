@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from secl.analysis.links import LinkedFact, Linker, link_facts
-from secl.analysis.loaders import assignment, named_sources
+from secl.analysis.loaders import assignment, file_named_sources, named_sources
 from secl.analysis.project import Project
 from secl.facts import SectionSite, Span
 from secl.findings import Edit, Evidence, Finding, Fix, Related, UpgradeInfo
@@ -321,7 +321,9 @@ def expected_attach_type_set(p: Program) -> Hit | None:
     was changed or that a custom prog handler takes over."""
     if not p.upgraded:
         return None
-    facts = p.of("expected-attach-type")
+    # Setting the very attach type the upgrade sets (BPF_TRACE_KPROBE_MULTI on a kprobe it
+    # makes multi; libbpfgo's BPFAttachTypeTraceUprobeMulti) changes nothing.
+    facts = [f for f in p.of("expected-attach-type") if not _same_as_upgrade(p, f.value)]
     if not facts:
         return None
     return Hit(
@@ -329,6 +331,15 @@ def expected_attach_type_set(p: Program) -> Hit | None:
         f"({_where(facts[0])}); the upgrade overwrites it at load time",
         _related(facts, lambda f: f"set to {f.value} here", with_call=False),
     )
+
+
+def _same_as_upgrade(p: Program, value: object) -> bool:
+    """Whether an attach type written in C, Go or Rust names the multi attach type the
+    upgrade gives this program (kprobe_multi or uprobe_multi, entry or return alike)."""
+    squashed = re.sub(r"[^a-z]", "", str(value).lower())
+    base = p.section.split("/", 1)[0]
+    family = "uprobe" if "uprobe" in base or "uretprobe" in base else "kprobe"
+    return squashed.endswith(f"trace{family}multi")
 
 
 def mixed_prog_array(p: Program) -> Hit | None:
@@ -962,7 +973,7 @@ def _analyse(project: Project) -> UpgradeAnalysis:
     if not family:
         return UpgradeAnalysis(info, [])
     loaders = _loaders(project)
-    linker = Linker(project, named_sources(project))
+    linker = Linker(project, named_sources(project), file_named_sources(project))
     linked = link_facts(linker, loaders)
     handlers = []
     for lf in loaders:

@@ -254,3 +254,44 @@ def test_a_go_or_rust_file_that_does_not_parse_is_one_line_and_the_run_goes_on(t
     assert len([line for line in lines if "main.go" in line]) == 1, r.stderr
     assert len([line for line in lines if "main.rs" in line]) == 1, r.stderr
     assert "bpf/probe.c:1:5: SECL1" in r.stdout  # the C is still linted
+
+
+GO_LIBBPFGO = """package main
+
+import bpf "github.com/aquasecurity/libbpfgo"
+
+func main() {{
+	m, _ := bpf.NewModuleFromFile("probe.bpf.o")
+	m.BPFLoadObject()
+	p, _ := m.GetProgram("handle")
+	{call}
+}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        ("p.AttachKprobeOffset(0xffffffff81000000)", ["SECL201"]),
+        ("p.AttachKprobe(\"do_unlinkat\")", []),
+        # setting the attach type the upgrade sets anyway changes nothing (a trap)
+        ("p.SetExpectedAttachType(bpf.BPFAttachTypeTraceKprobeMulti)", []),
+        ("p.SetExpectedAttachType(bpf.BPFAttachTypeTraceUprobeMulti)", ["SECL207"]),
+    ],
+)
+def test_libbpfgo_evidence_in_one_module_of_many(tmp_path, call, expected):
+    """Every Go module of the project opens a `probe.bpf.o`: the evidence of one module's
+    loader is about its own source only."""
+    for module in ("a", "b"):
+        write(
+            tmp_path,
+            {
+                f"{module}/go.mod": "module x\n\nrequire github.com/aquasecurity/libbpfgo v0.8.0\n",
+                f"{module}/probe.bpf.c": PROBE.format(section="kprobe/do_unlinkat"),
+                f"{module}/main.go": GO_LIBBPFGO.format(
+                    call=call if module == "a" else 'p.AttachKprobe("x")'
+                ),
+            },
+        )
+    got = [(f["filename"], f["code"]) for f in findings(tmp_path)]
+    assert got == [("a/probe.bpf.c", code) for code in expected]
