@@ -93,6 +93,25 @@ def assignments(project: Project) -> dict[str, Assignment]:
     return found  # type: ignore[return-value]
 
 
+def _sources(project: Project) -> list[str]:
+    """Files with programs, and C files with only data sections (legacy `maps` objects)."""
+    return sorted({s.path for s in project.sites if s.kind == "program" or s.path.endswith(".c")})
+
+
+def _index(project: Project) -> _Index | None:
+    """The project's BPF sources indexed for linking, built once per run (None without a
+    loader scan or sources)."""
+    if "loader-link-index" not in project.memo:
+        scan = project.loader_scan
+        sources = _sources(project)
+        project.memo["loader-link-index"] = (
+            _Index(project.root, sources, scan.files, project.config, frozenset(scan.manifests))
+            if scan is not None and sources
+            else None
+        )
+    return project.memo["loader-link-index"]  # type: ignore[return-value]
+
+
 def named_sources(project: Project) -> dict[str, list[str]]:
     """Skeleton and object names that Go/Rust loaders and build files tie to BPF sources
     (`SkeletonBuilder::new().source("src/bpf/x.bpf.c")` makes skeleton `x` that file)."""
@@ -100,11 +119,8 @@ def named_sources(project: Project) -> dict[str, list[str]]:
     if found is None:
         found = {}
         scan = project.loader_scan
-        sources = sorted({s.path for s in project.sites if s.kind == "program"})
-        if scan is not None and sources:
-            index = _Index(
-                project.root, sources, scan.files, project.config, frozenset(scan.manifests)
-            )
+        index = _index(project)
+        if scan is not None and index is not None:
             for lf in scan.files:
                 for use in lf.uses:
                     if not use.sources or not (use.skeletons or use.objects):
@@ -126,11 +142,8 @@ def file_named_sources(project: Project) -> dict[tuple[str, str], list[str]]:
     if found is None:
         found = {}
         scan = project.loader_scan
-        sources = sorted({s.path for s in project.sites if s.kind == "program"})
-        if scan is not None and sources:
-            index = _Index(
-                project.root, sources, scan.files, project.config, frozenset(scan.manifests)
-            )
+        index = _index(project)
+        if scan is not None and index is not None:
             for lf in scan.files:
                 for use in lf.uses:
                     linked = sorted(index.links(use))
@@ -142,29 +155,24 @@ def file_named_sources(project: Project) -> dict[tuple[str, str], list[str]]:
 
 
 def _assign(project: Project) -> dict[str, Assignment]:
-    # Files with programs, and C files with only data sections (legacy `maps` objects)
-    sources = sorted(
-        {s.path for s in project.sites if s.kind == "program" or s.path.endswith(".c")}
-    )
+    sources = _sources(project)
     if not sources:
         return {}
     config = project.config
     uses: dict[str, list[tuple[LoaderUse, bool]]] = {p: [] for p in sources}
-    if project.loader_scan is not None:
-        index = _Index(
-            project.root, sources, project.loader_scan.files, config,
-            frozenset(project.loader_scan.manifests),
-        )  # fmt: skip
+    index = _index(project)
+    if project.loader_scan is not None and index is not None:
         for lf in project.loader_scan.files:
             for use in lf.uses:
                 for path, exact in index.links(use).items():
-                    uses[path].append((use, exact))
+                    if path in uses:
+                        uses[path].append((use, exact))
     out: dict[str, Assignment] = {}
     forced = config.loader
     by_module: dict[str | None, list[LoaderUse]] | None = None
     for path in sources:
         found = _closest(path, uses[path]) + _c_uses(project, path)
-        if not found and project.loader_scan is not None:
+        if not found and index is not None:
             if by_module is None:
                 by_module = _uses_by_module(project, index)
             module = index.module_of(path)
@@ -204,12 +212,12 @@ def module_uses(project: Project, path: str) -> list[LoaderUse]:
     scan = project.loader_scan
     if scan is None or not scan.manifests:
         return []
-    memo = project.memo.get("loader-module-uses")
-    if memo is None:
-        sources = sorted({s.path for s in project.sites if s.kind == "program"})
-        index = _Index(project.root, sources, scan.files, project.config, frozenset(scan.manifests))
-        memo = project.memo["loader-module-uses"] = (index, _uses_by_module(project, index))
-    index, by_module = memo  # type: ignore[misc]
+    index = _index(project)
+    if index is None:
+        return []
+    by_module = project.memo.get("loader-module-uses")
+    if by_module is None:
+        by_module = project.memo["loader-module-uses"] = _uses_by_module(project, index)
     module = index.module_of(path)
     return [] if module is None else by_module.get(module, [])
 
