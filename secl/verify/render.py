@@ -104,7 +104,8 @@ def render_full(report: Report) -> str:
         lines.append(f"\nwarning: {run.where}: {run.problem}")
     counts = report.counts()
     lines.append(
-        f"\n{sum(counts.values())} cases (host {report.ran('host')}, guest {report.ran('guest')} "
+        ("\n" if lines else "")
+        + f"{sum(counts.values())} cases (host {report.ran('host')}, guest {report.ran('guest')} "
         f"ran): {counts['agrees']} agree, {counts['contradicts']} contradict, "
         f"{counts['inconclusive']} inconclusive, {counts['informational']} informational, "
         f"{counts['skipped']} skipped"
