@@ -481,9 +481,10 @@ def _replay(
 
 def perf_ioctl_expect(hits: bool) -> Expect:
     """An upgraded (*_MULTI) program attached through the perf ioctl (PERF/LEGACY modes).
-    Kernels differ: the 6.12 guest attaches it (kernel/events/core.c: __perf_event_set_bpf_prog
-    checks the program type, not the expected attach type), while a 6.18.44 build refused the
-    uprobe case with EINVAL. Both are observations of that kernel, not of secl's prediction."""
+    Kernel builds differ: Debian's 6.12.95, 6.18.15 and 7.3.4 attach it
+    (kernel/events/core.c: __perf_event_set_bpf_prog checks the program type, not the expected
+    attach type), a 6.18.44-fc build refuses the uprobe case with EINVAL from
+    PERF_EVENT_IOC_SET_BPF. Either is an observation of that kernel, not of the prediction."""
     refused = Expect("EINVAL", meaning="it refuses a *_MULTI program on the perf ioctl")
     return Expect(
         "ok", "none", hits,

@@ -7,8 +7,8 @@ devtmpfs, devpts and a tmpfs /tmp, and runs pytest chrooted into it; pytest's ou
 back on the second serial port. Nothing in the guest can write to the host's files.
 
 A kernel is given as its vmlinuz; its modules are looked for where `dpkg -x` of a Debian
-linux-image package puts them (<root>/boot/vmlinuz-V -> <root>/lib/modules/V, or
-<root>/usr/lib/modules/V/vmlinuz beside them), else in /lib/modules/V.
+linux-image package puts them (<root>/boot/vmlinuz-V -> <root>/lib/modules/V or
+<root>/usr/lib/modules/V; <root>/usr/lib/modules/V/vmlinuz), else in /lib/modules/V.
 """
 
 from __future__ import annotations
@@ -53,8 +53,11 @@ def kernel_version(image: Path) -> str:
 def modules_dir(image: Path) -> Path:
     if image.name == "vmlinuz":
         return image.parent
-    beside = image.parent.parent / "lib" / "modules" / kernel_version(image)
-    return beside if beside.is_dir() else Path("/lib/modules") / kernel_version(image)
+    version = kernel_version(image)
+    for beside in (image.parent.parent / "lib", image.parent.parent / "usr" / "lib"):
+        if (beside / "modules" / version).is_dir():
+            return beside / "modules" / version
+    return Path("/lib/modules") / version
 
 
 def _modinfo_depends(data: bytes) -> list[str]:
