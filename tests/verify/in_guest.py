@@ -176,7 +176,7 @@ def run_pytest(
         "LANG": "C.UTF-8",
     }
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--color=no", *pytest_args]
-    with tempfile.TemporaryDirectory(prefix="secl-guest-pytest-") as tmpdir:
+    with tempfile.TemporaryDirectory(prefix="secl-hostroot-") as tmpdir:
         tmp = Path(tmpdir)
         archive = Cpio()
         for d in ("bin", "dev", "proc", "sys", "modules"):
