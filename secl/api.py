@@ -52,6 +52,7 @@ class Run:
     linted: int = 0  # files that could be read and parsed
     # Exclude patterns (from the configuration or the command line) that matched no path.
     unmatched_excludes: list[str] = field(default_factory=list)
+    reported_problems: int = 0  # how many of `problems` the command has printed
 
     @property
     def internal_errors(self) -> bool:
