@@ -536,6 +536,5 @@ def test_summary_line_counts() -> None:
         "Fixed 3 findings; 2 more fixable with `--unsafe-fixes`; 1 without a fix."
     )
     assert summary_line(1, remaining, unsafe=True, would=True) == (
-        "Would fix 1 finding; 1 without a fix; "
-        "2 fixable findings not fixed (see the errors above)."
+        "Would fix 1 finding; 1 without a fix; 2 fixable findings not fixed (see the errors above)."
     )
