@@ -95,7 +95,7 @@ def _read_config_bytes(path: str) -> bytes:
 
     source = read(path, MAX_CONFIG_SIZE)
     if isinstance(source, FileProblem):
-        raise ConfigError(f"{path}: cannot read: {source.message}")
+        raise ConfigError(f"{path}: cannot read: {source.message.removesuffix('; skipped')}")
     return source.data
 
 

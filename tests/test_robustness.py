@@ -112,6 +112,16 @@ def test_max_file_size_skips_larger_sources(tmp_path: Path, capsys, monkeypatch)
     assert "`max-file-size` must be more than 0 bytes" in capsys.readouterr().err
 
 
+def test_a_configuration_file_that_is_no_regular_file(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.toml")
+    (tmp_path / "a.bpf.c").write_text(UNKNOWN)
+    for config in ("fifo.toml", "/dev/zero"):
+        result = secl_process("check", "--config", config, "a.bpf.c", cwd=tmp_path, memory=1 << 30)
+        no_traceback(result)
+        assert result.returncode == 2
+        assert result.stderr.decode().startswith(f"secl: error: {config}: cannot read: a ")
+
+
 def test_the_default_size_limit_is_at_least_64_mib() -> None:
     assert Config().max_file_size >= 64 * 1024 * 1024
 
