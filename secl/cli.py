@@ -44,7 +44,11 @@ def _parser(command: str | None = None):
         verbose(p)
 
     def verbose(p) -> None:
-        p.add_argument("-v", "--verbose", action="store_true",
+        taken = {o for a in p._actions for o in a.option_strings}
+        if "--verbose" in taken:  # the command's module has its own
+            return
+        flags = [f for f in ("-v", "--verbose") if f not in taken]
+        p.add_argument(*flags, dest="verbose", action="store_true",
                        help="say more: tracebacks of internal errors, excludes that matched "
                        "nothing")  # fmt: skip
 
@@ -84,8 +88,7 @@ def _parser(command: str | None = None):
             from secl.verify import add_arguments as add_verify_arguments
 
             add_verify_arguments(verify)
-            if not any("--verbose" in a.option_strings for a in verify._actions):
-                verbose(verify)
+            verbose(verify)
 
     if wanted in (None, "rule"):
         rule = sub.add_parser("rule", help="explain a rule")
