@@ -34,6 +34,8 @@ TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
     from typing import TypeVar
 
+    from secl.loaders.discover import LoaderScan
+
     T = TypeVar("T")
 
 # Bytes that any file worth parsing contains: a section site, or loader code that opens,
@@ -156,9 +158,11 @@ def _build(
     if pair:
         exclusion = exclusion if exclusion is not None else Exclusion(config.exclude, config.root)
         _read_pairs(root, files, config, deep=deep, exclusion=exclusion, identities=identities)
+    scan = _scan_loaders(root, reported, config, deep=deep)
+    problems.extend(FileProblem(path, message) for path, message in scan.problems)
     project = Project(
         root=root, files=files, sites=[], reported=frozenset(p for p in reported if p in files),
-        config=config,
+        config=config, loader_scan=scan,
     )  # fmt: skip
     sites: list[SectionSite] = []
     failed: list[str] = []
@@ -182,6 +186,32 @@ def _build(
     problems.extend(resolution.problems)
     linted = sum(1 for p in set(reported) if p in project.files)
     return Run(project=project, problems=problems, linted=linted)
+
+
+def _scan_loaders(root: str, reported: list[str], config: Config, *, deep: bool) -> LoaderScan:
+    """The Go, Rust and Python loader code and the build files of the project: the whole
+    tree under a marked project root, else the directories of the given files."""
+    from secl.loaders.discover import is_candidate, scan, walk
+
+    if deep:
+        paths = list(walk(root, config.exclude))
+    else:
+        paths = []
+        for directory in sorted({os.path.dirname(p) or "." for p in reported}):
+            try:
+                with os.scandir(directory) as entries:
+                    found = [e for e in entries if is_candidate(e.name)]
+            except OSError:
+                continue
+            for entry in sorted(found, key=lambda e: e.name):
+                with contextlib.suppress(OSError):  # a link that loops is no loader
+                    if entry.is_file():
+                        paths.append(entry.path)
+    shown = []
+    for path in paths:  # as reached from the current directory, like the files of the run
+        rel = os.path.relpath(path)
+        shown.append(path if rel.startswith("..") else rel)
+    return scan(shown)
 
 
 # -- internal errors ------------------------------------------------------------------------
@@ -219,6 +249,7 @@ def subproject(project: Project, keep: Iterable[str]) -> Project:
     new = Project(
         root=project.root, files=kept, sites=[s for s in project.sites if s.path in kept],
         reported=frozenset(p for p in project.reported if p in kept), config=project.config,
+        loader_scan=project.loader_scan,
     )  # fmt: skip
     for path in kept:
         tree = project._trees.get(path)

@@ -41,6 +41,10 @@ def _parser(command: str | None = None):
                        help="predefine the compiler's macros for ARCH (x86_64, arm64)")  # fmt: skip
         p.add_argument("--compile-commands", metavar="PATH",
                        help="compile_commands.json, or its directory")  # fmt: skip
+        p.add_argument("--loader", metavar="KIND",
+                       help="judge every BPF source as loaded by KIND (libbpf, libbpfgo, "
+                       "libbpf-rs, cilium-ebpf, aya, bcc, gobpf, ebpf-for-windows, "
+                       "other)")  # fmt: skip
         verbose(p)
 
     def verbose(p) -> None:
@@ -238,6 +242,10 @@ def _config(args):
             changes["target_arch"] = args.target_arch
         if getattr(args, "compile_commands", None):
             changes["compile_commands"] = args.compile_commands
+        if getattr(args, "loader", None):
+            from secl.config import validate_loader
+
+            changes["loader"] = validate_loader(args.loader, "--loader")
         for key in ("select", "extend_select", "ignore"):
             value = getattr(args, key, None)
             if value is not None:

@@ -20,6 +20,7 @@ KEYS = {
     "compile-commands": str,
     "defines": list,
     "target-arch": str,
+    "loaders": dict,
     "max-file-size": (int, str),
 }
 DEFAULT_EXCLUDE = ("build", "dist", "output", ".output", "out")
@@ -45,6 +46,9 @@ class Config:
     compile_commands: str | None = None
     defines: tuple[str, ...] = ()
     target_arch: str | None = None
+    # glob over a BPF source's path relative to the root -> loader kind (secl.loaders.KINDS)
+    loaders: dict[str, str] = field(default_factory=dict)
+    loader: str | None = None  # --loader: every BPF source is loaded by this kind
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; larger sources are skipped
 
     def with_overrides(self, **changes: object) -> Config:
@@ -175,7 +179,7 @@ def parse_table(table: dict[str, object], path: str) -> Config:
             values[key] = parse_size(value, f"{path}: `max-file-size`")
             continue
         if not isinstance(value, expected):
-            raise ConfigError(f"{path}: `{key}` must be a {_TYPE_NAMES[expected]}")
+            raise ConfigError(f"{path}: `{key}` must be a {expected.__name__}")
         values[key] = value
     cfg = Config(path=path, root=root)
     if "select" in values:
@@ -211,12 +215,27 @@ def parse_table(table: dict[str, object], path: str) -> Config:
         cfg = replace(cfg, defines=tuple(_strings(values["defines"], "defines", path)))
     if "target-arch" in values:
         cfg = replace(cfg, target_arch=str(values["target-arch"]))
+    if "loaders" in values:
+        table = values["loaders"]
+        assert isinstance(table, dict)
+        for pattern, kind in table.items():
+            validate_loader(kind, f"{path}: `loaders.{pattern}`")
+        cfg = replace(cfg, loaders=dict(table))
     if "max-file-size" in values:
         cfg = replace(cfg, max_file_size=values["max-file-size"])
     return cfg
 
 
-_TYPE_NAMES = {list: "list", dict: "table", str: "string"}
+def validate_loader(kind: object, origin: str) -> str:
+    """A loader kind a user may name: any of secl.loaders.KINDS but `libbpf-assumed`."""
+    from secl.loaders import KINDS, LIBBPF_ASSUMED
+
+    allowed = [k for k in KINDS if k != LIBBPF_ASSUMED]
+    if not isinstance(kind, str) or kind not in allowed:
+        raise ConfigError(f"{origin} must be one of {', '.join(allowed)}, not {kind!r}")
+    return kind
+
+
 _SIZE_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3}
 _SIZE_UNITS.update({"kib": 1024, "mib": 1024**2, "gib": 1024**3})
 

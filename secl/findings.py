@@ -86,9 +86,30 @@ class UpgradeInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class LoaderEvidence:
+    """Where a loader of a BPF source was found."""
+
+    path: str
+    span: Span
+    value: str
+    kind: str  # the loader kind this evidence is for
+    certain: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LoaderInfo:
+    """The library judged to load a program's object, and why."""
+
+    kind: str  # secl.loaders.KINDS
+    version: str | None
+    evidence: tuple[LoaderEvidence, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class InventoryEntry:
     """One line of `secl sections`: a site, the libbpf entry it matches, its upgrade fate."""
 
     site: SectionSite
     definition: str | None  # the libbpf table string it matches, e.g. "kprobe+"
     upgrade: UpgradeInfo | None
+    loader: LoaderInfo | None = None  # None for data sections

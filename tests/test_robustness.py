@@ -187,7 +187,7 @@ def test_a_pyproject_without_secl_is_not_parsed(tmp_path: Path, capsys, monkeypa
         (".secl.toml", "[tool]\nsecl = []\n", "[tool.secl] must be a table, not an array"),
         (".secl.toml", "max-file-size = true\n", "`max-file-size` must be a number of bytes"),
         (".secl.toml", "exclude = 5\n", "`exclude` must be a list"),
-        (".secl.toml", "per-file-ignores = 5\n", "`per-file-ignores` must be a table"),
+        (".secl.toml", "per-file-ignores = 5\n", "`per-file-ignores` must be a dict"),
     ],
 )
 def test_config_shapes_are_errors_not_tracebacks(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from secl.analysis.project import Project
-from secl.findings import InventoryEntry, UpgradeInfo
+from secl.findings import InventoryEntry, LoaderEvidence, LoaderInfo, UpgradeInfo
 from secl.libbpf.table import Target, lookup_any, match
+from secl.loaders import MODELLED
 
 
 def build_inventory(project: Project) -> list[InventoryEntry]:
@@ -15,13 +16,32 @@ def build_inventory(project: Project) -> list[InventoryEntry]:
         if site.path not in project.reported:
             continue
         definition = None
+        loader = _loader(project, site.path) if site.kind == "program" else None
         if site.section is not None and site.kind != "data" and not site.template:
-            found = match(site.section, target) or lookup_any(site.section)
-            definition = found.definition.name if found is not None else None
+            if loader is not None and loader.kind in MODELLED:
+                # the entry of the loader's own table (cilium/ebpf, aya), not libbpf's
+                from secl.loaders.models import judge
+
+                definition = judge(loader.kind, site.section, loader.version).entry
+            else:
+                found = match(site.section, target) or lookup_any(site.section)
+                definition = found.definition.name if found is not None else None
         upgrade = upgrades.get(site.key)
-        entries.append(InventoryEntry(site=site, definition=definition, upgrade=upgrade))
+        entries.append(
+            InventoryEntry(site=site, definition=definition, upgrade=upgrade, loader=loader)
+        )
     entries.sort(key=lambda e: (e.site.path, e.site.span.start_byte))
     return entries
+
+
+def _loader(project: Project, path: str) -> LoaderInfo:
+    from secl.analysis.loaders import assignment
+
+    found = assignment(project, path)
+    evidence = tuple(
+        LoaderEvidence(u.path, u.span, u.value, u.kind, u.certain) for u in found.evidence
+    )
+    return LoaderInfo(found.kind, found.version, evidence)
 
 
 def _upgrades(project: Project) -> dict[tuple[str, int, str | None], UpgradeInfo]:

@@ -67,6 +67,9 @@ class Linker:
     """The project's programs by BPF source and skeleton name, to tie loader facts to."""
 
     project: Project
+    # skeleton or object name -> BPF sources, from Go/Rust loader uses and build files
+    # (secl.analysis.loaders.named_sources); `skeleton-map` wins over it
+    named: dict[str, list[str]] = field(default_factory=dict)
     # BPF source path -> program name -> sites (several under #if branches)
     programs: dict[str, dict[str, list[SectionSite]]] = field(default_factory=dict)
     by_skeleton: dict[str, list[str]] = field(default_factory=dict)
@@ -80,6 +83,8 @@ class Linker:
         for path in self.programs:
             for name in skeleton_names(path):
                 self.by_skeleton.setdefault(name, []).append(path)
+        for name, paths in self.named.items():
+            self._mapped[name] = [p for p in paths if p in self.programs]
         absolute = {os.path.abspath(p): p for p in self.programs}
         for name, target in self.project.config.skeleton_map.items():
             source = absolute.get(os.path.abspath(target))

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from tree_sitter import Tree
 
     from secl.config import Config
+    from secl.loaders.discover import LoaderScan
 
 
 @dataclass
@@ -24,6 +25,9 @@ class Project:
     sites: list[SectionSite]
     reported: frozenset[str]
     config: Config
+    # Loader code of other languages and build files (secl.loaders.discover); None when the
+    # run did not look (a caller that builds a project by hand).
+    loader_scan: LoaderScan | None = None
     # Per-run caches of derived indexes (name -> value), so rules stay pure functions of the
     # project without recomputing shared joins.
     memo: dict[str, object] = field(default_factory=dict, repr=False)

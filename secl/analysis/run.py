@@ -13,9 +13,9 @@ Rule = Callable[[Project], Iterator[Finding]]
 
 
 def _rule_sets() -> list[dict[str, Rule]]:
-    from secl.analysis import notes, sections
+    from secl.analysis import loader_rules, notes, sections
 
-    return [notes.RULES, sections.RULES]
+    return [notes.RULES, sections.RULES, loader_rules.RULES]
 
 
 def run_rules(project: Project) -> list[Finding]:
@@ -26,10 +26,29 @@ def run_rules(project: Project) -> list[Finding]:
         for rule in rules.values():
             findings.extend(f for f in rule(project) if f.path in project.reported)
     findings.extend(_upgrade_findings(project))
+    findings = [_name_loader(project, f) for f in findings]
     findings = _apply_suppressions(project, findings)
     findings = [f for f in findings if selected(f.code, project.config, f.path)]
     findings.sort(key=lambda f: f.sort_key)
     return findings
+
+
+def _name_loader(project: Project, finding: Finding) -> Finding:
+    """A SECL1xx/SECL2xx finding on a source that Go or Rust code loads through libbpf says
+    so (`full` shows it under the caret): the user should know what secl assumed."""
+    if finding.code[:5] not in ("SECL1", "SECL2") or any("judged as" in n for n in finding.notes):
+        return finding
+    from secl.analysis.loaders import assignment
+    from secl.loaders import LIBBPF, LIBBPF_ASSUMED
+
+    loader = assignment(project, finding.path)
+    if loader.kind in (LIBBPF, LIBBPF_ASSUMED):
+        return finding
+    from dataclasses import replace
+
+    use = loader.evidence[0] if loader.evidence else None
+    where = f" ({use.path}:{use.span.start.row})" if use is not None else " (configured)"
+    return replace(finding, notes=(*finding.notes, f"judged as loaded by {loader.display}{where}"))
 
 
 def _upgrade_findings(project: Project) -> list[Finding]:

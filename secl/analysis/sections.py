@@ -7,6 +7,7 @@ piece) never reaches these rules: SECL001 reports it instead.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -130,14 +131,44 @@ def _handlers_for(project: Project, path: str, cache: dict[str, CustomHandlers])
     loader in view, those of the whole project."""
     if path not in cache:
         loaders = loaders_of(project, path)
-        if loaders:
-            cache[path] = custom_handlers(project, loaders)
+        bound = _bound_handlers(project, path)
+        if loaders or bound is not None:
+            found = custom_handlers(project, loaders)
+            if bound is not None:
+                found = CustomHandlers(found.names + bound.names, found.fallback or bound.fallback)
+            cache[path] = found
         else:
             everywhere = project.memo.get("handlers")
             if everywhere is None:
                 everywhere = project.memo["handlers"] = custom_handlers(project)
             cache[path] = everywhere  # type: ignore[assignment]
     return cache[path]
+
+
+def _bound_handlers(project: Project, path: str) -> CustomHandlers | None:
+    """Handlers registered by Go or Rust code (through cgo or libbpf-sys) in the package of a
+    libbpf-family loader that opens `path`: a Go package is one directory, and a handler is
+    registered for the whole process. None when no such loader opens it."""
+    from secl.analysis.loaders import assignment
+    from secl.loaders import LIBBPF
+
+    scan = project.loader_scan
+    uses = [u for u in assignment(project, path).evidence if u.kind != LIBBPF]
+    if scan is None or not uses:
+        return None
+    directories = {os.path.dirname(os.path.abspath(u.path)) for u in uses}
+    names: list[str] = []
+    fallback = False
+    for lf in scan.files:
+        if lf.facts is None or os.path.dirname(os.path.abspath(lf.path)) not in directories:
+            continue
+        for fact in lf.facts.facts:
+            if fact.kind == "prog-handler":
+                if fact.value is None:
+                    fallback = True
+                else:
+                    names.append(str(fact.value))
+    return CustomHandlers(tuple(names), fallback)
 
 
 def _program_sites(project: Project) -> list[SectionSite]:
@@ -154,9 +185,18 @@ def _program_sites(project: Project) -> list[SectionSite]:
             and not site.template
             and site.section is not None
             and not strip_question_mark(site.section)[0].startswith(".")
+            and libbpf_loads(project, site.path)
             and not _handlers_for(project, site.path, cache).claims(site.section)
         ]
     return found  # type: ignore[return-value]
+
+
+def libbpf_loads(project: Project, path: str) -> bool:
+    """Whether libbpf (from C, Go or Rust, or assumed) opens the object built from `path`: only
+    then do libbpf's section table and its rules apply."""
+    from secl.analysis.loaders import assignment
+
+    return assignment(project, path).libbpf_family
 
 
 def _target(project: Project) -> Target:
@@ -378,14 +418,53 @@ def _may_auto_attach(project: Project, site: SectionSite) -> bool:
     attach function). With its loaders in view and none of them auto-attaching, a suffix that
     only names the target for readers (`uretprobe/readline`, attached by hand) is harmless."""
     loaders = loaders_of(project, site.path)
+    bound = _bound_auto_attach(project, site)
+    if bound:
+        return True
     if not loaders:
-        return True  # no loader in view: it may well be auto-attached
+        # no loader in view: it may well be auto-attached; Go and Rust libbpf loaders that
+        # never attach it generically are in view when `bound` is False
+        return bound is None
     names = [n.encode() + b"__attach(" for n in skeleton_names(site.path, project.config)]
     generic = (b"bpf_object__attach_skeleton(", b"bpf_program__attach(")
     return any(
         any(n in project.files[p] for n in names) or any(g in project.files[p] for g in generic)
         for p in loaders
     )
+
+
+# Library calls that attach a program the generic way, parsing its section's suffix
+# (libbpf.c: bpf_program__attach(); libbpfgo: BPFProg.AttachGeneric(); libbpf-rs:
+# ProgramImpl::attach()).
+GENERIC_ATTACH = frozenset({"bpf_program__attach", "AttachGeneric", "attach"})
+
+
+def _bound_auto_attach(project: Project, site: SectionSite) -> bool | None:
+    """Whether a Go or Rust libbpf loader of this program may attach it generically (a
+    skeleton's attach(), Module.AttachPrograms(), prog.AttachGeneric() of this program); None
+    when no such loader opens it."""
+    from secl.analysis.loaders import assignment
+    from secl.loaders import LIBBPF, LIBBPF_FAMILY
+
+    uses = [
+        u for u in assignment(project, site.path).evidence
+        if u.kind != LIBBPF and u.kind in LIBBPF_FAMILY
+    ]  # fmt: skip
+    if not uses or project.loader_scan is None:
+        return None
+    if any(u.auto_attach for u in uses):
+        return True
+    files = {u.path for u in uses}
+    for lf in project.loader_scan.files:
+        if lf.path not in files or lf.facts is None:
+            continue
+        for fact in lf.facts.facts:
+            ref = fact.program
+            if ref is None or ref.name not in (None, site.program):
+                continue
+            if fact.kind == "auto-attach" or (fact.kind == "attach" and fact.api in GENERIC_ATTACH):
+                return True
+    return False
 
 
 def _loaded_without_attach_target(project: Project, site: SectionSite) -> bool:
@@ -478,7 +557,12 @@ def legacy_maps(project: Project) -> Iterator[Finding]:
     if not target.is_upgrade and target.version is not None and target.version < LIBBPF_1_0:
         return
     for site in project.sites:
-        if site.path in project.reported and site.kind == "data" and site.section == "maps":
+        if (
+            site.path in project.reported
+            and site.kind == "data"
+            and site.section == "maps"
+            and libbpf_loads(project, site.path)
+        ):
             yield _finding(
                 "SECL108", site,
                 "legacy `maps` section: libbpf 1.0 and later refuse to open the object; "

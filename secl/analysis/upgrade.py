@@ -19,10 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from secl.analysis.links import LinkedFact, Linker, link_facts
+from secl.analysis.loaders import assignment, named_sources
 from secl.analysis.project import Project
 from secl.facts import SectionSite, Span
 from secl.findings import Edit, Evidence, Finding, Fix, Related, UpgradeInfo
 from secl.libbpf.upgrade import UpgradeDecision, is_probe_family, single_rewrite, upgrade_decision
+from secl.loaders import LIBBPF_FAMILY
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, extract_loader_facts, is_loader
 from secl.parse.tree import lex
 
@@ -855,7 +857,38 @@ def _loaders(project: Project) -> list[LoaderFacts]:
         if not is_loader(data):
             continue
         out.append(extract_loader_facts(path, data, project.tree(path), project.positions(path)))
+    if project.loader_scan is not None:
+        # Go and Rust loaders built on libbpf (libbpfgo, libbpf-rs) give the same facts.
+        out.extend(
+            lf.facts
+            for lf in project.loader_scan.files
+            if lf.facts is not None and any(u.kind in LIBBPF_FAMILY for u in lf.uses)
+        )
     return out
+
+
+def _libbpf_loaded(
+    project: Project,
+    family: list[tuple[SectionSite, str]],
+    info: dict[tuple[str, int, str | None], UpgradeInfo],
+) -> list[tuple[SectionSite, str]]:
+    """The programs libbpf loads; the others get `loader-not-libbpf` in `info`: the
+    auto-upgrade is libbpf's, and cilium/ebpf, aya, BCC ... attach as they always did."""
+    kept = []
+    for site, section in family:
+        loader = assignment(project, site.path)
+        if loader.libbpf_family:
+            kept.append((site, section))
+            continue
+        info[site.key] = UpgradeInfo(
+            upgraded=False,
+            reason_code="loader-not-libbpf",
+            reason=f"loaded by {loader.display}, not libbpf: the auto-upgrade does not apply",
+            needs_single=False,
+            codes=(),
+            evidence=(),
+        )
+    return kept
 
 
 def _taken_over(
@@ -872,7 +905,9 @@ def _taken_over(
     for handler, sources in handlers:
         # A handler is process-wide, but only the objects its own loader opens are known to
         # be opened while it is registered.
-        if site.path not in sources:
+        if site.path not in sources or handler.value is None:
+            # a NULL handler is libbpf's fallback for names nothing else matches: a
+            # kprobe/uprobe-family name always matches libbpf's own table first
             continue
         sec = str(handler.value)
         # libbpf.c: find_sec_def() tries custom handlers first, matching like sec_def_matches().
@@ -922,10 +957,12 @@ def _analyse(project: Project) -> UpgradeAnalysis:
         section = predicate_section(site, config_defines, defines or {})
         if section is not None and is_probe_family(section):
             family.append((site, section))
+    info: dict[tuple[str, int, str | None], UpgradeInfo] = {}
+    family = _libbpf_loaded(project, family, info)
     if not family:
-        return UpgradeAnalysis({}, [])
+        return UpgradeAnalysis(info, [])
     loaders = _loaders(project)
-    linker = Linker(project)
+    linker = Linker(project, named_sources(project))
     linked = link_facts(linker, loaders)
     handlers = []
     for lf in loaders:
@@ -971,7 +1008,6 @@ def _analyse(project: Project) -> UpgradeAnalysis:
     for site in candidates:
         if site.pieces and site.pieces[0].kind == "macro":
             by_macro.setdefault((site.path, site.pieces[0].text), []).append(site.program or "?")
-    info: dict[tuple[str, int, str | None], UpgradeInfo] = {}
     findings: list[Finding] = []
     for index, p in enumerate(programs):
         hits = {code: hit for code, rule in RULES.items() if (hit := rule(p)) is not None}

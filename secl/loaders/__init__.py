@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from secl.facts import Span
-from secl.parse.loader import LoaderFacts
+TYPE_CHECKING = False  # typing and the C loader extractor are not needed at run time here
+if TYPE_CHECKING:
+    from secl.facts import Span
+    from secl.parse.loader import LoaderFacts
 
 # The loader kinds of ARCHITECTURE.md. `libbpf-assumed` is never found, only assumed.
 LIBBPF = "libbpf"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from secl.findings import Evidence, InventoryEntry, UpgradeInfo
+from secl.findings import Evidence, InventoryEntry, LoaderInfo, UpgradeInfo
 from secl.report.full import display_width
 from secl.report.json import dumps, position
 from secl.report.text import printable
@@ -40,6 +40,23 @@ def _upgrade(info: UpgradeInfo | None) -> dict[str, Any] | None:
     }
 
 
+def _loader(info: LoaderInfo | None) -> dict[str, Any] | None:
+    if info is None:
+        return None
+    evidence = []
+    for ev in info.evidence:
+        item: dict[str, Any] = {
+            "filename": ev.path,
+            "location": position(ev.span.start),
+            "value": ev.value,
+            "kind": ev.kind,
+        }
+        if not ev.certain:
+            item["certain"] = False
+        evidence.append(item)
+    return {"kind": info.kind, "version": info.version, "evidence": evidence}
+
+
 def entry_object(entry: InventoryEntry) -> dict[str, Any]:
     site = entry.site
     return {
@@ -54,6 +71,7 @@ def entry_object(entry: InventoryEntry) -> dict[str, Any]:
         "branch": site.branch,
         "template": site.template,
         "upgrade": _upgrade(entry.upgrade),
+        "loader": _loader(entry.loader),
     }
 
 
@@ -97,7 +115,17 @@ def concise_line(entry: InventoryEntry) -> str:
     if site.template:
         line += " (template)"
     fate = _fate(entry.upgrade)
+    if entry.loader is not None and entry.loader.kind != "libbpf-assumed":
+        line += f" [loader: {_loader_text(entry.loader)}]"
     return f"{line} {fate}" if fate else line
+
+
+def _loader_text(info: LoaderInfo) -> str:
+    text = info.kind + (f" {info.version}" if info.version else "")
+    if info.evidence:
+        ev = info.evidence[0]
+        text += f", {ev.path}:{ev.span.start.row}"
+    return printable(text, keep="")  # a version and a path come from the user's files
 
 
 def totals(entries: Sequence[InventoryEntry]) -> str:
@@ -156,8 +184,12 @@ def _full(entries: Sequence[InventoryEntry]) -> str:
                     _cell(site.branch) if site.branch else "-",
                 ]
             )
+        header = printable(path, keep="")
+        loaders = [e.loader for e in group if e.loader is not None]
+        if loaders and loaders[0].kind != "libbpf-assumed":
+            header += f" (loader: {_loader_text(loaders[0])})"
         lines = ("  " + line for line in _table(rows))
-        blocks.append("\n".join([printable(path, keep=""), *lines]))
+        blocks.append("\n".join([header, *lines]))
     return "\n\n".join([*blocks, totals(entries)]) + "\n"
 
 

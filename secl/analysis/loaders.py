@@ -1,0 +1,362 @@
+"""Which library loads each BPF source: the loader uses found in the project's code and build
+files, linked to the sources by source path, object file name, skeleton name or bpf2go
+identifier, then overridden by the configuration.
+
+A source reached by several loaders takes the libbpf-family one (libbpf's table and its
+auto-upgrade then apply), with all of them kept as evidence. A source no loader reaches is
+"libbpf (assumed)", as secl always assumed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass
+
+from secl.analysis.project import Project
+from secl.loaders import (
+    AYA,
+    BCC,
+    CILIUM,
+    EBPF_FOR_WINDOWS,
+    GOBPF,
+    LIBBPF,
+    LIBBPF_ASSUMED,
+    LIBBPF_FAMILY,
+    LIBBPF_RS,
+    LIBBPFGO,
+    OTHER,
+    LoaderUse,
+)
+from secl.pairing import skeleton_names, stem
+
+# Which kind wins when several reach one source: libbpf-family first (the issue of secl is
+# libbpf's behaviour; a source also opened by libbpf must satisfy it), C before the bindings.
+PRIORITY = (LIBBPF, LIBBPFGO, LIBBPF_RS, CILIUM, AYA, BCC, GOBPF, EBPF_FOR_WINDOWS, OTHER)
+# The module or crate whose version a manifest pins, per kind.
+PACKAGES = {
+    LIBBPFGO: ("github.com/aquasecurity/libbpfgo",),
+    CILIUM: ("github.com/cilium/ebpf",),
+    GOBPF: ("github.com/iovisor/gobpf",),
+    LIBBPF_RS: ("libbpf-rs", "libbpf-cargo"),
+    AYA: ("aya", "aya-obj"),
+}
+DISPLAY = {
+    LIBBPF: "libbpf",
+    LIBBPF_ASSUMED: "libbpf (assumed)",
+    LIBBPFGO: "libbpfgo",
+    LIBBPF_RS: "libbpf-rs",
+    CILIUM: "cilium/ebpf",
+    AYA: "aya",
+    BCC: "BCC",
+    GOBPF: "gobpf",
+    EBPF_FOR_WINDOWS: "eBPF for Windows",
+    OTHER: "another loader",
+}
+# bpf2go's object names: <stem>_<target>.o, target bpfel/bpfeb or <arch>_bpfel... (cmd/bpf2go).
+_BPF2GO_OBJECT = re.compile(r"(.+?)_(?:\w+_)?bpfe[lb]\.o\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """The loader judged to load one BPF source."""
+
+    kind: str
+    version: str | None
+    evidence: tuple[LoaderUse, ...]  # every use that reaches the source, the chosen kind's first
+    configured: bool = False  # set by `loaders` / `--loader`, not found
+
+    @property
+    def libbpf_family(self) -> bool:
+        return self.kind in LIBBPF_FAMILY
+
+    @property
+    def display(self) -> str:
+        name = DISPLAY.get(self.kind, self.kind)
+        return f"{name} {self.version}" if self.version else name
+
+
+ASSUMED = Assignment(LIBBPF_ASSUMED, None, ())
+
+
+def assignment(project: Project, path: str) -> Assignment:
+    """The loader of BPF source `path`."""
+    return assignments(project).get(path, ASSUMED)
+
+
+def assignments(project: Project) -> dict[str, Assignment]:
+    """Every BPF source of the project (a file with a program site) -> its loader."""
+    found = project.memo.get("loader-assignments")
+    if found is None:
+        found = project.memo["loader-assignments"] = _assign(project)
+    return found  # type: ignore[return-value]
+
+
+def named_sources(project: Project) -> dict[str, list[str]]:
+    """Skeleton and object names that Go/Rust loaders and build files tie to BPF sources
+    (`SkeletonBuilder::new().source("src/bpf/x.bpf.c")` makes skeleton `x` that file)."""
+    found = project.memo.get("loader-named-sources")
+    if found is None:
+        found = {}
+        scan = project.loader_scan
+        sources = sorted({s.path for s in project.sites if s.kind == "program"})
+        if scan is not None and sources:
+            index = _Index(
+                project.root, sources, scan.files, project.config, frozenset(scan.manifests)
+            )
+            for lf in scan.files:
+                for use in lf.uses:
+                    if not use.sources or not (use.skeletons or use.objects):
+                        continue
+                    linked = [p for s in use.sources for p in index.source(use, s)]
+                    for name in use.skeletons + use.objects:
+                        found.setdefault(name, [])
+                        found[name] += [p for p in linked if p not in found[name]]
+        project.memo["loader-named-sources"] = found
+    return found  # type: ignore[return-value]
+
+
+def _assign(project: Project) -> dict[str, Assignment]:
+    sources = sorted({s.path for s in project.sites if s.kind == "program"})
+    if not sources:
+        return {}
+    config = project.config
+    uses: dict[str, list[tuple[LoaderUse, bool]]] = {p: [] for p in sources}
+    if project.loader_scan is not None:
+        index = _Index(
+            project.root, sources, project.loader_scan.files, config,
+            frozenset(project.loader_scan.manifests),
+        )  # fmt: skip
+        for lf in project.loader_scan.files:
+            for use in lf.uses:
+                for path, exact in index.links(use).items():
+                    uses[path].append((use, exact))
+    out: dict[str, Assignment] = {}
+    forced = config.loader
+    for path in sources:
+        found = _closest(path, uses[path]) + _c_uses(project, path)
+        configured = forced or _configured(path, project)
+        if configured:
+            version = _version(project, configured, found)
+            ordered = tuple(sorted(found, key=lambda u: u.kind != configured))
+            out[path] = Assignment(configured, version, ordered, configured=True)
+            continue
+        if not found:
+            continue
+        kind = min((u.kind for u in found), key=_rank)
+        ordered = tuple(sorted(found, key=lambda u: (_rank(u.kind), u.path)))
+        out[path] = Assignment(kind, _version(project, kind, found), ordered)
+    return out
+
+
+def _closest(path: str, links: list[tuple[LoaderUse, bool]]) -> list[LoaderUse]:
+    """The uses that reach a source by path; with none, of those that reach it only by a name
+    (an object or skeleton name other sources may share), the ones nearest to it in the tree."""
+    exact = [u for u, by_path in links if by_path]
+    if exact or not links:
+        return exact
+    here = os.path.dirname(os.path.abspath(path))
+
+    def shared(use: LoaderUse) -> int:
+        return len(os.path.commonpath([here, os.path.dirname(os.path.abspath(use.path))]))
+
+    best = max(shared(u) for u, _ in links)
+    return [u for u, _ in links if shared(u) == best]
+
+
+def _rank(kind: str) -> int:
+    return PRIORITY.index(kind) if kind in PRIORITY else len(PRIORITY)
+
+
+def _configured(path: str, project: Project) -> str | None:
+    """The kind `loaders` in the configuration gives this source (the last matching glob
+    wins, as in a table read top to bottom)."""
+    table = project.config.loaders
+    if not table:
+        return None
+    rel = os.path.relpath(os.path.abspath(path), project.config.root).replace(os.sep, "/")
+    kind = None
+    for pattern, value in table.items():
+        if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(os.path.basename(path), pattern):
+            kind = value
+    return kind
+
+
+def _version(project: Project, kind: str, uses: list[LoaderUse]) -> str | None:
+    scan = project.loader_scan
+    names = PACKAGES.get(kind)
+    if scan is None or not names:
+        return None
+    for use in uses:
+        if use.kind == kind:
+            version = scan.version(use.path, names)
+            if version:
+                # go.mod's `v0.8.0 (replaced by ../fork)` reads as the required version
+                return version.split()[0]
+    return None
+
+
+def _c_uses(project: Project, path: str) -> list[LoaderUse]:
+    """C libbpf loaders of `path` (skeleton or object name), as uses with the first line
+    that names it."""
+    from secl.analysis.sections import loaders_of
+
+    out = []
+    base = stem(path)
+    names = [n + "__" for n in sorted(skeleton_names(path, project.config))]
+    names += [f"{base}.bpf.o", f"{base}.o"]
+    for loader in loaders_of(project, path):
+        data = project.files[loader]
+        at = min((i for n in names if (i := data.find(n.encode())) >= 0), default=0)
+        end = data.find(b"\n", at)
+        span = project.positions(loader).span(at, at if end < 0 else end)
+        if any(mark in data for mark in _WINDOWS_MARKS):
+            out.append(LoaderUse(EBPF_FOR_WINDOWS, loader, span, "eBPF for Windows loader"))
+        else:
+            out.append(LoaderUse(LIBBPF, loader, span, "C libbpf loader"))
+    return out
+
+
+# eBPF for Windows offers libbpf's API from its own ebpfapi: its loaders include its headers
+# or call its own functions (ebpf-for-windows include/ebpf_api.h).
+_WINDOWS_MARKS = (b"ebpf_api.h", b"ebpf_program_attach", b"ebpf_object_", b"ebpf_store_")
+
+
+class _Index:
+    """BPF sources by absolute path, base name and stem, to link uses to."""
+
+    def __init__(
+        self,
+        root: str,
+        sources: list[str],
+        files: list,
+        config: object,
+        modules: frozenset[str] = frozenset(),
+    ) -> None:
+        self._root = root
+        self._modules = modules  # directories holding a go.mod, Cargo.toml or Cargo.lock
+        self._absolute = {os.path.abspath(p): p for p in sources}
+        self._by_name: dict[str, list[str]] = {}
+        self._by_stem: dict[str, list[str]] = {}
+        for p in sources:
+            self._by_name.setdefault(os.path.basename(p), []).append(p)
+            for name in skeleton_names(p, config):  # type: ignore[arg-type]
+                self._by_stem.setdefault(name, []).append(p)
+        # bpf2go identifier (and output stem) -> the sources its go:generate line names
+        self._idents: dict[str, set[str]] = {}
+        for lf in files:
+            for use in lf.uses:
+                if use.idents and use.sources:
+                    linked = {p for s in use.sources for p in self.source(use, s)}
+                    for ident in use.idents:
+                        self._idents.setdefault(ident, set()).update(linked)
+                        self._idents.setdefault(ident.lower(), set()).update(linked)
+        # (module, skeleton or object name) -> what a build use of that module makes it from
+        # (SkeletonBuilder::source, bpf2go), whether or not that source is in this run
+        self._produced: dict[tuple[str | None, str], set[str]] = {}
+        for lf in files:
+            for use in lf.uses:
+                if use.sources and (use.skeletons or use.objects):
+                    module = self._module_of(os.path.dirname(os.path.abspath(use.path)))
+                    made = {self._written(use, s) for s in use.sources}
+                    for name in use.skeletons + use.objects:
+                        self._produced.setdefault((module, name), set()).update(made)
+
+    def _module_of(self, directory: str) -> str | None:
+        while True:
+            if directory in self._modules:
+                return directory
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                return None
+            directory = parent
+
+    def sources_of(self, use: LoaderUse) -> list[str]:
+        return sorted(self.links(use))
+
+    def links(self, use: LoaderUse) -> dict[str, bool]:
+        """The sources `use` reaches -> whether by path (exact: a source path, a bpf2go
+        identifier, a name this module's build makes from a source) or only by a name that
+        sources elsewhere may share."""
+        found: dict[str, bool] = {}
+        for source in use.sources:
+            found.update(dict.fromkeys(self.source(use, source), True))
+        for ident in use.idents:
+            found.update(dict.fromkeys(self._idents.get(ident, ()), True))
+        if use.sources:
+            # The object and skeleton names of a use that names its sources are what those
+            # sources build (SkeletonBuilder, bpf2go): not other sources of the same name.
+            return found
+        module = self._module_of(os.path.dirname(os.path.abspath(use.path)))
+        for name in use.objects + use.skeletons:
+            made = self._produced.get((module, name)) or self._produced.get(
+                (module, os.path.basename(name))
+            )
+            if made is not None:
+                # this module's build says what the name is made from: that, or nothing
+                found.update(
+                    dict.fromkeys((self._absolute[p] for p in made if p in self._absolute), True)
+                )
+            else:
+                fuzzy = (
+                    self._object(use, name)
+                    if name in use.objects
+                    else self._near(use, self._by_stem.get(name, []))
+                )
+                for path in fuzzy:
+                    found.setdefault(path, False)
+        return found
+
+    def _written(self, use: LoaderUse, source: str) -> str:
+        """The absolute path a source path as written means (relative to the file)."""
+        return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(use.path)), source))
+
+    def source(self, use: LoaderUse, source: str) -> list[str]:
+        """A source path as written: relative to the file that names it, else to the root;
+        else by base name when one source of the project has it."""
+        base_dir = os.path.dirname(os.path.abspath(use.path))
+        for directory in (base_dir, self._root):
+            written = os.path.normpath(os.path.join(directory, source))
+            hit = self._absolute.get(written)
+            if hit is not None:
+                return [hit]
+            if os.path.exists(written):
+                return []  # a file outside this run, not a namesake of one in it
+        return self._near(use, self._by_name.get(os.path.basename(source), []))
+
+    def _object(self, use: LoaderUse, obj: str) -> list[str]:
+        name = os.path.basename(obj)
+        m = _BPF2GO_OBJECT.match(name)
+        if m is not None and m.group(1) in self._idents:
+            return sorted(self._idents[m.group(1)])
+        for suffix in (".bpf.o", ".o"):
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
+                break
+        return self._near(use, self._by_stem.get(name, []))
+
+    def _near(self, use: LoaderUse, candidates: list[str]) -> list[str]:
+        """Of the sources a name may mean, those in the loader's own Go module or crate (the
+        nearest directory with go.mod or Cargo.toml) when there are any; of several, those
+        sharing the longest directory prefix with the file that names them (a project with
+        `a/probe.bpf.c` and `b/probe.bpf.c` and a loader in `b/`)."""
+        here = os.path.dirname(os.path.abspath(use.path))
+        module = self._module_of(here)
+        if module is not None:
+            # A source inside another module is that module's (a monorepo of crates); one in
+            # no module, or in an enclosing one (a workspace), may be this loader's.
+            candidates = [
+                p for p in candidates
+                if (theirs := self._module_of(os.path.dirname(os.path.abspath(p)))) is None
+                or module == theirs
+                or module.startswith(theirs + os.sep)
+            ]  # fmt: skip
+        if len(candidates) <= 1:
+            return list(candidates)
+
+        def shared(p: str) -> int:
+            return len(os.path.commonpath([here, os.path.dirname(os.path.abspath(p))]))
+
+        best = max(shared(p) for p in candidates)
+        return [p for p in candidates if shared(p) == best]

@@ -1,0 +1,166 @@
+"""Find the user-space code of other languages (Go, Rust, Python) and the build files that
+open a project's BPF objects, and the library versions their manifests pin.
+
+C loaders are read by secl.parse.loader as part of the C files of the run; this module reads
+only what C analysis never sees. Each file is tested with a bytes prefilter first: a Go, Rust
+or Python file is parsed only if it names one of the libraries. Vendored code (`vendor/`,
+`third_party/`, ...) is skipped: its loaders open its own objects, not the project's.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from secl.files import SKIP_DIRS, is_excluded
+from secl.loaders import FileLoaders
+
+VENDOR_DIRS = frozenset({"vendor", "third_party", "third-party", "3rdparty", "external"})
+LANGUAGE_SUFFIXES = (".go", ".rs", ".py")
+BUILD_FILES = frozenset({"Makefile", "makefile", "GNUmakefile", "CMakeLists.txt", "meson.build"})
+BUILD_SUFFIXES = (".mk", ".cmake")
+MANIFESTS = frozenset({"go.mod", "Cargo.lock", "Cargo.toml"})
+# Past this size a file is generated data, not loader code worth parsing.
+MAX_LOADER_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class LoaderScan:
+    """What the user-space files of other languages say, and the versions manifests pin."""
+
+    files: list[FileLoaders] = field(default_factory=list)
+    # directory of a manifest -> {module or crate name: version}
+    manifests: dict[str, dict[str, str]] = field(default_factory=dict)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, one line)
+
+    def version(self, path: str, names: tuple[str, ...]) -> str | None:
+        """The version of the first of `names` pinned by the nearest manifest above `path`."""
+        directory = os.path.dirname(os.path.abspath(path))
+        while True:
+            pinned = self.manifests.get(directory)
+            if pinned:
+                for name in names:
+                    if name in pinned:
+                        return pinned[name]
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                return None
+            directory = parent
+
+
+def is_candidate(name: str) -> bool:
+    """Whether a file of this name may open BPF objects or pin a library version."""
+    return (
+        name.endswith(LANGUAGE_SUFFIXES)
+        or name in BUILD_FILES
+        or name.endswith(BUILD_SUFFIXES)
+        or name in MANIFESTS
+    )
+
+
+def walk(root: str, exclude: tuple[str, ...]) -> Iterator[str]:
+    """Candidate files under `root`, sorted, skipping vendored and excluded directories."""
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        try:
+            st = os.stat(directory)
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            continue  # the C walk reports unreadable directories
+        subdirs = []
+        for entry in entries:
+            path = entry.path if directory != "." else entry.name
+            if exclude and is_excluded(path, exclude):
+                continue
+            try:
+                if entry.is_dir():
+                    if entry.name not in SKIP_DIRS and entry.name not in VENDOR_DIRS:
+                        subdirs.append(path)
+                    continue
+                if not entry.is_file():
+                    continue  # FIFOs, sockets, devices: never read
+            except OSError:
+                continue
+            if is_candidate(entry.name):
+                yield path
+        stack.extend(reversed(subdirs))
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        if os.path.getsize(path) > MAX_LOADER_BYTES:
+            return None
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_LOADER_BYTES + 1)
+    except OSError:
+        return None
+    return None if b"\0" in data[:8192] else data
+
+
+def scan(paths: list[str]) -> LoaderScan:
+    """Read the given candidate files (see `walk`)."""
+    out = LoaderScan()
+    for path in paths:
+        data = _read(path)
+        if data is None:
+            continue
+        name = os.path.basename(path)
+        try:
+            if name in MANIFESTS:
+                pinned = _versions(name, data)
+                directory = os.path.dirname(os.path.abspath(path))
+                known = out.manifests.setdefault(directory, {})
+                for key, version in pinned.items():
+                    # Cargo.lock's resolved version beats Cargo.toml's requirement.
+                    if name != "Cargo.toml" or key not in known:
+                        known[key] = version
+                continue
+            found = _extract(path, name, data)
+        except Exception as err:  # one bad file never stops the run
+            out.problems.append((path, f"could not read loader code ({err!r}), skipped"))
+            continue
+        if found is None:
+            continue
+        if found.problem:
+            out.problems.append((path, found.problem))
+        if found.uses or (found.facts is not None and found.facts.facts):
+            out.files.append(found)
+    return out
+
+
+def _extract(path: str, name: str, data: bytes) -> FileLoaders | None:
+    if name.endswith(".go"):
+        from secl.loaders import golang
+
+        return golang.extract_go(path, data) if golang.is_go_loader(data) else None
+    if name.endswith(".rs"):
+        from secl.loaders import rust
+
+        return rust.extract_rust(path, data) if rust.is_rust_loader(data) else None
+    if name.endswith(".py"):
+        from secl.loaders import python
+
+        return python.extract_python(path, data) if python.is_python_loader(data) else None
+    from secl.loaders import build
+
+    return build.extract_build(path, data) if build.is_build_loader(data) else None
+
+
+def _versions(name: str, data: bytes) -> dict[str, str]:
+    if name == "go.mod":
+        from secl.loaders.golang import go_mod_versions
+
+        return go_mod_versions(data)
+    if name == "Cargo.lock":
+        from secl.loaders.rust import cargo_lock_versions
+
+        return cargo_lock_versions(data)
+    from secl.loaders.rust import cargo_toml_versions
+
+    return cargo_toml_versions(data)

@@ -1,0 +1,236 @@
+"""Which library loads each BPF source: discovery, linking, configuration, and what the rules
+make of it. Loader code of every language is written here as small projects of our own."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent.parent
+FIXTURES = REPO / "tests" / "fixtures" / "loaders"
+
+PROBE = 'SEC("{section}")\nint handle(void *ctx)\n{{\n\treturn 0;\n}}\n'
+
+
+def secl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run(
+        [sys.executable, "-m", "secl", *args],
+        cwd=cwd, capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    (root / ".git").mkdir(exist_ok=True)
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def inventory(root: Path, *args: str) -> list[dict]:
+    r = secl("sections", "--output-format", "json", *args, ".", cwd=root)
+    assert r.returncode in (0, 1), r.stderr
+    return json.loads(r.stdout)
+
+
+def loaders(root: Path, *args: str) -> dict[str, dict]:
+    return {e["program"]: e["loader"] for e in inventory(root, *args) if e["kind"] == "program"}
+
+
+def findings(root: Path, *args: str) -> list[dict]:
+    r = secl("check", "--output-format", "json", *args, ".", cwd=root)
+    assert r.returncode in (0, 1), r.stderr
+    return json.loads(r.stdout)
+
+
+def codes(root: Path, *args: str) -> list[tuple[str, str, int]]:
+    return sorted(
+        (os.path.normpath(f["filename"]), f["code"], f["location"]["row"])
+        for f in findings(root, *args)
+    )
+
+
+def test_no_loader_found_is_libbpf_assumed(tmp_path):
+    write(tmp_path, {"probe.bpf.c": PROBE.format(section="kprobe/do_unlinkat")})
+    loader = loaders(tmp_path)["handle"]
+    assert loader == {"kind": "libbpf-assumed", "version": None, "evidence": []}
+
+
+def test_c_libbpf_loader_is_found_by_skeleton(tmp_path):
+    write(
+        tmp_path,
+        {
+            "probe.bpf.c": PROBE.format(section="kprobe/do_unlinkat"),
+            "probe.c": '#include "probe.skel.h"\nint main(void)\n{\n'
+            "\tstruct probe *skel = probe__open_and_load();\n\treturn !skel;\n}\n",
+        },
+    )
+    loader = loaders(tmp_path)["handle"]
+    assert loader["kind"] == "libbpf"
+    assert [(e["filename"], e["location"]["row"]) for e in loader["evidence"]] == [
+        ("probe.c", 4)  # the open call
+    ]
+
+
+UNKNOWN = {"bpf/probe.c": PROBE.format(section="kprobes/do_unlinkat")}
+
+
+def test_unknown_name_is_secl101_when_libbpf_is_assumed(tmp_path):
+    write(tmp_path, UNKNOWN)
+    assert codes(tmp_path) == [("bpf/probe.c", "SECL101", 1)]
+
+
+def test_configured_loader_table_takes_the_source_off_libbpf(tmp_path):
+    write(tmp_path, UNKNOWN)
+    (tmp_path / ".secl.toml").write_text('[loaders]\n"bpf/*.c" = "bcc"\n')
+    assert codes(tmp_path) == []  # SECL005 is a note, off by default
+    assert codes(tmp_path, "--select", "ALL") == [("bpf/probe.c", "SECL005", 1)]
+    loader = loaders(tmp_path)["handle"]
+    assert loader["kind"] == "bcc"
+    note = findings(tmp_path, "--select", "SECL005")[0]["message"]
+    assert note.startswith("configured by BCC") and "does not model" in note
+
+
+def test_configured_loader_glob_that_does_not_match_changes_nothing(tmp_path):
+    write(tmp_path, UNKNOWN)
+    (tmp_path / ".secl.toml").write_text('[loaders]\n"src/*.c" = "bcc"\n')
+    assert codes(tmp_path) == [("bpf/probe.c", "SECL101", 1)]
+
+
+def test_loader_option_overrides_everything(tmp_path):
+    write(tmp_path, UNKNOWN)
+    (tmp_path / ".secl.toml").write_text('[loaders]\n"bpf/*.c" = "libbpf"\n')
+    assert codes(tmp_path) == [("bpf/probe.c", "SECL101", 1)]
+    assert codes(tmp_path, "--loader", "gobpf", "--select", "ALL") == [
+        ("bpf/probe.c", "SECL005", 1)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("config", "args", "message"),
+    [
+        ('[loaders]\n"*.c" = "libbpf-assumed"\n', (), "`loaders.*.c` must be one of"),
+        ('[loaders]\n"*.c" = 3\n', (), "`loaders.*.c` must be one of"),
+        ("loaders = 3\n", (), "`loaders` must be a dict"),
+        ("", ("--loader", "nope"), "--loader must be one of"),
+    ],
+)
+def test_bad_loader_configuration_is_a_usage_error(tmp_path, config, args, message):
+    write(tmp_path, UNKNOWN)
+    (tmp_path / ".secl.toml").write_text(config)
+    r = secl("check", *args, ".", cwd=tmp_path)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_makefile_bpf2go_rule_makes_cilium_the_loader(tmp_path):
+    write(
+        tmp_path,
+        {
+            "bpf/probe.c": PROBE.format(section="socket1"),
+            "Makefile": "generate:\n\tgo run github.com/cilium/ebpf/cmd/bpf2go -cc clang "
+            "-cflags '-O2 -g' Probe bpf/probe.c -- -I./headers\n",
+        },
+    )
+    loader = loaders(tmp_path)["handle"]
+    assert loader["kind"] == "cilium-ebpf"
+    assert loader["evidence"][0]["filename"] == "Makefile"
+    assert codes(tmp_path) == []  # cilium/ebpf prefix-matches `socket`
+
+
+def test_a_source_reached_by_several_loaders_takes_the_libbpf_one(tmp_path):
+    write(
+        tmp_path,
+        {
+            "probe.bpf.c": PROBE.format(section="socket1"),
+            "loader.c": "int main(void)\n{\n\tstruct probe_bpf *skel = probe_bpf__open();\n"
+            "\treturn !skel;\n}\n",
+            "Makefile": "gen:\n\tbpf2go probe probe.bpf.c\n",
+        },
+    )
+    loader = loaders(tmp_path)["handle"]
+    assert loader["kind"] == "libbpf"
+    assert sorted(e["kind"] for e in loader["evidence"]) == ["cilium-ebpf", "libbpf"]
+    assert codes(tmp_path) == [("probe.bpf.c", "SECL102", 1)]  # libbpf rejects `socket1`
+
+
+def test_vendored_loaders_are_not_read(tmp_path):
+    write(
+        tmp_path,
+        {
+            "probe.bpf.c": PROBE.format(section="kprobes/x"),
+            "vendor/github.com/x/Makefile": "gen:\n\tbpf2go probe ../../../probe.bpf.c\n",
+            "third_party/y/Makefile": "gen:\n\tbpf2go probe ../../probe.bpf.c\n",
+        },
+    )
+    assert loaders(tmp_path)["handle"]["kind"] == "libbpf-assumed"
+
+
+def test_a_loader_that_names_a_source_elsewhere_does_not_link_to_a_namesake(tmp_path):
+    write(
+        tmp_path,
+        {
+            "a/probe.bpf.c": PROBE.format(section="socket1"),
+            "b/probe.bpf.c": PROBE.format(section="socket1"),
+            "b/Makefile": "gen:\n\tbpf2go probe probe.bpf.c\n",
+        },
+    )
+    by_file = {
+        e["filename"]: e["loader"]["kind"] for e in inventory(tmp_path) if e["kind"] == "program"
+    }
+    assert by_file == {"a/probe.bpf.c": "libbpf-assumed", "b/probe.bpf.c": "cilium-ebpf"}
+
+
+# -- the fixture projects, one per loader family ---------------------------------------------
+
+FAMILIES = {
+    # fixture directory -> the loader kind of every BPF source in it
+    "aya": "aya",
+    "bcc": "bcc",
+    "cilium": "cilium-ebpf",
+    "gobpf": "gobpf",
+    "libbpf-rs": "libbpf-rs",
+    "libbpfgo": "libbpfgo",
+}
+
+
+def _copy(name: str, tmp_path: Path) -> Path:
+    import shutil
+
+    source = FIXTURES / name
+    if not source.is_dir():
+        pytest.fail(f"fixture project {source} is missing")
+    root = tmp_path / name
+    shutil.copytree(source, root)
+    (root / ".git").mkdir()
+    return root
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_fixture_project_loader_and_markers(name, tmp_path):
+    """Every `// ruleid: CODE` marker of the project's BPF C is reported, nothing marked
+    `// ok: CODE` is, and every program is judged as loaded by the family's library."""
+    from tests.catalogue_harness import markers
+
+    root = _copy(name, tmp_path)
+    kinds = {e["filename"]: e["loader"]["kind"] for e in inventory(root) if e["loader"]}
+    assert kinds and set(kinds.values()) == {FAMILIES[name]}, kinds
+    got = {(os.path.normpath(f["filename"]), f["location"]["row"], f["code"])
+           for f in findings(root, "--select", "ALL")}  # fmt: skip
+    for path in sorted(root.rglob("*.c")):
+        rel = str(path.relative_to(root))
+        must, must_not = markers(path.read_text())
+        for row, code in sorted(must):
+            assert (rel, row, code) in got, f"{rel}:{row}: expected {code}; got {sorted(got)}"
+        for row, code in sorted(must_not):
+            assert (rel, row, code) not in got, f"{rel}:{row}: {code} reported where marked ok"
+    if FAMILIES[name] not in ("libbpf-rs", "libbpfgo"):
+        assert not [g for g in got if g[2].startswith("SECL2")]  # no auto-upgrade there
