@@ -87,6 +87,11 @@ NAMES = st.one_of(
             b"sub",
             b"x.o",
             b"noext",
+            b"main.go",
+            b"go.mod",
+            b"build.rs",
+            b"Cargo.toml",
+            b"loader.py",
         ]
     ),
     st.binary(min_size=1, max_size=8).map(lambda b: b.replace(b"/", b"_").replace(b"\0", b"_")),
