@@ -327,9 +327,10 @@ def _name_finding(code: str, extra: object, site: SectionSite, target: Target) -
         if removed.name == "maps":  # type: ignore[attr-defined]
             message = "legacy `maps` section: libbpf 1.0 and later refuse to open the object"
             return _finding(code, site, message)
+        since = removed.removed_in  # type: ignore[attr-defined]
         message = (
-            f"`{section}` was removed in libbpf {removed.removed_in}; "  # type: ignore[attr-defined]
-            f"libbpf {_shown(target)} has no such section"
+            f"`{section}` was removed in libbpf {since}: libbpf {since} and later reject it "
+            "as an unknown section"
         )
         fix = None
         if replacement is not None:
