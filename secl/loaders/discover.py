@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from secl.files import SKIP_DIRS, is_excluded
+from secl.files import SKIP_DIRS, Exclusion
 from secl.loaders import FileLoaders
 
 VENDOR_DIRS = frozenset({"vendor", "third_party", "third-party", "3rdparty", "external"})
@@ -60,7 +60,9 @@ def is_candidate(name: str) -> bool:
 
 
 def walk(root: str, exclude: tuple[str, ...]) -> Iterator[str]:
-    """Candidate files under `root`, sorted, skipping vendored and excluded directories."""
+    """Candidate files under `root`, sorted, skipping vendored and excluded directories
+    (exclude patterns relative to `root`, the project root, as for the C files)."""
+    excluded = Exclusion(exclude, root)
     seen: set[tuple[int, int]] = set()
     stack = [root]
     while stack:
@@ -76,7 +78,7 @@ def walk(root: str, exclude: tuple[str, ...]) -> Iterator[str]:
         subdirs = []
         for entry in entries:
             path = entry.path if directory != "." else entry.name
-            if exclude and is_excluded(path, exclude):
+            if excluded and excluded(path):
                 continue
             try:
                 if entry.is_dir():
