@@ -207,10 +207,9 @@ def _scan_loaders(root: str, reported: list[str], config: Config, *, deep: bool)
                 with contextlib.suppress(OSError):  # a link that loops is no loader
                     if entry.is_file():
                         paths.append(entry.path)
-    shown = []
-    for path in paths:  # as reached from the current directory, like the files of the run
-        rel = os.path.relpath(path)
-        shown.append(path if rel.startswith("..") else rel)
+    # As reached from the current directory, like the files of the run.
+    cwd = os.getcwd() + os.sep
+    shown = [p[len(cwd) :] if p.startswith(cwd) else p for p in paths]
     return scan(shown)
 
 
