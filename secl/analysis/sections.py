@@ -156,19 +156,22 @@ def _bound_handlers(project: Project, path: str) -> CustomHandlers | None:
     uses = [u for u in assignment(project, path).evidence if u.kind != LIBBPF]
     if scan is None or not uses:
         return None
-    directories = {os.path.dirname(os.path.abspath(u.path)) for u in uses}
-    names: list[str] = []
-    fallback = False
-    for lf in scan.files:
-        if lf.facts is None or os.path.dirname(os.path.abspath(lf.path)) not in directories:
-            continue
-        for fact in lf.facts.facts:
-            if fact.kind == "prog-handler":
-                if fact.value is None:
-                    fallback = True
-                else:
-                    names.append(str(fact.value))
-    return CustomHandlers(tuple(names), fallback)
+    by_directory = project.memo.get("bound-handlers")
+    if by_directory is None:
+        by_directory = {}
+        for lf in scan.files:
+            for fact in lf.facts.facts if lf.facts is not None else ():
+                if fact.kind == "prog-handler":
+                    directory = os.path.dirname(os.path.abspath(lf.path))
+                    by_directory.setdefault(directory, []).append(fact.value)
+        project.memo["bound-handlers"] = by_directory
+    values = [
+        v
+        for d in sorted({os.path.dirname(os.path.abspath(u.path)) for u in uses})
+        for v in by_directory.get(d, ())  # type: ignore[attr-defined]
+    ]
+    names = tuple(str(v) for v in values if v is not None)
+    return CustomHandlers(names, any(v is None for v in values))
 
 
 def _program_sites(project: Project) -> list[SectionSite]:
