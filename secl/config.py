@@ -23,7 +23,9 @@ KEYS = {
     "loaders": dict,
     "max-file-size": (int, str),
 }
-DEFAULT_EXCLUDE = ("build", "dist", "output", ".output", "out")
+# Build output, and vendored code (its BPF sources belong to the projects it was copied from;
+# the loader walk skips the same directories: secl.loaders.discover.VENDOR_DIRS).
+DEFAULT_EXCLUDE = ("build", "dist", "output", ".output", "out", "vendor", "third_party")
 
 
 class ConfigError(Exception):
