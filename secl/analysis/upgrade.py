@@ -23,8 +23,8 @@ from secl.analysis.loaders import assignment, named_sources
 from secl.analysis.project import Project
 from secl.facts import SectionSite, Span
 from secl.findings import Edit, Evidence, Finding, Fix, Related, UpgradeInfo
-from secl.loaders import LIBBPF_FAMILY
 from secl.libbpf.upgrade import UpgradeDecision, is_probe_family, single_rewrite, upgrade_decision
+from secl.loaders import LIBBPF_FAMILY
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, extract_loader_facts, is_loader
 from secl.parse.tree import lex
 
@@ -123,7 +123,7 @@ class Program:
     def of(self, *kinds: str) -> list[LoaderFact]:
         """Facts of these kinds in source order (values come from sets: the order of their
         discovery would change from run to run)."""
-        found = [f for f in self.facts if f.kind in kinds]
+        found = [f for f in self.facts if f.kind in kinds and f.certain]
         return sorted(found, key=lambda f: (f.path, f.span.start_byte, f.span.end_byte, f.kind))
 
 
@@ -206,20 +206,31 @@ def nonzero_attach_offset(p: Program) -> Hit | None:
         return None
     by_address = any(f.kind == "attach-address" for f in facts)
     first = facts[0]
-    shown = (
-        f"offset {first.value:#x}"
-        if isinstance(first.value, int)
-        else "an offset computed at run time"
-    )
-    how = "by address (no symbol, the address as offset)" if by_address else f"with {shown}"
+    if isinstance(first.value, int):
+        shown = f"with offset {first.value:#x}"
+    elif first.value:
+        # A run-time value: the expression the loader stores, which secl cannot prove is 0.
+        shown = f"with offset `{first.value}`, a value computed at run time"
+    else:
+        shown = "with an offset computed at run time"
+    if by_address:
+        address = f" `{first.value}`" if isinstance(first.value, str) and first.value else ""
+        how = f"by address (no symbol, the address{address} as offset)"
+    else:
+        how = shown
     return Hit(
         f"`{p.name}` is attached {how} ({_where(first)}); upgraded to kprobe_multi it can only "
         "be attached at a symbol with offset 0, so the attach fails with EINVAL",
-        _related(
-            facts,
-            lambda f: "offset set here" + (f" ({f.value:#x})" if isinstance(f.value, int) else ""),
-        ),
+        _related(facts, _offset_said),
     )
+
+
+def _offset_said(fact: LoaderFact) -> str:
+    if isinstance(fact.value, int):
+        return f"offset set here ({fact.value:#x})"
+    if fact.value:
+        return f"offset set here (`{fact.value}`, known only at run time)"
+    return "offset set here"
 
 
 def explicit_link_mode(p: Program) -> Hit | None:
@@ -1037,12 +1048,13 @@ def _analyse(project: Project) -> UpgradeAnalysis:
 def _evidence(facts: tuple[LoaderFact, ...]) -> tuple[Evidence, ...]:
     out = []
     seen = set()
-    for f in sorted(facts, key=lambda f: (f.path, f.span.start_byte, f.kind)):
+    # Certain facts first: the same fact found both ways is listed once, as certain.
+    for f in sorted(facts, key=lambda f: (f.path, f.span.start_byte, f.kind, not f.certain)):
         key = (f.kind, f.path, f.span.start_byte, f.value)
         if key in seen:
             continue
         seen.add(key)
-        out.append(Evidence(f.kind, f.path, f.span, f.value))
+        out.append(Evidence(f.kind, f.path, f.span, f.value, f.certain))
         if f.kind == "attach":
             # The symbol an attach call names, for the runtime verifier to attach to.
             out.extend(Evidence("attach-target", f.path, f.span, t) for t in f.targets)
