@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from secl.analysis.builds import linked_skeletons, loader_defines
 from secl.analysis.links import LinkedFact, Linker, link_facts
 from secl.analysis.loaders import assignment, named_sources
 from secl.analysis.project import Project
@@ -332,7 +333,9 @@ def expected_attach_type_set(p: Program) -> Hit | None:
     was changed or that a custom prog handler takes over."""
     if not p.upgraded:
         return None
-    facts = p.of("expected-attach-type")
+    # Setting the very type the upgrade gives (a mass-attach tool that makes its kprobe
+    # program BPF_TRACE_KPROBE_MULTI by hand) is what libbpf would do anyway.
+    facts = [f for f in p.of("expected-attach-type") if f.value != p.decision.attach_type]
     if not facts:
         return None
     return Hit(
@@ -861,13 +864,23 @@ def single_fix(
 # -- the entry point ------------------------------------------------------------------------
 
 
+# A loader that may name its skeleton with a build-time macro (`struct SKEL_NAME *skel`,
+# `#include M(SKEL_HEADER)`, `PASTE(SKEL_NAME, __open)`): only its -D flags are looked up.
+_BUILD_NAMED = re.compile(rb"struct\s+[A-Z][A-Z0-9_]*\s*\*|#\s*include\s+\w+\s*\(|,\s*__open")
+
+
 def _loaders(project: Project) -> list[LoaderFacts]:
     out = []
     for path in sorted(project.files):
         data = project.files[path]
         if not is_loader(data):
             continue
-        out.append(extract_loader_facts(path, data, project.tree(path), project.positions(path)))
+        defines = loader_defines(project, path) if _BUILD_NAMED.search(data) else None
+        out.append(
+            extract_loader_facts(
+                path, data, project.tree(path), project.positions(path), defines=defines
+            )
+        )
     if project.loader_scan is not None:
         # Go and Rust loaders built on libbpf (libbpfgo, libbpf-rs) give the same facts.
         out.extend(
@@ -971,7 +984,8 @@ def _analyse(project: Project) -> UpgradeAnalysis:
     if not family:
         return UpgradeAnalysis(info, [])
     loaders = _loaders(project)
-    linker = Linker(project, named_sources(project))
+    bpf_paths = sorted({s.path for s in project.programs})
+    linker = Linker(project, named_sources(project), linked_skeletons(project, bpf_paths))
     linked = link_facts(linker, loaders)
     handlers = []
     for lf in loaders:

@@ -82,6 +82,13 @@ _FACT_CALL = re.compile(
 )
 _SKEL_INCLUDE = re.compile(rb'#\s*include\s*[<"](?:[^">]*/)?(\w+)\.skel\.h[">]')
 _SKEL_CALL = re.compile(rb"__(?:open_and_load|open_opts|open)\s*\(")
+# `#include M(SKEL_HEADER)` and `PASTE(SKEL_NAME, __open_and_load)`: skeletons named by macros
+_SKEL_HEADER_MACRO = re.compile(rb"#\s*include\s+\w+\s*\(\s*(\w+)\s*\)")
+_PASTED_SKEL_CALL = re.compile(
+    rb"\(\s*([A-Za-z_]\w*)\s*,\s*__(?:open_and_load|open_opts|open|load|attach|destroy)\s*\)"
+)
+_CONDITIONAL_NAME = re.compile(rb"#\s*ifn?def\s+(\w+)|\bdefined\s*\(?\s*(\w+)")
+_PASTED_OPEN = re.compile(r"\(\s*([A-Za-z_]\w*)\s*,\s*__(?:open_and_load|open_opts|open)\s*\)")
 _WORD_BEFORE = re.compile(rb"\w+\Z")
 # Object names of libbpf's own API: `bpf_object__open()` is not a skeleton called bpf_object.
 LIBBPF_OBJECTS = frozenset(
@@ -174,12 +181,18 @@ def is_loader(data: bytes) -> bool:
 
 
 def extract_loader_facts(
-    path: str, data: bytes, tree: Tree | None = None, positions: Positions | None = None
+    path: str,
+    data: bytes,
+    tree: Tree | None = None,
+    positions: Positions | None = None,
+    defines: dict[str, str] | None = None,
 ) -> LoaderFacts:
-    """Every fact of one loader file."""
+    """Every fact of one loader file. `defines` are the macros it is compiled with (-D
+    flags of its build rule or compile command, `--define`): they name macro-named
+    skeleton types (`struct SKEL_NAME *skel` with `-DSKEL_NAME=tool_bpf`)."""
     if tree is None:
         tree = parse(data)
-    return _Loader(path, data, tree, positions).run()
+    return _Loader(path, data, tree, positions, defines or {}).run()
 
 
 # ----------------------------------------------------------------------------------------
@@ -296,17 +309,27 @@ def _overwrites(store: Node, flow: Flow, point: int) -> bool:
 
 
 class _Loader:
-    def __init__(self, path: str, data: bytes, tree: Tree, positions: Positions | None) -> None:
+    def __init__(
+        self,
+        path: str,
+        data: bytes,
+        tree: Tree,
+        positions: Positions | None,
+        command_line: dict[str, str] | None = None,
+    ) -> None:
         self.path = path
         self.data = data
         self.root = tree.root_node
         self.positions = positions if positions is not None else Positions(data)
-        self.skeletons = self._skeleton_names()
+        self.command_line = command_line or {}
+        self._defines: dict[str, str] | None = None
+        self._macros: dict[str, tuple[str, str]] | None = None
+        self._conditional_names: set[str] | None = None
+        self.skeletons = set(self._skeleton_names())
         self.objects: set[str] = set()
         self.facts: list[LoaderFact] = []
         self._vars: dict[tuple[int, str], _Var] = {}
         self._functions: dict[str, list[Node]] | None = None
-        self._defines: dict[str, str] | None = None
         self._memo: dict[tuple, frozenset] = {}
         self._active: set[tuple] = set()
         self._depth = 0
@@ -332,7 +355,45 @@ class _Loader:
             name = word.group().decode()
             if name not in LIBBPF_OBJECTS:
                 names.add(name)
+        # Build-time names: `#include ___resolve(SKEL_HEADER)` with -DSKEL_HEADER=x.skel.h,
+        # `___apply(SKEL_NAME, __open_and_load)()` with -DSKEL_NAME=x.
+        for m in _SKEL_HEADER_MACRO.finditer(self.data):
+            header = self.resolve_name(m.group(1).decode(), header=True)
+            if header is not None:
+                names.add(header)
+        for m in _PASTED_SKEL_CALL.finditer(self.data):
+            name = self.resolve_name(m.group(1).decode())
+            if name is not None and name not in LIBBPF_OBJECTS:
+                names.add(name)
         return frozenset(names)
+
+    def resolve_name(self, name: str, header: bool = False) -> str | None:
+        """What a build-time macro naming a skeleton stands for (`SKEL_NAME` -> `tool_bpf`,
+        or for `header`, `SKEL_HEADER` -> `tool.skel.h` -> `tool`); the name itself when it
+        is no macro; None when it is a macro nobody defines."""
+        seen = set()
+        value = name
+        defines = self.defines()
+        while value in defines and value not in seen and len(seen) < 8:
+            seen.add(value)
+            value = re.sub(r"/\*.*?\*/|//.*", "", defines[value]).strip().strip('"<>')
+        if header:
+            m = re.fullmatch(r"(?:.*/)?(\w+)\.skel\.h", value)
+            return m.group(1) if m is not None else None
+        if not re.fullmatch(r"[A-Za-z_]\w*", value):
+            return None
+        if not seen and self.looks_like_macro(value):
+            return None
+        return value
+
+    def looks_like_macro(self, name: str) -> bool:
+        """An undefined name the file treats as a macro (tested with #ifdef/#ifndef/
+        defined(), or spelled in capitals): not a type secl can name."""
+        if self._conditional_names is None:
+            self._conditional_names = {
+                (m.group(1) or m.group(2)).decode() for m in _CONDITIONAL_NAME.finditer(self.data)
+            }
+        return name in self._conditional_names or re.fullmatch(r"[A-Z][A-Z0-9_]*", name) is not None
 
     def run(self) -> LoaderFacts:
         for m in _FACT_CALL.finditer(self.data):
@@ -350,7 +411,7 @@ class _Loader:
             for ctx in self.contexts(fn):
                 self._fact_call(m.group(1).decode(), call, fn, ctx)
         facts = list(dict.fromkeys(self.facts))
-        return LoaderFacts(self.path, self.skeletons, frozenset(self.objects), facts)
+        return LoaderFacts(self.path, frozenset(self.skeletons), frozenset(self.objects), facts)
 
     def span(self, node: Node) -> Span:
         return self.positions.span(node.start_byte, node.end_byte)
@@ -689,17 +750,34 @@ class _Loader:
         return result
 
     def defines(self) -> dict[str, str]:
+        """Object-like macros: the file's own #defines, over the command line's."""
         if self._defines is None:
             found: dict[str, str] = {}
             for m in re.finditer(
-                rb"(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)(?!\()[ \t]*((?:[^\n\\]|\\\n)*)", self.data
+                rb"(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)\b(?!\()[ \t]*((?:[^\n\\]|\\\n)*)",
+                self.data,
             ):
                 node = self.root.descendant_for_byte_range(m.start(1), m.end(1))
                 if node is not None and node.type == "comment":
                     continue
                 found.setdefault(m.group(1).decode(), m.group(2).decode("utf-8", "replace"))
-            self._defines = found
+            self._defines = {**self.command_line, **found}
         return self._defines
+
+    def function_macros(self) -> dict[str, tuple[str, str]]:
+        """Function-like macros of the file: name -> (parameters, body)."""
+        if self._macros is None:
+            found: dict[str, tuple[str, str]] = {}
+            for m in re.finditer(
+                rb"(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)[ \t]*((?:[^\n\\]|\\\n)*)",
+                self.data,
+            ):
+                found.setdefault(
+                    m.group(1).decode(),
+                    (m.group(2).decode("utf-8", "replace"), m.group(3).decode("utf-8", "replace")),
+                )
+            self._macros = found
+        return self._macros
 
     def field_types(self, name: str) -> set[str]:
         """Types of struct fields called `name` anywhere in the file (`struct x_skel *skel;`)."""
@@ -836,8 +914,9 @@ class _Loader:
             return self._eval_symbol(name, node)
         out: set = set()
         for type_name in var.types:
-            if type_name in self.skeletons:
-                out.add(("skel", type_name))
+            skeleton = self.skeleton_type(type_name)
+            if skeleton is not None:
+                out.add(("skel", skeleton))
             elif type_name in OPTS_TYPES:
                 out.add(("opts", self._scope_key(scope), name))
         if var.opts_type in OPTS_TYPES:
@@ -974,10 +1053,24 @@ class _Loader:
 
     def _eval_call(self, node: Node, fn: Node | None, ctx: Ctx = None) -> frozenset:
         callee = node.child_by_field_name("function")
+        if callee is not None and callee.type == "call_expression":
+            # `___apply(SKEL_NAME, __open_and_load)()`: the skeleton's open, pasted
+            pasted = _PASTED_OPEN.search(callee.text.decode("utf-8", "replace"))
+            if pasted is not None:
+                skeleton = self.resolve_name(pasted.group(1))
+                if skeleton is not None and skeleton not in LIBBPF_OBJECTS:
+                    return frozenset({("skel", skeleton)})
         if callee is None or callee.type != "identifier":
             return self._unknown(node)
         name = callee.text.decode()
         args = _args(node)
+        macro = self.function_macros().get(name)
+        if macro is not None:
+            pasted = _PASTED_OPEN.search(macro[1])
+            if pasted is not None:  # SKEL_OPEN() -> ___apply(SKEL_NAME, __open)()
+                skeleton = self.resolve_name(pasted.group(1))
+                if skeleton is not None and skeleton not in LIBBPF_OBJECTS:
+                    return frozenset({("skel", skeleton)})
         skel = re.fullmatch(r"(\w+?)__(open_and_load|open_opts|open)", name)
         if skel and skel.group(1) not in LIBBPF_OBJECTS:
             return frozenset({("skel", skel.group(1))})
@@ -1039,7 +1132,16 @@ class _Loader:
             inner_field = base.child_by_field_name("field")
             inner = inner_field.text.decode() if inner_field is not None else ""
             if inner in ("progs", "links"):
-                owners = self.owners(self.eval(base.child_by_field_name("argument"), fn, ctx))
+                holder = base.child_by_field_name("argument")
+                owners = self.owners(self.eval(holder, fn, ctx))
+                if not owners and holder is not None:
+                    # By shape: whatever `progs.NAME` hangs off is a skeleton, named by its
+                    # declared type (a build-time macro resolved through -D flags).
+                    for type_name in self.declared_types(holder, fn):
+                        skeleton = self.resolve_name(type_name)
+                        if skeleton is not None and skeleton not in LIBBPF_OBJECTS:
+                            self.skeletons.add(skeleton)
+                            owners.add(("skel", skeleton))
                 owners = owners or {("unknown",)}
                 progs = {("prog", o, name) for o in owners}
                 if inner == "progs":
@@ -1049,10 +1151,40 @@ class _Loader:
         if name == "obj":  # skel->obj is the skeleton's bpf_object
             out |= {v for v in self.eval(base, fn, ctx) if v[0] in ("skel", "obj")}
         for type_name in self.field_types(name):
-            if type_name in self.skeletons:
-                out.add(("skel", type_name))
+            skeleton = self.skeleton_type(type_name)
+            if skeleton is not None:
+                out.add(("skel", skeleton))
         out |= self._table_field(base, name, fn, ctx)
         return frozenset(out) or self._unknown(node)
+
+    def skeleton_type(self, type_name: str) -> str | None:
+        """The skeleton a declared type names: `struct probe` when the file uses skeleton
+        `probe`, `struct SKEL_NAME` when SKEL_NAME is defined as one."""
+        if type_name in self.skeletons:
+            return type_name
+        resolved = self.resolve_name(type_name) if type_name in self.defines() else None
+        return resolved if resolved is not None and resolved in self.skeletons else None
+
+    def declared_types(self, node: Node, fn: Node | None) -> set[str]:
+        """The struct types an expression is declared with: a variable's, a field's (any
+        struct field of that name in the file), an array's elements'."""
+        while node.type in (
+            "parenthesized_expression",
+            "pointer_expression",
+            "subscript_expression",
+        ):
+            inner = node.child_by_field_name("argument")
+            if inner is None:
+                inner = node.named_children[-1] if node.named_children else None
+            if inner is None:
+                return set()
+            node = inner
+        if node.type == "identifier":
+            return set(self.lookup(fn, node.text.decode())[1].types)
+        if node.type == "field_expression":
+            field_node = node.child_by_field_name("field")
+            return self.field_types(field_node.text.decode()) if field_node is not None else set()
+        return set()
 
     def _table_field(self, base: Node, name: str, fn: Node | None, ctx: Ctx = None) -> frozenset:
         """`tests[i].name`, `t->name` (t = &tests[i], t = tests) where `tests` is a table
@@ -1372,6 +1504,9 @@ class _Loader:
                 return
             value_text = args[1].text.decode("utf-8", "replace")
             if name == "bpf_program__set_expected_attach_type":
+                kinds = self.eval(args[1], fn, ctx)
+                if len(kinds) == 1 and next(iter(kinds))[0] == "sym":
+                    value_text = next(iter(kinds))[1]  # through a #define or a variable
                 self._add("expected-attach-type", progs, call_span, value_text, fn, api=name)
             elif name == "bpf_program__set_type":
                 self._add("set-type", progs, call_span, value_text, fn, api=name)

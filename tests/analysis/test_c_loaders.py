@@ -422,3 +422,243 @@ def test_global_opts_follow_the_calls_that_lead_to_the_attach(tmp_path: Path) ->
     findings, _ = check(tmp_path, ORDERED_GLOBAL)
     assert flagged(findings) == {("later.bpf.c", "configured_first"): {"SECL202"}}
     assert_markers(ORDERED_GLOBAL, findings)
+
+
+# -- item 1: programs reached through struct fields and build-time names -------------------
+
+ATTACHER = r"""
+#include <stdbool.h>
+#include <bpf/libbpf.h>
+#include "calib.skel.h"
+
+#ifndef SKEL_NAME
+#error "build with -DSKEL_NAME=<skeleton> -DSKEL_HEADER=<its header>"
+#endif
+
+#define __str(x) #x
+#define __xstr(x) __str(x)
+#include __xstr(SKEL_HEADER)
+
+#define __cat(a, b) a ## b
+#define __paste(a, b) __cat(a, b)
+#define SKEL_LOAD(s) __paste(SKEL_NAME, __load)(s)
+#define MULTI BPF_TRACE_KPROBE_MULTI
+
+struct func_info {
+	const char *name;
+	unsigned long addr;
+};
+
+struct attacher {
+	struct SKEL_NAME *skel;
+	struct func_info *funcs;
+	int func_cnt;
+	bool multi;
+};
+
+int attacher_prepare(struct attacher *att)
+{
+	struct calib *calib = calib__open_and_load();
+
+	calib__destroy(calib);
+	if (att->multi) {
+		/* what the upgrade would do anyway: no SECL207 */
+		bpf_program__set_expected_attach_type(att->skel->progs.kentry, MULTI);
+		bpf_program__set_expected_attach_type(att->skel->progs.kexit, MULTI);
+	}
+	return SKEL_LOAD(att->skel);
+}
+
+int attacher_attach(struct attacher *att)
+{
+	LIBBPF_OPTS(bpf_kprobe_opts, opts);
+	struct bpf_link *link;
+	int i;
+
+	for (i = 0; i < att->func_cnt; i++) {
+		opts.offset = att->funcs[i].addr;
+		opts.retprobe = false;
+		link = bpf_program__attach_kprobe_opts(att->skel->progs.kentry, NULL, &opts);
+		if (!link)
+			return -1;
+		opts.retprobe = true;
+		link = bpf_program__attach_kprobe_opts(att->skel->progs.kexit, NULL, &opts);
+		if (!link)
+			return -1;
+	}
+	return 0;
+}
+"""
+
+MASS_ATTACH = {
+    "tool.bpf.c": PROBES
+    + probe("kentry", "ruleid: SECL201, ok: SECL207")
+    + probe("kexit", "ruleid: SECL201, ok: SECL207", "kretprobe"),
+    "calib.bpf.c": PROBES + probe("calib_entry", "ok: SECL201", "ksyscall/nanosleep"),
+    "attacher.c": ATTACHER,
+}
+
+
+def test_program_behind_a_struct_field_and_a_macro_named_skeleton(tmp_path: Path) -> None:
+    # No -D anywhere: SKEL_NAME is unknown, so the programs link by name (one source has them).
+    findings, _ = check(tmp_path, MASS_ATTACH)
+    assert flagged(findings) == {
+        ("tool.bpf.c", "kentry"): {"SECL201"},
+        ("tool.bpf.c", "kexit"): {"SECL201"},
+    }
+    assert_markers(MASS_ATTACH, findings)
+    message = next(f.message for f in findings if f.program == "kentry")
+    assert "by address" in message and "`att->funcs[i].addr`" in message
+
+
+def test_a_program_name_in_two_sources_is_ambiguous_without_the_build_name(tmp_path: Path) -> None:
+    files = {**MASS_ATTACH, "other.bpf.c": PROBES + probe("kentry", "ok: SECL201")}
+    files["tool.bpf.c"] = (
+        PROBES + probe("kentry", "ok: SECL201") + probe("kexit", "ruleid: SECL201")
+    )
+    findings, _ = check(tmp_path, files)
+    assert flagged(findings) == {("tool.bpf.c", "kexit"): {"SECL201"}}
+    assert flagged(findings, "SECL002") == {
+        ("tool.bpf.c", "kentry"): {"SECL002"},
+        ("other.bpf.c", "kentry"): {"SECL002"},
+    }
+
+
+MAKEFILE = """
+OUTPUT := .output
+CLANG ?= clang
+BPFTOOL ?= $(abspath $(OUTPUT)/bpftool)
+CFLAGS := -g -Wall
+
+$(OUTPUT)/%.bpf.o: %.bpf.c | $(OUTPUT)
+\t$(CLANG) -g -O2 -target bpf -c $(filter %.c,$^) -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o | $(OUTPUT)
+\t$(BPFTOOL) gen skeleton $< > $@
+
+$(OUTPUT)/attacher.o: CFLAGS += -DSKEL_NAME=tool_bpf -DSKEL_HEADER=tool.skel.h
+
+$(OUTPUT)/%.o: %.c $(wildcard %.h) | $(OUTPUT)
+\t$(CC) $(CFLAGS) -c $(filter %.c,$^) -o $@
+"""
+
+
+def test_build_time_skeleton_name_from_the_makefile(tmp_path: Path) -> None:
+    files = {**MASS_ATTACH, "other.bpf.c": PROBES + probe("kentry", "ok: SECL201, SECL002")}
+    files["Makefile"] = MAKEFILE
+    findings, _ = check(tmp_path, files)
+    # -DSKEL_NAME=tool_bpf: bpftool's name for tool.bpf.o, so tool.bpf.c, and no ambiguity
+    assert flagged(findings) == {
+        ("tool.bpf.c", "kentry"): {"SECL201"},
+        ("tool.bpf.c", "kexit"): {"SECL201"},
+    }
+    assert not flagged(findings, "SECL002")
+    assert_markers(files, findings)
+
+
+def test_build_time_skeleton_name_from_defines(tmp_path: Path) -> None:
+    files = {**MASS_ATTACH, "other.bpf.c": PROBES + probe("kentry", "ok: SECL201, SECL002")}
+    findings, _ = check(tmp_path, files, defines=("SKEL_NAME=tool_bpf",))
+    assert flagged(findings) == {
+        ("tool.bpf.c", "kentry"): {"SECL201"},
+        ("tool.bpf.c", "kexit"): {"SECL201"},
+    }
+    assert_markers(files, findings)
+
+
+def test_build_time_skeleton_name_from_compile_commands(tmp_path: Path) -> None:
+    files = {**MASS_ATTACH, "other.bpf.c": PROBES + probe("kentry", "ok: SECL201, SECL002")}
+    entry = {
+        "directory": str(tmp_path),
+        "file": "attacher.c",
+        "arguments": ["cc", "-DSKEL_NAME=tool_bpf", "-DSKEL_HEADER=tool.skel.h", "-c",
+                      "attacher.c"],
+    }  # fmt: skip
+    files["compile_commands.json"] = json.dumps([entry])
+    findings, _ = check(tmp_path, files)
+    assert flagged(findings) == {
+        ("tool.bpf.c", "kentry"): {"SECL201"},
+        ("tool.bpf.c", "kexit"): {"SECL201"},
+    }
+
+
+def test_hand_set_attach_type_other_than_the_upgrade_s_is_still_flagged(tmp_path: Path) -> None:
+    files = dict(MASS_ATTACH)
+    files["attacher.c"] = ATTACHER.replace(
+        "progs.kexit, MULTI", "progs.kexit, BPF_TRACE_KPROBE_SESSION"
+    )
+    findings, _ = check(tmp_path, files)
+    assert flagged(findings)[("tool.bpf.c", "kexit")] == {"SECL201", "SECL207"}
+    assert "SECL207" not in flagged(findings)[("tool.bpf.c", "kentry")]
+
+
+# -- item 2: linked skeletons ---------------------------------------------------------------
+
+LINKED = {
+    "entry.bpf.c": PROBES + probe("on_entry", "ruleid: SECL202"),
+    "exit.bpf.c": PROBES + probe("on_exit", "ruleid: SECL201", "kretprobe"),
+    "common.bpf.c": PROBES + probe("shared_probe", "ruleid: SECL202"),
+    "single.bpf.c": PROBES + probe("single_probe", "ok: SECL202"),
+    "unlinked/stray.bpf.c": PROBES + probe("on_exit", "ok: SECL201"),
+    "Makefile": """
+OUTPUT := .output
+BPFTOOL := bpftool
+LINKED_OBJS := $(addprefix $(OUTPUT)/,entry.bpf.o exit.bpf.o)
+
+$(OUTPUT)/%.bpf.o: %.bpf.c
+\tclang -g -O2 -target bpf -c $< -o $@
+
+$(OUTPUT)/tool.bpf.o: $(LINKED_OBJS)
+\t$(BPFTOOL) gen object $@ $^
+
+$(OUTPUT)/tool.skel.h: $(OUTPUT)/tool.bpf.o
+\t$(BPFTOOL) gen skeleton $< name tool > $@
+
+# every object also carries the shared probes (a pattern rule with an extra prerequisite)
+$(OUTPUT)/%.full.bpf.o: $(OUTPUT)/%.bpf.o $(OUTPUT)/common.bpf.o
+\t$(BPFTOOL) gen object $@ $^
+""",
+    "loader.c": r"""
+#include <bpf/libbpf.h>
+#include "tool.skel.h"
+#include "single.skel.h"
+
+int main(void)
+{
+	struct tool *skel = tool__open_and_load();
+	struct single_full_bpf *single = single_full_bpf__open_and_load();
+	LIBBPF_OPTS(bpf_kprobe_opts, link_mode, .attach_mode = PROBE_ATTACH_MODE_LINK);
+	LIBBPF_OPTS(bpf_kprobe_opts, at_offset, .offset = 4);
+
+	bpf_program__attach_kprobe_opts(skel->progs.on_entry, "do_nanosleep", &link_mode);
+	bpf_program__attach_kprobe_opts(skel->progs.on_exit, "do_nanosleep", &at_offset);
+	bpf_program__attach_kprobe_opts(single->progs.shared_probe, "do_nanosleep", &link_mode);
+	bpf_program__attach_kprobe(single->progs.single_probe, false, "do_nanosleep");
+	return 0;
+}
+""",
+}
+
+
+def test_linked_skeleton_holds_the_programs_of_every_linked_source(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, LINKED)
+    assert flagged(findings) == {
+        ("entry.bpf.c", "on_entry"): {"SECL202"},
+        ("exit.bpf.c", "on_exit"): {"SECL201"},
+        ("common.bpf.c", "shared_probe"): {"SECL202"},
+    }
+    assert not flagged(findings, "SECL002")
+    assert_markers(LINKED, findings)
+
+
+def test_skeleton_map_lists_the_sources_of_a_linked_skeleton(tmp_path: Path) -> None:
+    files = {k: v for k, v in LINKED.items() if k != "Makefile"}
+    mapped = {"tool": (str(tmp_path / "entry.bpf.c"), str(tmp_path / "exit.bpf.c"))}
+    findings, _ = check(tmp_path, files, skeleton_map=mapped)
+    assert flagged(findings) == {
+        ("entry.bpf.c", "on_entry"): {"SECL202"},
+        ("exit.bpf.c", "on_exit"): {"SECL201"},
+    }
+    # without the map (or a Makefile) nothing names what `tool` is built from
+    bare, _ = check(tmp_path / "bare", files)
+    assert not flagged(bare)

@@ -457,7 +457,7 @@ int main(void)
 	struct byhand *obj = byhand__open();
 	int pfd = kprobe_pfd("vfs_read");
 
-	bpf_program__set_expected_attach_type(obj->progs.typed, BPF_TRACE_KPROBE_MULTI);
+	bpf_program__set_expected_attach_type(obj->progs.typed, BPF_TRACE_KPROBE_SESSION);
 	/* override program type: runs as a perf-event sampler */
 	bpf_program__set_type(obj->progs.retyped, BPF_PROG_TYPE_PERF_EVENT);
 	bpf_program__set_expected_attach_type(obj->progs.retyped, BPF_PERF_EVENT);
@@ -514,7 +514,7 @@ static int load_obj(const char *path, struct bpf_object **out)
 		return -1;
 	bpf_object__for_each_program(prog, obj) {
 		if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
-			bpf_program__set_expected_attach_type(prog, BPF_TRACE_KPROBE_MULTI);
+			bpf_program__set_expected_attach_type(prog, BPF_TRACE_KPROBE_SESSION);
 	}
 	*out = obj;
 	return bpf_object__load(obj);
