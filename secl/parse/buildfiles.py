@@ -360,7 +360,8 @@ def _compiled_sources(line: str, rule: _Rule, target: str) -> list[str | None]:
 _CMAKE_VAR = re.compile(r"\$\{[^}]*\}")
 _CMAKE_KEYWORDS = frozenset(
     {"COMMAND", "DEPENDS", "OUTPUT", "WORKING_DIRECTORY", "COMMENT", "VERBATIM", "BYPRODUCTS",
-     "MAIN_DEPENDENCY", "USES_TERMINAL", "COMMAND_EXPAND_LISTS"}
+     "MAIN_DEPENDENCY", "USES_TERMINAL", "COMMAND_EXPAND_LISTS", "ALL", "SOURCES",
+     "OUTPUT_FILE", "OUTPUT_VARIABLE", "RESULT_VARIABLE"}
 )  # fmt: skip
 
 
@@ -369,16 +370,26 @@ def _cmake(path: str, text: str) -> BuildFile:
     linked: list = []
     skeletons: list = []
     defines: list[tuple[str | None, str]] = []
-    variables = dict(re.findall(r"(?i)set\s*\(\s*(\w+)\s+\"?([^\s\")]+)\"?\s*\)", text))
+    variables = dict(re.findall(r"(?i)\bset\s*\(\s*(\w+)\s+\"?([^\s\")]+)\"?\s*\)", text))
 
     def expand(word: str) -> str:
-        return _CMAKE_VAR.sub(lambda m: variables.get(m.group(0)[2:-1], "$?"), word)
+        for _ in range(_MAX_EXPANSION):
+            done = _CMAKE_VAR.sub(lambda m: _cmake_value(variables, m.group(0)[2:-1]), word)
+            if done == word:
+                break
+            word = done
+        return word
 
-    for m in re.finditer(r"(?is)\bCOMMAND\s+(.*?)(?=\bCOMMAND\b|\)\s*$|\n\s*\))", text):
-        words = [expand(w.strip("\"'")) for w in m.group(1).split()]
-        words = [w for w in words if w not in _CMAKE_KEYWORDS]
-        line = " ".join(_basename_if_var(w) for w in words)
-        _gen(line, linked, skeletons)
+    for name in ("add_custom_command", "add_custom_target", "execute_process"):
+        for call in _meson_calls(text, name):
+            command: list[str] | None = None
+            for word in [expand(w.strip("\"'")) for w in call.split()] + ["COMMAND"]:
+                if word in _CMAKE_KEYWORDS:
+                    if command:
+                        _gen(" ".join(_basename_if_var(w) for w in command), linked, skeletons)
+                    command = [] if word == "COMMAND" else None
+                elif command is not None:
+                    command.append(word)
     targets: dict[str, list[str]] = {}
     for m in re.finditer(r"(?is)\badd_(?:executable|library)\s*\(\s*(\S+)([^)]*)\)", text):
         targets[m.group(1)] = [os.path.basename(w) for w in m.group(2).split() if w.endswith(".c")]
@@ -390,6 +401,12 @@ def _cmake(path: str, text: str) -> BuildFile:
         for flag in _cmake_flags(m.group(1)):
             defines.append((None, flag))
     return BuildFile(path, tuple(linked), tuple(skeletons), tuple(defines))
+
+
+def _cmake_value(variables: dict[str, str], name: str) -> str:
+    if "bpftool" in name.lower():
+        return "bpftool"
+    return variables.get(name, "$?")
 
 
 def _basename_if_var(word: str) -> str:
@@ -447,6 +464,7 @@ def _meson(path: str, text: str) -> BuildFile:
 
 
 def _meson_calls(text: str, name: str) -> list[str]:
+    """The argument text of every call `name(...)` (balanced parentheses); CMake's too."""
     out = []
     for m in re.finditer(r"\b" + name + r"\s*\(", text):
         depth, i = 1, m.end()
