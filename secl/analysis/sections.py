@@ -656,8 +656,12 @@ def unreferenced_struct_ops(project: Project) -> Iterator[Finding]:
             continue  # the maps may live in another object linked with this one
         data = project.files[site.path]
         initializers = [
-            data[m.span.end_byte : _initializer_end(data, m.span.end_byte)] for m in maps
-        ]
+            # A map declared through a wrapper macro (`OPS_DEFINE(name, .op = (void *)prog)`):
+            # the macro's arguments list the members.
+            _macro_arguments(data, m) if not m.pieces and m.macro not in _SECTION_MACROS
+            else data[m.span.end_byte : _initializer_end(data, m.span.end_byte)]
+            for m in maps
+        ]  # fmt: skip
         if any(_MACRO_CALL.search(text) for text in initializers):
             continue  # members filled by macros (`F(x)` -> `.x = (void *)prog_##x`): not seen
         word = re.compile(rb"\b" + re.escape(site.program.encode()) + rb"\b")
@@ -681,6 +685,16 @@ def _struct_ops_maps(project: Project) -> dict[str, list[SectionSite]]:
 
 
 _MACRO_CALL = re.compile(rb"[A-Za-z_]\w*\s*\(")
+
+
+_SECTION_MACROS = frozenset({"SEC", "section", "__section", "__section__"})
+
+
+def _macro_arguments(data: bytes, site: SectionSite) -> bytes:
+    """The argument text of the wrapper-macro use a map site stands for."""
+    text = data[site.span.start_byte : site.span.end_byte]
+    open_at, close_at = text.find(b"("), text.rfind(b")")
+    return text[open_at + 1 : close_at] if 0 <= open_at < close_at else text
 
 
 def _initializer_end(data: bytes, start: int) -> int:

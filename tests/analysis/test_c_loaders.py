@@ -787,3 +787,47 @@ def test_compile_commands_include_dirs_without_libclang(tmp_path: Path, monkeypa
         ("on_switch", "tracepoint/sched/sched_switch"),
         ("plain", "xdp"),
     }
+
+
+# -- item 6: struct_ops maps declared through a wrapper macro ------------------------------
+
+STRUCT_OPS = {
+    "sched.bpf.c": """
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "ops.h"
+
+SEC("struct_ops/enqueue")	// ok: SECL115
+void BPF_PROG(tiny_enqueue, struct task_struct *p, u64 flags)
+{
+}
+
+SEC("struct_ops.s/init")	// ok: SECL115
+s32 BPF_PROG(tiny_init)
+{
+	return 0;
+}
+
+SEC("struct_ops/dispatch")	// ruleid: SECL115
+void BPF_PROG(tiny_forgotten, s32 cpu, struct task_struct *prev)
+{
+}
+
+OPS_DEFINE(tiny_ops,
+	.enqueue = (void *)tiny_enqueue,
+	.init = (void *)tiny_init,
+	.name = "tiny");
+""",
+    "ops.h": """
+#define OPS_DEFINE(__name, ...) \\
+	SEC(".struct_ops.link") struct sched_ext_ops __name = { __VA_ARGS__ }
+""",
+}
+
+
+def test_struct_ops_members_listed_in_a_wrapper_macro_are_referenced(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, STRUCT_OPS)
+    assert [(f.program, f.code) for f in findings if f.code == "SECL115"] == [
+        ("tiny_forgotten", "SECL115")
+    ]
+    assert_markers(STRUCT_OPS, findings)
