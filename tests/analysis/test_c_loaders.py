@@ -831,3 +831,120 @@ def test_struct_ops_members_listed_in_a_wrapper_macro_are_referenced(tmp_path: P
         ("tiny_forgotten", "SECL115")
     ]
     assert_markers(STRUCT_OPS, findings)
+
+
+# -- item 7: names libbpf passes to BTF; `static` before SEC() -----------------------------
+
+BTF_NAMES = {
+    "trace.bpf.c": """
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+SEC("fentry/do_unlinkat?")	// ruleid: SECL117
+int BPF_PROG(question) { return 0; }
+
+SEC("fexit/vfs-read")	// ruleid: SECL117
+int BPF_PROG(dash) { return 0; }
+
+SEC("tp_btf/sched_switch,")	// ruleid: SECL117
+int BPF_PROG(comma) { return 0; }
+
+SEC("lsm/file_open ")	// ruleid: SECL117
+int BPF_PROG(space) { return 0; }
+
+SEC("iter/task.file")	// ruleid: SECL117
+int dotted(void *ctx) { return 0; }
+
+SEC("fentry/nf_conntrack:nf_ct_delete")	// ok: SECL117
+int BPF_PROG(module_func) { return 0; }
+
+SEC("fentry/:do_unlinkat")	// ok: SECL117
+int BPF_PROG(empty_module) { return 0; }
+
+SEC("struct_ops/not-looked-up")	// ok: SECL117
+int BPF_PROG(ops_member) { return 0; }
+
+SEC("?fentry/negative-test")	// ok: SECL117
+int BPF_PROG(disabled) { return 0; }
+
+SEC("fentry/set-at-runtime")	// ok: SECL117
+int BPF_PROG(retargeted) { return 0; }
+
+SEC("fentry/also-wrong")	// ruleid: SECL117
+int BPF_PROG(other_retargeted) { return 0; }
+""",
+    "trace.c": r"""
+#include "trace.skel.h"
+
+int main(int argc, char **argv)
+{
+	struct trace *skel = trace__open();
+
+	bpf_program__set_attach_target(skel->progs.retargeted, 0, argv[1]);
+	return trace__load(skel);
+}
+""",
+}
+
+
+def test_btf_names_that_cannot_be_identifiers(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, BTF_NAMES)
+    assert_markers(BTF_NAMES, findings)
+    assert sorted(f.program for f in findings if f.code == "SECL117") == [
+        "comma", "dash", "dotted", "other_retargeted", "question", "space",
+    ]  # fmt: skip
+    message = next(f.message for f in findings if f.program == "question")
+    assert "'?'" in message and "BTF" in message
+
+
+def test_set_attach_target_on_a_variable_may_be_any_program(tmp_path: Path) -> None:
+    files = dict(BTF_NAMES)
+    files["trace.c"] = BTF_NAMES["trace.c"].replace(
+        "bpf_program__set_attach_target(skel->progs.retargeted, 0, argv[1]);",
+        "struct bpf_program *p = bpf_object__find_program_by_name(skel->obj, argv[2]);\n"
+        "\tbpf_program__set_attach_target(p, 0, argv[1]);",
+    )
+    findings, _ = check(tmp_path, files)
+    assert not [f for f in findings if f.code == "SECL117"]
+
+
+STATIC_BEFORE = {
+    "static.bpf.c": """
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+static SEC("xdp") int before(struct xdp_md *ctx)	// ruleid: SECL111
+{
+	return XDP_PASS;
+}
+
+static __attribute__((section("xdp"))) int attribute(struct xdp_md *ctx)	// ruleid: SECL111
+{
+	return XDP_PASS;
+}
+
+static __always_inline int helper(void)
+{
+	return XDP_PASS;
+}
+
+/* not static */
+SEC("xdp") int after_helper(struct xdp_md *ctx)	// ok: SECL111
+{
+	return helper();
+}
+
+static const char tag[] = "static";
+SEC("xdp") int after_data(struct xdp_md *ctx)	// ok: SECL111
+{
+	return XDP_PASS;
+}
+""",
+}
+
+
+def test_static_before_the_section_is_static(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, STATIC_BEFORE)
+    assert sorted(f.program for f in findings if f.code == "SECL111") == ["attribute", "before"]
+    assert_markers(STATIC_BEFORE, findings)
