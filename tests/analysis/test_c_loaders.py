@@ -948,3 +948,45 @@ def test_static_before_the_section_is_static(tmp_path: Path) -> None:
     findings, _ = check(tmp_path, STATIC_BEFORE)
     assert sorted(f.program for f in findings if f.code == "SECL111") == ["attribute", "before"]
     assert_markers(STATIC_BEFORE, findings)
+
+
+SHAPES = {
+    "shapes.bpf.c": PROBES
+    + probe("from_array", "ruleid: SECL202")
+    + probe("from_result", "ruleid: SECL202")
+    + probe("from_void", "ruleid: SECL202")
+    + probe("from_links", "ruleid: SECL202")
+    + probe("never_attached", "ok: SECL202"),
+    "shapes.c": r"""
+#include <bpf/libbpf.h>
+#include "shapes.skel.h"
+
+struct app {
+	struct shapes *skels[2];
+	void *opaque;
+};
+
+static struct shapes *current(struct app *a)
+{
+	return a->skels[0];
+}
+
+int attach(struct app *a, int i)
+{
+	LIBBPF_OPTS(bpf_kprobe_opts, opts, .attach_mode = PROBE_ATTACH_MODE_LINK);
+	struct shapes *hidden = a->opaque;
+
+	a->skels[i]->links.from_links =
+		bpf_program__attach_kprobe_opts(a->skels[i]->progs.from_array, "f", &opts);
+	bpf_program__attach_kprobe_opts(current(a)->progs.from_result, "f", &opts);
+	bpf_program__attach_kprobe_opts(((struct shapes *)a->opaque)->progs.from_void, "f", &opts);
+	bpf_program__attach_kprobe_opts(hidden->progs.from_links, "f", &opts);
+	return 0;
+}
+""",
+}
+
+
+def test_progs_through_arrays_results_and_casts(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, SHAPES)
+    assert_markers(SHAPES, findings)
