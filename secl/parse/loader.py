@@ -115,6 +115,7 @@ _MAX_CALL_DEPTH = 4
 Ctx = tuple | None
 _RETURN = re.compile(rb"\breturn\b")
 _ZEROING = frozenset({b"memset", b"__builtin_memset", b"bzero"})
+_STORES = frozenset({"init_declarator", "assignment_expression"})
 # Calls that take `&var` only to read it (or to attach with it): no store to the variable.
 _NOT_WRITING = frozenset(
     {b"bpf_program__attach_kprobe_opts", b"bpf_program__attach_uprobe_opts",
@@ -930,7 +931,11 @@ class _Loader:
             out |= self.eval(value, scope, scope_ctx)
         if var.escapes and not var.types & OPTS_TYPES and var.opts_type not in OPTS_TYPES:
             # Its address went to a call before this use: a value only known at run time.
-            for escape in self.reaching(var.escapes, var.defs, node)[0]:
+            stored = [
+                v.parent for v in var.values
+                if v.parent is not None and v.parent.type in _STORES
+            ]  # fmt: skip
+            for escape in self.reaching(var.escapes, var.defs + stored, node)[0]:
                 out.add(("unknown", escape.start_byte, escape.end_byte))
         for obj in self.reaching(var.for_each, [], node)[0]:
             for owner in self.owners(self.eval(obj, scope, scope_ctx)):

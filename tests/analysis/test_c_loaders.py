@@ -990,3 +990,77 @@ int attach(struct app *a, int i)
 def test_progs_through_arrays_results_and_casts(tmp_path: Path) -> None:
     findings, _ = check(tmp_path, SHAPES)
     assert_markers(SHAPES, findings)
+
+
+def test_a_statement_inside_a_body_is_no_lost_program(tmp_path: Path) -> None:
+    # Annotations before the function make tree-sitter lose the body's braces: the
+    # `bpf_for(...) { ... }` statement then looks like a definition at file scope.
+    files = {
+        "loop.bpf.c": """
+#include <bpf/bpf_helpers.h>
+#include "bpf_misc.h"
+
+SEC("tc")
+__success __retval(0)
+int iterate(void *ctx)	// ok: SECL001
+{
+	struct list_head *head = get_head();
+	int i;
+
+	if (!head)
+		return 0;
+	bpf_for(i, 0, MAX_LOOP_ITER) {	// ok: SECL001
+		if (bpf_core_read(&pos, sizeof(pos), &pos->next) || !pos)
+			break;
+		struct event *e = bpf_ringbuf_reserve(&rb, sizeof(*e), 0);
+		if (!e)
+			break;
+	}
+	return 0;
+}
+""",
+    }
+    findings, _ = check(tmp_path, files)
+    assert not [f for f in findings if f.code == "SECL001"]
+
+
+ESCAPES = {
+    "escape.bpf.c": PROBES
+    + probe("read_back", "ruleid: SECL201")
+    + probe("only_read", "ok: SECL201")
+    + probe("reset_after", "ok: SECL201"),
+    "escape.c": r"""
+#include <stdio.h>
+#include <bpf/libbpf.h>
+#include "escape.skel.h"
+
+int main(int argc, char **argv)
+{
+	struct escape *skel = escape__open_and_load();
+	LIBBPF_OPTS(bpf_kprobe_opts, opts);
+	long off = 0, key = 0;
+	int fd = 3;
+
+	sscanf(argv[1], "%li", &off);	/* may store anything */
+	opts.offset = off;
+	bpf_program__attach_kprobe_opts(skel->progs.read_back, "do_nanosleep", &opts);
+
+	off = 0;
+	bpf_map_update_elem(fd, &key, &off, 0);	/* reads it only */
+	opts.offset = off;
+	bpf_program__attach_kprobe_opts(skel->progs.only_read, "do_nanosleep", &opts);
+
+	sscanf(argv[2], "%li", &off);
+	off = 0;
+	opts.offset = off;
+	bpf_program__attach_kprobe_opts(skel->progs.reset_after, "do_nanosleep", &opts);
+	return 0;
+}
+""",
+}
+
+
+def test_an_address_passed_to_a_call_may_be_written(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, ESCAPES)
+    assert flagged(findings) == {("escape.bpf.c", "read_back"): {"SECL201"}}
+    assert_markers(ESCAPES, findings)
