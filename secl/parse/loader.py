@@ -656,6 +656,11 @@ class _Loader:
         fn = self.function_of(use)
         if fn is None:
             return list(stores), incoming
+        start, end = fn.start_byte, fn.end_byte
+        if not any(start <= n.start_byte < end for n in stores) and not any(
+            start <= n.start_byte < end for n in defs
+        ):
+            return list(stores), incoming  # nothing in this function can overwrite them
         flow = self.flow(fn)
         target = flow.point(use)
         if target is None:

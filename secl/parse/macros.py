@@ -1985,6 +1985,9 @@ _SYSTEM_HEADER = re.compile(
 )
 
 
+_WRAPPER_LINE = re.compile(rb"(?m)^(?!SEC\b|__section|__attribute__|section\b)[A-Za-z_]\w*[ \t]*\(")
+
+
 def _lost_programs(
     by_path: dict[str, list[SectionSite]],
     files: dict[str, bytes],
@@ -1998,19 +2001,22 @@ def _lost_programs(
     no section and the reason, so SECL001 says which macro and which header, and the
     program is never dropped silently."""
     out: list[SectionSite] = []
+    memo: dict[tuple[str, tuple[str, ...]], tuple[list[str], list[str]]] = {}
     for path, data in files.items():
         if b"#" not in data or b"include" not in data:
             continue
         if not (path.endswith(".bpf.c") or path in by_path or b"bpf_helpers.h" in data):
             continue
+        if _WRAPPER_LINE.search(data) is None:
+            continue  # no line starts with a macro call: no function a macro introduces
+        dirs = _search_dirs(path, db, include_dirs)
+        missing, found = _project_headers(os.path.abspath(path), data, reader, dirs, memo)
+        if not missing:
+            continue
         uses = _wrapper_uses(tree_of(path), by_path.get(path, []))
         if uses:
             uses = _at_file_scope(data, uses)
         if not uses:
-            continue
-        dirs = _search_dirs(path, db, include_dirs)
-        missing, found = _project_headers(os.path.abspath(path), data, reader, dirs)
-        if not missing:
             continue
         defined = _defined_names(data)
         for header in found:
@@ -2127,10 +2133,20 @@ def _at_file_scope(data: bytes, uses: list) -> list:
 
 
 def _project_headers(
-    path: str, data: bytes, reader: _Reader, dirs: tuple[str, ...], depth: int = 0
+    path: str,
+    data: bytes,
+    reader: _Reader,
+    dirs: tuple[str, ...],
+    memo: dict[tuple[str, tuple[str, ...]], tuple[list[str], list[str]]],
+    depth: int = 0,
 ) -> tuple[list[str], list[str]]:
     """(the project headers `path` includes that are not found, as written; the headers that
-    are found, through their includes)."""
+    are found, through their includes). Headers are crawled once per run."""
+    key = (path, dirs)
+    known = memo.get(key)
+    if known is not None:
+        return known
+    memo[key] = ([], [])  # an include cycle ends here
     missing: list[str] = []
     found: list[str] = []
     here = os.path.dirname(path)
@@ -2151,10 +2167,11 @@ def _project_headers(
             found.append(target)
             if depth < _MAX_CRAWL:
                 more, deeper = _project_headers(
-                    target, reader.data(target) or b"", reader, dirs, depth + 1
+                    target, reader.data(target) or b"", reader, dirs, memo, depth + 1
                 )
                 missing += [h for h in more if h not in missing]
                 found += [h for h in deeper if h not in found]
+    memo[key] = (missing, found)
     return missing, found
 
 
