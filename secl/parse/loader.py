@@ -116,6 +116,8 @@ Ctx = tuple | None
 _RETURN = re.compile(rb"\breturn\b")
 _ZEROING = frozenset({b"memset", b"__builtin_memset", b"bzero"})
 _STORES = frozenset({"init_declarator", "assignment_expression"})
+_TABLE = re.compile(rb"\]\s*=\s*\{")  # an array with an initializer: a table of rows
+_DIRECT_PROGRAM = re.compile(rb"[\w.>\s-]*progs\s*\.\s*\w+")  # skel->progs.x, no subscript
 # Calls that take `&var` only to read it (or to attach with it): no store to the variable.
 _NOT_WRITING = frozenset(
     {b"bpf_program__attach_kprobe_opts", b"bpf_program__attach_uprobe_opts",
@@ -344,6 +346,7 @@ class _Loader:
         self._rows_key: tuple | None = None
         self._trace: list[tuple[tuple, int, str | None]] | None = None
         self._struct_fields: dict[str, tuple[str, ...]] = {}
+        self._has_tables: bool | None = None
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -653,6 +656,8 @@ class _Loader:
         the value it had when that function was entered does (`incoming`: a parameter, a
         global). `defs` are statements that overwrite the whole variable. Stores outside the
         function of `use` are incoming values: they count when the incoming value does."""
+        if not stores and not (incoming and defs):
+            return [], incoming
         fn = self.function_of(use)
         if fn is None:
             return list(stores), incoming
@@ -1375,6 +1380,10 @@ class _Loader:
         comes from a table (`rows[i].name`, `progs[i]`, `t->prog`), one binding per row, so
         that the values of that row (its mode, its offset, and those of tables indexed the
         same way) go with that row's program. [None] when it does not."""
+        if self._has_tables is None:
+            self._has_tables = _TABLE.search(self.data) is not None
+        if not self._has_tables or _DIRECT_PROGRAM.fullmatch(node.text) is not None:
+            return [None]
         self._trace = []
         saved = self._rows_key
         self._rows_key = ("trace",)  # a traced evaluation must not reuse cached results
