@@ -409,7 +409,9 @@ def suffix_problems(project: Project) -> Iterator[Finding]:
             if rule == "SECL113" and not _loaded_without_attach_target(project, site):
                 continue
             if rule == "SECL117" and (
-                (site.section or "").startswith("?") or _may_set_attach_target(project, site)
+                (site.section or "").startswith("?")
+                or _may_set_attach_target(project, site)
+                or _never_loaded(project, site)
             ):
                 continue
             if problem.phase == "attach" and not _may_auto_attach(project, site):
@@ -509,6 +511,13 @@ def _may_set_attach_target(project: Project, site: SectionSite) -> bool:
             if named is None or named.group(1) == program:
                 return True
     return False
+
+
+def _never_loaded(project: Project, site: SectionSite) -> bool:
+    """A loader turns autoload off for the program: its load-time checks never run."""
+    return bool(site.program) and any(
+        _autoload_off(project.files[p], site.program or "") for p in loaders_of(project, site.path)
+    )
 
 
 def _autoload_off(data: bytes, program: str) -> bool:

@@ -1064,3 +1064,15 @@ def test_an_address_passed_to_a_call_may_be_written(tmp_path: Path) -> None:
     findings, _ = check(tmp_path, ESCAPES)
     assert flagged(findings) == {("escape.bpf.c", "read_back"): {"SECL201"}}
     assert_markers(ESCAPES, findings)
+
+
+def test_a_program_the_loader_never_loads_is_no_secl117(tmp_path: Path) -> None:
+    files = dict(BTF_NAMES)
+    files["trace.c"] = BTF_NAMES["trace.c"].replace(
+        "bpf_program__set_attach_target(skel->progs.retargeted, 0, argv[1]);",
+        "bpf_program__set_attach_target(skel->progs.retargeted, 0, argv[1]);\n"
+        "\tbpf_program__set_autoload(skel->progs.question, false);",
+    )
+    findings, _ = check(tmp_path, files)
+    assert "question" not in {f.program for f in findings if f.code == "SECL117"}
+    assert "dash" in {f.program for f in findings if f.code == "SECL117"}
