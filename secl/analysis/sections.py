@@ -605,7 +605,7 @@ def _static_before(data: bytes, site: SectionSite) -> bool:
         return False  # a wrapper macro's use: the declaration is inside the macro
     start = site.span.start_byte
     head = data.rfind(site.macro.encode(), max(0, start - 256), start)
-    if head < 0:
+    if head < 0 or data.find(b"static", max(0, head - 512), head) < 0:
         return False
     window = _NOT_CODE.sub(b" ", data[max(0, head - 512) : head])
     ends = list(_STATEMENT_END.finditer(window))
