@@ -347,6 +347,7 @@ class _Loader:
         self._trace: list[tuple[tuple, int, str | None]] | None = None
         self._struct_fields: dict[str, tuple[str, ...]] = {}
         self._has_tables: bool | None = None
+        self._enums: dict[str, int | None] = {}
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -1021,6 +1022,13 @@ class _Loader:
 
     def _enum_value(self, name: str) -> int | None:
         """The value of the file's own enumerator `name`, if the file defines one."""
+        if name not in self._enums:
+            self._enums[name] = self._find_enum_value(name)
+        return self._enums[name]
+
+    def _find_enum_value(self, name: str) -> int | None:
+        if b"enum" not in self.data:
+            return None
         for m in re.finditer(rb"\b" + re.escape(name.encode()) + rb"\b", self.data):
             node = self.root.descendant_for_byte_range(m.start(), m.end())
             if node is None or node.type != "identifier" or node.parent is None:

@@ -1076,3 +1076,25 @@ def test_a_program_the_loader_never_loads_is_no_secl117(tmp_path: Path) -> None:
     findings, _ = check(tmp_path, files)
     assert "question" not in {f.program for f in findings if f.code == "SECL117"}
     assert "dash" in {f.program for f in findings if f.code == "SECL117"}
+
+
+def test_skeleton_map_and_include_dirs_in_the_configuration(tmp_path: Path) -> None:
+    import pytest
+
+    from secl.config import ConfigError, load_config
+
+    path = tmp_path / ".secl.toml"
+    path.write_text(
+        'skeleton-map = { probe = "bpf/probe.bpf.c", tool = ["bpf/a.bpf.c", "bpf/b.bpf.c"] }\n'
+        'include-dirs = ["include", "/opt/project/include"]\n'
+    )
+    config = load_config(str(path))
+    assert config.skeleton_map == {
+        "probe": (str(tmp_path / "bpf/probe.bpf.c"),),
+        "tool": (str(tmp_path / "bpf/a.bpf.c"), str(tmp_path / "bpf/b.bpf.c")),
+    }
+    assert config.include_dirs == (str(tmp_path / "include"), "/opt/project/include")
+    assert ("tool", str(tmp_path / "bpf/b.bpf.c")) in config.skeleton_pairs()
+    path.write_text("skeleton-map = { tool = [1, 2] }\n")
+    with pytest.raises(ConfigError, match=r"skeleton-map\.tool"):
+        load_config(str(path))
