@@ -21,9 +21,10 @@ import os
 import re
 from dataclasses import dataclass
 
-# bpftool's own naming (tools/bpf/bpftool/gen.c, do_skeleton(): "name" overrides the default,
-# get_obj_name() strips ".o" from the object file's base name and replaces every character
-# that is not alphanumeric with '_').
+# bpftool's own syntax and naming (tools/bpf/bpftool/gen.c): do_object() links every INPUT
+# into OUTPUT with bpf_linker; do_skeleton() takes `name NAME` (any prefix of "name", as
+# is_prefix() matches), else get_obj_name(): the object file's base name without ".o", with
+# every character but [A-Za-z0-9_] replaced by '_' (sanitize_identifier()).
 _GEN = re.compile(r"(?i)\S*bpftool\S*\s+gen\s+(object|skeleton)\s+([^;&|>\n]*)")
 _DEFINE_FLAG = re.compile(r"(?:^|\s)-D\s*([A-Za-z_]\w*(?:=\S*)?)")
 _MAKE_ASSIGN = re.compile(r"^([A-Za-z_][\w.-]*)\s*(:{1,3}=|\?=|\+=|!=|=)\s*(.*)$")
@@ -50,7 +51,7 @@ def default_skeleton_name(obj: str) -> str:
     base = os.path.basename(obj)
     if base.endswith(".o"):
         base = base[:-2]
-    return re.sub(r"[^A-Za-z0-9]", "_", base)
+    return re.sub(r"[^A-Za-z0-9_]", "_", base)
 
 
 def is_build_file(name: str) -> bool:
@@ -330,7 +331,7 @@ def _gen(line: str, linked: list, skeletons: list) -> None:
         if not words or not _usable(words[0]) or not words[0].endswith(".o"):
             continue
         name = ""  # bpftool's default, from the object's name (per stem for a pattern)
-        if len(words) >= 3 and words[1] == "name":
+        if len(words) >= 3 and words[1] in ("n", "na", "nam", "name"):
             if not re.fullmatch(r"[A-Za-z_]\w*", words[2]):
                 continue  # a name secl cannot read: the default would be wrong
             name = words[2]
