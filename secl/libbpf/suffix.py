@@ -650,10 +650,11 @@ def _btf_target(match: SectionMatch) -> list[SuffixProblem]:
     return problems
 
 
-# BTF names of functions, typedefs and iterators are C identifiers (the kernel checks them:
-# kernel/bpf/btf.c btf_name_valid_identifier()); module names likewise, with `-` turned into
-# `_` by the module loader.
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# BTF names of functions, typedefs and iterators are identifiers: the kernel accepts
+# [A-Za-z_.][A-Za-z0-9_.]* (kernel/bpf/btf.c: btf_name_valid_identifier() with
+# __btf_name_char_ok(), which allows `.` for compiler-made names such as `foo.isra.0`);
+# module names are [A-Za-z0-9_], `-` being turned into `_` by the module loader.
+_IDENTIFIER = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
 _MODULE = re.compile(r"[A-Za-z0-9_]+")
 
 
@@ -671,11 +672,12 @@ def _btf_identifier(base: str, suffix: str, name: str, is_freplace: bool) -> lis
     if _IDENTIFIER.fullmatch(name) and not bad_module:
         return []
     shown = module if bad_module else name
-    bad = sorted({c for c in shown if not (c.isascii() and (c.isalnum() or c == "_"))})
+    allowed = "_" if bad_module else "_."
+    bad = sorted({c for c in shown if not (c.isascii() and (c.isalnum() or c in allowed))})
     what = "module name" if bad_module else "BTF name"
     if bad:
         chars = " ".join(repr(c) for c in bad)
-        why = f"has {chars}, which no C identifier contains"
+        why = f"has {chars}, which no BTF name contains"
     else:
         why = "starts with a digit"
     return [

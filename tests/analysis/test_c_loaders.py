@@ -853,8 +853,11 @@ int BPF_PROG(comma) { return 0; }
 SEC("lsm/file_open ")	// ruleid: SECL117
 int BPF_PROG(space) { return 0; }
 
-SEC("iter/task.file")	// ruleid: SECL117
-int dotted(void *ctx) { return 0; }
+SEC("iter/task-file")	// ruleid: SECL117
+int dashed_iter(void *ctx) { return 0; }
+
+SEC("fentry/tcp_v4_rcv.isra.0")	// ok: SECL117
+int BPF_PROG(dotted) { return 0; }
 
 SEC("fentry/nf_conntrack:nf_ct_delete")	// ok: SECL117
 int BPF_PROG(module_func) { return 0; }
@@ -892,7 +895,7 @@ def test_btf_names_that_cannot_be_identifiers(tmp_path: Path) -> None:
     findings, _ = check(tmp_path, BTF_NAMES)
     assert_markers(BTF_NAMES, findings)
     assert sorted(f.program for f in findings if f.code == "SECL117") == [
-        "comma", "dash", "dotted", "other_retargeted", "question", "space",
+        "comma", "dash", "dashed_iter", "other_retargeted", "question", "space",
     ]  # fmt: skip
     message = next(f.message for f in findings if f.program == "question")
     assert "'?'" in message and "BTF" in message
