@@ -37,7 +37,9 @@ ORDER = {
     + probe("second", "ok: SECL201")
     + probe("proven_zero", "ok: SECL201")
     + probe("reset", "ok: SECL201, SECL202")
-    + probe("after_goto", "ok: SECL202"),
+    + probe("after_goto", "ok: SECL202")
+    + probe("helper_first", "ok: SECL202")
+    + probe("helper_second", "ruleid: SECL202"),
     "loader.c": r"""
 #include <stdlib.h>
 #include <bpf/libbpf.h>
@@ -121,10 +123,25 @@ out:
 	opts.attach_mode = PROBE_ATTACH_MODE_LINK;
 }
 
+static void attach_with(struct bpf_program *prog, struct bpf_kprobe_opts *o)
+{
+	bpf_program__attach_kprobe_opts(prog, "do_nanosleep", o);
+}
+
+static void through_a_helper(struct order *skel)
+{
+	LIBBPF_OPTS(bpf_kprobe_opts, opts);
+
+	attach_with(skel->progs.helper_first, &opts);
+	opts.attach_mode = PROBE_ATTACH_MODE_LINK;
+	attach_with(skel->progs.helper_second, &opts);
+}
+
 int main(int argc, char **argv)
 {
 	struct order *skel = order__open_and_load();
 
+	through_a_helper(skel);
 	modes(skel, 0);
 	late(skel);
 	branches(skel, argc);
@@ -144,6 +161,7 @@ def test_only_stores_that_reach_the_call_count(tmp_path: Path) -> None:
         ("order.bpf.c", "mode_before"): {"SECL202"},
         ("order.bpf.c", "next_turn"): {"SECL202"},
         ("order.bpf.c", "first"): {"SECL201"},
+        ("order.bpf.c", "helper_second"): {"SECL202"},
     }
     assert_markers(ORDER, findings)
 
