@@ -53,7 +53,7 @@ def _read_build_files(project: Project) -> list[BuildFile]:
                     data = fh.read()
             except OSError:
                 continue
-            if b"bpftool" in data or b"-D" in data or b"definitions" in data or b"c_args" in data:
+            if re.search(rb"(?i)bpftool|-D|definitions|c_args", data):
                 out.append(read_build_file(path, data))
     return out
 

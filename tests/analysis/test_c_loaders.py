@@ -1119,3 +1119,21 @@ def test_skeleton_map_and_include_dirs_in_the_configuration(tmp_path: Path) -> N
     path.write_text("skeleton-map = { tool = [1, 2] }\n")
     with pytest.raises(ConfigError, match=r"skeleton-map\.tool"):
         load_config(str(path))
+
+
+def test_linked_skeleton_from_cmake(tmp_path: Path) -> None:
+    files = {k: v for k, v in LINKED.items() if k != "Makefile"}
+    files["CMakeLists.txt"] = """
+set(OUT ${CMAKE_CURRENT_BINARY_DIR})
+add_custom_command(OUTPUT ${OUT}/tool.bpf.o
+  COMMAND ${BPFTOOL_EXE} gen object ${OUT}/tool.bpf.o ${OUT}/entry.bpf.o ${OUT}/exit.bpf.o
+  DEPENDS entry exit)
+add_custom_command(OUTPUT ${OUT}/tool.skel.h
+  COMMAND ${BPFTOOL_EXE} gen skeleton ${OUT}/tool.bpf.o name tool > ${OUT}/tool.skel.h
+  DEPENDS ${OUT}/tool.bpf.o)
+"""
+    findings, _ = check(tmp_path, files)
+    assert flagged(findings) == {
+        ("entry.bpf.c", "on_entry"): {"SECL202"},
+        ("exit.bpf.c", "on_exit"): {"SECL201"},
+    }
