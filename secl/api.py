@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from secl.analysis.project import Project
-from secl.config import Config, project_root
+from secl.config import DEFAULT_EXCLUDE, Config, project_root
 from secl.facts import SectionSite
 from secl.files import (
     BINARY_SNIFF,
     SOURCE_SUFFIXES,
+    Exclusion,
     FileProblem,
     SourceFile,
     discover,
@@ -20,7 +22,6 @@ from secl.files import (
     git_grep,
     git_sources,
     in_git_work_tree,
-    is_excluded,
     read,
 )
 from secl.findings import Finding, InventoryEntry
@@ -29,9 +30,13 @@ from secl.parse.bpf import extract_sites
 from secl.parse.macros import resolve_sites
 from secl.parse.tree import parse
 
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
+    from typing import TypeVar
+
     from secl.loaders.discover import LoaderScan
+
+    T = TypeVar("T")
 
 # Bytes that any file worth parsing contains: a section site, or loader code that opens,
 # attaches or inspects programs. Everything else is skipped unparsed.
@@ -47,6 +52,14 @@ class Run:
     project: Project
     problems: list[FileProblem] = field(default_factory=list)
     linted: int = 0  # files that could be read and parsed
+    # Exclude patterns (from the configuration or the command line) that matched no path.
+    unmatched_excludes: list[str] = field(default_factory=list)
+    reported_problems: int = 0  # how many of `problems` the command has printed
+
+    @property
+    def internal_errors(self) -> bool:
+        """Whether secl failed on a file (a bug; the run exits 2)."""
+        return any(p.internal for p in self.problems)
 
 
 @dataclass
@@ -76,33 +89,42 @@ def load(paths: Iterable[str], config: Config | None = None, *, pair: bool = Tru
     config = config or Config()
     problems: list[FileProblem] = []
     reported: list[str] = []
-    for item in discover(paths, config.exclude):
+    exclusion = Exclusion(config.exclude, config.root)
+    for item in discover(paths, exclusion):
         if isinstance(item, FileProblem):
             problems.append(item)
         else:
             reported.append(item)
     explicit_files = any(os.path.isfile(p) for p in paths)
     files: dict[str, bytes] = {}
+    seen: dict[tuple[int, int], str] = {}  # one file by two paths is read under the first
     for path in reported:
-        source = read(path)
+        source = read(path, config.max_file_size)
         if isinstance(source, FileProblem):
             problems.append(source)
             continue
+        if source.identity is not None:
+            if source.identity in seen:
+                continue
+            seen[source.identity] = path
         note = source.text_problem
         if note:
             problems.append(FileProblem(path, note))
         files[path] = source.data
     root, marked = project_root(paths[0])
-    return _build(
-        files, reported, problems, root, config, pair=pair and explicit_files, deep=marked
-    )
+    run = _build(
+        files, reported, problems, root, config, pair=pair and explicit_files, deep=marked,
+        exclusion=exclusion, identities=set(seen),
+    )  # fmt: skip
+    run.unmatched_excludes = [p for p in exclusion.unmatched() if p not in DEFAULT_EXCLUDE]
+    return run
 
 
 def load_stdin(name: str, data: bytes, config: Config | None = None) -> Run:
     """One file read from standard input and linted as `name` (editors, pipes)."""
     config = config or Config()
     problems: list[FileProblem] = []
-    if b"\0" in data[:8192]:
+    if b"\0" in data[:BINARY_SNIFF]:
         problems.append(FileProblem(name, "binary input (NUL bytes), skipped"))
         files: dict[str, bytes] = {}
     else:
@@ -111,7 +133,14 @@ def load_stdin(name: str, data: bytes, config: Config | None = None) -> Run:
         if note:
             problems.append(FileProblem(name, note))
     root, marked = project_root(name)
-    return _build(files, [name], problems, root, config, pair=True, deep=marked)
+    # The file on disk (if any) is the one read from standard input: pairing must not read it.
+    identities = set()
+    with contextlib.suppress(OSError):
+        st = os.stat(name)
+        identities.add((st.st_dev, st.st_ino))
+    return _build(
+        files, [name], problems, root, config, pair=True, deep=marked, identities=identities
+    )
 
 
 def _build(
@@ -123,10 +152,12 @@ def _build(
     *,
     pair: bool,
     deep: bool = True,
+    exclusion: Exclusion | None = None,
+    identities: set[tuple[int, int]] | None = None,
 ) -> Run:
-    linted = len(files)
     if pair:
-        _read_pairs(root, files, config, deep=deep)
+        exclusion = exclusion if exclusion is not None else Exclusion(config.exclude, config.root)
+        _read_pairs(root, files, config, deep=deep, exclusion=exclusion, identities=identities)
     scan = _scan_loaders(root, reported, config, deep=deep)
     problems.extend(FileProblem(path, message) for path, message in scan.problems)
     project = Project(
@@ -134,15 +165,26 @@ def _build(
         config=config, loader_scan=scan,
     )  # fmt: skip
     sites: list[SectionSite] = []
+    failed: list[str] = []
     for path, data in files.items():
         if b"SEC" not in data and b"section" not in data:
             continue
-        tree = parse(data)
-        project.remember_tree(path, tree)
-        sites.extend(extract_sites(path, data, tree))
-    resolution = resolve_sites(sites, files, config, root, project.tree)
+        try:
+            tree = parse(data)
+            project.remember_tree(path, tree)
+            sites.extend(extract_sites(path, data, tree))
+        except Exception as err:  # a bug in secl: this file is skipped, the run goes on
+            problems.append(internal_error(path, err))
+            failed.append(path)
+    project.sites = sites
+    if failed:
+        project = without(project, *failed)
+    resolution, project = isolating(
+        lambda p: resolve_sites(p.sites, p.files, config, root, p.tree), project, problems
+    )
     project.sites = resolution.sites
     problems.extend(resolution.problems)
+    linted = sum(1 for p in set(reported) if p in project.files)
     return Run(project=project, problems=problems, linted=linted)
 
 
@@ -158,12 +200,108 @@ def _scan_loaders(root: str, reported: list[str], config: Config, *, deep: bool)
         for directory in sorted({os.path.dirname(p) or "." for p in reported}):
             try:
                 with os.scandir(directory) as entries:
-                    paths += sorted(
-                        e.path for e in entries if is_candidate(e.name) and e.is_file()
-                    )
+                    found = [e for e in entries if is_candidate(e.name)]
             except OSError:
                 continue
-    return scan(paths)
+            for entry in sorted(found, key=lambda e: e.name):
+                with contextlib.suppress(OSError):  # a link that loops is no loader
+                    if entry.is_file():
+                        paths.append(entry.path)
+    # As reached from the current directory, like the files of the run.
+    cwd = os.getcwd() + os.sep
+    shown = [p[len(cwd) :] if p.startswith(cwd) else p for p in paths]
+    return scan(shown)
+
+
+# -- internal errors ------------------------------------------------------------------------
+
+
+def internal_error(path: str, err: BaseException) -> FileProblem:
+    """The one line for a file secl failed on (with the traceback for --verbose)."""
+    import traceback
+
+    from secl import __version__
+
+    detail = "".join(traceback.format_exception(err))
+    what = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+    return FileProblem(
+        path,
+        f"internal error in secl {__version__} ({_one_line(what)}); file skipped",
+        internal=True,
+        detail=detail,
+    )
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def without(project: Project, *paths: str) -> Project:
+    """The project without `paths`: their bytes, sites and trees are gone."""
+    return subproject(project, [p for p in project.files if p not in paths])
+
+
+def subproject(project: Project, keep: Iterable[str]) -> Project:
+    """A fresh project (no memoised joins) of the files `keep`, reusing their parse trees."""
+    kept = {p: project.files[p] for p in keep}
+    new = Project(
+        root=project.root, files=kept, sites=[s for s in project.sites if s.path in kept],
+        reported=frozenset(p for p in project.reported if p in kept), config=project.config,
+        loader_scan=project.loader_scan,
+    )  # fmt: skip
+    for path in kept:
+        tree = project._trees.get(path)
+        if tree is not None:
+            new.remember_tree(path, tree)
+    return new
+
+
+# Past this many files that break a stage, the stage's own failure is the run's.
+MAX_FAILING_FILES = 8
+
+
+def isolating(
+    stage: Callable[[Project], T], project: Project, problems: list[FileProblem]
+) -> tuple[T, Project]:
+    """`stage(project)` and the project it ran on. When the stage raises, the file that makes
+    it fail is found, reported as an internal error (one line naming it) and dropped, and the
+    stage runs again without it. The culprit is the file whose addition, in sorted order,
+    makes the stage fail (a binary search: log2(files) runs, on the error path only). A stage
+    that fails on an empty project, or on more than MAX_FAILING_FILES files, raises. The
+    stage must not change anything but the project it is given."""
+    for _ in range(MAX_FAILING_FILES):
+        try:
+            return stage(project), project
+        except Exception as err:  # a bug in secl: find the file, skip it, go on
+            culprit = _culprit(stage, project)
+            if culprit is None:
+                raise
+            problems.append(internal_error(culprit, err))
+            project = without(project, culprit)
+    return stage(project), project
+
+
+def _culprit(stage: Callable[[Project], object], project: Project) -> str | None:
+    order = sorted(project.files)
+
+    def fails(count: int) -> bool:
+        try:
+            stage(subproject(project, order[:count]))
+        except Exception:
+            return True
+        return False
+
+    if not order or fails(0) or not fails(len(order)):
+        return None
+    low, high = 0, len(order)  # fails(high), not fails(low)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fails(middle):
+            high = middle
+        else:
+            low = middle
+    return order[high - 1]
 
 
 _SKELETON_USE = re.compile(
@@ -181,37 +319,45 @@ _SITE_CALL = re.compile(rb"\b\w*SEC\w*\s*\(|\b(?:section|__section|__section__)\
 GIT_GREP_FROM = 2000
 
 
-def _read_pairs(root: str, files: dict[str, bytes], config: Config, *, deep: bool) -> None:
+def _read_pairs(
+    root: str,
+    files: dict[str, bytes],
+    config: Config,
+    *,
+    deep: bool,
+    exclusion: Exclusion | None = None,
+    identities: set[tuple[int, int]] | None = None,
+) -> None:
     """The other sources of the project that pair with the given files: the loaders of a BPF
     source (they use its skeleton or name its object), the BPF sources a loader opens, and
     the BPF sources those loaders open (a loader of `a/probe.bpf.c` that says `probe__open()`
     may as well mean `b/probe.bpf.c`: the analysis must see both to call it ambiguous).
     Without a project marker (pyproject.toml, .secl.toml, .git) only the files' own
     directory is searched. A large git work tree is searched with git, which leaves out the
-    files .gitignore hides."""
+    files .gitignore hides. A file already read (`identities`: (st_dev, st_ino)) is not read
+    again under another path, nor is one file under two."""
+    exclusion = exclusion if exclusion is not None else Exclusion(config.exclude, config.root)
+    reader = _Reader(config.max_file_size, identities)
     known = {os.path.abspath(p) for p in files}
     candidates: _Candidates | _GitCandidates | None = None
     if deep:
         paths = []
-        for item in discover([root], config.exclude):
+        for item in discover([root], exclusion):
             if isinstance(item, FileProblem):
                 continue
             paths.append(item)
             # A large tree: let git search it, if it is a git work tree git can answer for.
             if len(paths) == GIT_GREP_FROM and in_git_work_tree(root) and git_answers(root):
-                candidates = _GitCandidates(root, config, known)
+                candidates = _GitCandidates(root, config, known, reader, exclusion)
                 break
     else:
-        with os.scandir(root) as entries:
-            paths = sorted(
-                e.path for e in entries if e.name.endswith(SOURCE_SUFFIXES) and e.is_file()
-            )
+        paths = _own_directory(root)
     if candidates is None:
         # `root` is absolute and normalised, so are the paths under it: no abspath() per file.
         paths = [p for p in paths if p not in known]
         if not paths:
             return  # everything there is was given
-        candidates = _Candidates(paths, config)
+        candidates = _Candidates(paths, config, reader)
     added = dict(files)
     for _hop in range(2):
         stems, uses = _wanted(added, config)
@@ -226,12 +372,51 @@ def _read_pairs(root: str, files: dict[str, bytes], config: Config, *, deep: boo
             break
 
 
+def _own_directory(root: str) -> list[str]:
+    """The sources in `root` itself (no project marker: pairing looks no further). A missing
+    directory (--stdin-filename names one) has none; an entry that cannot be examined (a
+    link that loops) is none."""
+    paths = []
+    try:
+        with os.scandir(root) as entries:
+            for entry in entries:
+                if not entry.name.endswith(SOURCE_SUFFIXES):
+                    continue
+                with contextlib.suppress(OSError):
+                    if entry.is_file():
+                        paths.append(entry.path)
+    except OSError:
+        return []
+    return sorted(paths)
+
+
+class _Reader:
+    """Reads pairing candidates: regular files within the size limit, each file once however
+    many paths lead to it; None for the rest (a file given explicitly is reported when
+    read; these are only candidates)."""
+
+    def __init__(self, max_size: int, identities: set[tuple[int, int]] | None) -> None:
+        self.max_size = max_size
+        self.seen = set(identities or ())
+
+    def __call__(self, path: str) -> bytes | None:
+        source = read(path, self.max_size)
+        if isinstance(source, FileProblem):
+            return None
+        if source.identity is not None:
+            if source.identity in self.seen:
+                return None
+            self.seen.add(source.identity)
+        return source.data
+
+
 class _Candidates:
     """The files a pairing hop may add, read whole once: one regex search per file is the
     cheapest test there is for a tree of a few thousand files."""
 
-    def __init__(self, paths: list[str], config: Config) -> None:
-        self._data = {item: _read_raw(item) for item in paths}
+    def __init__(self, paths: list[str], config: Config, reader: _Reader) -> None:
+        # In walk order, so that of one file's paths the first in the sorted walk is kept.
+        self._data = {item: reader(item) for item in paths}
         self._mapped = {os.path.abspath(src): n.encode() for n, src in config.skeleton_pairs()}
         self._stems: dict[str, bytes] | None = None
 
@@ -268,9 +453,13 @@ class _GitCandidates:
     # name (git compares every pathspec with every file).
     _PATHSPECS = 32
 
-    def __init__(self, root: str, config: Config, known: set[str]) -> None:
+    def __init__(
+        self, root: str, config: Config, known: set[str], reader: _Reader, exclusion: Exclusion
+    ) -> None:
         self._root = root
         self._config = config
+        self._exclusion = exclusion
+        self._reader = reader
         self._taken = set(known)
         self._listing: list[str] | None = None
         self._walked: _Candidates | None = None
@@ -282,10 +471,10 @@ class _GitCandidates:
             return []
         names = sorted({os.fsdecode(s) for s in stems})
         if len(names) <= self._PATHSPECS:
-            found = git_sources(self._root, self._config.exclude, names=names)
+            found = git_sources(self._root, self._exclusion, names=names)
         else:
             if self._listing is None:
-                self._listing = git_sources(self._root, self._config.exclude)
+                self._listing = git_sources(self._root, self._exclusion)
             found = self._listing and [p for p in self._listing if stem(p).encode() in stems]
         if found is None:
             return self._walk().named(stems)
@@ -300,7 +489,7 @@ class _GitCandidates:
             return self._walked.containing(uses)
         if not uses:
             return []
-        found = git_grep(self._root, uses, self._config.exclude)
+        found = git_grep(self._root, uses, self._exclusion)
         if found is None:
             return self._walk().containing(uses)
         return [p for p in found if p not in self._taken]
@@ -311,32 +500,22 @@ class _GitCandidates:
         if item in self._taken:
             return None
         self._taken.add(item)
-        return _read_raw(item)
+        return self._reader(item)
 
     def _inside(self, path: str) -> bool:
         # A configured source counts as a walk would count it: under the root, not excluded.
         relative = os.path.relpath(path, self._root)
-        return not relative.startswith("..") and not is_excluded(path, self._config.exclude)
+        return not relative.startswith("..") and not self._exclusion(path)
 
     def _walk(self) -> _Candidates:
         if self._walked is None:
             paths = [
                 p
-                for p in discover([self._root], self._config.exclude)
+                for p in discover([self._root], self._exclusion)
                 if not isinstance(p, FileProblem) and p not in self._taken
             ]
-            self._walked = _Candidates(paths, self._config)
+            self._walked = _Candidates(paths, self._config, self._reader)
         return self._walked
-
-
-def _read_raw(path: str) -> bytes | None:
-    """A candidate's bytes; None if unreadable (it is reported when linted itself) or binary."""
-    try:
-        with open(path, "rb", buffering=0) as fh:
-            data = fh.read()
-    except OSError:
-        return None
-    return None if b"\0" in data[:BINARY_SNIFF] else data
 
 
 def _wanted(files: dict[str, bytes], config: Config) -> tuple[set[bytes], list[bytes]]:

@@ -6,6 +6,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from secl.report.text import printable
+
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 _COMMANDS = ("check", "sections", "rule", "fix", "verify")
 
@@ -23,11 +25,14 @@ def _parser(command: str | None = None):
 
     def common(p, formats: Sequence[str]) -> None:
         p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: .)")
-        p.add_argument("--output-format", choices=formats, default="full")
+        p.add_argument("--output-format", choices=formats, default="full",
+                       help=f"{', '.join(formats)} (default: full)")  # fmt: skip
         p.add_argument("--config", metavar="FILE", help="read [tool.secl] from this file")
         p.add_argument("--no-config", action="store_true", help="ignore configuration files")
         p.add_argument("--target-libbpf", metavar="VERSION", help='"upgrade" or e.g. "1.7"')
-        p.add_argument("--exclude", action="append", metavar="PATTERN", default=None)
+        p.add_argument("--exclude", action="append", metavar="PATTERN", default=None,
+                       help="skip paths matching this glob, relative to the project root "
+                       "(repeatable; added to the configured ones)")  # fmt: skip
         p.add_argument("--skeleton-map", action="append", metavar="NAME=PATH", default=None,
                        help="pair a skeleton or object NAME with its BPF source")  # fmt: skip
         p.add_argument("--define", action="append", metavar="NAME=VALUE", default=None,
@@ -43,6 +48,16 @@ def _parser(command: str | None = None):
                        help="judge every BPF source as loaded by KIND (libbpf, libbpfgo, "
                        "libbpf-rs, cilium-ebpf, aya, bcc, gobpf, ebpf-for-windows, "
                        "other)")  # fmt: skip
+        verbose(p)
+
+    def verbose(p) -> None:
+        taken = {o for a in p._actions for o in a.option_strings}
+        if "--verbose" in taken:  # the command's module has its own
+            return
+        flags = [f for f in ("-v", "--verbose") if f not in taken]
+        p.add_argument(*flags, dest="verbose", action="store_true",
+                       help="say more: tracebacks of internal errors, excludes that matched "
+                       "nothing")  # fmt: skip
 
     # Only the subcommand that runs is built (argparse set-up is a visible part of a one-file
     # run's start-up); `secl -h` and a mistyped command build them all.
@@ -51,9 +66,7 @@ def _parser(command: str | None = None):
     if wanted in (None, "check"):
         check = sub.add_parser("check", help="lint section names (the default command)")
         common(check, ("full", "concise", "json", "sarif", "github"))
-        check.add_argument("--select", metavar="CODES")
-        check.add_argument("--extend-select", metavar="CODES")
-        check.add_argument("--ignore", metavar="CODES")
+        selection_arguments(check)
         check.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
         check.add_argument("--statistics", action="store_true", help="counts per rule")
         check.add_argument("--stdin-filename", metavar="NAME", help="lint standard input as NAME")
@@ -82,13 +95,28 @@ def _parser(command: str | None = None):
             from secl.verify import add_arguments as add_verify_arguments
 
             add_verify_arguments(verify)
+            verbose(verify)
 
     if wanted in (None, "rule"):
         rule = sub.add_parser("rule", help="explain a rule")
-        rule.add_argument("code", nargs="?")
+        rule.add_argument("code", nargs="?", metavar="RULE",
+                          help="a rule code (SECL201) or name (unknown-section-name)")  # fmt: skip
         rule.add_argument("--all", action="store_true", help="list every rule")
-        rule.add_argument("--output-format", choices=("text", "json"), default="text")
+        rule.add_argument("--output-format", choices=("text", "json"), default="text",
+                          help="text (default) or json")  # fmt: skip
+        verbose(rule)
     return parser
+
+
+def selection_arguments(parser) -> None:
+    """--select, --extend-select, --ignore (check and fix)."""
+    parser.add_argument("--select", metavar="CODES",
+                        help='rule codes or prefixes to check, comma-separated ("SECL1,SECL201", '
+                        '"ALL"); replaces the configured selection')  # fmt: skip
+    parser.add_argument("--extend-select", metavar="CODES",
+                        help="codes or prefixes to check in addition to the selection")  # fmt: skip
+    parser.add_argument("--ignore", metavar="CODES",
+                        help="codes or prefixes not to report, comma-separated")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,8 +143,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except _UsageError as err:
-        print(f"secl: error: {err}", file=sys.stderr)
+        print(f"secl: error: {printable(str(err))}", file=sys.stderr)
         return EXIT_ERROR
+    except Exception as err:  # a bug in secl, not tied to one file: one line, exit 2
+        _internal_error(err, args)
+        return EXIT_ERROR
+
+
+def debugging(args) -> bool:
+    """Whether to show tracebacks: `--verbose`, or SECL_DEBUG set (to anything but 0)."""
+    return bool(getattr(args, "verbose", False)) or os.environ.get("SECL_DEBUG", "0") not in (
+        "",
+        "0",
+    )
+
+
+def _internal_error(err: Exception, args) -> None:
+    import traceback
+
+    from secl import __version__
+
+    what = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+    if debugging(args):
+        traceback.print_exception(err, file=sys.stderr)
+    line = f"secl: internal error in secl {__version__}: {what}"
+    hint = "" if debugging(args) else " (--verbose or SECL_DEBUG=1 shows the traceback)"
+    print(printable(" ".join(line.split())) + hint, file=sys.stderr)
 
 
 class _UsageError(Exception):
@@ -136,8 +188,18 @@ def load_from_args(args, config):
     return _load(args, config)
 
 
-def report_problems(problems) -> None:
-    _report_problems(problems)
+def report_problems(problems, args=None) -> None:
+    _report_problems(problems, args)
+
+
+def analyse(run):
+    """The findings of the selected rules; a file the rules fail on is reported and skipped
+    (see secl.api.isolating)."""
+    from secl.analysis.run import run_rules
+    from secl.api import isolating
+
+    findings, run.project = isolating(run_rules, run.project, run.problems)
+    return findings
 
 
 def _config(args):
@@ -206,9 +268,12 @@ def _config(args):
         raise _UsageError(str(err)) from err
 
 
-def _report_problems(problems) -> None:
+def _report_problems(problems, args=None) -> None:
+    show = debugging(args)
     for problem in problems:
-        print(str(problem), file=sys.stderr)
+        print(printable(str(problem)), file=sys.stderr)
+        if show and problem.detail:
+            print(problem.detail.rstrip("\n"), file=sys.stderr)
 
 
 def _load(args, config):
@@ -221,44 +286,79 @@ def _load(args, config):
     return load(args.paths or ["."], config)
 
 
-def _read(args):
+def read_run(args):
     """The run the command line asks for, its file problems reported; None when nothing
     could be read at all (exit 2)."""
     run = _load(args, _config(args))
-    _report_problems(run.problems)
+    if getattr(args, "verbose", False):
+        for pattern in run.unmatched_excludes:
+            print(f"secl: exclude pattern {printable(pattern)!r} matched nothing", file=sys.stderr)
+    _report_problems(run.problems, args)
+    run.reported_problems = len(run.problems)
     if run.linted == 0 and run.problems:
         print("secl: error: nothing could be linted", file=sys.stderr)
         return None
     return run
 
 
-def _check(args) -> int:
-    from secl.analysis.run import run_rules
-    from secl.report import render
+def finish(run, args, code: int) -> int:
+    """The exit code once the output is written: the problems that came up after reading
+    (a file the analysis failed on) are reported, and an internal error makes it 2."""
+    late = run.problems[run.reported_problems :]
+    _report_problems(late, args)
+    run.reported_problems = len(run.problems)
+    return EXIT_ERROR if run.internal_errors else code
 
-    run = _read(args)
+
+_read = read_run
+
+
+def _check(args) -> int:
+    run = read_run(args)
     if run is None:
         return EXIT_ERROR
-    findings = run_rules(run.project)
+    findings = analyse(run)
     if args.fix or args.diff:
         from secl.fix import apply_fixes
 
-        return apply_fixes(run, findings, args)
+        return finish(run, args, apply_fixes(run, findings, args))
     if args.statistics:
         _statistics(findings, _catalogue())
     else:
-        out = render(
-            findings,
-            args.output_format,
-            sources=run.project.files,
-            rules=_catalogue,
-            root=run.project.root,
-        )
+        out = _render(run, findings, args.output_format)
         if out:
             sys.stdout.write(out)
-    if findings and not args.exit_zero:
-        return EXIT_FINDINGS
-    return EXIT_CLEAN
+    code = EXIT_FINDINGS if findings and not args.exit_zero else EXIT_CLEAN
+    return finish(run, args, code)
+
+
+def _render(run, findings, output_format: str) -> str:
+    """The report; if rendering fails on a finding, that finding's file is reported as an
+    internal error and its findings are left out."""
+    from secl.api import internal_error
+    from secl.report import render
+
+    def text(selected) -> str:
+        return render(
+            selected, output_format, sources=run.project.files, rules=_catalogue,
+            root=run.project.root,
+        )  # fmt: skip
+
+    try:
+        return text(findings)
+    except Exception:
+        failed: dict[str, Exception] = {}
+        for finding in findings:
+            if finding.path in failed:
+                continue
+            try:
+                text([finding])
+            except Exception as err:  # a bug in secl: the file is skipped, the run goes on
+                failed[finding.path] = err
+        if not failed:
+            raise
+        run.problems.extend(internal_error(path, err) for path, err in failed.items())
+        return text([f for f in findings if f.path not in failed])
 
 
 def _catalogue():
@@ -281,14 +381,15 @@ def _statistics(findings, rules) -> None:
 
 def _sections(args) -> int:
     from secl.analysis.inventory import build_inventory
+    from secl.api import isolating
     from secl.report.inventory import render_inventory
 
-    run = _read(args)
+    run = read_run(args)
     if run is None:
         return EXIT_ERROR
-    entries = build_inventory(run.project)
+    entries, run.project = isolating(build_inventory, run.project, run.problems)
     sys.stdout.write(render_inventory(entries, args.output_format, sources=run.project.files))
-    return EXIT_CLEAN
+    return finish(run, args, EXIT_CLEAN)
 
 
 def _rule(args) -> int:
@@ -301,16 +402,19 @@ def _rule(args) -> int:
         if args.output_format == "json":
             print(json.dumps([_rule_json(r) for r in rules.values()], indent=2))
         else:
+            width = max(len(r.name) for r in rules.values())
+            severity = max(len(r.severity) for r in rules.values())
             for r in rules.values():
                 default = "" if r.default_selected else "  (not selected by default)"
-                print(f"{r.code}  {r.name:45} {r.severity:8} {r.summary}{default}")
+                print(f"{r.code}  {r.name:{width}}  {r.severity:{severity}}  {r.summary}{default}")
         return EXIT_CLEAN
     if not args.code:
-        raise _UsageError("give a rule code (e.g. `secl rule SECL101`) or --all")
-    code = args.code.upper()
-    if code not in rules:
+        raise _UsageError("give a rule code or name (e.g. `secl rule SECL101`) or --all")
+    # A code in any case, or a name, as ruff takes both.
+    by_name = {r.name: r for r in rules.values()}
+    r = rules.get(args.code.upper()) or by_name.get(args.code.strip().lower())
+    if r is None:
         raise _UsageError(f"unknown rule {args.code!r}; `secl rule --all` lists them")
-    r = rules[code]
     if args.output_format == "json":
         print(json.dumps(_rule_json(r), indent=2))
         return EXIT_CLEAN

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
-from secl.files import upwards
+from secl.files import DEFAULT_MAX_FILE_SIZE, upwards
 
 PROJECT_MARKERS = ("pyproject.toml", ".secl.toml", ".git")
 KEYS = {
@@ -22,6 +22,7 @@ KEYS = {
     "target-arch": str,
     "loaders": dict,
     "include-dirs": list,
+    "max-file-size": (int, str),
 }
 DEFAULT_EXCLUDE = ("build", "dist", "output", ".output", "out")
 
@@ -51,6 +52,7 @@ class Config:
     # glob over a BPF source's path relative to the root -> loader kind (secl.loaders.KINDS)
     loaders: dict[str, str] = field(default_factory=dict)
     loader: str | None = None  # --loader: every BPF source is loaded by this kind
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; larger sources are skipped
     include_dirs: tuple[str, ...] = ()  # -I directories of the built-in preprocessor
 
     def __post_init__(self) -> None:
@@ -84,46 +86,100 @@ def project_root(start: str) -> tuple[str, bool]:
 
 
 def find_config_file(start: str) -> str | None:
-    """The nearest .secl.toml, or pyproject.toml with a [tool.secl] table, at or above start."""
+    """The nearest .secl.toml, or pyproject.toml with a [tool.secl] table, at or above start.
+    A pyproject.toml that may hold one but cannot be read as TOML is an error (ConfigError),
+    not a reason to go on to a parent's configuration."""
     for candidate in upwards(start):
         secl_toml = os.path.join(candidate, ".secl.toml")
         if os.path.isfile(secl_toml):
             return secl_toml
         pyproject = os.path.join(candidate, "pyproject.toml")
         if os.path.isfile(pyproject):
-            try:
-                with open(pyproject, "rb") as fh:
-                    data = fh.read()
-            except OSError:
-                continue
+            data = _read_config_bytes(pyproject)
             # A [tool.secl] table spells "secl": without it, tomllib (and the `typing` it
             # imports) is not worth its start-up time.
             if b"secl" not in data:
                 continue
-            import tomllib
-
-            try:
-                if "secl" in tomllib.loads(data.decode("utf-8")).get("tool", {}):
-                    return pyproject
-            except (UnicodeDecodeError, tomllib.TOMLDecodeError):
-                continue
+            if "secl" in _tool_table(_parse_toml(data, pyproject), pyproject):
+                return pyproject
     return None
 
 
-def load_config(path: str) -> Config:
+# Configuration files are small: a larger one is a wrong path (and /dev/zero never ends).
+MAX_CONFIG_SIZE = 4 * 1024 * 1024
+
+
+def _read_config_bytes(path: str) -> bytes:
+    from secl.files import FileProblem, read
+
+    source = read(path, MAX_CONFIG_SIZE)
+    if isinstance(source, FileProblem):
+        raise ConfigError(f"{path}: cannot read: {source.message.removesuffix('; skipped')}")
+    return source.data
+
+
+def _parse_toml(data: bytes, path: str) -> dict[str, object]:
+    """The TOML document, or a ConfigError naming the file and the line."""
+    import re
     import tomllib  # only when there is a file to read: it costs start-up time
 
     try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from err
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: invalid TOML: not valid UTF-8") from err
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: invalid TOML: {err}") from err
-    table = raw if path.endswith(".secl.toml") else raw.get("tool", {}).get("secl", {})
-    if path.endswith(".secl.toml") and "tool" in table and "secl" in table.get("tool", {}):
-        table = table["tool"]["secl"]
+        # tomllib ends its message with "(at line L, column C)" or "(at end of document)"
+        # (Python 3.11-3.13).
+        message = str(err)
+        where = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+        if where is not None:
+            position = f"{where.group(1)}:{where.group(2)}"
+        elif (where := re.search(r"\s*\(at end of document\)$", message)) is not None:
+            position = str(data.count(b"\n") + (not data.endswith(b"\n")))
+        else:
+            raise ConfigError(f"{path}: invalid TOML: {message}") from err
+        message = message[: where.start()]
+        raise ConfigError(f"{path}:{position}: invalid TOML: {message}") from err
+
+
+def _tool_table(document: dict[str, object], path: str) -> dict[str, object]:
+    """The document's [tool] table ({} without one); a `tool` that is no table is an error."""
+    tool = document.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: `tool` must be a table")
+    return tool
+
+
+def load_config(path: str) -> Config:
+    raw = _parse_toml(_read_config_bytes(path), path)
+    if path.endswith(".secl.toml"):
+        table = raw
+        # A .secl.toml may also be written with a [tool.secl] header.
+        tool = raw.get("tool")
+        if isinstance(tool, dict) and "secl" in tool:
+            table = tool["secl"]
+            where = "[tool.secl]"
+        else:
+            where = "the file"
+    else:
+        table = _tool_table(raw, path).get("secl", {})
+        where = "[tool.secl]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: {where} must be a table, not {_toml_type(table)}")
     return parse_table(table, path)
+
+
+def _toml_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "a date or time" if not isinstance(value, dict) else "a table"
 
 
 def parse_table(table: dict[str, object], path: str) -> Config:
@@ -134,6 +190,9 @@ def parse_table(table: dict[str, object], path: str) -> Config:
         if expected is None:
             known = ", ".join(sorted(KEYS))
             raise ConfigError(f"{path}: unknown key `{key}` in [tool.secl] (known: {known})")
+        if key == "max-file-size":
+            values[key] = parse_size(value, f"{path}: `max-file-size`")
+            continue
         if not isinstance(value, expected):
             raise ConfigError(f"{path}: `{key}` must be a {expected.__name__}")
         values[key] = value
@@ -190,6 +249,8 @@ def parse_table(table: dict[str, object], path: str) -> Config:
         for pattern, kind in table.items():
             validate_loader(kind, f"{path}: `loaders.{pattern}`")
         cfg = replace(cfg, loaders=dict(table))
+    if "max-file-size" in values:
+        cfg = replace(cfg, max_file_size=values["max-file-size"])
     return cfg
 
 
@@ -201,6 +262,29 @@ def validate_loader(kind: object, origin: str) -> str:
     if not isinstance(kind, str) or kind not in allowed:
         raise ConfigError(f"{origin} must be one of {', '.join(allowed)}, not {kind!r}")
     return kind
+
+
+_SIZE_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3}
+_SIZE_UNITS.update({"kib": 1024, "mib": 1024**2, "gib": 1024**3})
+
+
+def parse_size(value: object, origin: str) -> int:
+    """A size in bytes: a positive integer, or a string such as "64MiB", "100 MB", "1G"."""
+    import re
+
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif isinstance(value, str) and (
+        m := re.fullmatch(r"\s*(\d+)\s*([kmg](?:i?b)?|b)?\s*", value, re.IGNORECASE)
+    ):
+        unit = (m.group(2) or "").lower()
+        unit = unit if unit.endswith("ib") else unit.removesuffix("b")
+        size = int(m.group(1)) * _SIZE_UNITS[unit]
+    else:
+        raise ConfigError(f'{origin} must be a number of bytes or a size such as "64MiB"')
+    if size <= 0:
+        raise ConfigError(f"{origin} must be more than 0 bytes")
+    return size
 
 
 def validate_target(value: str, origin: str) -> str:

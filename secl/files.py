@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -15,6 +16,9 @@ SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "node_modules", ".tox", ".cache"}
 )
 BINARY_SNIFF = 8192
+# Larger sources are refused (config `max-file-size`): a generated file that big holds no
+# section worth its parse, and a bound keeps a wrong path (a disk image) from eating memory.
+DEFAULT_MAX_FILE_SIZE = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +27,9 @@ class SourceFile:
 
     path: str  # as reached from the arguments
     data: bytes
+    # (st_dev, st_ino): one file reached by two paths (a symbolic link, a hard link) is one
+    # source, read under the first path.
+    identity: tuple[int, int] | None = None
 
     @property
     def text_problem(self) -> str | None:
@@ -40,31 +47,70 @@ class FileProblem:
 
     path: str
     message: str
+    internal: bool = False  # secl failed on the file (a bug): the run exits 2
+    detail: str | None = None  # the traceback of an internal error, shown with --verbose
 
     def __str__(self) -> str:
         return f"secl: {self.path}: {self.message}"
 
 
-def is_excluded(path: str, patterns: Iterable[str]) -> bool:
-    """Whether `path` (or one of its directories) matches an exclude pattern: a pattern with a
-    `/` is matched against the whole path, one without against each component, as ruff does."""
-    return _exclude_matcher(tuple(patterns))(path)
+def is_excluded(path: str, patterns: Iterable[str], root: str | None = None) -> bool:
+    """Whether `path` (or one of its directories) matches an exclude pattern (see Exclusion)."""
+    return Exclusion(patterns, root)(path)
 
 
-@lru_cache(maxsize=32)
+class Exclusion:
+    """The exclude patterns of a run, matched as ruff does: a pattern with a `/` against the
+    path relative to the project root `root` (the path as reached when it lies outside), one
+    without against each component of that path. It remembers which patterns matched, so
+    that `--verbose` can name the ones that matched nothing."""
+
+    def __init__(self, patterns: Iterable[str] = (), root: str | None = None) -> None:
+        self.patterns = tuple(patterns)
+        self.root = os.path.abspath(root) if root is not None else None
+        self.matched: set[str] = set()
+        self._match = _exclude_matcher(self.patterns)
+
+    def __bool__(self) -> bool:
+        return bool(self.patterns)
+
+    def relative(self, path: str) -> str:
+        """`path` relative to the root, with `/`; as reached (normalised) outside the root."""
+        if self.root is not None:
+            relative = os.path.relpath(os.path.abspath(path), self.root)
+            if relative != os.pardir and not relative.startswith(os.pardir + os.sep):
+                return relative.replace(os.sep, "/")
+        return os.path.normpath(path).replace(os.sep, "/")
+
+    def __call__(self, path: str, relative: str | None = None) -> bool:
+        """Whether `path` is excluded; `relative` is `self.relative(path)` if the caller has it."""
+        if not self.patterns:
+            return False
+        relative = self.relative(path) if relative is None else relative
+        if not self._match(relative):
+            return False
+        # Which patterns: only for excluded paths, so the combined regex stays the fast path.
+        self.matched.update(p for p in self.patterns if _exclude_matcher((p,))(relative))
+        return True
+
+    def unmatched(self) -> list[str]:
+        """The patterns no path of the run matched, in the order given."""
+        return [p for p in self.patterns if p not in self.matched]
+
+
+@lru_cache(maxsize=64)
 def _exclude_matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
     whole = [p.rstrip("/") for p in patterns if "/" in p.rstrip("/")]
     parts = [p.rstrip("/") for p in patterns if "/" not in p.rstrip("/")]
+    # `./x` is `x`: the path it is matched against is relative and normalised.
+    whole = [p[2:] if p.startswith("./") else p for p in whole]
     whole_re = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in whole)) if whole else None
     whole_dir_re = (
         re.compile("|".join(f"(?:{fnmatch.translate(p + '/*')})" for p in whole)) if whole else None
     )
     part_re = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in parts)) if parts else None
 
-    def excluded(path: str) -> bool:
-        norm = path.replace(os.sep, "/")
-        if norm.startswith("./"):
-            norm = norm[2:]
+    def excluded(norm: str) -> bool:
         if whole_re is not None and (whole_re.match(norm) or whole_dir_re.match(norm)):  # type: ignore[union-attr]
             return True
         return part_re is not None and any(part_re.match(part) for part in norm.split("/"))
@@ -72,15 +118,18 @@ def _exclude_matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
     return excluded
 
 
-def discover(paths: Iterable[str], exclude: Iterable[str] = ()) -> Iterator[str | FileProblem]:
-    """Yield source paths (explicit files always, directories recursively) or problems."""
-    exclude = tuple(exclude)
+def discover(
+    paths: Iterable[str], exclude: Iterable[str] | Exclusion = (), root: str | None = None
+) -> Iterator[str | FileProblem]:
+    """Yield source paths (explicit files always, directories recursively) or problems.
+    Exclude patterns are matched relative to `root` (the project root)."""
+    exclusion = exclude if isinstance(exclude, Exclusion) else Exclusion(exclude, root)
     for arg in paths:
         if not os.path.lexists(arg):
             yield FileProblem(arg, "no such file or directory")
             continue
         if os.path.isdir(arg):
-            yield from _walk(arg, exclude)
+            yield from _walk(arg, exclusion)
         elif not os.path.exists(arg):  # it exists as a link only
             yield FileProblem(arg, "broken symbolic link")
         else:
@@ -88,7 +137,7 @@ def discover(paths: Iterable[str], exclude: Iterable[str] = ()) -> Iterator[str 
             yield arg
 
 
-def _walk(root: str, exclude: tuple[str, ...]) -> Iterator[str | FileProblem]:
+def _walk(root: str, exclusion: Exclusion) -> Iterator[str | FileProblem]:
     seen_dirs: set[tuple[int, int]] = set()
     stack = [root]
     while stack:
@@ -108,20 +157,24 @@ def _walk(root: str, exclude: tuple[str, ...]) -> Iterator[str | FileProblem]:
         except OSError as err:
             yield FileProblem(directory, _os_message(err))
             continue
+        # One relative path per directory, not one relpath() per entry.
+        base = exclusion.relative(directory) if exclusion else "."
         subdirs = []
         for entry in entries:
             path = entry.path if directory != "." else entry.name
-            if exclude and is_excluded(path, exclude):
+            if exclusion and exclusion(path, entry.name if base == "." else f"{base}/{entry.name}"):
                 continue
+            source = entry.name.endswith(SOURCE_SUFFIXES)
             try:
                 if entry.is_dir():
                     if entry.name not in SKIP_DIRS:
                         subdirs.append(path)
                     continue
-            except OSError as err:
-                yield FileProblem(path, _os_message(err))
+            except OSError as err:  # a link that loops: a problem only where a source would be
+                if source:
+                    yield FileProblem(path, _os_message(err))
                 continue
-            if entry.name.endswith(SOURCE_SUFFIXES):
+            if source:
                 if entry.is_symlink() and not os.path.exists(entry.path):
                     yield FileProblem(path, "broken symbolic link")
                     continue
@@ -129,17 +182,75 @@ def _walk(root: str, exclude: tuple[str, ...]) -> Iterator[str | FileProblem]:
         stack.extend(reversed(subdirs))
 
 
-def read(path: str) -> SourceFile | FileProblem:
+def read(path: str, max_size: int = DEFAULT_MAX_FILE_SIZE) -> SourceFile | FileProblem:
+    """The file's bytes, read once. Only a regular file is opened (a FIFO would block, a
+    device such as /dev/zero never ends, and opening some devices acts on them), and no more
+    than `max_size` bytes are read."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except IsADirectoryError:
-        return FileProblem(path, "is a directory")
+        st = os.stat(path)
     except OSError as err:
         return FileProblem(path, _os_message(err))
+    if not stat.S_ISREG(st.st_mode):
+        return _not_regular(path, st.st_mode)
+    if st.st_size > max_size:
+        return _too_large(path, st.st_size, max_size)
+    try:
+        # O_NONBLOCK: if the path was swapped for a FIFO since the stat, opening returns at once.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as err:
+        return FileProblem(path, _os_message(err))
+    try:
+        st = os.fstat(fd)  # what was opened is what counts
+        if not stat.S_ISREG(st.st_mode):
+            return _not_regular(path, st.st_mode)
+        data = _read_bounded(fd, st.st_size, max_size)
+    except OSError as err:
+        return FileProblem(path, _os_message(err))
+    finally:
+        os.close(fd)
+    if data is None:
+        return _too_large(path, None, max_size)
     if b"\0" in data[:BINARY_SNIFF]:
         return FileProblem(path, "binary file (NUL bytes), skipped")
-    return SourceFile(path, data)
+    return SourceFile(path, data, (st.st_dev, st.st_ino))
+
+
+def _read_bounded(fd: int, size: int, limit: int) -> bytes | None:
+    """At most `limit` bytes of `fd` (None past it); `size` is what fstat said, the first read
+    asks for one byte more so that one more read sees the end."""
+    chunks: list[bytes] = []
+    total = 0
+    want = size + 1
+    while True:
+        chunk = os.read(fd, max(1, min(want, limit + 1 - total)))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            return None
+        want = 1 << 16  # the file grows while read (or fstat said 0, as /proc files do)
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(path: str, mode: int) -> FileProblem:
+    if stat.S_ISDIR(mode):
+        return FileProblem(path, "is a directory")
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+    return FileProblem(path, f"{kind}, not a regular file; skipped")
+
+
+def _too_large(path: str, size: int | None, limit: int) -> FileProblem:
+    what = f"{size} bytes" if size is not None else "more bytes"
+    return FileProblem(path, f"{what} is more than max-file-size ({limit} bytes); skipped")
 
 
 def _os_message(err: OSError) -> str:
@@ -168,6 +279,19 @@ def in_git_work_tree(root: str) -> bool:
     return any(os.path.exists(os.path.join(d, ".git")) for d in upwards(root))
 
 
+# A repository's config must not make secl run its programs (core.fsmonitor is a shell
+# command that ls-files and grep run): fsmonitor off, no pager, no hooks, no optional index
+# writes. secl runs only rev-parse, check-ignore, ls-files and grep (with --no-textconv),
+# never a command that would run a diff driver or an external diff.
+_GIT_SAFE = (
+    "--no-pager",
+    "--no-optional-locks",
+    "-c", "core.fsmonitor=false",
+    "-c", "core.hooksPath=/dev/null",
+    "-c", "core.pager=cat",
+)  # fmt: skip
+
+
 def _git(root: str, *args: str, ok: tuple[int, ...] = (0,)) -> bytes | None:
     """Standard output of `git -C root ARGS`, or None when git is missing or exits with a
     status not in `ok`."""
@@ -175,7 +299,8 @@ def _git(root: str, *args: str, ok: tuple[int, ...] = (0,)) -> bytes | None:
 
     try:
         result = subprocess.run(
-            ["git", "-C", root, *args],
+            ["git", *_GIT_SAFE, "-C", root, *args],
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             check=False,
@@ -185,9 +310,13 @@ def _git(root: str, *args: str, ok: tuple[int, ...] = (0,)) -> bytes | None:
     return result.stdout if result.returncode in ok else None
 
 
-def _under(root: str, listing: bytes, exclude: tuple[str, ...]) -> list[str]:
+def _under(root: str, listing: bytes, exclude: Iterable[str] | Exclusion) -> list[str]:
     """git's NUL-separated names (relative to `root`) as paths under `root`, with secl's own
     exclusions applied."""
+    exclusion = exclude if isinstance(exclude, Exclusion) else Exclusion(exclude, root)
+    # git's names are relative to `root`: when that is the exclusion's root, they are the
+    # relative paths the patterns match.
+    same_root = exclusion.root == os.path.abspath(root)
     out = []
     for name in listing.split(b"\0"):
         if not name:
@@ -196,7 +325,7 @@ def _under(root: str, listing: bytes, exclude: tuple[str, ...]) -> list[str]:
         if any(part in SKIP_DIRS for part in relative.split("/")[:-1]):
             continue
         path = os.path.join(root, relative)
-        if exclude and is_excluded(path, exclude):
+        if exclusion and exclusion(path, relative if same_root else None):
             continue
         out.append(path)
     return sorted(set(out))
@@ -212,7 +341,7 @@ def git_answers(root: str) -> bool:
 
 
 def git_sources(
-    root: str, exclude: tuple[str, ...] = (), names: Sequence[str] | None = None
+    root: str, exclude: Iterable[str] | Exclusion = (), names: Sequence[str] | None = None
 ) -> list[str] | None:
     """The .c/.h files under `root` that git knows, tracked or untracked but not ignored, as
     paths under `root`, with secl's own exclusions; None when git cannot tell. With `names`,
@@ -234,11 +363,12 @@ def git_sources(
 
 
 def git_grep(
-    root: str, needles: Iterable[bytes], exclude: tuple[str, ...] = ()
+    root: str, needles: Iterable[bytes], exclude: Iterable[str] | Exclusion = ()
 ) -> list[str] | None:
     """The files of `git_sources` whose text contains one of `needles` (fixed strings), or
     None when git cannot tell. Names stay relative to `root` whatever grep.fullName says."""
     args = ["grep", "-l", "-z", "-F", "-I", "--untracked", "--no-color", "--no-full-name"]
+    args.append("--no-textconv")  # textconv drivers are commands from the repository config
     patterns = [arg for needle in needles for arg in ("-e", os.fsdecode(needle))]
     if not patterns:
         return []

@@ -27,6 +27,7 @@ from secl.findings import Edit, Finding
 from secl.parse.bpf import extract_sites
 from secl.parse.cstring import decode_literal
 from secl.parse.tree import lex, parse
+from secl.report.text import printable
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 MAX_ROUNDS = 10  # a fix that unlocks another is normal; ten in a row is a loop
@@ -264,29 +265,57 @@ def choose(
     return chosen, refusals
 
 
-def reanalysed(project: Project, files: dict[str, bytes]) -> Project:
+def reanalysed(
+    project: Project, files: dict[str, bytes], original: dict[str, bytes] | None = None
+) -> Project:
     """The project with some files' bytes replaced: unchanged files keep their trees and
-    sites, changed ones are parsed again."""
+    sites, changed ones are parsed again. A site resolved through a changed file (a prefix
+    `#define` in a shared header) is resolved again, with every site that shares a file of
+    its spellings (a program the edit renames too). `original` holds the files as first
+    read: a file changed in an earlier round exists only in memory, so the resolver is
+    given it rather than reading the disk."""
     new = Project(
         root=project.root, files=files, sites=[], reported=project.reported,
         config=project.config,
     )  # fmt: skip
-    old_sites: dict[str, list[SectionSite]] = {}
-    for site in project.sites:
-        old_sites.setdefault(site.path, []).append(site)
-    sites: list[SectionSite] = []
+    changed = {path for path, data in files.items() if data is not project.files.get(path)}
+    if original is not None:
+        changed |= {path for path, data in files.items() if data is not original.get(path)}
+    redo = _dependents(project.sites, changed) if changed else set()
+    kept: list[SectionSite] = [s for s in project.sites if s.path not in redo]
+    fresh: list[SectionSite] = []
     for path, data in files.items():
         if b"SEC" not in data and b"section" not in data:
             continue
         if data is project.files.get(path):
             new.remember_tree(path, project.tree(path))
-            sites.extend(old_sites.get(path, ()))
-            continue
-        tree = parse(data)
-        new.remember_tree(path, tree)
-        sites.extend(extract_sites(path, data, tree))
-    new.sites = sites
+        else:
+            new.remember_tree(path, parse(data))
+        if path in redo:
+            fresh.extend(extract_sites(path, data, new.tree(path)))
+    if redo:
+        from secl.parse.macros import resolve_sites
+
+        given = {path: files[path] for path in redo if path in files}
+        fresh = list(resolve_sites(fresh, given, project.config, project.root, new.tree).sites)
+    new.sites = kept + fresh
     return new
+
+
+def _dependents(sites: Sequence[SectionSite], changed: set[str]) -> set[str]:
+    """`changed` and the files whose sites are spelled in a changed file, or share a file of
+    their spellings with such a site, to a fixed point."""
+    redo = set(changed)
+    spelled = {s.path: {sp.path for sp in s.spellings} for s in sites if s.spellings}
+    while True:
+        sources = set(redo)
+        for path, places in spelled.items():
+            if path in redo:
+                sources |= places
+        more = {path for path, places in spelled.items() if places & sources} - redo
+        if not more:
+            return redo
+        redo |= more
 
 
 def plan_fixes(
@@ -333,10 +362,13 @@ def plan_fixes(
             before = current.files[path]
             try:
                 after = apply_edits(before, edits)
+                problem = reparse_problem(path, before, after, edits)
             except EditError as err:
                 refuse(path, f"not fixed: {err}", err.internal, files)
                 continue
-            problem = reparse_problem(path, before, after, edits)
+            except Exception as err:  # a bug in secl: this file is not fixed, the others are
+                refuse(path, f"not fixed: {_internal(err)}", True, files)
+                continue
             if problem is not None:
                 refuse(path, f"not fixed: {problem}", True, files)
                 continue
@@ -348,13 +380,24 @@ def plan_fixes(
             seen.append(after)
             files[path] = after
             applied.setdefault(path, []).extend(owners[path])
-        current = reanalysed(current, files)
-        remaining = analyse(current)
-    if choose(remaining, current, unsafe, blocked)[0]:
+        try:
+            current = reanalysed(current, files, original)
+            remaining = analyse(current)
+        except Exception as err:  # a bug in secl: this round's files are left alone
+            files = dict(current.files)
+            for path in sorted(by_path):
+                if path not in blocked:
+                    refuse(path, f"not fixed: {_internal(err)}", True, files)
+            current = reanalysed(current, files, original)
+            remaining = analyse(current)
+    pending, _ = choose(remaining, current, unsafe, blocked)
+    if pending:
+        # Only the files whose fixes still go on are refused: one file's loop must not
+        # block another file's fixes.
         files = dict(current.files)
-        for path in sorted(applied):
+        for path in sorted({e.path for f in pending for e in f.fix.edits}):  # type: ignore[union-attr]
             refuse(path, f"not fixed: fixes did not settle after {max_rounds} rounds", True, files)
-        current = reanalysed(current, files)
+        current = reanalysed(current, files, original)
         remaining = analyse(current)
     # A remaining fix of any applicability that restores an earlier text would undo ours on a
     # later run (e.g. with --unsafe-fixes): then none of this file's fixes is kept.
@@ -371,7 +414,7 @@ def plan_fixes(
             if after in history[path][:-1]:
                 refuse(path, f"not fixed: the fix for {finding.code} would undo it", True, files)
     if files != current.files:
-        current = reanalysed(current, files)
+        current = reanalysed(current, files, original)
         remaining = analyse(current)
     changed = {
         path: FileFix(path, original[path], current.files[path], tuple(applied.get(path, ())))
@@ -380,6 +423,13 @@ def plan_fixes(
     }
     # A fix refused in `choose` comes back every round: say it once.
     return Plan(current, remaining, changed, list(dict.fromkeys(refusals)))
+
+
+def _internal(err: Exception) -> str:
+    from secl import __version__
+
+    what = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+    return f"internal error in secl {__version__} ({' '.join(what.split())})"
 
 
 # -- diff and writing -----------------------------------------------------------------------
@@ -400,73 +450,153 @@ def unified_diff(path: str, before: bytes, after: bytes) -> bytes:
     )
 
 
-def write_atomically(path: str, data: bytes, expected: bytes) -> str | None:
+@dataclass(frozen=True, slots=True)
+class WriteRefusal:
+    """Why a file was not written; `error` when that is a failure of the run (exit 2), not
+    a property the user gave the file (read-only, changed meanwhile)."""
+
+    reason: str
+    error: bool = False
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def write_atomically(path: str, data: bytes, expected: bytes) -> WriteRefusal | None:
     """Replace the file's bytes with `data`; the reason it was not done, or None.
 
     The new bytes go to a temporary file next to the real file (a symlink is followed, so the
-    link stays a link), get its mode, and replace it with one rename: a reader sees the old or
-    the new file, never half of one. A file that is read-only or changed since it was read is
-    left alone."""
+    link stays a link), get its owner, mode and extended attributes, and replace it with one
+    rename: a reader sees the old or the new file, never half of one. A file that is
+    read-only or changed since it was read is left alone; so is one with more than one hard
+    link (the rename would split it from its other names) and one whose owner or extended
+    attributes cannot be kept. SIGINT, SIGTERM and SIGHUP wait until the temporary file is
+    renamed or removed: nothing is left behind."""
     real = os.path.realpath(path)
     try:
         st = os.stat(real)
         if not stat.S_ISREG(st.st_mode):
-            return "not a regular file; not fixed"
+            return WriteRefusal("not a regular file; not fixed", error=True)
         # Mode bits too: root passes access(), but a 0444 file says "do not edit me".
         if not st.st_mode & 0o222 or not os.access(real, os.W_OK):
-            return "read-only; not fixed"
+            return WriteRefusal("read-only; not fixed")
+        if st.st_nlink > 1:
+            return WriteRefusal(
+                f"has {st.st_nlink} hard links, which a rewrite would separate; not fixed",
+                error=True,
+            )
         with open(real, "rb") as fh:
             if fh.read() != expected:
-                return "changed since secl read it; not fixed"
+                return WriteRefusal("changed since secl read it; not fixed")
+    except OSError as err:
+        return WriteRefusal(f"{err.strerror or err}; not fixed", error=True)
+    with _signals_held():
+        return _replace(real, data, st)
+
+
+def _replace(real: str, data: bytes, st: os.stat_result) -> WriteRefusal | None:
+    tmp: str | None = None
+    try:
         fd, tmp = tempfile.mkstemp(
             prefix=f".{os.path.basename(real)}.", suffix=".secl", dir=os.path.dirname(real)
         )
-    except OSError as err:
-        return f"{err.strerror or err}; not fixed"
-    try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            # Owner first: chown() clears the set-user-ID and set-group-ID bits.
+            problem = _keep_owner(fh.fileno(), st)
+            if problem is None:
+                os.fchmod(fh.fileno(), stat.S_IMODE(st.st_mode))
+                problem = _keep_xattrs(real, fh.fileno())
+            if problem is not None:
+                return WriteRefusal(problem, error=True)
             os.fsync(fh.fileno())
-        os.chmod(tmp, stat.S_IMODE(st.st_mode))
-        # Only root may give a file away; otherwise the writer owns it, as with editors.
-        with contextlib.suppress(OSError):
-            os.chown(tmp, st.st_uid, st.st_gid)
         os.replace(tmp, real)
+        tmp = None
     except OSError as err:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        return f"{err.strerror or err}; not fixed"
+        return WriteRefusal(f"{err.strerror or err}; not fixed", error=True)
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
     return None
+
+
+def _keep_owner(fd: int, st: os.stat_result) -> str | None:
+    """Give the new file the old one's owner and group; why not, if that fails (only root
+    may give a file away, and a user only to a group of theirs)."""
+    now = os.fstat(fd)
+    if (now.st_uid, now.st_gid) == (st.st_uid, st.st_gid):
+        return None
+    try:
+        os.fchown(fd, st.st_uid, st.st_gid)
+    except OSError:
+        return f"its owner ({st.st_uid}:{st.st_gid}) cannot be kept; not fixed"
+    return None
+
+
+def _keep_xattrs(real: str, fd: int) -> str | None:
+    """Copy the extended attributes (ACLs, SELinux labels, user.*) to the new file."""
+    if not hasattr(os, "listxattr"):
+        return None
+    try:
+        names = os.listxattr(real)
+    except OSError:
+        return None  # the file system has none
+    for name in names:
+        try:
+            value = os.getxattr(real, name)
+            with contextlib.suppress(OSError):
+                if os.getxattr(fd, name) == value:  # e.g. the directory's default label
+                    continue
+            os.setxattr(fd, name, value)
+        except OSError as err:
+            return f"its extended attribute {name} cannot be kept ({err.strerror}); not fixed"
+    return None
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold SIGINT, SIGTERM and SIGHUP back for the duration (delivered right after)."""
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, OSError, ValueError):  # no pthread_sigmask, or not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 # -- the commands ---------------------------------------------------------------------------
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from secl.cli import selection_arguments
+
     parser.description = (
         "Print a unified diff of the fixes (exit 1 when there is something to change), "
         "or apply them with --in-place (exit 1 when a selected finding remains)."
     )
     parser.add_argument("--in-place", action="store_true", help="write the fixes to the files")
     parser.add_argument("--unsafe-fixes", action="store_true", help="also apply unsafe fixes")
-    parser.add_argument("--select", metavar="CODES")
-    parser.add_argument("--extend-select", metavar="CODES")
-    parser.add_argument("--ignore", metavar="CODES")
+    selection_arguments(parser)
 
 
 def run_fix(args: argparse.Namespace) -> int:
     """`secl fix [PATH ...]`."""
-    from secl.analysis.run import run_rules
-    from secl.cli import config_from_args, load_from_args, report_problems
+    from secl.cli import analyse, finish, read_run
 
-    run = load_from_args(args, config_from_args(args))
-    report_problems(run.problems)
-    if run.linted == 0 and run.problems:
-        print("secl: error: nothing could be linted", file=sys.stderr)
+    run = read_run(args)
+    if run is None:
         return EXIT_ERROR
+    findings = analyse(run)
     mode = Mode(write=args.in_place, unsafe=args.unsafe_fixes, output_format=args.output_format)
-    return execute(run.project, run_rules(run.project), mode)
+    return finish(run, args, execute(run.project, findings, mode))
 
 
 def apply_fixes(run, findings: list[Finding], args: argparse.Namespace) -> int:
@@ -499,15 +629,12 @@ def _count(n: int, noun: str) -> str:
 def summary_line(fixed: int, remaining: Sequence[Finding], *, unsafe: bool, would: bool) -> str:
     """`Fixed 2 findings; 1 more fixable with `--unsafe-fixes`; 3 without a fix.`"""
     no_fix = sum(1 for f in remaining if f.fix is None or not f.fix.edits)
-    only_unsafe = (
-        0 if unsafe else sum(1 for f in remaining if wanted(f, True) and not wanted(f, False))
-    )
+    only_unsafe = sum(1 for f in remaining if wanted(f, True) and not wanted(f, False))
     stuck = sum(1 for f in remaining if wanted(f, unsafe))
-    parts = [
-        f"{'Would fix' if would else 'Fixed'} {_count(fixed, 'finding')}",
-        f"{only_unsafe} more fixable with `--unsafe-fixes`",
-        f"{no_fix} without a fix",
-    ]
+    parts = [f"{'Would fix' if would else 'Fixed'} {_count(fixed, 'finding')}"]
+    if not unsafe:  # with --unsafe-fixes given, "fixable with --unsafe-fixes" says nothing
+        parts.append(f"{only_unsafe} more fixable with `--unsafe-fixes`")
+    parts.append(f"{no_fix} without a fix")
     if stuck:
         parts.append(f"{_count(stuck, 'fixable finding')} not fixed (see the errors above)")
     return "; ".join(parts) + "."
@@ -516,7 +643,7 @@ def summary_line(fixed: int, remaining: Sequence[Finding], *, unsafe: bool, woul
 def execute(project: Project, findings: list[Finding], mode: Mode) -> int:
     plan = plan_fixes(project, findings, unsafe=mode.unsafe)
     for refusal in plan.refusals:
-        print(f"secl: {refusal.path}: {refusal.reason}", file=sys.stderr)
+        print(printable(f"secl: {refusal.path}: {refusal.reason}"), file=sys.stderr)
     internal = any(r.internal for r in plan.refusals)
     if not mode.write:
         diff = b"".join(unified_diff(f.path, f.before, f.after) for f in plan.files.values())
@@ -536,7 +663,8 @@ def execute(project: Project, findings: list[Finding], mode: Mode) -> int:
         print(summary_line(plan.applied, plan.findings, unsafe=mode.unsafe, would=False),
               file=sys.stderr)  # fmt: skip
     else:
-        plan = _write(plan)
+        plan, failed = _write(plan)
+        internal = internal or failed
         machine = mode.output_format not in ("full", "concise")
         _report(plan.project, plan.findings, mode.output_format, sys.stdout)
         print(summary_line(plan.applied, plan.findings, unsafe=mode.unsafe, would=False),
@@ -545,13 +673,15 @@ def execute(project: Project, findings: list[Finding], mode: Mode) -> int:
     return EXIT_ERROR if internal else code
 
 
-def _write(plan: Plan) -> Plan:
+def _write(plan: Plan) -> tuple[Plan, bool]:
     """Write the changed files; a file that cannot be written keeps its old bytes in the
-    returned plan, so what it reports is what is on disk."""
+    returned plan, so what it reports is what is on disk. True with it when a write failed
+    in a way that is an error of the run (exit 2)."""
     from secl.analysis.run import run_rules
 
     done: set[str] = set()
     failed: dict[str, bytes] = {}
+    error = False
     for fix in plan.files.values():
         real = os.path.realpath(fix.path)
         if real in done:  # the same file reached by two paths: written once
@@ -560,14 +690,15 @@ def _write(plan: Plan) -> Plan:
         if problem is None:
             done.add(real)
             continue
-        print(f"secl: {fix.path}: {problem}", file=sys.stderr)
+        print(printable(f"secl: {fix.path}: {problem}"), file=sys.stderr)
         failed[fix.path] = fix.before
+        error = error or problem.error
     if not failed:
-        return plan
+        return plan, False
     files = {**plan.project.files, **failed}
     project = reanalysed(plan.project, files)
     kept = {p: f for p, f in plan.files.items() if p not in failed}
-    return Plan(project, run_rules(project), kept, plan.refusals)
+    return Plan(project, run_rules(project), kept, plan.refusals), error
 
 
 def _report(project: Project, findings: list[Finding], output_format: str, stream) -> None:

@@ -222,3 +222,58 @@ def test_output_does_not_depend_on_hash_seeds(project):
         assert r.returncode == 1, r.stderr
         outputs.add(r.stdout)
     assert len(outputs) == 1
+
+
+# Small things a user saw (issue 13).
+
+
+def test_sections_says_upgraded_once(project):
+    r = secl("sections", "good.bpf.c", cwd=project)
+    assert "upgraded (upgraded)" not in r.stdout and " upgraded " in r.stdout
+    r = secl("sections", "--output-format", "concise", "good.bpf.c", cwd=project)
+    assert r.stdout.splitlines()[0].endswith("-> kprobe+ upgraded")
+
+
+def test_rule_all_aligns_long_names(project):
+    import re
+
+    lines = secl("rule", "--all", cwd=project).stdout.splitlines()
+    rows = [re.match(r"SECL\d{3}  \S+ +(?:error|warning|info) +\S", line) for line in lines]
+    assert len(rows) > 20 and all(rows)
+    # Severity and summary start in one column each, however long the name before them.
+    assert len({re.search(r" (error|warning|info) ", line).start(1) for line in lines}) == 1
+    assert len({m.end() for m in rows}) == 1
+
+
+def test_rule_takes_a_name(project):
+    r = secl("rule", "upgraded-kprobe-perf-mode-with-context-helpers", cwd=project)
+    assert r.returncode == 0 and r.stdout.startswith(
+        "# upgraded-kprobe-perf-mode-with-context-helpers (SECL203)"
+    )
+    assert secl("rule", "secl101", cwd=project).returncode == 0
+    assert secl("rule", "no-such-rule", cwd=project).returncode == 2
+
+
+@pytest.mark.parametrize("command", ["check", "sections", "fix"])
+def test_every_option_has_help(project, command):
+    import argparse
+
+    from secl.cli import _parser
+
+    parser = _parser(command)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for action in sub.choices[command]._actions:
+        assert action.help, (command, action.option_strings or action.dest)
+
+
+def test_recursive_macro_is_called_recursive(project):
+    (project / "r.bpf.c").write_text("#define PFX PFX\nSEC(PFX)\nint f(void *ctx) { return 0; }\n")
+    r = secl("check", "--select", "SECL001", "--output-format", "concise", "r.bpf.c", cwd=project)
+    assert "`PFX` is a recursive macro" in r.stdout and "not defined" not in r.stdout
+
+
+def test_removed_section_wording(project):
+    (project / "l.bpf.c").write_text(PROGRAM.format(section="sk_lookup/x"))
+    r = secl("check", "--output-format", "concise", "l.bpf.c", cwd=project)
+    assert "`sk_lookup/x` was removed in libbpf 1.0.0: libbpf 1.0.0 and later reject it" in r.stdout
+    assert "with the auto-upgrade" not in r.stdout

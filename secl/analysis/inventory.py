@@ -5,6 +5,7 @@ from __future__ import annotations
 from secl.analysis.project import Project
 from secl.findings import InventoryEntry, LoaderEvidence, LoaderInfo, UpgradeInfo
 from secl.libbpf.table import Target, lookup_any, match
+from secl.loaders import MODELLED
 
 
 def build_inventory(project: Project) -> list[InventoryEntry]:
@@ -15,11 +16,17 @@ def build_inventory(project: Project) -> list[InventoryEntry]:
         if site.path not in project.reported:
             continue
         definition = None
-        if site.section is not None and site.kind != "data" and not site.template:
-            found = match(site.section, target) or lookup_any(site.section)
-            definition = found.definition.name if found is not None else None
-        upgrade = upgrades.get(site.key)
         loader = _loader(project, site.path) if site.kind == "program" else None
+        if site.section is not None and site.kind != "data" and not site.template:
+            if loader is not None and loader.kind in MODELLED:
+                # the entry of the loader's own table (cilium/ebpf, aya), not libbpf's
+                from secl.loaders.models import judge
+
+                definition = judge(loader.kind, site.section, loader.version).entry
+            else:
+                found = match(site.section, target) or lookup_any(site.section)
+                definition = found.definition.name if found is not None else None
+        upgrade = upgrades.get(site.key)
         entries.append(
             InventoryEntry(site=site, definition=definition, upgrade=upgrade, loader=loader)
         )

@@ -29,6 +29,8 @@ from secl.analysis.project import Project
 from secl.facts import SectionSite
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, ProgramRef
 
+_C_FILES = (".c", ".h", ".cc", ".cpp", ".cxx")
+
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
@@ -78,6 +80,9 @@ class Linker:
     # skeleton or object name -> BPF sources, from Go/Rust loader uses and build files
     # (secl.analysis.loaders.named_sources); `skeleton-map` wins over it
     named: dict[str, list[str]] = field(default_factory=dict)
+    # (loader file, skeleton or object name) -> BPF sources, as that file's Go/Rust loader
+    # uses link them (secl.analysis.loaders.file_named_sources); consulted first
+    file_named: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     # skeleton name -> every BPF source linked into it (secl.analysis.builds); a program of
     # any of them is a program of the skeleton, not an ambiguity
     linked: dict[str, list[str]] = field(default_factory=dict)
@@ -165,10 +170,15 @@ class Linker:
             )
             if ref.name is None:
                 return Resolution(())  # "every program of something": too vague to use
-            if not paths:
-                # Nothing the file names has it: the one source of the project that defines
-                # a program of that name, or an ambiguity between several.
+            if not paths and loader.path.endswith(_C_FILES):
+                # Nothing the C file names has it: the one source of the project that
+                # defines a program of that name, or an ambiguity between several.
                 paths = sorted(self._by_program.get(ref.name, ()))
+            linked = False
+        elif ref.owner.name is not None and (loader.path, ref.owner.name) in self.file_named:
+            paths = [
+                p for p in self.file_named[(loader.path, ref.owner.name)] if p in self.programs
+            ]
             linked = False
         else:
             paths = self.sources(ref.owner)

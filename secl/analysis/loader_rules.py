@@ -14,7 +14,7 @@ from secl.analysis.project import Project
 from secl.analysis.sections import NAMES, _finding, replace_section
 from secl.facts import SectionSite
 from secl.findings import Finding, Related
-from secl.loaders import LIBBPF_FAMILY, MODELLED
+from secl.loaders import CILIUM, LIBBPF_FAMILY, MODELLED
 
 
 def _sites(project: Project, path: str) -> list[SectionSite]:
@@ -39,16 +39,28 @@ def loader_section_names(project: Project) -> Iterator[Finding]:
         if loader.kind not in MODELLED:
             continue
         where = _where(loader)
+        generated = _generated_loader(loader)
         for site in _sites(project, path):
             verdict = judge(loader.kind, site.section or "", loader.version)
-            if verdict.code not in NAMES:
+            code = verdict.code_for(generated)
+            if code not in NAMES:
                 continue
             fix = None
             if verdict.did_you_mean:
                 best = verdict.did_you_mean[0]
                 fix = replace_section(site, best, "unsafe", f"Use `{best}`")
-            finding = _finding(verdict.code, site, verdict.message, fix=fix)
+            finding = _finding(code, site, verdict.full_message, fix=fix)
             yield _with_loader(finding, loader, where)
+
+
+def _generated_loader(loader: Assignment) -> bool:
+    """Whether the object is loaded through bpf2go's generated `load<Name>Objects()` (its
+    LoadAndAssign fails on a program cilium/ebpf cannot type, where NewCollection skips it):
+    a bpf2go use, or a generated `*_bpfel.go`/`*_bpfeb.go`, reaches the source."""
+    return any(
+        u.kind == CILIUM and u.certain and (u.idents or "bpf2go" in u.value)
+        for u in loader.evidence
+    )
 
 
 def unmodelled_loader(project: Project) -> Iterator[Finding]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from secl.analysis.project import Project
 from secl.loaders import (
@@ -93,6 +93,25 @@ def assignments(project: Project) -> dict[str, Assignment]:
     return found  # type: ignore[return-value]
 
 
+def _sources(project: Project) -> list[str]:
+    """Files with programs, and C files with only data sections (legacy `maps` objects)."""
+    return sorted({s.path for s in project.sites if s.kind == "program" or s.path.endswith(".c")})
+
+
+def _index(project: Project) -> _Index | None:
+    """The project's BPF sources indexed for linking, built once per run (None without a
+    loader scan or sources)."""
+    if "loader-link-index" not in project.memo:
+        scan = project.loader_scan
+        sources = _sources(project)
+        project.memo["loader-link-index"] = (
+            _Index(project.root, sources, scan.files, project.config, frozenset(scan.manifests))
+            if scan is not None and sources
+            else None
+        )
+    return project.memo["loader-link-index"]  # type: ignore[return-value]
+
+
 def named_sources(project: Project) -> dict[str, list[str]]:
     """Skeleton and object names that Go/Rust loaders and build files tie to BPF sources
     (`SkeletonBuilder::new().source("src/bpf/x.bpf.c")` makes skeleton `x` that file)."""
@@ -100,9 +119,8 @@ def named_sources(project: Project) -> dict[str, list[str]]:
     if found is None:
         found = {}
         scan = project.loader_scan
-        sources = sorted({s.path for s in project.sites if s.kind == "program"})
-        if scan is not None and sources:
-            index = _Index(project.root, sources, scan.files, project.config)
+        index = _index(project)
+        if scan is not None and index is not None:
             for lf in scan.files:
                 for use in lf.uses:
                     if not use.sources or not (use.skeletons or use.objects):
@@ -115,22 +133,51 @@ def named_sources(project: Project) -> dict[str, list[str]]:
     return found  # type: ignore[return-value]
 
 
+def file_named_sources(project: Project) -> dict[tuple[str, str], list[str]]:
+    """(loader file, object or skeleton name) -> the BPF sources that file's own uses link
+    the name to: a Go or Rust fact about `GetProgram("x")` of a module opened from
+    `main.bpf.o` means the source that open links to (the same module, the nearest), not
+    every `main.bpf.c` of the project."""
+    found = project.memo.get("loader-file-named-sources")
+    if found is None:
+        found = {}
+        scan = project.loader_scan
+        index = _index(project)
+        if scan is not None and index is not None:
+            for lf in scan.files:
+                for use in lf.uses:
+                    linked = sorted(index.links(use))
+                    for name in use.skeletons + use.objects:
+                        known = found.setdefault((lf.path, name), [])
+                        known += [p for p in linked if p not in known]
+        project.memo["loader-file-named-sources"] = found
+    return found  # type: ignore[return-value]
+
+
 def _assign(project: Project) -> dict[str, Assignment]:
-    sources = sorted({s.path for s in project.sites if s.kind == "program"})
+    sources = _sources(project)
     if not sources:
         return {}
     config = project.config
-    uses: dict[str, list[LoaderUse]] = {p: [] for p in sources}
-    if project.loader_scan is not None:
-        index = _Index(project.root, sources, project.loader_scan.files, config)
+    uses: dict[str, list[tuple[LoaderUse, bool]]] = {p: [] for p in sources}
+    index = _index(project)
+    if project.loader_scan is not None and index is not None:
         for lf in project.loader_scan.files:
             for use in lf.uses:
-                for path in index.sources_of(use):
-                    uses[path].append(use)
+                for path, exact in index.links(use).items():
+                    if path in uses:
+                        uses[path].append((use, exact))
     out: dict[str, Assignment] = {}
     forced = config.loader
+    by_module: dict[str | None, list[LoaderUse]] | None = None
     for path in sources:
-        found = uses[path] + _c_uses(project, path)
+        found = _closest(path, uses[path]) + _c_uses(project, path)
+        if not found and index is not None:
+            if by_module is None:
+                by_module = _uses_by_module(project, index)
+            module = index.module_of(path)
+            if module is not None:
+                found = _module_default(by_module.get(module, []))
         configured = forced or _configured(path, project)
         if configured:
             version = _version(project, configured, found)
@@ -143,6 +190,81 @@ def _assign(project: Project) -> dict[str, Assignment]:
         ordered = tuple(sorted(found, key=lambda u: (_rank(u.kind), u.path)))
         out[path] = Assignment(kind, _version(project, kind, found), ordered)
     return out
+
+
+def judged_as(project: Project, path: str) -> bool:
+    """Whether libbpf's rules apply to `path`: its own loader is libbpf-family, or, for a
+    header no loader names, one of the BPF sources that include it is."""
+    found = assignment(project, path)
+    if found is not ASSUMED or not path.endswith(".h"):
+        return found.libbpf_family
+    name = re.escape(os.path.basename(path).encode())
+    include = re.compile(rb'#\s*include\s*[<"](?:[^">]*/)?' + name + rb'[">]')
+    includers = [
+        p for p in assignments(project)
+        if p != path and include.search(project.files.get(p, b"")) is not None
+    ]  # fmt: skip
+    return not includers or any(assignment(project, p).libbpf_family for p in includers)
+
+
+def module_uses(project: Project, path: str) -> list[LoaderUse]:
+    """Every loader use in the Go module or crate `path` is in (empty: in none)."""
+    scan = project.loader_scan
+    if scan is None or not scan.manifests:
+        return []
+    index = _index(project)
+    if index is None:
+        return []
+    by_module = project.memo.get("loader-module-uses")
+    if by_module is None:
+        by_module = project.memo["loader-module-uses"] = _uses_by_module(project, index)
+    module = index.module_of(path)
+    return [] if module is None else by_module.get(module, [])
+
+
+def _uses_by_module(project: Project, index: _Index) -> dict[str | None, list[LoaderUse]]:
+    """Every loader use of the project by the Go module or crate its file is in, C libbpf
+    loader files included (as uses of kind libbpf)."""
+    from secl.analysis.sections import _loader_index
+
+    out: dict[str | None, list[LoaderUse]] = {}
+    scan = project.loader_scan
+    assert scan is not None
+    for lf in scan.files:
+        for use in lf.uses:
+            out.setdefault(index.module_of(use.path), []).append(use)
+    for loader in sorted({f for files in _loader_index(project).values() for f in files}):
+        span = project.positions(loader).span(0, 0)
+        out.setdefault(index.module_of(loader), []).append(
+            LoaderUse(LIBBPF, loader, span, "C libbpf loader", certain=False)
+        )
+    return out
+
+
+def _module_default(uses: list[LoaderUse]) -> list[LoaderUse]:
+    """For a BPF source no loader names, the loaders of its Go module or crate, if they are
+    all of one library: a loader that reads its object from a buffer filled elsewhere
+    (`NewModuleFromBufferArgs(args)` with the bytes from another package) still tells which
+    library the module's objects are for. Kept as uncertain evidence."""
+    kinds = {u.kind for u in uses}
+    if len(kinds) != 1:
+        return []
+    return [replace(u, certain=False) for u in uses[:4]]
+
+
+def _closest(path: str, links: list[tuple[LoaderUse, bool]]) -> list[LoaderUse]:
+    """The uses that reach a source by path; with none, of those that reach it only by a name
+    (an object or skeleton name other sources may share), the ones nearest to it in the tree."""
+    exact = [u for u, by_path in links if by_path]
+    if exact or not links:
+        return exact
+    here = os.path.dirname(os.path.abspath(path))
+
+    def shared(use: LoaderUse) -> int:
+        return len(os.path.commonpath([here, os.path.dirname(os.path.abspath(use.path))]))
+
+    best = max(shared(u) for u, _ in links)
+    return [u for u, _ in links if shared(u) == best]
 
 
 def _rank(kind: str) -> int:
@@ -172,7 +294,8 @@ def _version(project: Project, kind: str, uses: list[LoaderUse]) -> str | None:
         if use.kind == kind:
             version = scan.version(use.path, names)
             if version:
-                return version
+                # go.mod's `v0.8.0 (replaced by ../fork)` reads as the required version
+                return version.split()[0]
     return None
 
 
@@ -205,8 +328,16 @@ _WINDOWS_MARKS = (b"ebpf_api.h", b"ebpf_program_attach", b"ebpf_object_", b"ebpf
 class _Index:
     """BPF sources by absolute path, base name and stem, to link uses to."""
 
-    def __init__(self, root: str, sources: list[str], files: list, config: object) -> None:
+    def __init__(
+        self,
+        root: str,
+        sources: list[str],
+        files: list,
+        config: object,
+        modules: frozenset[str] = frozenset(),
+    ) -> None:
         self._root = root
+        self._modules = modules  # directories holding a go.mod, Cargo.toml or Cargo.lock
         self._absolute = {os.path.abspath(p): p for p in sources}
         self._by_name: dict[str, list[str]] = {}
         self._by_stem: dict[str, list[str]] = {}
@@ -223,27 +354,81 @@ class _Index:
                     for ident in use.idents:
                         self._idents.setdefault(ident, set()).update(linked)
                         self._idents.setdefault(ident.lower(), set()).update(linked)
+        # (module, skeleton or object name) -> what a build use of that module makes it from
+        # (SkeletonBuilder::source, bpf2go), whether or not that source is in this run
+        self._produced: dict[tuple[str | None, str], set[str]] = {}
+        for lf in files:
+            for use in lf.uses:
+                if use.sources and (use.skeletons or use.objects):
+                    module = self._module_of(os.path.dirname(os.path.abspath(use.path)))
+                    made = {self._written(use, s) for s in use.sources}
+                    for name in use.skeletons + use.objects:
+                        self._produced.setdefault((module, name), set()).update(made)
+
+    def module_of(self, path: str) -> str | None:
+        """The Go module or crate directory `path` is in (None: none)."""
+        return self._module_of(os.path.dirname(os.path.abspath(path)))
+
+    def _module_of(self, directory: str) -> str | None:
+        while True:
+            if directory in self._modules:
+                return directory
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                return None
+            directory = parent
 
     def sources_of(self, use: LoaderUse) -> list[str]:
-        found: set[str] = set()
+        return sorted(self.links(use))
+
+    def links(self, use: LoaderUse) -> dict[str, bool]:
+        """The sources `use` reaches -> whether by path (exact: a source path, a bpf2go
+        identifier, a name this module's build makes from a source) or only by a name that
+        sources elsewhere may share."""
+        found: dict[str, bool] = {}
         for source in use.sources:
-            found.update(self.source(use, source))
+            found.update(dict.fromkeys(self.source(use, source), True))
         for ident in use.idents:
-            found.update(self._idents.get(ident, ()))
-        for obj in use.objects:
-            found.update(self._object(use, obj))
-        for name in use.skeletons:
-            found.update(self._near(use, self._by_stem.get(name, [])))
-        return sorted(found)
+            found.update(dict.fromkeys(self._idents.get(ident, ()), True))
+        if use.sources:
+            # The object and skeleton names of a use that names its sources are what those
+            # sources build (SkeletonBuilder, bpf2go): not other sources of the same name.
+            return found
+        module = self._module_of(os.path.dirname(os.path.abspath(use.path)))
+        for name in use.objects + use.skeletons:
+            made = self._produced.get((module, name)) or self._produced.get(
+                (module, os.path.basename(name))
+            )
+            if made is not None:
+                # this module's build says what the name is made from: that, or nothing
+                found.update(
+                    dict.fromkeys((self._absolute[p] for p in made if p in self._absolute), True)
+                )
+            else:
+                fuzzy = (
+                    self._object(use, name)
+                    if name in use.objects
+                    else self._near(use, self._by_stem.get(name, []))
+                )
+                for path in fuzzy:
+                    found.setdefault(path, False)
+        return found
+
+    def _written(self, use: LoaderUse, source: str) -> str:
+        """The absolute path a source path as written means (relative to the file)."""
+        return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(use.path)), source))
 
     def source(self, use: LoaderUse, source: str) -> list[str]:
         """A source path as written: relative to the file that names it, else to the root;
         else by base name when one source of the project has it."""
         base_dir = os.path.dirname(os.path.abspath(use.path))
         for directory in (base_dir, self._root):
-            hit = self._absolute.get(os.path.normpath(os.path.join(directory, source)))
+            written = os.path.normpath(os.path.join(directory, source))
+            hit = self._absolute.get(written)
             if hit is not None:
                 return [hit]
+            if os.path.exists(written):
+                return []  # a file outside this run, not a namesake of one in it
         return self._near(use, self._by_name.get(os.path.basename(source), []))
 
     def _object(self, use: LoaderUse, obj: str) -> list[str]:
@@ -258,12 +443,23 @@ class _Index:
         return self._near(use, self._by_stem.get(name, []))
 
     def _near(self, use: LoaderUse, candidates: list[str]) -> list[str]:
-        """Of several same-named sources, those sharing the longest directory prefix with the
-        file that names them (a project with `a/probe.bpf.c` and `b/probe.bpf.c` and a loader
-        in `b/`)."""
+        """Of the sources a name may mean, those in the loader's own Go module or crate (the
+        nearest directory with go.mod or Cargo.toml) when there are any; of several, those
+        sharing the longest directory prefix with the file that names them (a project with
+        `a/probe.bpf.c` and `b/probe.bpf.c` and a loader in `b/`)."""
+        here = os.path.dirname(os.path.abspath(use.path))
+        module = self._module_of(here)
+        if module is not None:
+            # A source inside another module is that module's (a monorepo of crates); one in
+            # no module, or in an enclosing one (a workspace), may be this loader's.
+            candidates = [
+                p for p in candidates
+                if (theirs := self._module_of(os.path.dirname(os.path.abspath(p)))) is None
+                or module == theirs
+                or module.startswith(theirs + os.sep)
+            ]  # fmt: skip
         if len(candidates) <= 1:
             return list(candidates)
-        here = os.path.dirname(os.path.abspath(use.path))
 
         def shared(p: str) -> int:
             return len(os.path.commonpath([here, os.path.dirname(os.path.abspath(p))]))

@@ -158,19 +158,22 @@ def _bound_handlers(project: Project, path: str) -> CustomHandlers | None:
     uses = [u for u in assignment(project, path).evidence if u.kind != LIBBPF]
     if scan is None or not uses:
         return None
-    directories = {os.path.dirname(os.path.abspath(u.path)) for u in uses}
-    names: list[str] = []
-    fallback = False
-    for lf in scan.files:
-        if lf.facts is None or os.path.dirname(os.path.abspath(lf.path)) not in directories:
-            continue
-        for fact in lf.facts.facts:
-            if fact.kind == "prog-handler":
-                if fact.value is None:
-                    fallback = True
-                else:
-                    names.append(str(fact.value))
-    return CustomHandlers(tuple(names), fallback)
+    by_directory = project.memo.get("bound-handlers")
+    if by_directory is None:
+        by_directory = {}
+        for lf in scan.files:
+            for fact in lf.facts.facts if lf.facts is not None else ():
+                if fact.kind == "prog-handler":
+                    directory = os.path.dirname(os.path.abspath(lf.path))
+                    by_directory.setdefault(directory, []).append(fact.value)
+        project.memo["bound-handlers"] = by_directory
+    values = [
+        v
+        for d in sorted({os.path.dirname(os.path.abspath(u.path)) for u in uses})
+        for v in by_directory.get(d, ())  # type: ignore[attr-defined]
+    ]
+    names = tuple(str(v) for v in values if v is not None)
+    return CustomHandlers(names, any(v is None for v in values))
 
 
 def _program_sites(project: Project) -> list[SectionSite]:
@@ -196,9 +199,9 @@ def _program_sites(project: Project) -> list[SectionSite]:
 def libbpf_loads(project: Project, path: str) -> bool:
     """Whether libbpf (from C, Go or Rust, or assumed) opens the object built from `path`: only
     then do libbpf's section table and its rules apply."""
-    from secl.analysis.loaders import assignment
+    from secl.analysis.loaders import judged_as
 
-    return assignment(project, path).libbpf_family
+    return judged_as(project, path)
 
 
 def _target(project: Project) -> Target:
@@ -329,9 +332,10 @@ def _name_finding(code: str, extra: object, site: SectionSite, target: Target) -
         if removed.name == "maps":  # type: ignore[attr-defined]
             message = "legacy `maps` section: libbpf 1.0 and later refuse to open the object"
             return _finding(code, site, message)
+        since = removed.removed_in  # type: ignore[attr-defined]
         message = (
-            f"`{section}` was removed in libbpf {removed.removed_in}; "  # type: ignore[attr-defined]
-            f"libbpf {_shown(target)} has no such section"
+            f"`{section}` was removed in libbpf {since}: libbpf {since} and later reject it "
+            "as an unknown section"
         )
         fix = None
         if replacement is not None:
@@ -431,7 +435,17 @@ def _may_auto_attach(project: Project, site: SectionSite) -> bool:
     if not loaders:
         # no loader in view: it may well be auto-attached; Go and Rust libbpf loaders that
         # never attach it generically are in view when `bound` is False
-        return bound is None
+        if bound is not None:
+            return False
+        # A source no loader names, in a Go module or crate whose loaders never attach
+        # generically (aya and cilium/ebpf never do): nothing there parses its suffix.
+        from secl.analysis.loaders import module_uses
+
+        uses = module_uses(project, site.path)
+        if not uses:
+            return True
+        generic = _generic_attach_files(project)
+        return any(u.auto_attach or (u.auto_attach is None and u.path in generic) for u in uses)
     names = [n.encode() + b"__attach(" for n in skeleton_names(site.path, project.config)]
     generic = (b"bpf_object__attach_skeleton(", b"bpf_program__attach(")
     return any(
@@ -472,6 +486,22 @@ def _bound_auto_attach(project: Project, site: SectionSite) -> bool | None:
             if fact.kind == "auto-attach" or (fact.kind == "attach" and fact.api in GENERIC_ATTACH):
                 return True
     return False
+
+
+def _generic_attach_files(project: Project) -> frozenset[str]:
+    """Go/Rust loader files that attach some program the generic way, or a whole object."""
+    found = project.memo.get("generic-attach-files")
+    if found is None:
+        files = set()
+        for lf in project.loader_scan.files if project.loader_scan is not None else ():
+            for fact in lf.facts.facts if lf.facts is not None else ():
+                if fact.kind == "auto-attach" or (
+                    fact.kind == "attach" and fact.api in GENERIC_ATTACH
+                ):
+                    files.add(lf.path)
+                    break
+        found = project.memo["generic-attach-files"] = frozenset(files)
+    return found  # type: ignore[return-value]
 
 
 def _loaded_without_attach_target(project: Project, site: SectionSite) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from secl.analysis.builds import linked_skeletons, loader_defines
 from secl.analysis.links import LinkedFact, Linker, link_facts
-from secl.analysis.loaders import assignment, named_sources
+from secl.analysis.loaders import assignment, file_named_sources, named_sources
 from secl.analysis.project import Project
 from secl.facts import SectionSite, Span
 from secl.findings import Edit, Evidence, Finding, Fix, Related, UpgradeInfo
@@ -333,9 +333,9 @@ def expected_attach_type_set(p: Program) -> Hit | None:
     was changed or that a custom prog handler takes over."""
     if not p.upgraded:
         return None
-    # Setting the very type the upgrade gives (a mass-attach tool that makes its kprobe
-    # program BPF_TRACE_KPROBE_MULTI by hand) is what libbpf would do anyway.
-    facts = [f for f in p.of("expected-attach-type") if f.value != p.decision.attach_type]
+    # Setting the very attach type the upgrade sets (BPF_TRACE_KPROBE_MULTI on a kprobe it
+    # makes multi; libbpfgo's BPFAttachTypeTraceUprobeMulti) changes nothing.
+    facts = [f for f in p.of("expected-attach-type") if not _same_as_upgrade(p, f.value)]
     if not facts:
         return None
     return Hit(
@@ -343,6 +343,15 @@ def expected_attach_type_set(p: Program) -> Hit | None:
         f"({_where(facts[0])}); the upgrade overwrites it at load time",
         _related(facts, lambda f: f"set to {f.value} here", with_call=False),
     )
+
+
+def _same_as_upgrade(p: Program, value: object) -> bool:
+    """Whether an attach type written in C, Go or Rust names the multi attach type the
+    upgrade gives this program (kprobe_multi or uprobe_multi, entry or return alike)."""
+    squashed = re.sub(r"[^a-z]", "", str(value).lower())
+    base = p.section.split("/", 1)[0]
+    family = "uprobe" if "uprobe" in base or "uretprobe" in base else "kprobe"
+    return squashed.endswith(f"trace{family}multi")
 
 
 def mixed_prog_array(p: Program) -> Hit | None:
@@ -929,7 +938,9 @@ def _taken_over(
     for handler, sources in handlers:
         # A handler is process-wide, but only the objects its own loader opens are known to
         # be opened while it is registered.
-        if site.path not in sources:
+        if site.path not in sources or handler.value is None:
+            # a NULL handler is libbpf's fallback for names nothing else matches: a
+            # kprobe/uprobe-family name always matches libbpf's own table first
             continue
         sec = str(handler.value)
         # libbpf.c: find_sec_def() tries custom handlers first, matching like sec_def_matches().
@@ -985,7 +996,12 @@ def _analyse(project: Project) -> UpgradeAnalysis:
         return UpgradeAnalysis(info, [])
     loaders = _loaders(project)
     bpf_paths = sorted({s.path for s in project.programs})
-    linker = Linker(project, named_sources(project), linked_skeletons(project, bpf_paths))
+    linker = Linker(
+        project,
+        named_sources(project),
+        file_named_sources(project),
+        linked=linked_skeletons(project, bpf_paths),
+    )
     linked = link_facts(linker, loaders)
     handlers = []
     for lf in loaders:

@@ -1373,6 +1373,13 @@ def _why(t: Tok | None, pre: Preprocessor) -> tuple[str | None, str]:
     m = pre.table.get(t.text)
     if m is not None and m.params is not None:
         return t.text, f"`{t.text}`{via} is a function-like macro used without arguments"
+    if m is not None:
+        # Defined, yet left as it is: the name is in its own expansion, which the
+        # preprocessor does not expand again (C11 6.10.3.4p2).
+        return t.text, (
+            f"`{t.text}`{via} is a recursive macro: its expansion leads back to `{t.text}`, "
+            "which the preprocessor leaves unexpanded"
+        )
     missing = ""
     if pre.missing:
         shown = ", ".join(dict.fromkeys(pre.missing))

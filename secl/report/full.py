@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from secl.facts import Span
 from secl.findings import Finding
+from secl.report.text import printable
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def _paint(text: str, style: str, color: bool) -> str:
 
 
 def location(path: str, row: int, column: int) -> str:
-    return f"{path}:{row}:{column}"
+    return f"{printable(path)}:{row}:{column}"
 
 
 def header(finding: Finding, *, color: bool = False, one_line: bool = False) -> str:
@@ -89,6 +90,7 @@ def header(finding: Finding, *, color: bool = False, one_line: bool = False) -> 
     `one_line` folds line breaks in the message so line-oriented consumers see one record.
     """
     message = " ".join(finding.message.splitlines()) if one_line else finding.message
+    message = printable(message)
     where = location(finding.path, finding.span.start.row, finding.span.start.column)
     code = _paint(finding.code, _SEVERITY_COLOR[finding.severity], color)
     return f"{_paint(where, _BOLD, color)}: {code} [{finding.name}] {message}"
@@ -126,7 +128,7 @@ def snippet(
     gutter = _paint(" " * width + " |", _BLUE, color)
     out = [gutter]
     for row in range(first_row, last_row + 1):
-        line = lines[row - 1]
+        line = printable(lines[row - 1], keep="\t")  # one character for one
         expanded, starts = expand_line(line)
         start_cell, end_cell = _underline_range(row, line, span, starts)
         number = _paint(f"{row:>{width}} |", _BLUE, color)
@@ -146,13 +148,14 @@ def render_finding(finding: Finding, data: bytes | None, *, color: bool = False)
     lines.extend(snippet(finding.span, data, severity=finding.severity, color=color))
     width = len(str(max(finding.span.end.row, finding.span.start.row)))
     prefix = _note_prefix(width, color)
-    lines.extend(prefix + note for note in finding.notes)
+    lines.extend(prefix + printable(note) for note in finding.notes)
     for rel in finding.related:
         where = location(rel.path, rel.span.start.row, rel.span.start.column)
-        lines.append(f"{prefix}{where}: {rel.message}")
+        lines.append(f"{prefix}{where}: {printable(rel.message)}")
     if finding.fix is not None:
         unsafe = " (unsafe)" if finding.fix.applicability == "unsafe" else ""
-        lines.append(f"{_paint('help', _CYAN, color)}: {finding.fix.message}{unsafe}")
+        help_text = printable(finding.fix.message)
+        lines.append(f"{_paint('help', _CYAN, color)}: {help_text}{unsafe}")
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from secl.findings import Finding
+from secl.report.text import printable
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -14,7 +15,9 @@ LEVELS: dict[Severity, str] = {"error": "error", "warning": "warning", "info": "
 
 
 def escape_data(text: str) -> str:
-    # `%` first, or the escapes themselves would be escaped again.
+    # `%` first, or the escapes themselves would be escaped again. Other control characters
+    # are shown, not sent: the log viewer reads ESC sequences.
+    text = printable(text, keep="\t\n\r")
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from secl.findings import Evidence, InventoryEntry, LoaderInfo, UpgradeInfo
 from secl.report.full import display_width
 from secl.report.json import dumps, position
+from secl.report.text import printable
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -78,7 +80,13 @@ def entry_object(entry: InventoryEntry) -> dict[str, Any]:
 
 def _name(entry: InventoryEntry) -> str:
     site = entry.site
-    return site.program or site.symbol or "-"
+    return printable(site.program or site.symbol or "-")
+
+
+def _cell(text: str) -> str:
+    """Source text on one line of a table: a line break and its indentation read as one
+    space, every other control character shown (see secl.report.text)."""
+    return printable(re.sub(r"[ \t]*\r?\n[ \t]*", " ", text), keep="")
 
 
 def _target(entry: InventoryEntry) -> str:
@@ -93,15 +101,20 @@ def _fate(info: UpgradeInfo | None) -> str:
     if info.needs_single:
         codes = f": {', '.join(info.codes)}" if info.codes else ""
         return f"needs .single ({info.reason_code}{codes})"
-    return f"{'upgraded' if info.upgraded else 'not upgraded'} ({info.reason_code})"
+    fate = "upgraded" if info.upgraded else "not upgraded"
+    # The reason code only when it says more than the fate (not `upgraded (upgraded)`).
+    if info.reason_code in (fate, fate.replace(" ", "-")):
+        return fate
+    return f"{fate} ({info.reason_code})"
 
 
 def concise_line(entry: InventoryEntry) -> str:
     site = entry.site
-    where = f"{site.path}:{site.span.start.row}:{site.span.start.column}"
-    line = f"{where}: {site.kind} {_name(entry)} {site.section_text} -> {_target(entry)}"
+    where = f"{printable(site.path)}:{site.span.start.row}:{site.span.start.column}"
+    text = _cell(site.section_text)
+    line = f"{where}: {site.kind} {_name(entry)} {text} -> {_target(entry)}"
     if site.branch is not None:
-        line += f" [{site.branch}]"
+        line += f" [{_cell(site.branch)}]"
     if site.template:
         line += " (template)"
     fate = _fate(entry.upgrade)
@@ -115,7 +128,7 @@ def _loader_text(info: LoaderInfo) -> str:
     if info.evidence:
         ev = info.evidence[0]
         text += f", {ev.path}:{ev.span.start.row}"
-    return text
+    return printable(text, keep="")  # a version and a path come from the user's files
 
 
 def totals(entries: Sequence[InventoryEntry]) -> str:
@@ -168,17 +181,18 @@ def _full(entries: Sequence[InventoryEntry]) -> str:
                     f"{site.span.start.row}:{site.span.start.column}",
                     kind,
                     _name(e),
-                    site.section_text,
+                    _cell(site.section_text),
                     _target(e),
                     _fate(e.upgrade) or "-",
-                    site.branch or "-",
+                    _cell(site.branch) if site.branch else "-",
                 ]
             )
-        header = path
+        header = printable(path, keep="")
         loaders = [e.loader for e in group if e.loader is not None]
         if loaders and loaders[0].kind != "libbpf-assumed":
             header += f" (loader: {_loader_text(loaders[0])})"
-        blocks.append("\n".join([header, *("  " + line for line in _table(rows))]))
+        lines = ("  " + line for line in _table(rows))
+        blocks.append("\n".join([header, *lines]))
     return "\n\n".join([*blocks, totals(entries)]) + "\n"
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from secl.facts import Position
 from secl.findings import Finding, Fix
+from secl.report.text import undecodable_as_escapes
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -58,8 +59,11 @@ def finding_object(finding: Finding, rules: dict[str, Rule]) -> dict[str, Any]:
 
 
 def dumps(value: Any) -> str:
-    """Two-space indent, keys in the order built, UTF-8 kept readable, trailing newline."""
-    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+    """Two-space indent, keys in the order built, UTF-8 kept readable, trailing newline. The
+    undecodable bytes of a file name are written `\\xNN` in the string, so that the output
+    is valid UTF-8 (JSON escapes the control characters itself)."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return undecodable_as_escapes(text, backslash="\\\\") + "\n"
 
 
 def render(findings: Sequence[Finding], *, rules: dict[str, Rule]) -> str:

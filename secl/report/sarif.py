@@ -39,7 +39,8 @@ def artifact_location(path: str, root: str) -> dict[str, str]:
     if relative == os.pardir or relative.startswith(os.pardir + os.sep):
         return {"uri": Path(absolute).as_uri()}
     posix = PurePosixPath(*Path(relative).parts).as_posix()
-    return {"uri": quote(posix), "uriBaseId": SRCROOT}
+    # The name's bytes, percent-encoded: a name that is not UTF-8 stays a valid URI.
+    return {"uri": quote(os.fsencode(posix)), "uriBaseId": SRCROOT}
 
 
 def region(span: Span) -> dict[str, int]:
@@ -53,7 +54,7 @@ def region(span: Span) -> dict[str, int]:
 
 def fingerprint(finding: Finding, uri: str) -> str:
     parts = (finding.code, uri, finding.section or "", finding.program or "")
-    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def rule_descriptor(rule: Rule) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from secl.verify import process
 from secl.verify.cases import (
     Case,
     Evidence,
@@ -32,7 +33,7 @@ from secl.verify.cases import (
     plan_program,
     probe_group,
 )
-from secl.verify.objects import NotABpfObject, ObjectProgram, read_programs
+from secl.verify.objects import NotABpfObject, NotRegularFile, ObjectProgram, read_programs
 from secl.verify.toolchain import (
     HostSupport,
     Skip,
@@ -146,21 +147,37 @@ class _Progress:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    """SIGTERM and SIGHUP stop a run as Ctrl-C does: QEMU, the loader, the temporary
+    directories and tracefs probes are cleaned up on the way out (exit 128 + the signal)."""
+    try:
+        with process.stop_on_signals():
+            return _run_verify(args)
+    except process.Terminated as stop:
+        print(f"secl: verify stopped by {stop.name}", file=sys.stderr)
+        return 128 + stop.signum
+
+
+def _run_verify(args: argparse.Namespace) -> int:
     from secl.cli import UsageError
 
     programs: list[ObjectProgram] = []
+    objects: list[str] = []
     for obj in args.objects:
         try:
             programs.extend(read_programs(obj))
+        except NotRegularFile as err:
+            print(f"secl: warning: {err}, skipped", file=sys.stderr)
+            continue
         except NotABpfObject as err:
             raise UsageError(str(err)) from err
+        objects.append(obj)
     for source in args.sources or ():
         if not os.path.exists(source):
             raise UsageError(f"--sources {source}: no such file or directory")
     if args.kernel and not os.path.isfile(args.kernel):
         raise UsageError(f"--kernel {args.kernel}: no such file")
-    progress = _Progress(sys.stderr.isatty() and len(args.objects) > 1)
-    report = Report(objects=list(args.objects), require_runtime=args.require_runtime)
+    progress = _Progress(sys.stderr.isatty() and len(objects) > 1)
+    report = Report(objects=objects, require_runtime=args.require_runtime)
     try:
         progress("reading sources")
         predictions = predictions_from_sources(args.sources or [])

@@ -16,9 +16,10 @@ Per program (only that program autoloaded in each load):
 What a case should show is the prediction: the SECL2xx codes of the analysis say which
 replays break, and kernel facts say how (kernel/bpf/syscall.c:
 bpf_prog_attach_check_attach_type refuses a perf-event link for a *_MULTI program, EINVAL;
-kernel/events/core.c: __perf_event_set_bpf_prog, the ioctl path, does not look at the attach
-type; kernel/trace/bpf_trace.c: bpf_{k,u}probe_multi_link_fill_link_info report the multi
-link types).
+kernel/trace/bpf_trace.c: bpf_{k,u}probe_multi_link_fill_link_info report the multi link
+types). One answer differs between kernel builds: a *_MULTI program attached through the perf
+ioctl (PERF/LEGACY modes) attaches on some and gets EINVAL on others; such a case lists both
+answers (Expect.or_else) and is reported as a kernel-dependent observation.
 """
 
 from __future__ import annotations
@@ -109,11 +110,23 @@ class Prediction:
 
 @dataclass(frozen=True, slots=True)
 class Expect:
-    """What a case should observe on the kernel."""
+    """What a case should observe on the kernel. A kernel-dependent case lists, in `or_else`,
+    the other answers kernel builds are known to give; `meaning` says what an answer tells
+    about the kernel that gave it."""
 
     attach: str  # "ok" or an errno name
     link_type: str | None = None  # a LINK_TYPES name, "none" (no BPF link), None: not checked
     hits: bool = False  # the program runs once per trigger
+    meaning: str = ""
+    or_else: tuple[Expect, ...] = ()
+
+    @property
+    def text(self) -> str:
+        return self.attach if self.attach != "ok" else f"ok {self.link_type or ''}".strip()
+
+    def answers(self) -> tuple[Expect, ...]:
+        """Every answer this case accepts: the expectation first, then the other builds'."""
+        return (self, *self.or_else)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,12 +205,14 @@ class Observation:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """What one case observed."""
+    """What one case observed. `kernel_dependent`: the case's answer differs between kernel
+    builds, and this kernel gave one of the known answers (explained, never a contradiction)."""
 
     case: Case
     observation: Observation | None
     verdict: Verdict
     explanation: str
+    kernel_dependent: bool = False
 
 
 def errno_name(value: int) -> str:
@@ -408,8 +423,8 @@ def _replay(
         today = Expect("ok", "none" if perf_like else "PERF_EVENT", hits)
         control = baseline_case(f"mode {short}, as written", fields, today)
         if perf_like:
-            after = Expect("ok", "none", hits)
-            why = "the perf ioctl does not check the attach type"
+            after = perf_ioctl_expect(hits)
+            why = "attached through the perf ioctl"
         else:
             after = Expect("EINVAL")
             why = "a perf link for a *_MULTI program is refused"
@@ -464,6 +479,20 @@ def _replay(
     return None
 
 
+def perf_ioctl_expect(hits: bool) -> Expect:
+    """An upgraded (*_MULTI) program attached through the perf ioctl (PERF/LEGACY modes).
+    Kernel builds differ: Debian's 6.12.95, 6.18.15 and 7.3.4 attach it
+    (kernel/events/core.c: __perf_event_set_bpf_prog checks the program type, not the expected
+    attach type), a 6.18.44-fc build refuses the uprobe case with EINVAL from
+    PERF_EVENT_IOC_SET_BPF. Either is an observation of that kernel, not of the prediction."""
+    refused = Expect("EINVAL", meaning="it refuses a *_MULTI program on the perf ioctl")
+    return Expect(
+        "ok", "none", hits,
+        meaning="it attaches without a BPF link (the ioctl does not check the attach type)",
+        or_else=(refused,),
+    )  # fmt: skip
+
+
 # -- judging ---------------------------------------------------------------------------------
 
 
@@ -492,24 +521,16 @@ def judge(case: Case, seen: Observation | None, control: Result | None) -> Resul
     expect = case.expect
     if seen.attach == -errno.EOPNOTSUPP and case.fields.get("api") == "multi":
         return Result(case, seen, "inconclusive", "this kernel has no multi link (EOPNOTSUPP)")
-    problems = []
-    if expect.attach == "ok" and seen.attach:
-        if case.baseline:
-            log = f" ({seen.log[-1]})" if seen.log else ""
-            return Result(
-                case, seen, "inconclusive",
-                f"cannot be attached here as written either: {seen.attach_text}{log}",
-            )  # fmt: skip
-        problems.append(f"expected the attach to succeed, it failed with {seen.attach_text}")
-    elif expect.attach != "ok" and not seen.attach:
-        problems.append(f"expected {expect.attach}, the attach succeeded ({seen.link_text} link)")
-    elif expect.attach != "ok" and seen.attach_text != expect.attach:
-        problems.append(f"expected {expect.attach}, the attach failed with {seen.attach_text}")
-    if not seen.attach and expect.link_type is not None and seen.link_text != expect.link_type:
-        problems.append(f"expected link type {expect.link_type}, got {seen.link_text}")
+    if expect.attach == "ok" and seen.attach and case.baseline:
+        log = f" ({seen.log[-1]})" if seen.log else ""
+        return Result(
+            case, seen, "inconclusive",
+            f"cannot be attached here as written either: {seen.attach_text}{log}",
+        )  # fmt: skip
     count = int(case.fields.get("count", 0))
-    if not seen.attach and expect.hits and seen.hits is not None and seen.hits < count:
-        problems.append(f"expected {count} hits, counted {seen.hits}")
+    problems = mismatches(expect, seen, count)
+    if expect.or_else:
+        return _judge_kernel_dependent(case, seen, problems, count)
     verdict: Verdict
     if case.informational:
         verdict = "informational"
@@ -520,6 +541,46 @@ def judge(case: Case, seen: Observation | None, control: Result | None) -> Resul
         code = f"{case.code}: " if case.code else ""
         return Result(case, seen, "contradicts", code + "; ".join(problems) + why)
     return Result(case, seen, "agrees", case.why)
+
+
+def mismatches(expect: Expect, seen: Observation, count: int) -> list[str]:
+    """How an observation differs from one expected answer (empty: it matches)."""
+    problems = []
+    if expect.attach == "ok" and seen.attach:
+        problems.append(f"expected the attach to succeed, it failed with {seen.attach_text}")
+    elif expect.attach != "ok" and not seen.attach:
+        problems.append(f"expected {expect.attach}, the attach succeeded ({seen.link_text} link)")
+    elif expect.attach != "ok" and seen.attach_text != expect.attach:
+        problems.append(f"expected {expect.attach}, the attach failed with {seen.attach_text}")
+    if not seen.attach and expect.link_type is not None and seen.link_text != expect.link_type:
+        problems.append(f"expected link type {expect.link_type}, got {seen.link_text}")
+    if not seen.attach and expect.hits and seen.hits is not None and seen.hits < count:
+        problems.append(f"expected {count} hits, counted {seen.hits}")
+    return problems
+
+
+def _judge_kernel_dependent(
+    case: Case, seen: Observation, problems: list[str], count: int
+) -> Result:
+    """A case whose answer differs between kernel builds: any known answer is this kernel's
+    observation, explained with what it means and what other builds answer."""
+    answers = case.expect.answers()
+    matched = next((a for a in answers if not mismatches(a, seen, count)), None)
+    context = f" ({case.why})" if case.why else ""
+    if matched is not None:
+        others = "; ".join(f"{a.text}: {a.meaning}" for a in answers if a is not matched)
+        verdict: Verdict = "informational" if case.informational else "agrees"
+        text = (
+            f"kernel-dependent: this kernel answers {matched.text}: {matched.meaning}; "
+            f"other kernel builds answer {others}{context}"
+        )
+        return Result(case, seen, verdict, text, kernel_dependent=True)
+    known = " or ".join(a.text for a in answers)
+    text = f"{'; '.join(problems)} (kernel-dependent, known answers: {known}){context}"
+    if case.informational:
+        return Result(case, seen, "informational", text)
+    code = f"{case.code}: " if case.code else ""
+    return Result(case, seen, "contradicts", code + text)
 
 
 def judge_all(plan: ProgramPlan, observations: dict[int, Observation]) -> list[Result]:

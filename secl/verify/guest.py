@@ -52,7 +52,7 @@ class GuestRun:
     accel_reason: str
 
 
-class _Cpio:
+class Cpio:
     """A newc ("070701") archive, as the kernel's initramfs unpacker reads it
     (init/initramfs.c: do_header)."""
 
@@ -90,7 +90,7 @@ class _Cpio:
 
 
 def build_initramfs(busybox: str, loader: Path, cases: list[tuple[Case, str]], path: Path) -> None:
-    archive = _Cpio()
+    archive = Cpio()
     for d in ("bin", "dev", "proc", "sys", "tmp", "objs"):
         archive.directory(d)
     archive.char_device("dev/console", 5, 1)

@@ -4,9 +4,11 @@ than .text is a program, and the section name is its SEC())."""
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 
 EM_BPF = 247
 SHT_SYMTAB = 2
@@ -18,6 +20,11 @@ class NotABpfObject(ValueError):
     pass
 
 
+class NotRegularFile(NotABpfObject):
+    """A FIFO, device, socket or directory: skipped, never read (a FIFO would block, a device
+    like /dev/zero would never end)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectProgram:
     """A program of a compiled object file."""
@@ -27,11 +34,26 @@ class ObjectProgram:
     section: str
 
 
-def read_programs(path: str) -> list[ObjectProgram]:
+def read_object(path: str) -> bytes:
+    """The bytes of a regular file. A device is never opened (opening some has effects); the
+    open is non-blocking and checked again on its descriptor, so that a FIFO swapped in after
+    the first check cannot block it either."""
     try:
-        data = Path(path).read_bytes()
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise NotRegularFile(f"{path}: not a regular file")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as err:
+        if err.errno == errno.ENXIO:  # a FIFO or socket with nobody at the other end
+            raise NotRegularFile(f"{path}: not a regular file") from err
         raise NotABpfObject(f"{path}: {err.strerror}") from err
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(f"{path}: not a regular file")
+        return f.read()
+
+
+def read_programs(path: str) -> list[ObjectProgram]:
+    data = read_object(path)
     if data[:4] != b"\x7fELF" or len(data) < 64:
         raise NotABpfObject(f"{path}: not an ELF file")
     if data[4] != 2 or data[5] != 1:

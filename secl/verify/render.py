@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from secl.verify.cases import Case, Observation, ProgramPlan, errno_name
+from secl.verify.cases import Case, Expect, Observation, ProgramPlan, errno_name
 
 if TYPE_CHECKING:
     from secl.verify import Report
@@ -34,9 +34,8 @@ def _observed(seen: Observation | None) -> tuple[str, str, str, str]:
 
 
 def _expected(case: Case) -> str:
-    e = case.expect
-    text = e.attach if e.attach != "ok" else f"ok {e.link_type or ''}".strip()
-    return text
+    # a kernel-dependent case shows every answer kernel builds give
+    return " or ".join(answer.text for answer in case.expect.answers())
 
 
 def render_full(report: Report) -> str:
@@ -67,6 +66,8 @@ def render_full(report: Report) -> str:
                 result = report.results.get(case.id)
                 load, attach, link, hits = _observed(result.observation if result else None)
                 verdict = result.verdict if result else "skipped"
+                if result is not None and result.kernel_dependent:
+                    verdict = "kernel-dependent"
                 rows.append((case.label, _expected(case), load, attach, link, hits, verdict))
             widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
             for row in rows:
@@ -81,7 +82,13 @@ def render_full(report: Report) -> str:
             lines.append(f"\n{title}:")
             for r in sorted(chosen, key=lambda r: r.case.id):
                 lines.append(f"  {r.case.program.name}: {r.case.label}: {r.explanation}")
-    informational = [r for r in report.results.values() if r.verdict == "informational"]
+    dependent = [r for r in report.results.values() if r.kernel_dependent]
+    if dependent:
+        lines.append("\nKernel-dependent (kernel builds answer differently; not a contradiction):")
+        for r in sorted(dependent, key=lambda r: r.case.id):
+            lines.append(f"  {r.case.program.name}: {r.case.label}: {r.explanation}")
+    informational = [r for r in report.results.values()
+                     if r.verdict == "informational" and not r.kernel_dependent]  # fmt: skip
     if informational:
         lines.append("\nInformational (uprobe attach-mode routing, U2):")
         for r in sorted(informational, key=lambda r: r.case.id):
@@ -97,10 +104,12 @@ def render_full(report: Report) -> str:
         lines.append(f"\nwarning: {run.where}: {run.problem}")
     counts = report.counts()
     lines.append(
-        f"\n{sum(counts.values())} cases (host {report.ran('host')}, guest {report.ran('guest')} "
+        ("\n" if lines else "")
+        + f"{sum(counts.values())} cases (host {report.ran('host')}, guest {report.ran('guest')} "
         f"ran): {counts['agrees']} agree, {counts['contradicts']} contradict, "
         f"{counts['inconclusive']} inconclusive, {counts['informational']} informational, "
         f"{counts['skipped']} skipped"
+        + (f" ({len(dependent)} kernel-dependent)" if dependent else "")
     )
     failures = report.failures()
     if failures and report.require_runtime and not counts["contradicts"]:
@@ -121,6 +130,17 @@ def _observation_object(seen: Observation | None) -> dict[str, Any] | None:
     }
 
 
+def _expected_object(case: Case, expect: Expect) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "attach": expect.attach,
+        "link_type": expect.link_type,
+        "hits": case.fields.get("count") if expect.hits else None,
+    }
+    if expect.meaning:
+        out["meaning"] = expect.meaning
+    return out
+
+
 def render_json(report: Report) -> str:
     objects = []
     for obj in report.objects:
@@ -137,13 +157,13 @@ def render_json(report: Report) -> str:
                         "code": case.code,
                         "informational": case.informational,
                         "loader": case.fields,
-                        "expected": {
-                            "attach": case.expect.attach,
-                            "link_type": case.expect.link_type,
-                            "hits": case.fields.get("count") if case.expect.hits else None,
-                        },
+                        "expected": _expected_object(case, case.expect),
+                        "other_kernels": [
+                            _expected_object(case, answer) for answer in case.expect.or_else
+                        ],
                         "observed": _observation_object(result.observation if result else None),
                         "verdict": result.verdict if result else "skipped",
+                        "kernel_dependent": bool(result and result.kernel_dependent),
                         "explanation": result.explanation if result else None,
                     }
                 )
@@ -182,6 +202,7 @@ def render_json(report: Report) -> str:
         "skips": [{"where": w, "what": s.what, "detail": s.detail} for w, s in report.skips],
         "summary": {
             **report.counts(),
+            "kernel_dependent": sum(1 for r in report.results.values() if r.kernel_dependent),
             "host_ran": report.ran("host"),
             "guest_ran": report.ran("guest"),
         },

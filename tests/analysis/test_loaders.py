@@ -41,9 +41,7 @@ def inventory(root: Path, *args: str) -> list[dict]:
 
 
 def loaders(root: Path, *args: str) -> dict[str, dict]:
-    return {
-        e["program"]: e["loader"] for e in inventory(root, *args) if e["kind"] == "program"
-    }
+    return {e["program"]: e["loader"] for e in inventory(root, *args) if e["kind"] == "program"}
 
 
 def findings(root: Path, *args: str) -> list[dict]:
@@ -77,7 +75,7 @@ def test_c_libbpf_loader_is_found_by_skeleton(tmp_path):
     loader = loaders(tmp_path)["handle"]
     assert loader["kind"] == "libbpf"
     assert [(e["filename"], e["location"]["row"]) for e in loader["evidence"]] == [
-        ("probe.c", 1)
+        ("probe.c", 4)  # the open call
     ]
 
 
@@ -161,7 +159,7 @@ def test_a_source_reached_by_several_loaders_takes_the_libbpf_one(tmp_path):
     loader = loaders(tmp_path)["handle"]
     assert loader["kind"] == "libbpf"
     assert sorted(e["kind"] for e in loader["evidence"]) == ["cilium-ebpf", "libbpf"]
-    assert codes(tmp_path) == [("probe.bpf.c", "SECL101", 1)]  # libbpf rejects `socket1`
+    assert codes(tmp_path) == [("probe.bpf.c", "SECL102", 1)]  # libbpf rejects `socket1`
 
 
 def test_vendored_loaders_are_not_read(tmp_path):
@@ -189,3 +187,111 @@ def test_a_loader_that_names_a_source_elsewhere_does_not_link_to_a_namesake(tmp_
         e["filename"]: e["loader"]["kind"] for e in inventory(tmp_path) if e["kind"] == "program"
     }
     assert by_file == {"a/probe.bpf.c": "libbpf-assumed", "b/probe.bpf.c": "cilium-ebpf"}
+
+
+# -- the fixture projects, one per loader family ---------------------------------------------
+
+FAMILIES = {
+    # fixture directory -> the loader kind of every BPF source in it
+    "aya": "aya",
+    "bcc": "bcc",
+    "cilium": "cilium-ebpf",
+    "gobpf": "gobpf",
+    "libbpf-rs": "libbpf-rs",
+    "libbpfgo": "libbpfgo",
+}
+
+
+def _copy(name: str, tmp_path: Path) -> Path:
+    import shutil
+
+    source = FIXTURES / name
+    if not source.is_dir():
+        pytest.fail(f"fixture project {source} is missing")
+    root = tmp_path / name
+    shutil.copytree(source, root)
+    (root / ".git").mkdir()
+    return root
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_fixture_project_loader_and_markers(name, tmp_path):
+    """Every `// ruleid: CODE` marker of the project's BPF C is reported, nothing marked
+    `// ok: CODE` is, and every program is judged as loaded by the family's library."""
+    from tests.catalogue_harness import markers
+
+    root = _copy(name, tmp_path)
+    kinds = {e["filename"]: e["loader"]["kind"] for e in inventory(root) if e["loader"]}
+    assert kinds and set(kinds.values()) == {FAMILIES[name]}, kinds
+    got = {(os.path.normpath(f["filename"]), f["location"]["row"], f["code"])
+           for f in findings(root, "--select", "ALL")}  # fmt: skip
+    for path in sorted(root.rglob("*.c")):
+        rel = str(path.relative_to(root))
+        must, must_not = markers(path.read_text())
+        for row, code in sorted(must):
+            assert (rel, row, code) in got, f"{rel}:{row}: expected {code}; got {sorted(got)}"
+        for row, code in sorted(must_not):
+            assert (rel, row, code) not in got, f"{rel}:{row}: {code} reported where marked ok"
+    if FAMILIES[name] not in ("libbpf-rs", "libbpfgo"):
+        assert not [g for g in got if g[2].startswith("SECL2")]  # no auto-upgrade there
+
+
+def test_a_go_or_rust_file_that_does_not_parse_is_one_line_and_the_run_goes_on(tmp_path):
+    write(
+        tmp_path,
+        {
+            "bpf/probe.c": PROBE.format(section="kprobes/do_unlinkat"),
+            "main.go": 'package main\n\nimport "github.com/cilium/ebpf"\n\n'
+            'func main() {\n\tspec, _ := ebpf.LoadCollectionSpec("probe.o"\n\t{{{\n}\n',
+            "src/main.rs": "use libbpf_rs::ObjectBuilder;\nfn main() { let o = "
+            'ObjectBuilder::default().open_file("probe.o") {{{ }\n',
+        },
+    )
+    r = secl("check", "--output-format", "concise", ".", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    lines = [line for line in r.stderr.splitlines() if line]
+    assert len([line for line in lines if "main.go" in line]) == 1, r.stderr
+    assert len([line for line in lines if "main.rs" in line]) == 1, r.stderr
+    assert "bpf/probe.c:1:5: SECL1" in r.stdout  # the C is still linted
+
+
+GO_LIBBPFGO = """package main
+
+import bpf "github.com/aquasecurity/libbpfgo"
+
+func main() {{
+	m, _ := bpf.NewModuleFromFile("probe.bpf.o")
+	m.BPFLoadObject()
+	p, _ := m.GetProgram("handle")
+	{call}
+}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        ("p.AttachKprobeOffset(0xffffffff81000000)", ["SECL201"]),
+        ("p.AttachKprobe(\"do_unlinkat\")", []),
+        # setting the attach type the upgrade sets anyway changes nothing (a trap)
+        ("p.SetExpectedAttachType(bpf.BPFAttachTypeTraceKprobeMulti)", []),
+        ("p.SetExpectedAttachType(bpf.BPFAttachTypeTraceUprobeMulti)", ["SECL207"]),
+    ],
+)
+def test_libbpfgo_evidence_in_one_module_of_many(tmp_path, call, expected):
+    """Every Go module of the project opens a `probe.bpf.o`: the evidence of one module's
+    loader is about its own source only."""
+    for module in ("a", "b"):
+        write(
+            tmp_path,
+            {
+                f"{module}/go.mod": "module x\n\nrequire github.com/aquasecurity/libbpfgo v0.8.0\n",
+                f"{module}/probe.bpf.c": PROBE.format(section="kprobe/do_unlinkat"),
+                f"{module}/main.go": GO_LIBBPFGO.format(
+                    call=call if module == "a" else 'p.AttachKprobe("x")'
+                ),
+            },
+        )
+    got = [(f["filename"], f["code"]) for f in findings(tmp_path)]
+    assert got == [("a/probe.bpf.c", code) for code in expected]

@@ -592,6 +592,7 @@ INVENTORY_KEYS = [
     "branch",
     "template",
     "upgrade",
+    "loader",
 ]
 
 

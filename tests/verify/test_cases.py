@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
+import pytest
+
 from secl.verify.cases import (
     Evidence,
     Observation,
@@ -112,3 +117,95 @@ def test_failures_of_their_own_are_inconclusive() -> None:
     assert results[1].verdict == "inconclusive" and "EOPNOTSUPP" in results[1].explanation
     # no result at all (the loader died)
     assert judge_all(p, {})[0].verdict == "inconclusive"
+
+
+# -- answers that differ between kernel builds ---------------------------------------------
+
+PERF_MODE = Evidence("attach-mode", "l.c", 4, 1, "PROBE_ATTACH_MODE_PERF")
+NO_LINK = Observation(0, 0, 0, -22, None, 5, ())  # attached, the fd is not a BPF link
+REFUSED = Observation(0, 0, -22, 0, None, None, ())
+OTHER_ERROR = Observation(0, 0, -2, 0, None, None, ())
+
+
+def _perf_route(section: str, seen_there: Observation, codes: tuple[str, ...] = ()):
+    """The results of a program whose upgraded PERF-mode attach saw `seen_there`."""
+    p = plan(section, PERF_MODE, codes=codes)
+    replay = p.cases[-1]
+    assert replay.expect.or_else, "the perf-ioctl case must be kernel-dependent"
+    observations = {c.id: NO_LINK if "mode PERF" in c.label else seen() for c in p.cases}
+    observations[2] = seen(link_type=12 if section.startswith("u") else 8)
+    observations[replay.id] = seen_there
+    return judge_all(p, observations)[-1]
+
+
+@pytest.mark.parametrize(
+    ("seen_there", "answer", "other"),
+    [(NO_LINK, "ok none", "EINVAL"), (REFUSED, "EINVAL", "ok none")],
+)
+def test_a_kernel_dependent_answer_is_an_observation_not_a_failure(
+    seen_there: Observation, answer: str, other: str
+) -> None:
+    result = _perf_route("uprobe", seen_there)
+    assert result.case.label == "mode PERF, upgraded, perf route"
+    assert result.verdict == "informational" and result.kernel_dependent
+    assert result.explanation.startswith(f"kernel-dependent: this kernel answers {answer}:")
+    assert f"other kernel builds answer {other}:" in result.explanation
+    assert "expected" not in result.explanation
+
+
+@pytest.mark.parametrize("seen_there", [NO_LINK, REFUSED])
+def test_a_kprobe_perf_mode_agrees_on_either_kernel(seen_there: Observation) -> None:
+    result = _perf_route("kprobe/do_nanosleep", seen_there, codes=("SECL203",))
+    assert result.case.code == "SECL203"
+    assert (result.verdict, result.kernel_dependent) == ("agrees", True)
+
+
+def test_an_unknown_answer_of_a_kernel_dependent_case_is_explained() -> None:
+    uprobe = _perf_route("uprobe", OTHER_ERROR)
+    assert uprobe.verdict == "informational" and not uprobe.kernel_dependent
+    assert "failed with ENOENT" in uprobe.explanation
+    assert "known answers: ok none or EINVAL" in uprobe.explanation
+    kprobe = _perf_route("kprobe/do_nanosleep", OTHER_ERROR, codes=("SECL203",))
+    assert kprobe.verdict == "contradicts" and kprobe.explanation.startswith("SECL203: ")
+
+
+def test_kernel_dependent_rows_are_rendered_as_such() -> None:
+    from secl.verify import Report
+    from secl.verify.render import render_full, render_json
+
+    p = plan("uprobe", PERF_MODE)
+    observations = {c.id: NO_LINK if "mode PERF" in c.label else seen() for c in p.cases}
+    observations[2] = seen(link_type=12)
+    observations[p.cases[-1].id] = REFUSED
+    report = Report(plans=[p], objects=["x.bpf.o"])
+    report.results = {r.case.id: r for r in judge_all(p, observations)}
+    full = render_full(report)
+    row = next(line for line in full.splitlines() if "perf route" in line and "EINVAL" in line)
+    assert row.split()[-1] == "kernel-dependent"
+    assert "ok none or EINVAL" in row
+    assert "\nKernel-dependent (" in full
+    assert "(1 kernel-dependent)" in full
+    case = json.loads(render_json(report))["objects"][0]["programs"][0]["cases"][-1]
+    assert case["kernel_dependent"] is True and case["verdict"] == "informational"
+    assert [o["attach"] for o in case["other_kernels"]] == ["EINVAL"]
+
+
+# -- where cases run -------------------------------------------------------------------------
+
+
+def test_route_follows_what_the_host_kernel_has() -> None:
+    from secl.verify import route
+    from secl.verify.toolchain import HostSupport
+
+    everything = HostSupport(root=True, kprobe=True, uprobe=True, kprobe_multi=True,
+                             uprobe_multi=True)  # fmt: skip
+    assert route("kprobe", None, everything) == route("uprobe", None, everything) == "host"
+    assert route("kprobe", "/boot/vmlinuz", everything) == "guest"  # --kernel: all in the guest
+    no_fprobe = dataclasses.replace(everything, kprobe_multi=False)
+    assert (route("kprobe", None, no_fprobe), route("uprobe", None, no_fprobe)) == (
+        "guest", "host",
+    )  # fmt: skip
+    before_6_6 = dataclasses.replace(everything, uprobe_multi=False)
+    assert route("uprobe", None, before_6_6) == "guest"
+    assert "6.6" in before_6_6.why_not("uprobe")
+    assert route("uprobe", None, dataclasses.replace(everything, root=False)) == "guest"
