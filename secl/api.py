@@ -417,7 +417,7 @@ class _Candidates:
     def __init__(self, paths: list[str], config: Config, reader: _Reader) -> None:
         # In walk order, so that of one file's paths the first in the sorted walk is kept.
         self._data = {item: reader(item) for item in paths}
-        self._mapped = {os.path.abspath(src): n.encode() for n, src in config.skeleton_map.items()}
+        self._mapped = {os.path.abspath(src): n.encode() for n, src in config.skeleton_pairs()}
         self._stems: dict[str, bytes] | None = None
 
     def named(self, stems: set[bytes]) -> list[str]:
@@ -478,7 +478,7 @@ class _GitCandidates:
             found = self._listing and [p for p in self._listing if stem(p).encode() in stems]
         if found is None:
             return self._walk().named(stems)
-        for name, src in self._config.skeleton_map.items():
+        for name, src in self._config.skeleton_pairs():
             path = os.path.abspath(src)
             if name.encode() in stems and self._inside(path) and os.path.isfile(path):
                 found.append(path)

@@ -30,7 +30,7 @@ from secl.parse.cstring import decode_literal
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
-    from tree_sitter import Tree
+    from tree_sitter import Node, Tree
 
     from secl.config import Config
     from secl.parse.clang import ClangResult
@@ -122,6 +122,7 @@ def setup_for(
     arch: str | None,
     command: CompileCommand | None,
     closed_world: bool = False,
+    include_dirs: tuple[str, ...] = (),
 ) -> Setup:
     defines = list(command.defines) if command is not None else []
     closed: set[str] = set()
@@ -139,7 +140,8 @@ def setup_for(
         defines=tuple(defines),
         undefines=command.undefines if command is not None else (),
         quote_dirs=command.quote_dirs if command is not None else (),
-        include_dirs=command.include_dirs if command is not None else (),
+        # the compile command's -I first, as the compiler would, then --include-dir
+        include_dirs=(command.include_dirs if command is not None else ()) + include_dirs,
         forced_includes=command.forced_includes if command is not None else (),
         closed=frozenset(closed),
         closed_world=closed_world,
@@ -214,7 +216,7 @@ _SCAN = re.compile(
 _DEFINE_HEAD = re.compile(rb"[ \t]*([A-Za-z_]\w*)(\()?")
 _IDENT = re.compile(rb"[A-Za-z_]\w*")
 _SITE_CALL = re.compile(rb"\b(?:SEC|__section|section|__section__)\s*\(")
-_QUOTE_INCLUDE = re.compile(rb'#[ \t]*include[ \t]*"([^"\n]+)"')
+_ANY_INCLUDE = re.compile(rb'#[ \t]*include[ \t]*(?:"([^"\n]+)"|<([^>\n]+)>)')
 
 
 # word: str, start and end: int, body: int (the offset after the directive word)
@@ -1871,9 +1873,11 @@ def resolve_sites(
             db = compdb.load(located)
     except compdb.CompileCommandsError as err:
         problems.append(FileProblem(err.path, f"{err.message}; resolving macros without it"))
-    candidates = _candidates(by_path, files, reader, db)
+    include_dirs = tuple(os.path.abspath(d) for d in config.include_dirs)
+    candidates = _candidates(by_path, files, reader, db, include_dirs)
+    lost = _lost_programs(by_path, files, reader, db, include_dirs, tree_of)
     if not candidates:
-        return Resolution(sites, tuple(problems))
+        return Resolution(sites + lost, tuple(problems))
     arch = None
     if config.target_arch:
         arch = known_arch(config.target_arch)
@@ -1907,11 +1911,12 @@ def resolve_sites(
             tree_of,
             display,
             clang,
+            include_dirs,
         )
     out: list[SectionSite] = []
     for path in dict.fromkeys([*by_path, *replaced]):
         out += replaced.get(path, by_path.get(path, []))
-    return Resolution(_share(out), tuple(problems))
+    return Resolution(_share(out) + lost, tuple(problems))
 
 
 def _candidates(
@@ -1919,6 +1924,7 @@ def _candidates(
     files: dict[str, bytes],
     reader: _Reader,
     db: CompileDb | None,
+    include_dirs: tuple[str, ...] = (),
 ) -> list[str]:
     """Files with a site to resolve, a #define that writes a site, or a local header that has
     one (its uses become sites)."""
@@ -1931,12 +1937,18 @@ def _candidates(
             continue
         if b"#" not in data or b"include" not in data:
             continue
-        dirs = ()
-        if db is not None and (entries := db.for_file(path)):
-            dirs = entries[0].quote_dirs + entries[0].include_dirs
+        dirs = _search_dirs(path, db, include_dirs)
         if _reaches_templates(os.path.abspath(path), data, reader, dirs, memo, 0):
             out.append(path)
     return out
+
+
+def _search_dirs(path: str, db: CompileDb | None, include_dirs: tuple[str, ...]) -> tuple[str, ...]:
+    """The -I directories a file is read with: its compile command's, then --include-dir."""
+    dirs: tuple[str, ...] = ()
+    if db is not None and (entries := db.for_file(path)):
+        dirs = entries[0].quote_dirs + entries[0].include_dirs
+    return dirs + include_dirs
 
 
 def _reaches_templates(
@@ -1950,9 +1962,11 @@ def _reaches_templates(
     if depth > _MAX_CRAWL:
         return False
     here = os.path.dirname(path)
-    for m in _QUOTE_INCLUDE.finditer(data):
-        name = m.group(1).decode("utf-8", "replace")
-        for directory in (here, *dirs):
+    for m in _ANY_INCLUDE.finditer(data):
+        name = (m.group(1) or m.group(2)).decode("utf-8", "replace")
+        # `<...>` headers are searched in the -I directories only (system ones never hold a
+        # project's SEC-writing macros).
+        for directory in (here, *dirs) if m.group(1) else dirs:
             target = os.path.normpath(os.path.join(directory, name))
             if not reader.exists(target):
                 continue
@@ -1965,6 +1979,207 @@ def _reaches_templates(
                 return True
             break
     return False
+
+
+# -- programs behind macros of headers secl cannot find -------------------------------------
+
+# Headers of the C library, the kernel's uapi and libbpf: found or not, they define no macro
+# that writes a program's section around a name (libbpf's BPF_KPROBE() goes after a SEC()).
+_SYSTEM_HEADER = re.compile(
+    r"(?:linux|asm|asm-generic|bpf|sys|net|netinet|arpa|uapi|bits|gnu)/|vmlinux\.h$"
+    r"|(?:assert|ctype|errno|fcntl|float|inttypes|limits|signal|stdarg|stdbool|stddef|stdint"
+    r"|stdio|stdlib|string|strings|time|unistd|endian|byteswap|getopt|libgen|pthread)\.h$"
+)
+
+
+_WRAPPER_LINE = re.compile(rb"(?m)^(?!SEC\b|__section|__attribute__|section\b)[A-Za-z_]\w*[ \t]*\(")
+
+
+def _lost_programs(
+    by_path: dict[str, list[SectionSite]],
+    files: dict[str, bytes],
+    reader: _Reader,
+    db: CompileDb | None,
+    include_dirs: tuple[str, ...],
+    tree_of: Callable[[str], Tree],
+) -> list[SectionSite]:
+    """Sites for programs a wrapper macro defines (`KPROBE_PROG(do_x) { ... }`) when the
+    macro is defined in no file secl can read because a project header is not found: with
+    no section and the reason, so SECL001 says which macro and which header, and the
+    program is never dropped silently."""
+    out: list[SectionSite] = []
+    memo: dict[tuple[str, tuple[str, ...]], tuple[list[str], list[str]]] = {}
+    for path, data in files.items():
+        if b"#" not in data or b"include" not in data:
+            continue
+        if not (path.endswith(".bpf.c") or path in by_path or b"bpf_helpers.h" in data):
+            continue
+        if _WRAPPER_LINE.search(data) is None:
+            continue  # no line starts with a macro call: no function a macro introduces
+        dirs = _search_dirs(path, db, include_dirs)
+        missing, found = _project_headers(os.path.abspath(path), data, reader, dirs, memo)
+        if not missing:
+            continue
+        uses = _wrapper_uses(tree_of(path), by_path.get(path, []))
+        if uses:
+            uses = _at_file_scope(data, uses)
+        if not uses:
+            continue
+        defined = _defined_names(data)
+        for header in found:
+            defined |= _defined_names(reader.data(header) or b"")
+        shown = ", ".join(missing)
+        for name, start, end, program, body in uses:
+            if name in defined or name in SECTION_NAMES:
+                continue
+            span = reader.span(os.path.abspath(path), start, end)
+            name_span = span
+            if program is not None:
+                name_span = reader.span(os.path.abspath(path), program.start_byte, program.end_byte)
+            out.append(
+                SectionSite(
+                    path=path,
+                    macro=name,
+                    span=span,
+                    pieces=(),
+                    section_text=data[start:end].decode("utf-8", "replace"),
+                    section=None,
+                    kind="program",
+                    program=program.text.decode() if program is not None else None,
+                    symbol=None,
+                    name_span=name_span,
+                    is_static=False,
+                    body=(body.start_byte, body.end_byte),
+                    branch=None,
+                    template=False,
+                    unresolved_macro=name,
+                    unresolved_reason=(
+                        f"`{name}` is defined in no file secl can read and may write the "
+                        f"section of the function that follows; not found: {_clip(shown)} "
+                        "(give its directory with --include-dir or `include-dirs`)"
+                    ),
+                )
+            )
+    return out
+
+
+def _wrapper_uses(
+    tree: Tree, sites: list[SectionSite]
+) -> list[tuple[str, int, int, Node | None, Node]]:
+    """(macro, start and end of its use, the program name if written, the body) for every
+    function at file
+    scope introduced by a macro call instead of a type: `NAME(arg) { ... }`,
+    `NAME(a, b) { ... }`, `NAME(a, b) int f(...) { ... }`, with no section site of its own."""
+    taken = {s.body for s in sites if s.body is not None}
+    out = []
+    children = tree.root_node.children
+    for i, node in enumerate(children):
+        if node.type == "function_definition":
+            kind = node.child_by_field_name("type")
+            declarator = node.child_by_field_name("declarator")
+            body = node.child_by_field_name("body")
+            if (
+                kind is not None
+                and kind.type == "type_identifier"
+                and declarator is not None
+                and declarator.type == "parenthesized_declarator"
+                and body is not None
+                and node.children[0] == kind
+                and (body.start_byte, body.end_byte) not in taken
+            ):
+                out.append((kind.text.decode(), kind.start_byte, declarator.end_byte, None, body))
+            continue
+        if node.type != "expression_statement" or i + 1 >= len(children):
+            continue
+        last = node.child(node.child_count - 1)
+        call = node.named_children[0] if node.named_children else None
+        if last is None or not last.is_missing or call is None or call.type != "call_expression":
+            continue
+        callee = call.child_by_field_name("function")
+        if callee is None or callee.type != "identifier":
+            continue
+        following = children[i + 1]
+        program = None
+        if following.type == "compound_statement":
+            body = following
+        elif following.type == "function_definition":
+            body = following.child_by_field_name("body")
+            declarator = following.child_by_field_name("declarator")
+            while declarator is not None and declarator.type != "function_declarator":
+                declarator = declarator.child_by_field_name("declarator")
+            program = declarator.child_by_field_name("declarator") if declarator else None
+            if program is not None and program.type != "identifier":
+                program = None
+        else:
+            continue
+        if body is None or (body.start_byte, body.end_byte) in taken:
+            continue
+        out.append((callee.text.decode(), call.start_byte, call.end_byte, program, body))
+    return out
+
+
+def _at_file_scope(data: bytes, uses: list) -> list:
+    """The uses outside every brace: a tree-sitter error can make a statement of a function
+    body (`bpf_for(i, 0, n) { ... }`) look like a definition at file scope."""
+    from secl.parse.tree import lex
+
+    out = []
+    depth = 0
+    tokens = lex(data, 0, every_branch=True)
+    for use in sorted(uses, key=lambda u: u[1]):
+        for tok in tokens:
+            if tok.start_byte >= use[1]:
+                break
+            if tok.type == "{":
+                depth += 1
+            elif tok.type == "}":
+                depth = max(0, depth - 1)
+        if depth == 0:
+            out.append(use)
+    return out
+
+
+def _project_headers(
+    path: str,
+    data: bytes,
+    reader: _Reader,
+    dirs: tuple[str, ...],
+    memo: dict[tuple[str, tuple[str, ...]], tuple[list[str], list[str]]],
+    depth: int = 0,
+) -> tuple[list[str], list[str]]:
+    """(the project headers `path` includes that are not found, as written; the headers that
+    are found, through their includes). Headers are crawled once per run."""
+    key = (path, dirs)
+    known = memo.get(key)
+    if known is not None:
+        return known
+    memo[key] = ([], [])  # an include cycle ends here
+    missing: list[str] = []
+    found: list[str] = []
+    here = os.path.dirname(path)
+    for m in _ANY_INCLUDE.finditer(data):
+        quoted = m.group(1) is not None
+        name = (m.group(1) or m.group(2)).decode("utf-8", "replace")
+        target = None
+        for directory in (here, *dirs) if quoted else dirs:
+            candidate = os.path.normpath(os.path.join(directory, name))
+            if reader.exists(candidate):
+                target = candidate
+                break
+        if target is None:
+            if not _SYSTEM_HEADER.search(name):
+                missing.append(f'"{name}"' if quoted else f"<{name}>")
+            continue
+        if target not in found:
+            found.append(target)
+            if depth < _MAX_CRAWL:
+                more, deeper = _project_headers(
+                    target, reader.data(target) or b"", reader, dirs, memo, depth + 1
+                )
+                missing += [h for h in more if h not in missing]
+                found += [h for h in deeper if h not in found]
+    memo[key] = (missing, found)
+    return missing, found
 
 
 def _display(files: dict[str, bytes]) -> Callable[[str], str]:
@@ -2038,6 +2253,7 @@ def _resolve_file(
     tree_of: Callable[[str], Tree],
     display: Callable[[str], str],
     clang: _Clang,
+    include_dirs: tuple[str, ...] = (),
 ) -> list[SectionSite]:
     entries = db.for_file(path) if db is not None else ()
     commands: list[CompileCommand | None] = list(dict.fromkeys(entries)) or [None]
@@ -2049,7 +2265,9 @@ def _resolve_file(
         found = clang.parse(path, data, command) if command is not None else None
         # Taking libclang's view means knowing its version too (`#if __clang_major__ >= 18`).
         extra = [*clang.predefined, *defines] if found is not None else defines
-        setup = setup_for(extra, arch, command, closed_world=found is not None)
+        setup = setup_for(
+            extra, arch, command, closed_world=found is not None, include_dirs=include_dirs
+        )
         pre = Preprocessor(reader, setup)
         job = _FileJob(pre, path, data, tree, sites, display)
         pre.run(os.path.abspath(path), job.segment)
