@@ -273,7 +273,7 @@ func main() {{
     ("call", "expected"),
     [
         ("p.AttachKprobeOffset(0xffffffff81000000)", ["SECL201"]),
-        ("p.AttachKprobe(\"do_unlinkat\")", []),
+        ('p.AttachKprobe("do_unlinkat")', []),
         # setting the attach type the upgrade sets anyway changes nothing (a trap)
         ("p.SetExpectedAttachType(bpf.BPFAttachTypeTraceKprobeMulti)", []),
         ("p.SetExpectedAttachType(bpf.BPFAttachTypeTraceUprobeMulti)", ["SECL207"]),
