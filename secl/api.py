@@ -360,7 +360,7 @@ def _read_pairs(
         candidates = _Candidates(paths, config, reader)
     added = dict(files)
     for _hop in range(2):
-        stems, uses = _wanted(added, config)
+        stems, uses = _wanted(added, config, root)
         added = {}
         for item in candidates.named(stems) + candidates.containing(uses):
             data = candidates.take(item)
@@ -518,19 +518,32 @@ class _GitCandidates:
         return self._walked
 
 
-def _wanted(files: dict[str, bytes], config: Config) -> tuple[set[bytes], list[bytes]]:
-    """(stems of BPF sources these loaders open, how loaders of these BPF sources name them)."""
+def _wanted(
+    files: dict[str, bytes], config: Config, root: str = "."
+) -> tuple[set[bytes], list[bytes]]:
+    """(stems of BPF sources these loaders open, how loaders of these BPF sources name them).
+    Skeletons that `bpftool gen object` links from several sources (read from the build
+    files near each file) count for each of those sources."""
+    from secl.analysis.builds import linked_near
+
     stems: set[bytes] = set()
     uses: list[bytes] = []
     for path, data in files.items():
+        linked: dict[str, set[str]] | None = None
         for m in _SKELETON_USE.finditer(data):
             name = m.group(1)
             stems.update({name, name[:-4] if name.endswith(b"_bpf") else name})
+            if linked is None:
+                linked = linked_near(path, root)
+            stems.update(s.encode() for s in linked.get(name.decode(), ()))
         stems.update(m.group(1) for m in _OBJECT_NAME.finditer(data))
         if _SITE_CALL.search(data):  # a BPF source: its loaders are wanted
             uses += [name.encode() + b"__" for name in skeleton_names(path, config)]
             base = stem(path)
             uses += [f"{base}.bpf.o".encode(), f"{base}.o".encode()]
+            if linked is None:
+                linked = linked_near(path, root)
+            uses += [n.encode() + b"__" for n, members in linked.items() if base in members]
     return stems, uses
 
 

@@ -197,3 +197,46 @@ def _near(here: str, candidates: list[str]) -> list[str]:
 def _merge(out: dict[str, list[str]], name: str, paths: list[str]) -> None:
     known = out.setdefault(name, [])
     known += [p for p in paths if p not in known]
+
+
+def linked_near(path: str, root: str) -> dict[str, set[str]]:
+    """Skeleton name -> the source stems `bpftool gen object` links into it, as the build
+    files in the directory of `path` and its parents up to `root` say (for pairing, before
+    any project exists: a one-file run of one linked source must find the loader that opens
+    the skeleton by another name). Pattern rules (`%`) are left out: they make one skeleton
+    per stem, which the stem already names."""
+    out: dict[str, set[str]] = {}
+    root = os.path.abspath(root)
+    directory = os.path.dirname(os.path.abspath(path))
+    while True:
+        try:
+            with os.scandir(directory) as entries:
+                names = sorted(e.name for e in entries if is_build_file(e.name) and e.is_file())
+        except OSError:
+            names = []
+        for name in names:
+            build_path = os.path.join(directory, name)
+            try:
+                if os.path.getsize(build_path) > _MAX_BUILD_BYTES:
+                    continue
+                with open(build_path, "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                continue
+            if b"bpftool" not in data:
+                continue
+            build = read_build_file(build_path, data)
+            links = dict(build.linked)
+            skeletons: dict[str, set[str]] = {}
+            for skeleton, obj in build.skeletons:
+                skeletons.setdefault(os.path.basename(obj), set()).add(skeleton)
+            for output, _inputs in build.linked:
+                if "%" in output:
+                    continue
+                stems = set(_stems(output, links, set()))
+                obj = os.path.basename(output)
+                for skeleton in _names(obj, skeletons.get(obj, {""})):
+                    out.setdefault(skeleton, set()).update(stems)
+        if directory == root or not directory.startswith(root + os.sep):
+            return out
+        directory = os.path.dirname(directory)

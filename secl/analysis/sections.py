@@ -595,8 +595,12 @@ def loaders_of(project: Project, bpf_path: str) -> list[str]:
     """Files that open the object built from `bpf_path`: through its skeleton (`NAME__open`,
     NAME = the file's base name, or with `_bpf` as bpftool names `x.bpf.o`, or as configured
     in skeleton-map) or by object file name (`"x.bpf.o"`, `"x.o"`)."""
+    from secl.analysis.builds import linked_skeletons
+
     base = stem(bpf_path)
     names = skeleton_names(bpf_path, project.config) | {f"{base}.bpf.o", f"{base}.o"}
+    sources = sorted({s.path for s in project.sites if s.kind == "program"})
+    names |= {n for n, paths in linked_skeletons(project, sources).items() if bpf_path in paths}
     index = _loader_index(project)
     found = {path for name in names for path in index.get(name, ()) if path != bpf_path}
     return sorted(found)

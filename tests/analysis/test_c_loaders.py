@@ -669,6 +669,15 @@ def test_linked_skeleton_holds_the_programs_of_every_linked_source(tmp_path: Pat
     assert_markers(LINKED, findings)
 
 
+def test_one_linked_source_alone_finds_the_loader_of_its_skeleton(tmp_path: Path) -> None:
+    """pre-commit passes one changed file: `exit.bpf.c` is linked into skeleton `tool`,
+    whose loader names neither the file nor its stem."""
+    findings, _ = check(tmp_path, LINKED, paths=["exit.bpf.c"])
+    assert flagged(findings) == {("exit.bpf.c", "on_exit"): {"SECL201"}}
+    loader, _ = check(tmp_path / "again", LINKED, paths=["loader.c"])
+    assert flagged(loader) == {}  # findings stay on the files given
+
+
 def test_skeleton_map_lists_the_sources_of_a_linked_skeleton(tmp_path: Path) -> None:
     files = {k: v for k, v in LINKED.items() if k != "Makefile"}
     mapped = {"tool": (str(tmp_path / "entry.bpf.c"), str(tmp_path / "exit.bpf.c"))}
