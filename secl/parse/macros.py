@@ -27,6 +27,7 @@ from secl.facts import Piece, Position, SectionSite, Span, Spelling
 from secl.files import FileProblem
 from secl.parse.bpf import negate_condition
 from secl.parse.cstring import decode_literal
+from secl.parse.tree import line_ends
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -348,7 +349,7 @@ class _Reader:
         if path not in self._data:
             try:
                 with open(path, "rb") as fh:
-                    self._data[path] = fh.read()
+                    self._data[path] = line_ends(fh.read())
             except OSError:
                 self._data[path] = None
         return self._data[path]
@@ -1912,6 +1913,8 @@ def resolve_sites(
     under `root` or configured) libclang settles the sites of the files it lists."""
     from secl.parse import compdb
 
+    # A lone CR ends a line as LF does (see tree.line_ends); offsets do not move.
+    files = {path: line_ends(data) for path, data in files.items()}
     reader = _Reader(files)
     by_path: dict[str, list[SectionSite]] = {}
     for s in sites:
