@@ -180,10 +180,11 @@ Tok = namedtuple(
 )
 
 
+# A backslash before CR LF continues a line as before LF (a lone CR is LF by now: line_ends).
 _TOKEN = re.compile(
-    rb"(?P<ws>(?:[ \t\r\f\v\n]+|\\\r?\n|/\*.*?(?:\*/|\Z)|//[^\n]*)+)"
-    rb'|(?P<str>(?:u8|u|U|L)?"(?:[^"\\\n]|\\.)*"?)'
-    rb"|(?P<char>(?:u8|u|U|L)?'(?:[^'\\\n]|\\.)*'?)"
+    rb"(?P<ws>(?:[ \t\r\f\v\n]+|\\\r?\n|/\*.*?(?:\*/|\Z)|//(?:[^\n\\]|\\(?:\r\n|.))*)+)"
+    rb'|(?P<str>(?:u8|u|U|L)?"(?:[^"\\\n]|\\(?:\r\n|.))*"?)'
+    rb"|(?P<char>(?:u8|u|U|L)?'(?:[^'\\\n]|\\(?:\r\n|.))*'?)"
     rb"|(?P<id>[A-Za-z_$][\w$]*)"
     rb"|(?P<num>\.?[0-9](?:[eEpP][+-]|[\w.])*)"
     rb"|(?P<punct>\.\.\.|<<=|>>=|->|\+\+|--|<<|>>|[<>=!&|^+\-*/%]=|&&|\|\||\#\#|[^\s\w])",
@@ -208,8 +209,9 @@ def tokens(data: bytes, start: int, end: int, path: str, macro: str | None = Non
 # Directives: a line whose first token is `#`. Comments and literals are matched only so that
 # a `#` inside them is not taken for one.
 _SCAN = re.compile(
-    rb"/\*.*?(?:\*/|\Z)|//[^\n]*|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
-    rb"|(?P<d>^[ \t]*\#[ \t]*(?P<w>[a-z_]*)(?:[^\n\\]|\\.)*)",
+    rb"/\*.*?(?:\*/|\Z)|//(?:[^\n\\]|\\(?:\r\n|.))*"
+    rb"|\"(?:[^\"\\\n]|\\(?:\r\n|.))*\"|'(?:[^'\\\n]|\\(?:\r\n|.))*'"
+    rb"|(?P<d>^[ \t]*\#[ \t]*(?P<w>[a-z_]*)(?:[^\n\\]|\\(?:\r\n|.))*)",
     re.S | re.M,
 )
 _DEFINE_HEAD = re.compile(rb"[ \t]*([A-Za-z_]\w*)(\()?")
