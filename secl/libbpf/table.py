@@ -318,12 +318,36 @@ def _match_default(name: str, target: Target) -> SectionMatch | None:
 
 def _match(name: str, target: Target, table: SectionTable) -> SectionMatch | None:
     section, autoload = strip_question_mark(name)
-    for definition in table.definitions:  # libbpf.c: find_sec_def(), first match wins
+    heads = _by_head(table)
+    candidates = table.definitions if heads is None else heads.get(section.partition("/")[0], ())
+    for definition in candidates:  # libbpf.c: find_sec_def(), first match wins
         if not target.allows(definition) or not definition.matches(section):
             continue
         found = _build_match(name, section, autoload, definition, table)
         return found if target.allows_version(found.requires) else None
     return None
+
+
+_HEADS: dict[int, tuple[SectionTable, dict[str, tuple[SectionDef, ...]] | None]] = {}
+
+
+def _by_head(table: SectionTable) -> dict[str, tuple[SectionDef, ...]] | None:
+    """The entries by the text before the first "/" of the names they match, in table order:
+    a name can only match an entry with the same head (exact: the same name; `X+`: X or
+    X/...; `X/`: X/...), so a lookup reads a few entries instead of the whole table. None for
+    a table with a `/`-entry whose name has no "/" (its matches have no fixed head)."""
+    found = _HEADS.get(id(table))
+    if found is None or found[0] is not table:
+        heads: dict[str, list[SectionDef]] | None = {}
+        for definition in table.definitions:
+            key = definition.name if definition.match == "exact" else definition.base
+            if definition.match == "slash" and "/" not in definition.name:
+                heads = None
+                break
+            heads.setdefault(key.partition("/")[0], []).append(definition)
+        index = None if heads is None else {k: tuple(v) for k, v in heads.items()}
+        found = _HEADS[id(table)] = (table, index)
+    return found[1]
 
 
 def lookup_any(name: str, table: SectionTable | None = None) -> SectionMatch | None:
@@ -456,6 +480,8 @@ class _Suggester:
         if found is None:
             prefix = family + "/"
             found = tuple(d for ds in self.exact.values() for d in ds if d.name.startswith(prefix))
+            if len(self._families) > 65536:
+                self._families.clear()
             self._families[family] = found
         return found
 
