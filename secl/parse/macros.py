@@ -27,6 +27,7 @@ from secl.facts import Piece, Position, SectionSite, Span, Spelling
 from secl.files import FileProblem
 from secl.parse.bpf import negate_condition
 from secl.parse.cstring import decode_literal
+from secl.parse.tree import line_ends
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -181,10 +182,11 @@ Tok = namedtuple(
 )
 
 
+# A backslash before CR LF continues a line as before LF (a lone CR is LF by now: line_ends).
 _TOKEN = re.compile(
-    rb"(?P<ws>(?:[ \t\r\f\v\n]+|\\\r?\n|/\*.*?(?:\*/|\Z)|//[^\n]*)+)"
-    rb'|(?P<str>(?:u8|u|U|L)?"(?:[^"\\\n]|\\.)*"?)'
-    rb"|(?P<char>(?:u8|u|U|L)?'(?:[^'\\\n]|\\.)*'?)"
+    rb"(?P<ws>(?:[ \t\r\f\v\n]+|\\\r?\n|/\*.*?(?:\*/|\Z)|//(?:[^\n\\]|\\(?:\r\n|.))*)+)"
+    rb'|(?P<str>(?:u8|u|U|L)?"(?:[^"\\\n]|\\(?:\r\n|.))*"?)'
+    rb"|(?P<char>(?:u8|u|U|L)?'(?:[^'\\\n]|\\(?:\r\n|.))*'?)"
     rb"|(?P<id>[A-Za-z_$][\w$]*)"
     rb"|(?P<num>\.?[0-9](?:[eEpP][+-]|[\w.])*)"
     rb"|(?P<punct>\.\.\.|<<=|>>=|->|\+\+|--|<<|>>|[<>=!&|^+\-*/%]=|&&|\|\||\#\#|[^\s\w])",
@@ -209,8 +211,9 @@ def tokens(data: bytes, start: int, end: int, path: str, macro: str | None = Non
 # Directives: a line whose first token is `#`. Comments and literals are matched only so that
 # a `#` inside them is not taken for one.
 _SCAN = re.compile(
-    rb"/\*.*?(?:\*/|\Z)|//[^\n]*|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
-    rb"|(?P<d>^[ \t]*\#[ \t]*(?P<w>[a-z_]*)(?:[^\n\\]|\\.)*)",
+    rb"/\*.*?(?:\*/|\Z)|//(?:[^\n\\]|\\(?:\r\n|.))*"
+    rb"|\"(?:[^\"\\\n]|\\(?:\r\n|.))*\"|'(?:[^'\\\n]|\\(?:\r\n|.))*'"
+    rb"|(?P<d>^[ \t]*\#[ \t]*(?P<w>[a-z_]*)(?:[^\n\\]|\\(?:\r\n|.))*)",
     re.S | re.M,
 )
 _DEFINE_HEAD = re.compile(rb"[ \t]*([A-Za-z_]\w*)(\()?")
@@ -236,6 +239,56 @@ def directives(data: bytes) -> list[Directive]:
 # -- macros ---------------------------------------------------------------------------------
 
 
+class _Branch:
+    """One branch of one #if block as it was entered, linked to the branch around its block.
+
+    Every macro defined in a branch shares it, so a #define costs the same at any depth; what
+    the branches around say (conditions, unknown names) is gathered by walking `around` only
+    when a message needs it. (Issue 13: 10k nested #ifs with a #define in each took 46 s and
+    4 GB when each macro kept tuples of all of it.)
+    """
+
+    __slots__ = ("around", "chain", "chain_length", "conds", "open")
+
+    def __init__(
+        self,
+        around: _Branch | None,
+        conds: tuple[str, ...] = (),
+        chain: list[str] | None = None,
+        chain_length: int = 0,
+    ) -> None:
+        self.around = around  # the branch being read around its block (None: the top)
+        self.conds = conds  # its configuration-dependent conditions
+        # Why it is undecided: the first `chain_length` unknown names of its block (the block
+        # appends to one list as it goes from branch to branch).
+        self.chain = chain
+        self.chain_length = chain_length
+        self.open = True  # being read; an #elif, #else or #endif closes it
+
+    def outwards(self) -> Iterator[_Branch]:
+        branch: _Branch | None = self
+        while branch is not None:
+            yield branch
+            branch = branch.around
+
+    def conditions(self) -> tuple[str, ...]:
+        """The configuration-dependent conditions of the branches that are no longer being
+        read, outermost first (those still open are around the use too: its `branch`)."""
+        closed = []
+        for branch in self.outwards():
+            if branch.open:
+                break  # the branches around an open one are open too
+            closed.append(branch)
+        return tuple(c for branch in reversed(closed) for c in branch.conds)
+
+    def unknowns(self) -> tuple[str, ...]:
+        """The names that make this branch or one around it undecidable, outermost first."""
+        chains = [b for b in self.outwards() if b.chain_length]
+        return tuple(
+            dict.fromkeys(u for b in reversed(chains) for u in b.chain[: b.chain_length])  # type: ignore[index]
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Macro:
     """One #define."""
@@ -246,15 +299,26 @@ class Macro:
     path: str
     start: int  # the body's byte range in `path`
     end: int
-    # The configuration-dependent #if conditions around it: (block, branch, condition).
-    conditions: tuple[tuple[int, int, str], ...] = ()
+    where: _Branch | None = None  # the #if branch it is defined in (None: outside any)
     certain: bool = True  # False under an #if secl cannot decide
-    unknowns: tuple[str, ...] = ()  # the names that made that #if undecidable
-    scope: tuple[tuple[int, int], ...] = ()  # the undecided #if branches it is defined in
+    # The undecided #if branch it is defined in: it is as good as certain while that branch is
+    # being read (None: never, for an uncertain macro).
+    scope: _Branch | None = None
+    # Whose unknown names made it uncertain: the first branch that has some.
+    blame: tuple[_Branch, ...] = ()
 
     @property
     def configured(self) -> bool:
         return self.path.startswith(COMMAND_LINE[:-1])
+
+    @property
+    def unknowns(self) -> tuple[str, ...]:
+        """The names that made the #if around it undecidable."""
+        for branch in self.blame:
+            names = branch.unknowns()
+            if names:
+                return names
+        return ()
 
 
 class _Reader:
@@ -289,7 +353,7 @@ class _Reader:
         if path not in self._data:
             try:
                 with open(path, "rb") as fh:
-                    self._data[path] = fh.read()
+                    self._data[path] = line_ends(fh.read())
             except OSError:
                 self._data[path] = None
         return self._data[path]
@@ -368,10 +432,10 @@ class _Reader:
 
 
 # table: dict[str, Macro], ever_defined / configured / once: frozenset[str], missing:
-# tuple[str, ...], counter / serial: int, reaching: frozenset[str], mentions:
+# tuple[str, ...], counter: int, reaching: frozenset[str], mentions:
 # dict[str, tuple[str, ...]]
 _State = namedtuple(
-    "_State", "table ever_defined configured once missing counter serial reaching mentions"
+    "_State", "table ever_defined configured once missing counter reaching mentions"
 )
 
 
@@ -379,33 +443,47 @@ class _Frame:
     """One #if block: the state of the branch being read and what came before."""
 
     __slots__ = (
-        "branch",
+        "_text",
         "chain",
-        "conds",
+        "current",
         "guard",
+        "here",
+        "negated",
         "outer",
         "prev",
-        "serial",
         "state",
         "taken",
-        "text",
         "texts",
-        "unknowns",
     )
 
-    def __init__(self, outer: bool | None, serial: int) -> None:
-        self.serial = serial  # which block, for a macro to say where it was defined
+    def __init__(self, outer: bool | None, here: _Branch) -> None:
+        self.here = here  # the branch being read
         self.guard = False  # an include guard: no branch worth naming
-        self.text = ""  # the branch being read, as a condition (`!A && B` in an #elif)
         self.texts: list[str] = []  # every earlier branch's condition
-        self.branch = 0  # which of its branches is being read
+        # The branch being read, as a condition (`!A && B` in an #elif): the negations of the
+        # first `negated` texts and `current`, joined when asked for (an #elif chain would
+        # otherwise join ever longer texts at every #elif).
+        self.negated = 0
+        self.current = ""
+        self._text: str | None = ""
         self.outer = outer  # the state around the block
         self.taken: bool | None = False  # a branch was (True) or may have been (None) taken
         self.state: bool | None = False
-        self.conds: tuple[str, ...] = ()
         self.prev: list[str] = []  # configuration-dependent conditions of earlier branches
-        self.unknowns: tuple[str, ...] = ()  # why the branch being read is undecided
-        self.chain: tuple[str, ...] = ()  # the unknown names of this branch and earlier ones
+        self.chain: list[str] = []  # the unknown names of this branch and earlier ones
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            parts = [negate_condition(t) for t in self.texts[: self.negated]]
+            self._text = " && ".join([*parts, *([self.current] if self.current else [])])
+        return self._text
+
+    def enter(self, conds: tuple[str, ...], undecided: bool) -> None:
+        """Start reading the block's next branch (the one before is done)."""
+        self.here.open = False
+        length = len(self.chain) if undecided else 0
+        self.here = _Branch(self.here.around, conds, self.chain, length)
 
 
 class _Facts:
@@ -462,7 +540,6 @@ class Preprocessor:
         self.once: set[str] = set()
         self.missing: list[str] = []
         self.counter = 0
-        self.serial = 0
         self.depth = 0
         self.reaching: set[str] = set()  # macros whose expansion may write a section site
         self._mentions: dict[str, tuple[str, ...]] = {}  # name -> macros whose body uses it
@@ -480,7 +557,7 @@ class Preprocessor:
     def _save(self, key: tuple) -> None:
         self.reader.states[key] = _State(
             dict(self.table), frozenset(self.ever_defined), frozenset(self.configured),
-            frozenset(self.once), tuple(self.missing), self.counter, self.serial,
+            frozenset(self.once), tuple(self.missing), self.counter,
             frozenset(self.reaching), dict(self._mentions),
         )  # fmt: skip
 
@@ -493,7 +570,7 @@ class Preprocessor:
         self.configured = set(state.configured)
         self.once = set(state.once)
         self.missing = list(state.missing)
-        self.counter, self.serial = state.counter, state.serial
+        self.counter = state.counter
         self.reaching = set(state.reaching)
         self._mentions = dict(state.mentions)
         return True
@@ -504,32 +581,23 @@ class Preprocessor:
     def state(self) -> bool | None:
         return self.frames[-1].state if self.frames else True
 
-    def _conditions(self) -> tuple[tuple[int, int, str], ...]:
-        return tuple((f.serial, f.branch, c) for f in self.frames for c in f.conds)
+    def _here(self) -> _Branch | None:
+        return self.frames[-1].here if self.frames else None
+
+    def _pop_frames(self, depth: int) -> None:
+        """Close the blocks opened beyond `depth`."""
+        for frame in self.frames[depth:]:
+            frame.here.open = False
+        del self.frames[depth:]
 
     def branch(self) -> str | None:
         """The #if branches being read, as one condition (secl.parse.bpf's `branch` format)."""
-        return " && ".join(f.text for f in self.frames if f.text and not f.guard) or None
-
-    def here(self) -> set[tuple[int, int]]:
-        """The #if branches being read."""
-        return {(f.serial, f.branch) for f in self.frames}
-
-    def _unknowns(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(u for f in self.frames for u in f.unknowns))
-
-    def _scope(self) -> tuple[tuple[int, int], ...]:
-        return tuple((f.serial, f.branch) for f in self.frames if f.state is None)
+        return " && ".join(f.text for f in self.frames if not f.guard and f.text) or None
 
     def settled(self, m: Macro) -> bool:
         """Whether `m` is as good as certain here: defined unconditionally, or in the very
         undecided #if branch being read (a use there exists only if the definition does)."""
-        if m.certain:
-            return True
-        if not m.scope:
-            return False
-        here = self.here()
-        return all(s in here for s in m.scope)
+        return m.certain or (m.scope is not None and m.scope.open)
 
     def closed(self, name: str) -> bool:
         """Whether an undefined `name` is known to be undefined (else it is unknown)."""
@@ -595,7 +663,7 @@ class Preprocessor:
         for i in range(len(found)):
             self._directive(path, data, found, i)
         self.depth -= 1
-        del self.frames[depth:]  # an unbalanced header closes its own blocks
+        self._pop_frames(depth)  # an unbalanced header closes its own blocks
 
     def _directive(self, path: str, data: bytes, found: list[Directive], i: int) -> None:
         d = found[i]
@@ -606,7 +674,7 @@ class Preprocessor:
             self._elif(path, data, d)
         elif word == "endif":
             if self.frames:
-                self.frames.pop()
+                self._pop_frames(len(self.frames) - 1)
         elif self.state is False:
             return
         elif word == "define":
@@ -622,8 +690,7 @@ class Preprocessor:
 
     def _if(self, path: str, data: bytes, found: list[Directive], i: int) -> None:
         d = found[i]
-        self.serial += 1
-        frame = _Frame(self.state, self.serial)
+        frame = _Frame(self.state, _Branch(self._here()))
         self.frames.append(frame)
         if frame.outer is False:
             frame.taken = True
@@ -643,10 +710,9 @@ class Preprocessor:
         if not self.frames:
             return
         frame = self.frames[-1]
-        frame.branch += 1
         if frame.outer is False or frame.taken is True:
             frame.state = False
-            frame.conds = ()
+            frame.enter((), False)
             return
         if d.word == "else":
             value, text, dependent, unknowns = 1, "", False, ()
@@ -667,18 +733,15 @@ class Preprocessor:
             state = None  # an earlier branch, or the block around, may have been taken
         frame.chain += unknowns
         frame.state = state
-        frame.unknowns = frame.chain if state is None else ()
-        negated = tuple(negate_condition(c) for c in frame.prev)
-        frame.text = " && ".join(
-            [*(negate_condition(t) for t in frame.texts), *([text] if text else [])]
-        )
+        frame.negated, frame.current, frame._text = len(frame.texts), text, None
         if text:
             frame.texts.append(text)
-            frame.conds = (text,) if dependent and state is not False else ()
+            conds = (text,) if dependent and state is not False else ()
             if dependent:
                 frame.prev.append(text)
         else:  # #else: what it means is that no earlier branch held
-            frame.conds = negated if state is not False else ()
+            conds = tuple(negate_condition(c) for c in frame.prev) if state is not False else ()
+        frame.enter(conds, state is None)
         if state is True:
             frame.taken = True
         elif state is None:
@@ -738,20 +801,21 @@ class Preprocessor:
             params = tuple(names)
             start = close + 1
         state = self.state
+        here = self._here()
+        undecided = state is None and here is not None
         macro = Macro(
-            name, params, variadic, path, start, d.end, self._conditions(), state is True,
-            self._unknowns() if state is None else (), self._scope() if state is None else (),
+            name, params, variadic, path, start, d.end, here, state is True,
+            here if undecided else None, (here,) if undecided else (),  # type: ignore[arg-type]
         )  # fmt: skip
         self.table[name] = macro
         self.ever_defined.add(name)
         self._track_reach(name, data[start : d.end])
 
     def _undef(self, name: str) -> None:
-        if self.state is None and name in self.table:
+        here = self._here()
+        if self.state is None and name in self.table and here is not None:
             old = self.table[name]
-            self.table[name] = replace(
-                old, certain=False, unknowns=self._unknowns() or old.unknowns, scope=()
-            )
+            self.table[name] = replace(old, certain=False, scope=None, blame=(here, *old.blame))
         else:
             self.table.pop(name, None)
             self.reaching.discard(name)
@@ -1319,11 +1383,8 @@ def outcome(
     """The section `final` (an expanded argument) spells, or why it is not one."""
     used = list(dict.fromkeys(used))
     # The conditions around the site itself are its `branch`, not a configuration it needs.
-    here = pre.here()
     conditions = tuple(
-        dict.fromkeys(
-            c for m in used for (block, branch, c) in m.conditions if (block, branch) not in here
-        )
+        dict.fromkeys(c for m in used if m.where is not None for c in m.where.conditions())
     )
     configuration = " && ".join(conditions) or None
     uncertain = [m for m in used if not pre.settled(m)]
@@ -1577,7 +1638,9 @@ class _FileJob:
         if not self._guard:
             self._guard.append(_include_guard(self.tree.root_node))
         node = self.tree.root_node.descendant_for_byte_range(start, end)
-        return branch_condition(node, self._guard[0]) if node is not None else None
+        if node is None:
+            return None
+        return branch_condition(node, self._guard[0], self.tree.root_node)
 
 
 _LEX_KINDS = {
@@ -1861,6 +1924,8 @@ def resolve_sites(
     under `root` or configured) libclang settles the sites of the files it lists."""
     from secl.parse import compdb
 
+    # A lone CR ends a line as LF does (see tree.line_ends); offsets do not move.
+    files = {path: line_ends(data) for path, data in files.items()}
     reader = _Reader(files)
     by_path: dict[str, list[SectionSite]] = {}
     for s in sites:
