@@ -20,14 +20,21 @@ _MAX_BUILD_BYTES = 2 * 1024 * 1024
 _OBJECT_PARTS = re.compile(r"\.(?:bpf|tmp|lto|linked\d*|o)$")
 
 
-def build_files(project: Project) -> list[BuildFile]:
-    found = project.memo.get("c-build-files")
+# What a build file must contain to be worth reading for each question: linked skeletons
+# need `bpftool gen`; loader -D flags any define (most Makefiles: read only when asked).
+_LINKS = re.compile(rb"bpftool")
+_DEFINES = re.compile(rb"(?i)bpftool|-D|definitions|c_args")
+
+
+def build_files(project: Project, wanted: re.Pattern[bytes] = _DEFINES) -> list[BuildFile]:
+    key = f"c-build-files:{wanted.pattern!r}"
+    found = project.memo.get(key)
     if found is None:
-        found = project.memo["c-build-files"] = _read_build_files(project)
+        found = project.memo[key] = _read_build_files(project, wanted)
     return found  # type: ignore[return-value]
 
 
-def _read_build_files(project: Project) -> list[BuildFile]:
+def _read_build_files(project: Project, wanted: re.Pattern[bytes]) -> list[BuildFile]:
     root = os.path.abspath(project.root)
     directories: set[str] = set()
     for path in project.files:
@@ -53,7 +60,7 @@ def _read_build_files(project: Project) -> list[BuildFile]:
                     data = fh.read()
             except OSError:
                 continue
-            if re.search(rb"(?i)bpftool|-D|definitions|c_args", data):
+            if wanted.search(data):
                 out.append(read_build_file(path, data))
     return out
 
@@ -133,7 +140,7 @@ def linked_skeletons(project: Project, sources: list[str]) -> dict[str, list[str
                 by_stem.setdefault(name[: -len(suffix)], []).append(path)
                 break
     out: dict[str, list[str]] = {}
-    for build in build_files(project):
+    for build in build_files(project, _LINKS):
         here = os.path.dirname(os.path.abspath(build.path))
         links = dict(build.linked)
         names: dict[str, set[str]] = {}
