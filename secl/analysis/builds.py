@@ -22,7 +22,7 @@ _OBJECT_PARTS = re.compile(r"\.(?:bpf|tmp|lto|linked\d*|o)$")
 
 # What a build file must contain to be worth reading for each question: linked skeletons
 # need `bpftool gen`; loader -D flags any define (most Makefiles: read only when asked).
-_LINKS = re.compile(rb"bpftool")
+_LINKS = re.compile(rb"(?i)bpftool")
 _DEFINES = re.compile(rb"(?i)bpftool|-D|definitions|c_args")
 
 
@@ -230,7 +230,7 @@ def linked_near(path: str, root: str) -> dict[str, set[str]]:
                     data = fh.read()
             except OSError:
                 continue
-            if b"bpftool" not in data:
+            if _LINKS.search(data) is None:
                 continue
             build = read_build_file(build_path, data)
             links = dict(build.linked)

@@ -91,6 +91,40 @@ class BodyFacts:
     tail_calls: dict[str, Span] = field(default_factory=dict)  # prog array map -> call
 
 
+class LazyBody:
+    """BodyFacts of one program, read from its source on first use."""
+
+    __slots__ = ("_facts", "_reads", "_site", "_source")
+
+    def __init__(self, source: _BpfSource, site: SectionSite) -> None:
+        self._source = source
+        self._site = site
+        self._facts: BodyFacts | None = None
+        self._reads: tuple[tuple[str, Span], ...] | None = None
+
+    def _get(self) -> BodyFacts:
+        if self._facts is None:
+            self._facts = self._source.walk_body(self._site)
+        return self._facts
+
+    @property
+    def calls(self) -> dict[str, Span]:
+        return self._get().calls
+
+    @property
+    def register_reads(self) -> tuple[tuple[str, Span], ...]:
+        # the program's own body only: no walk through the functions it calls
+        if self._facts is not None:
+            return self._facts.register_reads
+        if self._reads is None:
+            self._reads = self._source.register_reads(self._site)
+        return self._reads
+
+    @property
+    def tail_calls(self) -> dict[str, Span]:
+        return self._get().tail_calls
+
+
 @dataclass(frozen=True, slots=True)
 class Program:
     """A kprobe/uprobe-family program with what the analysis knows of it."""
@@ -100,7 +134,7 @@ class Program:
     decision: UpgradeDecision
     group: Group
     facts: tuple[LoaderFact, ...]  # loader facts tied to this program of this object
-    body: BodyFacts
+    body: BodyFacts | LazyBody
     type_taken_over: tuple[Related, ...] = ()  # set_type / custom prog handler
     scenario: tuple[Related, ...] = ()  # K9 proof, filled in across programs
     prog_array: tuple[Related, ...] = ()  # K19 proof, filled in across programs
@@ -455,9 +489,19 @@ class _BpfSource:
     def span(self, start: int, end: int) -> Span:
         return self.positions.span(start, end)
 
-    def body_facts(self, site: SectionSite) -> BodyFacts:
+    def body_facts(self, site: SectionSite) -> BodyFacts | LazyBody:
+        """The body's facts, computed when a rule first asks: following a large program's
+        calls through the file's functions costs more than the rest of its analysis, and
+        most rules never need it."""
         if site.body is None:
             return BodyFacts()
+        cached = self._bodies.get(site.body)
+        if cached is not None:
+            return cached
+        return LazyBody(self, site)
+
+    def walk_body(self, site: SectionSite) -> BodyFacts:
+        assert site.body is not None
         cached = self._bodies.get(site.body)
         if cached is not None:
             return cached
@@ -482,7 +526,7 @@ class _BpfSource:
                 if sub is not None and sub not in seen:
                     seen.add(sub)
                     pending.append(sub)
-        facts = BodyFacts(calls, self._register_reads(site), tail_calls)
+        facts = BodyFacts(calls, self.register_reads(site), tail_calls)
         self._bodies[site.body] = facts
         return facts
 
@@ -526,7 +570,7 @@ class _BpfSource:
                 last = tok.text
         return {last} if last is not None else {b"ctx"}
 
-    def _register_reads(self, site: SectionSite) -> tuple[tuple[str, Span], ...]:
+    def register_reads(self, site: SectionSite) -> tuple[tuple[str, Span], ...]:
         assert site.body is not None
         ctx_names = self._context_names(site)
         toks = self.tokens(site.body)
