@@ -433,6 +433,8 @@ def _rule(args) -> int:
         title = "Bad" if ex.kind == "bad" else "Good"
         for name, text in ex.files.items():
             print(f"## {title}: {name}\n\n```c\n{text.rstrip()}\n```\n")
+        for name, text in ex.objects.items():
+            print(f"## {title}: {name}, compiled from\n\n```c\n{text.rstrip()}\n```\n")
     return EXIT_CLEAN
 
 
