@@ -16,6 +16,7 @@ No kernel list ships with secl: users take them from the machine the programs ru
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 HOST = "host"
@@ -28,6 +29,10 @@ CLONE_SUFFIXES = (".isra.", ".constprop.", ".part.", ".cold", ".")
 # wrappers, else `__se_sys_NAME` (libbpf.c: arch_specific_syscall_pfx()).
 SYSCALL_ARCHES = ("x64", "ia32", "s390x", "arm", "arm64", "mips", "riscv", "powerpc",
                   "powerpc64")  # fmt: skip
+# A function listed once per address: aliases are missing from available_filter_functions.
+# The one alias secl knows: a syscall without arguments, whose `__<arch>_sys_NAME` wrapper is
+# an alias of `__do_sys_NAME` (arch/x86/include/asm/syscall_wrapper.h: __SYS_STUB0).
+_WRAPPER = re.compile(r"__(?:" + "|".join(SYSCALL_ARCHES) + r")_sys_(\w+)\Z")
 
 
 class KernelListError(Exception):
@@ -224,15 +229,22 @@ def kprobe_target(section: str) -> KprobeTarget | None:
         if not spec.symbol:
             return None
         route = "classic" if base.endswith(".single") else "upgradable"
-        return KprobeTarget(spec.symbol, route, (spec.symbol,))
+        return KprobeTarget(spec.symbol, route, _aliases(spec.symbol))
     if base in ("kprobe.multi", "kretprobe.multi", "kprobe.session"):
         pattern = _KPROBE_PATTERN.match(suffix).group(0)  # type: ignore[union-attr]
         if not pattern or "*" in pattern or "?" in pattern:
             return None  # a pattern matches what the kernel has: nothing to judge
-        return KprobeTarget(pattern, "multi", (pattern,))
+        return KprobeTarget(pattern, "multi", _aliases(pattern))
     if base in ("ksyscall", "kretsyscall"):
         if not all(c.isalnum() or c == "_" for c in suffix):
             return None
         wrappers = tuple(f"__{arch}_sys_{suffix}" for arch in SYSCALL_ARCHES)
-        return KprobeTarget(wrappers[0], "classic", (*wrappers, f"__se_sys_{suffix}"), suffix)
+        candidates = (*wrappers, f"__se_sys_{suffix}", f"__do_sys_{suffix}")
+        return KprobeTarget(wrappers[0], "classic", candidates, suffix)
     return None
+
+
+def _aliases(function: str) -> tuple[str, ...]:
+    """The names under which the kernel's lists may show `function`."""
+    m = _WRAPPER.match(function)
+    return (function, f"__do_sys_{m.group(1)}") if m else (function,)

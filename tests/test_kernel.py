@@ -27,6 +27,7 @@ do_rmdir
 tcp_sendmsg.isra.0
 tcp_sendmsg_locked
 __x64_sys_openat
+__do_sys_getpid
 notifier_call_chain
 nf_conntrack_in [nf_conntrack]
 """
@@ -110,6 +111,12 @@ int BPF_KPROBE(c) { return 0; }
 
 SEC("ksyscall/openat")
 int BPF_KSYSCALL(d) { return 0; }
+
+SEC("ksyscall/getpid")
+int BPF_KSYSCALL(g) { return 0; }
+
+SEC("kprobe/__x64_sys_getpid")
+int BPF_KPROBE(h) { return 0; }
 
 SEC("kprobe.multi/do_*")
 int e(void *ctx) { return 0; }

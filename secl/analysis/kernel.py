@@ -90,7 +90,7 @@ def absent_target(project: Project) -> Iterator[Finding]:
         )
         if multi_now:
             continue  # the fprobe behind a multi-kprobe does not consult the blacklist
-        traceable = functions is not None and target.function in functions
+        traceable = functions is not None and any(c in functions for c in target.candidates)
         hint = ""
         if traceable and target.syscall is None:
             hint = f"; a multi-kprobe can (`kprobe.multi/{target.function}`)"
@@ -115,7 +115,7 @@ def _absent(site: SectionSite, target: KprobeTarget, functions: FunctionList) ->
     message = (
         f"{what} in the traceable functions (available_filter_functions) of "
         f"{functions.origin}: the attach fails on that kernel (a kprobe with EINVAL or "
-        f"ENOENT, a multi-kprobe with ESRCH){module}"
+        f"ENOENT, a multi-kprobe with ESRCH or, from libbpf, ENOENT){module}"
     )
     fix = None
     if suggestions:
@@ -148,7 +148,7 @@ def blacklisted_upgrade(project: Project) -> Iterator[Finding]:
     for site, target in _judged(project):
         if target.route != "upgradable" or target.function not in lists.blacklist:
             continue
-        if target.function not in lists.functions:
+        if not any(c in lists.functions for c in target.candidates):
             continue  # not traceable: SECL116
         info = upgrades.get(site.key)
         if info is None or not info.upgraded:
