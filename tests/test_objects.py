@@ -315,3 +315,15 @@ def test_sections_json_says_where_an_object_site_comes_from(tmp_path: Path) -> N
     assert first["object"]["line"] == 3
     # Row N is ELF section N, as readelf numbers them.
     assert first["location"]["row"] == first["object"]["elf_section"]
+
+
+def test_fixing_never_touches_an_object(source_tree: Path, tmp_path: Path) -> None:
+    obj = _project(tmp_path / "obj")
+    compile_bpf(source_tree / "probe.bpf.c", obj / "probe.bpf.o")
+    shutil.copy(source_tree / "loader.c", obj / "loader.c")
+    before = (obj / "probe.bpf.o").read_bytes()
+    result = _secl(obj, "check", "--fix", "--unsafe-fixes", "--output-format", "concise", ".")
+    assert result.returncode == 1, result.stderr
+    assert "probe.bpf.o:" in result.stdout
+    assert (obj / "probe.bpf.o").read_bytes() == before
+    assert _secl(obj, "fix", "--unsafe-fixes", ".").stdout == ""
