@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from secl.facts import SectionSite
 from secl.files import FileProblem, is_excluded, read
-from secl.parse.objects import BpfObject, ObjectError, listing, read_bpf_object
+from secl.parse.objects import ELF_MAGIC, BpfObject, ObjectError, listing, read_bpf_object
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 # (cmd/bpf2go gen/target.go: Target.Suffix()).
 _BPF2GO = re.compile(r"(?P<stem>.+?)_(?P<arch>(?:\w+?_)?)bpfe(?P<order>[lb])(?P<suffix>\w*)\.o\Z")
 _SOURCE_SUFFIXES = (".c", ".h")
+EM_BPF = 247  # include/uapi/linux/elf-em.h
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,9 @@ def read_objects(
     out: dict[str, BpfObject] = {}
     seen: set[tuple[int, int]] = set()
     for path in paths:
+        quiet = os.path.normpath(path) not in explicit and not _named_bpf(path)
+        if quiet and _not_bpf(path):
+            continue  # a user-space object of the walk: not even read
         found = read(path, config.max_file_size, binary=True)
         if isinstance(found, FileProblem):
             problems.append(found)
@@ -73,9 +77,7 @@ def read_objects(
         try:
             obj = read_bpf_object(path, found.data)
         except ObjectError as err:
-            quiet = str(err).startswith(("not an ELF file", "not a BPF object"))
-            if not (quiet and os.path.normpath(path) not in explicit and not _named_bpf(path)):
-                problems.append(FileProblem(path, f"{err}; skipped"))
+            problems.append(FileProblem(path, f"{err}; skipped"))
             continue
         except Exception as err:  # a bug in secl: this object is skipped, the run goes on
             from secl.api import internal_error
@@ -87,6 +89,28 @@ def read_objects(
         out[path] = obj
     _read_sources(out, config, root, files)
     return out
+
+
+def _not_bpf(path: str) -> bool:
+    """Whether the first bytes of `path` say it is no BPF object (not ELF, or an ELF file
+    for another machine): a tree of build products is not read whole to find that out."""
+    import stat
+    import struct
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False  # read() says what it is
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            head = os.read(fd, 20)
+        finally:
+            os.close(fd)
+    except OSError:
+        return False
+    if len(head) < 20 or head[:4] != ELF_MAGIC or head[5] not in (1, 2):
+        return True
+    (machine,) = struct.unpack_from("<H" if head[5] == 1 else ">H", head, 18)
+    return machine != EM_BPF
 
 
 def _named_bpf(path: str) -> bool:
