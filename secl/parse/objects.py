@@ -75,6 +75,9 @@ class ObjectData:
     elf_section: int
     symbols: tuple[str, ...]
     value: str | None = None  # the license string
+    # For each of `symbols`, the functions its initializer points at (the relocations of a
+    # `.struct_ops` variable name the programs it uses; SECL115 reads them).
+    members: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +186,13 @@ def _read_elf(data: bytes) -> _Elf:
         relocations: dict[int, tuple[tuple[int, int], ...]] = {}
         for section in relocation_sections:
             target = section["sh_info"]
-            if not 0 < target < len(sections) or not sections[target].flags & SHF_EXECINSTR:
-                continue  # only calls matter: debug info and BTF relocations are skipped
+            if not 0 < target < len(sections):
+                continue
+            if not (
+                sections[target].flags & SHF_EXECINSTR
+                or sections[target].name.startswith(".struct_ops")
+            ):
+                continue  # calls and struct_ops members: debug info and BTF are skipped
             relocations[target] = tuple(
                 (int(r["r_offset"]), int(r["r_info_sym"])) for r in section.iter_relocations()
             )
@@ -238,19 +246,35 @@ def read_bpf_object(path: str, data: bytes) -> BpfObject:
     for section in elf.sections:
         if section.flags & SHF_EXECINSTR or not _wanted_data(section.name):
             continue
-        variables = tuple(
-            s.name
-            for s in elf.symbols
-            if s.shndx == section.index and s.type == "STT_OBJECT" and s.name
-        )
+        owned = [
+            s for s in elf.symbols if s.shndx == section.index and s.type == "STT_OBJECT" and s.name
+        ]
+        variables = tuple(s.name for s in owned)
         value = None
         if section.name == "license" and section.data is not None:
             value = section.data.split(b"\0", 1)[0].decode("utf-8", "replace")
-        data_sections.append(ObjectData(section.name, section.index, variables, value))
+        members: tuple[tuple[str, ...], ...] = ()
+        relocations = elf.relocations.get(section.index)
+        if relocations:
+            members = tuple(_pointed_at(s, relocations, elf.symbols) for s in owned)
+        data_sections.append(ObjectData(section.name, section.index, variables, value, members))
     sources = tuple(dict.fromkeys(i.file for infos in lines.values() for i in infos))
     return BpfObject(
         path, elf.big_endian, names, tuple(programs), tuple(data_sections), sources, problem
     )
+
+
+def _pointed_at(
+    variable: _Symbol, relocations: tuple[tuple[int, int], ...], symbols: tuple[_Symbol, ...]
+) -> tuple[str, ...]:
+    """The functions the relocations inside a variable point at, in order."""
+    end = variable.value + max(variable.size, 1)
+    names = [
+        symbols[index].name
+        for offset, index in sorted(relocations)
+        if variable.value <= offset < end and 0 <= index < len(symbols)
+    ]
+    return tuple(dict.fromkeys(n for n in names if n))
 
 
 def _line_info(elf: _Elf) -> tuple[dict[str, list[LineInfo]], str | None]:
@@ -466,5 +490,7 @@ def _data_text(text: bytearray, data: ObjectData, marks: list) -> None:
         name_end = len(text)
         if data.value is not None:
             text += b"[] = " + _literal(data.value).encode()
+        elif n < len(data.members):
+            text += b" = {" + b",".join(b" " + _name(m) for m in data.members[n]) + b" }"
         text += b";"
         marks.append(("data", data, lit_start, lit_end, name_start, name_end, None))
