@@ -327,3 +327,41 @@ def test_fixing_never_touches_an_object(source_tree: Path, tmp_path: Path) -> No
     assert "probe.bpf.o:" in result.stdout
     assert (obj / "probe.bpf.o").read_bytes() == before
     assert _secl(obj, "fix", "--unsafe-fixes", ".").stdout == ""
+
+
+def test_selftests_objects_have_the_findings_of_their_sources(
+    selftests: Path, tmp_path: Path
+) -> None:
+    """Every sixth selftest program that compiles without a generated vmlinux.h (libbpf's
+    headers from the runtime verifier's sysroot): the object alone has the findings of its
+    source alone, except SECL001, the source's sections secl cannot resolve (the object has
+    them resolved)."""
+    from secl.verify.toolchain import Skip, find_sysroot
+
+    sysroot = find_sysroot()
+    if isinstance(sysroot, Skip):
+        pytest.skip(f"libbpf's headers are missing: {sysroot}")
+    flags = [*sysroot.include_flags(), f"-I{selftests}", f"-I{selftests / 'progs'}"]
+    sources = [p for p in sorted((selftests / "progs").glob("*.c"))
+               if b"vmlinux.h" not in p.read_bytes()][::6]  # fmt: skip
+    # and one with a finding of another rule (most of these sources have none)
+    sources += [p for p in [selftests / "progs" / "kprobe_multi_empty.c"] if p.is_file()]
+    compared = 0
+    codes: set[str] = set()
+    for source in sources:
+        name = source.name.removesuffix(".c")
+        src, obj = _project(tmp_path / name / "src"), _project(tmp_path / name / "obj")
+        shutil.copy(source, src / source.name)
+        try:
+            compile_bpf(source, obj / f"{name}.o", *flags)
+        except subprocess.CalledProcessError:
+            continue  # needs more than these headers
+        on_source, _ = _check(src, [source.name])
+        on_object, problems = _check(obj, [f"{name}.o"])
+        assert not problems, problems
+        expected = [f for f in _summary(on_source) if f[0] != "SECL001"]
+        assert _summary(on_object) == expected, name
+        compared += 1
+        codes.update(f.code for f in on_object)
+    assert compared >= 30
+    assert {"SECL102", "SECL104"} <= codes  # the sample has findings to compare
