@@ -234,10 +234,9 @@ def _scan_loaders(root: str, reported: list[str], config: Config, *, deep: bool)
                 with contextlib.suppress(OSError):  # a link that loops is no loader
                     if entry.is_file():
                         paths.append(entry.path)
-    shown = []
-    for path in paths:  # as reached from the current directory, like the files of the run
-        rel = os.path.relpath(path)
-        shown.append(path if rel.startswith("..") else rel)
+    # As reached from the current directory, like the files of the run.
+    cwd = os.getcwd() + os.sep
+    shown = [p[len(cwd) :] if p.startswith(cwd) else p for p in paths]
     return scan(shown)
 
 
@@ -389,7 +388,7 @@ def _read_pairs(
         candidates = _Candidates(paths, config, reader)
     added = dict(files)
     for _hop in range(2):
-        stems, uses = _wanted(added, config)
+        stems, uses = _wanted(added, config, root)
         added = {}
         for item in candidates.named(stems) + candidates.containing(uses):
             data = candidates.take(item)
@@ -446,7 +445,7 @@ class _Candidates:
     def __init__(self, paths: list[str], config: Config, reader: _Reader) -> None:
         # In walk order, so that of one file's paths the first in the sorted walk is kept.
         self._data = {item: reader(item) for item in paths}
-        self._mapped = {os.path.abspath(src): n.encode() for n, src in config.skeleton_map.items()}
+        self._mapped = {os.path.abspath(src): n.encode() for n, src in config.skeleton_pairs()}
         self._stems: dict[str, bytes] | None = None
 
     def named(self, stems: set[bytes]) -> list[str]:
@@ -507,7 +506,7 @@ class _GitCandidates:
             found = self._listing and [p for p in self._listing if stem(p).encode() in stems]
         if found is None:
             return self._walk().named(stems)
-        for name, src in self._config.skeleton_map.items():
+        for name, src in self._config.skeleton_pairs():
             path = os.path.abspath(src)
             if name.encode() in stems and self._inside(path) and os.path.isfile(path):
                 found.append(path)
@@ -547,19 +546,32 @@ class _GitCandidates:
         return self._walked
 
 
-def _wanted(files: dict[str, bytes], config: Config) -> tuple[set[bytes], list[bytes]]:
-    """(stems of BPF sources these loaders open, how loaders of these BPF sources name them)."""
+def _wanted(
+    files: dict[str, bytes], config: Config, root: str = "."
+) -> tuple[set[bytes], list[bytes]]:
+    """(stems of BPF sources these loaders open, how loaders of these BPF sources name them).
+    Skeletons that `bpftool gen object` links from several sources (read from the build
+    files near each file) count for each of those sources."""
+    from secl.analysis.builds import linked_near
+
     stems: set[bytes] = set()
     uses: list[bytes] = []
     for path, data in files.items():
+        linked: dict[str, set[str]] | None = None
         for m in _SKELETON_USE.finditer(data):
             name = m.group(1)
             stems.update({name, name[:-4] if name.endswith(b"_bpf") else name})
+            if linked is None:
+                linked = linked_near(path, root)
+            stems.update(s.encode() for s in linked.get(name.decode(), ()))
         stems.update(m.group(1) for m in _OBJECT_NAME.finditer(data))
         if _SITE_CALL.search(data):  # a BPF source: its loaders are wanted
             uses += [name.encode() + b"__" for name in skeleton_names(path, config)]
             base = stem(path)
             uses += [f"{base}.bpf.o".encode(), f"{base}.o".encode()]
+            if linked is None:
+                linked = linked_near(path, root)
+            uses += [n.encode() + b"__" for n, members in linked.items() if base in members]
     return stems, uses
 
 

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from secl.files import SKIP_DIRS, is_excluded
+from secl.files import SKIP_DIRS, Exclusion
 from secl.loaders import FileLoaders
 
 VENDOR_DIRS = frozenset({"vendor", "third_party", "third-party", "3rdparty", "external"})
@@ -60,11 +60,13 @@ def is_candidate(name: str) -> bool:
 
 
 def walk(root: str, exclude: tuple[str, ...]) -> Iterator[str]:
-    """Candidate files under `root`, sorted, skipping vendored and excluded directories."""
+    """Candidate files under `root`, sorted, skipping vendored and excluded directories
+    (exclude patterns relative to `root`, the project root, as for the C files)."""
+    excluded = Exclusion(exclude, root)
     seen: set[tuple[int, int]] = set()
-    stack = [root]
+    stack = [(root, "")]  # (directory as reached, its path relative to the root)
     while stack:
-        directory = stack.pop()
+        directory, relative = stack.pop()
         try:
             st = os.stat(directory)
             if (st.st_dev, st.st_ino) in seen:
@@ -76,19 +78,19 @@ def walk(root: str, exclude: tuple[str, ...]) -> Iterator[str]:
         subdirs = []
         for entry in entries:
             path = entry.path if directory != "." else entry.name
-            if exclude and is_excluded(path, exclude):
+            rel = f"{relative}/{entry.name}" if relative else entry.name
+            if excluded and excluded(path, rel):
                 continue
             try:
                 if entry.is_dir():
                     if entry.name not in SKIP_DIRS and entry.name not in VENDOR_DIRS:
-                        subdirs.append(path)
+                        subdirs.append((path, rel))
                     continue
-                if not entry.is_file():
-                    continue  # FIFOs, sockets, devices: never read
+                if not is_candidate(entry.name) or not entry.is_file():
+                    continue  # FIFOs, sockets, devices are never read
             except OSError:
                 continue
-            if is_candidate(entry.name):
-                yield path
+            yield path
         stack.extend(reversed(subdirs))
 
 
