@@ -11,7 +11,6 @@ help: Use `kprobe.single/foo+0x10` (unsafe)
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
 
@@ -73,7 +72,10 @@ def expand_line(text: str) -> tuple[str, list[int]]:
 
 def source_lines(data: bytes) -> list[str]:
     """Rows as the parser counts them: a row ends at LF, CR LF or a lone CR."""
-    return re.split(r"\r\n?|\n", data.decode("utf-8", "replace"))
+    text = data.decode("utf-8", "replace")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.split("\n")
 
 
 def _paint(text: str, style: str, color: bool) -> str:
