@@ -597,13 +597,21 @@ def loaders_of(project: Project, bpf_path: str) -> list[str]:
     in skeleton-map) or by object file name (`"x.bpf.o"`, `"x.o"`)."""
     from secl.analysis.builds import linked_skeletons
 
+    memo = project.memo.setdefault("loaders-of", {})
+    known = memo.get(bpf_path)  # type: ignore[attr-defined]
+    if known is not None:
+        return known
     base = stem(bpf_path)
     names = skeleton_names(bpf_path, project.config) | {f"{base}.bpf.o", f"{base}.o"}
-    sources = sorted({s.path for s in project.sites if s.kind == "program"})
-    names |= {n for n, paths in linked_skeletons(project, sources).items() if bpf_path in paths}
+    linked = project.memo.get("linked-skeletons")
+    if linked is None:
+        sources = sorted({s.path for s in project.sites if s.kind == "program"})
+        linked = project.memo["linked-skeletons"] = linked_skeletons(project, sources)
+    names |= {n for n, paths in linked.items() if bpf_path in paths}  # type: ignore[attr-defined]
     index = _loader_index(project)
-    found = {path for name in names for path in index.get(name, ()) if path != bpf_path}
-    return sorted(found)
+    found = sorted({path for name in names for path in index.get(name, ()) if path != bpf_path})
+    memo[bpf_path] = found  # type: ignore[index]
+    return found
 
 
 def _suffix_fix(site: SectionSite, problem: SuffixProblem) -> Fix | None:
