@@ -211,9 +211,29 @@ def _assign(project: Project) -> dict[str, Assignment]:
     return out
 
 
+def all_libbpf(project: Project) -> bool:
+    """Whether every BPF source of the run is loaded through libbpf, known without linking a
+    single one: no Go, Rust, Python or build-file loader was found, nothing is configured, and
+    no C file uses eBPF for Windows. The C-only case (the Linux selftests, libbpf-tools) then
+    skips the assignment on its hot path."""
+    found = project.memo.get("all-libbpf")
+    if found is None:
+        scan = project.loader_scan
+        found = (
+            not project.config.loader
+            and not project.config.loaders
+            and (scan is None or not any(lf.uses for lf in scan.files))
+            and not any(mark in data for data in project.files.values() for mark in _WINDOWS_MARKS)
+        )
+        project.memo["all-libbpf"] = found
+    return found  # type: ignore[return-value]
+
+
 def judged_as(project: Project, path: str) -> bool:
     """Whether libbpf's rules apply to `path`: its own loader is libbpf-family, or, for a
     header no loader names, one of the BPF sources that include it is."""
+    if all_libbpf(project):
+        return True
     found = assignment(project, path)
     if found is not ASSUMED or not path.endswith(".h"):
         return found.libbpf_family

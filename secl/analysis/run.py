@@ -42,9 +42,11 @@ def _name_loader(project: Project, finding: Finding) -> Finding:
     so (`full` shows it under the caret): the user should know what secl assumed."""
     if finding.code[:5] not in ("SECL1", "SECL2") or any("judged as" in n for n in finding.notes):
         return finding
-    from secl.analysis.loaders import assignment
+    from secl.analysis.loaders import all_libbpf, assignment
     from secl.loaders import LIBBPF, LIBBPF_ASSUMED
 
+    if all_libbpf(project):
+        return finding
     loader = assignment(project, finding.path)
     if loader.kind in (LIBBPF, LIBBPF_ASSUMED):
         return finding

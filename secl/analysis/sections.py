@@ -151,10 +151,12 @@ def _bound_handlers(project: Project, path: str) -> CustomHandlers | None:
     """Handlers registered by Go or Rust code (through cgo or libbpf-sys) in the package of a
     libbpf-family loader that opens `path`: a Go package is one directory, and a handler is
     registered for the whole process. None when no such loader opens it."""
-    from secl.analysis.loaders import assignment
+    from secl.analysis.loaders import all_libbpf, assignment
     from secl.loaders import LIBBPF
 
     scan = project.loader_scan
+    if all_libbpf(project):
+        return None
     uses = [u for u in assignment(project, path).evidence if u.kind != LIBBPF]
     if scan is None or not uses:
         return None
@@ -464,9 +466,11 @@ def _bound_auto_attach(project: Project, site: SectionSite) -> bool | None:
     """Whether a Go or Rust libbpf loader of this program may attach it generically (a
     skeleton's attach(), Module.AttachPrograms(), prog.AttachGeneric() of this program); None
     when no such loader opens it."""
-    from secl.analysis.loaders import assignment
+    from secl.analysis.loaders import all_libbpf, assignment
     from secl.loaders import LIBBPF, LIBBPF_FAMILY
 
+    if all_libbpf(project):
+        return None
     uses = [
         u for u in assignment(project, site.path).evidence
         if u.kind != LIBBPF and u.kind in LIBBPF_FAMILY
