@@ -22,6 +22,8 @@ KEYS = {
     "target-arch": str,
     "loaders": dict,
     "max-file-size": (int, str),
+    "cache-dir": str,
+    "jobs": int,
 }
 DEFAULT_EXCLUDE = ("build", "dist", "output", ".output", "out")
 
@@ -50,6 +52,9 @@ class Config:
     loaders: dict[str, str] = field(default_factory=dict)
     loader: str | None = None  # --loader: every BPF source is loaded by this kind
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; larger sources are skipped
+    cache_dir: str | None = None  # the results cache (None: .secl_cache at the root)
+    cache: bool = True  # --no-cache: neither read nor write the results cache
+    jobs: int | None = None  # parse processes (None: the CPUs this process may use)
 
     def with_overrides(self, **changes: object) -> Config:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -223,7 +228,18 @@ def parse_table(table: dict[str, object], path: str) -> Config:
         cfg = replace(cfg, loaders=dict(table))
     if "max-file-size" in values:
         cfg = replace(cfg, max_file_size=values["max-file-size"])
+    if "cache-dir" in values:
+        cfg = replace(cfg, cache_dir=os.path.join(root, str(values["cache-dir"])))
+    if "jobs" in values:
+        cfg = replace(cfg, jobs=parse_jobs(values["jobs"], f"{path}: `jobs`"))
     return cfg
+
+
+def parse_jobs(value: object, origin: str) -> int:
+    """A number of parse processes: 1 or more (1 parses in the one process)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{origin} must be a whole number of processes, 1 or more")
+    return value
 
 
 def validate_loader(kind: object, origin: str) -> str:
