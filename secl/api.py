@@ -163,7 +163,9 @@ def _build(
     store = open_store(config, root)
     exclusion = exclusion if exclusion is not None else Exclusion(config.exclude, config.root)
     # A marked project's tree is indexed once per run, for pairing and the loader scan.
-    index = _tree_index(store, root, config, exclusion) if deep and store is not None else None
+    index = None
+    if deep and store is not None:
+        index = _tree_index(store, root, config, exclusion, files)
     if pair:
         _read_pairs(
             root, files, config, deep=deep, exclusion=exclusion, identities=identities,
@@ -223,7 +225,9 @@ def _parse_files(
     return sites, failed
 
 
-def _tree_index(store: Store, root: str, config: Config, exclusion: Exclusion) -> TreeIndex:
+def _tree_index(
+    store: Store, root: str, config: Config, exclusion: Exclusion, files: dict[str, bytes]
+) -> TreeIndex:
     """The project tree's index, brought up to date (and saved when it changed)."""
     from secl.cache import key
     from secl.index import Indexer, TreeIndex
@@ -233,6 +237,7 @@ def _tree_index(store: Store, root: str, config: Config, exclusion: Exclusion) -
     indexer = Indexer(
         root, exclusion, config.max_file_size,
         lambda path, data: extract_one(_shown(path), data), is_candidate, VENDOR_DIRS,
+        {os.path.abspath(p): data for p, data in files.items()},
     )  # fmt: skip
     old = store.get("trees", name)
     index = indexer.refresh(old) if isinstance(old, TreeIndex) else indexer.build()
@@ -394,6 +399,10 @@ def _read_pairs(
     known = {os.path.abspath(p) for p in files}
     candidates: _Candidates | _GitCandidates | _IndexCandidates | None = None
     if index is not None:
+        from secl.index import c_paths
+
+        if known.issuperset(c_paths(index)):
+            return  # everything there is was given
         candidates = _IndexCandidates(index, config, known, reader)
     elif deep:
         paths = []

@@ -147,9 +147,11 @@ class Indexer:
         extract_loader,
         is_loader_candidate,
         vendor_dirs: frozenset[str],
+        preread: dict[str, bytes] | None = None,
     ) -> None:
         import time
 
+        self.preread = preread or {}  # absolute path -> bytes this run has read already
         self.root = root
         self.exclusion = exclusion
         self.max_size = max_size
@@ -316,12 +318,15 @@ class Indexer:
 
     def _read_c(self, index: TreeIndex, rel: str, st: os.stat_result | None = None) -> None:
         path = index.path(rel)
-        source = read(path, self.max_size)
-        if isinstance(source, FileProblem):
+        data = self.preread.get(path)
+        if data is None:
+            source = read(path, self.max_size)
+            data = None if isinstance(source, FileProblem) else source.data
+        if data is None:
             names = NO_NAMES
             sig = None
         else:
-            names = pairing_names(source.data)
+            names = pairing_names(data)
             sig = self._sig(path, st)
         old = index.c_files.get(rel)
         if old != (sig, names):
