@@ -164,9 +164,9 @@ class Store:
             spaces.sort(key=lambda e: e.stat().st_mtime_ns, reverse=True)
         except OSError:
             return
-        for entry in spaces[MAX_NAMESPACES:]:
-            if entry.path != self.namespace:
-                shutil.rmtree(entry.path, ignore_errors=True)
+        others = [e for e in spaces if e.path != self.namespace]
+        for entry in others[MAX_NAMESPACES - 1 :]:
+            shutil.rmtree(entry.path, ignore_errors=True)
 
     def trim(self, limit: int = MAX_BYTES) -> None:
         """Remove the oldest entries of this namespace past `limit` bytes (after a run that

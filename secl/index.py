@@ -195,9 +195,10 @@ class Indexer:
                     loader_files.append(name)
             except OSError:
                 continue
-        index.dirs[rel] = _Dir(
-            st.st_mtime_ns, tuple(subdirs), tuple(c_files), tuple(loader_files), vendored
-        )
+        # A directory changed within RACY_NS may change again in the same timestamp tick:
+        # it is listed again next time (-1 is no mtime).
+        mtime = st.st_mtime_ns if self.now - st.st_mtime_ns >= RACY_NS else -1
+        index.dirs[rel] = _Dir(mtime, tuple(subdirs), tuple(c_files), tuple(loader_files), vendored)
         return [_rel(rel, s) for s in subdirs]
 
     def _walk(self, index: TreeIndex, start: str, vendored: bool, seen: set) -> None:
@@ -370,9 +371,13 @@ class Indexer:
         for path in paths:
             try:
                 st = os.stat(path)
-                out.append((path, st.st_size, st.st_mtime_ns, st.st_ino))
             except OSError:
                 out.append((path, None))
+                continue
+            if self.now - st.st_mtime_ns < RACY_NS or self.now - st.st_ctime_ns < RACY_NS:
+                out.append((path, "racy", self.now))  # never equal: asked again next time
+            else:
+                out.append((path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
         return tuple(out)
 
     def _git_list(self, index: TreeIndex, *, full: bool) -> bool:
