@@ -27,7 +27,6 @@ from secl.files import (
 from secl.findings import Finding, InventoryEntry
 from secl.index import GIT_GREP_FROM, SITE_CALL, pairing_names
 from secl.pairing import skeleton_names, stem
-from secl.parse.bpf import extract_sites
 from secl.parse.macros import resolve_sites
 from secl.parse.tree import parse
 
@@ -195,34 +194,89 @@ def _build(
 def _parse_files(
     project: Project, problems: list[FileProblem], store: Store | None
 ) -> tuple[list[SectionSite], list[str]]:
-    """The section sites of every file that may have one, from the results cache where it
-    has the file's path and bytes, else parsed (and cached)."""
+    """The section sites of every file that may have one, and what the analysis reads from
+    the trees of those files and of the C loaders (secl.parse.filefacts): from the results
+    cache where it has the file's path and bytes, else parsed, in worker processes when the
+    run is large enough (`jobs`), and cached."""
     from secl.cache import key
-    from secl.index import FileFacts
+    from secl.parse.filefacts import FileFacts, file_facts, has_sites
+    from secl.parse.loader import is_loader
 
-    sites: list[SectionSite] = []
-    failed: list[str] = []
+    config = project.config
+    known: dict[str, FileFacts] = {}
+    todo: list[str] = []
+    names: dict[str, str] = {}
     for path, data in project.files.items():
-        if b"SEC" not in data and b"section" not in data:
+        if not has_sites(data) and not is_loader(data):
             continue
-        name = key("c", path, data) if store is not None else ""
         if store is not None:
-            cached = store.get("files", name)
+            names[path] = key("c", path, data)
+            cached = store.get("files", names[path])
             if isinstance(cached, FileFacts):
-                sites.extend(cached.sites)
+                known[path] = cached
                 continue
+        todo.append(path)
+    failed: list[str] = []
+
+    def here(path: str) -> FileFacts | FileProblem:
+        data = project.files[path]
         try:
             tree = parse(data)
             project.remember_tree(path, tree)
-            found = extract_sites(path, data, tree)
+            return file_facts(path, data, tree)
         except Exception as err:  # a bug in secl: this file is skipped, the run goes on
-            problems.append(internal_error(path, err))
+            return internal_error(path, err)
+
+    jobs = _jobs(config, todo, project.files)
+    if jobs > 1:
+        from secl.parallel import facts_in_workers
+
+        outcomes = facts_in_workers(todo, project.files, jobs, here)
+    else:
+        outcomes = ((path, here(path)) for path in todo)
+    for path, outcome in outcomes:
+        if isinstance(outcome, FileProblem):
+            problems.append(outcome)
             failed.append(path)
             continue
-        sites.extend(found)
+        blob, facts = outcome if isinstance(outcome, tuple) else (None, outcome)
+        known[path] = facts
         if store is not None:
-            store.put("files", name, FileFacts(tuple(found)))
+            if blob is not None:
+                store.put_blob("files", names[path], blob)
+            else:
+                store.put("files", names[path], facts)
+    sites: list[SectionSite] = []
+    for path in project.files:
+        facts = known.get(path)
+        if facts is not None:
+            project.remember_facts(path, facts)
+            sites.extend(facts.sites)
     return sites, failed
+
+
+# A pool of processes costs tens of milliseconds to start: below this many files to parse, one
+# process is done first (see ../shared/docs/performance-floor.md).
+PARALLEL_FROM = 100
+
+
+def _jobs(config: Config, todo: list[str], files: dict[str, bytes]) -> int:
+    """How many processes parse `todo`: `jobs` (default: the CPUs this process may use), one
+    for a small run or where processes cannot be forked."""
+    if len(todo) < PARALLEL_FROM:
+        return 1
+    jobs = config.jobs
+    if jobs is None:
+        try:
+            jobs = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            jobs = os.cpu_count() or 1
+    if jobs > 1:
+        from secl.parallel import can_fork
+
+        if not can_fork():
+            return 1
+    return min(jobs, len(todo))
 
 
 def _tree_index(
@@ -325,6 +379,9 @@ def subproject(project: Project, keep: Iterable[str]) -> Project:
         tree = project._trees.get(path)
         if tree is not None:
             new.remember_tree(path, tree)
+        facts = project.known_facts(path)
+        if facts is not None:
+            new.remember_facts(path, facts)
     return new
 
 

@@ -125,9 +125,13 @@ class Store:
         return decode(blob)
 
     def put(self, kind: str, name: str, value: object) -> None:
+        if self.usable:
+            self.put_blob(kind, name, encode(value))
+
+    def put_blob(self, kind: str, name: str, blob: bytes) -> None:
+        """Store an entry `encode` made (a worker process encodes what it found)."""
         if not self.usable:
             return
-        blob = encode(value)
         target = self.path(kind, name)
         directory = os.path.dirname(target)
         try:
@@ -252,12 +256,12 @@ def _register() -> None:
 
     from secl import facts, index
     from secl.loaders import FileLoaders, LoaderUse
-    from secl.parse import loader
+    from secl.parse import filefacts, loader
 
     classes = [
         facts.Position, facts.Span, facts.Piece, facts.SectionSite, facts.Spelling,
         loader.ObjectRef, loader.ProgramRef, loader.LoaderFact, loader.LoaderFacts,
-        LoaderUse, FileLoaders, index.PairingNames, index.FileFacts, index.TreeIndex,
+        LoaderUse, FileLoaders, index.PairingNames, filefacts.FileFacts, index.TreeIndex,
         index._Dir,
     ]  # fmt: skip
     for cls in classes:

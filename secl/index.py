@@ -36,10 +36,6 @@ from secl.files import (
     read,
 )
 
-TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
-if TYPE_CHECKING:
-    from secl.facts import SectionSite
-
 # How loader code names a BPF source: a skeleton function (`probe__open_and_load(`) or an
 # object file in a string (`"probe.bpf.o"`, `"/usr/lib/x/probe.o"`).
 SKELETON_USE = re.compile(
@@ -82,13 +78,6 @@ def pairing_names(data: bytes) -> PairingNames:
         frozenset(m.group(1) for m in SKELETON_USE.finditer(data)),
         frozenset(m.group(1) for m in OBJECT_NAME.finditer(data)),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class FileFacts:
-    """What the parse stage found in one C file, cached by its path and content."""
-
-    sites: tuple[SectionSite, ...]
 
 
 Signature = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
