@@ -1868,7 +1868,7 @@ def resolve_sites(
     try:
         located = compdb.locate(root, config.compile_commands)
         if located is not None:
-            db = compdb.load(located)
+            db = compdb.load(located, compdb.in_view(files))
     except compdb.CompileCommandsError as err:
         problems.append(FileProblem(err.path, f"{err.message}; resolving macros without it"))
     candidates = _candidates(by_path, files, reader, db)

@@ -1,0 +1,343 @@
+#!/usr/bin/env python3
+"""Figures for large inputs, each next to its floor measured in the same run (the machine
+is shared: only figures taken side by side compare). Prints, asserts nothing.
+
+    python bench/scale.py [--linux TREE] [--selftests DIR] [--runs N] [--only PARTS]
+
+PARTS (comma-separated, default all that have their input):
+  tree       one-file `secl check` in a Linux git checkout (TREE, or $SECL_BENCH_LINUX):
+             cold (empty results cache) and warm, next to the run without the cache (what
+             secl did before it had one), the one `git grep` any search of the tree costs,
+             the start-up floor, and the freshness floor (a stat of every indexed file)
+  jobs       `secl check` of the selftests ($SECL_LINUX_SELFTESTS) in 1 and in N processes
+             (the CPUs), next to the parse-and-query floor in 1 and N processes
+  warm       the same selftests check with a warm results cache, next to the cold one
+  headers    a small project with six 2-3 MB vmlinux.h copies against the same project
+             without them: wall time and peak RSS summed over all processes
+  compdb     a 192 MB compile_commands.json: wall and peak RSS, next to reading the file
+  startup    one-file runs with a warm cache next to `python -c pass` and the start-up floor
+
+A Linux tree for `tree`: Debian's linux-source tarball extracted anywhere, the last `/*` line
+of its top-level .gitignore dropped, then `git init && git add -A && git commit` (README,
+Development).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench import ENTRY, FLOOR, SEC_QUERY  # noqa: E402
+
+PYTHON = sys.executable
+
+
+def _env(cache: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.setdefault("PYTHONPATH", str(HERE.parent))
+    env["PYTHONPYCACHEPREFIX"] = _PYCACHE
+    if cache is not None:
+        env["SECL_CACHE_DIR"] = cache
+    return env
+
+
+_PYCACHE = tempfile.mkdtemp(prefix="secl-bench-pyc-")
+
+
+def run(argv: list[str], cwd: str | None = None, env: dict[str, str] | None = None) -> Sample:
+    """Wall time, CPU time (children) and peak RSS summed over the process and its
+    children (polled from /proc)."""
+    before = os.times()
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env or _env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    peaks: dict[int, int] = {}
+    while proc.poll() is None:
+        for pid in _tree(proc.pid):
+            hwm = _hwm(pid)
+            if hwm:
+                peaks[pid] = max(peaks.get(pid, 0), hwm)
+        time.sleep(0.01)
+    wall = time.perf_counter() - start
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return Sample(wall, cpu, sum(peaks.values()))
+
+
+class Sample:
+    def __init__(self, wall: float, cpu: float, rss_kb: int) -> None:
+        self.wall, self.cpu, self.rss_kb = wall, cpu, rss_kb
+
+
+def _tree(pid: int) -> list[int]:
+    out, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    stack.extend(int(c) for c in fh.read().split())
+        except OSError:
+            continue
+    return out
+
+
+def _hwm(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def median(samples: list[Sample]) -> Sample:
+    return Sample(
+        statistics.median(s.wall for s in samples),
+        statistics.median(s.cpu for s in samples),
+        int(statistics.median(s.rss_kb for s in samples)),
+    )
+
+
+def rounds(commands: dict[str, tuple], runs: int, before=None) -> dict[str, Sample]:
+    """Median of `runs` rounds in which the commands take turns (`before(label)` runs
+    untimed before each)."""
+    samples: dict[str, list[Sample]] = {label: [] for label in commands}
+    for _ in range(runs):
+        for label, (argv, cwd, env) in commands.items():
+            if before is not None:
+                before(label)
+            samples[label].append(run(argv, cwd, env))
+    return {label: median(s) for label, s in samples.items()}
+
+
+def show(label: str, s: Sample, floor: Sample | None = None, note: str = "") -> None:
+    ratio = f"  {s.wall / floor.wall:5.2f}x the floor" if floor else ""
+    rss = f"{s.rss_kb / 1024:6.0f} MB" if s.rss_kb else "       "
+    print(f"  {label:58} {s.wall * 1000:7.0f} ms wall {s.cpu * 1000:7.0f} ms CPU {rss}{ratio}"
+          f"{'  ' + note if note else ''}")  # fmt: skip
+
+
+def secl(*args: str) -> list[str]:
+    return [PYTHON, "-c", ENTRY, *args]
+
+
+# -- tree ------------------------------------------------------------------------------------
+
+
+STAT_FLOOR = """
+import os, subprocess, sys
+out = subprocess.run(["git", "ls-files", "-z", "--", "*.c", "*.h"], capture_output=True).stdout
+for name in out.split(b"\\0"):
+    if name:
+        os.stat(name)
+"""
+
+
+def part_tree(linux: str, runs: int) -> None:
+    target = "tools/testing/selftests/bpf/progs/test_attach_probe.c"
+    if not os.path.isfile(os.path.join(linux, target)):
+        print(f"tree: {linux} has no {target}; skipped")
+        return
+    files = subprocess.run(
+        ["git", "-C", linux, "ls-files", "--", "*.c", "*.h"], capture_output=True, text=True
+    ).stdout.count("\n")
+    print(f"tree: one-file check of {target} in {linux} ({files} C files), median of {runs}")
+    cold_dir = tempfile.mkdtemp(prefix="secl-bench-cold-")
+    warm_dir = tempfile.mkdtemp(prefix="secl-bench-warm-")
+    check = secl("check", "--output-format", "concise", target)
+    grep = ["git", "--no-pager", "grep", "-l", "-z", "-F", "-I", "--untracked",
+            "-e", "test_attach_probe__", "-e", 'test_attach_probe.bpf.o"', "--", "*.c", "*.h"]  # fmt: skip
+    run(check, linux, _env(warm_dir))  # warm-up: the warm cache, the page cache
+    commands = {
+        "floor: one git grep for the file's names": (grep, linux, None),
+        "floor: start-up (interpreter, tree-sitter, stdlib)": ([PYTHON, "-c", FLOOR], linux, _env()),
+        "floor: freshness (a stat of every tracked C file)": (
+            [PYTHON, "-c", STAT_FLOOR], linux, None),
+        "without the cache (--no-cache; secl before the cache)": (
+            [*check, "--no-cache"], linux, _env()),
+        "cold (empty results cache)": (check, linux, _env(cold_dir)),
+        "warm (results cache of an earlier run)": (check, linux, _env(warm_dir)),
+    }  # fmt: skip
+
+    def empty_cold(label: str) -> None:
+        if label.startswith("cold"):
+            shutil.rmtree(cold_dir, ignore_errors=True)
+
+    result = rounds(commands, runs, empty_cold)
+    labels = list(commands)
+    grep_s, start_s, stat_s, before, cold, warm = (result[k] for k in labels)
+    show(labels[0], grep_s)
+    show(labels[1], start_s)
+    show(labels[2], stat_s)
+    show(labels[3], before, grep_s)
+    show(labels[4], cold, before, "(floor: --no-cache)")
+    floor = Sample(start_s.wall + stat_s.wall, start_s.cpu + stat_s.cpu, 0)
+    show(labels[5], warm, floor, "(floor: start-up + freshness)")
+    shutil.rmtree(cold_dir, ignore_errors=True)
+    shutil.rmtree(warm_dir, ignore_errors=True)
+
+
+# -- jobs, warm ------------------------------------------------------------------------------
+
+
+FLOOR_PARSE = (
+    "import os, sys\n"
+    "from multiprocessing import get_context\n"
+    "import tree_sitter_c\n"
+    "from tree_sitter import Language, Parser, Query, QueryCursor\n"
+    f"Q = {SEC_QUERY!r}\n"
+    "def work(paths):\n"
+    "    lang = Language(tree_sitter_c.language()); parser = Parser(lang)\n"
+    "    cursor = QueryCursor(Query(lang, Q)); n = 0\n"
+    "    for p in paths:\n"
+    "        with open(p, 'rb') as fh: n += len(cursor.matches(parser.parse(fh.read()).root_node))\n"
+    "    return n\n"
+    "files = []\n"
+    "for d, dirs, names in os.walk(sys.argv[2]):\n"
+    "    dirs.sort(); files += [os.path.join(d, n) for n in sorted(names) if n.endswith(('.c', '.h'))]\n"
+    "jobs = int(sys.argv[1])\n"
+    "if jobs == 1: work(files)\n"
+    "else:\n"
+    "    with get_context('fork').Pool(jobs) as pool: sum(pool.map(work, [files[i::16] for i in range(16)]))\n"
+)
+
+
+def cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def part_jobs(selftests: str, runs: int) -> None:
+    n = cpus()
+    print(f"jobs: `secl check` of {selftests} in 1 and {n} processes, median of {runs}")
+    check = secl("check", "--no-cache", "--output-format", "concise", selftests)
+    commands = {
+        "floor: parse + SEC query, 1 process": ([PYTHON, "-c", FLOOR_PARSE, "1", selftests], None, _env()),
+        f"floor: parse + SEC query, {n} processes": (
+            [PYTHON, "-c", FLOOR_PARSE, str(n), selftests], None, _env()),
+        "secl check --jobs 1": ([*check, "--jobs", "1"], None, _env()),
+        f"secl check --jobs {n}": ([*check, "--jobs", str(n)], None, _env()),
+    }  # fmt: skip
+    run(commands["secl check --jobs 1"][0])
+    result = rounds(commands, runs)
+    labels = list(commands)
+    f1, fn, s1, sn = (result[k] for k in labels)
+    show(labels[0], f1)
+    show(labels[1], fn, f1, "(the floor's own ratio)")
+    show(labels[2], s1, f1)
+    show(labels[3], sn, s1, "(ratio to --jobs 1)")
+
+
+def part_warm(selftests: str, runs: int) -> None:
+    print(f"warm: `secl check` of {selftests}, median of {runs}")
+    cold_dir = tempfile.mkdtemp(prefix="secl-bench-cold-")
+    warm_dir = tempfile.mkdtemp(prefix="secl-bench-warm-")
+    check = secl("check", "--output-format", "concise", selftests)
+    run(check, None, _env(warm_dir))
+    commands = {
+        "without the cache (--no-cache)": ([*check, "--no-cache"], None, _env()),
+        "cold (empty results cache)": (check, None, _env(cold_dir)),
+        "warm": (check, None, _env(warm_dir)),
+    }
+
+    def empty_cold(label: str) -> None:
+        if label.startswith("cold"):
+            shutil.rmtree(cold_dir, ignore_errors=True)
+
+    result = rounds(commands, runs, empty_cold)
+    base = result["without the cache (--no-cache)"]
+    show("without the cache (--no-cache)", base)
+    show("cold (empty results cache)", result["cold (empty results cache)"], base)
+    show("warm", result["warm"], base)
+    shutil.rmtree(cold_dir, ignore_errors=True)
+    shutil.rmtree(warm_dir, ignore_errors=True)
+
+
+# -- start-up --------------------------------------------------------------------------------
+
+
+def part_startup(runs: int) -> None:
+    project = tempfile.mkdtemp(prefix="secl-bench-one-")
+    Path(project, ".secl.toml").write_text("")
+    Path(project, "probe.bpf.c").write_text(
+        '#include <bpf/bpf_helpers.h>\nSEC("kprobe/do_unlinkat")\n'
+        "int handle(void *ctx) { return 0; }\n"
+    )
+    Path(project, "main.c").write_text(
+        '#include "probe.skel.h"\nint main(void) { struct probe *s = probe__open_and_load();'
+        " probe__attach(s); return 0; }\n"
+    )
+    cache = tempfile.mkdtemp(prefix="secl-bench-cache-")
+    print(f"startup: one-file runs in a two-file project, warm cache, median of {runs}")
+    one = secl("check", "--output-format", "concise", "probe.bpf.c")
+    run(one, project, _env(cache))
+    commands = {
+        "floor: python -c pass": ([PYTHON, "-c", "pass"], project, _env()),
+        "floor: start-up (interpreter, tree-sitter, stdlib)": ([PYTHON, "-c", FLOOR], project, _env()),
+        "secl check probe.bpf.c (warm cache)": (one, project, _env(cache)),
+        "secl check --no-cache probe.bpf.c": ([*one, "--no-cache"], project, _env()),
+    }  # fmt: skip
+    result = rounds(commands, runs)
+    labels = list(commands)
+    show(labels[0], result[labels[0]])
+    show(labels[1], result[labels[1]])
+    show(labels[2], result[labels[2]], result[labels[1]])
+    show(labels[3], result[labels[3]], result[labels[1]])
+    shutil.rmtree(project, ignore_errors=True)
+    shutil.rmtree(cache, ignore_errors=True)
+
+
+PARTS = ("tree", "jobs", "warm", "headers", "compdb", "startup")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--linux", default=os.environ.get("SECL_BENCH_LINUX"))
+    parser.add_argument("--selftests", default=os.environ.get("SECL_LINUX_SELFTESTS"))
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", default=",".join(PARTS))
+    args = parser.parse_args()
+    wanted = [p for p in args.only.split(",") if p]
+    for part in wanted:
+        if part == "tree":
+            if args.linux:
+                part_tree(os.path.abspath(args.linux), args.runs)
+            else:
+                print("tree: give --linux TREE or set SECL_BENCH_LINUX; skipped")
+        elif part in ("jobs", "warm"):
+            if args.selftests:
+                (part_jobs if part == "jobs" else part_warm)(args.selftests, args.runs)
+            else:
+                print(f"{part}: set SECL_LINUX_SELFTESTS (scripts/fetch-selftests); skipped")
+        elif part == "startup":
+            part_startup(max(args.runs, 10))
+        elif part in ("headers", "compdb"):
+            globals()[f"part_{part}"](args.runs)
+        else:
+            print(f"unknown part {part!r} (known: {', '.join(PARTS)})", file=sys.stderr)
+            return 2
+    shutil.rmtree(_PYCACHE, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
