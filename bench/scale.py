@@ -63,12 +63,18 @@ def run(argv: list[str], cwd: str | None = None, env: dict[str, str] | None = No
         argv, cwd=cwd, env=env or _env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     peaks: dict[int, int] = {}
-    while proc.poll() is None:
+    while True:
         for pid in _tree(proc.pid):
             hwm = _hwm(pid)
             if hwm:
                 peaks[pid] = max(peaks.get(pid, 0), hwm)
-        time.sleep(0.01)
+        # The main process's own peak comes exact from wait4 (workers' from the polls).
+        done, _status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if done:
+            peaks[proc.pid] = max(peaks.get(proc.pid, 0), usage.ru_maxrss)
+            proc.returncode = 0
+            break
+        time.sleep(0.005)
     wall = time.perf_counter() - start
     after = os.times()
     cpu = (after.children_user - before.children_user) + (
@@ -270,6 +276,126 @@ def part_warm(selftests: str, runs: int) -> None:
     show("warm", result["warm"], base)
     shutil.rmtree(cold_dir, ignore_errors=True)
     shutil.rmtree(warm_dir, ignore_errors=True)
+
+
+# -- headers, compdb ------------------------------------------------------------------------
+
+
+def vmlinux_h(size: int) -> str:
+    """A header shaped like bpftool's vmlinux.h (structs, enums, typedefs, kfunc
+    prototypes, the preserve_access_index pragma), about `size` bytes, with no SEC()."""
+    parts = [
+        "#ifndef __VMLINUX_H__\n#define __VMLINUX_H__\n\n#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n"
+        "#pragma clang attribute push (__attribute__((preserve_access_index)), "
+        "apply_to = record)\n#endif\n\ntypedef unsigned int __u32;\ntypedef long long __s64;\n\n"
+    ]
+    total, i = len(parts[0]), 0
+    while total < size:
+        block = (
+            f"struct kernel_struct_{i} {{\n\tlong unsigned int flags;\n\t__u32 id;\n"
+            f"\tstruct kernel_struct_{max(i - 1, 0)} *parent;\n"
+            f"\tint (*callback)(struct kernel_struct_{i} *, __s64);\n\tchar name[16];\n"
+            f"\tunion {{\n\t\tvoid *ptr;\n\t\t__s64 value;\n\t}};\n}};\n\n"
+            f"enum kernel_enum_{i} {{\n\tKERNEL_ENUM_{i}_A = 0,\n\tKERNEL_ENUM_{i}_B = {i},\n}};\n\n"
+            f"typedef struct kernel_struct_{i} kernel_struct_{i}_t;\n\n"
+            f"extern int bpf_kfunc_{i}(struct kernel_struct_{i} *p, __u32 flags) __weak __ksym;\n\n"
+        )
+        parts.append(block)
+        total += len(block)
+        i += 1
+    parts.append("#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n#pragma clang attribute pop\n#endif\n\n"
+                 "#endif /* __VMLINUX_H__ */\n")  # fmt: skip
+    return "".join(parts)
+
+
+def small_project(root: Path, *, headers: bool) -> None:
+    """Six BPF directories with three sources each (literal and macro-built sections) and a
+    loader; with `headers`, a 2-3 MB vmlinux.h in each of the six."""
+    root.mkdir(parents=True, exist_ok=True)
+    Path(root, ".secl.toml").write_text("")
+    for d in range(6):
+        sub = Path(root, f"part{d}")
+        sub.mkdir(parents=True)
+        if headers:
+            sub.joinpath("vmlinux.h").write_text(vmlinux_h(2_000_000 + d * 200_000))
+        for f in range(3):
+            sub.joinpath(f"p{f}.bpf.c").write_text(
+                '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#define PFX "kprobe/"\n'
+                f'SEC(PFX "do_unlinkat")\nint k{f}(void *ctx) {{ return 0; }}\n'
+                f'SEC("xdp")\nint x{f}(struct xdp_md *ctx) {{ return 2; }}\n'
+            )
+        sub.joinpath("main.c").write_text(
+            '#include "p0.skel.h"\nint main(void) { struct p0 *s = p0__open_and_load();'
+            " LIBBPF_OPTS(bpf_kprobe_opts, o, .offset = 8);"
+            ' bpf_program__attach_kprobe_opts(s->progs.k0, "do_unlinkat", &o); return 0; }\n'
+        )
+
+
+def part_headers(runs: int) -> None:
+    base = tempfile.mkdtemp(prefix="secl-bench-headers-")
+    with_h, without = Path(base, "with"), Path(base, "without")
+    small_project(with_h, headers=True)
+    small_project(without, headers=False)
+    size = sum(p.stat().st_size for p in with_h.rglob("vmlinux.h"))
+    print(f"headers: `secl check .` of 18 BPF sources, with and without six vmlinux.h"
+          f" ({size / 1e6:.1f} MB), no results cache, median of {runs}")  # fmt: skip
+    check = secl("check", "--no-cache", "--output-format", "concise", ".")
+    commands = {
+        "floor: the project without the headers": (check, str(without), _env()),
+        "the project with six vmlinux.h": (check, str(with_h), _env()),
+    }
+    run(check, str(with_h))
+    result = rounds(commands, runs)
+    labels = list(commands)
+    show(labels[0], result[labels[0]])
+    show(labels[1], result[labels[1]], result[labels[0]])
+    shutil.rmtree(base, ignore_errors=True)
+
+
+READ_FLOOR = "import sys\nwith open(sys.argv[1], 'rb') as fh:\n    while fh.read(1 << 20): pass\n"
+
+
+def part_compdb(runs: int) -> None:
+    base = tempfile.mkdtemp(prefix="secl-bench-compdb-")
+    project = Path(base, "p")
+    small_project(project, headers=False)
+    db = project / "compile_commands.json"
+    size = 0
+    with open(db, "w") as fh:
+        fh.write("[\n")
+        n = 0
+        while size < 192_000_000:
+            target = f"part{n % 6}/p{n % 3}.bpf.c" if n < 18 else f"drivers/d{n % 997}/f{n}.c"
+            entry = (
+                '{"directory": "' + str(project) + '", "file": "' + target + '", '
+                '"arguments": ["clang", "-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", '
+                '"-DKBUILD_MODNAME=\\"m' + str(n) + '\\"", "-Iinclude", "-Iarch/x86/include", '
+                '"-I/usr/include/x86_64-linux-gnu", '
+                + ", ".join(f'"-Iextra/dir{k}"' for k in range(40))
+                + ', "-c", "'
+                + target
+                + '", "-o", "'
+                + target
+                + '.o"]}'
+            )
+            text = ("" if n == 0 else ",\n") + entry
+            fh.write(text)
+            size += len(text)
+            n += 1
+        fh.write("\n]\n")
+    print(f"compdb: `secl check .` with a {db.stat().st_size / 1e6:.0f} MB compile_commands.json"
+          f" ({n} entries, 18 for the project's files), no results cache, median of {runs}")  # fmt: skip
+    check = secl("check", "--no-cache", "--output-format", "concise", ".")
+    commands = {
+        "floor: reading the database once (1 MB at a time)": (
+            [PYTHON, "-c", READ_FLOOR, str(db)], str(project), _env()),
+        "with compile_commands.json": (check, str(project), _env()),
+    }  # fmt: skip
+    result = rounds(commands, runs)
+    labels = list(commands)
+    show(labels[0], result[labels[0]])
+    show(labels[1], result[labels[1]], result[labels[0]])
+    shutil.rmtree(base, ignore_errors=True)
 
 
 # -- start-up --------------------------------------------------------------------------------

@@ -211,7 +211,7 @@ def test_a_new_secl_version_does_not_read_the_old_entries(
     old = cache.fingerprint()
     # Poison the current namespace: a site entry that says something else. It is read (the
     # cache is in use) ...
-    from secl.index import FileFacts
+    from secl.parse.filefacts import FileFacts
 
     entry = cache.key("c", "bpf/probe.bpf.c", BPF.encode())
     store = cache.Store(str(project / ".secl_cache"))
