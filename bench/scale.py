@@ -168,12 +168,14 @@ def part_tree(linux: str, runs: int) -> None:
     cold_dir = tempfile.mkdtemp(prefix="secl-bench-cold-")
     warm_dir = tempfile.mkdtemp(prefix="secl-bench-warm-")
     check = secl("check", "--output-format", "concise", target)
-    grep = ["git", "--no-pager", "grep", "-l", "-z", "-F", "-I", "--untracked",
-            "-e", "test_attach_probe__", "-e", 'test_attach_probe.bpf.o"', "--", "*.c", "*.h"]  # fmt: skip
+    names = ["-e", "test_attach_probe__", "-e", 'test_attach_probe.bpf.o"']
+    grep = ["git", "--no-pager", "grep", "-l", "-z", "-F", "-I", "--untracked", *names, "--"]
+    grep += ["*.c", "*.h"]
     run(check, linux, _env(warm_dir))  # warm-up: the warm cache, the page cache
     commands = {
         "floor: one git grep for the file's names": (grep, linux, None),
-        "floor: start-up (interpreter, tree-sitter, stdlib)": ([PYTHON, "-c", FLOOR], linux, _env()),
+        "floor: start-up (interpreter, tree-sitter, stdlib)": (
+            [PYTHON, "-c", FLOOR], linux, _env()),
         "floor: freshness (a stat of every tracked C file)": (
             [PYTHON, "-c", STAT_FLOOR], linux, None),
         "without the cache (--no-cache; secl before the cache)": (
@@ -203,26 +205,35 @@ def part_tree(linux: str, runs: int) -> None:
 # -- jobs, warm ------------------------------------------------------------------------------
 
 
-FLOOR_PARSE = (
-    "import os, sys\n"
-    "from multiprocessing import get_context\n"
-    "import tree_sitter_c\n"
-    "from tree_sitter import Language, Parser, Query, QueryCursor\n"
-    f"Q = {SEC_QUERY!r}\n"
-    "def work(paths):\n"
-    "    lang = Language(tree_sitter_c.language()); parser = Parser(lang)\n"
-    "    cursor = QueryCursor(Query(lang, Q)); n = 0\n"
-    "    for p in paths:\n"
-    "        with open(p, 'rb') as fh: n += len(cursor.matches(parser.parse(fh.read()).root_node))\n"
-    "    return n\n"
-    "files = []\n"
-    "for d, dirs, names in os.walk(sys.argv[2]):\n"
-    "    dirs.sort(); files += [os.path.join(d, n) for n in sorted(names) if n.endswith(('.c', '.h'))]\n"
-    "jobs = int(sys.argv[1])\n"
-    "if jobs == 1: work(files)\n"
-    "else:\n"
-    "    with get_context('fork').Pool(jobs) as pool: sum(pool.map(work, [files[i::16] for i in range(16)]))\n"
-)
+FLOOR_PARSE = """
+import os, sys
+from multiprocessing import get_context
+import tree_sitter_c
+from tree_sitter import Language, Parser, Query, QueryCursor
+
+
+def work(paths):
+    lang = Language(tree_sitter_c.language())
+    parser = Parser(lang)
+    cursor = QueryCursor(Query(lang, QUERY))
+    n = 0
+    for p in paths:
+        with open(p, "rb") as fh:
+            n += len(cursor.matches(parser.parse(fh.read()).root_node))
+    return n
+
+
+files = []
+for d, dirs, names in os.walk(sys.argv[2]):
+    dirs.sort()
+    files += [os.path.join(d, n) for n in sorted(names) if n.endswith((".c", ".h"))]
+jobs = int(sys.argv[1])
+if jobs == 1:
+    work(files)
+else:
+    with get_context("fork").Pool(jobs) as pool:
+        sum(pool.map(work, [files[i::16] for i in range(16)]))
+""".replace("QUERY", repr(SEC_QUERY))
 
 
 def cpus() -> int:
@@ -237,7 +248,8 @@ def part_jobs(selftests: str, runs: int) -> None:
     print(f"jobs: `secl check` of {selftests} in 1 and {n} processes, median of {runs}")
     check = secl("check", "--no-cache", "--output-format", "concise", selftests)
     commands = {
-        "floor: parse + SEC query, 1 process": ([PYTHON, "-c", FLOOR_PARSE, "1", selftests], None, _env()),
+        "floor: parse + SEC query, 1 process": (
+            [PYTHON, "-c", FLOOR_PARSE, "1", selftests], None, _env()),
         f"floor: parse + SEC query, {n} processes": (
             [PYTHON, "-c", FLOOR_PARSE, str(n), selftests], None, _env()),
         "secl check --jobs 1": ([*check, "--jobs", "1"], None, _env()),
@@ -296,7 +308,8 @@ def vmlinux_h(size: int) -> str:
             f"\tstruct kernel_struct_{max(i - 1, 0)} *parent;\n"
             f"\tint (*callback)(struct kernel_struct_{i} *, __s64);\n\tchar name[16];\n"
             f"\tunion {{\n\t\tvoid *ptr;\n\t\t__s64 value;\n\t}};\n}};\n\n"
-            f"enum kernel_enum_{i} {{\n\tKERNEL_ENUM_{i}_A = 0,\n\tKERNEL_ENUM_{i}_B = {i},\n}};\n\n"
+            f"enum kernel_enum_{i} {{\n\tKERNEL_ENUM_{i}_A = 0,\n"
+            f"\tKERNEL_ENUM_{i}_B = {i},\n}};\n\n"
             f"typedef struct kernel_struct_{i} kernel_struct_{i}_t;\n\n"
             f"extern int bpf_kfunc_{i}(struct kernel_struct_{i} *p, __u32 flags) __weak __ksym;\n\n"
         )
@@ -383,8 +396,9 @@ def part_compdb(runs: int) -> None:
             size += len(text)
             n += 1
         fh.write("\n]\n")
-    print(f"compdb: `secl check .` with a {db.stat().st_size / 1e6:.0f} MB compile_commands.json"
-          f" ({n} entries, 18 for the project's files), no results cache, median of {runs}")  # fmt: skip
+    megabytes = db.stat().st_size / 1e6
+    print(f"compdb: `secl check .` with a {megabytes:.0f} MB compile_commands.json ({n} entries,"
+          f" 18 for the project's files), no results cache, median of {runs}")  # fmt: skip
     check = secl("check", "--no-cache", "--output-format", "concise", ".")
     commands = {
         "floor: reading the database once (1 MB at a time)": (
@@ -418,7 +432,8 @@ def part_startup(runs: int) -> None:
     run(one, project, _env(cache))
     commands = {
         "floor: python -c pass": ([PYTHON, "-c", "pass"], project, _env()),
-        "floor: start-up (interpreter, tree-sitter, stdlib)": ([PYTHON, "-c", FLOOR], project, _env()),
+        "floor: start-up (interpreter, tree-sitter, stdlib)": (
+            [PYTHON, "-c", FLOOR], project, _env()),
         "secl check probe.bpf.c (warm cache)": (one, project, _env(cache)),
         "secl check --no-cache probe.bpf.c": ([*one, "--no-cache"], project, _env()),
     }  # fmt: skip

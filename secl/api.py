@@ -331,10 +331,9 @@ def _scan_loaders(
                 with contextlib.suppress(OSError):  # a link that loops is no loader
                     if entry.is_file():
                         paths.append(entry.path)
-    shown = []
-    for path in paths:  # as reached from the current directory, like the files of the run
-        rel = os.path.relpath(path)
-        shown.append(path if rel.startswith("..") else rel)
+    # As reached from the current directory, like the files of the run.
+    cwd = os.getcwd() + os.sep
+    shown = [p[len(cwd) :] if p.startswith(cwd) else p for p in paths]
     return scan(shown)
 
 
@@ -481,7 +480,7 @@ def _read_pairs(
         candidates = _Candidates(paths, config, reader)
     added = dict(files)
     for _hop in range(2):
-        stems, skeletons, objects = _wanted(added, config)
+        stems, skeletons, objects = _wanted(added, config, root)
         added = {}
         for item in candidates.named(stems) + candidates.containing(skeletons, objects):
             data = candidates.take(item)
@@ -538,7 +537,7 @@ class _Candidates:
     def __init__(self, paths: list[str], config: Config, reader: _Reader) -> None:
         # In walk order, so that of one file's paths the first in the sorted walk is kept.
         self._data = {item: reader(item) for item in paths}
-        self._mapped = {os.path.abspath(src): n.encode() for n, src in config.skeleton_map.items()}
+        self._mapped = {os.path.abspath(src): n.encode() for n, src in config.skeleton_pairs()}
         self._stems: dict[str, bytes] | None = None
 
     def named(self, stems: set[bytes]) -> list[str]:
@@ -599,7 +598,7 @@ class _GitCandidates:
             found = self._listing and [p for p in self._listing if stem(p).encode() in stems]
         if found is None:
             return self._walk().named(stems)
-        for name, src in self._config.skeleton_map.items():
+        for name, src in self._config.skeleton_pairs():
             path = os.path.abspath(src)
             if name.encode() in stems and self._inside(path) and os.path.isfile(path):
                 found.append(path)
@@ -670,7 +669,7 @@ class _IndexCandidates:
             return []
         found = named(self._index, stems)
         listed = set(found)
-        for name, src in self._config.skeleton_map.items():
+        for name, src in self._config.skeleton_pairs():
             path = os.path.abspath(src)
             inside = not os.path.relpath(path, self._index.root).startswith("..")
             if name.encode() in stems and inside and path not in listed and os.path.isfile(path):
@@ -698,20 +697,34 @@ def _uses(data: bytes | None, skeletons: set[bytes], objects: set[bytes]) -> boo
     return bool(names.skeletons & skeletons or names.objects & objects)
 
 
-def _wanted(files: dict[str, bytes], config: Config) -> tuple[set[bytes], set[bytes], set[bytes]]:
+def _wanted(
+    files: dict[str, bytes], config: Config, root: str = "."
+) -> tuple[set[bytes], set[bytes], set[bytes]]:
     """(stems of BPF sources these loaders open, skeleton names and object stems by which
-    loaders of these BPF sources name them)."""
+    loaders of these BPF sources name them). Skeletons that `bpftool gen object` links from
+    several sources (read from the build files near each file) count for each of those
+    sources."""
+    from secl.analysis.builds import linked_near
+
     stems: set[bytes] = set()
     skeletons: set[bytes] = set()
     objects: set[bytes] = set()
     for path, data in files.items():
         names = pairing_names(data)
+        linked: dict[str, set[str]] | None = None
         for name in names.skeletons:
             stems.update({name, name[:-4] if name.endswith(b"_bpf") else name})
+            if linked is None:
+                linked = linked_near(path, root)
+            stems.update(s.encode() for s in linked.get(name.decode(), ()))
         stems.update(names.objects)
         if SITE_CALL.search(data):  # a BPF source: its loaders are wanted
             skeletons.update(name.encode() for name in skeleton_names(path, config))
-            objects.add(stem(path).encode())
+            base = stem(path)
+            objects.add(base.encode())
+            if linked is None:
+                linked = linked_near(path, root)
+            skeletons.update(n.encode() for n, members in linked.items() if base in members)
     return stems, skeletons, objects
 
 

@@ -37,6 +37,9 @@ def _parser(command: str | None = None):
                        help="pair a skeleton or object NAME with its BPF source")  # fmt: skip
         p.add_argument("--define", action="append", metavar="NAME=VALUE", default=None,
                        help="a macro for resolving sections, as with -D (repeatable)")  # fmt: skip
+        p.add_argument("--include-dir", "-I", action="append", metavar="DIR", default=None,
+                       help="a header directory for resolving sections, as with -I "
+                       "(repeatable)")  # fmt: skip
         p.add_argument("--target-arch", metavar="ARCH",
                        help="predefine the compiler's macros for ARCH (x86_64, arm64)")  # fmt: skip
         p.add_argument("--compile-commands", metavar="PATH",
@@ -251,12 +254,16 @@ def _config(args):
             changes["exclude"] = config.exclude + tuple(args.exclude)
         if getattr(args, "skeleton_map", None):
             smap = dict(config.skeleton_map)
+            given: dict[str, tuple[str, ...]] = {}
             for item in args.skeleton_map:
                 name, sep, src = item.partition("=")
                 if not sep or not name or not src:
                     raise _UsageError(f"--skeleton-map expects NAME=PATH, not {item!r}")
-                smap[name] = src
+                given[name] = (*given.get(name, ()), src)  # repeated NAME: a linked skeleton
+            smap.update(given)
             changes["skeleton_map"] = smap
+        if getattr(args, "include_dir", None):
+            changes["include_dirs"] = config.include_dirs + tuple(args.include_dir)
         if getattr(args, "define", None):
             changes["defines"] = config.defines + tuple(args.define)
         if getattr(args, "target_arch", None):

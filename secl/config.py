@@ -21,11 +21,14 @@ KEYS = {
     "defines": list,
     "target-arch": str,
     "loaders": dict,
+    "include-dirs": list,
     "max-file-size": (int, str),
     "cache-dir": str,
     "jobs": int,
 }
-DEFAULT_EXCLUDE = ("build", "dist", "output", ".output", "out")
+# Build output, and vendored code (its BPF sources belong to the projects it was copied from;
+# the loader walk skips the same directories: secl.loaders.discover.VENDOR_DIRS).
+DEFAULT_EXCLUDE = ("build", "dist", "output", ".output", "out", "vendor", "third_party")
 
 
 class ConfigError(Exception):
@@ -44,7 +47,9 @@ class Config:
     per_file_ignores: dict[str, tuple[str, ...]] = field(default_factory=dict)
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     target_libbpf: str = "upgrade"
-    skeleton_map: dict[str, str] = field(default_factory=dict)
+    # skeleton or object name -> the BPF source(s) it is built from; several sources: a
+    # skeleton linked from several objects (`bpftool gen object`). A plain string is one.
+    skeleton_map: dict[str, tuple[str, ...]] = field(default_factory=dict)
     compile_commands: str | None = None
     defines: tuple[str, ...] = ()
     target_arch: str | None = None
@@ -55,6 +60,18 @@ class Config:
     cache_dir: str | None = None  # the results cache (None: .secl_cache at the root)
     cache: bool = True  # --no-cache: neither read nor write the results cache
     jobs: int | None = None  # parse processes (None: the CPUs this process may use)
+    include_dirs: tuple[str, ...] = ()  # -I directories of the built-in preprocessor
+
+    def __post_init__(self) -> None:
+        # `skeleton_map={"x": "x.bpf.c"}` from callers that predate list values
+        smap = self.skeleton_map
+        if any(isinstance(v, str) for v in smap.values()):
+            fixed = {k: (v,) if isinstance(v, str) else tuple(v) for k, v in smap.items()}
+            object.__setattr__(self, "skeleton_map", fixed)
+
+    def skeleton_pairs(self) -> list[tuple[str, str]]:
+        """(skeleton name, BPF source) for every source `skeleton-map` names."""
+        return [(name, src) for name, srcs in self.skeleton_map.items() for src in srcs]
 
     def with_overrides(self, **changes: object) -> Config:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -210,16 +227,29 @@ def parse_table(table: dict[str, object], path: str) -> Config:
     if "skeleton-map" in values:
         smap = values["skeleton-map"]
         assert isinstance(smap, dict)
+        mapped: dict[str, tuple[str, ...]] = {}
         for name, src in smap.items():
-            if not isinstance(src, str):
-                raise ConfigError(f"{path}: `skeleton-map.{name}` must be a path string")
-        cfg = replace(cfg, skeleton_map={k: os.path.join(root, v) for k, v in smap.items()})
+            sources = [src] if isinstance(src, str) else src
+            if not isinstance(sources, list) or not sources:
+                raise ConfigError(
+                    f"{path}: `skeleton-map.{name}` must be a path string or a list of them"
+                )
+            for one in sources:
+                if not isinstance(one, str):
+                    raise ConfigError(
+                        f"{path}: `skeleton-map.{name}` must be a path string or a list of them"
+                    )
+            mapped[name] = tuple(os.path.join(root, one) for one in sources)
+        cfg = replace(cfg, skeleton_map=mapped)
     if "compile-commands" in values:
         cfg = replace(cfg, compile_commands=os.path.join(root, str(values["compile-commands"])))
     if "defines" in values:
         cfg = replace(cfg, defines=tuple(_strings(values["defines"], "defines", path)))
     if "target-arch" in values:
         cfg = replace(cfg, target_arch=str(values["target-arch"]))
+    if "include-dirs" in values:
+        dirs = _strings(values["include-dirs"], "include-dirs", path)
+        cfg = replace(cfg, include_dirs=tuple(os.path.join(root, d) for d in dirs))
     if "loaders" in values:
         table = values["loaders"]
         assert isinstance(table, dict)

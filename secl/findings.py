@@ -71,6 +71,9 @@ class Evidence:
     path: str
     span: Span
     value: str | int | None
+    # False when the analysis could not tell whether it applies to the program (the order
+    # of a store and the attach call, say): shown, never the reason for a finding.
+    certain: bool = True
 
 
 @dataclass(frozen=True, slots=True)

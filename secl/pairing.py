@@ -23,5 +23,5 @@ def skeleton_names(path: str, config: Config) -> set[str]:
     ident = re.sub(r"\W", "_", stem(path))
     names = {ident, ident + "_bpf"}
     absolute = os.path.abspath(path)
-    names.update(n for n, src in config.skeleton_map.items() if os.path.abspath(src) == absolute)
+    names.update(n for n, src in config.skeleton_pairs() if os.path.abspath(src) == absolute)
     return names

@@ -7,6 +7,14 @@ after the source), unless `skeleton-map` in the configuration says otherwise. An
 `probe.bpf.c`). Only files that define programs are candidates, so a loader `probe.c` next
 to `probe.bpf.c` never competes with it.
 
+A skeleton linked from several objects (`bpftool gen object OUT A.bpf.o B.bpf.o` then
+`bpftool gen skeleton OUT name X`, read from the build files, or a list in `skeleton-map`)
+holds the programs of every source linked into it.
+
+A program reference whose skeleton the loader does not show (its type is a build-time macro
+nobody defines, an opaque or `void *` pointer) is linked by the program's name: to the one
+BPF source of the project that defines a program of that name.
+
 When more than one source fits, the link is ambiguous: callers report SECL002 rather than
 guess.
 """
@@ -20,6 +28,8 @@ from dataclasses import dataclass, field
 from secl.analysis.project import Project
 from secl.facts import SectionSite
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, ProgramRef
+
+_C_FILES = (".c", ".h", ".cc", ".cpp", ".cxx")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +83,15 @@ class Linker:
     # (loader file, skeleton or object name) -> BPF sources, as that file's Go/Rust loader
     # uses link them (secl.analysis.loaders.file_named_sources); consulted first
     file_named: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    # skeleton name -> every BPF source linked into it (secl.analysis.builds); a program of
+    # any of them is a program of the skeleton, not an ambiguity
+    linked: dict[str, list[str]] = field(default_factory=dict)
     # BPF source path -> program name -> sites (several under #if branches)
     programs: dict[str, dict[str, list[SectionSite]]] = field(default_factory=dict)
     by_skeleton: dict[str, list[str]] = field(default_factory=dict)
     _mapped: dict[str, list[str]] = field(default_factory=dict)
+    _linked: dict[str, list[str]] = field(default_factory=dict)
+    _by_program: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for site in self.project.programs:
@@ -86,15 +101,45 @@ class Linker:
         for path in self.programs:
             for name in skeleton_names(path):
                 self.by_skeleton.setdefault(name, []).append(path)
+        for path, progs in self.programs.items():
+            for name in progs:
+                self._by_program.setdefault(name, []).append(path)
         for name, paths in self.named.items():
             self._mapped[name] = [p for p in paths if p in self.programs]
+        for name, paths in self.linked.items():
+            self._mapped.pop(name, None)
+            self._linked[name] = [p for p in paths if p in self.programs]
         absolute = {os.path.abspath(p): p for p in self.programs}
-        for name, target in self.project.config.skeleton_map.items():
-            source = absolute.get(os.path.abspath(target))
-            self._mapped[name] = [source] if source is not None else []
+        for name, targets in self.project.config.skeleton_map.items():
+            found = [absolute.get(os.path.abspath(t)) for t in targets]
+            sources = [p for p in found if p is not None]
+            self._mapped.pop(name, None)
+            self._linked.pop(name, None)
+            if len(targets) > 1:
+                self._linked[name] = sources
+            else:
+                self._mapped[name] = sources
+
+    def is_linked(self, owner: ObjectRef) -> bool:
+        """Whether `owner` is one skeleton or object holding the programs of all its
+        sources, rather than one of several sources it may be."""
+        if not owner.name:
+            return False
+        keys = [owner.name]
+        if owner.kind == "object":
+            keys += [os.path.basename(owner.name), object_stem(owner.name)[0]]
+        return any(k in self._linked for k in keys)
 
     def sources(self, owner: ObjectRef) -> list[str]:
-        """Every BPF source `owner` may be (empty: none in the project)."""
+        """Every BPF source `owner` may be (empty: none in the project); for a linked
+        skeleton, every source linked into it."""
+        if owner.kind in ("skeleton", "object") and owner.name:
+            keys = [owner.name]
+            if owner.kind == "object":
+                keys += [os.path.basename(owner.name), object_stem(owner.name)[0]]
+            for key in keys:
+                if key in self._linked:
+                    return self._linked[key]
         if owner.kind == "skeleton" and owner.name:
             if owner.name in self._mapped:
                 return self._mapped[owner.name]
@@ -125,12 +170,19 @@ class Linker:
             )
             if ref.name is None:
                 return Resolution(())  # "every program of something": too vague to use
+            if not paths and loader.path.endswith(_C_FILES):
+                # Nothing the C file names has it: the one source of the project that
+                # defines a program of that name, or an ambiguity between several.
+                paths = sorted(self._by_program.get(ref.name, ()))
+            linked = False
         elif ref.owner.name is not None and (loader.path, ref.owner.name) in self.file_named:
             paths = [
                 p for p in self.file_named[(loader.path, ref.owner.name)] if p in self.programs
             ]
+            linked = False
         else:
             paths = self.sources(ref.owner)
+            linked = self.is_linked(ref.owner)
         if not paths:
             return Resolution(())
         sites = []
@@ -141,6 +193,12 @@ class Linker:
                     sites.extend(group)
             else:
                 sites.extend(progs.get(ref.name, ()))
+        if linked:
+            # One skeleton of several sources: ambiguous only if two of them define it.
+            holders = sorted({s.path for s in sites})
+            if len(holders) > 1 and ref.name is not None:
+                return Resolution(tuple(sites), tuple(holders))
+            return Resolution(tuple(sites))
         if len(paths) > 1 and sites:
             return Resolution(tuple(sites), tuple(paths))
         return Resolution(tuple(sites))

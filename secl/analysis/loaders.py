@@ -338,7 +338,9 @@ class _Index:
     ) -> None:
         self._root = root
         self._modules = modules  # directories holding a go.mod, Cargo.toml or Cargo.lock
+        self._module_cache: dict[str, str | None] = {}
         self._absolute = {os.path.abspath(p): p for p in sources}
+        self._dir_of = {p: os.path.dirname(a) for a, p in self._absolute.items()}
         self._by_name: dict[str, list[str]] = {}
         self._by_stem: dict[str, list[str]] = {}
         for p in sources:
@@ -365,18 +367,30 @@ class _Index:
                     for name in use.skeletons + use.objects:
                         self._produced.setdefault((module, name), set()).update(made)
 
+    def _directory(self, path: str) -> str:
+        known = self._dir_of.get(path)
+        return known if known is not None else os.path.dirname(os.path.abspath(path))
+
     def module_of(self, path: str) -> str | None:
         """The Go module or crate directory `path` is in (None: none)."""
         return self._module_of(os.path.dirname(os.path.abspath(path)))
 
     def _module_of(self, directory: str) -> str | None:
+        known = self._module_cache.get(directory, False)
+        if known is not False:
+            return known  # type: ignore[return-value]
+        found: str | None = None
+        probe = directory
         while True:
-            if directory in self._modules:
-                return directory
-            parent = os.path.dirname(directory)
-            if parent == directory:
-                return None
-            directory = parent
+            if probe in self._modules:
+                found = probe
+                break
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                break
+            probe = parent
+        self._module_cache[directory] = found
+        return found
 
     def sources_of(self, use: LoaderUse) -> list[str]:
         return sorted(self.links(use))
@@ -454,7 +468,7 @@ class _Index:
             # no module, or in an enclosing one (a workspace), may be this loader's.
             candidates = [
                 p for p in candidates
-                if (theirs := self._module_of(os.path.dirname(os.path.abspath(p)))) is None
+                if (theirs := self._module_of(self._directory(p))) is None
                 or module == theirs
                 or module.startswith(theirs + os.sep)
             ]  # fmt: skip
@@ -462,7 +476,7 @@ class _Index:
             return list(candidates)
 
         def shared(p: str) -> int:
-            return len(os.path.commonpath([here, os.path.dirname(os.path.abspath(p))]))
+            return len(os.path.commonpath([here, self._directory(p)]))
 
         best = max(shared(p) for p in candidates)
         return [p for p in candidates if shared(p) == best]

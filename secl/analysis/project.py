@@ -55,14 +55,17 @@ class Project:
     def remember_facts(self, path: str, facts: FileFacts) -> None:
         self._facts[path] = facts
 
-    def loader_facts(self, path: str) -> LoaderFacts:
-        """The C loader facts of `path` (secl.parse.loader.extract_loader_facts)."""
+    def loader_facts(self, path: str, defines: dict[str, str] | None = None) -> LoaderFacts:
+        """The C loader facts of `path` (secl.parse.loader.extract_loader_facts); the ones a
+        worker or the cache found serve when no build-time `defines` are given."""
         from secl.parse.loader import extract_loader_facts
 
         known = self._facts.get(path)
-        if known is not None and known.loader is not None:
+        if defines is None and known is not None and known.loader is not None:
             return known.loader
-        return extract_loader_facts(path, self.files[path], self.tree(path), self.positions(path))
+        return extract_loader_facts(
+            path, self.files[path], self.tree(path), self.positions(path), defines=defines
+        )
 
     def functions(self, path: str) -> dict[str, tuple[int, int]]:
         """Name -> body byte range of the functions defined in `path`."""

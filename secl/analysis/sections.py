@@ -47,6 +47,7 @@ NAMES = {
     "SECL113": "btf-target-required",
     "SECL114": "sleepable-call-in-non-sleepable-program",
     "SECL115": "unreferenced-struct-ops-program",
+    "SECL117": "btf-target-not-an-identifier",
 }
 # The suffix problems (secl.libbpf.suffix kinds) each of these rules reports.
 SUFFIX_KINDS = {
@@ -55,6 +56,7 @@ SUFFIX_KINDS = {
     "SECL107": {"usdt-sleepable-never-attaches"},
     "SECL112": {"redundant-prefix"},
     "SECL113": {"btf-target-required"},
+    "SECL117": {"btf-name-not-identifier"},
 }
 _CODE_OF_KIND = {kind: code for code, kinds in SUFFIX_KINDS.items() for kind in kinds}
 
@@ -156,19 +158,22 @@ def _bound_handlers(project: Project, path: str) -> CustomHandlers | None:
     uses = [u for u in assignment(project, path).evidence if u.kind != LIBBPF]
     if scan is None or not uses:
         return None
-    directories = {os.path.dirname(os.path.abspath(u.path)) for u in uses}
-    names: list[str] = []
-    fallback = False
-    for lf in scan.files:
-        if lf.facts is None or os.path.dirname(os.path.abspath(lf.path)) not in directories:
-            continue
-        for fact in lf.facts.facts:
-            if fact.kind == "prog-handler":
-                if fact.value is None:
-                    fallback = True
-                else:
-                    names.append(str(fact.value))
-    return CustomHandlers(tuple(names), fallback)
+    by_directory = project.memo.get("bound-handlers")
+    if by_directory is None:
+        by_directory = {}
+        for lf in scan.files:
+            for fact in lf.facts.facts if lf.facts is not None else ():
+                if fact.kind == "prog-handler":
+                    directory = os.path.dirname(os.path.abspath(lf.path))
+                    by_directory.setdefault(directory, []).append(fact.value)
+        project.memo["bound-handlers"] = by_directory
+    values = [
+        v
+        for d in sorted({os.path.dirname(os.path.abspath(u.path)) for u in uses})
+        for v in by_directory.get(d, ())  # type: ignore[attr-defined]
+    ]
+    names = tuple(str(v) for v in values if v is not None)
+    return CustomHandlers(names, any(v is None for v in values))
 
 
 def _program_sites(project: Project) -> list[SectionSite]:
@@ -407,6 +412,12 @@ def suffix_problems(project: Project) -> Iterator[Finding]:
                 rule = "SECL104"
             if rule == "SECL113" and not _loaded_without_attach_target(project, site):
                 continue
+            if rule == "SECL117" and (
+                (site.section or "").startswith("?")
+                or _may_set_attach_target(project, site)
+                or _never_loaded(project, site)
+            ):
+                continue
             if problem.phase == "attach" and not _may_auto_attach(project, site):
                 continue  # libbpf parses the suffix only when it attaches the program itself
             yield _finding(rule, site, problem.message, fix=_suffix_fix(site, problem))
@@ -504,6 +515,41 @@ def _loaded_without_attach_target(project: Project, site: SectionSite) -> bool:
     )
 
 
+_SET_ATTACH_TARGET = re.compile(
+    rb"\b(?:bpf_program__set_attach_target|SetAttachTarget|set_attach_target)\s*\(\s*([^,)]*)"
+)
+
+
+def _may_set_attach_target(project: Project, site: SectionSite) -> bool:
+    """Whether a loader of this program may call bpf_program__set_attach_target() (or
+    libbpfgo's SetAttachTarget(), libbpf-rs's set_attach_target()) for it:
+    libbpf then has the BTF id already and never looks the section's name up (libbpf.c:
+    libbpf_prepare_prog_load() skips it when prog->attach_btf_id is set). A call on another
+    program (`skel->progs.other`) does not count; one on a variable may be this program."""
+    from secl.analysis.loaders import assignment
+
+    paths = set(loaders_of(project, site.path))
+    paths |= {u.path for u in assignment(project, site.path).evidence}
+    program = (site.program or "").encode()
+    for path in paths:
+        data = project.files.get(path)
+        if data is None:
+            return True  # Go or Rust loader code: its calls are not read here
+        for m in _SET_ATTACH_TARGET.finditer(data):
+            target = m.group(1)
+            named = re.search(rb"progs\s*\.\s*(\w+)\s*$", target)
+            if named is None or named.group(1) == program:
+                return True
+    return False
+
+
+def _never_loaded(project: Project, site: SectionSite) -> bool:
+    """A loader turns autoload off for the program: its load-time checks never run."""
+    return bool(site.program) and any(
+        _autoload_off(project.files[p], site.program or "") for p in loaders_of(project, site.path)
+    )
+
+
 def _autoload_off(data: bytes, program: str) -> bool:
     """The loader turns autoload off for this program: libbpf then never loads it, whatever its
     section (libbpf.c: bpf_object__load_progs() skips programs with autoload off)."""
@@ -549,8 +595,12 @@ def loaders_of(project: Project, bpf_path: str) -> list[str]:
     """Files that open the object built from `bpf_path`: through its skeleton (`NAME__open`,
     NAME = the file's base name, or with `_bpf` as bpftool names `x.bpf.o`, or as configured
     in skeleton-map) or by object file name (`"x.bpf.o"`, `"x.o"`)."""
+    from secl.analysis.builds import linked_skeletons
+
     base = stem(bpf_path)
     names = skeleton_names(bpf_path, project.config) | {f"{base}.bpf.o", f"{base}.o"}
+    sources = sorted({s.path for s in project.sites if s.kind == "program"})
+    names |= {n for n, paths in linked_skeletons(project, sources).items() if bpf_path in paths}
     index = _loader_index(project)
     found = {path for name in names for path in index.get(name, ()) if path != bpf_path}
     return sorted(found)
@@ -567,14 +617,35 @@ def _suffix_fix(site: SectionSite, problem: SuffixProblem) -> Fix | None:
 
 
 def static_program(project: Project) -> Iterator[Finding]:
-    """SECL111: libbpf refuses to open an object with a static function in a program section."""
+    """SECL111: libbpf refuses to open an object with a static function in a program section,
+    whether `static` is written after the site or before it (`static SEC("xdp") int f`,
+    `static __attribute__((section("x"))) int f`): either way the symbol is local."""
     for site in _program_sites(project):
-        if site.is_static:
+        if site.is_static or _static_before(project.files[site.path], site):
             yield _finding(
                 "SECL111", site,
                 f"program `{site.program}` is `static`: libbpf refuses to open the object "
                 "(\"program is static and not supported\")",
             )  # fmt: skip
+
+
+_STATEMENT_END = re.compile(rb"[;{}]")
+_NOT_CODE = re.compile(rb'/\*.*?\*/|//[^\n]*|"(?:[^"\\\n]|\\.)*"|(?m:^[ \t]*#[^\n]*)', re.S)
+
+
+def _static_before(data: bytes, site: SectionSite) -> bool:
+    """`static` in the same declaration, before the site's macro."""
+    if not site.pieces:
+        return False  # a wrapper macro's use: the declaration is inside the macro
+    start = site.span.start_byte
+    head = data.rfind(site.macro.encode(), max(0, start - 256), start)
+    if head < 0 or data.find(b"static", max(0, head - 512), head) < 0:
+        return False
+    window = _NOT_CODE.sub(b" ", data[max(0, head - 512) : head])
+    ends = list(_STATEMENT_END.finditer(window))
+    if ends:
+        window = window[ends[-1].end() :]
+    return re.search(rb"\bstatic\b", window) is not None
 
 
 def legacy_maps(project: Project) -> Iterator[Finding]:
@@ -683,8 +754,12 @@ def unreferenced_struct_ops(project: Project) -> Iterator[Finding]:
             continue  # the maps may live in another object linked with this one
         data = project.files[site.path]
         initializers = [
-            data[m.span.end_byte : _initializer_end(data, m.span.end_byte)] for m in maps
-        ]
+            # A map declared through a wrapper macro (`OPS_DEFINE(name, .op = (void *)prog)`):
+            # the macro's arguments list the members.
+            _macro_arguments(data, m) if not m.pieces and m.macro not in _SECTION_MACROS
+            else data[m.span.end_byte : _initializer_end(data, m.span.end_byte)]
+            for m in maps
+        ]  # fmt: skip
         if any(_MACRO_CALL.search(text) for text in initializers):
             continue  # members filled by macros (`F(x)` -> `.x = (void *)prog_##x`): not seen
         word = re.compile(rb"\b" + re.escape(site.program.encode()) + rb"\b")
@@ -708,6 +783,16 @@ def _struct_ops_maps(project: Project) -> dict[str, list[SectionSite]]:
 
 
 _MACRO_CALL = re.compile(rb"[A-Za-z_]\w*\s*\(")
+
+
+_SECTION_MACROS = frozenset({"SEC", "section", "__section", "__section__"})
+
+
+def _macro_arguments(data: bytes, site: SectionSite) -> bytes:
+    """The argument text of the wrapper-macro use a map site stands for."""
+    text = data[site.span.start_byte : site.span.end_byte]
+    open_at, close_at = text.find(b"("), text.rfind(b")")
+    return text[open_at + 1 : close_at] if 0 <= open_at < close_at else text
 
 
 def _initializer_end(data: bytes, start: int) -> int:

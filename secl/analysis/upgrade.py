@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from secl.analysis.builds import linked_skeletons, loader_defines
 from secl.analysis.links import LinkedFact, Linker, link_facts
 from secl.analysis.loaders import assignment, file_named_sources, named_sources
 from secl.analysis.project import Project
@@ -90,6 +91,40 @@ class BodyFacts:
     tail_calls: dict[str, Span] = field(default_factory=dict)  # prog array map -> call
 
 
+class LazyBody:
+    """BodyFacts of one program, read from its source on first use."""
+
+    __slots__ = ("_facts", "_reads", "_site", "_source")
+
+    def __init__(self, source: _BpfSource, site: SectionSite) -> None:
+        self._source = source
+        self._site = site
+        self._facts: BodyFacts | None = None
+        self._reads: tuple[tuple[str, Span], ...] | None = None
+
+    def _get(self) -> BodyFacts:
+        if self._facts is None:
+            self._facts = self._source.walk_body(self._site)
+        return self._facts
+
+    @property
+    def calls(self) -> dict[str, Span]:
+        return self._get().calls
+
+    @property
+    def register_reads(self) -> tuple[tuple[str, Span], ...]:
+        # the program's own body only: no walk through the functions it calls
+        if self._facts is not None:
+            return self._facts.register_reads
+        if self._reads is None:
+            self._reads = self._source.register_reads(self._site)
+        return self._reads
+
+    @property
+    def tail_calls(self) -> dict[str, Span]:
+        return self._get().tail_calls
+
+
 @dataclass(frozen=True, slots=True)
 class Program:
     """A kprobe/uprobe-family program with what the analysis knows of it."""
@@ -99,7 +134,7 @@ class Program:
     decision: UpgradeDecision
     group: Group
     facts: tuple[LoaderFact, ...]  # loader facts tied to this program of this object
-    body: BodyFacts
+    body: BodyFacts | LazyBody
     type_taken_over: tuple[Related, ...] = ()  # set_type / custom prog handler
     scenario: tuple[Related, ...] = ()  # K9 proof, filled in across programs
     prog_array: tuple[Related, ...] = ()  # K19 proof, filled in across programs
@@ -123,7 +158,7 @@ class Program:
     def of(self, *kinds: str) -> list[LoaderFact]:
         """Facts of these kinds in source order (values come from sets: the order of their
         discovery would change from run to run)."""
-        found = [f for f in self.facts if f.kind in kinds]
+        found = [f for f in self.facts if f.kind in kinds and f.certain]
         return sorted(found, key=lambda f: (f.path, f.span.start_byte, f.span.end_byte, f.kind))
 
 
@@ -206,20 +241,31 @@ def nonzero_attach_offset(p: Program) -> Hit | None:
         return None
     by_address = any(f.kind == "attach-address" for f in facts)
     first = facts[0]
-    shown = (
-        f"offset {first.value:#x}"
-        if isinstance(first.value, int)
-        else "an offset computed at run time"
-    )
-    how = "by address (no symbol, the address as offset)" if by_address else f"with {shown}"
+    if isinstance(first.value, int):
+        shown = f"with offset {first.value:#x}"
+    elif first.value:
+        # A run-time value: the expression the loader stores, which secl cannot prove is 0.
+        shown = f"with offset `{first.value}`, a value computed at run time"
+    else:
+        shown = "with an offset computed at run time"
+    if by_address:
+        address = f" `{first.value}`" if isinstance(first.value, str) and first.value else ""
+        how = f"by address (no symbol, the address{address} as offset)"
+    else:
+        how = shown
     return Hit(
         f"`{p.name}` is attached {how} ({_where(first)}); upgraded to kprobe_multi it can only "
         "be attached at a symbol with offset 0, so the attach fails with EINVAL",
-        _related(
-            facts,
-            lambda f: "offset set here" + (f" ({f.value:#x})" if isinstance(f.value, int) else ""),
-        ),
+        _related(facts, _offset_said),
     )
+
+
+def _offset_said(fact: LoaderFact) -> str:
+    if isinstance(fact.value, int):
+        return f"offset set here ({fact.value:#x})"
+    if fact.value:
+        return f"offset set here (`{fact.value}`, known only at run time)"
+    return "offset set here"
 
 
 def explicit_link_mode(p: Program) -> Hit | None:
@@ -428,9 +474,19 @@ class _BpfSource:
     def span(self, start: int, end: int) -> Span:
         return self.positions.span(start, end)
 
-    def body_facts(self, site: SectionSite) -> BodyFacts:
+    def body_facts(self, site: SectionSite) -> BodyFacts | LazyBody:
+        """The body's facts, computed when a rule first asks: following a large program's
+        calls through the file's functions costs more than the rest of its analysis, and
+        most rules never need it."""
         if site.body is None:
             return BodyFacts()
+        cached = self._bodies.get(site.body)
+        if cached is not None:
+            return cached
+        return LazyBody(self, site)
+
+    def walk_body(self, site: SectionSite) -> BodyFacts:
+        assert site.body is not None
         cached = self._bodies.get(site.body)
         if cached is not None:
             return cached
@@ -455,7 +511,7 @@ class _BpfSource:
                 if sub is not None and sub not in seen:
                     seen.add(sub)
                     pending.append(sub)
-        facts = BodyFacts(calls, self._register_reads(site), tail_calls)
+        facts = BodyFacts(calls, self.register_reads(site), tail_calls)
         self._bodies[site.body] = facts
         return facts
 
@@ -499,7 +555,7 @@ class _BpfSource:
                 last = tok.text
         return {last} if last is not None else {b"ctx"}
 
-    def _register_reads(self, site: SectionSite) -> tuple[tuple[str, Span], ...]:
+    def register_reads(self, site: SectionSite) -> tuple[tuple[str, Span], ...]:
         assert site.body is not None
         ctx_names = self._context_names(site)
         toks = self.tokens(site.body)
@@ -846,13 +902,19 @@ def single_fix(
 # -- the entry point ------------------------------------------------------------------------
 
 
+# A loader that may name its skeleton with a build-time macro (`struct SKEL_NAME *skel`,
+# `#include M(SKEL_HEADER)`, `PASTE(SKEL_NAME, __open)`): only its -D flags are looked up.
+_BUILD_NAMED = re.compile(rb"struct\s+[A-Z][A-Z0-9_]*\s*\*|#\s*include\s+\w+\s*\(|,\s*__open")
+
+
 def _loaders(project: Project) -> list[LoaderFacts]:
     out = []
     for path in sorted(project.files):
         data = project.files[path]
         if not is_loader(data):
             continue
-        out.append(project.loader_facts(path))
+        defines = loader_defines(project, path) if _BUILD_NAMED.search(data) else None
+        out.append(project.loader_facts(path, defines))
     if project.loader_scan is not None:
         # Go and Rust loaders built on libbpf (libbpfgo, libbpf-rs) give the same facts.
         out.extend(
@@ -958,7 +1020,13 @@ def _analyse(project: Project) -> UpgradeAnalysis:
     if not family:
         return UpgradeAnalysis(info, [])
     loaders = _loaders(project)
-    linker = Linker(project, named_sources(project), file_named_sources(project))
+    bpf_paths = sorted({s.path for s in project.programs})
+    linker = Linker(
+        project,
+        named_sources(project),
+        file_named_sources(project),
+        linked=linked_skeletons(project, bpf_paths),
+    )
     linked = link_facts(linker, loaders)
     handlers = []
     for lf in loaders:
@@ -1035,12 +1103,13 @@ def _analyse(project: Project) -> UpgradeAnalysis:
 def _evidence(facts: tuple[LoaderFact, ...]) -> tuple[Evidence, ...]:
     out = []
     seen = set()
-    for f in sorted(facts, key=lambda f: (f.path, f.span.start_byte, f.kind)):
+    # Certain facts first: the same fact found both ways is listed once, as certain.
+    for f in sorted(facts, key=lambda f: (f.path, f.span.start_byte, f.kind, not f.certain)):
         key = (f.kind, f.path, f.span.start_byte, f.value)
         if key in seen:
             continue
         seen.add(key)
-        out.append(Evidence(f.kind, f.path, f.span, f.value))
+        out.append(Evidence(f.kind, f.path, f.span, f.value, f.certain))
         if f.kind == "attach":
             # The symbol an attach call names, for the runtime verifier to attach to.
             out.extend(Evidence("attach-target", f.path, f.span, t) for t in f.targets)

@@ -612,6 +612,7 @@ def _btf_target(match: SectionMatch) -> list[SuffixProblem]:
     else:
         # libbpf.c: find_kernel_btf_id() reads "MODULE:NAME".
         name = suffix.split(":", 1)[1] if ":" in suffix else suffix
+    problems += _btf_identifier(base, suffix, name, is_freplace)
     if name == "":
         problems.append(
             SuffixProblem(
@@ -647,6 +648,48 @@ def _btf_target(match: SectionMatch) -> list[SuffixProblem]:
             )
         )
     return problems
+
+
+# BTF names of functions, typedefs and iterators are identifiers: the kernel accepts
+# [A-Za-z_.][A-Za-z0-9_.]* (kernel/bpf/btf.c: btf_name_valid_identifier() with
+# __btf_name_char_ok(), which allows `.` for compiler-made names such as `foo.isra.0`);
+# module names are [A-Za-z0-9_], `-` being turned into `_` by the module loader.
+_IDENTIFIER = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
+_MODULE = re.compile(r"[A-Za-z0-9_]+")
+
+
+def _btf_identifier(base: str, suffix: str, name: str, is_freplace: bool) -> list[SuffixProblem]:
+    """libbpf passes the suffix to a BTF lookup by name as it stands (libbpf.c:
+    libbpf_prepare_prog_load() -> libbpf_find_attach_btf_id() -> find_kernel_btf_id(), which
+    splits a `MODULE:` prefix off and compares the rest with btf__find_by_name_kind();
+    libbpf_find_prog_btf_id() for freplace). A name no BTF type can have never matches: the
+    load fails with -ESRCH (or -ENOENT)."""
+    if "/" in name or name == "":
+        return []  # told apart by the empty-suffix and category checks
+    module = suffix.split(":", 1)[0] if ":" in suffix and not is_freplace else None
+    # An empty module (`fentry/:func`) compares equal to "vmlinux" over zero characters.
+    bad_module = bool(module) and not _MODULE.fullmatch(module or "")
+    if _IDENTIFIER.fullmatch(name) and not bad_module:
+        return []
+    shown = module if bad_module else name
+    allowed = "_" if bad_module else "_."
+    bad = sorted({c for c in shown if not (c.isascii() and (c.isalnum() or c in allowed))})
+    what = "module name" if bad_module else "BTF name"
+    if bad:
+        chars = " ".join(repr(c) for c in bad)
+        why = f"has {chars}, which no BTF name contains"
+    else:
+        why = "starts with a digit"
+    return [
+        SuffixProblem(
+            "btf-name-not-identifier",
+            "error",
+            f"the {what} '{shown}' in '{base}/{suffix}' {why}: libbpf's BTF lookup of it "
+            "fails and the program does not load",
+            "load",
+            attaches_to=name,
+        )
+    ]
 
 
 def _struct_ops(match: SectionMatch) -> list[SuffixProblem]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache, total_ordering
 
@@ -317,12 +318,36 @@ def _match_default(name: str, target: Target) -> SectionMatch | None:
 
 def _match(name: str, target: Target, table: SectionTable) -> SectionMatch | None:
     section, autoload = strip_question_mark(name)
-    for definition in table.definitions:  # libbpf.c: find_sec_def(), first match wins
+    heads = _by_head(table)
+    candidates = table.definitions if heads is None else heads.get(section.partition("/")[0], ())
+    for definition in candidates:  # libbpf.c: find_sec_def(), first match wins
         if not target.allows(definition) or not definition.matches(section):
             continue
         found = _build_match(name, section, autoload, definition, table)
         return found if target.allows_version(found.requires) else None
     return None
+
+
+_HEADS: dict[int, tuple[SectionTable, dict[str, tuple[SectionDef, ...]] | None]] = {}
+
+
+def _by_head(table: SectionTable) -> dict[str, tuple[SectionDef, ...]] | None:
+    """The entries by the text before the first "/" of the names they match, in table order:
+    a name can only match an entry with the same head (exact: the same name; `X+`: X or
+    X/...; `X/`: X/...), so a lookup reads a few entries instead of the whole table. None for
+    a table with a `/`-entry whose name has no "/" (its matches have no fixed head)."""
+    found = _HEADS.get(id(table))
+    if found is None or found[0] is not table:
+        heads: dict[str, list[SectionDef]] | None = {}
+        for definition in table.definitions:
+            key = definition.name if definition.match == "exact" else definition.base
+            if definition.match == "slash" and "/" not in definition.name:
+                heads = None
+                break
+            heads.setdefault(key.partition("/")[0], []).append(definition)
+        index = None if heads is None else {k: tuple(v) for k, v in heads.items()}
+        found = _HEADS[id(table)] = (table, index)
+    return found[1]
 
 
 def lookup_any(name: str, table: SectionTable | None = None) -> SectionMatch | None:
@@ -371,28 +396,119 @@ def removed_name(name: str, table: SectionTable | None = None) -> RemovedSection
     return None
 
 
-def edit_distance(left: str, right: str) -> int:
-    """Levenshtein distance counting a swap of two neighbours as one edit."""
-    previous_row: list[int] | None = None
-    row = list(range(len(right) + 1))
+def edit_distance(left: str, right: str, limit: int | None = None) -> int:
+    """Levenshtein distance counting a swap of two neighbours as one edit.
+
+    With `limit`, any distance above it comes back as `limit + 1`, after at most
+    `(2 * limit + 1) * len(left)` steps: only the band |i - j| <= limit of the table can hold a
+    value within the limit, and a row whose values all exceed it ends the search. Distances
+    within the limit are exactly those of the full table.
+    """
+    over = max(len(left), len(right)) + 1 if limit is None else limit + 1
+    if abs(len(left) - len(right)) >= over:
+        return over
+    band = over - 1
+    width = len(right)
+    # Rows hold only the cells within the limit (column -> value); a missing cell is `over`.
+    row = {j: j for j in range(min(width, band) + 1)}
+    before: dict[int, int] = {}  # the row above `row`, for swaps
     for i, left_char in enumerate(left, start=1):
-        current = [i] + [0] * len(right)
-        for j, right_char in enumerate(right, start=1):
-            cost = 0 if left_char == right_char else 1
-            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + cost)
-            if (
-                previous_row is not None
-                and i > 1
-                and j > 1
-                and left_char == right[j - 2]
-                and left[i - 2] == right_char
-            ):
-                current[j] = min(current[j], previous_row[j - 2] + 1)
-        previous_row, row = row, current
-    return row[len(right)]
+        current = {0: i} if i <= band else {}
+        for j in range(max(1, i - band), min(width, i + band) + 1):
+            right_char = right[j - 1]
+            value = min(
+                row.get(j, over) + 1,
+                current.get(j - 1, over) + 1,
+                row.get(j - 1, over) + (left_char != right_char),
+            )
+            if i > 1 and j > 1 and left_char == right[j - 2] and left[i - 2] == right_char:
+                value = min(value, before.get(j - 2, over) + 1)
+            if value < over:
+                current[j] = value
+        if not current:
+            return over
+        before, row = row, current
+    return row.get(width, over)
 
 
 _SEPARATOR_TYPOS = ".:-_ \\"
+
+
+class _Suggester:
+    """One target's entries of one table, arranged so that a typed name is compared only with
+    the entries it can be close to: the work per name no longer grows with the table, nor
+    with the length of the name (issue 13: a 1 MB name, 100k distinct names)."""
+
+    def __init__(self, table: SectionTable, target: Target) -> None:
+        allowed = [d for d in table.definitions if target.allows(d)]
+        self.exact: dict[str, list[SectionDef]] = {}  # exact name -> entries
+        self.based: dict[str, list[SectionDef]] = {}  # base of every other entry -> entries
+        # (entry, the text a typo is measured against, the distance allowed for it)
+        self.keyed: list[tuple[SectionDef, str, int]] = []
+        for d in allowed:
+            key = d.name if d.match == "exact" else d.base
+            (self.exact if d.match == "exact" else self.based).setdefault(key, []).append(d)
+            self.keyed.append((d, key, max(1, min(3, len(key) // 4))))
+        self.longest = max((len(key) + limit for _, key, limit in self.keyed), default=0)
+        self.exact_lengths = sorted({len(n) for n in self.exact})
+        self.base_lengths = sorted({len(b) for b in self.based})
+        self._near: dict[str, tuple[tuple[SectionDef, int], ...]] = {}
+        self._families: dict[str, tuple[SectionDef, ...]] = {}
+
+    def near(self, typed: str) -> tuple[tuple[SectionDef, int], ...]:
+        """(entry, distance) for the entries `typed` is a plausible misspelling of."""
+        if len(typed) > self.longest:
+            return ()  # farther from every entry than any allowed distance
+        found = self._near.get(typed)
+        if found is None:
+            found = tuple(
+                (d, distance)
+                for d, key, allowed in self.keyed
+                if abs(len(key) - len(typed)) <= allowed
+                and (distance := edit_distance(typed, key, allowed)) <= allowed
+            )
+            if len(self._near) > 65536:  # names are short here, but a run may have many
+                self._near.clear()
+            self._near[typed] = found
+        return found
+
+    def family(self, family: str) -> tuple[SectionDef, ...]:
+        """The exact entries named `family/...` (tcx/ingress, tcx/egress for `tcx`)."""
+        if len(family) >= self.longest:
+            return ()
+        found = self._families.get(family)
+        if found is None:
+            prefix = family + "/"
+            found = tuple(d for ds in self.exact.values() for d in ds if d.name.startswith(prefix))
+            if len(self._families) > 65536:
+                self._families.clear()
+            self._families[family] = found
+        return found
+
+    def exact_prefixes(self, section: str) -> Iterator[SectionDef]:
+        """The exact entries `section` starts with and goes on after."""
+        for length in self.exact_lengths:
+            if length >= len(section):
+                break
+            yield from self.exact.get(section[:length], ())
+
+    def base_prefixes(self, section: str) -> Iterator[SectionDef]:
+        """The other entries whose base `section` starts with and goes on after."""
+        for length in self.base_lengths:
+            if length >= len(section):
+                break
+            yield from self.based.get(section[:length], ())
+
+
+_SUGGESTERS: dict[tuple[int, Target], tuple[SectionTable, _Suggester]] = {}
+
+
+def _suggester(table: SectionTable, target: Target) -> _Suggester:
+    key = (id(table), target)
+    found = _SUGGESTERS.get(key)
+    if found is None or found[0] is not table:
+        found = _SUGGESTERS[key] = (table, _Suggester(table, target))
+    return found[1]
 
 
 def _candidates(section: str, target: Target, table: SectionTable) -> dict[str, tuple[float, int]]:
@@ -402,12 +518,6 @@ def _candidates(section: str, target: Target, table: SectionTable) -> dict[str, 
     def add(text: str, score: float, index: int) -> None:
         if text and (text not in found or (score, index) < found[text]):
             found[text] = (score, index)
-
-    def add_close(text: str, typed: str, wanted: str, index: int, extra: float = 0) -> None:
-        """Add `text` when `typed` is a plausible misspelling of `wanted`."""
-        distance = edit_distance(typed, wanted)
-        if distance <= max(1, min(3, len(wanted) // 4)):
-            add(text, distance + extra, index)
 
     # Spellings libbpf does not normalise: a second "?", spaces, upper case.
     normalised = section.lstrip("?").strip()
@@ -421,41 +531,47 @@ def _candidates(section: str, target: Target, table: SectionTable) -> dict[str, 
         for position, replacement in enumerate(removed.replacement):
             add(replacement, position * 0.1, -1)
 
+    entries = _suggester(table, target)
     head, separator, tail = section.partition("/")
-    allowed = [definition for definition in table.definitions if target.allows(definition)]
     family = head if separator else section
-    family_members = [d for d in allowed if d.match == "exact" and d.name.startswith(family + "/")]
     # "kprobe.s/f", "xdp.s": a sleepable variant libbpf does not have.
     not_sleepable = head.removesuffix(".s") if head.endswith(".s") else None
-    for definition in allowed:
-        index = definition.index
-        if definition.match == "exact":
-            name = definition.name
-            add_close(name, section, name, index)
-            if separator and head == name:  # "xdp/foo": a suffix on an exact name
-                add(name, 0.4, index)
-            if definition in family_members and len(family_members) <= 3:
-                add(name, 0.5, index)  # "tcx", "tcx/foo" -> tcx/ingress, tcx/egress
-            if separator and tail:  # "cgroup/sock_ops" -> sockops
-                add_close(name, tail, name, index, extra=1)
-            if not separator and section.startswith(name) and len(section) > len(name):
-                add(name, 1, index)  # "xdp_prog", "socket1": what pre-1.0 prefix matching meant
-            if not separator and not_sleepable == name:
-                add(name, 0.5, index)
-            continue
-        base = definition.base
-        if separator:
-            add_close(f"{base}/{tail}", head, base, index)
-            if not_sleepable == base:
-                add(f"{base}/{tail}", 0.5, index)
-            continue
-        add_close(base, section, base, index)
-        if not_sleepable == base:
-            add(base, 0.5, index)
-        rest = section[len(base) :]
-        if section.startswith(base) and len(rest) > 1 and rest[0] in _SEPARATOR_TYPOS:
+    # A misspelt name: `kprobe.singel/f` -> the exact `kprobe.singel`s, the `kprobes` of `X+`.
+    for d, distance in entries.near(section):
+        if d.match == "exact":
+            add(d.name, distance, d.index)
+        elif not separator:
+            add(d.base, distance, d.index)
+    members = entries.family(family)
+    if len(members) <= 3:
+        for d in members:
+            add(d.name, 0.5, d.index)  # "tcx", "tcx/foo" -> tcx/ingress, tcx/egress
+    if separator:
+        for d in entries.exact.get(head, ()):
+            add(d.name, 0.4, d.index)  # "xdp/foo": a suffix on an exact name
+        if tail:
+            for d, distance in entries.near(tail):
+                if d.match == "exact":
+                    add(d.name, distance + 1, d.index)  # "cgroup/sock_ops" -> sockops
+        for d, distance in entries.near(head):
+            if d.match != "exact":
+                add(f"{d.base}/{tail}", distance, d.index)  # "kprobes/f" -> kprobe/f
+        if not_sleepable is not None:
+            for d in entries.based.get(not_sleepable, ()):
+                add(f"{d.base}/{tail}", 0.5, d.index)
+        return found
+    for d in entries.exact_prefixes(section):
+        add(d.name, 1, d.index)  # "xdp_prog", "socket1": what pre-1.0 prefix matching meant
+    if not_sleepable is not None:
+        for d in entries.exact.get(not_sleepable, ()):
+            add(d.name, 0.5, d.index)
+        for d in entries.based.get(not_sleepable, ()):
+            add(d.base, 0.5, d.index)
+    for d in entries.base_prefixes(section):
+        cut = len(d.base)
+        if len(section) > cut + 1 and section[cut] in _SEPARATOR_TYPOS:
             # "fentry.do_x" -> fentry/do_x; the longest base wins ("kprobe.multi.f")
-            add(f"{base}/{rest[1:]}", 0.5 - len(base) / 1000, index)
+            add(f"{d.base}/{section[cut + 1 :]}", 0.5 - cut / 1000, d.index)
     return found
 
 
@@ -467,7 +583,18 @@ def did_you_mean(
     Empty when `name` is a name some libbpf knows (then it is a version problem, not a typo)
     or when nothing is close. `.single` names are only offered under the "upgrade" target.
     """
-    table = table if table is not None else load_table()
+    if table is None:
+        return list(_did_you_mean_default(name, target, limit))
+    return _did_you_mean(name, target, table, limit)
+
+
+@lru_cache(maxsize=4096)
+def _did_you_mean_default(name: str, target: Target, limit: int) -> tuple[str, ...]:
+    # The rules ask the same name several times per site, and real code repeats names.
+    return tuple(_did_you_mean(name, target, load_table(), limit))
+
+
+def _did_you_mean(name: str, target: Target, table: SectionTable, limit: int) -> list[str]:
     section, autoload = strip_question_mark(name)
     if lookup_any(name, table) is not None:
         return []

@@ -64,9 +64,9 @@ def walk(root: str, exclude: tuple[str, ...]) -> Iterator[str]:
     (exclude patterns relative to `root`, the project root, as for the C files)."""
     excluded = Exclusion(exclude, root)
     seen: set[tuple[int, int]] = set()
-    stack = [root]
+    stack = [(root, "")]  # (directory as reached, its path relative to the root)
     while stack:
-        directory = stack.pop()
+        directory, relative = stack.pop()
         try:
             st = os.stat(directory)
             if (st.st_dev, st.st_ino) in seen:
@@ -76,24 +76,21 @@ def walk(root: str, exclude: tuple[str, ...]) -> Iterator[str]:
         except OSError:
             continue  # the C walk reports unreadable directories
         subdirs = []
-        # One relative path per directory, not one relpath() per entry (a kernel tree has
-        # 90,000 entries).
-        base = excluded.relative(directory) if excluded else "."
         for entry in entries:
             path = entry.path if directory != "." else entry.name
-            if excluded and excluded(path, entry.name if base == "." else f"{base}/{entry.name}"):
+            rel = f"{relative}/{entry.name}" if relative else entry.name
+            if excluded and excluded(path, rel):
                 continue
             try:
                 if entry.is_dir():
                     if entry.name not in SKIP_DIRS and entry.name not in VENDOR_DIRS:
-                        subdirs.append(path)
+                        subdirs.append((path, rel))
                     continue
-                if not entry.is_file():
-                    continue  # FIFOs, sockets, devices: never read
+                if not is_candidate(entry.name) or not entry.is_file():
+                    continue  # FIFOs, sockets, devices are never read
             except OSError:
                 continue
-            if is_candidate(entry.name):
-                yield path
+            yield path
         stack.extend(reversed(subdirs))
 
 

@@ -151,8 +151,29 @@ _FACT_SITE = re.compile(
 )
 _OBJECT_SITE = re.compile(rb"\.\s*(open_file|open_memory)\s*\(")
 _AYA_SITE = re.compile(rb"\b(?:Ebpf|Bpf)\s*::\s*(load_file|load)\s*\(|\.\s*(load_file|load)\s*\(")
-_SKEL_BUILDER = re.compile(rb"\b(\w+)SkelBuilder\b")
-_SKEL_TYPE = re.compile(rb"\b(\w+)Skel\b")
+_SKEL_BUILDER = re.compile(rb"SkelBuilder\b")
+_SKEL_TYPE = re.compile(rb"Skel\b")
+_WORD_END = re.compile(rb"\w+\Z")
+
+
+def _prefixed(pattern: re.Pattern[bytes], data: bytes) -> list[tuple[int, int, str]]:
+    """(start, end, prefix) of every `<prefix><suffix>` word, `prefix` non-empty: the suffix
+    is found first and the word start read backwards (a pattern that captures the prefix
+    first retries from every word of the file)."""
+    out = []
+    for m in pattern.finditer(data):
+        start = m.start()
+        if start == 0:
+            continue
+        before = _WORD_END.search(data, max(0, start - 256), start)
+        if before is None:
+            continue
+        if before.start() > 0 and (data[before.start() - 1 : before.start()]).isalnum():
+            continue  # longer than 256 characters: not a type name
+        out.append((before.start(), m.end(), before.group().decode()))
+    return out
+
+
 _INCLUDE = re.compile(rb"\b(include|include_bytes_aligned)\s*!")
 _PATH_ATTR = re.compile(rb'\bpath\s*=\s*"')
 # Trait and helper names of libbpf-rs that look like generated skeleton types.
@@ -525,17 +546,16 @@ class _RustFile:
             text = _string_literal(node) or ""
             if text.endswith(".skel.rs"):
                 self._add_skeleton(posixpath.basename(text)[: -len(".skel.rs")], node)
-        for m in _SKEL_BUILDER.finditer(self.data):
-            node = self.node_at(m.start(), m.end(), "identifier", "type_identifier")
-            if node is None or node.end_byte != m.end():
+        for start, end, camel in _prefixed(_SKEL_BUILDER, self.data):
+            node = self.node_at(start, end, "identifier", "type_identifier")
+            if node is None or node.end_byte != end:
                 continue
-            camel = m.group(1).decode()
             self._add_skeleton(self._snake(camel), node)
-        for m in _SKEL_TYPE.finditer(self.data):
-            node = self.node_at(m.start(), m.end(), "identifier", "type_identifier")
-            if node is None or node.end_byte != m.end():
+        for start, end, camel in _prefixed(_SKEL_TYPE, self.data):
+            node = self.node_at(start, end, "identifier", "type_identifier")
+            if node is None or node.end_byte != end:
                 continue
-            name = self._skeleton_type(m.group(1).decode())
+            name = self._skeleton_type(camel)
             if name:
                 self.skeleton_types.add(name)
 
@@ -786,7 +806,12 @@ class _RustFile:
     # -- aya -----------------------------------------------------------------------------
 
     def _aya(self) -> None:
+        # `.load(` is everywhere in libbpf-rs code (`open_skel.load()`): only a file that
+        # names aya's loader type can mean EbpfLoader::load by it.
+        loader_type = b"EbpfLoader" in self.data or b"BpfLoader" in self.data
         for m in _AYA_SITE.finditer(self.data):
+            if m.group(1) is None and not loader_type:
+                continue
             if m.group(1) is not None:
                 node = self.node_at(m.start(1), m.end(1), "identifier")
                 scoped = node.parent if node is not None else None
@@ -1670,10 +1695,10 @@ class _RustFile:
             return frozenset()
         text = kind.text
         out: set = set()
-        for m in _SKEL_BUILDER.finditer(text):
-            out.add(("skelbuilder", self._snake(m.group(1).decode())))
-        for m in _SKEL_TYPE.finditer(text):
-            name = self._skeleton_type(m.group(1).decode())
+        for _start, _end, camel in _prefixed(_SKEL_BUILDER, text):
+            out.add(("skelbuilder", self._snake(camel)))
+        for _start, _end, camel in _prefixed(_SKEL_TYPE, text):
+            name = self._skeleton_type(camel)
             if name:
                 out.add(("skel", name))
         if re.search(rb"\b(?:Open)?Object\b", text):

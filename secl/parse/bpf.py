@@ -10,10 +10,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from itertools import pairwise
 
 from secl.facts import Piece, SectionSite, Span
 from secl.parse.cstring import decode_literal
-from secl.parse.tree import CONDITIONALS, Positions, Token, lex, parse, tokens_before
+from secl.parse.tree import (
+    CONDITIONALS,
+    Positions,
+    Token,
+    ancestors_of,
+    lex,
+    line_ends,
+    parse,
+    tokens_before,
+)
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -39,6 +49,7 @@ def extract_sites(path: str, data: bytes, tree=None) -> list[SectionSite]:
     """Every section site of one file, in source order."""
     if b"SEC" not in data and b"section" not in data:
         return []
+    data = line_ends(data)  # as `parse` read it: offsets are the same
     if tree is None:
         tree = parse(data)
     positions = Positions(data)
@@ -59,13 +70,13 @@ def extract_sites(path: str, data: bytes, tree=None) -> list[SectionSite]:
             if node is None:
                 continue
             if node.type == "preproc_arg":
-                sites.extend(_template_sites(path, data, node, start, positions, aliases))
+                sites.extend(_template_sites(path, data, node, start, positions, aliases, root))
                 continue
             if node.type not in _IDENT_TYPES or node.start_byte != start:
                 continue  # in a comment, a string, or part of a longer token
             if node.parent is not None and node.parent.type in _DEFINES:
                 continue  # `#define SEC(name) ...`: the macro's own name
-            site = _site(path, data, node, name, positions, guard)
+            site = _site(path, data, node, name, positions, guard, root)
             if site is not None:
                 sites.append(site)
         new = {a for a in aliases if a not in SECTION_MACROS}
@@ -79,9 +90,15 @@ def extract_sites(path: str, data: bytes, tree=None) -> list[SectionSite]:
 
 
 def _site(
-    path: str, data: bytes, ident: Node, name: str, positions: Positions, guard: Node | None
+    path: str,
+    data: bytes,
+    ident: Node,
+    name: str,
+    positions: Positions,
+    guard: Node | None,
+    root: Node,
 ) -> SectionSite | None:
-    if name == "section" and not _in_attribute(ident, data):
+    if name == "section" and not _in_attribute(ident, data, root):
         return None
     clean = _clean_pieces(ident, data, positions)
     if clean is not None:
@@ -98,9 +115,9 @@ def _site(
     if name == "section":
         # Finish the enclosing __attribute__((...)) before reading what it decorates.
         _closing(stream, "(", ")", depth=2)
-    decorated = _decorated_clean(ident, data)
+    decorated = _decorated_clean(ident, data, root)
     if decorated is None:
-        decorated = _decorated(stream, ident, data)
+        decorated = _decorated(stream, ident, data, root)
     kind, program, symbol, name_tok, is_static, body = decorated
     first, last = pieces[0].span, pieces[-1].span
     span = Span(first.start_byte, last.end_byte, first.start, last.end)
@@ -117,7 +134,7 @@ def _site(
         name_span=positions.span(name_tok.start_byte, name_tok.end_byte) if name_tok else None,
         is_static=is_static,
         body=body,
-        branch=branch_condition(ident, guard),
+        branch=branch_condition(ident, guard, root),
         template=False,
     )
 
@@ -200,7 +217,7 @@ def _piece(kind, start: int, end: int, data: bytes, positions: Positions) -> Pie
     return Piece(kind, text, value, positions.span(start, end))
 
 
-def _in_attribute(ident: Node, data: bytes) -> bool:
+def _in_attribute(ident: Node, data: bytes, root: Node) -> bool:
     node = ident.parent
     for _ in range(4):
         if node is None:
@@ -209,7 +226,7 @@ def _in_attribute(ident: Node, data: bytes) -> bool:
             return True
         node = node.parent
     # Inside ERROR nodes the structure is gone: look back a few tokens.
-    for i, tok in enumerate(tokens_before(ident, data)):
+    for i, tok in enumerate(tokens_before(ident, data, root)):
         if tok.text in (b"__attribute__", b"__attribute"):
             return True
         if i > 8 or tok.type in (";", "{", "}"):
@@ -221,7 +238,7 @@ def _is_ident(tok: Token | None) -> bool:
     return tok is not None and tok.type in _IDENT_TYPES
 
 
-def _decorated(stream: Iterator[Token], ident: Node, data: bytes):
+def _decorated(stream: Iterator[Token], ident: Node, data: bytes, root: Node):
     """(kind, program, symbol, name token, static, body) for what follows a site."""
     calls: list[tuple[Token, Token]] = []  # (name token, closing paren)
     prev: Token | None = None
@@ -262,13 +279,13 @@ def _decorated(stream: Iterator[Token], ident: Node, data: bytes):
                     None,
                     name_tok,
                     is_static,
-                    _body(tok, stream, _root(ident)),
+                    _body(tok, stream, root),
                 )
             break
         if t in (";", "=", ","):
             if prev is None or (prev is not None and prev.type == ")" and not calls):
                 # `SEC("x");` directly: the declarator came before the site.
-                sym = _symbol_before(ident, data)
+                sym = _symbol_before(ident, data, root)
                 return "data", None, (sym.text.decode() if sym else None), sym, False, None
             if t == ";" and calls and calls[-1][1] is prev:
                 name_tok = calls[-1][0]
@@ -292,7 +309,7 @@ def _decorated(stream: Iterator[Token], ident: Node, data: bytes):
             is_static = True
         prev2, prev = prev, tok
     if prev is None:
-        sym = _symbol_before(ident, data)
+        sym = _symbol_before(ident, data, root)
         if sym is not None:
             return "data", None, sym.text.decode(), sym, False, None
     return "unknown", None, None, None, is_static, None
@@ -308,7 +325,7 @@ _DECLARATOR_WRAPPERS = frozenset(
 )
 
 
-def _decorated_clean(ident: Node, data: bytes):
+def _decorated_clean(ident: Node, data: bytes, root: Node):
     """The common case where tree-sitter parsed `SEC(...)` and the function after it cleanly:
     read the function from the tree (same answer as `_decorated`, without lexing)."""
     call = ident.parent
@@ -370,7 +387,7 @@ def _decorated_clean(ident: Node, data: bytes):
     ):
         # Everything before the definition was annotations: read only its header with the
         # lexer, as the slow path would from the site.
-        found = _decorated(lex(data, func.start_byte), ident, data)
+        found = _decorated(lex(data, func.start_byte), ident, data, root)
         if found[0] != "program":
             return None
         return (*found[:4], found[4] or static_before, found[5])
@@ -435,13 +452,7 @@ def _body(open_brace: Token, stream: Iterator[Token], root: Node) -> tuple[int, 
     return (open_brace.start_byte, close.end_byte) if close is not None else None
 
 
-def _root(node: Node) -> Node:
-    while node.parent is not None:
-        node = node.parent
-    return node
-
-
-def _symbol_before(ident: Node, data: bytes) -> Token | None:
+def _symbol_before(ident: Node, data: bytes, root: Node) -> Token | None:
     """The declarator name before a trailing site: `} name SEC(".maps")`, `char x[] SEC(...)`,
     `int y __attribute__((section(".data.y")))`."""
     anchor = ident
@@ -453,7 +464,7 @@ def _symbol_before(ident: Node, data: bytes) -> Token | None:
             break
     depth = 0
     skip_callee = False
-    for i, tok in enumerate(tokens_before(anchor, data)):
+    for i, tok in enumerate(tokens_before(anchor, data, root)):
         if i > 60:
             break
         t = tok.type
@@ -509,21 +520,17 @@ def negate_condition(cond: str) -> str:
     return f"!({cond})"
 
 
-def branch_condition(node: Node, guard: Node | None = None) -> str | None:
-    """`defined(A) && !(B > 1)` for a node under `#ifdef A` and the `#else` of `#if B > 1`."""
+def branch_condition(node: Node, guard: Node | None = None, root: Node | None = None) -> str | None:
+    """`defined(A) && !(B > 1)` for a node under `#ifdef A` and the `#else` of `#if B > 1`.
+    With the tree's `root`, in time linear in the depth of `node` (see `tree.descend`)."""
+    path = [*ancestors_of(node, root), node]
     parts: list[str] = []
-    child = node
-    parent = node.parent
-    while parent is not None:
-        if parent.type in CONDITIONALS and parent is not guard and parent != guard:
+    for parent, child in pairwise(path):
+        if parent.type in CONDITIONALS and parent != guard and child != parent.child(1):
+            cond = _condition(parent)
             is_alternative = parent.child_by_field_name("alternative") == child
-            if child != parent.child(1):
-                cond = _condition(parent)
-                parts.append(negate_condition(cond) if is_alternative else cond)
-        child, parent = parent, parent.parent
-    if not parts:
-        return None
-    return " && ".join(reversed(parts))
+            parts.append(negate_condition(cond) if is_alternative else cond)
+    return " && ".join(parts) or None
 
 
 _ALIAS_BODY = re.compile(
@@ -537,7 +544,13 @@ _TEMPLATE_TOKEN = re.compile(
 
 
 def _template_sites(
-    path: str, data: bytes, arg: Node, start: int, positions: Positions, aliases: set[str]
+    path: str,
+    data: bytes,
+    arg: Node,
+    start: int,
+    positions: Positions,
+    aliases: set[str],
+    root: Node,
 ) -> list[SectionSite]:
     """A site written inside a #define body: a template, expanded where the macro is used."""
     define = arg.parent
@@ -600,7 +613,7 @@ def _template_sites(
             name_span=None,
             is_static=False,
             body=None,
-            branch=branch_condition(define),
+            branch=branch_condition(define, None, root),
             template=True,
             template_macro=macro_name,
         )

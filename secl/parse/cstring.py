@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]+|[0-7]{1,3}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)", re.S)
+_ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]+|[0-7]{1,3}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|\r\n|.)", re.S)
 _SIMPLE = {
     "n": "\n", "t": "\t", "r": "\r", "0": "\0", "a": "\a", "b": "\b", "f": "\f", "v": "\v",
     "\\": "\\", '"': '"', "'": "'", "?": "?",
@@ -22,7 +22,7 @@ def _unescape(match: re.Match[str]) -> str:
         return chr(int(esc[1:], 16))
     if esc[0] in "01234567":
         return chr(int(esc, 8) & 0xFF)
-    if esc == "\n":  # line continuation inside a literal
+    if esc in ("\n", "\r\n", "\r"):  # a line continuation inside a literal (any line end)
         return ""
     return esc
 

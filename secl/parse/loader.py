@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from secl.facts import Span
 from secl.parse.cstring import decode_literal
+from secl.parse.flow import ENTRY, Flow, always_runs
 from secl.parse.tree import Positions, parse
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
@@ -81,6 +82,13 @@ _FACT_CALL = re.compile(
 )
 _SKEL_INCLUDE = re.compile(rb'#\s*include\s*[<"](?:[^">]*/)?(\w+)\.skel\.h[">]')
 _SKEL_CALL = re.compile(rb"__(?:open_and_load|open_opts|open)\s*\(")
+# `#include M(SKEL_HEADER)` and `PASTE(SKEL_NAME, __open_and_load)`: skeletons named by macros
+_SKEL_HEADER_MACRO = re.compile(rb"#\s*include\s+\w+\s*\(\s*(\w+)\s*\)")
+_PASTED_SKEL_CALL = re.compile(
+    rb"\(\s*([A-Za-z_]\w*)\s*,\s*__(?:open_and_load|open_opts|open|load|attach|destroy)\s*\)"
+)
+_CONDITIONAL_NAME = re.compile(rb"#\s*ifn?def\s+(\w+)|\bdefined\s*\(?\s*(\w+)")
+_PASTED_OPEN = re.compile(r"\(\s*([A-Za-z_]\w*)\s*,\s*__(?:open_and_load|open_opts|open)\s*\)")
 _WORD_BEFORE = re.compile(rb"\w+\Z")
 # Object names of libbpf's own API: `bpf_object__open()` is not a skeleton called bpf_object.
 LIBBPF_OBJECTS = frozenset(
@@ -106,6 +114,21 @@ _MAX_CALL_DEPTH = 4
 # The call a function was entered through: (call node, calling function, its context).
 Ctx = tuple | None
 _RETURN = re.compile(rb"\breturn\b")
+_ZEROING = frozenset({b"memset", b"__builtin_memset", b"bzero"})
+_STORES = frozenset({"init_declarator", "assignment_expression"})
+_TABLE = re.compile(rb"\]\s*=\s*\{")  # an array with an initializer: a table of rows
+_DIRECT_PROGRAM = re.compile(rb"[\w.>\s-]*progs\s*\.\s*\w+")  # skel->progs.x, no subscript
+# Calls that take `&var` only to read it (or to attach with it): no store to the variable.
+_NOT_WRITING = frozenset(
+    {b"bpf_program__attach_kprobe_opts", b"bpf_program__attach_uprobe_opts",
+     b"bpf_program__attach_usdt", b"bpf_program__attach_kprobe_multi_opts",
+     b"bpf_program__attach_uprobe_multi", b"bpf_program__attach_perf_event_opts",
+     b"bpf_program__attach_tracepoint_opts", b"bpf_program__attach_raw_tracepoint_opts",
+     b"bpf_program__attach_trace_opts", b"bpf_program__attach_cgroup_opts",
+     b"bpf_object__open_file", b"bpf_object__open_mem", b"bpf_link_create",
+     b"bpf_map_update_elem", b"bpf_map_lookup_elem", b"bpf_map__update_elem",
+     b"sizeof", b"printf", b"fprintf", b"printk", b"ASSERT_EQ", b"ASSERT_OK"}
+)  # fmt: skip
 _MAX_DEPTH = 40
 
 
@@ -139,6 +162,9 @@ class LoaderFact:
     api: str | None = None  # the libbpf call behind it
     call: Span | None = None  # that call, when `span` is elsewhere
     targets: tuple[str, ...] = ()  # kernel functions named by an attach call
+    # False when the analysis cannot tell whether the fact applies (the store's order with
+    # the call is unknown): recorded as evidence, never a finding on its own.
+    certain: bool = True
 
 
 @dataclass(slots=True)
@@ -158,12 +184,18 @@ def is_loader(data: bytes) -> bool:
 
 
 def extract_loader_facts(
-    path: str, data: bytes, tree: Tree | None = None, positions: Positions | None = None
+    path: str,
+    data: bytes,
+    tree: Tree | None = None,
+    positions: Positions | None = None,
+    defines: dict[str, str] | None = None,
 ) -> LoaderFacts:
-    """Every fact of one loader file."""
+    """Every fact of one loader file. `defines` are the macros it is compiled with (-D
+    flags of its build rule or compile command, `--define`): they name macro-named
+    skeleton types (`struct SKEL_NAME *skel` with `-DSKEL_NAME=tool_bpf`)."""
     if tree is None:
         tree = parse(data)
-    return _Loader(path, data, tree, positions).run()
+    return _Loader(path, data, tree, positions, defines or {}).run()
 
 
 # ----------------------------------------------------------------------------------------
@@ -181,6 +213,23 @@ class _Var:
     field_order: tuple[str, ...] = ()  # fields of an anonymous struct type (tables)
     for_each: list[Node] = field(default_factory=list)  # bpf_object__for_each_program objs
     opts_type: str | None = None
+    # Statements that (re)define the whole variable: its declaration, LIBBPF_OPTS(),
+    # memset(&var, ...): every field not named there is zero from then on.
+    defs: list[Node] = field(default_factory=list)
+    escapes: list[Node] = field(default_factory=list)  # `&var` passed to a call: may store
+    is_array: bool = False  # declared with [] (a table, when initialised)
+
+
+def _is_array(declarator: Node | None) -> bool:
+    while declarator is not None and declarator.type in _DECLARATOR_WRAPPERS:
+        if declarator.type == "array_declarator":
+            return True
+        declarator = declarator.child_by_field_name("declarator")
+    return False
+
+
+def _text(node: Node | None) -> str | None:
+    return " ".join(node.text.decode("utf-8", "replace").split()) if node is not None else None
 
 
 def _int_value(text: str) -> int | None:
@@ -242,23 +291,63 @@ def _anonymous_fields(decl: Node) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _overwrites(store: Node, flow: Flow, point: int) -> bool:
+    """Whether `store` (the parent of a stored value) certainly replaces the variable or field:
+    a plain `=` or an initialiser that always runs with its statement, not `+=` or a store
+    to one element."""
+    if store.type == "assignment_expression":
+        operator = store.child_by_field_name("operator")
+        left = store.child_by_field_name("left")
+        if operator is None or operator.type != "=" or left is None:
+            return False
+        if left.type == "subscript_expression":
+            return False
+        if left.type == "field_expression":
+            base = left.child_by_field_name("argument")
+            if base is None or base.type != "identifier":
+                return False
+    elif store.type not in ("init_declarator", "initializer_pair"):
+        return False
+    return always_runs(store, flow.nodes[point])
+
+
 class _Loader:
-    def __init__(self, path: str, data: bytes, tree: Tree, positions: Positions | None) -> None:
+    def __init__(
+        self,
+        path: str,
+        data: bytes,
+        tree: Tree,
+        positions: Positions | None,
+        command_line: dict[str, str] | None = None,
+    ) -> None:
         self.path = path
         self.data = data
         self.root = tree.root_node
         self.positions = positions if positions is not None else Positions(data)
-        self.skeletons = self._skeleton_names()
+        self.command_line = command_line or {}
+        self._defines: dict[str, str] | None = None
+        self._macros: dict[str, tuple[str, str]] | None = None
+        self._conditional_names: set[str] | None = None
+        self.skeletons = set(self._skeleton_names())
         self.objects: set[str] = set()
         self.facts: list[LoaderFact] = []
         self._vars: dict[tuple[int, str], _Var] = {}
         self._functions: dict[str, list[Node]] | None = None
-        self._defines: dict[str, str] | None = None
         self._memo: dict[tuple, frozenset] = {}
         self._active: set[tuple] = set()
         self._depth = 0
         self._field_types: dict[str, set[str]] = {}
         self._calls: dict[str, list[Node] | None] = {}
+        self._flows: dict[int, Flow] = {}
+        # Table rows (see `row_bindings`): table -> the one row being followed, the index
+        # texts that pick it, and what tables a traced evaluation touched.
+        self._binding: dict[tuple, int] = {}
+        self._bound_indexes: dict[str, tuple[int, int]] = {}
+        self._rows_key: tuple | None = None
+        self._trace: list[tuple[tuple, int, str | None]] | None = None
+        self._struct_fields: dict[str, tuple[str, ...]] = {}
+        self._has_tables: bool | None = None
+        self._enums: dict[str, int | None] = {}
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -271,7 +360,45 @@ class _Loader:
             name = word.group().decode()
             if name not in LIBBPF_OBJECTS:
                 names.add(name)
+        # Build-time names: `#include ___resolve(SKEL_HEADER)` with -DSKEL_HEADER=x.skel.h,
+        # `___apply(SKEL_NAME, __open_and_load)()` with -DSKEL_NAME=x.
+        for m in _SKEL_HEADER_MACRO.finditer(self.data):
+            header = self.resolve_name(m.group(1).decode(), header=True)
+            if header is not None:
+                names.add(header)
+        for m in _PASTED_SKEL_CALL.finditer(self.data):
+            name = self.resolve_name(m.group(1).decode())
+            if name is not None and name not in LIBBPF_OBJECTS:
+                names.add(name)
         return frozenset(names)
+
+    def resolve_name(self, name: str, header: bool = False) -> str | None:
+        """What a build-time macro naming a skeleton stands for (`SKEL_NAME` -> `tool_bpf`,
+        or for `header`, `SKEL_HEADER` -> `tool.skel.h` -> `tool`); the name itself when it
+        is no macro; None when it is a macro nobody defines."""
+        seen = set()
+        value = name
+        defines = self.defines()
+        while value in defines and value not in seen and len(seen) < 8:
+            seen.add(value)
+            value = re.sub(r"/\*.*?\*/|//.*", "", defines[value]).strip().strip('"<>')
+        if header:
+            m = re.fullmatch(r"(?:.*/)?(\w+)\.skel\.h", value)
+            return m.group(1) if m is not None else None
+        if not re.fullmatch(r"[A-Za-z_]\w*", value):
+            return None
+        if not seen and self.looks_like_macro(value):
+            return None
+        return value
+
+    def looks_like_macro(self, name: str) -> bool:
+        """An undefined name the file treats as a macro (tested with #ifdef/#ifndef/
+        defined(), or spelled in capitals): not a type secl can name."""
+        if self._conditional_names is None:
+            self._conditional_names = {
+                (m.group(1) or m.group(2)).decode() for m in _CONDITIONAL_NAME.finditer(self.data)
+            }
+        return name in self._conditional_names or re.fullmatch(r"[A-Z][A-Z0-9_]*", name) is not None
 
     def run(self) -> LoaderFacts:
         for m in _FACT_CALL.finditer(self.data):
@@ -289,7 +416,7 @@ class _Loader:
             for ctx in self.contexts(fn):
                 self._fact_call(m.group(1).decode(), call, fn, ctx)
         facts = list(dict.fromkeys(self.facts))
-        return LoaderFacts(self.path, self.skeletons, frozenset(self.objects), facts)
+        return LoaderFacts(self.path, frozenset(self.skeletons), frozenset(self.objects), facts)
 
     def span(self, node: Node) -> Span:
         return self.positions.span(node.start_byte, node.end_byte)
@@ -376,6 +503,21 @@ class _Loader:
             return
         t = parent.type
         if not is_global_store:
+            if t == "ERROR" and parent.parent is not None:
+                # `static LIBBPF_OPTS(bpf_kprobe_opts, opts);` at file scope: a macro type.
+                holder = parent.parent
+                name = holder.child_by_field_name("name")
+                kind = holder.child_by_field_name("type")
+                if (
+                    holder.type == "macro_type_specifier"
+                    and name is not None
+                    and name.text.decode() in _OPTS_MACROS
+                    and kind is not None
+                ):
+                    var.kind = "local"
+                    var.opts_type = kind.text.decode()
+                    var.defs.append(holder)
+                    return
             if t == "parameter_declaration" and self.function_of(parent) is None:
                 return  # a prototype's parameter names nothing
             if t == "parameter_declaration" and parent.child_by_field_name("declarator") == child:
@@ -388,18 +530,38 @@ class _Loader:
                 return
             if t == "init_declarator" and parent.child_by_field_name("declarator") == child:
                 var.kind = "local"
+                var.is_array = _is_array(parent.child_by_field_name("declarator"))
                 value = parent.child_by_field_name("value")
                 if value is not None:
                     var.values.append(value)
+                var.defs.append(parent)
                 decl = parent.parent
                 if decl is not None and decl.type == "declaration":
                     self._declared_type(decl, var)
                 return
             if t == "declaration" and child != parent.child_by_field_name("type"):
                 var.kind = "local"
+                var.defs.append(parent)
                 self._declared_type(parent, var)
                 return
         if child is not node:
+            return
+        if t == "pointer_expression" and parent.parent is not None:
+            args = parent.parent
+            call = args.parent
+            if (
+                args.type != "argument_list"
+                or call is None
+                or call.type != "call_expression"
+                or (callee := call.child_by_field_name("function")) is None
+            ):
+                return
+            if callee.text in _ZEROING and _args(call)[:1] == [parent]:
+                # memset(&var, 0, sizeof(var)) zeroes every field from here on.
+                var.defs.append(call)
+            elif callee.type != "identifier" or callee.text not in _NOT_WRITING:
+                # sscanf(s, "%li", &off): the callee may store anything there.
+                var.escapes.append(parent)
             return
         if t == "assignment_expression" and parent.child_by_field_name("left") == node:
             right = parent.child_by_field_name("right")
@@ -447,6 +609,7 @@ class _Loader:
             ):
                 var.kind = "local"
                 var.opts_type = args[0].text.decode()
+                var.defs.append(call)
                 for arg in args[2:]:
                     if arg.type == "assignment_expression":
                         left = arg.child_by_field_name("left")
@@ -474,6 +637,106 @@ class _Loader:
                 return fn, local
         return None, self.var(None, name)
 
+    # -- control flow ----------------------------------------------------------------------
+
+    def flow(self, fn: Node) -> Flow:
+        found = self._flows.get(fn.start_byte)
+        if found is None:
+            found = self._flows[fn.start_byte] = Flow(fn)
+        return found
+
+    def reaching(
+        self,
+        stores: list[Node],
+        defs: list[Node],
+        use: Node,
+        incoming: bool = False,
+    ) -> tuple[list[Node], bool]:
+        """Of the stored values `stores` (right-hand sides, initialisers) of one variable or
+        field, those whose store reaches `use` in its function's control flow, and whether
+        the value it had when that function was entered does (`incoming`: a parameter, a
+        global). `defs` are statements that overwrite the whole variable. Stores outside the
+        function of `use` are incoming values: they count when the incoming value does."""
+        if not stores and not (incoming and defs):
+            return [], incoming
+        fn = self.function_of(use)
+        if fn is None:
+            return list(stores), incoming
+        start, end = fn.start_byte, fn.end_byte
+        if not any(start <= n.start_byte < end for n in stores) and not any(
+            start <= n.start_byte < end for n in defs
+        ):
+            return list(stores), incoming  # nothing in this function can overwrite them
+        flow = self.flow(fn)
+        target = flow.point(use)
+        if target is None:
+            return list(stores), incoming
+        inside = [n for n in stores if fn.start_byte <= n.start_byte < fn.end_byte]
+        inside_keys = {(n.start_byte, n.end_byte) for n in inside}
+        kills: set[int] = set()
+        for node in defs:
+            if fn.start_byte <= node.start_byte < fn.end_byte:
+                point = flow.point(node)
+                if point is not None:
+                    kills.add(point)
+        points: dict[int, int | None] = {}
+        for node in inside:
+            point = points[node.start_byte] = flow.point(node)
+            store = node.parent
+            if point is not None and store is not None and _overwrites(store, flow, point):
+                kills.add(point)
+        killed = frozenset(kills)
+        entered = flow.reaches(ENTRY, target, killed)
+        kept = []
+        for node in stores:
+            if (node.start_byte, node.end_byte) not in inside_keys:
+                if entered:
+                    kept.append(node)
+                continue
+            point = points[node.start_byte]
+            if point is None:
+                kept.append(node)
+            elif point == target:
+                # One statement: the store counts only if it is written (so evaluated)
+                # before the use and does not contain it (`x = f(x)` stores after reading),
+                # or if a loop brings control back to the statement.
+                store = node.parent
+                before = store is not None and store.end_byte <= use.start_byte
+                if before or flow.reaches(point, target, killed - {point}):
+                    kept.append(node)
+            elif flow.reaches(point, target, killed - {point}):
+                kept.append(node)
+        return kept, incoming and entered
+
+    def use_points(self, scope: Node, call: Node, fn: Node | None, ctx: Ctx) -> list[Node] | None:
+        """Where, in `scope`, the attach call `call` (in `fn`) happens: the call itself, or
+        the call in `scope` that leads to `fn` (from the context, else every such call within
+        a few levels). None when no call in `scope` leads there: the order is unknown."""
+        if fn is not None and fn.start_byte == scope.start_byte:
+            return [call]
+        frame = ctx
+        while frame is not None:
+            site, caller, frame = frame
+            if caller is not None and caller.start_byte == scope.start_byte:
+                return [site]
+        found: list[Node] = []
+        names = {self.function_name(fn)} - {None}
+        for _ in range(_MAX_CALL_DEPTH):
+            following: set[str] = set()
+            for name in names:
+                for site in self.calls_to(name) or ():
+                    caller = self.function_of(site)
+                    if caller is None:
+                        continue
+                    if caller.start_byte == scope.start_byte:
+                        found.append(site)
+                    else:
+                        following.add(self.function_name(caller) or "")
+            names = following - {""}
+            if found or not names:
+                break
+        return found or None
+
     def calls_to(self, name: str) -> list[Node] | None:
         """Every call of the file's function `name`; None when its address escapes (a table
         of tests, a callback): then some callers are unknown."""
@@ -499,17 +762,34 @@ class _Loader:
         return result
 
     def defines(self) -> dict[str, str]:
+        """Object-like macros: the file's own #defines, over the command line's."""
         if self._defines is None:
             found: dict[str, str] = {}
             for m in re.finditer(
-                rb"(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)(?!\()[ \t]*((?:[^\n\\]|\\\n)*)", self.data
+                rb"(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)\b(?!\()[ \t]*((?:[^\n\\]|\\\n)*)",
+                self.data,
             ):
                 node = self.root.descendant_for_byte_range(m.start(1), m.end(1))
                 if node is not None and node.type == "comment":
                     continue
                 found.setdefault(m.group(1).decode(), m.group(2).decode("utf-8", "replace"))
-            self._defines = found
+            self._defines = {**self.command_line, **found}
         return self._defines
+
+    def function_macros(self) -> dict[str, tuple[str, str]]:
+        """Function-like macros of the file: name -> (parameters, body)."""
+        if self._macros is None:
+            found: dict[str, tuple[str, str]] = {}
+            for m in re.finditer(
+                rb"(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)[ \t]*((?:[^\n\\]|\\\n)*)",
+                self.data,
+            ):
+                found.setdefault(
+                    m.group(1).decode(),
+                    (m.group(2).decode("utf-8", "replace"), m.group(3).decode("utf-8", "replace")),
+                )
+            self._macros = found
+        return self._macros
 
     def field_types(self, name: str) -> set[str]:
         """Types of struct fields called `name` anywhere in the file (`struct x_skel *skel;`)."""
@@ -536,7 +816,7 @@ class _Loader:
     def eval(self, node: Node | None, fn: Node | None, ctx: Ctx = None) -> frozenset:
         if node is None:
             return frozenset()
-        key = (node.start_byte, node.end_byte, node.kind_id, ctx)
+        key = (node.start_byte, node.end_byte, node.kind_id, ctx, self._rows_key)
         cached = self._memo.get(key)
         if cached is not None:
             return cached
@@ -593,9 +873,15 @@ class _Loader:
         if t == "field_expression":
             return self._eval_field(node, fn, ctx)
         if t == "subscript_expression":
-            return self.eval(node.child_by_field_name("argument"), fn, ctx)
-        if t == "initializer_list":
+            rows = self.rows(node, fn, ctx)
+            if rows is None:
+                return self.eval(node.child_by_field_name("argument"), fn, ctx)
             out: set = set()
+            for row, _, row_scope, row_ctx in rows:
+                out |= self.eval(row, row_scope, row_ctx)
+            return frozenset(out)
+        if t == "initializer_list":
+            out = set()
             for child in node.named_children:
                 if child.type != "comment":
                     out |= self.eval(child, fn, ctx)
@@ -640,20 +926,32 @@ class _Loader:
             return self._eval_symbol(name, node)
         out: set = set()
         for type_name in var.types:
-            if type_name in self.skeletons:
-                out.add(("skel", type_name))
+            skeleton = self.skeleton_type(type_name)
+            if skeleton is not None:
+                out.add(("skel", skeleton))
             elif type_name in OPTS_TYPES:
                 out.add(("opts", self._scope_key(scope), name))
         if var.opts_type in OPTS_TYPES:
             out.add(("opts", self._scope_key(scope), name))
         scope_ctx = ctx if scope is fn else None
         out = {("opts", v[1], v[2], scope_ctx) if v[0] == "opts" else v for v in out}
-        for value in var.values:
+        # Only the stores that reach this use in the control flow; a parameter's (or a
+        # global's) incoming value only if no store overwrites it on the way.
+        values, incoming = self.reaching(var.values, var.defs, node, incoming=True)
+        for value in values:
             out |= self.eval(value, scope, scope_ctx)
-        for obj in var.for_each:
+        if var.escapes and not var.types & OPTS_TYPES and var.opts_type not in OPTS_TYPES:
+            # Its address went to a call before this use: a value only known at run time.
+            stored = [
+                v.parent for v in var.values
+                if v.parent is not None and v.parent.type in _STORES
+            ]  # fmt: skip
+            for escape in self.reaching(var.escapes, var.defs + stored, node)[0]:
+                out.add(("unknown", escape.start_byte, escape.end_byte))
+        for obj in self.reaching(var.for_each, [], node)[0]:
             for owner in self.owners(self.eval(obj, scope, scope_ctx)):
                 out.add(("prog", owner, None))
-        if var.kind == "param" and scope is not None:
+        if var.kind == "param" and scope is not None and incoming:
             out |= self._param_values(scope, var.index, node, scope_ctx)
         if not out:
             return self._unknown(node)
@@ -724,6 +1022,13 @@ class _Loader:
 
     def _enum_value(self, name: str) -> int | None:
         """The value of the file's own enumerator `name`, if the file defines one."""
+        if name not in self._enums:
+            self._enums[name] = self._find_enum_value(name)
+        return self._enums[name]
+
+    def _find_enum_value(self, name: str) -> int | None:
+        if b"enum" not in self.data:
+            return None
         for m in re.finditer(rb"\b" + re.escape(name.encode()) + rb"\b", self.data):
             node = self.root.descendant_for_byte_range(m.start(), m.end())
             if node is None or node.type != "identifier" or node.parent is None:
@@ -771,10 +1076,24 @@ class _Loader:
 
     def _eval_call(self, node: Node, fn: Node | None, ctx: Ctx = None) -> frozenset:
         callee = node.child_by_field_name("function")
+        if callee is not None and callee.type == "call_expression":
+            # `___apply(SKEL_NAME, __open_and_load)()`: the skeleton's open, pasted
+            pasted = _PASTED_OPEN.search(callee.text.decode("utf-8", "replace"))
+            if pasted is not None:
+                skeleton = self.resolve_name(pasted.group(1))
+                if skeleton is not None and skeleton not in LIBBPF_OBJECTS:
+                    return frozenset({("skel", skeleton)})
         if callee is None or callee.type != "identifier":
             return self._unknown(node)
         name = callee.text.decode()
         args = _args(node)
+        macro = self.function_macros().get(name)
+        if macro is not None:
+            pasted = _PASTED_OPEN.search(macro[1])
+            if pasted is not None:  # SKEL_OPEN() -> ___apply(SKEL_NAME, __open)()
+                skeleton = self.resolve_name(pasted.group(1))
+                if skeleton is not None and skeleton not in LIBBPF_OBJECTS:
+                    return frozenset({("skel", skeleton)})
         skel = re.fullmatch(r"(\w+?)__(open_and_load|open_opts|open)", name)
         if skel and skel.group(1) not in LIBBPF_OBJECTS:
             return frozenset({("skel", skel.group(1))})
@@ -836,7 +1155,16 @@ class _Loader:
             inner_field = base.child_by_field_name("field")
             inner = inner_field.text.decode() if inner_field is not None else ""
             if inner in ("progs", "links"):
-                owners = self.owners(self.eval(base.child_by_field_name("argument"), fn, ctx))
+                holder = base.child_by_field_name("argument")
+                owners = self.owners(self.eval(holder, fn, ctx))
+                if not owners and holder is not None:
+                    # By shape: whatever `progs.NAME` hangs off is a skeleton, named by its
+                    # declared type (a build-time macro resolved through -D flags).
+                    for type_name in self.declared_types(holder, fn):
+                        skeleton = self.resolve_name(type_name)
+                        if skeleton is not None and skeleton not in LIBBPF_OBJECTS:
+                            self.skeletons.add(skeleton)
+                            owners.add(("skel", skeleton))
                 owners = owners or {("unknown",)}
                 progs = {("prog", o, name) for o in owners}
                 if inner == "progs":
@@ -846,54 +1174,251 @@ class _Loader:
         if name == "obj":  # skel->obj is the skeleton's bpf_object
             out |= {v for v in self.eval(base, fn, ctx) if v[0] in ("skel", "obj")}
         for type_name in self.field_types(name):
-            if type_name in self.skeletons:
-                out.add(("skel", type_name))
+            skeleton = self.skeleton_type(type_name)
+            if skeleton is not None:
+                out.add(("skel", skeleton))
         out |= self._table_field(base, name, fn, ctx)
         return frozenset(out) or self._unknown(node)
 
-    def _table_field(self, base: Node, name: str, fn: Node | None, ctx: Ctx = None) -> frozenset:
-        """`tests[i].name` and `t->name` where `tests` is a table initialised in the file."""
-        while base.type in (
-            "subscript_expression",
-            "pointer_expression",
+    def skeleton_type(self, type_name: str) -> str | None:
+        """The skeleton a declared type names: `struct probe` when the file uses skeleton
+        `probe`, `struct SKEL_NAME` when SKEL_NAME is defined as one."""
+        if type_name in self.skeletons:
+            return type_name
+        resolved = self.resolve_name(type_name) if type_name in self.defines() else None
+        return resolved if resolved is not None and resolved in self.skeletons else None
+
+    def declared_types(self, node: Node, fn: Node | None) -> set[str]:
+        """The struct types an expression is declared with: a variable's, a field's (any
+        struct field of that name in the file), an array's elements'."""
+        while node.type in (
             "parenthesized_expression",
+            "pointer_expression",
+            "subscript_expression",
         ):
+            inner = node.child_by_field_name("argument")
+            if inner is None:
+                inner = node.named_children[-1] if node.named_children else None
+            if inner is None:
+                return set()
+            node = inner
+        if node.type == "identifier":
+            return set(self.lookup(fn, node.text.decode())[1].types)
+        if node.type == "field_expression":
+            field_node = node.child_by_field_name("field")
+            return self.field_types(field_node.text.decode()) if field_node is not None else set()
+        return set()
+
+    def _table_field(self, base: Node, name: str, fn: Node | None, ctx: Ctx = None) -> frozenset:
+        """`tests[i].name`, `t->name` (t = &tests[i], t = tests) where `tests` is a table
+        initialised in the file, and `s.name` stored or initialised in the function."""
+        out: set = set()
+        rows = self.rows(base, fn, ctx)
+        for row, table, row_scope, row_ctx in rows or ():
+            picked = self._row_field(row, name, table)
+            if picked is not None:
+                out |= self.eval(picked, row_scope, row_ctx)
+            elif self._row_omits(row, name, table):
+                # A field a row's initialiser leaves out is zero.
+                out.add(("int", 0, row.start_byte, row.end_byte))
+        while base.type in ("pointer_expression", "parenthesized_expression"):
             inner = base.child_by_field_name("argument")
             if inner is None:
                 inner = base.named_children[0] if base.named_children else None
             if inner is None:
-                return frozenset()
+                return frozenset(out)
             base = inner
         if base.type != "identifier":
-            return frozenset()
+            return frozenset(out)
         scope, var = self.lookup(fn, base.text.decode())
         ctx = ctx if scope is fn else None
-        out: set = set()
-        for value in var.fields.get(name, ()):
+        stores, _ = self.reaching(var.fields.get(name, []), var.defs, base)
+        for value in stores:
             out |= self.eval(value, scope, ctx)
-        order = var.field_order
-        for value in var.values:
-            if value.type != "initializer_list":
-                continue
-            rows = [c for c in value.named_children if c.type == "initializer_list"] or [value]
-            for row in rows:
-                items = [c for c in row.named_children if c.type != "comment"]
-                picked = None
-                for item in items:
-                    if item.type == "initializer_pair":
-                        designator = item.child_by_field_name("designator")
-                        if (
-                            designator is not None
-                            and designator.text.decode().lstrip(".").strip() == name
-                        ):
-                            picked = item.child_by_field_name("value")
-                if picked is None and name in order:
-                    index = order.index(name)
-                    if index < len(items) and items[index].type != "initializer_pair":
-                        picked = items[index]
-                if picked is not None:
-                    out |= self.eval(picked, scope, ctx)
+        if rows is None:
+            # A struct variable (not a table): its initialiser's `.name = X`.
+            initial, _ = self.reaching(var.values, var.defs, base)
+            for value in initial:
+                if value.type == "initializer_list":
+                    picked = self._row_field(value, name, var)
+                    if picked is not None:
+                        out |= self.eval(picked, scope, ctx)
         return frozenset(out)
+
+    def _row_field(self, row: Node, name: str, table: _Var) -> Node | None:
+        """The value of field `name` in one initializer row: designated, or by position in
+        the table's struct type."""
+        if row.type != "initializer_list":
+            return None
+        items = [c for c in row.named_children if c.type != "comment"]
+        picked = None
+        for item in items:
+            if item.type == "initializer_pair":
+                designator = item.child_by_field_name("designator")
+                if designator is not None and designator.text.decode().lstrip(".").strip() == name:
+                    picked = item.child_by_field_name("value")
+        if picked is not None:
+            return picked
+        order = table.field_order or self.struct_fields(table.types)
+        if name in order:
+            index = order.index(name)
+            if index < len(items) and items[index].type != "initializer_pair":
+                return items[index]
+        return None
+
+    def _row_omits(self, row: Node, name: str, table: _Var) -> bool:
+        """Whether the row initialiser certainly leaves field `name` out: every item is
+        designated (and none is `name`), or the struct's fields are known and the row
+        stops before `name`."""
+        if row.type != "initializer_list":
+            return False
+        items = [c for c in row.named_children if c.type != "comment"]
+        if items and all(i.type == "initializer_pair" for i in items):
+            return True
+        order = table.field_order or self.struct_fields(table.types)
+        return name in order and order.index(name) >= len(items)
+
+    def struct_fields(self, types: set[str]) -> tuple[str, ...]:
+        """The field names, in order, of the first of `types` the file defines as a struct."""
+        for name in sorted(types):
+            found = self._struct_fields.get(name)
+            if found is None:
+                found = ()
+                pattern = rb"\bstruct\s+" + re.escape(name.encode()) + rb"\s*\{"
+                for m in re.finditer(pattern, self.data):
+                    node = self.root.descendant_for_byte_range(m.start(), m.start() + 6)
+                    while node is not None and node.type != "struct_specifier":
+                        node = node.parent
+                    if node is not None and node.child_by_field_name("body") is not None:
+                        holder = node.parent
+                        if holder is not None:
+                            found = _anonymous_fields(holder) or self._fields_of(node)
+                        break
+                self._struct_fields[name] = found
+            if found:
+                return found
+        return ()
+
+    @staticmethod
+    def _fields_of(struct: Node) -> tuple[str, ...]:
+        body = struct.child_by_field_name("body")
+        names = []
+        for fd in body.named_children if body is not None else ():
+            if fd.type == "field_declaration":
+                for d in fd.children_by_field_name("declarator"):
+                    n = _declarator_name(d)
+                    if n is not None:
+                        names.append(n.text.decode())
+        return tuple(names)
+
+    # -- table rows ----------------------------------------------------------------------
+
+    def rows(
+        self, node: Node, fn: Node | None, ctx: Ctx, depth: int = 0
+    ) -> list[tuple[Node, _Var, Node | None, Ctx]] | None:
+        """The elements of a table initialised in the file that `node` may denote (`T[i]`,
+        `&T[i]`, `*p` and `p->` with p = &T[i], T + i or T), each with the table and the
+        scope to evaluate it in; None when `node` is not such an element. While a row is
+        being followed (`row_bindings`), only that row."""
+        if depth > 4:
+            return None
+        t = node.type
+        if t == "parenthesized_expression":
+            inner = node.named_children
+            return self.rows(inner[-1], fn, ctx, depth + 1) if inner else None
+        if t == "subscript_expression":
+            table = node.child_by_field_name("argument")
+            index = node.child_by_field_name("index")
+            if table is None or table.type != "identifier":
+                return None
+            return self._table_rows(table, _text(index), fn, ctx)
+        if t == "pointer_expression":
+            inner = node.child_by_field_name("argument")
+            return self.rows(inner, fn, ctx, depth + 1) if inner is not None else None
+        if t == "binary_expression":
+            left = node.child_by_field_name("left")
+            op = node.child_by_field_name("operator")
+            if left is not None and left.type == "identifier" and op is not None and op.type == "+":
+                return self._table_rows(left, _text(node.child_by_field_name("right")), fn, ctx)
+            return None
+        if t != "identifier":
+            return None
+        direct = self._table_rows(node, None, fn, ctx)
+        if direct is not None:
+            return direct
+        scope, var = self.lookup(fn, node.text.decode())
+        if var.kind == "none" and not var.values:
+            return None
+        values, _ = self.reaching(var.values, var.defs, node)
+        out: list = []
+        found = False
+        for value in values:
+            sub = self.rows(value, scope, ctx if scope is fn else None, depth + 1)
+            if sub is not None:
+                found = True
+                out += sub
+        return out if found else None
+
+    def _table_rows(
+        self, table: Node, index: str | None, fn: Node | None, ctx: Ctx
+    ) -> list[tuple[Node, _Var, Node | None, Ctx]] | None:
+        scope, var = self.lookup(fn, table.text.decode())
+        lists = [v for v in var.values if v.type == "initializer_list"] if var.is_array else []
+        if not lists:
+            return None
+        scope_ctx = ctx if scope is fn else None
+        key = (self._scope_key(scope), table.text.decode())
+        out = []
+        for value in lists:
+            rows = [c for c in value.named_children if c.type != "comment"]
+            if self._trace is not None:
+                self._trace.append((key, len(rows), index))
+            row = self._binding.get(key)
+            if row is None and index is not None:
+                bound = self._bound_indexes.get(index)
+                if bound is not None and bound[1] == len(rows):
+                    row = bound[0]
+            if row is not None:
+                rows = rows[row : row + 1]
+            out += [(r, var, scope, scope_ctx) for r in rows]
+        return out
+
+    def row_bindings(self, node: Node, fn: Node | None, ctx: Ctx) -> list[tuple | None]:
+        """How to follow the program argument `node` of an attach call row by row: when it
+        comes from a table (`rows[i].name`, `progs[i]`, `t->prog`), one binding per row, so
+        that the values of that row (its mode, its offset, and those of tables indexed the
+        same way) go with that row's program. [None] when it does not."""
+        if self._has_tables is None:
+            self._has_tables = _TABLE.search(self.data) is not None
+        if not self._has_tables or _DIRECT_PROGRAM.fullmatch(node.text) is not None:
+            return [None]
+        self._trace = []
+        saved = self._rows_key
+        self._rows_key = ("trace",)  # a traced evaluation must not reuse cached results
+        try:
+            self.eval(node, fn, ctx)
+        finally:
+            trace, self._trace = self._trace, None
+            self._rows_key = saved
+        tables = {(key, n) for key, n, _ in trace if n > 1}
+        counts = {n for _, n in tables}
+        if len(counts) != 1:
+            return [None]
+        (count,) = counts
+        if count > _MAX_VALUES:
+            return [None]
+        keys = tuple(sorted({key for key, _ in tables}))
+        indexes = tuple(sorted({index for _, n, index in trace if index is not None and n > 1}))
+        return [(keys, indexes, row, count) for row in range(count)]
+
+    def bind(self, binding: tuple | None) -> None:
+        if binding is None:
+            self._binding, self._bound_indexes, self._rows_key = {}, {}, None
+            return
+        keys, indexes, row, count = binding
+        self._binding = {key: row for key in keys}
+        self._bound_indexes = {index: (row, count) for index in indexes}
+        self._rows_key = binding
 
     # -- facts ---------------------------------------------------------------------------
 
@@ -947,6 +1472,18 @@ class _Loader:
 
     def _fact_call(self, name: str, call: Node, fn: Node | None, ctx: Ctx) -> None:
         args = _args(call)
+        if name.startswith("bpf_program__attach") and args:
+            # A loop over a table of rows attaches each row's program with that row's values.
+            for binding in self.row_bindings(args[0], fn, ctx):
+                self.bind(binding)
+                try:
+                    self._fact(name, call, args, fn, ctx)
+                finally:
+                    self.bind(None)
+            return
+        self._fact(name, call, args, fn, ctx)
+
+    def _fact(self, name: str, call: Node, args: list[Node], fn: Node | None, ctx: Ctx) -> None:
         call_span = self.span(call)
         if name.startswith("bpf_program__attach"):
             if not args:
@@ -965,9 +1502,9 @@ class _Loader:
             if name in ("bpf_program__attach_perf_event", "bpf_program__attach_perf_event_opts"):
                 self._add("perf-event", progs, call_span, name, fn, api=name)
             elif name == "bpf_program__attach_kprobe_opts" and len(args) >= 3:
-                self._kprobe_options(progs, args, fn, ctx, call_span, targets)
+                self._kprobe_options(progs, args, fn, ctx, call, targets)
             elif name == "bpf_program__attach_uprobe_opts" and len(args) >= 5:
-                self._modes(progs, self.eval(args[4], fn, ctx), fn, call_span, name)
+                self._modes(progs, self.eval(args[4], fn, ctx), fn, ctx, call, name)
             return
         if name == "bpf_link_create" and len(args) >= 3:
             kinds = self.eval(args[2], fn, ctx)
@@ -994,6 +1531,9 @@ class _Loader:
                 return
             value_text = args[1].text.decode("utf-8", "replace")
             if name == "bpf_program__set_expected_attach_type":
+                kinds = self.eval(args[1], fn, ctx)
+                if len(kinds) == 1 and next(iter(kinds))[0] == "sym":
+                    value_text = next(iter(kinds))[1]  # through a #define or a variable
                 self._add("expected-attach-type", progs, call_span, value_text, fn, api=name)
             elif name == "bpf_program__set_type":
                 self._add("set-type", progs, call_span, value_text, fn, api=name)
@@ -1010,34 +1550,114 @@ class _Loader:
             self._add("auto-attach", {("prog", owner, None)}, call_span, name, fn, api=name)
 
     def _opts_fields(
-        self, opts_values: frozenset, field_name: str
-    ) -> list[tuple[Node, Node | None, Ctx]]:
-        """(value node, its scope, its context) of every store to `field_name` of the opts
-        variables: `.field = X` in LIBBPF_OPTS()/initialisers, `opts.field = X` anywhere in
-        the variable's function (flow-insensitive)."""
+        self, opts_values: frozenset, field_name: str, call: Node, fn: Node | None, ctx: Ctx
+    ) -> list[tuple[Node, Node | None, Ctx, bool]]:
+        """(value node, its scope, its context, certain) of every store to `field_name` of
+        the opts variables that reaches the attach call `call`: `.field = X` in
+        LIBBPF_OPTS()/initialisers, `opts.field = X`. A store after the call, on another
+        branch, or overwritten on the way does not count. When the variable lives in a
+        function no known call chain leads from, the order cannot be told: every store
+        counts, as not certain."""
         out = []
         for v in opts_values:
             if v[0] != "opts":
                 continue
             scope = self._scope_node(v[1])
-            ctx = v[3] if len(v) > 3 else None
+            opts_ctx = v[3] if len(v) > 3 else None
             var = self.var(scope, v[2])
-            for node in var.fields.get(field_name, ()):
-                out.append((node, scope, ctx))
-            for value in var.values:
-                if value.type != "initializer_list":
+            stores = var.fields.get(field_name, [])
+            # `opts = other;` replaces every field too.
+            defs = var.defs + [
+                n.parent for n in var.values
+                if n.parent is not None and n.parent.type == "assignment_expression"
+            ]  # fmt: skip
+            if scope is None:
+                picked = self._global_stores(stores, var, defs, field_name, call, fn, ctx)
+                uses = []
+            else:
+                uses = self.use_points(scope, call, fn, ctx)
+            if uses is None:
+                picked = [(n, False) for n in stores]
+                picked += [(n, False) for n in self._designated(var.values, field_name)]
+            elif uses:
+                picked = []
+                for use in uses:
+                    kept, _ = self.reaching(stores, defs, use)
+                    picked += [(n, True) for n in kept]
+                    initial, _ = self.reaching(var.values, defs, use)
+                    picked += [(n, True) for n in self._designated(initial, field_name)]
+            seen: set[tuple[int, int]] = set()
+            for node, certain in picked:
+                if (node.start_byte, node.end_byte) not in seen:
+                    seen.add((node.start_byte, node.end_byte))
+                    out.append((node, scope, opts_ctx, certain))
+        return out
+
+    def _global_stores(
+        self,
+        stores: list[Node],
+        var: _Var,
+        defs: list[Node],
+        field_name: str,
+        call: Node,
+        fn: Node | None,
+        ctx: Ctx,
+    ) -> list[tuple[Node, bool]]:
+        """The stores to a field of a global opts variable that reach the attach call: those
+        in the call's own function by its control flow; those in a function that leads to
+        the call if they reach the call that leads there; those in a function the call's
+        function calls if that call reaches the attach. Stores in functions with no known
+        order relative to the call are kept as not certain."""
+        if fn is None:
+            return [(n, True) for n in stores]
+        initial, _ = self.reaching(var.values, defs, call, incoming=True)
+        here = [n for n in stores if self.function_of(n) is not None]
+        kept, entered = self.reaching(here, defs, call, incoming=True)
+        out = [(n, True) for n in self._designated(initial, field_name)]
+        out += [(n, True) for n in stores if self.function_of(n) is None and entered]
+        inside = (fn.start_byte, fn.end_byte)
+        for node in kept:
+            if inside[0] <= node.start_byte < inside[1]:
+                out.append((node, True))
+                continue
+            other = self.function_of(node)
+            assert other is not None
+            sites = self.use_points(other, call, fn, ctx)
+            if sites is not None:
+                if any(self.reaching([node], defs, site)[0] for site in sites):
+                    out.append((node, True))
+                continue
+            name = self.function_name(other)
+            calls_here = [
+                c for c in (self.calls_to(name) or []) if name
+                if inside[0] <= c.start_byte < inside[1]
+            ]  # fmt: skip
+            if calls_here:
+                local = [n.parent for n in stores if inside[0] <= n.start_byte < inside[1]]
+                if any(self.reaching([c], defs + local, call)[0] for c in calls_here):
+                    out.append((node, True))
+                continue
+            out.append((node, False))  # no known order between the store and the call
+        return out
+
+    @staticmethod
+    def _designated(values: list[Node], field_name: str) -> list[Node]:
+        """The `.field = X` values of the initializer lists among `values`."""
+        out = []
+        for value in values:
+            if value.type != "initializer_list":
+                continue
+            for item in value.named_children:
+                if item.type != "initializer_pair":
                     continue
-                for item in value.named_children:
-                    if item.type != "initializer_pair":
-                        continue
-                    designator = item.child_by_field_name("designator")
-                    if (
-                        designator is not None
-                        and designator.text.decode().lstrip(".").strip() == field_name
-                    ):
-                        picked = item.child_by_field_name("value")
-                        if picked is not None:
-                            out.append((picked, scope, ctx))
+                designator = item.child_by_field_name("designator")
+                if (
+                    designator is not None
+                    and designator.text.decode().lstrip(".").strip() == field_name
+                ):
+                    picked = item.child_by_field_name("value")
+                    if picked is not None:
+                        out.append(picked)
         return out
 
     def _scope_node(self, key: int) -> Node | None:
@@ -1050,34 +1670,32 @@ class _Loader:
             node = node.parent
         return node
 
-    def _kprobe_options(
-        self, progs, args: list[Node], fn, ctx: Ctx, call_span: Span, targets
-    ) -> None:
+    def _kprobe_options(self, progs, args: list[Node], fn, ctx: Ctx, call: Node, targets) -> None:
         name = "bpf_program__attach_kprobe_opts"
+        call_span = self.span(call)
         opts = self.eval(args[2], fn, ctx)
         by_address = any(v[0] == "null" for v in self.eval(args[1], fn, ctx))
-        for node, scope, opts_ctx in self._opts_fields(opts, "offset"):
+        for node, scope, opts_ctx, certain in self._opts_fields(opts, "offset", call, fn, ctx):
             for v in self.eval(node, scope, opts_ctx):
                 if v[0] == "null" or (v[0] == "int" and v[1] == 0):
                     continue  # offset 0: the multi path takes it
-                value = v[1] if v[0] == "int" else None
-                span = self._value_span(v, node)
-                self._add(
-                    "attach-offset",
-                    progs,
-                    span,
-                    value,
-                    fn,
-                    api=name,
-                    call=call_span,
-                    targets=targets,
-                )
+                if v[0] == "int":
+                    value: str | int = v[1]
+                    span = self._value_span(v, node)
+                else:
+                    # Not a constant secl can compute: a run-time value, named by the
+                    # expression stored (`func_addr`, `cfg->off`).
+                    value = " ".join(node.text.decode("utf-8", "replace").split())
+                    span = self.span(node)
+                extra = {"api": name, "call": call_span, "certain": certain}
+                self._add("attach-offset", progs, span, value, fn, targets=targets, **extra)
                 if by_address:
-                    self._add("attach-address", progs, span, value, fn, api=name, call=call_span)
-        self._modes(progs, opts, fn, call_span, name)
+                    self._add("attach-address", progs, span, value, fn, **extra)
+        self._modes(progs, opts, fn, ctx, call, name)
 
-    def _modes(self, progs, opts: frozenset, fn, call_span: Span, api: str) -> None:
-        for node, scope, opts_ctx in self._opts_fields(opts, "attach_mode"):
+    def _modes(self, progs, opts: frozenset, fn, ctx: Ctx, call: Node, api: str) -> None:
+        call_span = self.span(call)
+        for node, scope, opts_ctx, certain in self._opts_fields(opts, "attach_mode", call, fn, ctx):
             for v in self.eval(node, scope, opts_ctx):
                 mode = None
                 if v[0] == "sym" and v[1] in ATTACH_MODES:
@@ -1087,7 +1705,9 @@ class _Loader:
                 if mode is None or mode == "PROBE_ATTACH_MODE_DEFAULT":
                     continue
                 span = self._value_span(v, node)
-                self._add("attach-mode", progs, span, mode, fn, api=api, call=call_span)
+                self._add(
+                    "attach-mode", progs, span, mode, fn, api=api, call=call_span, certain=certain
+                )
 
     def _value_span(self, value: tuple, fallback: Node) -> Span:
         if len(value) >= 3 and isinstance(value[-1], int) and isinstance(value[-2], int):

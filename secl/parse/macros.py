@@ -27,10 +27,11 @@ from secl.facts import Piece, Position, SectionSite, Span, Spelling
 from secl.files import FileProblem
 from secl.parse.bpf import negate_condition
 from secl.parse.cstring import decode_literal
+from secl.parse.tree import line_ends
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
-    from tree_sitter import Tree
+    from tree_sitter import Node, Tree
 
     from secl.config import Config
     from secl.parse.clang import ClangResult
@@ -122,6 +123,7 @@ def setup_for(
     arch: str | None,
     command: CompileCommand | None,
     closed_world: bool = False,
+    include_dirs: tuple[str, ...] = (),
 ) -> Setup:
     defines = list(command.defines) if command is not None else []
     closed: set[str] = set()
@@ -139,7 +141,8 @@ def setup_for(
         defines=tuple(defines),
         undefines=command.undefines if command is not None else (),
         quote_dirs=command.quote_dirs if command is not None else (),
-        include_dirs=command.include_dirs if command is not None else (),
+        # the compile command's -I first, as the compiler would, then --include-dir
+        include_dirs=(command.include_dirs if command is not None else ()) + include_dirs,
         forced_includes=command.forced_includes if command is not None else (),
         closed=frozenset(closed),
         closed_world=closed_world,
@@ -179,10 +182,11 @@ Tok = namedtuple(
 )
 
 
+# A backslash before CR LF continues a line as before LF (a lone CR is LF by now: line_ends).
 _TOKEN = re.compile(
-    rb"(?P<ws>(?:[ \t\r\f\v\n]+|\\\r?\n|/\*.*?(?:\*/|\Z)|//[^\n]*)+)"
-    rb'|(?P<str>(?:u8|u|U|L)?"(?:[^"\\\n]|\\.)*"?)'
-    rb"|(?P<char>(?:u8|u|U|L)?'(?:[^'\\\n]|\\.)*'?)"
+    rb"(?P<ws>(?:[ \t\r\f\v\n]+|\\\r?\n|/\*.*?(?:\*/|\Z)|//(?:[^\n\\]|\\(?:\r\n|.))*)+)"
+    rb'|(?P<str>(?:u8|u|U|L)?"(?:[^"\\\n]|\\(?:\r\n|.))*"?)'
+    rb"|(?P<char>(?:u8|u|U|L)?'(?:[^'\\\n]|\\(?:\r\n|.))*'?)"
     rb"|(?P<id>[A-Za-z_$][\w$]*)"
     rb"|(?P<num>\.?[0-9](?:[eEpP][+-]|[\w.])*)"
     rb"|(?P<punct>\.\.\.|<<=|>>=|->|\+\+|--|<<|>>|[<>=!&|^+\-*/%]=|&&|\|\||\#\#|[^\s\w])",
@@ -207,14 +211,15 @@ def tokens(data: bytes, start: int, end: int, path: str, macro: str | None = Non
 # Directives: a line whose first token is `#`. Comments and literals are matched only so that
 # a `#` inside them is not taken for one.
 _SCAN = re.compile(
-    rb"/\*.*?(?:\*/|\Z)|//[^\n]*|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
-    rb"|(?P<d>^[ \t]*\#[ \t]*(?P<w>[a-z_]*)(?:[^\n\\]|\\.)*)",
+    rb"/\*.*?(?:\*/|\Z)|//(?:[^\n\\]|\\(?:\r\n|.))*"
+    rb"|\"(?:[^\"\\\n]|\\(?:\r\n|.))*\"|'(?:[^'\\\n]|\\(?:\r\n|.))*'"
+    rb"|(?P<d>^[ \t]*\#[ \t]*(?P<w>[a-z_]*)(?:[^\n\\]|\\(?:\r\n|.))*)",
     re.S | re.M,
 )
 _DEFINE_HEAD = re.compile(rb"[ \t]*([A-Za-z_]\w*)(\()?")
 _IDENT = re.compile(rb"[A-Za-z_]\w*")
 _SITE_CALL = re.compile(rb"\b(?:SEC|__section|section|__section__)\s*\(")
-_QUOTE_INCLUDE = re.compile(rb'#[ \t]*include[ \t]*"([^"\n]+)"')
+_ANY_INCLUDE = re.compile(rb'#[ \t]*include[ \t]*(?:"([^"\n]+)"|<([^>\n]+)>)')
 
 
 # word: str, start and end: int, body: int (the offset after the directive word)
@@ -234,6 +239,56 @@ def directives(data: bytes) -> list[Directive]:
 # -- macros ---------------------------------------------------------------------------------
 
 
+class _Branch:
+    """One branch of one #if block as it was entered, linked to the branch around its block.
+
+    Every macro defined in a branch shares it, so a #define costs the same at any depth; what
+    the branches around say (conditions, unknown names) is gathered by walking `around` only
+    when a message needs it. (Issue 13: 10k nested #ifs with a #define in each took 46 s and
+    4 GB when each macro kept tuples of all of it.)
+    """
+
+    __slots__ = ("around", "chain", "chain_length", "conds", "open")
+
+    def __init__(
+        self,
+        around: _Branch | None,
+        conds: tuple[str, ...] = (),
+        chain: list[str] | None = None,
+        chain_length: int = 0,
+    ) -> None:
+        self.around = around  # the branch being read around its block (None: the top)
+        self.conds = conds  # its configuration-dependent conditions
+        # Why it is undecided: the first `chain_length` unknown names of its block (the block
+        # appends to one list as it goes from branch to branch).
+        self.chain = chain
+        self.chain_length = chain_length
+        self.open = True  # being read; an #elif, #else or #endif closes it
+
+    def outwards(self) -> Iterator[_Branch]:
+        branch: _Branch | None = self
+        while branch is not None:
+            yield branch
+            branch = branch.around
+
+    def conditions(self) -> tuple[str, ...]:
+        """The configuration-dependent conditions of the branches that are no longer being
+        read, outermost first (those still open are around the use too: its `branch`)."""
+        closed = []
+        for branch in self.outwards():
+            if branch.open:
+                break  # the branches around an open one are open too
+            closed.append(branch)
+        return tuple(c for branch in reversed(closed) for c in branch.conds)
+
+    def unknowns(self) -> tuple[str, ...]:
+        """The names that make this branch or one around it undecidable, outermost first."""
+        chains = [b for b in self.outwards() if b.chain_length]
+        return tuple(
+            dict.fromkeys(u for b in reversed(chains) for u in b.chain[: b.chain_length])  # type: ignore[index]
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Macro:
     """One #define."""
@@ -244,15 +299,26 @@ class Macro:
     path: str
     start: int  # the body's byte range in `path`
     end: int
-    # The configuration-dependent #if conditions around it: (block, branch, condition).
-    conditions: tuple[tuple[int, int, str], ...] = ()
+    where: _Branch | None = None  # the #if branch it is defined in (None: outside any)
     certain: bool = True  # False under an #if secl cannot decide
-    unknowns: tuple[str, ...] = ()  # the names that made that #if undecidable
-    scope: tuple[tuple[int, int], ...] = ()  # the undecided #if branches it is defined in
+    # The undecided #if branch it is defined in: it is as good as certain while that branch is
+    # being read (None: never, for an uncertain macro).
+    scope: _Branch | None = None
+    # Whose unknown names made it uncertain: the first branch that has some.
+    blame: tuple[_Branch, ...] = ()
 
     @property
     def configured(self) -> bool:
         return self.path.startswith(COMMAND_LINE[:-1])
+
+    @property
+    def unknowns(self) -> tuple[str, ...]:
+        """The names that made the #if around it undecidable."""
+        for branch in self.blame:
+            names = branch.unknowns()
+            if names:
+                return names
+        return ()
 
 
 class _Reader:
@@ -287,7 +353,7 @@ class _Reader:
         if path not in self._data:
             try:
                 with open(path, "rb") as fh:
-                    self._data[path] = fh.read()
+                    self._data[path] = line_ends(fh.read())
             except OSError:
                 self._data[path] = None
         return self._data[path]
@@ -366,10 +432,10 @@ class _Reader:
 
 
 # table: dict[str, Macro], ever_defined / configured / once: frozenset[str], missing:
-# tuple[str, ...], counter / serial: int, reaching: frozenset[str], mentions:
+# tuple[str, ...], counter: int, reaching: frozenset[str], mentions:
 # dict[str, tuple[str, ...]]
 _State = namedtuple(
-    "_State", "table ever_defined configured once missing counter serial reaching mentions"
+    "_State", "table ever_defined configured once missing counter reaching mentions"
 )
 
 
@@ -377,33 +443,47 @@ class _Frame:
     """One #if block: the state of the branch being read and what came before."""
 
     __slots__ = (
-        "branch",
+        "_text",
         "chain",
-        "conds",
+        "current",
         "guard",
+        "here",
+        "negated",
         "outer",
         "prev",
-        "serial",
         "state",
         "taken",
-        "text",
         "texts",
-        "unknowns",
     )
 
-    def __init__(self, outer: bool | None, serial: int) -> None:
-        self.serial = serial  # which block, for a macro to say where it was defined
+    def __init__(self, outer: bool | None, here: _Branch) -> None:
+        self.here = here  # the branch being read
         self.guard = False  # an include guard: no branch worth naming
-        self.text = ""  # the branch being read, as a condition (`!A && B` in an #elif)
         self.texts: list[str] = []  # every earlier branch's condition
-        self.branch = 0  # which of its branches is being read
+        # The branch being read, as a condition (`!A && B` in an #elif): the negations of the
+        # first `negated` texts and `current`, joined when asked for (an #elif chain would
+        # otherwise join ever longer texts at every #elif).
+        self.negated = 0
+        self.current = ""
+        self._text: str | None = ""
         self.outer = outer  # the state around the block
         self.taken: bool | None = False  # a branch was (True) or may have been (None) taken
         self.state: bool | None = False
-        self.conds: tuple[str, ...] = ()
         self.prev: list[str] = []  # configuration-dependent conditions of earlier branches
-        self.unknowns: tuple[str, ...] = ()  # why the branch being read is undecided
-        self.chain: tuple[str, ...] = ()  # the unknown names of this branch and earlier ones
+        self.chain: list[str] = []  # the unknown names of this branch and earlier ones
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            parts = [negate_condition(t) for t in self.texts[: self.negated]]
+            self._text = " && ".join([*parts, *([self.current] if self.current else [])])
+        return self._text
+
+    def enter(self, conds: tuple[str, ...], undecided: bool) -> None:
+        """Start reading the block's next branch (the one before is done)."""
+        self.here.open = False
+        length = len(self.chain) if undecided else 0
+        self.here = _Branch(self.here.around, conds, self.chain, length)
 
 
 class _Facts:
@@ -460,7 +540,6 @@ class Preprocessor:
         self.once: set[str] = set()
         self.missing: list[str] = []
         self.counter = 0
-        self.serial = 0
         self.depth = 0
         self.reaching: set[str] = set()  # macros whose expansion may write a section site
         self._mentions: dict[str, tuple[str, ...]] = {}  # name -> macros whose body uses it
@@ -478,7 +557,7 @@ class Preprocessor:
     def _save(self, key: tuple) -> None:
         self.reader.states[key] = _State(
             dict(self.table), frozenset(self.ever_defined), frozenset(self.configured),
-            frozenset(self.once), tuple(self.missing), self.counter, self.serial,
+            frozenset(self.once), tuple(self.missing), self.counter,
             frozenset(self.reaching), dict(self._mentions),
         )  # fmt: skip
 
@@ -491,7 +570,7 @@ class Preprocessor:
         self.configured = set(state.configured)
         self.once = set(state.once)
         self.missing = list(state.missing)
-        self.counter, self.serial = state.counter, state.serial
+        self.counter = state.counter
         self.reaching = set(state.reaching)
         self._mentions = dict(state.mentions)
         return True
@@ -502,32 +581,23 @@ class Preprocessor:
     def state(self) -> bool | None:
         return self.frames[-1].state if self.frames else True
 
-    def _conditions(self) -> tuple[tuple[int, int, str], ...]:
-        return tuple((f.serial, f.branch, c) for f in self.frames for c in f.conds)
+    def _here(self) -> _Branch | None:
+        return self.frames[-1].here if self.frames else None
+
+    def _pop_frames(self, depth: int) -> None:
+        """Close the blocks opened beyond `depth`."""
+        for frame in self.frames[depth:]:
+            frame.here.open = False
+        del self.frames[depth:]
 
     def branch(self) -> str | None:
         """The #if branches being read, as one condition (secl.parse.bpf's `branch` format)."""
-        return " && ".join(f.text for f in self.frames if f.text and not f.guard) or None
-
-    def here(self) -> set[tuple[int, int]]:
-        """The #if branches being read."""
-        return {(f.serial, f.branch) for f in self.frames}
-
-    def _unknowns(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(u for f in self.frames for u in f.unknowns))
-
-    def _scope(self) -> tuple[tuple[int, int], ...]:
-        return tuple((f.serial, f.branch) for f in self.frames if f.state is None)
+        return " && ".join(f.text for f in self.frames if not f.guard and f.text) or None
 
     def settled(self, m: Macro) -> bool:
         """Whether `m` is as good as certain here: defined unconditionally, or in the very
         undecided #if branch being read (a use there exists only if the definition does)."""
-        if m.certain:
-            return True
-        if not m.scope:
-            return False
-        here = self.here()
-        return all(s in here for s in m.scope)
+        return m.certain or (m.scope is not None and m.scope.open)
 
     def closed(self, name: str) -> bool:
         """Whether an undefined `name` is known to be undefined (else it is unknown)."""
@@ -593,7 +663,7 @@ class Preprocessor:
         for i in range(len(found)):
             self._directive(path, data, found, i)
         self.depth -= 1
-        del self.frames[depth:]  # an unbalanced header closes its own blocks
+        self._pop_frames(depth)  # an unbalanced header closes its own blocks
 
     def _directive(self, path: str, data: bytes, found: list[Directive], i: int) -> None:
         d = found[i]
@@ -604,7 +674,7 @@ class Preprocessor:
             self._elif(path, data, d)
         elif word == "endif":
             if self.frames:
-                self.frames.pop()
+                self._pop_frames(len(self.frames) - 1)
         elif self.state is False:
             return
         elif word == "define":
@@ -620,8 +690,7 @@ class Preprocessor:
 
     def _if(self, path: str, data: bytes, found: list[Directive], i: int) -> None:
         d = found[i]
-        self.serial += 1
-        frame = _Frame(self.state, self.serial)
+        frame = _Frame(self.state, _Branch(self._here()))
         self.frames.append(frame)
         if frame.outer is False:
             frame.taken = True
@@ -641,10 +710,9 @@ class Preprocessor:
         if not self.frames:
             return
         frame = self.frames[-1]
-        frame.branch += 1
         if frame.outer is False or frame.taken is True:
             frame.state = False
-            frame.conds = ()
+            frame.enter((), False)
             return
         if d.word == "else":
             value, text, dependent, unknowns = 1, "", False, ()
@@ -665,18 +733,15 @@ class Preprocessor:
             state = None  # an earlier branch, or the block around, may have been taken
         frame.chain += unknowns
         frame.state = state
-        frame.unknowns = frame.chain if state is None else ()
-        negated = tuple(negate_condition(c) for c in frame.prev)
-        frame.text = " && ".join(
-            [*(negate_condition(t) for t in frame.texts), *([text] if text else [])]
-        )
+        frame.negated, frame.current, frame._text = len(frame.texts), text, None
         if text:
             frame.texts.append(text)
-            frame.conds = (text,) if dependent and state is not False else ()
+            conds = (text,) if dependent and state is not False else ()
             if dependent:
                 frame.prev.append(text)
         else:  # #else: what it means is that no earlier branch held
-            frame.conds = negated if state is not False else ()
+            conds = tuple(negate_condition(c) for c in frame.prev) if state is not False else ()
+        frame.enter(conds, state is None)
         if state is True:
             frame.taken = True
         elif state is None:
@@ -736,20 +801,21 @@ class Preprocessor:
             params = tuple(names)
             start = close + 1
         state = self.state
+        here = self._here()
+        undecided = state is None and here is not None
         macro = Macro(
-            name, params, variadic, path, start, d.end, self._conditions(), state is True,
-            self._unknowns() if state is None else (), self._scope() if state is None else (),
+            name, params, variadic, path, start, d.end, here, state is True,
+            here if undecided else None, (here,) if undecided else (),  # type: ignore[arg-type]
         )  # fmt: skip
         self.table[name] = macro
         self.ever_defined.add(name)
         self._track_reach(name, data[start : d.end])
 
     def _undef(self, name: str) -> None:
-        if self.state is None and name in self.table:
+        here = self._here()
+        if self.state is None and name in self.table and here is not None:
             old = self.table[name]
-            self.table[name] = replace(
-                old, certain=False, unknowns=self._unknowns() or old.unknowns, scope=()
-            )
+            self.table[name] = replace(old, certain=False, scope=None, blame=(here, *old.blame))
         else:
             self.table.pop(name, None)
             self.reaching.discard(name)
@@ -1317,11 +1383,8 @@ def outcome(
     """The section `final` (an expanded argument) spells, or why it is not one."""
     used = list(dict.fromkeys(used))
     # The conditions around the site itself are its `branch`, not a configuration it needs.
-    here = pre.here()
     conditions = tuple(
-        dict.fromkeys(
-            c for m in used for (block, branch, c) in m.conditions if (block, branch) not in here
-        )
+        dict.fromkeys(c for m in used if m.where is not None for c in m.where.conditions())
     )
     configuration = " && ".join(conditions) or None
     uncertain = [m for m in used if not pre.settled(m)]
@@ -1575,7 +1638,9 @@ class _FileJob:
         if not self._guard:
             self._guard.append(_include_guard(self.tree.root_node))
         node = self.tree.root_node.descendant_for_byte_range(start, end)
-        return branch_condition(node, self._guard[0]) if node is not None else None
+        if node is None:
+            return None
+        return branch_condition(node, self._guard[0], self.tree.root_node)
 
 
 _LEX_KINDS = {
@@ -1859,6 +1924,8 @@ def resolve_sites(
     under `root` or configured) libclang settles the sites of the files it lists."""
     from secl.parse import compdb
 
+    # A lone CR ends a line as LF does (see tree.line_ends); offsets do not move.
+    files = {path: line_ends(data) for path, data in files.items()}
     reader = _Reader(files)
     by_path: dict[str, list[SectionSite]] = {}
     for s in sites:
@@ -1871,9 +1938,11 @@ def resolve_sites(
             db = compdb.load(located, compdb.in_view(files))
     except compdb.CompileCommandsError as err:
         problems.append(FileProblem(err.path, f"{err.message}; resolving macros without it"))
-    candidates = _candidates(by_path, files, reader, db)
+    include_dirs = tuple(os.path.abspath(d) for d in config.include_dirs)
+    candidates = _candidates(by_path, files, reader, db, include_dirs)
+    lost = _lost_programs(by_path, files, reader, db, include_dirs, tree_of)
     if not candidates:
-        return Resolution(sites, tuple(problems))
+        return Resolution(sites + lost, tuple(problems))
     arch = None
     if config.target_arch:
         arch = known_arch(config.target_arch)
@@ -1907,11 +1976,12 @@ def resolve_sites(
             tree_of,
             display,
             clang,
+            include_dirs,
         )
     out: list[SectionSite] = []
     for path in dict.fromkeys([*by_path, *replaced]):
         out += replaced.get(path, by_path.get(path, []))
-    return Resolution(_share(out), tuple(problems))
+    return Resolution(_share(out) + lost, tuple(problems))
 
 
 def _candidates(
@@ -1919,6 +1989,7 @@ def _candidates(
     files: dict[str, bytes],
     reader: _Reader,
     db: CompileDb | None,
+    include_dirs: tuple[str, ...] = (),
 ) -> list[str]:
     """Files with a site to resolve, a #define that writes a site, or a local header that has
     one (its uses become sites)."""
@@ -1931,12 +2002,18 @@ def _candidates(
             continue
         if b"#" not in data or b"include" not in data:
             continue
-        dirs = ()
-        if db is not None and (entries := db.for_file(path)):
-            dirs = entries[0].quote_dirs + entries[0].include_dirs
+        dirs = _search_dirs(path, db, include_dirs)
         if _reaches_templates(os.path.abspath(path), data, reader, dirs, memo, 0):
             out.append(path)
     return out
+
+
+def _search_dirs(path: str, db: CompileDb | None, include_dirs: tuple[str, ...]) -> tuple[str, ...]:
+    """The -I directories a file is read with: its compile command's, then --include-dir."""
+    dirs: tuple[str, ...] = ()
+    if db is not None and (entries := db.for_file(path)):
+        dirs = entries[0].quote_dirs + entries[0].include_dirs
+    return dirs + include_dirs
 
 
 def _reaches_templates(
@@ -1950,9 +2027,11 @@ def _reaches_templates(
     if depth > _MAX_CRAWL:
         return False
     here = os.path.dirname(path)
-    for m in _QUOTE_INCLUDE.finditer(data):
-        name = m.group(1).decode("utf-8", "replace")
-        for directory in (here, *dirs):
+    for m in _ANY_INCLUDE.finditer(data):
+        name = (m.group(1) or m.group(2)).decode("utf-8", "replace")
+        # `<...>` headers are searched in the -I directories only (system ones never hold a
+        # project's SEC-writing macros).
+        for directory in (here, *dirs) if m.group(1) else dirs:
             target = os.path.normpath(os.path.join(directory, name))
             if not reader.exists(target):
                 continue
@@ -1965,6 +2044,221 @@ def _reaches_templates(
                 return True
             break
     return False
+
+
+# -- programs behind macros of headers secl cannot find -------------------------------------
+
+# Headers of the C library, the kernel's uapi and libbpf: found or not, they define no macro
+# that writes a program's section around a name (libbpf's BPF_KPROBE() goes after a SEC()).
+_SYSTEM_HEADER = re.compile(
+    r"(?:linux|asm|asm-generic|bpf|sys|net|netinet|arpa|uapi|bits|gnu)/|vmlinux\.h$"
+    r"|(?:assert|ctype|errno|fcntl|float|inttypes|limits|signal|stdarg|stdbool|stddef|stdint"
+    r"|stdio|stdlib|string|strings|time|unistd|endian|byteswap|getopt|libgen|pthread)\.h$"
+)
+
+
+_WRAPPER_LINE = re.compile(rb"(?m)^(?!SEC\b|__section|__attribute__|section\b)[A-Za-z_]\w*[ \t]*\(")
+
+
+def _lost_programs(
+    by_path: dict[str, list[SectionSite]],
+    files: dict[str, bytes],
+    reader: _Reader,
+    db: CompileDb | None,
+    include_dirs: tuple[str, ...],
+    tree_of: Callable[[str], Tree],
+) -> list[SectionSite]:
+    """Sites for programs a wrapper macro defines (`KPROBE_PROG(do_x) { ... }`) when the
+    macro is defined in no file secl can read because a project header is not found: with
+    no section and the reason, so SECL001 says which macro and which header, and the
+    program is never dropped silently."""
+    out: list[SectionSite] = []
+    memo: dict[tuple[str, tuple[str, ...]], tuple[list[str], list[str]]] = {}
+    for path, data in files.items():
+        if b"#" not in data or b"include" not in data:
+            continue
+        if not (path.endswith(".bpf.c") or path in by_path or b"bpf_helpers.h" in data):
+            continue
+        if _WRAPPER_LINE.search(data) is None:
+            continue  # no line starts with a macro call: no function a macro introduces
+        dirs = _search_dirs(path, db, include_dirs)
+        missing, found = _project_headers(os.path.abspath(path), data, reader, dirs, memo)
+        if not missing:
+            continue
+        uses = _wrapper_uses(tree_of(path), by_path.get(path, []))
+        if uses:
+            uses = _at_file_scope(data, uses)
+        if not uses:
+            continue
+        defined = _defined_names(data)
+        for header in found:
+            defined |= _defined_names(reader.data(header) or b"")
+        shown = ", ".join(missing)
+        for name, start, end, program, body in uses:
+            if name in defined or name in SECTION_NAMES:
+                continue
+            span = reader.span(os.path.abspath(path), start, end)
+            name_span = span
+            if program is not None:
+                name_span = reader.span(os.path.abspath(path), program.start_byte, program.end_byte)
+            out.append(
+                SectionSite(
+                    path=path,
+                    macro=name,
+                    span=span,
+                    pieces=(),
+                    section_text=data[start:end].decode("utf-8", "replace"),
+                    section=None,
+                    kind="program",
+                    program=program.text.decode() if program is not None else None,
+                    symbol=None,
+                    name_span=name_span,
+                    is_static=False,
+                    body=(body.start_byte, body.end_byte),
+                    branch=None,
+                    template=False,
+                    unresolved_macro=name,
+                    unresolved_reason=(
+                        f"`{name}` is defined in no file secl can read and may write the "
+                        f"section of the function that follows; not found: {_clip(shown)} "
+                        "(give its directory with --include-dir or `include-dirs`)"
+                    ),
+                )
+            )
+    return out
+
+
+def _wrapper_uses(
+    tree: Tree, sites: list[SectionSite]
+) -> list[tuple[str, int, int, Node | None, Node]]:
+    """(macro, start and end of its use, the program name if written, the body) for every
+    function at file
+    scope introduced by a macro call instead of a type: `NAME(arg) { ... }`,
+    `NAME(a, b) { ... }`, `NAME(a, b) int f(...) { ... }`, with no section site of its own."""
+    taken = {s.body for s in sites if s.body is not None}
+    out = []
+    children = tree.root_node.children
+    for i, node in enumerate(children):
+        if node.type == "function_definition":
+            kind = node.child_by_field_name("type")
+            declarator = node.child_by_field_name("declarator")
+            body = node.child_by_field_name("body")
+            if (
+                kind is not None
+                and kind.type == "type_identifier"
+                and declarator is not None
+                and declarator.type == "parenthesized_declarator"
+                and body is not None
+                and node.children[0] == kind
+                and (body.start_byte, body.end_byte) not in taken
+            ):
+                out.append((kind.text.decode(), kind.start_byte, declarator.end_byte, None, body))
+            continue
+        if node.type != "expression_statement" or i + 1 >= len(children):
+            continue
+        last = node.child(node.child_count - 1)
+        call = node.named_children[0] if node.named_children else None
+        if last is None or not last.is_missing or call is None or call.type != "call_expression":
+            continue
+        callee = call.child_by_field_name("function")
+        if callee is None or callee.type != "identifier":
+            continue
+        following = children[i + 1]
+        program = None
+        if following.type == "compound_statement":
+            body = following
+        elif following.type == "function_definition":
+            body = following.child_by_field_name("body")
+            declarator = following.child_by_field_name("declarator")
+            while declarator is not None and declarator.type != "function_declarator":
+                declarator = declarator.child_by_field_name("declarator")
+            program = declarator.child_by_field_name("declarator") if declarator else None
+            if program is not None and program.type != "identifier":
+                program = None
+        else:
+            continue
+        if body is None or (body.start_byte, body.end_byte) in taken:
+            continue
+        out.append((callee.text.decode(), call.start_byte, call.end_byte, program, body))
+    return out
+
+
+def _at_file_scope(data: bytes, uses: list) -> list:
+    """The uses outside every brace: a tree-sitter error can make a statement of a function
+    body (`bpf_for(i, 0, n) { ... }`) look like a definition at file scope."""
+    out = []
+    depth = 0
+    # Braces outside comments, strings and character literals, every #if branch counted (as
+    # the lexer's every_branch mode does), found by one regex: a whole-file token stream
+    # cost more than the rest of the check on a 7,000-line BPF source.
+    braces = _BRACES.finditer(data)
+    pending: re.Match[bytes] | None = None
+    for use in sorted(uses, key=lambda u: u[1]):
+        while True:
+            m = pending or next(braces, None)
+            pending = None
+            if m is None:
+                break
+            if m.start() >= use[1]:
+                pending = m
+                break
+            if m.group() == b"{":
+                depth += 1
+            elif m.group() == b"}":
+                depth = max(0, depth - 1)
+        if depth == 0:
+            out.append(use)
+    return out
+
+
+_BRACES = re.compile(
+    rb"//(?:[^\r\n\\]|\\.)*|/\*.*?(?:\*/|\Z)|\"(?:[^\"\\\r\n]|\\.)*\"?"
+    rb"|'(?:[^'\\\r\n]|\\.)*'?|[{}]",
+    re.S,
+)
+
+
+def _project_headers(
+    path: str,
+    data: bytes,
+    reader: _Reader,
+    dirs: tuple[str, ...],
+    memo: dict[tuple[str, tuple[str, ...]], tuple[list[str], list[str]]],
+    depth: int = 0,
+) -> tuple[list[str], list[str]]:
+    """(the project headers `path` includes that are not found, as written; the headers that
+    are found, through their includes). Headers are crawled once per run."""
+    key = (path, dirs)
+    known = memo.get(key)
+    if known is not None:
+        return known
+    memo[key] = ([], [])  # an include cycle ends here
+    missing: list[str] = []
+    found: list[str] = []
+    here = os.path.dirname(path)
+    for m in _ANY_INCLUDE.finditer(data):
+        quoted = m.group(1) is not None
+        name = (m.group(1) or m.group(2)).decode("utf-8", "replace")
+        target = None
+        for directory in (here, *dirs) if quoted else dirs:
+            candidate = os.path.normpath(os.path.join(directory, name))
+            if reader.exists(candidate):
+                target = candidate
+                break
+        if target is None:
+            if not _SYSTEM_HEADER.search(name):
+                missing.append(f'"{name}"' if quoted else f"<{name}>")
+            continue
+        if target not in found:
+            found.append(target)
+            if depth < _MAX_CRAWL:
+                more, deeper = _project_headers(
+                    target, reader.data(target) or b"", reader, dirs, memo, depth + 1
+                )
+                missing += [h for h in more if h not in missing]
+                found += [h for h in deeper if h not in found]
+    memo[key] = (missing, found)
+    return missing, found
 
 
 def _display(files: dict[str, bytes]) -> Callable[[str], str]:
@@ -2038,6 +2332,7 @@ def _resolve_file(
     tree_of: Callable[[str], Tree],
     display: Callable[[str], str],
     clang: _Clang,
+    include_dirs: tuple[str, ...] = (),
 ) -> list[SectionSite]:
     entries = db.for_file(path) if db is not None else ()
     commands: list[CompileCommand | None] = list(dict.fromkeys(entries)) or [None]
@@ -2049,7 +2344,9 @@ def _resolve_file(
         found = clang.parse(path, data, command) if command is not None else None
         # Taking libclang's view means knowing its version too (`#if __clang_major__ >= 18`).
         extra = [*clang.predefined, *defines] if found is not None else defines
-        setup = setup_for(extra, arch, command, closed_world=found is not None)
+        setup = setup_for(
+            extra, arch, command, closed_world=found is not None, include_dirs=include_dirs
+        )
         pre = Preprocessor(reader, setup)
         job = _FileJob(pre, path, data, tree, sites, display)
         pre.run(os.path.abspath(path), job.segment)

@@ -12,7 +12,7 @@ from secl.parse.binding import binding
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from tree_sitter import Language, Node, Parser, Tree
+    from tree_sitter import Language, Node, Parser, Tree, TreeCursor
 
 
 @cache
@@ -26,17 +26,36 @@ def c_parser() -> Parser:
     return binding("tree_sitter").Parser(c_language())
 
 
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
+def line_ends(data: bytes) -> bytes:
+    """`data` with every lone CR turned into LF, byte for byte (offsets do not move).
+
+    A C compiler ends a line at CR, LF or CR LF (`clang -E` ends a `//` comment or a directive
+    at a lone CR, and `\\` before a lone CR continues the line), but tree-sitter-c and the
+    patterns here end lines at LF only: a file with old Mac line endings would be one line
+    whose first `//` comment hides everything after it.
+    """
+    if b"\r" not in data or data.count(b"\r") == data.count(b"\r\n"):
+        return data
+    return _LONE_CR.sub(b"\n", data)
+
+
 def parse(data: bytes) -> Tree:
-    return c_parser().parse(data)
+    """The tree of `data`; a lone CR ends a line, as for a compiler (see `line_ends`)."""
+    return c_parser().parse(line_ends(data))
 
 
 class Positions:
-    """Byte offsets to 1-based (row, character column) for one file."""
+    """Byte offsets to 1-based (row, character column) for one file. Rows end at LF, CR LF or
+    a lone CR, as a compiler counts them."""
 
-    __slots__ = ("_data", "_line", "_line_start")
+    __slots__ = ("_data", "_line", "_line_start", "_starts")
 
     def __init__(self, data: bytes) -> None:
-        self._data = data
+        self._data = line_ends(data)
+        self._starts: list[int] | None = None
         # Where the last lookup landed: sites are read in order, so counting newlines from
         # there (in C) is cheaper than a line table for a file with a handful of sites.
         self._line_start = 0
@@ -60,7 +79,9 @@ class Positions:
         return Span(start, end, self.at(start), self.at(end))
 
     def line_text(self, row: int) -> str:
-        starts = self._starts()
+        starts = self._starts
+        if starts is None:
+            starts = self._starts = [0, *(m.end() for m in re.finditer(b"\n", self._data))]
         start = starts[row - 1]
         end = starts[row] - 1 if row < len(starts) else len(self._data)
         return self._data[start:end].decode("utf-8", "replace").rstrip("\r")
@@ -97,11 +118,12 @@ Token = namedtuple("Token", "type text start_byte end_byte node")
 # is used to find sites, branch conditions and bodies.
 _C_TOKEN = re.compile(
     # whitespace, comments and line continuations before the token, skipped in the same match
-    # (possessively: an unterminated comment must never be given back as `/` and `*`)
-    rb"(?:[ \t\r\n\f\v]+|//(?:[^\n\\]|\\.)*|/\*.*?(?:\*/|\Z)|\\\n)*+"
-    rb"(?:(?P<directive>\#(?:[^\n\\]|\\.)*)"
-    rb'|(?P<string_literal>(?:u8|u|U|L)?"(?:[^"\\\n]|\\.)*"?)'
-    rb"|(?P<char_literal>(?:u8|u|U|L)?'(?:[^'\\\n]|\\.)*'?)"
+    # (possessively: an unterminated comment must never be given back as `/` and `*`). Lines
+    # end at LF, CR LF or a lone CR (callers may hand raw bytes: see `line_ends`).
+    rb"(?:[ \t\r\n\f\v]+|//(?:[^\r\n\\]|\\(?:\r\n|.))*|/\*.*?(?:\*/|\Z)|\\(?:\r\n?|\n))*+"
+    rb"(?:(?P<directive>\#(?:[^\r\n\\]|\\(?:\r\n|.))*)"
+    rb'|(?P<string_literal>(?:u8|u|U|L)?"(?:[^"\\\r\n]|\\(?:\r\n|.))*"?)'
+    rb"|(?P<char_literal>(?:u8|u|U|L)?'(?:[^'\\\r\n]|\\(?:\r\n|.))*'?)"
     rb"|(?P<word>[A-Za-z_]\w*)"
     rb"|(?P<number_literal>\.?[0-9](?:[eEpP][+-]|[\w.])*)"
     rb"|(?P<punct>->|\+\+|--|<<=?|>>=?|[<>=!&|^+\-*/%]=|&&|\|\||\.\.\.|.)"
@@ -194,6 +216,101 @@ def _leaves_reversed(node: Node, data: bytes) -> Iterator[Token]:
         yield from _leaves_reversed(child, data)
 
 
+def descend(node: Node, root: Node) -> tuple[TreeCursor, list[Node]] | None:
+    """A cursor on `node` and its ancestors (root first), found in one descent from `root`.
+
+    tree-sitter's `Node.parent`, and the sibling getters built on it, descend from the root at
+    every call (lib/src/node.c: ts_node_parent), so a walk up a deep tree with them is
+    quadratic in its depth (issue 13: 100k nested `#if`s). A cursor keeps the way down and
+    goes back up in one step (lib/src/tree_cursor.c: ts_tree_cursor_goto_parent). None when
+    `node` is empty (it cannot be found by its first byte) or not under `root`.
+    """
+    start = node.start_byte
+    if node.end_byte == start:
+        return None
+    cursor = root.walk()
+    ancestors: list[Node] = []
+    while True:
+        current = cursor.node
+        if current == node:
+            return cursor, ancestors
+        # Siblings do not overlap: the one child that holds `start` is on the way down.
+        if current.end_byte <= start or cursor.goto_first_child_for_byte(start) is None:
+            return None
+        ancestors.append(current)
+
+
+def _ancestors_slow(node: Node) -> list[Node]:
+    """`descend`'s ancestors the quadratic way, for the nodes it cannot reach."""
+    out = []
+    current = node.parent
+    while current is not None:
+        out.append(current)
+        current = current.parent
+    out.reverse()
+    return out
+
+
+def ancestors_of(node: Node, root: Node | None = None) -> list[Node]:
+    """The ancestors of `node`, root first: linear in its depth given the tree's `root`."""
+    found = descend(node, root) if root is not None else None
+    return found[1] if found is not None else _ancestors_slow(node)
+
+
+def _previous_sibling(cursor: TreeCursor) -> Node | None:
+    """The node before the cursor's, in the same parent; the cursor does not move."""
+    if not cursor.goto_previous_sibling():
+        return None
+    sibling = cursor.node
+    cursor.goto_next_sibling()
+    return sibling
+
+
+def tokens_before(node: Node, data: bytes, root: Node | None = None) -> Iterator[Token]:
+    """Tokens before `node`, nearest first (comments, directives, other branches skipped).
+    `root` is the tree's root: without it, it is found with the quadratic `Node.parent`."""
+    if root is None:
+        ancestors = _ancestors_slow(node)
+        root = ancestors[0] if ancestors else node
+    found = descend(node, root)
+    if found is None:
+        yield from _tokens_before_slow(node, data)
+        return
+    cursor, ancestors = found
+    current = node
+    # Inside an ERROR node the tree is not trusted: lex the outermost one up to the node.
+    error = next((i for i, a in enumerate(ancestors) if a.type == "ERROR"), None)
+    if error is not None:
+        yield from reversed(list(lex(data, ancestors[error].start_byte, node.start_byte)))
+        for _ in range(len(ancestors) - error):
+            cursor.goto_parent()
+        current = ancestors[error]
+        del ancestors[error:]
+    while True:
+        if current.type in ALTERNATIVES:
+            # What precedes an #else branch in the tree is the other branch, not this path.
+            while current.type not in ("preproc_if", "preproc_ifdef"):
+                if not ancestors:
+                    return
+                cursor.goto_parent()
+                current = ancestors.pop()
+        sibling = _previous_sibling(cursor)
+        parent = ancestors[-1] if ancestors else None
+        if sibling is None or (
+            parent is not None
+            and parent.type in CONDITIONALS
+            and (sibling.type == "\n" or sibling == parent.child(0) or sibling == parent.child(1))
+        ):
+            if parent is None:
+                return
+            cursor.goto_parent()
+            current = ancestors.pop()
+            continue
+        yield from _leaves_reversed(sibling, data)
+        cursor.goto_previous_sibling()
+        current = sibling
+
+
 def _enclosing_if(node: Node) -> Node | None:
     current: Node | None = node
     while current is not None and current.type not in ("preproc_if", "preproc_ifdef"):
@@ -211,8 +328,8 @@ def _outermost_error(node: Node) -> Node | None:
     return found
 
 
-def tokens_before(node: Node, data: bytes) -> Iterator[Token]:
-    """Tokens before `node`, nearest first (comments, directives, other branches skipped)."""
+def _tokens_before_slow(node: Node, data: bytes) -> Iterator[Token]:
+    """`tokens_before` with tree-sitter's getters: quadratic in the depth of `node`."""
     current = node
     error = _outermost_error(node)
     if error is not None:

@@ -11,6 +11,7 @@ help: Use `kprobe.single/foo+0x10` (unsafe)
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 
@@ -71,9 +72,8 @@ def expand_line(text: str) -> tuple[str, list[int]]:
 
 
 def source_lines(data: bytes) -> list[str]:
-    """Rows as the parser counts them: split on LF only, CR of CRLF dropped."""
-    text = data.decode("utf-8", "replace")
-    return [line.removesuffix("\r") for line in text.split("\n")]
+    """Rows as the parser counts them: a row ends at LF, CR LF or a lone CR."""
+    return re.split(r"\r\n?|\n", data.decode("utf-8", "replace"))
 
 
 def _paint(text: str, style: str, color: bool) -> str:

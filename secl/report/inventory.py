@@ -19,12 +19,15 @@ INVENTORY_FORMATS: tuple[InventoryFormat, ...] = ("full", "concise", "json")
 
 
 def _evidence(ev: Evidence) -> dict[str, Any]:
-    return {
+    item: dict[str, Any] = {
         "kind": ev.kind,
         "filename": ev.path,
         "location": position(ev.span.start),
         "value": ev.value,
     }
+    if not ev.certain:
+        item["certain"] = False
+    return item
 
 
 def _upgrade(info: UpgradeInfo | None) -> dict[str, Any] | None:

@@ -222,9 +222,12 @@ def predictions_from_sources(sources: list[str]) -> list[SourcePrediction]:
         info, site = entry.upgrade, entry.site
         if info is None or site.program is None:
             continue
+        # Evidence the analysis could not tie to the program for certain (a store whose
+        # order against the attach call is unknown) made no finding: nothing to confirm.
         evidence = tuple(
             Evidence(e.kind, e.path, e.span.start.row, e.span.start.column, e.value)
             for e in info.evidence
+            if e.certain
         )
         prediction = Prediction(
             upgraded=info.upgraded,

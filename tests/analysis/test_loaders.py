@@ -273,7 +273,7 @@ func main() {{
     ("call", "expected"),
     [
         ("p.AttachKprobeOffset(0xffffffff81000000)", ["SECL201"]),
-        ("p.AttachKprobe(\"do_unlinkat\")", []),
+        ('p.AttachKprobe("do_unlinkat")', []),
         # setting the attach type the upgrade sets anyway changes nothing (a trap)
         ("p.SetExpectedAttachType(bpf.BPFAttachTypeTraceKprobeMulti)", []),
         ("p.SetExpectedAttachType(bpf.BPFAttachTypeTraceUprobeMulti)", ["SECL207"]),
@@ -295,3 +295,20 @@ def test_libbpfgo_evidence_in_one_module_of_many(tmp_path, call, expected):
         )
     got = [(f["filename"], f["code"]) for f in findings(tmp_path)]
     assert got == [("a/probe.bpf.c", code) for code in expected]
+
+
+def test_vendored_bpf_sources_are_not_linted_by_default(tmp_path):
+    write(
+        tmp_path,
+        {
+            "bpf/probe.bpf.c": PROBE.format(section="kprobe/do_unlinkat"),
+            "vendor/github.com/x/y/testdata/bad.c": PROBE.format(section="kprobes/x"),
+            "third_party/z/bad.c": PROBE.format(section="kprobes/x"),
+        },
+    )
+    assert codes(tmp_path) == []
+    (tmp_path / ".secl.toml").write_text('exclude = ["build"]\n')  # replaces the defaults
+    assert [c[:2] for c in codes(tmp_path)] == [
+        ("third_party/z/bad.c", "SECL101"),
+        ("vendor/github.com/x/y/testdata/bad.c", "SECL101"),
+    ]

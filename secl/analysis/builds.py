@@ -1,0 +1,249 @@
+"""The build files of a C project, as the loader analysis needs them: which skeletons are
+linked from several BPF sources (`bpftool gen object` + `gen skeleton`), and which `-D`
+flags a loader is compiled with (with `--define`, `defines` and compile_commands.json).
+
+Build files are looked for in the directories of the project's C files and their parents up
+to the project root, and read once per run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from secl.analysis.project import Project
+from secl.parse.buildfiles import BuildFile, default_skeleton_name, is_build_file, read_build_file
+
+_MAX_BUILD_BYTES = 2 * 1024 * 1024
+# What build systems put between a source's name and `.o` for the objects made from it:
+# `x.bpf.o`, `x.tmp.bpf.o`, `x.bpf.linked1.o`, `x.lto.o`.
+_OBJECT_PARTS = re.compile(r"\.(?:bpf|tmp|lto|linked\d*|o)$")
+
+
+# What a build file must contain to be worth reading for each question: linked skeletons
+# need `bpftool gen`; loader -D flags any define (most Makefiles: read only when asked).
+_LINKS = re.compile(rb"(?i)bpftool")
+_DEFINES = re.compile(rb"(?i)bpftool|-D|definitions|c_args")
+
+
+def build_files(project: Project, wanted: re.Pattern[bytes] = _DEFINES) -> list[BuildFile]:
+    key = f"c-build-files:{wanted.pattern!r}"
+    found = project.memo.get(key)
+    if found is None:
+        found = project.memo[key] = _read_build_files(project, wanted)
+    return found  # type: ignore[return-value]
+
+
+def _read_build_files(project: Project, wanted: re.Pattern[bytes]) -> list[BuildFile]:
+    root = os.path.abspath(project.root)
+    directories: set[str] = set()
+    for path in project.files:
+        directory = os.path.dirname(os.path.abspath(path))
+        while directory not in directories:
+            directories.add(directory)
+            if directory == root or not directory.startswith(root + os.sep):
+                break
+            directory = os.path.dirname(directory)
+    out = []
+    for directory in sorted(directories):
+        try:
+            with os.scandir(directory) as entries:
+                names = sorted(e.name for e in entries if is_build_file(e.name) and e.is_file())
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(directory, name)
+            try:
+                if os.path.getsize(path) > _MAX_BUILD_BYTES:
+                    continue
+                with open(path, "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                continue
+            if wanted.search(data):
+                out.append(read_build_file(path, data))
+    return out
+
+
+def loader_defines(project: Project, path: str) -> dict[str, str]:
+    """NAME -> VALUE for the macros a loader is compiled with: the configuration's
+    `defines`, its compile_commands.json entry, and the -D flags of the build rule that
+    compiles it. A name given two different values is left out: which one applies is not
+    known."""
+    values: dict[str, set[str]] = {}
+
+    def add(text: str) -> None:
+        name, sep, value = text.partition("=")
+        name = name.strip()
+        if re.fullmatch(r"[A-Za-z_]\w*", name):
+            values.setdefault(name, set()).add(value.strip() if sep else "1")
+
+    for text in project.config.defines:
+        add(text)
+    db = _compile_db(project)
+    if db is not None:
+        for command in db.for_file(path):
+            for text in command.defines:
+                add(text)
+    base = os.path.basename(path)
+    for build in build_files(project):
+        for source, text in build.defines:
+            if source is None or source == base or _matches(source, base):
+                add(text)
+    return {name: next(iter(found)) for name, found in values.items() if len(found) == 1}
+
+
+def _matches(pattern: str, name: str) -> bool:
+    if "%" not in pattern:
+        return False
+    head, _, tail = pattern.partition("%")
+    return name.startswith(head) and name.endswith(tail) and len(name) > len(head + tail)
+
+
+def _compile_db(project: Project):
+    if "c-compile-db" not in project.memo:
+        from secl.parse import compdb
+
+        db = None
+        try:
+            located = compdb.locate(project.root, project.config.compile_commands)
+            if located is not None:
+                db = compdb.load(located)
+        except compdb.CompileCommandsError:
+            db = None  # reported once by the macro resolution
+        project.memo["c-compile-db"] = db
+    return project.memo["c-compile-db"]
+
+
+def object_stem(obj: str) -> str:
+    """`out/x.tmp.bpf.o` -> `x`: the source name an object is built from, by convention."""
+    name = os.path.basename(obj)
+    while True:
+        shorter = _OBJECT_PARTS.sub("", name)
+        if shorter == name:
+            return name
+        name = shorter
+
+
+def linked_skeletons(project: Project, sources: list[str]) -> dict[str, list[str]]:
+    """Skeleton name -> the BPF sources linked into it, for skeletons whose object
+    `bpftool gen object` links from more than one source. `sources` are the project's BPF
+    sources."""
+    found = project.memo.get("c-linked-skeletons")
+    if found is not None:
+        return found  # type: ignore[return-value]
+    by_stem: dict[str, list[str]] = {}
+    for path in sources:
+        name = os.path.basename(path)
+        for suffix in (".bpf.c", ".c"):
+            if name.endswith(suffix):
+                by_stem.setdefault(name[: -len(suffix)], []).append(path)
+                break
+    out: dict[str, list[str]] = {}
+    for build in build_files(project, _LINKS):
+        here = os.path.dirname(os.path.abspath(build.path))
+        links = dict(build.linked)
+        names: dict[str, set[str]] = {}
+        for name, obj in build.skeletons:
+            names.setdefault(os.path.basename(obj), set()).add(name)
+        for output, inputs in build.linked:
+            stems = [_stems(i, links, set()) for i in inputs]
+            if "%" in output:
+                extra = [s for s in stems if s and not any("%" in x for x in s)]
+                if not extra:
+                    continue  # every object from its own source: nothing is linked
+                for stem, paths in by_stem.items():
+                    members = [_near(here, by_stem.get(x.replace("%", stem), [])) for s in stems
+                               for x in s]  # fmt: skip
+                    if not paths or not all(members):
+                        continue
+                    obj = os.path.basename(output).replace("%", stem)
+                    linked = sorted({p for group in members for p in group})
+                    explicit = {n for n in names.get(os.path.basename(output), set()) if n}
+                    for name in _names(obj, explicit or {""}):
+                        _merge(out, name, linked)
+                continue
+            members = [_near(here, by_stem.get(x, [])) for s in stems for x in s]
+            if not members or not all(members):
+                continue  # an input secl cannot tie to one source: do not guess
+            linked = sorted({p for group in members for p in group})
+            if len(linked) < 2:
+                continue
+            obj = os.path.basename(output)
+            for name in _names(obj, names.get(obj, {""})):
+                _merge(out, name, linked)
+    project.memo["c-linked-skeletons"] = out
+    return out
+
+
+def _names(obj: str, given: set[str]) -> set[str]:
+    """Skeleton names of an object: the `name` given to gen skeleton, else bpftool's default
+    and the object's stem (what build systems that pass `name $*` use)."""
+    out = {n for n in given if n}
+    if "" in given:
+        out |= {default_skeleton_name(obj), object_stem(obj)}
+    return out
+
+
+def _stems(obj: str, links: dict[str, tuple[str, ...]], seen: set[str]) -> list[str]:
+    """The source stems an object is made of, through nested `gen object` links."""
+    if obj in links and obj not in seen:
+        seen.add(obj)
+        return [x for i in links[obj] for x in _stems(i, links, seen)]
+    return [object_stem(obj)]
+
+
+def _near(here: str, candidates: list[str]) -> list[str]:
+    """Of several sources with one name, those under the build file's directory."""
+    if len(candidates) <= 1:
+        return candidates
+    inside = [p for p in candidates if os.path.abspath(p).startswith(here + os.sep)]
+    return inside if len(inside) == 1 else []
+
+
+def _merge(out: dict[str, list[str]], name: str, paths: list[str]) -> None:
+    known = out.setdefault(name, [])
+    known += [p for p in paths if p not in known]
+
+
+def linked_near(path: str, root: str) -> dict[str, set[str]]:
+    """Skeleton name -> the source stems `bpftool gen object` links into it, as the build
+    files in the directory of `path` and its parents up to `root` say (for pairing, before
+    any project exists: a one-file run of one linked source must find the loader that opens
+    the skeleton by another name). Pattern rules (`%`) are left out: they make one skeleton
+    per stem, which the stem already names."""
+    out: dict[str, set[str]] = {}
+    root = os.path.abspath(root)
+    directory = os.path.dirname(os.path.abspath(path))
+    while True:
+        try:
+            with os.scandir(directory) as entries:
+                names = sorted(e.name for e in entries if is_build_file(e.name) and e.is_file())
+        except OSError:
+            names = []
+        for name in names:
+            build_path = os.path.join(directory, name)
+            try:
+                if os.path.getsize(build_path) > _MAX_BUILD_BYTES:
+                    continue
+                with open(build_path, "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                continue
+            if _LINKS.search(data) is None:
+                continue
+            build = read_build_file(build_path, data)
+            links = dict(build.linked)
+            skeletons: dict[str, set[str]] = {}
+            for skeleton, obj in build.skeletons:
+                skeletons.setdefault(os.path.basename(obj), set()).add(skeleton)
+            for output, _inputs in build.linked:
+                if "%" in output:
+                    continue
+                stems = set(_stems(output, links, set()))
+                obj = os.path.basename(output)
+                for skeleton in _names(obj, skeletons.get(obj, {""})):
+                    out.setdefault(skeleton, set()).update(stems)
+        if directory == root or not directory.startswith(root + os.sep):
+            return out
+        directory = os.path.dirname(directory)

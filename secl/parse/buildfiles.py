@@ -1,0 +1,486 @@
+"""What a C project's build files say about its BPF objects and loaders.
+
+Two things matter to the loader analysis, read from Makefiles, CMake and meson files:
+
+* linked skeletons: `bpftool gen object OUT A.bpf.o B.bpf.o ...` statically links several
+  objects into one, and `bpftool gen skeleton OUT [name X]` makes skeleton X of it, so that
+  skeleton X holds the programs of every linked source;
+* the `-D` flags of the rule that compiles a loader (`-DSKEL_NAME=tool_bpf`), which name the
+  skeleton type of loaders written against a build-time macro.
+
+Reading is conservative: variables are expanded where the file defines them, Make's automatic
+variables (`$@`, `$<`, `$^`, `$*`, `$(@:.a=.b)`) within their rule, and a few functions
+(addprefix, addsuffix, patsubst, subst, notdir, basename, filter); anything else stays
+unexpanded and is never taken as a name. A pattern rule keeps its `%`: it applies to every
+stem (`%.bpf.o: %.tmp.bpf.o common.bpf.o` links common.bpf.o into every object it makes).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+# bpftool's own syntax and naming (tools/bpf/bpftool/gen.c): do_object() links every INPUT
+# into OUTPUT with bpf_linker; do_skeleton() takes `name NAME` (any prefix of "name", as
+# is_prefix() matches), else get_obj_name(): the object file's base name without ".o", with
+# every character but [A-Za-z0-9_] replaced by '_' (sanitize_identifier()).
+_GEN = re.compile(r"(?i)\S*bpftool\S*\s+gen\s+(object|skeleton)\s+([^;&|>\n]*)")
+_DEFINE_FLAG = re.compile(r"(?:^|\s)-D\s*([A-Za-z_]\w*(?:=\S*)?)")
+_MAKE_ASSIGN = re.compile(r"^([A-Za-z_][\w.-]*)\s*(:{1,3}=|\?=|\+=|!=|=)\s*(.*)$")
+_MAKE_RULE = re.compile(r"^([^:=#\t][^:=]*?)\s*(::?)(?!=)\s*(.*)$")
+_MAX_EXPANSION = 20
+
+
+@dataclass(frozen=True, slots=True)
+class BuildFile:
+    """One build file's BPF links, skeletons and loader -D flags."""
+
+    path: str
+    # (output object, input objects): `bpftool gen object`; `%` stands for any stem
+    linked: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # (skeleton name, object): `bpftool gen skeleton OBJECT [name NAME]`; "" for bpftool's
+    # default name (default_skeleton_name() of the object, per stem for a `%` pattern)
+    skeletons: tuple[tuple[str, str], ...] = ()
+    # (source file or object the flags are for, "NAME=VALUE"); a None file: every C file
+    defines: tuple[tuple[str | None, str], ...] = ()
+
+
+def default_skeleton_name(obj: str) -> str:
+    """bpftool's skeleton name for an object file (gen.c: get_obj_name())."""
+    base = os.path.basename(obj)
+    if base.endswith(".o"):
+        base = base[:-2]
+    return re.sub(r"[^A-Za-z0-9_]", "_", base)
+
+
+def is_build_file(name: str) -> bool:
+    return name in (
+        "Makefile",
+        "makefile",
+        "GNUmakefile",
+        "CMakeLists.txt",
+        "meson.build",
+    ) or name.endswith((".mk", ".cmake"))
+
+
+def read_build_file(path: str, data: bytes) -> BuildFile:
+    text = data.decode("utf-8", "replace")
+    name = os.path.basename(path)
+    if name == "CMakeLists.txt" or name.endswith(".cmake"):
+        return _cmake(path, text)
+    if name == "meson.build":
+        return _meson(path, text)
+    return _Makefile(path, text).read()
+
+
+# -- Makefiles -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Rule:
+    targets: list[str]
+    prereqs: list[str]
+    recipe: list[str]
+
+
+class _Makefile:
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self.variables: dict[str, str] = {}
+        self.target_variables: dict[str, dict[str, str]] = {}
+        self.rules: list[_Rule] = []
+        self._parse(text)
+
+    def _parse(self, text: str) -> None:
+        text = text.replace("\\\r\n", " ").replace("\\\n", " ")
+        current: _Rule | None = None
+        for line in text.split("\n"):
+            if line.startswith("\t"):
+                if current is not None:
+                    current.recipe.append(line[1:])
+                continue
+            line = _strip_comment(line).rstrip()
+            if not line.strip():
+                continue
+            stripped = line.strip()
+            if stripped.startswith(("ifeq", "ifneq", "ifdef", "ifndef", "else", "endif",
+                                    "include", "-include", "sinclude", "define", "endef",
+                                    "export ", "override ", "unexport")):  # fmt: skip
+                if stripped.startswith(("export ", "override ")):
+                    stripped = stripped.split(None, 1)[1]
+                else:
+                    continue
+            assign = _MAKE_ASSIGN.match(stripped)
+            if assign is not None:
+                self._assign(self.variables, *assign.groups())
+                current = None
+                continue
+            rule = _MAKE_RULE.match(stripped)
+            if rule is None:
+                current = None
+                continue
+            targets_text, _, rest = rule.groups()
+            targets = self.expand(targets_text).split()
+            specific = _MAKE_ASSIGN.match(rest)
+            if specific is not None:
+                name, op, value = specific.groups()
+                for target in targets:
+                    table = self.target_variables.setdefault(os.path.basename(target), {})
+                    if op == "+=" and name not in table:
+                        # appends to the global value, as Make does for the target
+                        table[name] = self.variables.get(name, "")
+                    self._assign(table, name, op, value)
+                current = None
+                continue
+            recipe_inline = ""
+            if ";" in rest:
+                rest, recipe_inline = rest.split(";", 1)
+            if rest.count(":") == 1 and "%" in rest.split(":", 1)[0]:
+                rest = rest.split(":", 1)[1]  # a static pattern rule: TARGETS: PAT: PREREQS
+            prereqs = self.expand(rest.split("|", 1)[0]).split()
+            current = _Rule(targets, prereqs, [recipe_inline] if recipe_inline.strip() else [])
+            self.rules.append(current)
+
+    @staticmethod
+    def _assign(table: dict[str, str], name: str, op: str, value: str) -> None:
+        value = value.strip()
+        if op == "+=" and name in table:
+            table[name] = table[name] + " " + value
+        elif op == "?=":
+            table.setdefault(name, value)
+        elif op != "!=":
+            table[name] = value
+
+    def expand(
+        self, text: str, automatic: dict[str, str] | None = None, local: dict | None = None
+    ) -> str:
+        out = text
+        for _ in range(_MAX_EXPANSION):
+            expanded = _REFERENCE.sub(lambda m: self._reference(m, automatic, local), out)
+            if expanded == out:
+                break
+            out = expanded
+        return out
+
+    def _reference(self, m: re.Match, automatic: dict | None, local: dict | None) -> str:
+        single = m.group("single")
+        if single is not None:
+            if automatic is not None and single in automatic:
+                return automatic[single]
+            return m.group(0) if single != "$" else "$"
+        body = m.group("body") if m.group("body") is not None else m.group("body2")
+        if automatic is not None:
+            auto = re.fullmatch(r"([@<^*+])(F|D)?(?::([^=]*)=(.*))?", body)
+            if auto is not None and auto.group(1) in automatic:
+                value = automatic[auto.group(1)]
+                if auto.group(2) == "F":
+                    value = " ".join(os.path.basename(w) for w in value.split())
+                elif auto.group(2) == "D":
+                    value = " ".join(os.path.dirname(w) or "." for w in value.split())
+                if auto.group(3) is not None:
+                    value = _substitute(value, auto.group(3), auto.group(4))
+                return value
+        function = re.match(r"(\w+)\s+(.*)", body, re.S)
+        if function is not None and function.group(1) in _FUNCTIONS:
+            args = [self.expand(a, automatic, local) for a in _split_args(function.group(2))]
+            result = _FUNCTIONS[function.group(1)](args)
+            return result if result is not None else _UNKNOWN
+        ref = re.fullmatch(r"([\w.-]+)(?::([^=]*)=(.*))?", body)
+        if ref is None:
+            return _UNKNOWN
+        name = ref.group(1)
+        if "bpftool" in name.lower():
+            return "bpftool"  # however it is built or found, the command is bpftool
+        value = (local or {}).get(name, self.variables.get(name))
+        if value is None:
+            return _UNKNOWN
+        if ref.group(2) is not None:
+            value = _substitute(self.expand(value, automatic, local), ref.group(2), ref.group(3))
+        return value
+
+    def read(self) -> BuildFile:
+        linked: list[tuple[str, tuple[str, ...]]] = []
+        skeletons: list[tuple[str, str]] = []
+        defines: list[tuple[str | None, str]] = []
+        for rule in self.rules:
+            for target, prereqs, stem in self._instances(rule):
+                local = self.target_variables.get(os.path.basename(target))
+                automatic = {
+                    "@": target,
+                    "<": prereqs[0] if prereqs else "",
+                    "^": " ".join(dict.fromkeys(prereqs)),
+                    "+": " ".join(prereqs),
+                    "*": stem,
+                }
+                for line in rule.recipe:
+                    expanded = self.expand(line, automatic, local)
+                    _gen(expanded, linked, skeletons)
+                    if _compiles(expanded):
+                        for flag in _DEFINE_FLAG.findall(expanded):
+                            if "$" not in flag:
+                                for source in _compiled_sources(expanded, rule, target):
+                                    defines.append((source, flag))
+        return BuildFile(self.path, tuple(linked), tuple(skeletons), tuple(defines))
+
+    def _instances(self, rule: _Rule) -> list[tuple[str, list[str], str]]:
+        """(target, prerequisites, stem) of a rule: a pattern rule as it stands (stem `%`),
+        and once more for every target that has variables of its own and matches it."""
+        out = []
+        for target in rule.targets or [""]:
+            if "%" not in target:
+                out.append((target, rule.prereqs, _UNKNOWN))
+                continue
+            out.append((target, rule.prereqs, "%"))
+            head, _, tail = os.path.basename(target).partition("%")
+            for name in self.target_variables:
+                if name.startswith(head) and name.endswith(tail) and len(name) > len(head + tail):
+                    stem = name[len(head) : len(name) - len(tail)]
+                    out.append(
+                        (
+                            target.replace("%", stem),
+                            [p.replace("%", stem) for p in rule.prereqs],
+                            stem,
+                        )
+                    )
+        return out
+
+
+_UNKNOWN = "$(?)"  # an expansion secl cannot do: never a name
+_REFERENCE = re.compile(
+    r"\$(?:\((?P<body>(?:[^()$]|\$[^(])*)\)|\{(?P<body2>[^{}$]*)\}|(?P<single>.))"
+)
+
+
+def _strip_comment(line: str) -> str:
+    i = line.find("#")
+    while i > 0 and line[i - 1] == "\\":
+        i = line.find("#", i + 1)
+    return line if i < 0 else line[:i]
+
+
+def _substitute(value: str, old: str, new: str) -> str:
+    if "%" not in old:
+        old, new = "%" + old, "%" + new
+    return _patsubst([old, new, value]) or ""
+
+
+def _split_args(text: str) -> list[str]:
+    args, depth, current = [], 0, []
+    for ch in text:
+        if ch == "," and depth == 0:
+            args.append("".join(current))
+            current = []
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        current.append(ch)
+    args.append("".join(current))
+    return args
+
+
+def _patsubst(args: list[str]) -> str | None:
+    if len(args) != 3:
+        return None
+    pattern, replacement, words = (a.strip() for a in args)
+    head, percent, tail = pattern.partition("%")
+    out = []
+    for word in words.split():
+        if not percent:
+            out.append(replacement if word == pattern else word)
+        elif word.startswith(head) and word.endswith(tail) and len(word) >= len(head + tail):
+            stem = word[len(head) : len(word) - len(tail)]
+            out.append(replacement.replace("%", stem, 1))
+        else:
+            out.append(word)
+    return " ".join(out)
+
+
+def _filter(args: list[str]) -> str | None:
+    if len(args) != 2:
+        return None
+    patterns = [re.escape(p).replace("%", ".*") for p in args[0].split()]
+    return " ".join(w for w in args[1].split() if any(re.fullmatch(p, w) for p in patterns))
+
+
+_FUNCTIONS = {
+    "addprefix": lambda a: (
+        " ".join(a[0].strip() + w for w in a[1].split()) if len(a) == 2 else None
+    ),
+    "addsuffix": lambda a: (
+        " ".join(w + a[0].strip() for w in a[1].split()) if len(a) == 2 else None
+    ),
+    "patsubst": _patsubst,
+    "subst": lambda a: a[2].replace(a[0], a[1]) if len(a) == 3 else None,
+    "notdir": lambda a: " ".join(os.path.basename(w) for w in a[0].split()) if a else None,
+    "basename": lambda a: " ".join(os.path.splitext(w)[0] for w in a[0].split()) if a else None,
+    "filter": _filter,
+    "strip": lambda a: " ".join(a[0].split()) if a else None,
+}
+
+
+def _gen(line: str, linked: list, skeletons: list) -> None:
+    for m in _GEN.finditer(line):
+        words = [w for w in m.group(2).split() if w]
+        if m.group(1).lower() == "object":
+            if len(words) >= 2 and _usable(words[0]):
+                inputs = tuple(w for w in words[1:] if _usable(w) and w.endswith(".o"))
+                if inputs:
+                    linked.append((words[0], inputs))
+            continue
+        if not words or not _usable(words[0]) or not words[0].endswith(".o"):
+            continue
+        name = ""  # bpftool's default, from the object's name (per stem for a pattern)
+        if len(words) >= 3 and words[1] in ("n", "na", "nam", "name"):
+            if not re.fullmatch(r"[A-Za-z_]\w*", words[2]):
+                continue  # a name secl cannot read: the default would be wrong
+            name = words[2]
+        skeletons.append((name, words[0]))
+
+
+def _usable(word: str) -> bool:
+    return "$" not in word and not word.startswith("-")
+
+
+def _compiles(line: str) -> bool:
+    return bool(re.search(r"(?:^|\s)-c(?:\s|$)", line)) and ".c" in line
+
+
+def _compiled_sources(line: str, rule: _Rule, target: str) -> list[str | None]:
+    """The C files a compile line compiles (base names), `%`-patterns kept."""
+    found = [w for w in line.split() if w.endswith(".c") and "$" not in w and not w.startswith("-")]
+    if not found:
+        found = [p for p in rule.prereqs if p.endswith(".c") and "$" not in p]
+    if not found and target.endswith(".o") and "$" not in target:
+        found = [target[:-2] + ".c"]
+    return [os.path.basename(f) for f in found] or [None]
+
+
+# -- CMake and meson -------------------------------------------------------------------------
+
+_CMAKE_VAR = re.compile(r"\$\{[^}]*\}")
+_CMAKE_KEYWORDS = frozenset(
+    {"COMMAND", "DEPENDS", "OUTPUT", "WORKING_DIRECTORY", "COMMENT", "VERBATIM", "BYPRODUCTS",
+     "MAIN_DEPENDENCY", "USES_TERMINAL", "COMMAND_EXPAND_LISTS", "ALL", "SOURCES",
+     "OUTPUT_FILE", "OUTPUT_VARIABLE", "RESULT_VARIABLE"}
+)  # fmt: skip
+
+
+def _cmake(path: str, text: str) -> BuildFile:
+    text = re.sub(r"(?m)#.*$", "", text)
+    linked: list = []
+    skeletons: list = []
+    defines: list[tuple[str | None, str]] = []
+    variables = dict(re.findall(r"(?i)\bset\s*\(\s*(\w+)\s+\"?([^\s\")]+)\"?\s*\)", text))
+
+    def expand(word: str) -> str:
+        for _ in range(_MAX_EXPANSION):
+            done = _CMAKE_VAR.sub(lambda m: _cmake_value(variables, m.group(0)[2:-1]), word)
+            if done == word:
+                break
+            word = done
+        return word
+
+    for name in ("add_custom_command", "add_custom_target", "execute_process"):
+        for call in _meson_calls(text, name):
+            command: list[str] | None = None
+            for word in [expand(w.strip("\"'")) for w in call.split()] + ["COMMAND"]:
+                if word in _CMAKE_KEYWORDS:
+                    if command:
+                        _gen(" ".join(_basename_if_var(w) for w in command), linked, skeletons)
+                    command = [] if word == "COMMAND" else None
+                elif command is not None:
+                    command.append(word)
+    targets: dict[str, list[str]] = {}
+    for m in re.finditer(r"(?is)\badd_(?:executable|library)\s*\(\s*(\S+)([^)]*)\)", text):
+        targets[m.group(1)] = [os.path.basename(w) for w in m.group(2).split() if w.endswith(".c")]
+    for m in re.finditer(r"(?is)\btarget_compile_definitions\s*\(\s*(\S+)([^)]*)\)", text):
+        for flag in _cmake_flags(m.group(2)):
+            for source in targets.get(m.group(1), [None]):
+                defines.append((source, flag))
+    for m in re.finditer(r"(?is)\badd_(?:compile_definitions|definitions)\s*\(([^)]*)\)", text):
+        for flag in _cmake_flags(m.group(1)):
+            defines.append((None, flag))
+    return BuildFile(path, tuple(linked), tuple(skeletons), tuple(defines))
+
+
+def _cmake_value(variables: dict[str, str], name: str) -> str:
+    if "bpftool" in name.lower():
+        return "bpftool"
+    return variables.get(name, "$?")
+
+
+def _basename_if_var(word: str) -> str:
+    """`${OUT}/x.bpf.o` -> `x.bpf.o`: the directory is unknown, the name is not."""
+    if "$?" in word and "/" in word and "$?" not in word.rsplit("/", 1)[1]:
+        return word.rsplit("/", 1)[1]
+    return word.replace("$?", "$")
+
+
+def _cmake_flags(text: str) -> list[str]:
+    out = []
+    for word in text.replace(";", " ").split():
+        word = word.strip("\"'")
+        if word in ("PRIVATE", "PUBLIC", "INTERFACE") or "$" in word:
+            continue
+        word = word[2:] if word.startswith("-D") else word
+        if re.fullmatch(r"[A-Za-z_]\w*(?:=\S*)?", word):
+            out.append(word)
+    return out
+
+
+def _meson(path: str, text: str) -> BuildFile:
+    text = re.sub(r"(?m)#.*$", "", text)
+    linked: list = []
+    skeletons: list = []
+    defines: list[tuple[str | None, str]] = []
+    for call in _meson_calls(text, "custom_target"):
+        command = _meson_strings(_meson_keyword(call, "command"))
+        inputs = [os.path.basename(w) for w in _meson_strings(_meson_keyword(call, "input"))]
+        outputs = [os.path.basename(w) for w in _meson_strings(_meson_keyword(call, "output"))]
+        words: list[str] = []
+        for word in command:
+            if word in ("@INPUT@", "@INPUT0@"):
+                words += inputs if word == "@INPUT@" else inputs[:1]
+            elif word in ("@OUTPUT@", "@OUTPUT0@"):
+                words += outputs[:1]
+            else:
+                words.append(word)
+        if words and "bpftool" not in words[0].lower():
+            words.insert(0, "bpftool")
+        _gen(" ".join(words), linked, skeletons)
+    for call in _meson_calls(text, "executable") + _meson_calls(text, "library"):
+        sources = [os.path.basename(w) for w in _meson_strings(call) if w.endswith(".c")]
+        for flag in _meson_strings(_meson_keyword(call, "c_args")):
+            if flag.startswith("-D") and "$" not in flag:
+                for source in sources or [None]:
+                    defines.append((source, flag[2:]))
+    for call in _meson_calls(text, "add_project_arguments") + _meson_calls(
+        text, "add_global_arguments"
+    ):
+        for flag in _meson_strings(call):
+            if flag.startswith("-D"):
+                defines.append((None, flag[2:]))
+    return BuildFile(path, tuple(linked), tuple(skeletons), tuple(defines))
+
+
+def _meson_calls(text: str, name: str) -> list[str]:
+    """The argument text of every call `name(...)` (balanced parentheses); CMake's too."""
+    out = []
+    for m in re.finditer(r"\b" + name + r"\s*\(", text):
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += text[i] == "("
+            depth -= text[i] == ")"
+            i += 1
+        out.append(text[m.end() : i - 1])
+    return out
+
+
+def _meson_keyword(call: str, key: str) -> str:
+    m = re.search(r"\b" + key + r"\s*:\s*(\[[^\]]*\]|'[^']*'|\w+)", call)
+    return m.group(1) if m is not None else ""
+
+
+def _meson_strings(text: str) -> list[str]:
+    return re.findall(r"'([^']*)'", text)

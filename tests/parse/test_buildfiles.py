@@ -1,0 +1,129 @@
+"""Build files of C projects: linked objects, skeleton names, a loader's -D flags."""
+
+from __future__ import annotations
+
+from secl.analysis.builds import object_stem
+from secl.parse.buildfiles import default_skeleton_name, read_build_file
+
+MAKEFILE = b"""
+OUTPUT := .output
+BPFTOOL ?= $(abspath $(OUTPUT)/bpftool/bootstrap/bpftool)
+CFLAGS := -g -Wall
+UNITS := entry exit
+LINKED := $(addprefix $(OUTPUT)/,$(addsuffix .tmp.bpf.o,$(UNITS)))
+
+$(OUTPUT)/%.tmp.bpf.o: %.bpf.c | $(OUTPUT)
+\t$(CLANG) -g -O2 -target bpf -c $(filter %.c,$^) -o $@
+
+$(OUTPUT)/tool.bpf.o: $(LINKED) | $(OUTPUT)
+\t$(Q)$(BPFTOOL) gen object $@ $^
+
+$(OUTPUT)/tool.skel.h: $(OUTPUT)/tool.bpf.o | $(OUTPUT) $(BPFTOOL)
+\t$(Q)$(BPFTOOL) gen skeleton $< name tool_bpf > $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+\t$(BPFTOOL) gen skeleton $< > $@
+
+$(OUTPUT)/attacher.o: CFLAGS += -DSKEL_NAME=tool_bpf -DSKEL_HEADER=tool.skel.h
+
+$(OUTPUT)/%.o: %.c $(wildcard %.h) | $(OUTPUT)
+\t$(CC) $(CFLAGS) -c $(filter %.c,$^) -o $@
+
+# a pattern rule with an extra prerequisite
+$(OUTPUT)/%.full.bpf.o: $(OUTPUT)/%.tmp.bpf.o $(OUTPUT)/common.tmp.bpf.o
+\t$(BPFTOOL) gen object $@ $^
+
+# a name secl cannot read: no guess
+$(OUTPUT)/x.skel.h: $(OUTPUT)/x.bpf.o
+\t$(BPFTOOL) gen skeleton $< name $(shell cat name.txt) > $@
+"""
+
+
+def test_makefile_links_skeletons_and_loader_flags() -> None:
+    build = read_build_file("Makefile", MAKEFILE)
+    assert build.linked == (
+        (".output/tool.bpf.o", (".output/entry.tmp.bpf.o", ".output/exit.tmp.bpf.o")),
+        (".output/%.full.bpf.o", (".output/%.tmp.bpf.o", ".output/common.tmp.bpf.o")),
+    )
+    assert build.skeletons == (("tool_bpf", ".output/tool.bpf.o"), ("", ".output/%.bpf.o"))
+    # the target-specific variable applies to attacher.o only, through the pattern rule
+    assert set(build.defines) == {
+        ("attacher.c", "SKEL_NAME=tool_bpf"),
+        ("attacher.c", "SKEL_HEADER=tool.skel.h"),
+    }
+
+
+def test_selftests_style_linked_skeletons() -> None:
+    # tools/testing/selftests/bpf/Makefile: `NAME.skel.h-deps := A.bpf.o B.bpf.o`, linked in
+    # a rule whose objects come from a computed variable: only what can be expanded counts.
+    build = read_build_file(
+        "Makefile",
+        b"""
+linked_funcs.skel.h-deps := linked_funcs1.bpf.o linked_funcs2.bpf.o
+OUT := out
+out/linked_funcs.bpf.o: out/linked_funcs1.bpf.o out/linked_funcs2.bpf.o
+\t$(BPFTOOL) gen object $@ $^
+out/linked_funcs.skel.h: out/linked_funcs.bpf.o
+\t$(BPFTOOL) gen skeleton $< name linked_funcs > $@
+""",
+    )
+    assert build.linked == (
+        ("out/linked_funcs.bpf.o", ("out/linked_funcs1.bpf.o", "out/linked_funcs2.bpf.o")),
+    )
+    assert build.skeletons == (("linked_funcs", "out/linked_funcs.bpf.o"),)
+
+
+def test_cmake_custom_commands_and_definitions() -> None:
+    build = read_build_file(
+        "CMakeLists.txt",
+        b"""
+set(BPF_OUT ${CMAKE_CURRENT_BINARY_DIR})
+add_custom_command(
+  OUTPUT ${BPF_OUT}/tool.bpf.o
+  COMMAND ${BPFTOOL} gen object ${BPF_OUT}/tool.bpf.o ${BPF_OUT}/entry.bpf.o ${BPF_OUT}/exit.bpf.o
+  DEPENDS entry_bpf exit_bpf)
+add_custom_command(
+  OUTPUT ${BPF_OUT}/tool.skel.h
+  COMMAND bpftool gen skeleton ${BPF_OUT}/tool.bpf.o name tool_bpf > ${BPF_OUT}/tool.skel.h
+  VERBATIM)
+add_executable(attacher attacher.c main.c)
+target_compile_definitions(attacher PRIVATE SKEL_NAME=tool_bpf "SKEL_HEADER=tool.skel.h")
+add_compile_definitions(HAVE_MULTI=1)
+""",
+    )
+    assert build.linked == (("tool.bpf.o", ("entry.bpf.o", "exit.bpf.o")),)
+    assert build.skeletons == (("tool_bpf", "tool.bpf.o"),)
+    assert set(build.defines) == {
+        ("attacher.c", "SKEL_NAME=tool_bpf"),
+        ("main.c", "SKEL_NAME=tool_bpf"),
+        ("attacher.c", "SKEL_HEADER=tool.skel.h"),
+        ("main.c", "SKEL_HEADER=tool.skel.h"),
+        (None, "HAVE_MULTI=1"),
+    }
+
+
+def test_meson_custom_targets_and_c_args() -> None:
+    build = read_build_file(
+        "meson.build",
+        b"""
+tool_obj = custom_target('tool.bpf.o',
+  input: [entry_obj, exit_obj, 'entry.bpf.o', 'exit.bpf.o'],
+  output: 'tool.bpf.o',
+  command: [bpftool, 'gen', 'object', '@OUTPUT@', '@INPUT@'])
+tool_skel = custom_target('tool.skel.h',
+  input: tool_obj, output: 'tool.skel.h', capture: true,
+  command: [bpftool, 'gen', 'skeleton', 'tool.bpf.o', 'name', 'tool_bpf'])
+executable('attacher', 'attacher.c', c_args: ['-DSKEL_NAME=tool_bpf'])
+""",
+    )
+    assert build.linked == (("tool.bpf.o", ("entry.bpf.o", "exit.bpf.o")),)
+    assert build.skeletons == (("tool_bpf", "tool.bpf.o"),)
+    assert build.defines == (("attacher.c", "SKEL_NAME=tool_bpf"),)
+
+
+def test_names_bpftool_and_build_systems_give() -> None:
+    assert default_skeleton_name("out/tool.bpf.o") == "tool_bpf"
+    assert default_skeleton_name("probe.o") == "probe"
+    assert object_stem("out/x.tmp.bpf.o") == "x"
+    assert object_stem("linked_funcs1.bpf.o") == "linked_funcs1"
+    assert object_stem("x.bpf.linked3.o") == "x"
