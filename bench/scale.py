@@ -300,6 +300,12 @@ def vmlinux_h(size: int) -> str:
         "#ifndef __VMLINUX_H__\n#define __VMLINUX_H__\n\n#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n"
         "#pragma clang attribute push (__attribute__((preserve_access_index)), "
         "apply_to = record)\n#endif\n\ntypedef unsigned int __u32;\ntypedef long long __s64;\n\n"
+        # What makes a real one look like a BPF source or a loader to a substring test:
+        "enum bpf_attach_type {\n\tBPF_CGROUP_INET_INGRESS = 0,\n\tBPF_PERF_EVENT = 41,\n};\n\n"
+        "enum bpf_link_type {\n\tBPF_LINK_TYPE_UNSPEC = 0,\n"
+        "\tBPF_LINK_TYPE_PERF_EVENT = 7,\n};\n\n"
+        "enum {\n\tSECCOMP_RET_KILL = 0,\n\tSECCOMP_RET_TRAP = 196608,\n};\n\n"
+        "struct elf_section_info {\n\tlong unsigned int section;\n\tint attach_kprobe;\n};\n\n"
     ]
     total, i = len(parts[0]), 0
     while total < size:
@@ -321,6 +327,31 @@ def vmlinux_h(size: int) -> str:
     return "".join(parts)
 
 
+def bpf_source(n: int) -> str:
+    """A BPF source of the usual size (about 8 KB): maps, helpers, literal and macro-built
+    sections."""
+    parts = [
+        '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include <bpf/bpf_tracing.h>\n\n'
+        '#define PFX "kprobe/"\nchar LICENSE[] SEC("license") = "GPL";\n\n'
+        "struct {\n\t__uint(type, BPF_MAP_TYPE_HASH);\n\t__uint(max_entries, 10240);\n"
+        '\t__type(key, __u32);\n\t__type(value, __u64);\n} counts SEC(".maps");\n\n'
+    ]
+    for i in range(12):
+        parts.append(
+            f"static __always_inline int helper_{i}(__u32 key, __u64 delta)\n{{\n"
+            "\t__u64 *value = bpf_map_lookup_elem(&counts, &key);\n\tif (!value) {\n"
+            "\t\t__u64 zero = 0;\n\t\tbpf_map_update_elem(&counts, &key, &zero, BPF_NOEXIST);\n"
+            "\t\treturn 0;\n\t}\n\t__sync_fetch_and_add(value, delta);\n\treturn 1;\n}\n\n"
+        )
+        section = f'PFX "do_sys_open{i}"' if i % 3 == 0 else f'"tracepoint/syscalls/sys_enter_{i}"'
+        parts.append(
+            f"SEC({section})\nint prog_{n}_{i}(void *ctx)\n{{\n"
+            "\t__u32 pid = bpf_get_current_pid_tgid() >> 32;\n"
+            f"\treturn helper_{i}(pid, {i});\n}}\n\n"
+        )
+    return "".join(parts)
+
+
 def small_project(root: Path, *, headers: bool) -> None:
     """Six BPF directories with three sources each (literal and macro-built sections) and a
     loader; with `headers`, a 2-3 MB vmlinux.h in each of the six."""
@@ -332,15 +363,11 @@ def small_project(root: Path, *, headers: bool) -> None:
         if headers:
             sub.joinpath("vmlinux.h").write_text(vmlinux_h(2_000_000 + d * 200_000))
         for f in range(3):
-            sub.joinpath(f"p{f}.bpf.c").write_text(
-                '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#define PFX "kprobe/"\n'
-                f'SEC(PFX "do_unlinkat")\nint k{f}(void *ctx) {{ return 0; }}\n'
-                f'SEC("xdp")\nint x{f}(struct xdp_md *ctx) {{ return 2; }}\n'
-            )
+            sub.joinpath(f"p{f}.bpf.c").write_text(bpf_source(f))
         sub.joinpath("main.c").write_text(
             '#include "p0.skel.h"\nint main(void) { struct p0 *s = p0__open_and_load();'
             " LIBBPF_OPTS(bpf_kprobe_opts, o, .offset = 8);"
-            ' bpf_program__attach_kprobe_opts(s->progs.k0, "do_unlinkat", &o); return 0; }\n'
+            ' bpf_program__attach_kprobe_opts(s->progs.prog_0_0, "do_sys_open0", &o); return 0; }\n'
         )
 
 

@@ -199,7 +199,7 @@ def _parse_files(
     cache where it has the file's path and bytes, else parsed, in worker processes when the
     run is large enough (`jobs`), and cached."""
     from secl.cache import key
-    from secl.parse.filefacts import FileFacts, file_facts, has_sites
+    from secl.parse.filefacts import FileFacts, file_facts, has_sites, needs_parse
     from secl.parse.loader import is_loader
 
     config = project.config
@@ -221,8 +221,10 @@ def _parse_files(
     def here(path: str) -> FileFacts | FileProblem:
         data = project.files[path]
         try:
-            tree = parse(data)
-            project.remember_tree(path, tree)
+            tree = None
+            if needs_parse(data):
+                tree = parse(data)
+                project.remember_tree(path, tree)
             return file_facts(path, data, tree)
         except Exception as err:  # a bug in secl: this file is skipped, the run goes on
             return internal_error(path, err)

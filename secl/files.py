@@ -45,6 +45,8 @@ class SourceFile:
     @property
     def text_problem(self) -> str | None:
         """A note for files that are not clean UTF-8 (they are still linted)."""
+        if self.data.isascii():  # most sources; ten times faster than decoding megabytes
+            return None
         try:
             self.data.decode("utf-8")
         except UnicodeDecodeError as err:

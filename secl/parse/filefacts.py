@@ -4,6 +4,8 @@ results cache. A pure function of the file's path and bytes."""
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
@@ -26,9 +28,38 @@ class FileFacts:
     functions: tuple[tuple[str, tuple[int, int]], ...] | None = None
 
 
+# A file this large is read by its text first: a header that bpftool dumped (vmlinux.h, 2-3
+# MB of declarations) names SECCOMP_* and BPF_PERF_EVENT, but has no section call and no
+# function body, so neither a site nor a loader fact; its parse would cost a second and a
+# hundred megabytes.
+HUGE = 1024 * 1024
+# A function body: what every loader fact sits in (secl.parse.loader reads calls and stores).
+_BODY = re.compile(rb"\)\s*\{")
+
+
+# What every section call contains (secl.index.SITE_CALL without its `\b`: a literal first,
+# which the regex engine finds fast in megabytes).
+_SEC_CALL = re.compile(rb"SEC\w*\s*\(")
+_SECTION_CALL = re.compile(rb"section\s*\(")
+
+
+@functools.lru_cache(maxsize=16)
 def has_sites(data: bytes) -> bool:
     """Whether a file may hold a section site (and is worth a parse for it)."""
-    return b"SEC" in data or b"section" in data
+    if b"SEC" not in data and b"section" not in data:
+        return False
+    if len(data) < HUGE:
+        return True
+    return _SEC_CALL.search(data) is not None or _SECTION_CALL.search(data) is not None
+
+
+@functools.lru_cache(maxsize=16)
+def may_load(data: bytes) -> bool:
+    """Whether a file may hold C loader facts (secl.parse.loader.is_loader, and for a huge
+    file a function body)."""
+    from secl.parse.loader import is_loader
+
+    return is_loader(data) and (len(data) < HUGE or _BODY.search(data) is not None)
 
 
 def function_bodies(tree: Tree) -> dict[str, tuple[int, int]]:
@@ -55,9 +86,13 @@ def function_bodies(tree: Tree) -> dict[str, tuple[int, int]]:
 def file_facts(path: str, data: bytes, tree: Tree | None = None) -> FileFacts:
     """The facts of one file (parsed here unless `tree` is given)."""
     from secl.parse.bpf import extract_sites
-    from secl.parse.loader import extract_loader_facts, is_loader
+    from secl.parse.loader import LoaderFacts, extract_loader_facts, is_loader
     from secl.parse.tree import Positions, parse
 
+    if not has_sites(data) and not may_load(data):
+        # Nothing a parse would find (a huge header): its loader facts are none.
+        empty = LoaderFacts(path, frozenset(), frozenset()) if is_loader(data) else None
+        return FileFacts((), empty, None)
     if tree is None:
         tree = parse(data)
     sites = tuple(extract_sites(path, data, tree)) if has_sites(data) else ()
@@ -66,3 +101,8 @@ def file_facts(path: str, data: bytes, tree: Tree | None = None) -> FileFacts:
         loader = extract_loader_facts(path, data, tree, Positions(data))
     functions = tuple(function_bodies(tree).items()) if sites else None
     return FileFacts(sites, loader, functions)
+
+
+def needs_parse(data: bytes) -> bool:
+    """Whether `file_facts` parses the file."""
+    return has_sites(data) or may_load(data)
