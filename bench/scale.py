@@ -363,11 +363,12 @@ def small_project(root: Path, *, headers: bool) -> None:
         if headers:
             sub.joinpath("vmlinux.h").write_text(vmlinux_h(2_000_000 + d * 200_000))
         for f in range(3):
-            sub.joinpath(f"p{f}.bpf.c").write_text(bpf_source(f))
+            sub.joinpath(f"p{d}{f}.bpf.c").write_text(bpf_source(f))
         sub.joinpath("main.c").write_text(
-            '#include "p0.skel.h"\nint main(void) { struct p0 *s = p0__open_and_load();'
+            f'#include "p{d}0.skel.h"\nint main(void) {{ struct p{d}0 *s = p{d}0__open_and_load();'
             " LIBBPF_OPTS(bpf_kprobe_opts, o, .offset = 8);"
-            ' bpf_program__attach_kprobe_opts(s->progs.prog_0_0, "do_sys_open0", &o); return 0; }\n'
+            ' bpf_program__attach_kprobe_opts(s->progs.prog_0_0, "do_sys_open0", &o);'
+            " return 0; }\n"
         )
 
 
