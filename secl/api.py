@@ -318,7 +318,8 @@ def _scan_loaders(
     if index is not None:
         from secl.index import loader_results
 
-        return assemble([(_shown(path), found) for path, found in loader_results(index)])
+        found = [(_shown(path), f) for path, f in loader_results(index) if f is not None]
+        return assemble(found)
     if deep:
         paths = list(walk(root, config.exclude))
     else:
@@ -459,7 +460,7 @@ def _read_pairs(
     if index is not None:
         from secl.index import c_paths
 
-        if known.issuperset(c_paths(index)):
+        if len(known) >= len(index.c_files) and known.issuperset(c_paths(index)):
             return  # everything there is was given
         candidates = _IndexCandidates(index, config, known, reader)
     elif deep:

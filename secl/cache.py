@@ -36,7 +36,12 @@ MAX_NAMESPACES = 3  # older secl versions' caches beyond these are removed
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
     from secl.config import Config
+
+    T = TypeVar("T")
 
 
 def location(config: Config, root: str) -> str:
@@ -222,10 +227,31 @@ def _write_small(path: str, text: str) -> None:
 
 
 def open_store(config: Config, root: str) -> Store | None:
-    """The results cache of a run, or None when the run does without (`--no-cache`)."""
-    if not config.cache:
-        return None
-    return Store(location(config, root))
+    """The results cache of a run, or None when the run does without (`--no-cache`). It
+    becomes the one `cached` uses."""
+    global _ACTIVE
+    _ACTIVE = Store(location(config, root)) if config.cache else None
+    return _ACTIVE
+
+
+# The results cache of the run in progress (set by open_store): stages that have no handle
+# on the run (the build-file reader) keep their pure functions' results in it.
+_ACTIVE: Store | None = None
+
+
+def cached(kind: str, parts: tuple[bytes | str, ...], compute: Callable[[], T]) -> T:
+    """`compute()`, a pure function of `parts`, from the active results cache when it has
+    it (and put there when not)."""
+    store = _ACTIVE
+    if store is None:
+        return compute()
+    name = key(kind, *parts)
+    found = store.get("files", name)
+    if found is not None:
+        return found  # type: ignore[return-value]
+    value = compute()
+    store.put("files", name, value)
+    return value
 
 
 def clean(directory: str) -> bool:
@@ -256,13 +282,13 @@ def _register() -> None:
 
     from secl import facts, index
     from secl.loaders import FileLoaders, LoaderUse
-    from secl.parse import filefacts, loader
+    from secl.parse import buildfiles, filefacts, loader
 
     classes = [
         facts.Position, facts.Span, facts.Piece, facts.SectionSite, facts.Spelling,
         loader.ObjectRef, loader.ProgramRef, loader.LoaderFact, loader.LoaderFacts,
         LoaderUse, FileLoaders, index.PairingNames, filefacts.FileFacts, index.TreeIndex,
-        index._Dir,
+        index._Dir, buildfiles.BuildFile,
     ]  # fmt: skip
     for cls in classes:
         names = tuple(f.name for f in fields(cls))

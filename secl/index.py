@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 from dataclasses import dataclass, field
 
 from secl.files import (
@@ -54,7 +55,7 @@ NAME_HINTS = (b"__open", b"__load", b"__attach", b"__detach", b"__destroy", b'.o
 # `git grep` instead of walked and read in Python (a kernel checkout: ~60,000 .c/.h files).
 GIT_GREP_FROM = 2000
 RACY_NS = 2_000_000_000
-INDEX_FORMAT = 1
+INDEX_FORMAT = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +81,17 @@ def pairing_names(data: bytes) -> PairingNames:
     )
 
 
-Signature = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
+# size, mtime_ns, ctime_ns, inode, packed: three objects per indexed file instead of eight
+# make a kernel tree's index load in a third of the time.
+Signature = bytes
+_PACK = struct.Struct("<QqqQ").pack
 
 
 def signature(st: os.stat_result, now: int) -> Signature | None:
     """None for a file written so recently that a later write could keep its timestamp."""
     if now - st.st_mtime_ns < RACY_NS or now - st.st_ctime_ns < RACY_NS:
         return None
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    return _PACK(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 @dataclass(slots=True)
@@ -97,6 +101,7 @@ class _Dir:
     c_files: tuple[str, ...]
     loader_files: tuple[str, ...]
     vendored: bool  # under a vendored directory: no loader candidates of its own
+    gitignore: bool = False  # holds a .gitignore (git's listing depends on it)
 
 
 @dataclass(slots=True)
@@ -112,6 +117,7 @@ class TreeIndex:
     git: bool = False
     git_state: tuple = ()  # signatures of .git/index and the ignore files (git mode)
     tracked: frozenset[str] = frozenset()  # git mode: the tracked C files
+    named: set[str] = field(default_factory=set)  # the C files with pairing names
     matched_excludes: frozenset[str] = frozenset()
     format: int = INDEX_FORMAT
 
@@ -166,8 +172,10 @@ class Indexer:
             return []
         subdirs, c_files, loader_files = [], [], []
         exclusion = self.exclusion
+        gitignore = False
         for entry in entries:
             name = entry.name
+            gitignore = gitignore or name == ".gitignore"
             relative = _rel(rel, name)
             if exclusion and exclusion(entry.path, relative):
                 continue
@@ -187,7 +195,9 @@ class Indexer:
         # A directory changed within RACY_NS may change again in the same timestamp tick:
         # it is listed again next time (-1 is no mtime).
         mtime = st.st_mtime_ns if self.now - st.st_mtime_ns >= RACY_NS else -1
-        index.dirs[rel] = _Dir(mtime, tuple(subdirs), tuple(c_files), tuple(loader_files), vendored)
+        index.dirs[rel] = _Dir(
+            mtime, tuple(subdirs), tuple(c_files), tuple(loader_files), vendored, gitignore
+        )
         return [_rel(rel, s) for s in subdirs]
 
     def _walk(self, index: TreeIndex, start: str, vendored: bool, seen: set) -> None:
@@ -266,8 +276,10 @@ class Indexer:
                     return self.build()
             elif state != index.git_state and not self._git_list(index, full=False):
                 return self.build()
-        elif len(walked) >= GIT_GREP_FROM:
-            return self.build()  # grown past the walk: let git list it
+        elif (
+            len(walked) >= GIT_GREP_FROM and in_git_work_tree(self.root) and git_answers(self.root)
+        ):
+            return self.build()  # a large tree git can list now: let it
         else:
             listed = set(walked)
             for rel in [r for r in index.c_files if r not in listed]:
@@ -285,18 +297,22 @@ class Indexer:
             if rel not in index.loader_files:
                 index.loader_files[rel] = (None, None)
         self._restat(index.loader_files, index, self._read_loader)
+        index.named.intersection_update(index.c_files)
         return index
 
     def _restat(self, table: dict, index: TreeIndex, reread) -> None:
         """Read again every file of `table` whose signature changed (or was never trusted)."""
         prefix = index.root + "/"
         stat = os.stat
+        pack = _PACK
         for rel, (sig, _value) in list(table.items()):
             try:
                 st = stat(prefix + rel)
             except OSError:
                 st = None
-            if st is not None and sig == (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino):
+            if st is not None and sig == pack(
+                st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+            ):  # fmt: skip
                 continue
             reread(index, rel, st)
 
@@ -322,6 +338,10 @@ class Indexer:
         if old != (sig, names):
             index.c_files[rel] = (sig, names)
             self.changed = True
+        if names:
+            index.named.add(rel)
+        else:
+            index.named.discard(rel)
 
     def _read_loader(self, index: TreeIndex, rel: str, st: os.stat_result | None = None) -> None:
         from secl.loaders.discover import read_candidate
@@ -353,8 +373,8 @@ class Indexer:
         paths.append(os.path.join(config, "git", "ignore"))
         paths += [
             os.path.join(index.path(rel), ".gitignore")
-            for rel in index.dirs
-            if os.path.exists(os.path.join(index.path(rel), ".gitignore"))
+            for rel, entry in index.dirs.items()
+            if entry.gitignore
         ]
         out = []
         for path in paths:
@@ -409,6 +429,7 @@ class Indexer:
             else:
                 sig = self._sig(index.path(rel), None)
                 index.c_files[rel] = (sig, NO_NAMES)
+                index.named.discard(rel)
 
     # -- answers ----------------------------------------------------------------------------
 
@@ -456,11 +477,14 @@ def _ordered(index: TreeIndex, hits) -> list[str]:
 def users(index: TreeIndex, skeletons: set[bytes], objects: set[bytes]) -> list[str]:
     """The C files that use one of `skeletons` or name one of `objects`, in `c_paths`
     order."""
-    hits = {
-        rel
-        for rel, (_sig, names) in index.c_files.items()
-        if names and (names.skeletons & skeletons or names.objects & objects)
-    }
+    hits = set()
+    for rel in index.named:
+        found = index.c_files.get(rel)
+        if found is None:
+            continue  # removed from the listing
+        names = found[1]
+        if names.skeletons & skeletons or names.objects & objects:
+            hits.add(rel)
     return _ordered(index, hits)
 
 
