@@ -59,12 +59,12 @@ def fingerprint() -> str:
     """What makes cached facts valid: secl's version, the entry format, the Python version
     (pickle and the parsers' bindings), and the modification times and sizes of secl's own
     source files (a development checkout changes without a version bump)."""
-    import hashlib
     import sys
+    from _blake2 import blake2b  # not hashlib: it loads OpenSSL, 5 ms of start-up
 
     from secl import __version__
 
-    h = hashlib.blake2b(digest_size=8)
+    h = blake2b(digest_size=8)
     h.update(f"{__version__}\0{FORMAT}\0{sys.version_info[:2]}\0".encode())
     package = os.path.dirname(os.path.abspath(__file__))
     stack = [package]
@@ -90,9 +90,9 @@ def fingerprint() -> str:
 
 def key(*parts: bytes | str) -> str:
     """A hex digest naming an entry: the parts joined unambiguously."""
-    import hashlib
+    from _blake2 import blake2b  # not hashlib: it loads OpenSSL, 5 ms of start-up
 
-    h = hashlib.blake2b(digest_size=20)
+    h = blake2b(digest_size=20)
     for part in parts:
         data = part.encode("utf-8", "surrogateescape") if isinstance(part, str) else part
         h.update(len(data).to_bytes(8, "little"))
@@ -303,20 +303,20 @@ def _register() -> None:
 
 
 def encode(value: object) -> bytes:
-    import hashlib
     import pickle
+    from _blake2 import blake2b  # not hashlib: it loads OpenSSL, 5 ms of start-up
 
     if not _REGISTERED:
         _register()
     payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    return MAGIC + hashlib.blake2b(payload, digest_size=DIGEST).digest() + payload
+    return MAGIC + blake2b(payload, digest_size=DIGEST).digest() + payload
 
 
 def decode(blob: bytes) -> object | None:
     """The object of an entry, or None when it is not one secl wrote whole."""
-    import hashlib
     import io
     import pickle
+    from _blake2 import blake2b  # not hashlib: it loads OpenSSL, 5 ms of start-up
 
     if not _REGISTERED:
         _register()
@@ -324,7 +324,7 @@ def decode(blob: bytes) -> object | None:
     if len(blob) < head or not blob.startswith(MAGIC):
         return None
     payload = memoryview(blob)[head:]
-    if hashlib.blake2b(payload, digest_size=DIGEST).digest() != blob[len(MAGIC) : head]:
+    if blake2b(payload, digest_size=DIGEST).digest() != blob[len(MAGIC) : head]:
         return None
 
     class _Unpickler(pickle.Unpickler):

@@ -148,9 +148,9 @@ class _Boom:
 
 
 def test_an_entry_that_would_run_code_is_refused() -> None:
-    payload = pickle.dumps(_Boom())
     import hashlib
 
+    payload = pickle.dumps(_Boom())
     blob = cache.MAGIC + hashlib.blake2b(payload, digest_size=cache.DIGEST).digest() + payload
     assert cache.decode(blob) is None
 
