@@ -26,8 +26,8 @@ from secl.files import (
     split_objects,
 )
 from secl.findings import Finding, InventoryEntry
+from secl.index import GIT_GREP_FROM, SITE_CALL, pairing_names
 from secl.pairing import skeleton_names, stem
-from secl.parse.bpf import extract_sites
 from secl.parse.macros import resolve_sites
 from secl.parse.tree import parse
 
@@ -35,6 +35,8 @@ TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
     from typing import TypeVar
 
+    from secl.cache import Store
+    from secl.index import TreeIndex
     from secl.kernel import KernelLists
     from secl.loaders.discover import LoaderScan
 
@@ -166,27 +168,26 @@ def _build(
         from secl.objects import read_objects
 
         compiled = read_objects(*objects, config, root, files, problems)
+    from secl.cache import open_store
+
+    store = open_store(config, root)
+    exclusion = exclusion if exclusion is not None else Exclusion(config.exclude, config.root)
+    # A marked project's tree is indexed once per run, for pairing and the loader scan.
+    index = None
+    if deep and store is not None:
+        index = _tree_index(store, root, config, exclusion, files)
     if pair:
-        exclusion = exclusion if exclusion is not None else Exclusion(config.exclude, config.root)
-        _read_pairs(root, files, config, deep=deep, exclusion=exclusion, identities=identities)
-    scan = _scan_loaders(root, reported, config, deep=deep)
+        _read_pairs(
+            root, files, config, deep=deep, exclusion=exclusion, identities=identities,
+            index=index,
+        )  # fmt: skip
+    scan = _scan_loaders(root, reported, config, deep=deep, index=index)
     problems.extend(FileProblem(path, message) for path, message in scan.problems)
     project = Project(
         root=root, files=files, sites=[], reported=frozenset(p for p in reported if p in files),
         config=config, loader_scan=scan, kernel=_kernel_lists(config, problems),
     )  # fmt: skip
-    sites: list[SectionSite] = []
-    failed: list[str] = []
-    for path, data in files.items():
-        if b"SEC" not in data and b"section" not in data:
-            continue
-        try:
-            tree = parse(data)
-            project.remember_tree(path, tree)
-            sites.extend(extract_sites(path, data, tree))
-        except Exception as err:  # a bug in secl: this file is skipped, the run goes on
-            problems.append(internal_error(path, err))
-            failed.append(path)
+    sites, failed = _parse_files(project, problems, store)
     project.sites = sites
     if failed:
         project = without(project, *failed)
@@ -200,6 +201,8 @@ def _build(
 
         attach_objects(project, compiled)
     linted = sum(1 for p in set(reported) if p in project.files)
+    if store is not None:
+        store.finish()
     return Run(project=project, problems=problems, linted=linted)
 
 
@@ -215,11 +218,135 @@ def _kernel_lists(config: Config, problems: list[FileProblem]) -> KernelLists | 
     return lists
 
 
-def _scan_loaders(root: str, reported: list[str], config: Config, *, deep: bool) -> LoaderScan:
+def _parse_files(
+    project: Project, problems: list[FileProblem], store: Store | None
+) -> tuple[list[SectionSite], list[str]]:
+    """The section sites of every file that may have one, and what the analysis reads from
+    the trees of those files and of the C loaders (secl.parse.filefacts): from the results
+    cache where it has the file's path and bytes, else parsed, in worker processes when the
+    run is large enough (`jobs`), and cached."""
+    from secl.cache import key
+    from secl.parse.filefacts import FileFacts, file_facts, has_sites, needs_parse
+    from secl.parse.loader import is_loader
+
+    config = project.config
+    known: dict[str, FileFacts] = {}
+    todo: list[str] = []
+    names: dict[str, str] = {}
+    for path, data in project.files.items():
+        if not has_sites(data) and not is_loader(data):
+            continue
+        if store is not None:
+            names[path] = key("c", path, data)
+            cached = store.get("files", names[path])
+            if isinstance(cached, FileFacts):
+                known[path] = cached
+                continue
+        todo.append(path)
+    failed: list[str] = []
+
+    def here(path: str) -> FileFacts | FileProblem:
+        data = project.files[path]
+        try:
+            tree = None
+            if needs_parse(data):
+                tree = parse(data)
+                project.remember_tree(path, tree)
+            return file_facts(path, data, tree)
+        except Exception as err:  # a bug in secl: this file is skipped, the run goes on
+            return internal_error(path, err)
+
+    jobs = _jobs(config, todo, project.files)
+    if jobs > 1:
+        from secl.parallel import facts_in_workers
+
+        outcomes = facts_in_workers(todo, project.files, jobs, here)
+    else:
+        outcomes = ((path, here(path)) for path in todo)
+    for path, outcome in outcomes:
+        if isinstance(outcome, FileProblem):
+            problems.append(outcome)
+            failed.append(path)
+            continue
+        blob, facts = outcome if isinstance(outcome, tuple) else (None, outcome)
+        known[path] = facts
+        if store is not None:
+            if blob is not None:
+                store.put_blob("files", names[path], blob)
+            else:
+                store.put("files", names[path], facts)
+    sites: list[SectionSite] = []
+    for path in project.files:
+        facts = known.get(path)
+        if facts is not None:
+            project.remember_facts(path, facts)
+            sites.extend(facts.sites)
+    return sites, failed
+
+
+# A pool of processes costs tens of milliseconds to start: below this many files to parse, one
+# process is done first (see ../shared/docs/performance-floor.md).
+PARALLEL_FROM = 100
+
+
+def _jobs(config: Config, todo: list[str], files: dict[str, bytes]) -> int:
+    """How many processes parse `todo`: `jobs` (default: the CPUs this process may use), one
+    for a small run or where processes cannot be forked."""
+    if len(todo) < PARALLEL_FROM:
+        return 1
+    jobs = config.jobs
+    if jobs is None:
+        try:
+            jobs = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            jobs = os.cpu_count() or 1
+    if jobs > 1:
+        from secl.parallel import can_fork
+
+        if not can_fork():
+            return 1
+    return min(jobs, len(todo))
+
+
+def _tree_index(
+    store: Store, root: str, config: Config, exclusion: Exclusion, files: dict[str, bytes]
+) -> TreeIndex:
+    """The project tree's index, brought up to date (and saved when it changed)."""
+    from secl.cache import key
+    from secl.index import Indexer, TreeIndex
+    from secl.loaders.discover import VENDOR_DIRS, extract_one, is_candidate
+
+    name = key("tree", root, os.getcwd(), repr(exclusion.patterns), str(config.max_file_size))
+    indexer = Indexer(
+        root, exclusion, config.max_file_size,
+        lambda path, data: extract_one(_shown(path), data), is_candidate, VENDOR_DIRS,
+        {os.path.abspath(p): data for p, data in files.items()},
+    )  # fmt: skip
+    old = store.get("trees", name)
+    index = indexer.refresh(old) if isinstance(old, TreeIndex) else indexer.build()
+    if indexer.changed:
+        store.put("trees", name, index)
+    return index
+
+
+def _shown(path: str) -> str:
+    """An absolute path as the run shows it: relative to the current directory inside it."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def _scan_loaders(
+    root: str, reported: list[str], config: Config, *, deep: bool, index: TreeIndex | None = None
+) -> LoaderScan:
     """The Go, Rust and Python loader code and the build files of the project: the whole
     tree under a marked project root, else the directories of the given files."""
-    from secl.loaders.discover import is_candidate, scan, walk
+    from secl.loaders.discover import assemble, is_candidate, scan, walk
 
+    if index is not None:
+        from secl.index import loader_results
+
+        found = [(_shown(path), f) for path, f in loader_results(index) if f is not None]
+        return assemble(found)
     if deep:
         paths = list(walk(root, config.exclude))
     else:
@@ -282,6 +409,9 @@ def subproject(project: Project, keep: Iterable[str]) -> Project:
         tree = project._trees.get(path)
         if tree is not None:
             new.remember_tree(path, tree)
+        facts = project.known_facts(path)
+        if facts is not None:
+            new.remember_facts(path, facts)
     return new
 
 
@@ -332,21 +462,6 @@ def _culprit(stage: Callable[[Project], object], project: Project) -> str | None
     return order[high - 1]
 
 
-_SKELETON_USE = re.compile(
-    rb"\b([A-Za-z_]\w*?)__(?:open_and_load|open_opts|open|load|attach|detach|destroy)\s*\("
-)
-_OBJECT_NAME = re.compile(rb'["/]([\w.+-]+?)(?:\.bpf)?\.o"')
-# A section site's call, or a wrapper macro's (KPROBE_SEC(f)): a file without one is no BPF
-# source (a loader that only mentions "section" in a comment or calls
-# bpf_program__section_name() must not send pairing after loaders of its own).
-_SITE_CALL = re.compile(rb"\b\w*SEC\w*\s*\(|\b(?:section|__section|__section__)\s*\(")
-
-
-# From this many candidate files on, a git work tree is listed by `git ls-files` and searched
-# by `git grep` instead of walked and read in Python (a kernel checkout: ~60,000 .c/.h files).
-GIT_GREP_FROM = 2000
-
-
 def _read_pairs(
     root: str,
     files: dict[str, bytes],
@@ -355,20 +470,28 @@ def _read_pairs(
     deep: bool,
     exclusion: Exclusion | None = None,
     identities: set[tuple[int, int]] | None = None,
+    index: TreeIndex | None = None,
 ) -> None:
     """The other sources of the project that pair with the given files: the loaders of a BPF
-    source (they use its skeleton or name its object), the BPF sources a loader opens, and
-    the BPF sources those loaders open (a loader of `a/probe.bpf.c` that says `probe__open()`
-    may as well mean `b/probe.bpf.c`: the analysis must see both to call it ambiguous).
-    Without a project marker (pyproject.toml, .secl.toml, .git) only the files' own
-    directory is searched. A large git work tree is searched with git, which leaves out the
-    files .gitignore hides. A file already read (`identities`: (st_dev, st_ino)) is not read
-    again under another path, nor is one file under two."""
+    source (they call its skeleton's functions or name its object in a string), the BPF
+    sources a loader opens, and the BPF sources those loaders open (a loader of
+    `a/probe.bpf.c` that says `probe__open()` may as well mean `b/probe.bpf.c`: the analysis
+    must see both to call it ambiguous). Without a project marker (pyproject.toml,
+    .secl.toml, .git) only the files' own directory is searched. A large git work tree is
+    searched with git, which leaves out the files .gitignore hides; with the results cache,
+    the tree's index answers (secl.index). A file already read (`identities`: (st_dev,
+    st_ino)) is not read again under another path, nor is one file under two."""
     exclusion = exclusion if exclusion is not None else Exclusion(config.exclude, config.root)
     reader = _Reader(config.max_file_size, identities)
     known = {os.path.abspath(p) for p in files}
-    candidates: _Candidates | _GitCandidates | None = None
-    if deep:
+    candidates: _Candidates | _GitCandidates | _IndexCandidates | None = None
+    if index is not None:
+        from secl.index import c_paths
+
+        if len(known) >= len(index.c_files) and known.issuperset(c_paths(index)):
+            return  # everything there is was given
+        candidates = _IndexCandidates(index, config, known, reader)
+    elif deep:
         paths = []
         for item in discover([root], exclusion):
             if isinstance(item, FileProblem):
@@ -388,9 +511,9 @@ def _read_pairs(
         candidates = _Candidates(paths, config, reader)
     added = dict(files)
     for _hop in range(2):
-        stems, uses = _wanted(added, config, root)
+        stems, skeletons, objects = _wanted(added, config, root)
         added = {}
-        for item in candidates.named(stems) + candidates.containing(uses):
+        for item in candidates.named(stems) + candidates.containing(skeletons, objects):
             data = candidates.take(item)
             if data is not None:
                 rel = os.path.relpath(item)
@@ -460,12 +583,11 @@ class _Candidates:
             if item in self._data and (name in stems or self._mapped.get(item) in stems)
         ]
 
-    def containing(self, uses: list[bytes]) -> list[str]:
-        """Files whose text contains one of `uses`."""
-        if not uses:
+    def containing(self, skeletons: set[bytes], objects: set[bytes]) -> list[str]:
+        """Files that use one of `skeletons` or name one of `objects` (secl.index)."""
+        if not skeletons and not objects:
             return []
-        used = re.compile(b"|".join(re.escape(u) for u in sorted(uses)))
-        return [item for item, data in self._data.items() if data is not None and used.search(data)]
+        return [item for item, data in self._data.items() if _uses(data, skeletons, objects)]
 
     def take(self, item: str) -> bytes | None:
         """The file's bytes, once: None if taken already, unreadable or binary."""
@@ -491,6 +613,7 @@ class _GitCandidates:
         self._taken = set(known)
         self._listing: list[str] | None = None
         self._walked: _Candidates | None = None
+        self._kept: dict[str, bytes] = {}  # read by `containing`, not yet taken
 
     def named(self, stems: set[bytes]) -> list[str]:
         if self._walked is not None:
@@ -512,19 +635,33 @@ class _GitCandidates:
                 found.append(path)
         return [p for p in found if p not in self._taken]
 
-    def containing(self, uses: list[bytes]) -> list[str]:
+    def containing(self, skeletons: set[bytes], objects: set[bytes]) -> list[str]:
         if self._walked is not None:
-            return self._walked.containing(uses)
-        if not uses:
+            return self._walked.containing(skeletons, objects)
+        if not skeletons and not objects:
             return []
-        found = git_grep(self._root, uses, self._exclusion)
+        # Fixed strings that every use of the names contains; what git finds is read and
+        # tested as the other candidates are.
+        needles = [name + b"__" for name in skeletons]
+        needles += [o + suffix for o in objects for suffix in (b'.o"', b'.bpf.o"')]
+        found = git_grep(self._root, needles, self._exclusion)
         if found is None:
-            return self._walk().containing(uses)
-        return [p for p in found if p not in self._taken]
+            return self._walk().containing(skeletons, objects)
+        out = []
+        for path in found:
+            if path in self._taken:
+                continue
+            data = self.take(path)
+            if data is not None and _uses(data, skeletons, objects):
+                self._kept[path] = data
+                out.append(path)
+        return out
 
     def take(self, item: str) -> bytes | None:
         if self._walked is not None:
             return self._walked.take(item)
+        if item in self._kept:
+            return self._kept.pop(item)
         if item in self._taken:
             return None
         self._taken.add(item)
@@ -546,33 +683,80 @@ class _GitCandidates:
         return self._walked
 
 
+class _IndexCandidates:
+    """The same questions answered by the tree's index (secl.index): nothing is read but
+    the answers."""
+
+    def __init__(self, index: TreeIndex, config: Config, known: set[str], reader: _Reader) -> None:
+        self._index = index
+        self._config = config
+        self._reader = reader
+        self._taken = set(known)
+
+    def named(self, stems: set[bytes]) -> list[str]:
+        from secl.index import named
+
+        if not stems:
+            return []
+        found = named(self._index, stems)
+        listed = set(found)
+        for name, src in self._config.skeleton_pairs():
+            path = os.path.abspath(src)
+            inside = not os.path.relpath(path, self._index.root).startswith("..")
+            if name.encode() in stems and inside and path not in listed and os.path.isfile(path):
+                found.append(path)  # configured, as the git listing takes it
+        return [p for p in found if p not in self._taken]
+
+    def containing(self, skeletons: set[bytes], objects: set[bytes]) -> list[str]:
+        from secl.index import users
+
+        if not skeletons and not objects:
+            return []
+        return [p for p in users(self._index, skeletons, objects) if p not in self._taken]
+
+    def take(self, item: str) -> bytes | None:
+        if item in self._taken:
+            return None
+        self._taken.add(item)
+        return self._reader(item)
+
+
+def _uses(data: bytes | None, skeletons: set[bytes], objects: set[bytes]) -> bool:
+    if data is None:
+        return False
+    names = pairing_names(data)
+    return bool(names.skeletons & skeletons or names.objects & objects)
+
+
 def _wanted(
     files: dict[str, bytes], config: Config, root: str = "."
-) -> tuple[set[bytes], list[bytes]]:
-    """(stems of BPF sources these loaders open, how loaders of these BPF sources name them).
-    Skeletons that `bpftool gen object` links from several sources (read from the build
-    files near each file) count for each of those sources."""
+) -> tuple[set[bytes], set[bytes], set[bytes]]:
+    """(stems of BPF sources these loaders open, skeleton names and object stems by which
+    loaders of these BPF sources name them). Skeletons that `bpftool gen object` links from
+    several sources (read from the build files near each file) count for each of those
+    sources."""
     from secl.analysis.builds import linked_near
 
     stems: set[bytes] = set()
-    uses: list[bytes] = []
+    skeletons: set[bytes] = set()
+    objects: set[bytes] = set()
     for path, data in files.items():
+        names = pairing_names(data)
         linked: dict[str, set[str]] | None = None
-        for m in _SKELETON_USE.finditer(data):
-            name = m.group(1)
+        for name in names.skeletons:
             stems.update({name, name[:-4] if name.endswith(b"_bpf") else name})
             if linked is None:
                 linked = linked_near(path, root)
             stems.update(s.encode() for s in linked.get(name.decode(), ()))
-        stems.update(m.group(1) for m in _OBJECT_NAME.finditer(data))
-        if _SITE_CALL.search(data):  # a BPF source: its loaders are wanted
-            uses += [name.encode() + b"__" for name in skeleton_names(path, config)]
+        stems.update(names.objects)
+        if SITE_CALL.search(data):  # a BPF source: its loaders are wanted
+            skeletons.update(name.encode() for name in skeleton_names(path, config))
             base = stem(path)
-            uses += [f"{base}.bpf.o".encode(), f"{base}.o".encode()]
+            objects.add(base.encode())
             if linked is None:
                 linked = linked_near(path, root)
-            uses += [n.encode() + b"__" for n, members in linked.items() if base in members]
-    return stems, uses
+            skeletons.update(n.encode() for n, members in linked.items() if base in members)
+    return stems, skeletons, objects
 
 
 def inventory(paths: Iterable[str], config: Config | None = None) -> InventoryResult:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from secl.report.text import printable
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-_COMMANDS = ("check", "sections", "rule", "fix", "verify")
+_COMMANDS = ("check", "sections", "rule", "fix", "verify", "clean")
 
 
 def _parser(command: str | None = None):
@@ -53,6 +53,10 @@ def _parser(command: str | None = None):
                        "available_filter_functions (\"host\": the running kernel's)")  # fmt: skip
         p.add_argument("--kprobe-blacklist", metavar="FILE|host",
                        help="and by its debugfs kprobes/blacklist")  # fmt: skip
+        p.add_argument("--no-cache", action="store_true",
+                       help="neither read nor write the results cache (.secl_cache)")  # fmt: skip
+        p.add_argument("--jobs", "-j", type=_jobs, metavar="N",
+                       help="parse in N processes (default: the CPUs; 1: in this one)")  # fmt: skip
         verbose(p)
 
     def verbose(p) -> None:
@@ -102,6 +106,14 @@ def _parser(command: str | None = None):
             add_verify_arguments(verify)
             verbose(verify)
 
+    if wanted in (None, "clean"):
+        clean = sub.add_parser("clean", help="remove the results cache (.secl_cache)")
+        clean.add_argument("paths", nargs="*", metavar="PATH",
+                           help="a path in the project (default: .)")  # fmt: skip
+        clean.add_argument("--config", metavar="FILE", help="read [tool.secl] from this file")
+        clean.add_argument("--no-config", action="store_true", help="ignore configuration files")
+        verbose(clean)
+
     if wanted in (None, "rule"):
         rule = sub.add_parser("rule", help="explain a rule")
         rule.add_argument("code", nargs="?", metavar="RULE",
@@ -111,6 +123,18 @@ def _parser(command: str | None = None):
                           help="text (default) or json")  # fmt: skip
         verbose(rule)
     return parser
+
+
+def _jobs(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of processes, 1 or more, not {text!r}")
+    return value
 
 
 def selection_arguments(parser) -> None:
@@ -140,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_verify(args)
         if args.command == "rule":
             return _rule(args)
+        if args.command == "clean":
+            return _clean(args)
         if args.command == "sections":
             return _sections(args)
         return _check(args)
@@ -227,11 +253,11 @@ def _config(args):
             path = args.config or find_config_file(start)
             config = load_config(path) if path else Config(root=find_project_root(start))
         changes: dict[str, object] = {}
-        if args.target_libbpf:
+        if getattr(args, "target_libbpf", None):
             changes["target_libbpf"] = validate_target(args.target_libbpf, "--target-libbpf")
-        if args.exclude:
+        if getattr(args, "exclude", None):
             changes["exclude"] = config.exclude + tuple(args.exclude)
-        if args.skeleton_map:
+        if getattr(args, "skeleton_map", None):
             smap = dict(config.skeleton_map)
             given: dict[str, tuple[str, ...]] = {}
             for item in args.skeleton_map:
@@ -265,6 +291,10 @@ def _config(args):
                     option = "--" + key.replace("_", "-")
                     raise _UsageError(f'{option} {value}: no such file (or "host")')
                 changes[key] = value
+        if getattr(args, "no_cache", False):
+            changes["cache"] = False
+        if getattr(args, "jobs", None):
+            changes["jobs"] = args.jobs
         for key in ("select", "extend_select", "ignore"):
             value = getattr(args, key, None)
             if value is not None:
@@ -278,6 +308,25 @@ def _config(args):
         return config.with_overrides(**changes)
     except ConfigError as err:
         raise _UsageError(str(err)) from err
+
+
+def _clean(args) -> int:
+    """`secl clean`: remove the results cache of the project, and nothing else."""
+    from secl.cache import clean, location
+    from secl.config import find_project_root
+
+    config = _config(args)
+    root = find_project_root(args.paths[0] if args.paths else ".")
+    directory = location(config, root)
+    if clean(directory):
+        print(f"Removed the results cache {printable(directory)}")
+    elif os.path.exists(directory):
+        print(f"secl: {printable(directory)} is not a secl results cache; left alone",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_ERROR
+    else:
+        print(f"No results cache at {printable(directory)}")
+    return EXIT_CLEAN
 
 
 def _report_problems(problems, args=None) -> None:

@@ -26,6 +26,8 @@ KEYS = {
     "objects": bool,
     "kernel-functions": str,
     "kprobe-blacklist": str,
+    "cache-dir": str,
+    "jobs": int,
 }
 # Build output, and vendored code (its BPF sources belong to the projects it was copied from;
 # the loader walk skips the same directories: secl.loaders.discover.VENDOR_DIRS).
@@ -63,6 +65,9 @@ class Config:
     # "host" for the running kernel's (secl/kernel.py).
     kernel_functions: str | None = None
     kprobe_blacklist: str | None = None
+    cache_dir: str | None = None  # the results cache (None: .secl_cache at the root)
+    cache: bool = True  # --no-cache: neither read nor write the results cache
+    jobs: int | None = None  # parse processes (None: the CPUs this process may use)
     include_dirs: tuple[str, ...] = ()  # -I directories of the built-in preprocessor
 
     def __post_init__(self) -> None:
@@ -268,7 +273,18 @@ def parse_table(table: dict[str, object], path: str) -> Config:
             value = str(values[key])
             where = value if value == "host" else os.path.join(root, value)
             cfg = replace(cfg, **{key.replace("-", "_"): where})
+    if "cache-dir" in values:
+        cfg = replace(cfg, cache_dir=os.path.join(root, str(values["cache-dir"])))
+    if "jobs" in values:
+        cfg = replace(cfg, jobs=parse_jobs(values["jobs"], f"{path}: `jobs`"))
     return cfg
+
+
+def parse_jobs(value: object, origin: str) -> int:
+    """A number of parse processes: 1 or more (1 parses in the one process)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{origin} must be a whole number of processes, 1 or more")
+    return value
 
 
 def validate_loader(kind: object, origin: str) -> str:

@@ -43,7 +43,8 @@ def _findings(root: Path, paths: list[str]) -> list[tuple[str, int, str]]:
     cwd = os.getcwd()
     os.chdir(root)
     try:
-        run = load(paths, Config(root=str(root), select=("ALL",)))
+        # Without the results cache: these tests are about how the tree is searched.
+        run = load(paths, Config(root=str(root), select=("ALL",), cache=False))
         return sorted(
             (os.path.normpath(f.path), f.span.start_byte, f.code) for f in run_rules(run.project)
         )
@@ -127,7 +128,7 @@ def test_nothing_is_searched_when_every_file_was_given(
     to add and must not scan them all again for skeleton names."""
     write_files(tmp_path, TWO_OBJECTS)
     calls = []
-    monkeypatch.setattr(secl.api, "_wanted", lambda *a: calls.append(a) or (set(), []))
+    monkeypatch.setattr(secl.api, "_wanted", lambda *a: calls.append(a) or (set(), set(), set()))
     _findings(tmp_path, sorted(TWO_OBJECTS))
     assert calls == []
     _findings(tmp_path, ["tracer.bpf.c"])

@@ -398,16 +398,16 @@ def test_verbose_names_an_exclude_that_matched_nothing(tmp_path: Path, capsys, m
 @pytest.fixture
 def boom(monkeypatch):
     """Site extraction fails on files whose name holds `boom` (a stand-in for a secl bug)."""
-    import secl.api
+    import secl.parse.bpf
 
-    real = secl.api.extract_sites
+    real = secl.parse.bpf.extract_sites
 
     def extract(path, data, tree=None):
         if "boom" in path:
             raise ValueError("simulated bug")
         return real(path, data, tree)
 
-    monkeypatch.setattr(secl.api, "extract_sites", extract)
+    monkeypatch.setattr(secl.parse.bpf, "extract_sites", extract)
 
 
 @pytest.mark.parametrize("command", ["check", "sections", "fix"])

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from secl.kernel import KernelLists
     from secl.loaders.discover import LoaderScan
     from secl.objects import LintedObject
+    from secl.parse.filefacts import FileFacts
+    from secl.parse.loader import LoaderFacts
 
 
 @dataclass
@@ -39,6 +41,9 @@ class Project:
     memo: dict[str, object] = field(default_factory=dict, repr=False)
     _trees: dict[str, Tree] = field(default_factory=dict, repr=False)
     _positions: dict[str, Positions] = field(default_factory=dict, repr=False)
+    # What a worker process or the results cache read from a file's tree (parse/filefacts):
+    # the analysis asks these before it parses a file again.
+    _facts: dict[str, FileFacts] = field(default_factory=dict, repr=False)
 
     def tree(self, path: str) -> Tree:
         """The tree of `path`, parsed once per run whichever stage asks first."""
@@ -47,8 +52,35 @@ class Project:
             tree = self._trees[path] = parse(self.files[path])
         return tree
 
+    def known_facts(self, path: str) -> FileFacts | None:
+        return self._facts.get(path)
+
     def remember_tree(self, path: str, tree: Tree) -> None:
         self._trees[path] = tree
+
+    def remember_facts(self, path: str, facts: FileFacts) -> None:
+        self._facts[path] = facts
+
+    def loader_facts(self, path: str, defines: dict[str, str] | None = None) -> LoaderFacts:
+        """The C loader facts of `path` (secl.parse.loader.extract_loader_facts); the ones a
+        worker or the cache found serve when no build-time `defines` are given."""
+        from secl.parse.loader import extract_loader_facts
+
+        known = self._facts.get(path)
+        if defines is None and known is not None and known.loader is not None:
+            return known.loader
+        return extract_loader_facts(
+            path, self.files[path], self.tree(path), self.positions(path), defines=defines
+        )
+
+    def functions(self, path: str) -> dict[str, tuple[int, int]]:
+        """Name -> body byte range of the functions defined in `path`."""
+        from secl.parse.filefacts import function_bodies
+
+        known = self._facts.get(path)
+        if known is not None and known.functions is not None:
+            return dict(known.functions)
+        return function_bodies(self.tree(path))
 
     def positions(self, path: str) -> Positions:
         pos = self._positions.get(path)

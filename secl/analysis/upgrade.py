@@ -26,7 +26,8 @@ from secl.facts import SectionSite, Span
 from secl.findings import Edit, Evidence, Finding, Fix, Related, UpgradeInfo
 from secl.libbpf.upgrade import UpgradeDecision, is_probe_family, single_rewrite, upgrade_decision
 from secl.loaders import LIBBPF_FAMILY
-from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, extract_loader_facts, is_loader
+from secl.parse.filefacts import may_load
+from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, is_loader
 from secl.parse.tree import lex
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
@@ -462,22 +463,7 @@ class _BpfSource:
 
     def functions(self) -> dict[str, tuple[int, int]]:
         if self._functions is None:
-            found: dict[str, tuple[int, int]] = {}
-            stack = [self._project.tree(self.path).root_node]
-            while stack:
-                node = stack.pop()
-                for child in node.children:
-                    if child.type == "function_definition":
-                        body = child.child_by_field_name("body")
-                        decl = child.child_by_field_name("declarator")
-                        while decl is not None and decl.type != "function_declarator":
-                            decl = decl.child_by_field_name("declarator")
-                        name = decl.child_by_field_name("declarator") if decl is not None else None
-                        if body is not None and name is not None and name.type == "identifier":
-                            found.setdefault(name.text.decode(), (body.start_byte, body.end_byte))
-                    elif child.type.startswith("preproc_") or child.type == "ERROR":
-                        stack.append(child)
-            self._functions = found
+            self._functions = self._project.functions(self.path)
         return self._functions
 
     def tokens(self, body: tuple[int, int]) -> list:
@@ -928,12 +914,11 @@ def _loaders(project: Project) -> list[LoaderFacts]:
         data = project.files[path]
         if not is_loader(data):
             continue
+        if not may_load(data):  # a huge header without a function body: no facts
+            out.append(project.loader_facts(path))
+            continue
         defines = loader_defines(project, path) if _BUILD_NAMED.search(data) else None
-        out.append(
-            extract_loader_facts(
-                path, data, project.tree(path), project.positions(path), defines=defines
-            )
-        )
+        out.append(project.loader_facts(path, defines))
     if project.loader_scan is not None:
         # Go and Rust loaders built on libbpf (libbpfgo, libbpf-rs) give the same facts.
         out.extend(

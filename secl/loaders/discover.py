@@ -94,7 +94,8 @@ def walk(root: str, exclude: tuple[str, ...]) -> Iterator[str]:
         stack.extend(reversed(subdirs))
 
 
-def _read(path: str) -> bytes | None:
+def read_candidate(path: str) -> bytes | None:
+    """A candidate's bytes; None for what is too large, unreadable or binary."""
     try:
         if os.path.getsize(path) > MAX_LOADER_BYTES:
             return None
@@ -105,29 +106,49 @@ def _read(path: str) -> bytes | None:
     return None if b"\0" in data[:8192] else data
 
 
+_read = read_candidate
+
+
 def scan(paths: list[str]) -> LoaderScan:
     """Read the given candidate files (see `walk`)."""
-    out = LoaderScan()
+    results = []
     for path in paths:
-        data = _read(path)
-        if data is None:
-            continue
-        name = os.path.basename(path)
-        try:
-            if name in MANIFESTS:
-                pinned = _versions(name, data)
-                directory = os.path.dirname(os.path.abspath(path))
-                known = out.manifests.setdefault(directory, {})
-                for key, version in pinned.items():
-                    # Cargo.lock's resolved version beats Cargo.toml's requirement.
-                    if name != "Cargo.toml" or key not in known:
-                        known[key] = version
-                continue
-            found = _extract(path, name, data)
-        except Exception as err:  # one bad file never stops the run
-            out.problems.append((path, f"could not read loader code ({err!r}), skipped"))
-            continue
+        data = read_candidate(path)
+        if data is not None:
+            results.append((path, extract_one(path, data)))
+    return assemble(results)
+
+
+def extract_one(path: str, data: bytes) -> object:
+    """What one candidate file says: ("manifest", name, {module: version}), ("problem",
+    line), a FileLoaders, or None. A pure function of the path and bytes (the results cache
+    keeps it)."""
+    name = os.path.basename(path)
+    try:
+        if name in MANIFESTS:
+            return ("manifest", name, _versions(name, data))
+        return _extract(path, name, data)
+    except Exception as err:  # one bad file never stops the run
+        return ("problem", f"could not read loader code ({err!r}), skipped")
+
+
+def assemble(results: list[tuple[str, object]]) -> LoaderScan:
+    """The scan of the candidates' results (`extract_one`), in the walk's order."""
+    out = LoaderScan()
+    for path, found in results:
         if found is None:
+            continue
+        if isinstance(found, tuple):
+            if found[0] == "problem":
+                out.problems.append((path, found[1]))
+                continue
+            _kind, name, pinned = found
+            directory = os.path.dirname(os.path.abspath(path))
+            known = out.manifests.setdefault(directory, {})
+            for key, version in pinned.items():
+                # Cargo.lock's resolved version beats Cargo.toml's requirement.
+                if name != "Cargo.toml" or key not in known:
+                    known[key] = version
             continue
         if found.problem:
             out.problems.append((path, found.problem))

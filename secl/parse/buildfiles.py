@@ -65,6 +65,14 @@ def is_build_file(name: str) -> bool:
 
 
 def read_build_file(path: str, data: bytes) -> BuildFile:
+    """What the build file at `path` says (a pure function of its path and bytes: kept in
+    the results cache, secl.cache.cached; a kernel selftests Makefile takes seconds)."""
+    from secl.cache import cached
+
+    return cached("build", (path, data), lambda: _read_build_file(path, data))
+
+
+def _read_build_file(path: str, data: bytes) -> BuildFile:
     text = data.decode("utf-8", "replace")
     name = os.path.basename(path)
     if name == "CMakeLists.txt" or name.endswith(".cmake"):

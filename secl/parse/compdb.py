@@ -88,35 +88,146 @@ def locate(root: str, configured: str | None) -> str | None:
     return None
 
 
-def load(path: str) -> CompileDb:
-    import json
-
+def load(path: str, wanted: set[str] | None = None) -> CompileDb:
+    """The entries of the compile_commands.json at `path`; with `wanted` (absolute,
+    normalised source paths), only theirs. The file is read as a stream, one entry at a time
+    (a kernel-size database is hundreds of megabytes, most of it about files the run does
+    not read)."""
     try:
         with open(path, "rb") as fh:
-            raw = json.loads(fh.read())
+            return parse_entries(_stream(fh, path), path, wanted)
     except OSError as err:
         raise CompileCommandsError(path, f"cannot read: {err.strerror or err}") from err
-    except (ValueError, UnicodeDecodeError) as err:
-        raise CompileCommandsError(path, f"not valid JSON: {err}") from err
-    return parse_entries(raw, path)
 
 
-def parse_entries(raw: object, path: str) -> CompileDb:
-    if not isinstance(raw, list):
+def in_view(paths) -> set[str]:
+    """The source paths whose entries a run keeps (`CompileDb.for_file` looks them up by
+    absolute normalised path, then by real path)."""
+    out = set()
+    for path in paths:
+        out.add(os.path.normpath(os.path.abspath(path)))
+        out.add(os.path.realpath(path))
+    return out
+
+
+# Bytes read at a time: an entry is a few hundred bytes, a chunk holds thousands.
+_CHUNK = 1 << 20
+
+
+def _stream(fh, path: str):
+    """The elements of the JSON array in `fh`, decoded one at a time (the C scanner of the
+    json module on a window of the text: memory stays at a chunk plus one entry)."""
+    import codecs
+    import json
+
+    decoder = json.JSONDecoder()
+    text_of = codecs.getincrementaldecoder("utf-8")()
+    buffer = ""
+    pos = 0
+    eof = False
+
+    def fill() -> bool:
+        nonlocal buffer, pos, eof
+        if eof:
+            return False
+        chunk = fh.read(_CHUNK)
+        try:
+            text = text_of.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as err:
+            raise CompileCommandsError(path, f"not valid JSON: {err}") from err
+        eof = not chunk
+        buffer = buffer[pos:] + text
+        pos = 0
+        return bool(chunk) or bool(text)
+
+    def skip_space() -> str | None:
+        nonlocal pos
+        while True:
+            while pos < len(buffer) and buffer[pos] in " \t\r\n":
+                pos += 1
+            if pos < len(buffer):
+                return buffer[pos]
+            if not fill():
+                return None
+
+    def invalid(what: str) -> CompileCommandsError:
+        return CompileCommandsError(path, f"not valid JSON: {what}")
+
+    if skip_space() != "[":
+        if pos < len(buffer) or buffer:
+            raise CompileCommandsError(path, "expected a JSON array of entries")
+        raise invalid("the file is empty")
+    pos += 1
+    first = True
+    while True:
+        ch = skip_space()
+        if ch is None:
+            raise invalid("the array does not end")
+        if ch == "]":
+            pos += 1
+            if skip_space() is not None:
+                raise invalid("extra data after the array")
+            return
+        if not first:
+            if ch != ",":
+                raise invalid(f"expected `,` or `]` in the array, not {ch!r}")
+            pos += 1
+            if skip_space() is None:
+                raise invalid("the array does not end")
+        first = False
+        while True:
+            try:
+                item, end = decoder.raw_decode(buffer, pos)
+                if end == len(buffer) and not eof:
+                    raise ValueError("maybe cut")  # a number may go on in the next chunk
+            except ValueError as err:
+                if fill():
+                    continue
+                raise invalid(str(err)) from err
+            break
+        pos = end
+        yield item
+
+
+def parse_entries(raw: object, path: str, wanted: set[str] | None = None) -> CompileDb:
+    if isinstance(raw, dict | str | int | float | bool) or raw is None:
         raise CompileCommandsError(path, "expected a JSON array of entries")
     entries: dict[str, list[CompileCommand]] = {}
     skipped = 0
+    seen = shaped = 0
+    names = {os.path.basename(w) for w in wanted} if wanted is not None else set()
     for item in raw:
+        seen += 1
+        if isinstance(item, dict) and isinstance(item.get("file"), str):
+            shaped += isinstance(item.get("command"), str) or isinstance(
+                item.get("arguments"), list
+            )
+        if wanted is not None and not _is_wanted(item, path, wanted, names):
+            continue
         command = _entry(item, path)
         if command is None:
             skipped += 1
             continue
         entries.setdefault(command.file, []).append(command)
-    if raw and not entries:
+    if seen and not shaped:
         raise CompileCommandsError(
             path, "no entry has a `file` and a `command` or `arguments` list"
         )
     return CompileDb(path, {k: tuple(v) for k, v in entries.items()}, skipped)
+
+
+def _is_wanted(item: object, db_path: str, wanted: set[str], names: set[str]) -> bool:
+    """Whether an entry is about one of the `wanted` sources (whose base names are `names`):
+    cheap, no command line is split."""
+    if not isinstance(item, dict):
+        return False
+    file, directory = item.get("file"), item.get("directory", "")
+    if not isinstance(file, str) or not isinstance(directory, str):
+        return False
+    if os.path.basename(file) not in names:
+        return False
+    directory = os.path.join(os.path.dirname(os.path.abspath(db_path)), directory)
+    return os.path.normpath(os.path.join(directory, file)) in wanted
 
 
 def _entry(item: object, db_path: str) -> CompileCommand | None:

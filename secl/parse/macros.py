@@ -15,6 +15,7 @@ with a note that names the macro. That is how secl stays free of false findings.
 
 from __future__ import annotations
 
+import functools
 import operator
 import os
 import re
@@ -229,10 +230,82 @@ Directive = namedtuple("Directive", "word start end body")
 def directives(data: bytes) -> list[Directive]:
     if b"#" not in data:
         return []
+    if _plain(data):
+        return _plain_directives(data)
     out = []
     for m in _SCAN.finditer(data):
         if m.start("d") >= 0:
             out.append(Directive(m.group("w").decode(), m.start(), m.end(), m.end("w")))
+    return out
+
+
+# A large file without literals and line continuations (a vmlinux.h that bpftool dumped: a
+# few directives and a comment in megabytes of declarations) has its directives where a line
+# starts with `#` outside a comment, and its comments start at `/*` or `//`: two searches and
+# a walk over their few hits find what the scan above finds (which takes tens of
+# milliseconds per megabyte), to the byte.
+_COMMENT_OPENER = re.compile(rb"/[*/]")
+_PLAIN_FROM = 64 * 1024
+
+
+@functools.lru_cache(maxsize=16)
+def _plain(data: bytes) -> bool:
+    return (
+        len(data) >= _PLAIN_FROM
+        and b'"' not in data
+        and b"'" not in data
+        and b"\\\n" not in data
+        and b"\\\r\n" not in data
+        and not data.endswith(b"\\")
+    )
+
+
+def _hash_lines(data: bytes) -> Iterator[tuple[int, int, int]]:
+    """(line start, `#`, line end) of every line whose first non-blank is `#`: memchr over
+    the few `#` of a declarations file instead of a regex attempt at every line start."""
+    find = data.find
+    pos = find(b"#")
+    while pos >= 0:
+        start = data.rfind(b"\n", 0, pos) + 1
+        if data[start:pos].strip(b" \t"):
+            pos = find(b"#", pos + 1)  # not the first token of its line
+            continue
+        end = find(b"\n", pos)
+        end = len(data) if end < 0 else end
+        yield start, pos, end
+        pos = find(b"#", end)
+
+
+_WORD = re.compile(rb"[ \t]*([a-z_]*)")
+
+
+def _plain_directives(data: bytes) -> list[Directive]:
+    """`directives` of a file `_plain` accepts. As in the scan, a comment hides the lines it
+    covers, and a directive's line hides the comment openers on it."""
+    out = []
+    directives = _hash_lines(data)
+    openers = (m.start() for m in _COMMENT_OPENER.finditer(data))
+    d = next(directives, None)
+    o = next(openers, None)
+    covered = 0  # the end of the last comment or directive
+    while d is not None:
+        if o is not None and o < d[0]:
+            if o >= covered:
+                if data[o + 1] == 0x2A:  # `/*`
+                    end = data.find(b"*/", o + 2)
+                    covered = len(data) if end < 0 else end + 2
+                else:
+                    end = data.find(b"\n", o)
+                    covered = len(data) if end < 0 else end
+            o = next(openers, None)
+            continue
+        start, hash_at, end = d
+        if start >= covered:
+            word = _WORD.match(data, hash_at + 1)
+            assert word is not None
+            out.append(Directive(word.group(1).decode(), start, end, word.end(1)))
+            covered = end
+        d = next(directives, None)
     return out
 
 
@@ -1126,10 +1199,18 @@ def spell(toks: Iterable[Tok]) -> str:
     return out
 
 
-def _defined_names(data: bytes) -> set[str]:
-    return {
+_DEFINE_NAME = re.compile(rb"[ \t]*define[ \t]+([A-Za-z_]\w*)")
+
+
+@functools.lru_cache(maxsize=64)
+def _defined_names(data: bytes) -> frozenset[str]:
+    # Once per file's bytes: every #include of a header asks again (a vmlinux.h is megabytes).
+    if len(data) >= _PLAIN_FROM:  # the same lines, found from their `#`
+        found = (_DEFINE_NAME.match(data, at + 1) for _start, at, _end in _hash_lines(data))
+        return frozenset(m.group(1).decode() for m in found if m is not None)
+    return frozenset(
         m.decode() for m in re.findall(rb"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)", data, re.M)
-    }
+    )
 
 
 def _value_token(t: Tok, value: int | None) -> Tok:
@@ -1935,7 +2016,7 @@ def resolve_sites(
     try:
         located = compdb.locate(root, config.compile_commands)
         if located is not None:
-            db = compdb.load(located)
+            db = compdb.load(located, compdb.in_view(files))
     except compdb.CompileCommandsError as err:
         problems.append(FileProblem(err.path, f"{err.message}; resolving macros without it"))
     include_dirs = tuple(os.path.abspath(d) for d in config.include_dirs)

@@ -1,0 +1,509 @@
+"""What pairing and the loader scan need to know about a project tree, kept between runs.
+
+A one-file run must find the loaders of its BPF source (and the sources its loader opens)
+among every C file of the project, and read the Go, Rust, Python and build files of it. The
+`TreeIndex` of a project root remembers, per C file, the names pairing asks about
+(`PairingNames`: skeletons used, objects named), per loader candidate file what the loader
+scan found, and per directory its entries; each with the file's stat signature.
+
+Freshness, and what it costs: a warm run stats every indexed directory (a new, renamed or
+removed entry changes its directory's mtime; that directory alone is listed again) and every
+indexed file (size, mtime, ctime and inode; a changed file is read again). A file modified
+within RACY_NS of its last reading is read again at the next run too (its timestamp cannot
+tell a later write in the same tick). In a git work tree of GIT_GREP_FROM C files or more the
+C files are git's (tracked or untracked, not ignored); git is asked again when a directory,
+a `.gitignore`, `.git/info/exclude` or the index `.git/index` changed (for the last alone,
+only `git ls-files --cached`). git runs as secl.files runs it (no fsmonitor, hooks or
+pager): nothing but a stat tells secl that a file changed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+from dataclasses import dataclass, field
+
+from secl.files import (
+    SKIP_DIRS,
+    SOURCE_SUFFIXES,
+    Exclusion,
+    FileProblem,
+    git_answers,
+    git_grep,
+    git_sources,
+    git_tracked,
+    in_git_work_tree,
+    read,
+)
+
+# How loader code names a BPF source: a skeleton function (`probe__open_and_load(`) or an
+# object file in a string (`"probe.bpf.o"`, `"/usr/lib/x/probe.o"`).
+SKELETON_USE = re.compile(
+    rb"\b([A-Za-z_]\w*?)__(?:open_and_load|open_opts|open|load|attach|detach|destroy)\s*\("
+)
+OBJECT_NAME = re.compile(rb'["/]([\w.+-]+?)(?:\.bpf)?\.o"')
+# A section site's call, or a wrapper macro's (KPROBE_SEC(f)): a file without one is no BPF
+# source (a loader that only mentions "section" in a comment or calls
+# bpf_program__section_name() must not send pairing after loaders of its own).
+SITE_CALL = re.compile(rb"\b\w*SEC\w*\s*\(|\b(?:section|__section|__section__)\s*\(")
+# Fixed strings every match of SKELETON_USE or OBJECT_NAME contains: files without one have
+# no names (git grep finds the others in one pass over a large tree).
+NAME_HINTS = (b"__open", b"__load", b"__attach", b"__detach", b"__destroy", b'.o"')
+
+# From this many C files on, a git work tree is listed by `git ls-files` and searched by
+# `git grep` instead of walked and read in Python (a kernel checkout: ~60,000 .c/.h files).
+GIT_GREP_FROM = 2000
+RACY_NS = 2_000_000_000
+INDEX_FORMAT = 3
+
+
+@dataclass(frozen=True, slots=True)
+class PairingNames:
+    """The names by which a C file refers to BPF sources (see SKELETON_USE, OBJECT_NAME)."""
+
+    skeletons: frozenset[bytes] = frozenset()
+    objects: frozenset[bytes] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.skeletons or self.objects)
+
+
+NO_NAMES = PairingNames()
+
+
+def pairing_names(data: bytes) -> PairingNames:
+    if not any(hint in data for hint in NAME_HINTS):
+        return NO_NAMES
+    return PairingNames(
+        frozenset(m.group(1) for m in SKELETON_USE.finditer(data)),
+        frozenset(m.group(1) for m in OBJECT_NAME.finditer(data)),
+    )
+
+
+# size, mtime_ns, ctime_ns, inode, packed: three objects per indexed file instead of eight
+# make a kernel tree's index load in a third of the time.
+Signature = bytes
+_PACK = struct.Struct("<QqqQ").pack
+
+
+def signature(st: os.stat_result, now: int) -> Signature | None:
+    """None for a file written so recently that a later write could keep its timestamp."""
+    if now - st.st_mtime_ns < RACY_NS or now - st.st_ctime_ns < RACY_NS:
+        return None
+    return _PACK(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+@dataclass(slots=True)
+class _Dir:
+    mtime: int
+    subdirs: tuple[str, ...]
+    c_files: tuple[str, ...]
+    loader_files: tuple[str, ...]
+    vendored: bool  # under a vendored directory: no loader candidates of its own
+    gitignore: bool = False  # holds a .gitignore (git's listing depends on it)
+
+
+@dataclass(slots=True)
+class TreeIndex:
+    """The index of one project tree (see the module's docstring)."""
+
+    root: str
+    dirs: dict[str, _Dir] = field(default_factory=dict)
+    # C file (relative path) -> (signature, names); for every C file pairing may consider
+    c_files: dict[str, tuple[Signature | None, PairingNames]] = field(default_factory=dict)
+    # loader candidate (relative path) -> (signature, what the loader scan found)
+    loader_files: dict[str, tuple[Signature | None, object]] = field(default_factory=dict)
+    git: bool = False
+    git_state: tuple = ()  # signatures of .git/index and the ignore files (git mode)
+    tracked: frozenset[str] = frozenset()  # git mode: the tracked C files
+    named: set[str] = field(default_factory=set)  # the C files with pairing names
+    matched_excludes: frozenset[str] = frozenset()
+    format: int = INDEX_FORMAT
+
+    def path(self, rel: str) -> str:
+        return self.root if rel == "." else f"{self.root}/{rel}"
+
+
+def _rel(base: str, name: str) -> str:
+    return name if base == "." else f"{base}/{name}"
+
+
+class Indexer:
+    """Builds or refreshes a TreeIndex. `extract_loader(path, data)` is the loader scan's
+    reading of one candidate file (secl.loaders.discover.extract_one), `shown(path)` the
+    path as the run shows it."""
+
+    def __init__(
+        self,
+        root: str,
+        exclusion: Exclusion,
+        max_size: int,
+        extract_loader,
+        is_loader_candidate,
+        vendor_dirs: frozenset[str],
+        preread: dict[str, bytes] | None = None,
+    ) -> None:
+        import time
+
+        self.preread = preread or {}  # absolute path -> bytes this run has read already
+        self.root = root
+        self.exclusion = exclusion
+        self.max_size = max_size
+        self.extract_loader = extract_loader
+        self.is_candidate = is_loader_candidate
+        self.vendor_dirs = vendor_dirs
+        self.now = time.time_ns()
+        self.changed = False
+
+    # -- walking ------------------------------------------------------------------------------
+
+    def _list(self, index: TreeIndex, rel: str, vendored: bool, seen: set) -> list[str]:
+        """List directory `rel` into the index; the subdirectories to walk."""
+        directory = index.path(rel)
+        try:
+            st = os.stat(directory)
+            if (st.st_dev, st.st_ino) in seen:
+                return []  # a symbolic link loop
+            seen.add((st.st_dev, st.st_ino))
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            index.dirs.pop(rel, None)
+            return []
+        subdirs, c_files, loader_files = [], [], []
+        exclusion = self.exclusion
+        gitignore = False
+        for entry in entries:
+            name = entry.name
+            gitignore = gitignore or name == ".gitignore"
+            relative = _rel(rel, name)
+            if exclusion and exclusion(entry.path, relative):
+                continue
+            try:
+                if entry.is_dir():
+                    if name not in SKIP_DIRS:
+                        subdirs.append(name)
+                    continue
+                if name.endswith(SOURCE_SUFFIXES) and (
+                    not entry.is_symlink() or os.path.exists(entry.path)
+                ):
+                    c_files.append(name)
+                if not vendored and self.is_candidate(name) and entry.is_file():
+                    loader_files.append(name)
+            except OSError:
+                continue
+        # A directory changed within RACY_NS may change again in the same timestamp tick:
+        # it is listed again next time (-1 is no mtime).
+        mtime = st.st_mtime_ns if self.now - st.st_mtime_ns >= RACY_NS else -1
+        index.dirs[rel] = _Dir(
+            mtime, tuple(subdirs), tuple(c_files), tuple(loader_files), vendored, gitignore
+        )
+        return [_rel(rel, s) for s in subdirs]
+
+    def _walk(self, index: TreeIndex, start: str, vendored: bool, seen: set) -> None:
+        stack = [(start, vendored)]
+        while stack:
+            rel, vend = stack.pop()
+            for sub in reversed(self._list(index, rel, vend, seen)):
+                stack.append((sub, vend or os.path.basename(sub) in self.vendor_dirs))
+
+    def _drop(self, index: TreeIndex, rel: str) -> None:
+        """Forget directory `rel` and everything under it."""
+        prefix = rel + "/"
+        for table in (index.dirs, index.c_files, index.loader_files):
+            for key in [k for k in table if k == rel or k.startswith(prefix)]:
+                del table[key]
+
+    # -- building and refreshing -----------------------------------------------------------
+
+    def build(self) -> TreeIndex:
+        index = TreeIndex(self.root)
+        self._walk(index, ".", False, set())
+        self.changed = True
+        walked = self._walked_c(index)
+        if (
+            len(walked) >= GIT_GREP_FROM
+            and in_git_work_tree(self.root)
+            and git_answers(self.root)
+            and self._git_list(index, full=True)
+        ):
+            index.git = True
+            self._git_names(index)
+        else:
+            for rel in walked:
+                self._read_c(index, rel)
+        for rel in self._walked_loaders(index):
+            self._read_loader(index, rel)
+        index.matched_excludes = frozenset(self.exclusion.matched)
+        return index
+
+    def refresh(self, index: TreeIndex) -> TreeIndex:
+        """Bring `index` up to date with the tree (see the module docstring for the cost)."""
+        if index.format != INDEX_FORMAT or index.root != self.root:
+            return self.build()
+        self.exclusion.matched.update(index.matched_excludes)
+        moved = False
+        seen: set = set()
+        for rel in list(index.dirs):
+            entry = index.dirs.get(rel)
+            if entry is None:
+                continue  # dropped with its parent
+            try:
+                mtime = os.stat(index.path(rel)).st_mtime_ns
+            except OSError:
+                self._drop(index, rel)
+                moved = True
+                continue
+            if mtime == entry.mtime:
+                continue
+            moved = True
+            old = set(entry.subdirs)
+            new = set(self._list(index, rel, entry.vendored, seen))
+            for sub in old - {os.path.basename(s) for s in new}:
+                self._drop(index, _rel(rel, sub))
+            for sub in new:
+                if os.path.basename(sub) not in old:
+                    self._walk(index, sub, entry.vendored or _vendor(sub, self.vendor_dirs), seen)
+        if moved:
+            self.changed = True
+        walked = self._walked_c(index)
+        if index.git:
+            if len(walked) < GIT_GREP_FROM:
+                return self.build()
+            state = self._git_state(index)
+            if moved or state[1:] != index.git_state[1:]:
+                if not self._git_list(index, full=True):
+                    return self.build()
+            elif state != index.git_state and not self._git_list(index, full=False):
+                return self.build()
+        elif (
+            len(walked) >= GIT_GREP_FROM and in_git_work_tree(self.root) and git_answers(self.root)
+        ):
+            return self.build()  # a large tree git can list now: let it
+        else:
+            listed = set(walked)
+            for rel in [r for r in index.c_files if r not in listed]:
+                del index.c_files[rel]
+                self.changed = True
+            for rel in walked:
+                if rel not in index.c_files:
+                    index.c_files[rel] = (None, NO_NAMES)
+        self._restat(index.c_files, index, self._read_c)
+        loaders = set(self._walked_loaders(index))
+        for rel in [r for r in index.loader_files if r not in loaders]:
+            del index.loader_files[rel]
+            self.changed = True
+        for rel in loaders:
+            if rel not in index.loader_files:
+                index.loader_files[rel] = (None, None)
+        self._restat(index.loader_files, index, self._read_loader)
+        index.named.intersection_update(index.c_files)
+        return index
+
+    def _restat(self, table: dict, index: TreeIndex, reread) -> None:
+        """Read again every file of `table` whose signature changed (or was never trusted)."""
+        prefix = index.root + "/"
+        stat = os.stat
+        pack = _PACK
+        for rel, (sig, _value) in list(table.items()):
+            try:
+                st = stat(prefix + rel)
+            except OSError:
+                st = None
+            if st is not None and sig == pack(
+                st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+            ):  # fmt: skip
+                continue
+            reread(index, rel, st)
+
+    def _walked_c(self, index: TreeIndex) -> list[str]:
+        return [_rel(rel, n) for rel, d in index.dirs.items() for n in d.c_files]
+
+    def _walked_loaders(self, index: TreeIndex) -> list[str]:
+        return [_rel(rel, n) for rel, d in index.dirs.items() for n in d.loader_files]
+
+    def _read_c(self, index: TreeIndex, rel: str, st: os.stat_result | None = None) -> None:
+        path = index.path(rel)
+        data = self.preread.get(path)
+        if data is None:
+            source = read(path, self.max_size)
+            data = None if isinstance(source, FileProblem) else source.data
+        if data is None:
+            names = NO_NAMES
+            sig = None
+        else:
+            names = pairing_names(data)
+            sig = self._sig(path, st)
+        old = index.c_files.get(rel)
+        if old != (sig, names):
+            index.c_files[rel] = (sig, names)
+            self.changed = True
+        if names:
+            index.named.add(rel)
+        else:
+            index.named.discard(rel)
+
+    def _read_loader(self, index: TreeIndex, rel: str, st: os.stat_result | None = None) -> None:
+        from secl.loaders.discover import read_candidate
+
+        path = index.path(rel)
+        sig = self._sig(path, st)
+        data = read_candidate(path)
+        entry = (sig, None if data is None else self.extract_loader(path, data))
+        if index.loader_files.get(rel) != entry:
+            index.loader_files[rel] = entry
+            self.changed = True
+
+    def _sig(self, path: str, st: os.stat_result | None) -> Signature | None:
+        try:
+            st = st if st is not None else os.stat(path)
+        except OSError:
+            return None
+        return signature(st, self.now)
+
+    # -- git --------------------------------------------------------------------------------
+
+    def _git_state(self, index: TreeIndex) -> tuple:
+        """Signatures of what decides git's listing: the index, the ignore files."""
+        from secl.files import git_dir
+
+        gitdir = git_dir(self.root) or ""
+        config = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+        paths = [os.path.join(gitdir, "index"), os.path.join(gitdir, "info", "exclude")]
+        paths.append(os.path.join(config, "git", "ignore"))
+        paths += [
+            os.path.join(index.path(rel), ".gitignore")
+            for rel, entry in index.dirs.items()
+            if entry.gitignore
+        ]
+        out = []
+        for path in paths:
+            try:
+                st = os.stat(path)
+            except OSError:
+                out.append((path, None))
+                continue
+            if self.now - st.st_mtime_ns < RACY_NS or self.now - st.st_ctime_ns < RACY_NS:
+                out.append((path, "racy", self.now))  # never equal: asked again next time
+            else:
+                out.append((path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+        return tuple(out)
+
+    def _git_list(self, index: TreeIndex, *, full: bool) -> bool:
+        """Ask git for the C files: all of them (`full`), or only the tracked ones when only
+        the index changed. False when git does not answer."""
+        state = self._git_state(index)
+        tracked = git_tracked(self.root, self.exclusion)
+        if tracked is None:
+            return False
+        cut = len(os.path.join(self.root, ""))  # git's paths are root + "/" + relative
+        tracked_rel = frozenset(p[cut:] for p in tracked)
+        if full:
+            listing = git_sources(self.root, self.exclusion)
+            if listing is None:
+                return False
+            listed = {p[cut:] for p in listing}
+        else:
+            if index.tracked - tracked_rel:
+                return self._git_list(index, full=True)  # untracked now: ignored or not?
+            listed = set(index.c_files) | tracked_rel
+        for rel in [r for r in index.c_files if r not in listed]:
+            del index.c_files[rel]
+        for rel in listed:
+            if rel not in index.c_files:
+                index.c_files[rel] = (None, NO_NAMES)
+        index.tracked = tracked_rel
+        index.git_state = state
+        self.changed = True
+        return True
+
+    def _git_names(self, index: TreeIndex) -> None:
+        """Names of every listed C file on a first build: one git grep for NAME_HINTS finds
+        the few files that have any; the others are stat'ed only."""
+        hits = git_grep(self.root, NAME_HINTS, self.exclusion)
+        cut = len(os.path.join(self.root, ""))
+        hit = {p[cut:] for p in hits} if hits is not None else None
+        for rel in list(index.c_files):
+            if hit is None or rel in hit:
+                self._read_c(index, rel)
+            else:
+                sig = self._sig(index.path(rel), None)
+                index.c_files[rel] = (sig, NO_NAMES)
+                index.named.discard(rel)
+
+    # -- answers ----------------------------------------------------------------------------
+
+
+def named(index: TreeIndex, stems: set[bytes]) -> list[str]:
+    """The C files whose stem (`probe` of `probe.bpf.c`, `probe.c`, `probe.h`) is one of
+    `stems`, as absolute paths in `c_paths` order."""
+    from secl.pairing import stem
+
+    wanted = set()
+    for s in stems:
+        name = os.fsdecode(s)
+        wanted.update((f"{name}.c", f"{name}.bpf.c", f"{name}.h"))
+    hits = {
+        rel
+        for rel in index.c_files
+        if rel.rpartition("/")[2] in wanted and stem(rel).encode() in stems
+    }
+    return _ordered(index, hits)
+
+
+def c_paths(index: TreeIndex) -> list[str]:
+    """Every C file pairing may consider, as absolute paths: sorted as git lists them, or
+    in the walk's order."""
+    return _ordered(index, index.c_files.keys())
+
+
+def _ordered(index: TreeIndex, hits) -> list[str]:
+    if not hits:
+        return []
+    if index.git:
+        return [index.path(rel) for rel in sorted(hits)]
+    out = []
+    stack = ["."]
+    while stack:
+        rel = stack.pop()
+        entry = index.dirs.get(rel)
+        if entry is None:
+            continue
+        out.extend(index.path(r) for n in entry.c_files if (r := _rel(rel, n)) in hits)
+        stack.extend(_rel(rel, s) for s in reversed(entry.subdirs))
+    return out
+
+
+def users(index: TreeIndex, skeletons: set[bytes], objects: set[bytes]) -> list[str]:
+    """The C files that use one of `skeletons` or name one of `objects`, in `c_paths`
+    order."""
+    hits = set()
+    for rel in index.named:
+        found = index.c_files.get(rel)
+        if found is None:
+            continue  # removed from the listing
+        names = found[1]
+        if names.skeletons & skeletons or names.objects & objects:
+            hits.add(rel)
+    return _ordered(index, hits)
+
+
+def loader_results(index: TreeIndex) -> list[tuple[str, object]]:
+    """(path, what the loader scan found) for every candidate, in the walk's order."""
+    out = []
+    stack = ["."]
+    while stack:
+        rel = stack.pop()
+        entry = index.dirs.get(rel)
+        if entry is None:
+            continue
+        for name in entry.loader_files:
+            item = index.loader_files.get(_rel(rel, name))
+            if item is not None:
+                out.append((index.path(_rel(rel, name)), item[1]))
+        stack.extend(_rel(rel, s) for s in reversed(entry.subdirs))
+    return out
+
+
+def _vendor(rel: str, vendor_dirs: frozenset[str]) -> bool:
+    return any(part in vendor_dirs for part in rel.split("/"))

@@ -1,0 +1,152 @@
+"""Parse files in worker processes (`--jobs N`, config `jobs`): each worker turns its share
+of the files into FileFacts (secl.parse.filefacts) and sends them back encoded as the results
+cache stores them; the main process keeps the order of the files, so the output is the same
+as with one process.
+
+The workers are forked after the files are read: they inherit the bytes and the loaded
+parsers, and nothing but the results crosses a pipe. Where fork is not available (or not
+safe: macOS), runs stay in one process."""
+
+from __future__ import annotations
+
+import sys
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from secl.files import FileProblem
+    from secl.parse.filefacts import FileFacts
+
+# The work of the forked workers: set before the pool forks, read by the workers.
+_WORK: tuple[list[str], dict[str, bytes]] | None = None
+# Files per task: small enough to balance two workers, large enough to keep the pipe quiet.
+CHUNK = 16
+
+
+def can_fork() -> bool:
+    import multiprocessing
+
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _child(counter, queue, tasks: list[tuple[int, int]]) -> None:
+    """A worker: claims the next chunk until none is left, sends each chunk's results, then
+    None."""
+    try:
+        while (task := _claim(counter, tasks)) is not None:
+            queue.put(_work(task))
+    finally:
+        queue.put(None)
+
+
+def _claim(counter, tasks: list[tuple[int, int]]) -> tuple[int, int] | None:
+    with counter.get_lock():
+        i = counter.value
+        counter.value = i + 1
+    return tasks[i] if i < len(tasks) else None
+
+
+def _work(task: tuple[int, int]) -> list[tuple[str, bytes | tuple[str, str, str]]]:
+    """Facts of `paths[start:end]`: an encoded entry per file, or (type, message, traceback)
+    of the exception secl raised on it."""
+    import traceback
+
+    from secl.cache import encode
+    from secl.parse.filefacts import file_facts
+
+    assert _WORK is not None
+    paths, files = _WORK
+    out: list[tuple[str, bytes | tuple[str, str, str]]] = []
+    for path in paths[task[0] : task[1]]:
+        try:
+            out.append((path, encode(file_facts(path, files[path]))))
+        except Exception as err:  # a bug in secl: reported by the main process
+            detail = "".join(traceback.format_exception(err))
+            out.append((path, (type(err).__name__, str(err), detail)))
+    return out
+
+
+def facts_in_workers(
+    paths: list[str],
+    files: dict[str, bytes],
+    jobs: int,
+    here: Callable[[str], FileFacts | FileProblem],
+) -> Iterator[tuple[str, tuple[bytes | None, FileFacts] | FileProblem]]:
+    """(path, (entry or None, facts) or the internal error) for every path, in the order
+    given. The main process is one of the `jobs`: it takes chunks as the workers do and
+    reads them with `here` (keeping the trees it parsed); a worker that dies leaves its
+    files to it."""
+    import multiprocessing
+    import queue as queues
+
+    from secl.cache import decode
+    from secl.files import FileProblem
+
+    global _WORK
+    # Large files first, so that no process is left with a big one at the end.
+    ordered = sorted(paths, key=lambda p: -len(files[p]))
+    tasks = [(i, min(i + CHUNK, len(ordered))) for i in range(0, len(ordered), CHUNK)]
+    context = multiprocessing.get_context("fork")
+    counter = context.Value("i", 0)
+    results: dict[str, object] = {}
+    _WORK = (ordered, files)
+    try:
+        inbox = context.Queue()
+        children = [
+            context.Process(target=_child, args=(counter, inbox, tasks), daemon=True)
+            for _ in range(jobs - 1)
+        ]
+        for child in children:
+            child.start()
+        while (task := _claim(counter, tasks)) is not None:
+            for path in ordered[task[0] : task[1]]:
+                results[path] = here(path)
+        finished = 0
+        while finished < len(children):
+            try:
+                chunk = inbox.get(timeout=1.0)
+            except queues.Empty:
+                if all(c.exitcode is not None for c in children):
+                    break  # a worker died: its files are read here below
+                continue
+            if chunk is None:
+                finished += 1
+            else:
+                results.update(chunk)
+        for child in children:
+            child.join()
+    finally:
+        _WORK = None
+    for path in paths:
+        outcome = results.get(path)
+        if outcome is None:
+            outcome = results[path] = here(path)
+        if isinstance(outcome, bytes):
+            facts = decode(outcome)
+            if facts is not None:
+                yield path, (outcome, facts)
+                continue
+            outcome = ("RuntimeError", "a worker's facts did not decode", "")
+        if isinstance(outcome, tuple):
+            yield path, _problem(path, *outcome)
+        elif isinstance(outcome, FileProblem):
+            yield path, outcome
+        else:
+            yield path, (None, outcome)
+
+
+def _problem(path: str, kind: str, message: str, detail: str) -> FileProblem:
+    from secl import __version__
+    from secl.files import FileProblem
+
+    what = f"{kind}: {message}" if message else kind
+    what = " ".join(what.split())
+    if len(what) > 200:
+        what = what[:199] + "…"
+    return FileProblem(
+        path,
+        f"internal error in secl {__version__} ({what}); file skipped",
+        internal=True,
+        detail=detail,
+    )

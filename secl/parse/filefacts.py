@@ -1,0 +1,108 @@
+"""Everything the later stages read from one C file's tree, computed in one go: in a worker
+process of a parallel run (trees cannot leave the process that parsed them) or once for the
+results cache. A pure function of the file's path and bytes."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from tree_sitter import Tree
+
+    from secl.facts import SectionSite
+    from secl.parse.loader import LoaderFacts
+
+
+@dataclass(frozen=True, slots=True)
+class FileFacts:
+    """What the parse stage and the tree readers of the analysis found in one C file."""
+
+    sites: tuple[SectionSite, ...]  # secl.parse.bpf.extract_sites
+    # secl.parse.loader.extract_loader_facts, for a file secl.parse.loader.is_loader takes
+    loader: LoaderFacts | None = None
+    # function name -> byte range of its body (the upgrade analysis follows calls), for a
+    # file with a section site
+    functions: tuple[tuple[str, tuple[int, int]], ...] | None = None
+
+
+# A file this large is read by its text first: a header that bpftool dumped (vmlinux.h, 2-3
+# MB of declarations) names SECCOMP_* and BPF_PERF_EVENT, but has no section call and no
+# function body, so neither a site nor a loader fact; its parse would cost a second and a
+# hundred megabytes.
+HUGE = 1024 * 1024
+# A function body: what every loader fact sits in (secl.parse.loader reads calls and stores).
+_BODY = re.compile(rb"\)\s*\{")
+
+
+# What every section call contains (secl.index.SITE_CALL without its `\b`: a literal first,
+# which the regex engine finds fast in megabytes).
+_SEC_CALL = re.compile(rb"SEC\w*\s*\(")
+_SECTION_CALL = re.compile(rb"section\s*\(")
+
+
+@functools.lru_cache(maxsize=16)
+def has_sites(data: bytes) -> bool:
+    """Whether a file may hold a section site (and is worth a parse for it)."""
+    if b"SEC" not in data and b"section" not in data:
+        return False
+    if len(data) < HUGE:
+        return True
+    return _SEC_CALL.search(data) is not None or _SECTION_CALL.search(data) is not None
+
+
+@functools.lru_cache(maxsize=16)
+def may_load(data: bytes) -> bool:
+    """Whether a file may hold C loader facts (secl.parse.loader.is_loader, and for a huge
+    file a function body)."""
+    from secl.parse.loader import is_loader
+
+    return is_loader(data) and (len(data) < HUGE or _BODY.search(data) is not None)
+
+
+def function_bodies(tree: Tree) -> dict[str, tuple[int, int]]:
+    """The functions defined at file level (also under #if and in ERROR nodes): name ->
+    byte range of the body; the first definition of a name wins."""
+    found: dict[str, tuple[int, int]] = {}
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        for child in node.children:
+            if child.type == "function_definition":
+                body = child.child_by_field_name("body")
+                decl = child.child_by_field_name("declarator")
+                while decl is not None and decl.type != "function_declarator":
+                    decl = decl.child_by_field_name("declarator")
+                name = decl.child_by_field_name("declarator") if decl is not None else None
+                if body is not None and name is not None and name.type == "identifier":
+                    found.setdefault(name.text.decode(), (body.start_byte, body.end_byte))
+            elif child.type.startswith("preproc_") or child.type == "ERROR":
+                stack.append(child)
+    return found
+
+
+def file_facts(path: str, data: bytes, tree: Tree | None = None) -> FileFacts:
+    """The facts of one file (parsed here unless `tree` is given)."""
+    from secl.parse.bpf import extract_sites
+    from secl.parse.loader import LoaderFacts, extract_loader_facts, is_loader
+    from secl.parse.tree import Positions, parse
+
+    if not has_sites(data) and not may_load(data):
+        # Nothing a parse would find (a huge header): its loader facts are none.
+        empty = LoaderFacts(path, frozenset(), frozenset()) if is_loader(data) else None
+        return FileFacts((), empty, None)
+    if tree is None:
+        tree = parse(data)
+    sites = tuple(extract_sites(path, data, tree)) if has_sites(data) else ()
+    loader = None
+    if is_loader(data):
+        loader = extract_loader_facts(path, data, tree, Positions(data))
+    functions = tuple(function_bodies(tree).items()) if sites else None
+    return FileFacts(sites, loader, functions)
+
+
+def needs_parse(data: bytes) -> bool:
+    """Whether `file_facts` parses the file."""
+    return has_sites(data) or may_load(data)
