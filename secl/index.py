@@ -37,6 +37,10 @@ from secl.files import (
     read,
 )
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection
+
 # How loader code names a BPF source: a skeleton function (`probe__open_and_load(`) or an
 # object file in a string (`"probe.bpf.o"`, `"/usr/lib/x/probe.o"`).
 SKELETON_USE = re.compile(
@@ -131,16 +135,16 @@ def _rel(base: str, name: str) -> str:
 
 class Indexer:
     """Builds or refreshes a TreeIndex. `extract_loader(path, data)` is the loader scan's
-    reading of one candidate file (secl.loaders.discover.extract_one), `shown(path)` the
-    path as the run shows it."""
+    reading of one candidate file (secl.loaders.discover.extract_one, with the path as the
+    run shows it), `is_loader_candidate(name)` whether a file of that name is one."""
 
     def __init__(
         self,
         root: str,
         exclusion: Exclusion,
         max_size: int,
-        extract_loader,
-        is_loader_candidate,
+        extract_loader: Callable[[str, bytes], object],
+        is_loader_candidate: Callable[[str], bool],
         vendor_dirs: frozenset[str],
         preread: dict[str, bytes] | None = None,
     ) -> None:
@@ -300,7 +304,12 @@ class Indexer:
         index.named.intersection_update(index.c_files)
         return index
 
-    def _restat(self, table: dict, index: TreeIndex, reread) -> None:
+    def _restat(
+        self,
+        table: dict[str, tuple[Signature | None, object]],
+        index: TreeIndex,
+        reread: Callable[[TreeIndex, str, os.stat_result | None], None],
+    ) -> None:
         """Read again every file of `table` whose signature changed (or was never trusted)."""
         prefix = index.root + "/"
         stat = os.stat
@@ -431,8 +440,6 @@ class Indexer:
                 index.c_files[rel] = (sig, NO_NAMES)
                 index.named.discard(rel)
 
-    # -- answers ----------------------------------------------------------------------------
-
 
 def named(index: TreeIndex, stems: set[bytes]) -> list[str]:
     """The C files whose stem (`probe` of `probe.bpf.c`, `probe.c`, `probe.h`) is one of
@@ -457,7 +464,7 @@ def c_paths(index: TreeIndex) -> list[str]:
     return _ordered(index, index.c_files.keys())
 
 
-def _ordered(index: TreeIndex, hits) -> list[str]:
+def _ordered(index: TreeIndex, hits: Collection[str]) -> list[str]:
     if not hits:
         return []
     if index.git:
