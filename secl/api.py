@@ -285,7 +285,7 @@ def _parse_files(
 
 
 # A pool of processes costs tens of milliseconds to start: below this many files to parse, one
-# process is done first (see ../shared/docs/performance-floor.md).
+# process is done first (a pool pays off from about a hundred files).
 PARALLEL_FROM = 100
 
 

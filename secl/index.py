@@ -19,10 +19,12 @@ pager): nothing but a stat tells secl that a file changed.
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 import struct
 from dataclasses import dataclass, field
+from itertools import starmap
 
 from secl.files import (
     SKIP_DIRS,
@@ -36,6 +38,10 @@ from secl.files import (
     in_git_work_tree,
     read,
 )
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection
 
 # How loader code names a BPF source: a skeleton function (`probe__open_and_load(`) or an
 # object file in a string (`"probe.bpf.o"`, `"/usr/lib/x/probe.o"`).
@@ -85,13 +91,15 @@ def pairing_names(data: bytes) -> PairingNames:
 # make a kernel tree's index load in a third of the time.
 Signature = bytes
 _PACK = struct.Struct("<QqqQ").pack
+_FIRST = operator.itemgetter(0)
+_STAT_FIELDS = operator.attrgetter("st_size", "st_mtime_ns", "st_ctime_ns", "st_ino")
 
 
 def signature(st: os.stat_result, now: int) -> Signature | None:
     """None for a file written so recently that a later write could keep its timestamp."""
     if now - st.st_mtime_ns < RACY_NS or now - st.st_ctime_ns < RACY_NS:
         return None
-    return _PACK(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    return _PACK(*_STAT_FIELDS(st))
 
 
 @dataclass(slots=True)
@@ -131,16 +139,16 @@ def _rel(base: str, name: str) -> str:
 
 class Indexer:
     """Builds or refreshes a TreeIndex. `extract_loader(path, data)` is the loader scan's
-    reading of one candidate file (secl.loaders.discover.extract_one), `shown(path)` the
-    path as the run shows it."""
+    reading of one candidate file (secl.loaders.discover.extract_one, with the path as the
+    run shows it), `is_loader_candidate(name)` whether a file of that name is one."""
 
     def __init__(
         self,
         root: str,
         exclusion: Exclusion,
         max_size: int,
-        extract_loader,
-        is_loader_candidate,
+        extract_loader: Callable[[str, bytes], object],
+        is_loader_candidate: Callable[[str], bool],
         vendor_dirs: frozenset[str],
         preread: dict[str, bytes] | None = None,
     ) -> None:
@@ -266,9 +274,9 @@ class Indexer:
                     self._walk(index, sub, entry.vendored or _vendor(sub, self.vendor_dirs), seen)
         if moved:
             self.changed = True
-        walked = self._walked_c(index)
+        walked_count = sum(len(d.c_files) for d in index.dirs.values())
         if index.git:
-            if len(walked) < GIT_GREP_FROM:
+            if walked_count < GIT_GREP_FROM:
                 return self.build()
             state = self._git_state(index)
             if moved or state[1:] != index.git_state[1:]:
@@ -277,10 +285,11 @@ class Indexer:
             elif state != index.git_state and not self._git_list(index, full=False):
                 return self.build()
         elif (
-            len(walked) >= GIT_GREP_FROM and in_git_work_tree(self.root) and git_answers(self.root)
+            walked_count >= GIT_GREP_FROM and in_git_work_tree(self.root) and git_answers(self.root)
         ):
             return self.build()  # a large tree git can list now: let it
         else:
+            walked = self._walked_c(index)
             listed = set(walked)
             for rel in [r for r in index.c_files if r not in listed]:
                 del index.c_files[rel]
@@ -300,19 +309,34 @@ class Indexer:
         index.named.intersection_update(index.c_files)
         return index
 
-    def _restat(self, table: dict, index: TreeIndex, reread) -> None:
-        """Read again every file of `table` whose signature changed (or was never trusted)."""
+    def _restat(
+        self,
+        table: dict[str, tuple[Signature | None, object]],
+        index: TreeIndex,
+        reread: Callable[[TreeIndex, str, os.stat_result | None], None],
+    ) -> None:
+        """Read again every file of `table` whose signature changed (or was never trusted).
+        The stats and their packing run in C (map, starmap): a kernel tree has 64,000 files,
+        and a loop in Python would cost a third of the stats themselves."""
+        keys = list(table)
         prefix = index.root + "/"
-        stat = os.stat
-        pack = _PACK
-        for rel, (sig, _value) in list(table.items()):
+        try:
+            now = list(starmap(_PACK, map(_STAT_FIELDS, map(os.stat, [prefix + k for k in keys]))))
+        except OSError:  # a file is gone (its directory changed too): one at a time
+            now = None
+        if now is not None:
+            olds = list(map(_FIRST, table.values()))
+            if now != olds:
+                for rel, sig, old in zip(keys, now, olds, strict=True):
+                    if sig != old:
+                        reread(index, rel, None)
+            return
+        for rel, (old, _value) in list(table.items()):
             try:
-                st = stat(prefix + rel)
+                st = os.stat(prefix + rel)
             except OSError:
                 st = None
-            if st is not None and sig == pack(
-                st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
-            ):  # fmt: skip
+            if st is not None and old == _PACK(*_STAT_FIELDS(st)):
                 continue
             reread(index, rel, st)
 
@@ -431,8 +455,6 @@ class Indexer:
                 index.c_files[rel] = (sig, NO_NAMES)
                 index.named.discard(rel)
 
-    # -- answers ----------------------------------------------------------------------------
-
 
 def named(index: TreeIndex, stems: set[bytes]) -> list[str]:
     """The C files whose stem (`probe` of `probe.bpf.c`, `probe.c`, `probe.h`) is one of
@@ -457,7 +479,7 @@ def c_paths(index: TreeIndex) -> list[str]:
     return _ordered(index, index.c_files.keys())
 
 
-def _ordered(index: TreeIndex, hits) -> list[str]:
+def _ordered(index: TreeIndex, hits: Collection[str]) -> list[str]:
     if not hits:
         return []
     if index.git:

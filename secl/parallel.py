@@ -14,6 +14,8 @@ import sys
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from multiprocessing.queues import Queue
+    from multiprocessing.sharedctypes import Synchronized
 
     from secl.files import FileProblem
     from secl.parse.filefacts import FileFacts
@@ -30,7 +32,7 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
 
-def _child(counter, queue, tasks: list[tuple[int, int]]) -> None:
+def _child(counter: Synchronized, queue: Queue, tasks: list[tuple[int, int]]) -> None:
     """A worker: claims the next chunk until none is left, sends each chunk's results, then
     None."""
     try:
@@ -40,7 +42,7 @@ def _child(counter, queue, tasks: list[tuple[int, int]]) -> None:
         queue.put(None)
 
 
-def _claim(counter, tasks: list[tuple[int, int]]) -> tuple[int, int] | None:
+def _claim(counter: Synchronized, tasks: list[tuple[int, int]]) -> tuple[int, int] | None:
     with counter.get_lock():
         i = counter.value
         counter.value = i + 1

@@ -10,6 +10,11 @@ import os
 import shlex
 from dataclasses import dataclass
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from typing import BinaryIO
+
 FILE_NAME = "compile_commands.json"
 # Where a project keeps it when no path is configured: its root, or a CMake/Meson build dir.
 SEARCH = ("", "build")
@@ -100,7 +105,7 @@ def load(path: str, wanted: set[str] | None = None) -> CompileDb:
         raise CompileCommandsError(path, f"cannot read: {err.strerror or err}") from err
 
 
-def in_view(paths) -> set[str]:
+def in_view(paths: Iterable[str]) -> set[str]:
     """The source paths whose entries a run keeps (`CompileDb.for_file` looks them up by
     absolute normalised path, then by real path)."""
     out = set()
@@ -114,7 +119,7 @@ def in_view(paths) -> set[str]:
 _CHUNK = 1 << 20
 
 
-def _stream(fh, path: str):
+def _stream(fh: BinaryIO, path: str) -> Iterator[object]:
     """The elements of the JSON array in `fh`, decoded one at a time (the C scanner of the
     json module on a window of the text: memory stays at a chunk plus one entry)."""
     import codecs
