@@ -77,4 +77,3 @@ def test_findings_survive_the_rule_runner(analysed) -> None:
         if f.code.startswith("SECL2"):
             assert f.related, f"{f.code} on {f.program} names no proving line"
             assert f.fix is not None and f.fix.applicability == "safe"
-
