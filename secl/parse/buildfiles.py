@@ -79,7 +79,22 @@ def _read_build_file(path: str, data: bytes) -> BuildFile:
         return _cmake(path, text)
     if name == "meson.build":
         return _meson(path, text)
-    return _Makefile(path, text).read()
+    try:
+        return _Makefile(path, text).read()
+    except _TooComplex:
+        # Read conservatively: a Makefile whose expansion takes more work than any plain
+        # build (the kernel selftests' generates its rules with foreach/eval over hundreds
+        # of tests: seconds) says nothing rather than stall every run that reads it.
+        return BuildFile(path)
+
+
+class _TooComplex(Exception):
+    """The expansion budget of one Makefile is spent."""
+
+
+# Variable references one Makefile may expand: ordinary project Makefiles need a few
+# thousand; the kernel selftests' needs millions.
+_EXPANSION_BUDGET = 200_000
 
 
 # -- Makefiles -----------------------------------------------------------------------------
@@ -98,6 +113,7 @@ class _Makefile:
         self.variables: dict[str, str] = {}
         self.target_variables: dict[str, dict[str, str]] = {}
         self.rules: list[_Rule] = []
+        self._budget = _EXPANSION_BUDGET
         self._parse(text)
 
     def _parse(self, text: str) -> None:
@@ -172,6 +188,9 @@ class _Makefile:
         return out
 
     def _reference(self, m: re.Match, automatic: dict | None, local: dict | None) -> str:
+        self._budget -= 1
+        if self._budget < 0:
+            raise _TooComplex
         single = m.group("single")
         if single is not None:
             if automatic is not None and single in automatic:

@@ -127,3 +127,15 @@ def test_names_bpftool_and_build_systems_give() -> None:
     assert object_stem("out/x.tmp.bpf.o") == "x"
     assert object_stem("linked_funcs1.bpf.o") == "linked_funcs1"
     assert object_stem("x.bpf.linked3.o") == "x"
+
+
+def test_a_makefile_too_costly_to_expand_says_nothing_rather_than_stall() -> None:
+    from secl.parse import buildfiles
+
+    # Each variable refers to the one before twice: 2**24 references to expand in all.
+    lines = ["A0 := x.bpf.o"] + [f"A{i} = $(A{i - 1}) $(A{i - 1})" for i in range(1, 25)]
+    lines += ["out.bpf.o: $(A24)", "\tbpftool gen object $@ $^"]
+    data = ("\n".join(lines) + "\n").encode()
+    assert buildfiles._read_build_file("Makefile", data) == buildfiles.BuildFile("Makefile")
+    small = b"tool.bpf.o: a.bpf.o b.bpf.o\n\tbpftool gen object $@ $^\n"
+    assert buildfiles._read_build_file("Makefile", small).linked
