@@ -23,6 +23,7 @@ from secl.files import (
     git_sources,
     in_git_work_tree,
     read,
+    split_objects,
 )
 from secl.findings import Finding, InventoryEntry
 from secl.index import GIT_GREP_FROM, SITE_CALL, pairing_names
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
     from secl.cache import Store
     from secl.index import TreeIndex
+    from secl.kernel import KernelLists
     from secl.loaders.discover import LoaderScan
 
     T = TypeVar("T")
@@ -92,11 +94,14 @@ def load(paths: Iterable[str], config: Config | None = None, *, pair: bool = Tru
     problems: list[FileProblem] = []
     reported: list[str] = []
     exclusion = Exclusion(config.exclude, config.root)
-    for item in discover(paths, exclusion):
+    for item in discover(paths, exclusion, objects=config.objects):
         if isinstance(item, FileProblem):
             problems.append(item)
         else:
             reported.append(item)
+    objects: list[str] = []
+    if config.objects:  # compiled BPF objects (secl/objects.py)
+        reported, objects = split_objects(reported, paths)
     explicit_files = any(os.path.isfile(p) for p in paths)
     files: dict[str, bytes] = {}
     seen: dict[tuple[int, int], str] = {}  # one file by two paths is read under the first
@@ -115,8 +120,8 @@ def load(paths: Iterable[str], config: Config | None = None, *, pair: bool = Tru
         files[path] = source.data
     root, marked = project_root(paths[0])
     run = _build(
-        files, reported, problems, root, config, pair=pair and explicit_files, deep=marked,
-        exclusion=exclusion, identities=set(seen),
+        files, reported + objects, problems, root, config, pair=pair and explicit_files,
+        deep=marked, exclusion=exclusion, identities=set(seen), objects=(objects, paths),
     )  # fmt: skip
     run.unmatched_excludes = [p for p in exclusion.unmatched() if p not in DEFAULT_EXCLUDE]
     return run
@@ -156,7 +161,13 @@ def _build(
     deep: bool = True,
     exclusion: Exclusion | None = None,
     identities: set[tuple[int, int]] | None = None,
+    objects: tuple[list[str], list[str]] = ([], []),
 ) -> Run:
+    compiled = {}
+    if objects[0]:  # before pairing: the sources objects name pair with their loaders
+        from secl.objects import read_objects
+
+        compiled = read_objects(*objects, config, root, files, problems)
     from secl.cache import open_store
 
     store = open_store(config, root)
@@ -174,7 +185,7 @@ def _build(
     problems.extend(FileProblem(path, message) for path, message in scan.problems)
     project = Project(
         root=root, files=files, sites=[], reported=frozenset(p for p in reported if p in files),
-        config=config, loader_scan=scan,
+        config=config, loader_scan=scan, kernel=_kernel_lists(config, problems),
     )  # fmt: skip
     sites, failed = _parse_files(project, problems, store)
     project.sites = sites
@@ -185,10 +196,26 @@ def _build(
     )
     project.sites = resolution.sites
     problems.extend(resolution.problems)
+    if compiled:
+        from secl.objects import attach_objects
+
+        attach_objects(project, compiled)
     linted = sum(1 for p in set(reported) if p in project.files)
     if store is not None:
         store.finish()
     return Run(project=project, problems=problems, linted=linted)
+
+
+def _kernel_lists(config: Config, problems: list[FileProblem]) -> KernelLists | None:
+    """The kernel lists the configuration names (secl/kernel.py); one line per list that
+    cannot be read."""
+    if config.kernel_functions is None and config.kprobe_blacklist is None:
+        return None
+    from secl.kernel import load_lists
+
+    lists, notes = load_lists(config.kernel_functions, config.kprobe_blacklist)
+    problems.extend(FileProblem(where, message) for where, message in notes)
+    return lists
 
 
 def _parse_files(
@@ -375,7 +402,8 @@ def subproject(project: Project, keep: Iterable[str]) -> Project:
     new = Project(
         root=project.root, files=kept, sites=[s for s in project.sites if s.path in kept],
         reported=frozenset(p for p in project.reported if p in kept), config=project.config,
-        loader_scan=project.loader_scan,
+        loader_scan=project.loader_scan, kernel=project.kernel,
+        objects={p: o for p, o in project.objects.items() if p in kept},
     )  # fmt: skip
     for path in kept:
         tree = project._trees.get(path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from secl.families import FAMILIES
@@ -21,6 +21,11 @@ class Example:
     files: dict[str, str]
     fixed: dict[str, str]
     target_libbpf: str | None = None
+    # Compiled objects of the example: object name -> the C source it is compiled from
+    # (with clang, elsewhere: the object's line info names a file of that name).
+    objects: dict[str, str] = field(default_factory=dict)
+    # [tool.secl] keys of the example (paths relative to its files).
+    config: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,8 @@ def load_catalogue() -> dict[str, Rule]:
                 files=dict(e.get("files", {})),
                 fixed=dict(e.get("fixed", {})),
                 target_libbpf=e.get("target-libbpf"),
+                objects=dict(e.get("objects", {})),
+                config=dict(e.get("config", {})),
             )
             for e in raw.get("examples", [])
         )

@@ -48,6 +48,11 @@ def _parser(command: str | None = None):
                        help="judge every BPF source as loaded by KIND (libbpf, libbpfgo, "
                        "libbpf-rs, cilium-ebpf, aya, bcc, gobpf, ebpf-for-windows, "
                        "other)")  # fmt: skip
+        p.add_argument("--kernel-functions", metavar="FILE|host",
+                       help="judge kprobe targets by a kernel's tracefs "
+                       "available_filter_functions (\"host\": the running kernel's)")  # fmt: skip
+        p.add_argument("--kprobe-blacklist", metavar="FILE|host",
+                       help="and by its debugfs kprobes/blacklist")  # fmt: skip
         p.add_argument("--no-cache", action="store_true",
                        help="neither read nor write the results cache (.secl_cache)")  # fmt: skip
         p.add_argument("--jobs", "-j", type=_jobs, metavar="N",
@@ -279,6 +284,13 @@ def _config(args):
             from secl.config import validate_loader
 
             changes["loader"] = validate_loader(args.loader, "--loader")
+        for key in ("kernel_functions", "kprobe_blacklist"):
+            value = getattr(args, key, None)
+            if value is not None:
+                if value != "host" and not os.path.isfile(value):
+                    option = "--" + key.replace("_", "-")
+                    raise _UsageError(f'{option} {value}: no such file (or "host")')
+                changes[key] = value
         if getattr(args, "no_cache", False):
             changes["cache"] = False
         if getattr(args, "jobs", None):
@@ -477,6 +489,8 @@ def _rule(args) -> int:
         title = "Bad" if ex.kind == "bad" else "Good"
         for name, text in ex.files.items():
             print(f"## {title}: {name}\n\n```c\n{text.rstrip()}\n```\n")
+        for name, text in ex.objects.items():
+            print(f"## {title}: {name}, compiled from\n\n```c\n{text.rstrip()}\n```\n")
     return EXIT_CLEAN
 
 

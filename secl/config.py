@@ -23,6 +23,9 @@ KEYS = {
     "loaders": dict,
     "include-dirs": list,
     "max-file-size": (int, str),
+    "objects": bool,
+    "kernel-functions": str,
+    "kprobe-blacklist": str,
     "cache-dir": str,
     "jobs": int,
 }
@@ -57,6 +60,11 @@ class Config:
     loaders: dict[str, str] = field(default_factory=dict)
     loader: str | None = None  # --loader: every BPF source is loaded by this kind
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; larger sources are skipped
+    objects: bool = True  # read compiled BPF objects (`*.o`) given or found in a walk
+    # A kernel's tracefs available_filter_functions / debugfs kprobes/blacklist: a file, or
+    # "host" for the running kernel's (secl/kernel.py).
+    kernel_functions: str | None = None
+    kprobe_blacklist: str | None = None
     cache_dir: str | None = None  # the results cache (None: .secl_cache at the root)
     cache: bool = True  # --no-cache: neither read nor write the results cache
     jobs: int | None = None  # parse processes (None: the CPUs this process may use)
@@ -258,6 +266,13 @@ def parse_table(table: dict[str, object], path: str) -> Config:
         cfg = replace(cfg, loaders=dict(table))
     if "max-file-size" in values:
         cfg = replace(cfg, max_file_size=values["max-file-size"])
+    if "objects" in values:
+        cfg = replace(cfg, objects=values["objects"])
+    for key in ("kernel-functions", "kprobe-blacklist"):
+        if key in values:
+            value = str(values[key])
+            where = value if value == "host" else os.path.join(root, value)
+            cfg = replace(cfg, **{key.replace("-", "_"): where})
     if "cache-dir" in values:
         cfg = replace(cfg, cache_dir=os.path.join(root, str(values["cache-dir"])))
     if "jobs" in values:

@@ -70,6 +70,9 @@ class SectionSite:
     macro_users: tuple[str, ...] = ()  # other programs sharing a literal spelled in a #define
     unresolved_macro: str | None = None  # the macro that kept `section` None
     unresolved_reason: str | None = None  # why, in words (SECL001 says it)
+    # Set for a site read from a compiled object (secl/parse/objects.py), whose `path` is
+    # the object and whose spans point into secl's listing of it (one row per ELF section).
+    origin: ObjectOrigin | None = None
 
     @property
     def key(self) -> tuple[str, int, str | None]:
@@ -91,3 +94,15 @@ class Spelling:
     piece: Piece  # kind literal, stringify or other; span in `path`
     macro: str | None  # the #define it is spelled in; None when written at the site itself
     shared: tuple[str, ...] = ()  # other programs whose section uses this very spelling
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectOrigin:
+    """Where a site read from a compiled BPF object comes from: the object's ELF section
+    (the site's row), and the source line its `.BTF.ext` line info names, when it has one."""
+
+    object: str
+    elf_section: int
+    source: str | None = None  # the file name as the compiler recorded it
+    line: int | None = None
+    column: int | None = None

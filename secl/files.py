@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 SOURCE_SUFFIXES = (".c", ".h")
+# Compiled BPF objects (`x.bpf.o`, bpf2go's `x_bpfel.o`), read when the configuration's
+# `objects` is true (secl/objects.py).
+OBJECT_SUFFIXES = (".o",)
+ELF_MAGIC = b"\x7fELF"
 # Directories that never hold sources a user wants linted.
 SKIP_DIRS = frozenset(
     {
@@ -132,17 +136,23 @@ def _exclude_matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
 
 
 def discover(
-    paths: Iterable[str], exclude: Iterable[str] | Exclusion = (), root: str | None = None
+    paths: Iterable[str],
+    exclude: Iterable[str] | Exclusion = (),
+    root: str | None = None,
+    *,
+    objects: bool = False,
 ) -> Iterator[str | FileProblem]:
-    """Yield source paths (explicit files always, directories recursively) or problems.
-    Exclude patterns are matched relative to `root` (the project root)."""
+    """Yield source paths (explicit files always, directories recursively) or problems;
+    with `objects`, the walk also yields `*.o` files. Exclude patterns are matched relative
+    to `root` (the project root)."""
     exclusion = exclude if isinstance(exclude, Exclusion) else Exclusion(exclude, root)
+    suffixes = SOURCE_SUFFIXES + OBJECT_SUFFIXES if objects else SOURCE_SUFFIXES
     for arg in paths:
         if not os.path.lexists(arg):
             yield FileProblem(arg, "no such file or directory")
             continue
         if os.path.isdir(arg):
-            yield from _walk(arg, exclusion)
+            yield from _walk(arg, exclusion, suffixes)
         elif not os.path.exists(arg):  # it exists as a link only
             yield FileProblem(arg, "broken symbolic link")
         else:
@@ -150,7 +160,9 @@ def discover(
             yield arg
 
 
-def _walk(root: str, exclusion: Exclusion) -> Iterator[str | FileProblem]:
+def _walk(
+    root: str, exclusion: Exclusion, suffixes: tuple[str, ...] = SOURCE_SUFFIXES
+) -> Iterator[str | FileProblem]:
     seen_dirs: set[tuple[int, int]] = set()
     stack = [root]
     while stack:
@@ -177,7 +189,7 @@ def _walk(root: str, exclusion: Exclusion) -> Iterator[str | FileProblem]:
             path = entry.path if directory != "." else entry.name
             if exclusion and exclusion(path, entry.name if base == "." else f"{base}/{entry.name}"):
                 continue
-            source = entry.name.endswith(SOURCE_SUFFIXES)
+            source = entry.name.endswith(suffixes)
             try:
                 if entry.is_dir():
                     if entry.name not in SKIP_DIRS:
@@ -195,10 +207,12 @@ def _walk(root: str, exclusion: Exclusion) -> Iterator[str | FileProblem]:
         stack.extend(reversed(subdirs))
 
 
-def read(path: str, max_size: int = DEFAULT_MAX_FILE_SIZE) -> SourceFile | FileProblem:
+def read(
+    path: str, max_size: int = DEFAULT_MAX_FILE_SIZE, *, binary: bool = False
+) -> SourceFile | FileProblem:
     """The file's bytes, read once. Only a regular file is opened (a FIFO would block, a
     device such as /dev/zero never ends, and opening some devices acts on them), and no more
-    than `max_size` bytes are read."""
+    than `max_size` bytes are read. A file with NUL bytes is a problem unless `binary`."""
     try:
         st = os.stat(path)
     except OSError as err:
@@ -223,9 +237,37 @@ def read(path: str, max_size: int = DEFAULT_MAX_FILE_SIZE) -> SourceFile | FileP
         os.close(fd)
     if data is None:
         return _too_large(path, None, max_size)
-    if b"\0" in data[:BINARY_SNIFF]:
+    if not binary and b"\0" in data[:BINARY_SNIFF]:
         return FileProblem(path, "binary file (NUL bytes), skipped")
     return SourceFile(path, data, (st.st_dev, st.st_ino))
+
+
+def split_objects(paths: Iterable[str], given: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(sources, compiled objects) of the paths of a run: an object is a file named `*.o`,
+    or a file given by name whose first bytes are the ELF magic (whatever its name)."""
+    explicit = set(given)
+    sources, objects = [], []
+    for path in paths:
+        if path.endswith(OBJECT_SUFFIXES) or (path in explicit and _starts_elf(path)):
+            objects.append(path)
+        else:
+            sources.append(path)
+    return sources, objects
+
+
+def _starts_elf(path: str) -> bool:
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False  # read() says what it is
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return os.read(fd, len(ELF_MAGIC)) == ELF_MAGIC
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _read_bounded(fd: int, size: int, limit: int) -> bytes | None:

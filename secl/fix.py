@@ -276,7 +276,8 @@ def reanalysed(
     given it rather than reading the disk."""
     new = Project(
         root=project.root, files=files, sites=[], reported=project.reported,
-        config=project.config,
+        config=project.config, loader_scan=project.loader_scan, objects=project.objects,
+        kernel=project.kernel,
     )  # fmt: skip
     changed = {path for path, data in files.items() if data is not project.files.get(path)}
     if original is not None:

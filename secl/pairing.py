@@ -9,9 +9,10 @@ from secl.config import Config
 
 
 def stem(path: str) -> str:
-    """`dir/probe.bpf.c` -> `probe`; also for `probe.c` and headers."""
+    """`dir/probe.bpf.c` -> `probe`; also for `probe.c`, headers and compiled objects
+    (`probe.bpf.o`, `probe.o`: a loader names an object's skeleton as its source's)."""
     name = os.path.basename(path)
-    for suffix in (".bpf.c", ".c", ".h"):
+    for suffix in (".bpf.c", ".c", ".h", ".bpf.o", ".o"):
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name

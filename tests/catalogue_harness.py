@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
+from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from secl.analysis.run import run_rules
 from secl.api import load
-from secl.config import Config
+from secl.config import Config, parse_table
 from secl.findings import Finding
 
 MARKER = re.compile(r"(ruleid|ok):\s*(SECL\d{3}(?:\s*,\s*SECL\d{3})*)")
@@ -35,9 +40,38 @@ def write_files(root: Path, files: dict[str, str]) -> None:
         path.write_text(text.lstrip("\n"))
 
 
-def run_example(root: Path, files: dict[str, str], target: str | None = None) -> list[Finding]:
+def compile_objects(root: Path, objects: dict[str, str]) -> None:
+    """Compile each object of an example (`x.bpf.o` from its text as `x.bpf.c`) with clang, in
+    a directory outside the example: its line info names a file of the example's name in
+    another checkout, as for an object built elsewhere."""
+    if not objects:
+        return
+    clang = shutil.which(os.environ.get("CLANG", "clang"))
+    if clang is None:
+        pytest.skip("clang is not installed: the example's objects cannot be compiled")
+    elsewhere = root.parent / f"{root.name}-built-elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    for name, text in objects.items():
+        source = elsewhere / (name.removesuffix(".o") + ".c")
+        source.write_text(text.lstrip("\n"))
+        out = root / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [clang, "-target", "bpf", "-g", "-O2", "-c", source.name, "-o", str(out)]
+        subprocess.run(cmd, check=True, cwd=elsewhere, capture_output=True)
+
+
+def run_example(
+    root: Path,
+    files: dict[str, str],
+    target: str | None = None,
+    *,
+    objects: dict[str, str] | None = None,
+    config: dict[str, object] | None = None,
+) -> list[Finding]:
     write_files(root, files)
-    config = Config(root=str(root), select=("ALL",), target_libbpf=target or "upgrade")
+    compile_objects(root, objects or {})
+    base = parse_table(config, str(root / ".secl.toml")) if config else Config(root=str(root))
+    config = replace(base, select=("ALL",), target_libbpf=target or "upgrade")
     cwd = os.getcwd()
     os.chdir(root)
     try:
@@ -62,6 +96,23 @@ def compare(code: str, files: dict[str, str], findings: list[Finding]) -> list[s
         for row, c in sorted(got):
             if c == code and (row, c) not in must:
                 errors.append(f"{name}:{row}: unexpected {c} (no `ruleid: {c}` marker)")
+    return errors
+
+
+def compare_objects(code: str, objects: dict[str, str], findings: list[Finding]) -> list[str]:
+    """An object's markers are in the source it is compiled from, for the object as a whole
+    (its rows are ELF sections): `ruleid: CODE` there means CODE must be reported on the
+    object, `ok: CODE` that it must not."""
+    errors = []
+    for name, text in objects.items():
+        must, must_not = markers(text.lstrip("\n"))
+        got = {f.code for f in findings if os.path.normpath(f.path) == name}
+        if any(c == code for _, c in must) and code not in got:
+            errors.append(f"{name}: expected {code}, not reported")
+        if any(c == code for _, c in must_not) and code in got:
+            errors.append(f"{name}: {code} reported where marked ok")
+        if code in got and not any(c == code for _, c in must):
+            errors.append(f"{name}: unexpected {code} (no `ruleid: {code}` marker)")
     return errors
 
 

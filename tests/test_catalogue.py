@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from secl.catalogue import load_catalogue
-from tests.catalogue_harness import apply_fixes, compare, markers, run_example
+from tests.catalogue_harness import (
+    apply_fixes,
+    compare,
+    compare_objects,
+    markers,
+    run_example,
+)
 
 CATALOGUE = load_catalogue()
 EXAMPLES = [
@@ -22,12 +28,16 @@ TESTS_DIR = Path(__file__).parent
 @pytest.mark.parametrize(("code", "index"), EXAMPLES)
 def test_example(code: str, index: int, tmp_path: Path) -> None:
     example = CATALOGUE[code].examples[index]
-    findings = run_example(tmp_path, example.files, example.target_libbpf)
+    findings = run_example(
+        tmp_path, example.files, example.target_libbpf,
+        objects=example.objects, config=example.config,
+    )  # fmt: skip
     errors = compare(code, example.files, findings)
+    errors += compare_objects(code, example.objects, findings)
     assert not errors, "\n".join(errors)
     marked = any(
         c == code
-        for text in example.files.values()
+        for text in [*example.files.values(), *example.objects.values()]
         for _, c in markers(text)[example.kind != "bad"]
     )
     assert marked, (

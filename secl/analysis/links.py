@@ -42,9 +42,10 @@ class Resolution:
 
 
 def skeleton_name(path: str) -> str:
-    """`dir/probe.bpf.c` -> `probe`, `probe.c` -> `probe`."""
+    """`dir/probe.bpf.c` -> `probe`, `probe.c` -> `probe`; compiled objects (`probe.bpf.o`,
+    `probe.o`) as their sources."""
     base = os.path.basename(path)
-    for suffix in (".bpf.c", ".c"):
+    for suffix in (".bpf.c", ".c", ".bpf.o", ".o"):
         if base.endswith(suffix):
             return base[: -len(suffix)]
     return base
@@ -57,7 +58,7 @@ def skeleton_names(path: str) -> tuple[str, ...]:
     character that is not alphanumeric replaced by `_`: bpftool gen.c get_obj_name())."""
     base = skeleton_name(path)
     names = [base]
-    if os.path.basename(path).endswith(".bpf.c"):
+    if os.path.basename(path).endswith((".bpf.c", ".bpf.o")):
         names.append(re.sub(r"\W", "_", base) + "_bpf")
     return tuple(names)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from secl.analysis.loaders import Assignment, assignments
+from secl.analysis.loaders import Assignment, all_libbpf, assignments
 from secl.analysis.project import Project
 from secl.analysis.sections import NAMES, _finding, replace_section
 from secl.facts import SectionSite
@@ -26,6 +26,8 @@ def _sites(project: Project, path: str) -> list[SectionSite]:
 
 
 def _reported(project: Project) -> Iterator[tuple[str, Assignment]]:
+    if all_libbpf(project):
+        return
     for path, loader in sorted(assignments(project).items()):
         if path in project.reported and not loader.libbpf_family:
             yield path, loader

@@ -105,11 +105,30 @@ def _index(project: Project) -> _Index | None:
         scan = project.loader_scan
         sources = _sources(project)
         project.memo["loader-link-index"] = (
-            _Index(project.root, sources, scan.files, project.config, frozenset(scan.manifests))
+            _Index(
+                project.root,
+                sources,
+                scan.files,
+                project.config,
+                frozenset(scan.manifests),
+                _object_aliases(project),
+            )
             if scan is not None and sources
             else None
         )
     return project.memo["loader-link-index"]  # type: ignore[return-value]
+
+
+def _object_aliases(project: Project) -> dict[str, str]:
+    """Compiled objects of the run by absolute path -> the path whose sites stand for them: a
+    loader that opens or embeds the object (`//go:embed probe_bpfel.o`) loads the source it
+    was built from when that is in view, the other object of its bpf2go pair when that one is
+    analysed for both, else the object itself."""
+    out = {}
+    for path, item in project.objects.items():
+        target = item.source or item.twin or path
+        out[os.path.abspath(path)] = target
+    return out
 
 
 def named_sources(project: Project) -> dict[str, list[str]]:
@@ -192,9 +211,29 @@ def _assign(project: Project) -> dict[str, Assignment]:
     return out
 
 
+def all_libbpf(project: Project) -> bool:
+    """Whether every BPF source of the run is loaded through libbpf, known without linking a
+    single one: no Go, Rust, Python or build-file loader was found, nothing is configured, and
+    no C file uses eBPF for Windows. The C-only case (the Linux selftests, libbpf-tools) then
+    skips the assignment on its hot path."""
+    found = project.memo.get("all-libbpf")
+    if found is None:
+        scan = project.loader_scan
+        found = (
+            not project.config.loader
+            and not project.config.loaders
+            and (scan is None or not any(lf.uses for lf in scan.files))
+            and not any(mark in data for data in project.files.values() for mark in _WINDOWS_MARKS)
+        )
+        project.memo["all-libbpf"] = found
+    return found  # type: ignore[return-value]
+
+
 def judged_as(project: Project, path: str) -> bool:
     """Whether libbpf's rules apply to `path`: its own loader is libbpf-family, or, for a
     header no loader names, one of the BPF sources that include it is."""
+    if all_libbpf(project):
+        return True
     found = assignment(project, path)
     if found is not ASSUMED or not path.endswith(".h"):
         return found.libbpf_family
@@ -335,8 +374,10 @@ class _Index:
         files: list,
         config: object,
         modules: frozenset[str] = frozenset(),
+        objects: dict[str, str] | None = None,
     ) -> None:
         self._root = root
+        self._objects = objects or {}  # compiled objects (absolute) -> what stands for them
         self._modules = modules  # directories holding a go.mod, Cargo.toml or Cargo.lock
         self._module_cache: dict[str, str | None] = {}
         self._absolute = {os.path.abspath(p): p for p in sources}
@@ -400,6 +441,14 @@ class _Index:
         identifier, a name this module's build makes from a source) or only by a name that
         sources elsewhere may share."""
         found: dict[str, bool] = {}
+        if self._objects:
+            # An object file of the run that the use names by its path (bpf2go's outputs,
+            # an embedded or opened object) is exactly that object.
+            here = os.path.dirname(os.path.abspath(use.path))
+            for name in use.objects:
+                alias = self._objects.get(os.path.normpath(os.path.join(here, name)))
+                if alias is not None:
+                    found[alias] = True
         for source in use.sources:
             found.update(dict.fromkeys(self.source(use, source), True))
         for ident in use.idents:

@@ -12,7 +12,9 @@ if TYPE_CHECKING:
     from tree_sitter import Tree
 
     from secl.config import Config
+    from secl.kernel import KernelLists
     from secl.loaders.discover import LoaderScan
+    from secl.objects import LintedObject
     from secl.parse.filefacts import FileFacts
     from secl.parse.loader import LoaderFacts
 
@@ -30,6 +32,10 @@ class Project:
     # Loader code of other languages and build files (secl.loaders.discover); None when the
     # run did not look (a caller that builds a project by hand).
     loader_scan: LoaderScan | None = None
+    # Compiled BPF objects of the run by path (their `files` entry is secl's listing of
+    # them, see secl/parse/objects.py), and the kernel lists kprobe targets are judged by.
+    objects: dict[str, LintedObject] = field(default_factory=dict)
+    kernel: KernelLists | None = None
     # Per-run caches of derived indexes (name -> value), so rules stay pure functions of the
     # project without recomputing shared joins.
     memo: dict[str, object] = field(default_factory=dict, repr=False)

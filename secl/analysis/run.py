@@ -13,9 +13,9 @@ Rule = Callable[[Project], Iterator[Finding]]
 
 
 def _rule_sets() -> list[dict[str, Rule]]:
-    from secl.analysis import loader_rules, notes, sections
+    from secl.analysis import kernel, loader_rules, notes, objects, sections
 
-    return [notes.RULES, sections.RULES, loader_rules.RULES]
+    return [notes.RULES, sections.RULES, loader_rules.RULES, objects.RULES, kernel.RULES]
 
 
 def run_rules(project: Project) -> list[Finding]:
@@ -27,6 +27,10 @@ def run_rules(project: Project) -> list[Finding]:
             findings.extend(f for f in rule(project) if f.path in project.reported)
     findings.extend(_upgrade_findings(project))
     findings = [_name_loader(project, f) for f in findings]
+    if project.objects:
+        from secl.analysis.objects import on_object
+
+        findings = [on_object(project, f) if f.path in project.objects else f for f in findings]
     findings = _apply_suppressions(project, findings)
     findings = [f for f in findings if selected(f.code, project.config, f.path)]
     findings.sort(key=lambda f: f.sort_key)
@@ -38,9 +42,11 @@ def _name_loader(project: Project, finding: Finding) -> Finding:
     so (`full` shows it under the caret): the user should know what secl assumed."""
     if finding.code[:5] not in ("SECL1", "SECL2") or any("judged as" in n for n in finding.notes):
         return finding
-    from secl.analysis.loaders import assignment
+    from secl.analysis.loaders import all_libbpf, assignment
     from secl.loaders import LIBBPF, LIBBPF_ASSUMED
 
+    if all_libbpf(project):
+        return finding
     loader = assignment(project, finding.path)
     if loader.kind in (LIBBPF, LIBBPF_ASSUMED):
         return finding

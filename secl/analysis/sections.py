@@ -151,10 +151,12 @@ def _bound_handlers(project: Project, path: str) -> CustomHandlers | None:
     """Handlers registered by Go or Rust code (through cgo or libbpf-sys) in the package of a
     libbpf-family loader that opens `path`: a Go package is one directory, and a handler is
     registered for the whole process. None when no such loader opens it."""
-    from secl.analysis.loaders import assignment
+    from secl.analysis.loaders import all_libbpf, assignment
     from secl.loaders import LIBBPF
 
     scan = project.loader_scan
+    if all_libbpf(project):
+        return None
     uses = [u for u in assignment(project, path).evidence if u.kind != LIBBPF]
     if scan is None or not uses:
         return None
@@ -464,9 +466,11 @@ def _bound_auto_attach(project: Project, site: SectionSite) -> bool | None:
     """Whether a Go or Rust libbpf loader of this program may attach it generically (a
     skeleton's attach(), Module.AttachPrograms(), prog.AttachGeneric() of this program); None
     when no such loader opens it."""
-    from secl.analysis.loaders import assignment
+    from secl.analysis.loaders import all_libbpf, assignment
     from secl.loaders import LIBBPF, LIBBPF_FAMILY
 
+    if all_libbpf(project):
+        return None
     uses = [
         u for u in assignment(project, site.path).evidence
         if u.kind != LIBBPF and u.kind in LIBBPF_FAMILY
@@ -597,13 +601,21 @@ def loaders_of(project: Project, bpf_path: str) -> list[str]:
     in skeleton-map) or by object file name (`"x.bpf.o"`, `"x.o"`)."""
     from secl.analysis.builds import linked_skeletons
 
+    memo = project.memo.setdefault("loaders-of", {})
+    known = memo.get(bpf_path)  # type: ignore[attr-defined]
+    if known is not None:
+        return known
     base = stem(bpf_path)
     names = skeleton_names(bpf_path, project.config) | {f"{base}.bpf.o", f"{base}.o"}
-    sources = sorted({s.path for s in project.sites if s.kind == "program"})
-    names |= {n for n, paths in linked_skeletons(project, sources).items() if bpf_path in paths}
+    linked = project.memo.get("linked-skeletons")
+    if linked is None:
+        sources = sorted({s.path for s in project.sites if s.kind == "program"})
+        linked = project.memo["linked-skeletons"] = linked_skeletons(project, sources)
+    names |= {n for n, paths in linked.items() if bpf_path in paths}  # type: ignore[attr-defined]
     index = _loader_index(project)
-    found = {path for name in names for path in index.get(name, ()) if path != bpf_path}
-    return sorted(found)
+    found = sorted({path for name in names for path in index.get(name, ()) if path != bpf_path})
+    memo[bpf_path] = found  # type: ignore[index]
+    return found
 
 
 def _suffix_fix(site: SectionSite, problem: SuffixProblem) -> Fix | None:

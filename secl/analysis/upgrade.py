@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from secl.analysis.builds import linked_skeletons, loader_defines
 from secl.analysis.links import LinkedFact, Linker, link_facts
-from secl.analysis.loaders import assignment, file_named_sources, named_sources
+from secl.analysis.loaders import all_libbpf, assignment, file_named_sources, named_sources
 from secl.analysis.project import Project
 from secl.facts import SectionSite, Span
 from secl.findings import Edit, Evidence, Finding, Fix, Related, UpgradeInfo
@@ -936,6 +936,8 @@ def _libbpf_loaded(
 ) -> list[tuple[SectionSite, str]]:
     """The programs libbpf loads; the others get `loader-not-libbpf` in `info`: the
     auto-upgrade is libbpf's, and cilium/ebpf, aya, BCC ... attach as they always did."""
+    if all_libbpf(project):
+        return family
     kept = []
     for site, section in family:
         loader = assignment(project, site.path)

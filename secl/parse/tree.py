@@ -257,13 +257,10 @@ def ancestors_of(node: Node, root: Node | None = None) -> list[Node]:
     return found[1] if found is not None else _ancestors_slow(node)
 
 
-def _previous_sibling(cursor: TreeCursor) -> Node | None:
-    """The node before the cursor's, in the same parent; the cursor does not move."""
-    if not cursor.goto_previous_sibling():
-        return None
-    sibling = cursor.node
-    cursor.goto_next_sibling()
-    return sibling
+# Up to this depth a sibling is asked of tree-sitter (`Node.prev_sibling`: a walk down from
+# the root, then a scan of the parent's children, all in C); deeper, where that walk is what
+# costs, it is read from the parent's list of children.
+_SHALLOW = 32
 
 
 def tokens_before(node: Node, data: bytes, root: Node | None = None) -> Iterator[Token]:
@@ -276,39 +273,48 @@ def tokens_before(node: Node, data: bytes, root: Node | None = None) -> Iterator
     if found is None:
         yield from _tokens_before_slow(node, data)
         return
-    cursor, ancestors = found
+    # Not the cursor's own steps backwards: next to a comment, tree-sitter's cursor can name a
+    # node by its grammar symbol instead of its alias (`identifier` for a `type_identifier`).
+    ancestors = found[1]
     current = node
     # Inside an ERROR node the tree is not trusted: lex the outermost one up to the node.
     error = next((i for i, a in enumerate(ancestors) if a.type == "ERROR"), None)
     if error is not None:
         yield from reversed(list(lex(data, ancestors[error].start_byte, node.start_byte)))
-        for _ in range(len(ancestors) - error):
-            cursor.goto_parent()
         current = ancestors[error]
         del ancestors[error:]
+    children: list[Node] | None = None  # deep down: the parent's children, `current` at `index`
+    index = 0
     while True:
         if current.type in ALTERNATIVES:
             # What precedes an #else branch in the tree is the other branch, not this path.
             while current.type not in ("preproc_if", "preproc_ifdef"):
                 if not ancestors:
                     return
-                cursor.goto_parent()
                 current = ancestors.pop()
-        sibling = _previous_sibling(cursor)
-        parent = ancestors[-1] if ancestors else None
-        if sibling is None or (
-            parent is not None
-            and parent.type in CONDITIONALS
-            and (sibling.type == "\n" or sibling == parent.child(0) or sibling == parent.child(1))
-        ):
-            if parent is None:
-                return
-            cursor.goto_parent()
+            children = None
+        if not ancestors:
+            return
+        parent = ancestors[-1]
+        if len(ancestors) <= _SHALLOW:
+            sibling = current.prev_sibling
+            # The first child of a block is its `#if`, the second its condition.
+            leading = sibling is not None and (
+                sibling == parent.child(0) or sibling == parent.child(1)
+            )
+        else:
+            if children is None:
+                children = parent.children
+                index = next(i for i in range(len(children) - 1, -1, -1) if children[i] == current)
+            sibling = children[index - 1] if index > 0 else None
+            leading = index <= 2
+        if sibling is None or (parent.type in CONDITIONALS and (sibling.type == "\n" or leading)):
             current = ancestors.pop()
+            children = None
             continue
         yield from _leaves_reversed(sibling, data)
-        cursor.goto_previous_sibling()
         current = sibling
+        index -= 1
 
 
 def _enclosing_if(node: Node) -> Node | None:

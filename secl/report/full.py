@@ -11,9 +11,9 @@ help: Use `kprobe.single/foo+0x10` (unsafe)
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
+from functools import lru_cache
 
 from secl.facts import Span
 from secl.findings import Finding
@@ -71,9 +71,19 @@ def expand_line(text: str) -> tuple[str, list[int]]:
     return "".join(out), starts
 
 
-def source_lines(data: bytes) -> list[str]:
-    """Rows as the parser counts them: a row ends at LF, CR LF or a lone CR."""
-    return re.split(r"\r\n?|\n", data.decode("utf-8", "replace"))
+def source_lines(data: bytes) -> tuple[str, ...]:
+    """Rows as the parser counts them: a row ends at LF, CR LF or a lone CR. Split once per
+    file, not once per finding (a file with thousands of findings would cost its size each
+    time); bytes cache their hash, so the lookup is cheap."""
+    return _split_rows(data)
+
+
+@lru_cache(maxsize=8)
+def _split_rows(data: bytes) -> tuple[str, ...]:
+    text = data.decode("utf-8", "replace")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return tuple(text.split("\n"))
 
 
 def _paint(text: str, style: str, color: bool) -> str:

@@ -62,6 +62,22 @@ def _loader(info: LoaderInfo | None) -> dict[str, Any] | None:
 
 def entry_object(entry: InventoryEntry) -> dict[str, Any]:
     site = entry.site
+    out = _entry_object(entry)
+    if site.origin is not None:
+        # A site read from a compiled object: its row is the ELF section's number, and the
+        # source line its line info names.
+        origin = site.origin
+        out["object"] = {
+            "elf_section": origin.elf_section,
+            "source": origin.source,
+            "line": origin.line,
+            "column": origin.column,
+        }
+    return out
+
+
+def _entry_object(entry: InventoryEntry) -> dict[str, Any]:
+    site = entry.site
     return {
         "filename": site.path,
         "location": position(site.span.start),

@@ -46,6 +46,10 @@ from secl.verify.toolchain import (
     host_support,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from secl.kernel import KernelLists
+
 EXIT_AGREES, EXIT_CONTRADICTS, EXIT_USAGE = 0, 1, 2
 HOST_TIMEOUT_PER_CASE = 5.0
 GUEST_TIMEOUT = 90.0  # one TCG boot is about 4 s; CI machines can be slow and busy
@@ -67,6 +71,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run every case in a QEMU guest with this kernel (needs KPROBES and FPROBE)",
     )
     parser.add_argument("--output-format", choices=("full", "json"), default="full")
+    parser.add_argument(
+        "--kernel-functions",
+        metavar="FILE|host",
+        help="the tracefs available_filter_functions of the kernel the cases run on: kprobe "
+        "targets missing from it are expected to fail (SECL116)",
+    )
+    parser.add_argument(
+        "--kprobe-blacklist",
+        metavar="FILE|host",
+        help="its debugfs kprobes/blacklist: blacklisted targets are expected to fail as "
+        "classic kprobes and attach upgraded (SECL116, SECL302)",
+    )
     parser.add_argument(
         "--require-runtime",
         action="store_true",
@@ -176,12 +192,13 @@ def _run_verify(args: argparse.Namespace) -> int:
             raise UsageError(f"--sources {source}: no such file or directory")
     if args.kernel and not os.path.isfile(args.kernel):
         raise UsageError(f"--kernel {args.kernel}: no such file")
+    lists = _kernel_lists(args, UsageError)
     progress = _Progress(sys.stderr.isatty() and len(objects) > 1)
     report = Report(objects=objects, require_runtime=args.require_runtime)
     try:
         progress("reading sources")
         predictions = predictions_from_sources(args.sources or [])
-        verify(programs, predictions, args.kernel, report, progress)
+        verify(programs, predictions, args.kernel, report, progress, lists)
     finally:
         progress.done()
     if args.output_format == "json":
@@ -193,6 +210,22 @@ def _run_verify(args: argparse.Namespace) -> int:
 
         sys.stdout.write(render_full(report))
     return EXIT_CONTRADICTS if report.failures() else EXIT_AGREES
+
+
+def _kernel_lists(args: argparse.Namespace, usage: type[Exception]) -> KernelLists | None:
+    """The kernel lists of --kernel-functions / --kprobe-blacklist (secl/kernel.py); a list
+    that cannot be read is a usage error."""
+    functions = getattr(args, "kernel_functions", None)
+    blacklist = getattr(args, "kprobe_blacklist", None)
+    if functions is None and blacklist is None:
+        return None
+    from secl.kernel import load_lists
+
+    lists, problems = load_lists(functions, blacklist)
+    if problems:
+        where, message = problems[0]
+        raise usage(f"{where}: {message}")
+    return lists
 
 
 # -- predictions -----------------------------------------------------------------------------
@@ -281,6 +314,7 @@ def verify(
     kernel: str | None,
     report: Report,
     progress: Callable[[str], None],
+    lists: KernelLists | None = None,
 ) -> None:
     host = host_support()
     next_id = 1
@@ -292,6 +326,10 @@ def verify(
         plan = plan_program(program, prediction_for(program, predictions), where, next_id)
         if plan is None:
             continue
+        if lists is not None:
+            from secl.verify.kernel import apply_kernel_lists
+
+            apply_kernel_lists(plan, lists)
         if where == "guest" and kernel is None:
             why = "not root on the host" if not host.root else f"host has {host.why_not(group)}"
             plan.notes.append(f"in the guest: {why}")

@@ -30,6 +30,7 @@ from secl.verify.host import BatchRun, parse_results
 from secl.verify.toolchain import GuestKernel, cache_dir
 
 BOOT_DEADLINE = 30.0  # seconds to the first marker on the console before KVM counts as failed
+GUESTLISTS_TIMEOUT = 300.0  # a boot, and some 3 MB of lists through a serial port under TCG
 KVM_FAILURES = ("KVM internal error", "failed to set MSR", "kvm_buf_set_msrs")
 INIT = """#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
@@ -240,3 +241,86 @@ def run_cases(
         problem = f"the guest did not finish its cases (QEMU exit {finished.returncode}): {tail}"
     batch = BatchRun(observations, finished.wall, finished.peak_rss_kb, problem)
     return GuestRun(batch, accel, reason)
+
+
+# -- a kernel's own lists (SECL116, SECL302) -------------------------------------------------
+
+LISTS_INIT = """#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t tracefs tracefs /sys/kernel/tracing
+/bin/busybox mount -t debugfs debugfs /sys/kernel/debug
+echo SECL-BEGIN
+for list in /sys/kernel/tracing/available_filter_functions /sys/kernel/debug/kprobes/blacklist \
+            /proc/kallsyms; do
+    echo "SECL-LIST $list"
+    /bin/busybox cat "$list"
+done >/dev/ttyS1
+echo "SECL-LIST end" >/dev/ttyS1
+echo "SECL-END $?"
+/bin/busybox poweroff -f
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class KernelLists:
+    """A guest kernel's lists, as read inside it: tracefs available_filter_functions, debugfs
+    kprobes/blacklist and /proc/kallsyms (file name -> text)."""
+
+    texts: dict[str, str]
+    accel: str
+    problem: str | None = None
+
+    @property
+    def functions(self) -> str:
+        return self.texts.get("/sys/kernel/tracing/available_filter_functions", "")
+
+    @property
+    def blacklist(self) -> str:
+        return self.texts.get("/sys/kernel/debug/kprobes/blacklist", "")
+
+    @property
+    def kallsyms(self) -> str:
+        return self.texts.get("/proc/kallsyms", "")
+
+
+def read_kernel_lists(
+    qemu: str, kernel: GuestKernel, busybox: str, timeout: float = GUESTLISTS_TIMEOUT
+) -> KernelLists:
+    """Boot the guest kernel once and read its lists from inside it (as root, so the
+    blacklist and kallsyms carry addresses): what `--kernel-functions` and
+    `--kprobe-blacklist` take, for the kernel `secl verify` runs cases on."""
+    with tempfile.TemporaryDirectory(prefix="secl-guest-") as tmpdir:
+        tmp = Path(tmpdir)
+        archive = Cpio()
+        for d in ("bin", "dev", "proc", "sys", "tmp"):
+            archive.directory(d)
+        archive.char_device("dev/console", 5, 1)
+        archive.char_device("dev/ttyS1", 4, 65)
+        archive.file("init", LISTS_INIT.encode(), 0o755)
+        archive.file("bin/busybox", Path(busybox).read_bytes(), 0o755)
+        initrd = tmp / "initrd.gz"
+        initrd.write_bytes(gzip.compress(archive.finish(), compresslevel=1))
+        accel = remembered_accel(qemu) or "tcg"
+        finished, _, failed = _boot(qemu, kernel, initrd, accel, tmp, timeout)
+        if failed:
+            accel = "tcg"
+            finished, _, _ = _boot(qemu, kernel, initrd, accel, tmp, timeout)
+        output = _read(tmp / "results")
+    texts: dict[str, list[str]] = {}
+    current = None
+    complete = False
+    for line in output.splitlines():
+        if line.startswith("SECL-LIST "):
+            current = line.removeprefix("SECL-LIST ").strip()
+            complete = current == "end"
+            texts.setdefault(current, [])
+        elif current is not None:
+            texts[current].append(line.rstrip("\r"))
+    problem = None
+    if finished.timed_out:
+        problem = f"QEMU did not finish within {timeout:.0f} s and was killed"
+    elif not complete:
+        problem = f"the guest did not print its lists (QEMU exit {finished.returncode})"
+    return KernelLists({k: "\n".join(v) + "\n" for k, v in texts.items() if k != "end"}, accel,
+                       problem)  # fmt: skip

@@ -334,7 +334,7 @@ def test_zero_width_span_still_gets_a_caret() -> None:
 
 
 def test_source_helpers() -> None:
-    assert source_lines(b"a\r\nb\x0cc\nd") == ["a", "b\x0cc", "d"]  # only LF splits rows
+    assert list(source_lines(b"a\r\nb\x0cc\nd")) == ["a", "b\x0cc", "d"]  # only LF splits rows
     assert expand_line("\tx\ty") == ("    x   y", [0, 4, 5, 8, 9])
 
 

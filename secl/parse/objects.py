@@ -1,0 +1,496 @@
+"""Compiled BPF objects (ELF, e_machine EM_BPF, either byte order) as section-site facts.
+
+The ELF tables are read with pyelftools; `.BTF`/`.BTF.ext` line info with secl.parse.btf.
+Programs are found the way libbpf finds them (libbpf.c: bpf_object__elf_collect() takes the
+executable SHT_PROGBITS sections, bpf_object__add_programs() every STT_FUNC symbol of such a
+section other than `.text`, whose name is the program's SEC()). Each program also records the
+helpers and kfuncs it calls, through the subprograms it calls (the upgrade analysis and
+SECL114 read calls).
+
+An object becomes the same `SectionSite`s the C parser produces, marked with an
+`ObjectOrigin`, over a listing secl writes for it: one row per ELF section (row N is the
+section `readelf -S` numbers N), in C syntax, e.g.
+
+    SEC("kprobe/do_unlinkat") int body(void *ctx) { bpf_get_func_ip(); }
+
+so that findings on an object have a row and column, and the `full` format something to show.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+
+from secl.facts import ObjectOrigin, Piece, SectionSite
+from secl.parse.btf import BTFError, LineInfo, line_info
+from secl.parse.tree import Positions
+
+ELF_MAGIC = b"\x7fELF"
+SHF_EXECINSTR = 0x4
+BPF_INSN_SIZE = 8
+BPF_CALL = 0x85  # BPF_JMP | BPF_CALL
+BPF_PSEUDO_CALL = 1
+BPF_PSEUDO_KFUNC_CALL = 2
+# Helper ids secl's rules care about (include/uapi/linux/bpf.h: ___BPF_FUNC_MAPPER).
+HELPERS = {
+    12: "bpf_tail_call",
+    148: "bpf_copy_from_user",
+    161: "bpf_ima_inode_hash",
+    173: "bpf_get_func_ip",
+    174: "bpf_get_attach_cookie",
+    191: "bpf_copy_from_user_task",
+    193: "bpf_ima_file_hash",
+}
+# Sections a source declares with SEC() on data (libbpf.c: bpf_object__elf_collect() and
+# its section kinds); `.data`, `.rodata`, `.bss` hold ordinary globals, and the compiler
+# makes `.rodata.str1.1`, `.rodata.cst16` ... itself.
+_DECLARED_DATA = ("maps", ".maps", "license", "version")
+_DATA_PREFIXES = (".data.", ".rodata.", ".bss.", ".struct_ops", ".addr_space.")
+_COMPILER_DATA = (".rodata.str", ".rodata.cst")
+
+
+class ObjectError(ValueError):
+    """An object secl cannot read as a BPF object, said in one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectProgram:
+    """One program of an object: a function symbol of an executable section."""
+
+    name: str
+    section: str
+    elf_section: int
+    offset: int  # bytes into the section
+    is_static: bool  # STB_LOCAL: libbpf refuses the object
+    calls: tuple[str, ...]  # helpers (by name) and kfuncs it calls, subprograms included
+    source: LineInfo | None  # the first line of it that line info names
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectData:
+    """A data section the source declares with SEC(), and the variables in it."""
+
+    section: str
+    elf_section: int
+    symbols: tuple[str, ...]
+    value: str | None = None  # the license string
+    # For each of `symbols`, the functions its initializer points at (the relocations of a
+    # `.struct_ops` variable name the programs it uses; SECL115 reads them).
+    members: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BpfObject:
+    """What secl reads of a BPF object."""
+
+    path: str
+    big_endian: bool
+    sections: tuple[str, ...]  # every ELF section name, by index
+    programs: tuple[ObjectProgram, ...]
+    data: tuple[ObjectData, ...]
+    sources: tuple[str, ...]  # the source files its line info names, as recorded
+    line_info_problem: str | None = None  # .BTF/.BTF.ext present but unreadable
+
+    @property
+    def license(self) -> str | None:
+        return next((d.value for d in self.data if d.section == "license"), None)
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Section:
+    index: int
+    name: str
+    type: str
+    flags: int
+    data: bytes | None  # read for program, data, symbol-less use only
+
+
+@dataclass(frozen=True, slots=True)
+class _Symbol:
+    name: str
+    type: str
+    bind: str
+    shndx: int | None  # None: undefined, absolute or otherwise special
+    value: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Elf:
+    """The ELF tables as plain data, copied out of pyelftools in one place."""
+
+    big_endian: bool
+    sections: tuple[_Section, ...]
+    symbols: tuple[_Symbol, ...] | None  # None: no symbol table
+    relocations: dict[int, tuple[tuple[int, int], ...]]  # section -> (offset, symbol index)
+
+
+def _wanted_data(section: str) -> bool:
+    if section in _DECLARED_DATA:
+        return True
+    return section.startswith(_DATA_PREFIXES) and not section.startswith(_COMPILER_DATA)
+
+
+def _read_elf(data: bytes) -> _Elf:
+    """pyelftools' view of the file. Whatever pyelftools raises on a corrupted file is a
+    file that cannot be read, not a bug of secl: it is said in one line."""
+    import io
+
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.relocation import RelocationSection
+    from elftools.elf.sections import SymbolTableSection
+
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        machine = elf["e_machine"]
+        if machine != "EM_BPF":
+            raise ObjectError(f"not a BPF object (e_machine {machine})")
+        sections = []
+        symtab = None
+        relocation_sections = []
+        for index, section in enumerate(elf.iter_sections()):
+            kind = section["sh_type"]
+            flags = section["sh_flags"]
+            name = section.name
+            wanted = (kind == "SHT_PROGBITS" and flags & SHF_EXECINSTR) or (
+                kind in ("SHT_PROGBITS", "SHT_NOBITS") and _wanted_data(name)
+            )
+            wanted = wanted or name in (".BTF", ".BTF.ext")
+            body = section.data() if wanted and kind != "SHT_NOBITS" else None
+            sections.append(_Section(index, name, str(kind), int(flags), body))
+            if isinstance(section, SymbolTableSection) and kind == "SHT_SYMTAB":
+                symtab = section
+            elif isinstance(section, RelocationSection):
+                relocation_sections.append(section)
+        symbols = None
+        if symtab is not None:
+            found = []
+            for symbol in symtab.iter_symbols():
+                info = symbol["st_info"]
+                shndx = symbol["st_shndx"]
+                found.append(
+                    _Symbol(
+                        symbol.name,
+                        str(info["type"]),
+                        str(info["bind"]),
+                        shndx if isinstance(shndx, int) else None,
+                        int(symbol["st_value"]),
+                        int(symbol["st_size"]),
+                    )
+                )
+            symbols = tuple(found)
+        relocations: dict[int, tuple[tuple[int, int], ...]] = {}
+        for section in relocation_sections:
+            target = section["sh_info"]
+            if not 0 < target < len(sections):
+                continue
+            if not (
+                sections[target].flags & SHF_EXECINSTR
+                or sections[target].name.startswith(".struct_ops")
+            ):
+                continue  # calls and struct_ops members: debug info and BTF are skipped
+            relocations[target] = tuple(
+                (int(r["r_offset"]), int(r["r_info_sym"])) for r in section.iter_relocations()
+            )
+        return _Elf(not elf.little_endian, tuple(sections), symbols, relocations)
+    except ObjectError:
+        raise
+    except Exception as err:  # pyelftools on a truncated or corrupted file: any exception
+        raise ObjectError(f"cannot read the ELF file ({_one_line(err)})") from err
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= 160 else text[:159] + "…"
+
+
+def read_bpf_object(path: str, data: bytes) -> BpfObject:
+    """The programs, data sections and source lines of a BPF object; ObjectError when it is
+    not one, or not one libbpf could open."""
+    if data[:4] != ELF_MAGIC:
+        raise ObjectError("not an ELF file")
+    elf = _read_elf(data)
+    if elf.symbols is None:
+        raise ObjectError("no symbol table (stripped?): libbpf cannot open it")
+    names = tuple(s.name for s in elf.sections)
+    lines, problem = _line_info(elf)
+    calls = _Calls(elf)
+    programs = []
+    for symbol in elf.symbols:
+        if symbol.type != "STT_FUNC" or symbol.shndx is None:
+            continue
+        if not 0 < symbol.shndx < len(elf.sections):
+            continue
+        section = elf.sections[symbol.shndx]
+        if section.type != "SHT_PROGBITS" or not section.flags & SHF_EXECINSTR:
+            continue
+        if section.name == ".text":
+            continue  # subprograms
+        programs.append(
+            ObjectProgram(
+                name=symbol.name,
+                section=section.name,
+                elf_section=section.index,
+                offset=symbol.value,
+                is_static=symbol.bind == "STB_LOCAL",
+                calls=calls.of(section.index, symbol.value),
+                source=_first_line(lines.get(section.name, ()), symbol.value, symbol.size),
+            )
+        )
+    programs.sort(key=lambda p: (p.elf_section, p.offset))
+    data_sections = []
+    for section in elf.sections:
+        if section.flags & SHF_EXECINSTR or not _wanted_data(section.name):
+            continue
+        owned = [
+            s for s in elf.symbols if s.shndx == section.index and s.type == "STT_OBJECT" and s.name
+        ]
+        variables = tuple(s.name for s in owned)
+        value = None
+        if section.name == "license" and section.data is not None:
+            value = section.data.split(b"\0", 1)[0].decode("utf-8", "replace")
+        members: tuple[tuple[str, ...], ...] = ()
+        relocations = elf.relocations.get(section.index)
+        if relocations:
+            members = tuple(_pointed_at(s, relocations, elf.symbols) for s in owned)
+        data_sections.append(ObjectData(section.name, section.index, variables, value, members))
+    sources = tuple(dict.fromkeys(i.file for infos in lines.values() for i in infos))
+    return BpfObject(
+        path, elf.big_endian, names, tuple(programs), tuple(data_sections), sources, problem
+    )
+
+
+def _pointed_at(
+    variable: _Symbol, relocations: tuple[tuple[int, int], ...], symbols: tuple[_Symbol, ...]
+) -> tuple[str, ...]:
+    """The functions the relocations inside a variable point at, in order."""
+    end = variable.value + max(variable.size, 1)
+    names = [
+        symbols[index].name
+        for offset, index in sorted(relocations)
+        if variable.value <= offset < end and 0 <= index < len(symbols)
+    ]
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
+def _line_info(elf: _Elf) -> tuple[dict[str, list[LineInfo]], str | None]:
+    btf = next((s.data for s in elf.sections if s.name == ".BTF"), None)
+    ext = next((s.data for s in elf.sections if s.name == ".BTF.ext"), None)
+    if btf is None or ext is None:
+        return {}, None
+    try:
+        return line_info(btf, ext), None
+    except BTFError as err:
+        return {}, f"line info not read: {err}"
+
+
+def _first_line(infos: list[LineInfo] | tuple[()], start: int, size: int) -> LineInfo | None:
+    """The earliest source line among a function's instructions (its first instruction's
+    line is often in the body; the smallest is nearest to the definition)."""
+    end = start + size if size else start + 1
+    mine = [i for i in infos if start <= i.insn_offset < end and i.line]
+    if not mine:
+        return None
+    return min(mine, key=lambda i: (i.line, i.insn_offset))
+
+
+class _Calls:
+    """Helper and kfunc calls of a function, through the subprograms it calls."""
+
+    def __init__(self, elf: _Elf) -> None:
+        self.elf = elf
+        self.order = ">" if elf.big_endian else "<"
+        self.functions: dict[int, list[tuple[int, int]]] = {}  # section -> (start, end)
+        assert elf.symbols is not None
+        for s in elf.symbols:
+            if s.type == "STT_FUNC" and s.shndx is not None and 0 < s.shndx < len(elf.sections):
+                self.functions.setdefault(s.shndx, []).append((s.value, s.value + s.size))
+        self.relocations = {section: dict(entries) for section, entries in elf.relocations.items()}
+
+    def _extent(self, section: int, start: int) -> tuple[int, int]:
+        data = self.elf.sections[section].data or b""
+        for begin, end in self.functions.get(section, ()):
+            if begin == start and end > begin:
+                return begin, min(end, len(data))
+        return start, len(data)
+
+    def of(self, section: int, start: int) -> tuple[str, ...]:
+        found: dict[str, None] = {}
+        pending = [(section, start)]
+        seen = set(pending)
+        symbols = self.elf.symbols or ()
+        while pending:
+            sec, begin = pending.pop()
+            code = self.elf.sections[sec].data if 0 < sec < len(self.elf.sections) else None
+            if not code:
+                continue
+            relocs = self.relocations.get(sec, {})
+            begin, end = self._extent(sec, begin)
+            for at in range(begin, end - BPF_INSN_SIZE + 1, BPF_INSN_SIZE):
+                if code[at] != BPF_CALL:
+                    continue
+                regs = code[at + 1]
+                src = regs & 0x0F if self.order == ">" else regs >> 4
+                (imm,) = struct.unpack_from(self.order + "i", code, at + 4)
+                if src == 0:
+                    name = HELPERS.get(imm)
+                    if name is not None:
+                        found[name] = None
+                    continue
+                index = relocs.get(at)
+                target: tuple[int, int] | None = None
+                if index is not None and 0 <= index < len(symbols):
+                    symbol = symbols[index]
+                    if symbol.shndx is None:  # an extern: a kfunc (or an extern subprogram)
+                        if src == BPF_PSEUDO_KFUNC_CALL or symbol.type != "STT_SECTION":
+                            found[symbol.name] = None
+                        continue
+                    target = (symbol.shndx, symbol.value + (imm + 1) * BPF_INSN_SIZE)
+                elif src == BPF_PSEUDO_CALL:
+                    target = (sec, at + (imm + 1) * BPF_INSN_SIZE)
+                if target is not None and target not in seen and target[1] >= 0:
+                    seen.add(target)
+                    pending.append(target)
+        return tuple(found)
+
+
+# -- sites ---------------------------------------------------------------------------------
+
+
+def _literal(text: str) -> str:
+    """A C string literal (JSON's escapes are C's, and no line break survives)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _comment(text: str) -> str:
+    return "/* " + text.replace("*/", "*\\/").replace("\n", " ") + " */"
+
+
+def listing(obj: BpfObject) -> tuple[bytes, list[SectionSite]]:
+    """secl's listing of an object (row N = ELF section N) and the sites in it."""
+    rows: dict[int, list[tuple[str, object]]] = {}
+    for program in obj.programs:
+        rows.setdefault(program.elf_section, []).append(("program", program))
+    for data in obj.data:
+        rows.setdefault(data.elf_section, []).append(("data", data))
+    text = bytearray()
+    marks: list[tuple[str, object, int, int, int, int, tuple[int, int] | None]] = []
+    for index in range(1, max(len(obj.sections), 2)):
+        if index > 1:
+            text += b"\n"
+        items = rows.get(index)
+        if not items:
+            name = obj.sections[index] if index < len(obj.sections) else ""
+            text += _comment(name or "(unnamed)").encode()
+            continue
+        for n, (kind, item) in enumerate(items):
+            if n:
+                text += b" "
+            if kind == "program":
+                assert isinstance(item, ObjectProgram)
+                _program_text(text, item, marks)
+            else:
+                assert isinstance(item, ObjectData)
+                _data_text(text, item, marks)
+    data = bytes(text)
+    positions = Positions(data)
+    sites = []
+    for kind, item, lit_start, lit_end, name_start, name_end, body in marks:
+        span = positions.span(lit_start, lit_end)
+        literal = data[lit_start:lit_end].decode()
+        piece = Piece("literal", literal, item.section, span)  # type: ignore[attr-defined]
+        if kind == "program":
+            assert isinstance(item, ObjectProgram)
+            source = item.source
+            origin = ObjectOrigin(
+                obj.path, item.elf_section, source.file if source else None,
+                source.line if source else None, source.column if source else None,
+            )  # fmt: skip
+            sites.append(
+                SectionSite(
+                    path=obj.path,
+                    macro="SEC",
+                    span=span,
+                    pieces=(piece,),
+                    section_text=literal,
+                    section=item.section,
+                    kind="program",
+                    program=item.name,
+                    symbol=None,
+                    name_span=positions.span(name_start, name_end),
+                    is_static=item.is_static,
+                    body=body,
+                    branch=None,
+                    template=False,
+                    origin=origin,
+                )
+            )
+        else:
+            assert isinstance(item, ObjectData)
+            origin = ObjectOrigin(obj.path, item.elf_section)
+            symbol = data[name_start:name_end].decode() if name_end > name_start else None
+            sites.append(
+                SectionSite(
+                    path=obj.path,
+                    macro="SEC",
+                    span=span,
+                    pieces=(piece,),
+                    section_text=literal,
+                    section=item.section,
+                    kind="data",
+                    program=None,
+                    symbol=symbol,
+                    name_span=positions.span(name_start, name_end) if symbol else None,
+                    is_static=False,
+                    body=None,
+                    branch=None,
+                    template=False,
+                    origin=origin,
+                )
+            )
+    return data, sites
+
+
+def _name(name: str) -> bytes:
+    """A symbol name as the listing shows it: one row per section, whatever the name holds."""
+    return name.replace("\n", "\\n").replace("\r", "\\r").encode()
+
+
+def _program_text(text: bytearray, program: ObjectProgram, marks: list) -> None:
+    text += b"SEC("
+    lit_start = len(text)
+    text += _literal(program.section).encode()
+    lit_end = len(text)
+    text += b") " + (b"static " if program.is_static else b"") + b"int "
+    name_start = len(text)
+    text += _name(program.name)
+    name_end = len(text)
+    text += b"(void *ctx) "
+    body_start = len(text)
+    text += b"{" + b"".join(f" {call}();".encode() for call in program.calls) + b" }"
+    marks.append(("program", program, lit_start, lit_end, name_start, name_end,
+                  (body_start, len(text))))  # fmt: skip
+
+
+def _data_text(text: bytearray, data: ObjectData, marks: list) -> None:
+    for n, symbol in enumerate(data.symbols or ("",)):
+        if n:
+            text += b" "
+        text += b"SEC("
+        lit_start = len(text)
+        text += _literal(data.section).encode()
+        lit_end = len(text)
+        text += b") char "
+        name_start = len(text)
+        text += _name(symbol)
+        name_end = len(text)
+        if data.value is not None:
+            text += b"[] = " + _literal(data.value).encode()
+        elif n < len(data.members):
+            text += b" = {" + b",".join(b" " + _name(m) for m in data.members[n]) + b" }"
+        text += b";"
+        marks.append(("data", data, lit_start, lit_end, name_start, name_end, None))
