@@ -44,24 +44,28 @@ def _read_build_files(project: Project, wanted: re.Pattern[bytes]) -> list[Build
             if directory == root or not directory.startswith(root + os.sep):
                 break
             directory = os.path.dirname(directory)
+    return [b for directory in sorted(directories) for b in _build_files_in(directory, wanted)]
+
+
+def _build_files_in(directory: str, wanted: re.Pattern[bytes]) -> list[BuildFile]:
+    """The build files of one directory whose text matches `wanted`, read."""
+    try:
+        with os.scandir(directory) as entries:
+            names = sorted(e.name for e in entries if is_build_file(e.name) and e.is_file())
+    except OSError:
+        return []
     out = []
-    for directory in sorted(directories):
+    for name in names:
+        path = os.path.join(directory, name)
         try:
-            with os.scandir(directory) as entries:
-                names = sorted(e.name for e in entries if is_build_file(e.name) and e.is_file())
+            if os.path.getsize(path) > _MAX_BUILD_BYTES:
+                continue
+            with open(path, "rb") as fh:
+                data = fh.read()
         except OSError:
             continue
-        for name in names:
-            path = os.path.join(directory, name)
-            try:
-                if os.path.getsize(path) > _MAX_BUILD_BYTES:
-                    continue
-                with open(path, "rb") as fh:
-                    data = fh.read()
-            except OSError:
-                continue
-            if wanted.search(data):
-                out.append(read_build_file(path, data))
+        if wanted.search(data):
+            out.append(read_build_file(path, data))
     return out
 
 
@@ -216,23 +220,7 @@ def linked_near(path: str, root: str) -> dict[str, set[str]]:
     root = os.path.abspath(root)
     directory = os.path.dirname(os.path.abspath(path))
     while True:
-        try:
-            with os.scandir(directory) as entries:
-                names = sorted(e.name for e in entries if is_build_file(e.name) and e.is_file())
-        except OSError:
-            names = []
-        for name in names:
-            build_path = os.path.join(directory, name)
-            try:
-                if os.path.getsize(build_path) > _MAX_BUILD_BYTES:
-                    continue
-                with open(build_path, "rb") as fh:
-                    data = fh.read()
-            except OSError:
-                continue
-            if _LINKS.search(data) is None:
-                continue
-            build = read_build_file(build_path, data)
+        for build in _build_files_in(directory, _LINKS):
             links = dict(build.linked)
             skeletons: dict[str, set[str]] = {}
             for skeleton, obj in build.skeletons:
