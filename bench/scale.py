@@ -51,7 +51,7 @@ def _env(cache: str | None = None) -> dict[str, str]:
     return env
 
 
-_PYCACHE = tempfile.mkdtemp(prefix="secl-bench-pyc-")
+_PYCACHE = ""  # byte-compiled modules of the timed runs: a directory main() makes
 
 
 def run(argv: list[str], cwd: str | None = None, env: dict[str, str] | None = None) -> Sample:
@@ -519,6 +519,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", default=",".join(PARTS))
     args = parser.parse_args()
+    global _PYCACHE
+    _PYCACHE = tempfile.mkdtemp(prefix="secl-bench-pyc-")
     wanted = [p for p in args.only.split(",") if p]
     for part in wanted:
         if part == "tree":
