@@ -24,7 +24,7 @@ from functools import cache
 
 from secl.loaders import BCC, FileLoaders, LoaderUse
 from secl.parse.binding import binding
-from secl.parse.tree import Positions
+from secl.parse.tree import Positions, first_error_row, inside_error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -150,26 +150,6 @@ def _args(call: Node) -> tuple[list[Node], dict[str, Node]]:
     return positional, keywords
 
 
-def _inside_error(node: Node) -> bool:
-    current = node.parent
-    while current is not None:
-        if current.type == "ERROR":
-            return True
-        current = current.parent
-    return False
-
-
-def _first_error_row(node: Node) -> int:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if current.type == "ERROR" or current.is_missing:
-            return current.start_point[0] + 1
-        if current.has_error:
-            stack.extend(reversed(current.children))
-    return node.start_point[0] + 1
-
-
 class _PythonFile:
     def __init__(self, path: str, data: bytes) -> None:
         self.path = path
@@ -184,7 +164,7 @@ class _PythonFile:
     def run(self) -> FileLoaders:
         problem = None
         if self.root.has_error:
-            problem = f"Python syntax error at line {_first_error_row(self.root)}; read what parses"
+            problem = f"Python syntax error at line {first_error_row(self.root)}; read what parses"
         classes, modules = self._imports()
         uses = []
         for call in self._bpf_calls(classes, modules):
@@ -302,7 +282,7 @@ class _PythonFile:
             self.positions.span(call.start_byte, call.end_byte),
             shown,
             sources=tuple(dict.fromkeys(sources)),
-            certain=certain and not _inside_error(call),
+            certain=certain and not inside_error(call),
         )
 
     @staticmethod

@@ -74,7 +74,7 @@ from secl.facts import Span
 from secl.loaders import AYA, LIBBPF_RS, FileLoaders, LoaderUse
 from secl.parse.binding import binding
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, ProgramRef
-from secl.parse.tree import Positions
+from secl.parse.tree import Positions, first_error_row, inside_error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -443,26 +443,6 @@ def _function_name(fn: Node | None) -> str | None:
     return name.text.decode() if name is not None else None
 
 
-def _inside_error(node: Node) -> bool:
-    current = node.parent
-    while current is not None:
-        if current.type == "ERROR":
-            return True
-        current = current.parent
-    return False
-
-
-def _first_error_row(node: Node) -> int:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if current.type == "ERROR" or current.is_missing:
-            return current.start_point[0] + 1
-        if current.has_error:
-            stack.extend(reversed(current.children))
-    return node.start_point[0] + 1
-
-
 class _RustFile:
     """One Rust file: its uses of loaders and, for libbpf-rs, the facts about programs."""
 
@@ -493,7 +473,7 @@ class _RustFile:
     def run(self) -> FileLoaders:
         problem = None
         if self.root.has_error:
-            row = _first_error_row(self.root)
+            row = first_error_row(self.root)
             problem = f"Rust syntax error at line {row}; read what parses"
         self._skeleton_names()
         self._skeleton_builders()
@@ -603,7 +583,7 @@ class _RustFile:
                     value,
                     skeletons=(name,),
                     auto_attach=True if name in auto else None,
-                    certain=not _inside_error(node),
+                    certain=not inside_error(node),
                 )
             )
 
@@ -671,7 +651,7 @@ class _RustFile:
         for name in names:
             self._prefixes.setdefault(skeleton_type_prefix(name), name)
         shown = ", ".join(posixpath.basename(p) for p in written_sources) or "?"
-        certain = bool(written_sources or written_objects) and not _inside_error(start)
+        certain = bool(written_sources or written_objects) and not inside_error(start)
         self.uses.append(
             LoaderUse(
                 LIBBPF_RS,
@@ -785,7 +765,7 @@ class _RustFile:
                     self.span(call),
                     f"ObjectBuilder::{method} {shown}",
                     objects=tuple(names),
-                    certain=bool(names) and not _inside_error(call),
+                    certain=bool(names) and not inside_error(call),
                 )
             )
 
@@ -843,7 +823,7 @@ class _RustFile:
                     f"{shown} {', '.join(posixpath.basename(n) for n in names) or '?'}",
                     objects=names,
                     auto_attach=False,
-                    certain=bool(names) and b"aya" in self.data and not _inside_error(call),
+                    certain=bool(names) and b"aya" in self.data and not inside_error(call),
                 )
             )
         # An embedded object no load call in this file accounts for (passed elsewhere).
@@ -862,7 +842,7 @@ class _RustFile:
                     f"include_bytes_aligned! {', '.join(posixpath.basename(n) for n in names)}",
                     objects=names,
                     auto_attach=False,
-                    certain=bool(names) and not _inside_error(macro),
+                    certain=bool(names) and not inside_error(macro),
                 )
             )
 
@@ -885,7 +865,7 @@ class _RustFile:
                 node = self.node_at(m.start(1), m.end(1), "field_identifier")
                 field = node.parent if node is not None else None
                 call = field.parent if field is not None else None
-                if call is None or call.type != "call_expression" or _inside_error(call):
+                if call is None or call.type != "call_expression" or inside_error(call):
                     continue
                 self._method_fact(m.group(1).decode(), field, call)
             else:
@@ -896,7 +876,7 @@ class _RustFile:
                         node = None
                         break
                     node = node.parent
-                if node is None or _inside_error(node):
+                if node is None or inside_error(node):
                     continue
                 if word.startswith(b"LinkInfo"):
                     args = _args(node)

@@ -361,3 +361,25 @@ def _tokens_before_slow(node: Node, data: bytes) -> Iterator[Token]:
             continue
         yield from _leaves_reversed(sibling, data)
         current = sibling
+
+
+def inside_error(node: Node) -> bool:
+    """Whether an ERROR node of the tree holds `node` (what is inside it is not trusted)."""
+    current = node.parent
+    while current is not None:
+        if current.type == "ERROR":
+            return True
+        current = current.parent
+    return False
+
+
+def first_error_row(node: Node) -> int:
+    """The 1-based row of the first ERROR or missing node under `node` (its own row if none)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.type == "ERROR" or current.is_missing:
+            return current.start_point[0] + 1
+        if current.has_error:
+            stack.extend(reversed(current.children))
+    return node.start_point[0] + 1
