@@ -163,6 +163,10 @@ def discover(
 def _walk(
     root: str, exclusion: Exclusion, suffixes: tuple[str, ...] = SOURCE_SUFFIXES
 ) -> Iterator[str | FileProblem]:
+    # A linked directory inside the tree is walked at its own path, not again through the
+    # link (findings name the real file); one that leads out of the tree is followed, once.
+    # Only a link to a directory that holds it is a loop worth a line.
+    real_root = os.path.realpath(root)
     seen_dirs: set[tuple[int, int]] = set()
     stack = [root]
     while stack:
@@ -174,8 +178,7 @@ def _walk(
             continue
         key = (st.st_dev, st.st_ino)
         if key in seen_dirs:
-            yield FileProblem(directory, "symbolic link loop, not followed")
-            continue
+            continue  # reached before through another link
         seen_dirs.add(key)
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
@@ -192,8 +195,16 @@ def _walk(
             source = entry.name.endswith(suffixes)
             try:
                 if entry.is_dir():
-                    if entry.name not in SKIP_DIRS:
-                        subdirs.append(path)
+                    if entry.name in SKIP_DIRS:
+                        continue
+                    if entry.is_symlink():
+                        target = os.path.realpath(entry.path)
+                        if _contains(target, os.path.realpath(directory)):
+                            yield FileProblem(path, "symbolic link loop, not followed")
+                            continue
+                        if _contains(real_root, target):
+                            continue  # walked at its own path
+                    subdirs.append(path)
                     continue
             except OSError as err:  # a link that loops: a problem only where a source would be
                 if source:
@@ -205,6 +216,11 @@ def _walk(
                     continue
                 yield path
         stack.extend(reversed(subdirs))
+
+
+def _contains(directory: str, path: str) -> bool:
+    """Whether `path` is `directory` or lies under it (both resolved)."""
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
 def read(
