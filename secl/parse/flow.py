@@ -119,9 +119,13 @@ class Flow:
             if loop is not None:
                 loop.continues.append(point)
             return []
-        if t == "return_statement":
+        if t in ("return_statement", "throw_statement", "co_return_statement"):
             self._new(node, preds)
             return []
+        if t == "try_statement":
+            return self._try(node, preds)
+        if t == "for_range_loop":
+            return self._range_loop(node, preds)
         if t == "goto_statement":
             point = self._new(node, preds)
             label = node.child_by_field_name("label")
@@ -191,6 +195,28 @@ class Flow:
         self._loops.pop()
         self._link(jumps.continues, again)
         return out + jumps.breaks
+
+    def _try(self, node: Node, preds: list[int]) -> list[int]:
+        """C++ `try { ... } catch (...) { ... }`: a handler may start after any point of the
+        body (any statement may throw), or before the first."""
+        first = len(self.nodes)
+        out = self._branch(node.child_by_field_name("body"), preds)
+        inside = list(range(first, len(self.nodes)))
+        for clause in node.named_children:
+            if clause.type == "catch_clause":
+                out += self._branch(clause.child_by_field_name("body"), preds + inside)
+        return out
+
+    def _range_loop(self, node: Node, preds: list[int]) -> list[int]:
+        """C++ `for (auto &x : range) body`: the range is read once, then the body runs zero
+        or more times."""
+        jumps = _Jumps()
+        self._loops.append(jumps)
+        head = self._new(node.child_by_field_name("right"), preds)
+        self._link(self._branch(node.child_by_field_name("body"), [head]), head)
+        self._loops.pop()
+        self._link(jumps.continues, head)
+        return [head, *jumps.breaks]
 
     def _switch(self, node: Node, preds: list[int]) -> list[int]:
         condition = self._new(node.child_by_field_name("condition"), preds)
