@@ -19,6 +19,7 @@ Everything a program can be reached by is an abstract value (plain tuples, hasha
     ("opts", SCOPE, VAR)           a bpf_kprobe_opts / bpf_uprobe_opts variable
     ("int", N, START, END)  ("sym", NAME, START, END)  ("str", TEXT, START, END)
     ("null", START, END)  ("unknown", START, END)
+    ("undecided", START, END)      C++: a default argument the file does not show
 
 OWNER is ("skel", NAME), ("obj", PATH) or ("unknown",). The byte range of a leaf value is where
 it is written, so that evidence can point at the line that proves it (the `.offset = 9`, the
@@ -1194,11 +1195,24 @@ class _Loader:
         calls = self.calls_to(name)
         if not self.cpp or calls is None:
             return calls
+        out = []
+        for call in calls:
+            count = len(_args(call))
+            if self._takes(fn, count) is not False:
+                out.append(call)
+            elif count < len(self._parameters(fn) or ()) and not any(
+                self._takes(other, count) for other in self.functions().get(name, ()) if other != fn
+            ):
+                out.append(call)  # no overload takes it: the defaults are declared elsewhere
+        return out
+
+    def _takes(self, fn: Node, count: int) -> bool | None:
+        """Whether `fn` takes `count` arguments (its own defaults counted); None: any."""
         params = self._parameters(fn)
         if params is None:
-            return calls
+            return None
         least = sum(1 for p in params if p.type == "parameter_declaration")
-        return [c for c in calls if least <= len(_args(c)) <= len(params)]
+        return least <= count <= len(params)
 
     @staticmethod
     def _parameters(fn: Node) -> list[Node] | None:
@@ -1218,12 +1232,14 @@ class _Loader:
         return named
 
     def _default_value(self, fn: Node, index: int, node: Node) -> frozenset:
-        """C++: the default of parameter `index` of `fn`, for a call that leaves it out."""
+        """C++: the default of parameter `index` of `fn`, for a call that leaves it out;
+        "undecided" when the definition has none (the declaration in a header has it)."""
         params = self._parameters(fn) or []
         if index < len(params):
             default = params[index].child_by_field_name("default_value")
             if default is not None:
                 return self.eval(default, fn)
+            return frozenset({("undecided", node.start_byte, node.end_byte)})
         return self._unknown(node)
 
     def _eval_symbol(self, name: str, node: Node) -> frozenset:
@@ -1437,6 +1453,8 @@ class _Loader:
         if field_node is None or base is None:
             return self._unknown(node)
         name = field_node.text.decode()
+        if self.cpp and base.type == "this":
+            return self._eval_identifier(field_node, None)  # `this->x` is the member x
         if base.type == "field_expression":
             inner_field = base.child_by_field_name("field")
             inner = inner_field.text.decode() if inner_field is not None else ""
@@ -1974,7 +1992,9 @@ class _Loader:
                     # expression stored (`func_addr`, `cfg->off`).
                     value = " ".join(node.text.decode("utf-8", "replace").split())
                     span = self.span(node)
-                extra = {"api": name, "call": call_span, "certain": certain}
+                # A C++ default argument declared in another file: evidence, no finding.
+                extra = {"api": name, "call": call_span,
+                         "certain": certain and v[0] != "undecided"}  # fmt: skip
                 self._add("attach-offset", progs, span, value, fn, targets=targets, **extra)
                 if by_address:
                     self._add("attach-address", progs, span, value, fn, **extra)
