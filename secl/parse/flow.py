@@ -122,6 +122,12 @@ class Flow:
         if t in ("return_statement", "throw_statement", "co_return_statement"):
             self._new(node, preds)
             return []
+        if t == "function_definition":
+            # Only C++ has one in a body: tree-sitter-cpp's reading of a macro loop,
+            # `bpf_object__for_each_program(p, obj) { ... }`; taken as C takes it: the macro
+            # call, then its block.
+            head = self._new(node.child_by_field_name("declarator"), preds)
+            return self._branch(node.child_by_field_name("body"), [head])
         if t == "try_statement":
             return self._try(node, preds)
         if t == "for_range_loop":

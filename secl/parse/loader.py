@@ -302,6 +302,22 @@ def syntax_errors(root: Node) -> list[Node]:
 _OPTS_DECLARATION = re.compile(rb"(?:static\s+)?(?:DECLARE_)?LIBBPF_OPTS\s*\(")
 
 
+def _macro_loop(fn: Node) -> bool:
+    """Whether a C++ function definition is a macro loop written in a body
+    (`bpf_object__for_each_program(prog, obj) { ... }`): C++ has no function in a function,
+    tree-sitter-cpp reads the macro call and its block as one."""
+    parent = fn.parent
+    return fn.type == "function_definition" and parent is not None and parent.type in (
+        "compound_statement", "case_statement", "labeled_statement"
+    )
+
+
+def _in_macro_loop(node: Node) -> bool:
+    """Whether a C++ type name is an argument of a macro loop's header (`_macro_loop`)."""
+    holder = node.parent.parent.parent if node.parent and node.parent.parent else None
+    return holder is not None and holder.parent is not None and _macro_loop(holder.parent)
+
+
 def _global_name(node: Node) -> Node | None:
     """The name of a C++ `::name` (the global namespace's: libbpf's own functions); None
     for anything else."""
@@ -580,10 +596,39 @@ class _Loader:
         kinds = _FUNCTIONS if self.cpp else ("function_definition",)
         current = node.parent
         while current is not None:
-            if current.type in kinds:
+            if current.type in kinds and not (self.cpp and _macro_loop(current)):
                 return current
             current = current.parent
         return None
+
+    def _macro_argument_use(self, node: Node, var: _Var, fn: Node | None) -> None:
+        """C++ reads two libbpf macros as declarations, their arguments as parameter types:
+        `bpf_object__for_each_program(prog, obj) { ... }` in a body (see `_macro_loop`):
+        `prog` takes every program of `obj` there; and a file-scope `static
+        LIBBPF_OPTS(bpf_kprobe_opts, opts);`. Both as C's reading takes them."""
+        decl = node.parent
+        params = decl.parent if decl is not None else None
+        function = params.parent if params is not None else None
+        if (
+            decl is None or params is None or function is None or function.parent is None
+            or decl.type != "parameter_declaration" or function.type != "function_declarator"
+        ):  # fmt: skip
+            return
+        name = function.child_by_field_name("declarator")
+        macro = name.text if name is not None else b""
+        named = [c for c in params.named_children if c.type in _PARAMETERS]
+        if len(named) < 2 or named[0].type != "parameter_declaration":
+            return
+        if macro == b"bpf_object__for_each_program" and _macro_loop(function.parent):
+            if len(named) == 2 and named[0] == decl:
+                var.for_each.append(named[1].child_by_field_name("type"))
+        elif macro.decode() in _OPTS_MACROS and fn is None and named[1] == decl:
+            if self.function_of(function) is not None:
+                return
+            kind = named[0].child_by_field_name("type")
+            var.kind = "local"
+            var.opts_type = kind.text.decode() if kind is not None else None
+            var.defs.append(function)  # its `.field = x` C's reading leaves out too
 
     @staticmethod
     def function_name(fn: Node | None) -> str | None:
@@ -629,6 +674,9 @@ class _Loader:
         pattern = re.compile(rb"\b" + re.escape(name.encode()) + rb"\b")
         for m in pattern.finditer(self.data, start, end):
             node = self.root.descendant_for_byte_range(m.start(), m.end())
+            if self.cpp and node is not None and node.type == "type_identifier":
+                self._macro_argument_use(node, var, fn)
+                continue
             if node is None or node.type != "identifier":
                 continue
             if fn is None and self.function_of(node) is not None:
@@ -1028,7 +1076,7 @@ class _Loader:
 
     def _eval(self, node: Node, fn: Node | None, ctx: Ctx = None) -> frozenset:
         t = node.type
-        if t == "identifier":
+        if t == "identifier" or (t == "type_identifier" and self.cpp and _in_macro_loop(node)):
             return self._eval_identifier(node, fn, ctx)
         if t == "number_literal":
             text = node.text.decode()
@@ -1636,6 +1684,10 @@ class _Loader:
         if t == "subscript_expression":
             table = node.child_by_field_name("argument")
             index = node.child_by_field_name("index")
+            if index is None and self.cpp:  # C++ names the `[i]` part `indices`
+                indices = node.child_by_field_name("indices")
+                named = indices.named_children if indices is not None else []
+                index = named[0] if len(named) == 1 else None
             if table is None or table.type != "identifier":
                 return None
             return self._table_rows(table, _text(index), fn, ctx)
