@@ -203,14 +203,18 @@ class Flow:
         return out + jumps.breaks
 
     def _try(self, node: Node, preds: list[int]) -> list[int]:
-        """C++ `try { ... } catch (...) { ... }`: a handler may start after any point of the
-        body (any statement may throw), or before the first."""
+        """C++ `try { ... } catch (...) { ... }`: a handler may start where a statement of the
+        body that calls, throws or allocates is about to run (its stores not yet done)."""
         first = len(self.nodes)
         out = self._branch(node.child_by_field_name("body"), preds)
-        inside = list(range(first, len(self.nodes)))
+        throwing = {p for p in range(first, len(self.nodes)) if _may_throw(self.nodes[p])}
+        entries = sorted(
+            {q for q in [*preds, *range(first, len(self.nodes))]
+             if any(s in throwing for s in self.successors[q])}
+        )  # fmt: skip
         for clause in node.named_children:
             if clause.type == "catch_clause":
-                out += self._branch(clause.child_by_field_name("body"), preds + inside)
+                out += self._branch(clause.child_by_field_name("body"), entries)
         return out
 
     def _range_loop(self, node: Node, preds: list[int]) -> list[int]:
@@ -280,6 +284,21 @@ class Flow:
             stack.extend(self.successors[point])
         self._reach[key] = found
         return found
+
+
+_THROWING = frozenset({"call_expression", "throw_statement", "throw_expression", "new_expression",
+                       "co_await_expression"})  # fmt: skip
+
+
+def _may_throw(node: Node | None) -> bool:
+    """Whether a statement may throw a C++ exception: it calls, throws or allocates."""
+    stack = [node] if node is not None else []
+    while stack:
+        current = stack.pop()
+        if current.type in _THROWING:
+            return True
+        stack.extend(current.children)
+    return False
 
 
 def always_runs(store: Node, statement: Node | None) -> bool:
