@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 from secl.analysis.project import Project
 from secl.facts import SectionSite
-from secl.findings import Edit, Finding
 from secl.files import is_cpp
+from secl.findings import Edit, Finding
 from secl.parse.bpf import extract_sites
 from secl.parse.cstring import decode_literal
 from secl.parse.tree import lex, parse

@@ -286,8 +286,10 @@ def syntax_errors(root: Node) -> list[Node]:
         node = stack.pop()
         if node.type == "ERROR" or node.is_missing:
             parent = node.parent
-            if node.text.strip() == b"." and parent is not None and parent.type in (
-                "argument_list", "parameter_list"
+            if (
+                node.text.strip() == b"."
+                and parent is not None
+                and parent.type in ("argument_list", "parameter_list")
             ):
                 continue
             if node.type == "ERROR" and _OPTS_DECLARATION.match(node.text) is not None:
@@ -307,8 +309,10 @@ def _macro_loop(fn: Node) -> bool:
     (`bpf_object__for_each_program(prog, obj) { ... }`): C++ has no function in a function,
     tree-sitter-cpp reads the macro call and its block as one."""
     parent = fn.parent
-    return fn.type == "function_definition" and parent is not None and parent.type in (
-        "compound_statement", "case_statement", "labeled_statement"
+    return (
+        fn.type == "function_definition"
+        and parent is not None
+        and parent.type in ("compound_statement", "case_statement", "labeled_statement")
     )
 
 
@@ -693,7 +697,9 @@ class _Loader:
         if parent is None:
             return
         child = node
-        while parent is not None and parent.type in _DECLARATOR_WRAPPERS and _inner(parent) == child:
+        while (
+            parent is not None and parent.type in _DECLARATOR_WRAPPERS and _inner(parent) == child
+        ):
             child, parent = parent, parent.parent
         if parent is None:
             return
@@ -719,8 +725,12 @@ class _Loader:
             if t in _PARAMETERS and parent.child_by_field_name("declarator") == child:
                 var.kind = "param"
                 plist = parent.parent
-                if self.cpp and (plist is None or plist.parent is None or plist.parent.type
-                                 not in ("function_declarator", "abstract_function_declarator")):
+                if self.cpp and (
+                    plist is None
+                    or plist.parent is None
+                    or plist.parent.type
+                    not in ("function_declarator", "abstract_function_declarator")
+                ):
                     var.kind = "local"  # a C++ `catch (T &e)`: no argument of any call
                 elif plist is not None:
                     params = [c for c in plist.named_children if c.type in _PARAMETERS]
@@ -991,8 +1001,10 @@ class _Loader:
             holder = parent.parent
             if holder is not None and holder.type == "function_declarator":
                 return "definition"
-            if holder is not None and holder.type == "call_expression" and (
-                holder.child_by_field_name("function") == parent
+            if (
+                holder is not None
+                and holder.type == "call_expression"
+                and (holder.child_by_field_name("function") == parent)
             ):
                 return "call"
             return "escape"
@@ -1217,7 +1229,7 @@ class _Loader:
         if ctx is not None:
             call, caller, caller_ctx = ctx
             args = _args(call)
-            if self.cpp and 0 <= index and index >= len(args):
+            if self.cpp and len(args) <= index:  # C++: left out, its default
                 return self._default_value(fn, index, node)
             return (
                 self.eval(args[index], caller, caller_ctx)
@@ -1268,7 +1280,8 @@ class _Loader:
         arguments (`...`) or has no parameter list in view."""
         decl = fn.child_by_field_name("declarator")
         while decl is not None and decl.type not in (
-            "function_declarator", "abstract_function_declarator"
+            "function_declarator",
+            "abstract_function_declarator",
         ):
             decl = decl.child_by_field_name("declarator")
         params = decl.child_by_field_name("parameters") if decl is not None else None

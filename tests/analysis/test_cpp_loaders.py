@@ -46,7 +46,9 @@ def test_fixture_project_markers_and_inventory(tmp_path: Path) -> None:
     assert {ev["value"] for ev in entries["handle"]["loader"]["evidence"]} == {"C++ libbpf loader"}
     lambda_evidence = entries["in_lambda"]["upgrade"]["evidence"]
     assert [
-        (e["value"], e.get("certain", True)) for e in lambda_evidence if e["kind"] == "attach-offset"
+        (e["value"], e.get("certain", True))
+        for e in lambda_evidence
+        if e["kind"] == "attach-offset"
     ] == [(8, False)]
 
 
@@ -92,7 +94,9 @@ def test_cpp_skeleton_attach_makes_attach_suffixes_matter(tmp_path: Path) -> Non
     root = _copy(tmp_path)
     text = (root / "loader.cpp").read_text()
     text = text.replace("  return true;\n}", "  probe_bpf::attach(skel_);\n  return true;\n}")
-    text = text.replace('bpf_program__set_attach_target(skel_->progs.on_entry, 0, "do_unlinkat");', "")
+    text = text.replace(
+        'bpf_program__set_attach_target(skel_->progs.on_entry, 0, "do_unlinkat");', ""
+    )
     (root / "loader.cpp").write_text(text)
     got = _got(root, ".")
     assert ("probe.bpf.c", 17, "SECL105") in got
@@ -108,7 +112,9 @@ int main() {
     return link == nullptr;
 }
 """
-PROBE = '#include <bpf/bpf_helpers.h>\nSEC("kprobe/do_unlinkat")\nint handle(void *ctx) { return 0; }\n'
+PROBE = (
+    '#include <bpf/bpf_helpers.h>\nSEC("kprobe/do_unlinkat")\nint handle(void *ctx) { return 0; }\n'
+)
 
 
 @pytest.mark.parametrize("broken", [False, True])
@@ -121,7 +127,9 @@ def test_a_cpp_loader_that_does_not_parse_is_one_line_and_no_finding(tmp_path, b
         lines = [line for line in r.stderr.splitlines() if "main.cpp" in line]
         if broken:
             assert r.returncode == 0, r.stdout
-            assert lines == ["secl: main.cpp: C++ syntax error at line 5; loader facts near it are uncertain"]
+            assert lines == [
+                "secl: main.cpp: C++ syntax error at line 5; loader facts near it are uncertain"
+            ]
             assert "SECL201" not in r.stdout
         else:
             assert r.returncode == 1

@@ -103,7 +103,9 @@ def test_a_one_file_check_imports_none_of_the_costly_modules(tmp_path: Path) -> 
 def test_the_cpp_grammar_is_loaded_only_when_a_cpp_file_is_parsed(tmp_path: Path) -> None:
     """A run of C files never loads tree-sitter-cpp (issue 11); a C++ loader does."""
     (tmp_path / ".git").mkdir()
-    (tmp_path / "probe.bpf.c").write_text('SEC("kprobe/do_sys_open")\nint handle(void *ctx)\n{\n\treturn 0;\n}\n')
+    (tmp_path / "probe.bpf.c").write_text(
+        'SEC("kprobe/do_sys_open")\nint handle(void *ctx)\n{\n\treturn 0;\n}\n'
+    )
     loader = (
         '#include "probe.skel.h"\nint main(void)\n{\n\tstruct probe *skel = probe__open();\n'
         '\tbpf_program__attach_kprobe(skel->progs.handle, false, "do_sys_open");\n'

@@ -128,9 +128,7 @@ int main() {
   return 0;
 }
 """
-    assert summary(facts(source)) == {
-        ("auto-attach", "probe_bpf", None, "probe_bpf::attach", True)
-    }
+    assert summary(facts(source)) == {("auto-attach", "probe_bpf", None, "probe_bpf::attach", True)}
 
 
 def test_a_class_of_one_s_own_with_open_is_no_skeleton() -> None:
@@ -250,7 +248,9 @@ int main() {
   return 0;
 }
 """
-    assert summary(facts(source, "attach-offset")) == {("attach-offset", "probe_bpf", "b", 12, True)}
+    assert summary(facts(source, "attach-offset")) == {
+        ("attach-offset", "probe_bpf", "b", 12, True)
+    }
 
 
 def test_a_syntax_error_near_the_evidence_makes_it_uncertain() -> None:
