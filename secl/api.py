@@ -193,7 +193,7 @@ def _build(
     if failed:
         project = without(project, *failed)
     resolution, project = isolating(
-        lambda p: resolve_sites(p.sites, p.files, config, root, p.tree), project, problems
+        lambda p: resolve_sites(p.sites, _c_files(p.files), config, root, p.tree), project, problems
     )
     project.sites = resolution.sites
     problems.extend(resolution.problems)
@@ -205,6 +205,11 @@ def _build(
     if store is not None:
         store.finish()
     return Run(project=project, problems=problems, linted=linted)
+
+
+def _c_files(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The files macros may write sites in: C++ code is never a BPF source."""
+    return {path: data for path, data in files.items() if not is_cpp(path)}
 
 
 def _kernel_lists(config: Config, problems: list[FileProblem]) -> KernelLists | None:

@@ -4,6 +4,7 @@ members, and a C++ file that does not parse."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -150,3 +151,18 @@ def test_a_cpp_file_is_never_a_bpf_source(tmp_path: Path) -> None:
     write(tmp_path, {"x.cpp": 'SEC("kprobe/nonsense+bad")\nint f(void *ctx) { return 0; }\n'})
     r = secl("sections", "--output-format", "json", "x.cpp", cwd=tmp_path)
     assert (r.returncode, r.stdout.strip()) == (0, "[]"), r.stderr
+
+
+def test_a_section_macro_a_cpp_file_uses_writes_no_site_there(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "probes.h": '#define PROBE(f) SEC("kprobe/" #f) int on_##f(void *ctx)\n',
+            "probe.bpf.c": '#include "probes.h"\nPROBE(do_unlinkat) { return 0; }\n',
+            "user.cpp": '#include "probes.h"\nPROBE(do_nanosleep) { return 0; }\n',
+        },
+    )
+    r = secl("sections", "--no-cache", "--output-format", "json", ".", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    programs = {(e["filename"], e["program"]) for e in json.loads(r.stdout) if e["program"]}
+    assert programs == {("probe.bpf.c", "on_do_unlinkat")}
