@@ -576,7 +576,8 @@ _SKELETON_CALL = re.compile(rb"__open(?:_and_load|_opts)?\s*\(")
 _IDENT_BEFORE = re.compile(rb"[A-Za-z_]\w*\Z")
 _OBJECT_NAME = re.compile(rb'["/]([\w.+-]+?\.o)"')
 # bpftool's C++ skeleton: `probe_bpf::open_and_load()` (gen.c, under `#ifdef __cplusplus`).
-_CPP_SKELETON_CALL = re.compile(rb"\b([A-Za-z_]\w*)::open(?:_and_load)?\s*\(")
+# (compiled on first use: a run without C++ loaders does not pay for it)
+_CPP_SKELETON_CALL = rb"\b([A-Za-z_]\w*)::open(?:_and_load)?\s*\("
 
 
 def _loader_index(project: Project) -> dict[str, list[str]]:
@@ -593,7 +594,7 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
                 if ident is not None:
                     names.add(ident.group().decode())
             if b"::open" in data and is_cpp(path):
-                names.update(m.group(1).decode() for m in _CPP_SKELETON_CALL.finditer(data))
+                names.update(m.group(1).decode() for m in re.finditer(_CPP_SKELETON_CALL, data))
             # An object named in a file that never calls bpf_object__open*() is loaded by
             # something else (a shell-out to `ip`/`tc`): not a libbpf loader of it.
             if b"bpf_object__open" in data:

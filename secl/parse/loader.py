@@ -123,8 +123,10 @@ _CPP_CONTAINERS = frozenset(
 _SMART_POINTERS = frozenset({"unique_ptr", "shared_ptr"})
 # bpftool's C++ skeleton (gen.c: do_skeleton(), under `#ifdef __cplusplus`) gives `struct
 # NAME` static members: NAME::open(opts), NAME::open_and_load(), NAME::attach(skel), ...
-_CPP_SKEL_CALL = re.compile(rb"\b([A-Za-z_]\w*)\s*::\s*(open_and_load|open)\s*\(")
-_CPP_SKEL_ATTACH = re.compile(rb"\b([A-Za-z_]\w*)\s*::\s*attach\s*\(")
+# The C++-only patterns stay source text, compiled (and cached by `re`) on the first C++ file:
+# a run of C files does not pay for them.
+_CPP_SKEL_CALL = rb"\b([A-Za-z_]\w*)\s*::\s*(open_and_load|open)\s*\("
+_CPP_SKEL_ATTACH = rb"\b([A-Za-z_]\w*)\s*::\s*attach\s*\("
 _INT = re.compile(r"([+-]?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)[uUlL]*\Z")
 _MAX_VALUES = 64
 _MAX_CONTEXTS = 64
@@ -292,7 +294,7 @@ def syntax_errors(root: Node) -> list[Node]:
                 and parent.type in ("argument_list", "parameter_list")
             ):
                 continue
-            if node.type == "ERROR" and _OPTS_DECLARATION.match(node.text) is not None:
+            if node.type == "ERROR" and re.match(_OPTS_DECLARATION, node.text) is not None:
                 continue
             found.append(node)
             continue
@@ -301,7 +303,7 @@ def syntax_errors(root: Node) -> list[Node]:
     return found
 
 
-_OPTS_DECLARATION = re.compile(rb"(?:static\s+)?(?:DECLARE_)?LIBBPF_OPTS\s*\(")
+_OPTS_DECLARATION = rb"(?:static\s+)?(?:DECLARE_)?LIBBPF_OPTS\s*\("
 
 
 def _macro_loop(fn: Node) -> bool:
@@ -484,7 +486,7 @@ class _Loader:
         if self.cpp and b"::" in self.data:
             # `probe_bpf::open_and_load()`; `X::open()` only next to a skeleton header (a
             # class of one's own may well have an open()).
-            for m in _CPP_SKEL_CALL.finditer(self.data):
+            for m in re.finditer(_CPP_SKEL_CALL, self.data):
                 name = m.group(1).decode()
                 if name not in LIBBPF_OBJECTS and (
                     m.group(2) == b"open_and_load" or _SKEL_INCLUDE.search(self.data)
@@ -553,7 +555,7 @@ class _Loader:
     def _cpp_skeleton_attach(self) -> None:
         """`probe_bpf::attach(skel)`: bpftool's C++ skeleton member that attaches every
         program, as `probe_bpf__attach(skel)` does."""
-        for m in _CPP_SKEL_ATTACH.finditer(self.data):
+        for m in re.finditer(_CPP_SKEL_ATTACH, self.data):
             name = m.group(1).decode()
             if name not in self.skeletons:
                 continue
