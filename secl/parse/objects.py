@@ -138,14 +138,13 @@ def _wanted_data(section: str) -> bool:
 def _read_elf(data: bytes) -> _Elf:
     """pyelftools' view of the file. Whatever pyelftools raises on a corrupted file is a
     file that cannot be read, not a bug of secl: it is said in one line."""
-    import io
-
-    from elftools.elf.elffile import ELFFile
     from elftools.elf.relocation import RelocationSection
     from elftools.elf.sections import SymbolTableSection
 
+    from secl.parse.elf import ReusingELFFile
+
     try:
-        elf = ELFFile(io.BytesIO(data))
+        elf = ReusingELFFile(data)
         machine = elf["e_machine"]
         if machine != "EM_BPF":
             raise ObjectError(f"not a BPF object (e_machine {machine})")
