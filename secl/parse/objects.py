@@ -26,6 +26,10 @@ from secl.facts import ObjectOrigin, Piece, SectionSite
 from secl.parse.btf import BTFError, LineInfo, line_info
 from secl.parse.tree import Positions
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from elftools.elf.sections import SymbolTableSection
+
 ELF_MAGIC = b"\x7fELF"
 SHF_EXECINSTR = 0x4
 BPF_INSN_SIZE = 8
@@ -165,23 +169,7 @@ def _read_elf(data: bytes) -> _Elf:
                 symtab = section
             elif isinstance(section, RelocationSection):
                 relocation_sections.append(section)
-        symbols = None
-        if symtab is not None:
-            found = []
-            for symbol in symtab.iter_symbols():
-                info = symbol["st_info"]
-                shndx = symbol["st_shndx"]
-                found.append(
-                    _Symbol(
-                        symbol.name,
-                        str(info["type"]),
-                        str(info["bind"]),
-                        shndx if isinstance(shndx, int) else None,
-                        int(symbol["st_value"]),
-                        int(symbol["st_size"]),
-                    )
-                )
-            symbols = tuple(found)
+        symbols = None if symtab is None else _symbols(symtab, data)
         relocations: dict[int, tuple[tuple[int, int], ...]] = {}
         for section in relocation_sections:
             target = section["sh_info"]
@@ -200,6 +188,40 @@ def _read_elf(data: bytes) -> _Elf:
         raise
     except Exception as err:  # pyelftools on a truncated or corrupted file: any exception
         raise ObjectError(f"cannot read the ELF file ({_one_line(err)})") from err
+
+
+def _symbols(symtab: SymbolTableSection, data: bytes) -> tuple[_Symbol, ...]:
+    """The symbol table, entry by entry as pyelftools' SymbolTableSection.get_symbol() parses
+    it, with the names cut out of the file at once rather than read from the stream each."""
+    from elftools.common.utils import struct_parse
+
+    entry, stream = symtab.structs.Elf_Sym, symtab.stream
+    base, size = symtab["sh_offset"], symtab["sh_entsize"]
+    names = symtab.stringtable["sh_offset"]
+    found = []
+    for n in range(symtab.num_symbols()):
+        symbol = struct_parse(entry, stream, base + n * size)
+        info = symbol["st_info"]
+        shndx = symbol["st_shndx"]
+        found.append(
+            _Symbol(
+                _cstring(data, names + symbol["st_name"]),
+                str(info["type"]),
+                str(info["bind"]),
+                shndx if isinstance(shndx, int) else None,
+                int(symbol["st_value"]),
+                int(symbol["st_size"]),
+            )
+        )
+    return tuple(found)
+
+
+def _cstring(data: bytes, at: int) -> str:
+    """The string at `at` of the file, as pyelftools' StringTableSection.get_string() reads
+    it (elftools/common/utils.py parse_cstring_from_stream()): up to the next NUL of the
+    file, not of the section; "" when there is none; undecodable bytes replaced."""
+    end = data.find(b"\0", at)
+    return data[at:end].decode("utf-8", "replace") if end > at else ""
 
 
 def _one_line(err: BaseException) -> str:
