@@ -18,6 +18,7 @@ Importing this module imports pyelftools (≈35 ms): only code that reads an obj
 
 from __future__ import annotations
 
+import functools
 import io
 
 from elftools.common.exceptions import ELFError
@@ -25,32 +26,24 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.structs import ELFStructs
 
 _Key = tuple[bool, int, object, object, object]
-_BASIC: dict[tuple[bool, int], ELFStructs] = {}
-_FULL: dict[_Key, ELFStructs] = {}
 # A run meets one or two kinds (BPF, both byte orders); corrupted headers can make up more
-# keys, so the cache is bounded.
+# keys, so the memo is bounded.
 _MAX_KINDS = 16
 
 
+@functools.lru_cache(maxsize=4)
 def _basic_structs(little_endian: bool, elfclass: int) -> ELFStructs:
-    structs = _BASIC.get((little_endian, elfclass))
-    if structs is None:
-        structs = ELFStructs(little_endian=little_endian, elfclass=elfclass)
-        structs.create_basic_structs()
-        _BASIC[little_endian, elfclass] = structs
+    structs = ELFStructs(little_endian=little_endian, elfclass=elfclass)
+    structs.create_basic_structs()
     return structs
 
 
+@functools.lru_cache(maxsize=_MAX_KINDS)
 def _full_structs(key: _Key) -> ELFStructs:
-    structs = _FULL.get(key)
-    if structs is None:
-        little_endian, elfclass, e_type, e_machine, osabi = key
-        structs = ELFStructs(little_endian=little_endian, elfclass=elfclass)
-        structs.create_basic_structs()
-        structs.create_advanced_structs(e_type, e_machine, osabi)  # type: ignore[arg-type]
-        if len(_FULL) >= _MAX_KINDS:
-            _FULL.pop(next(iter(_FULL)))
-        _FULL[key] = structs
+    little_endian, elfclass, e_type, e_machine, osabi = key
+    structs = ELFStructs(little_endian=little_endian, elfclass=elfclass)
+    structs.create_basic_structs()
+    structs.create_advanced_structs(e_type, e_machine, osabi)  # type: ignore[arg-type]
     return structs
 
 

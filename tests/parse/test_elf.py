@@ -69,8 +69,8 @@ def test_files_of_a_kind_share_their_structs(
         create(self, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(ELFStructs, "create_advanced_structs", counting)
-    monkeypatch.setattr(reuse, "_FULL", {})
-    monkeypatch.setattr(reuse, "_BASIC", {})
+    reuse._full_structs.cache_clear()
+    reuse._basic_structs.cache_clear()
     first = [ReusingELFFile(blobs[k]) for k in ("el", "eb", "host")]
     again = [ReusingELFFile(blobs[k]) for k in ("el", "eb", "host")]
     assert len(built) == 3
@@ -93,9 +93,9 @@ def test_a_bad_section_header_size_is_refused_as_pyelftools_does(
 def test_the_cache_of_kinds_is_bounded(
     blobs: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(reuse, "_FULL", {})
+    reuse._full_structs.cache_clear()
     data = bytearray(blobs["el"])
     for osabi in range(40):  # a corrupted EI_OSABI is a kind of its own
         data[7] = osabi
         ReusingELFFile(bytes(data))
-    assert len(reuse._FULL) == reuse._MAX_KINDS
+    assert reuse._full_structs.cache_info().currsize == reuse._MAX_KINDS
