@@ -196,6 +196,7 @@ FAMILIES = {
     "aya": "aya",
     "bcc": "bcc",
     "cilium": "cilium-ebpf",
+    "ebpf-manager": "cilium-ebpf",
     "gobpf": "gobpf",
     "libbpf-rs": "libbpf-rs",
     "libbpfgo": "libbpfgo",
