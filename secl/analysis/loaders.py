@@ -198,6 +198,8 @@ def _assign(project: Project) -> dict[str, Assignment]:
             module = index.module_of(path)
             if module is not None:
                 found = _module_default(by_module.get(module, []))
+                if not by_module.get(module):
+                    found = _inherited_default(project, module, by_module)
         configured = forced or _configured(path, project)
         if configured:
             version = _version(project, configured, found)
@@ -291,6 +293,113 @@ def _module_default(uses: list[LoaderUse]) -> list[LoaderUse]:
     if len(kinds) != 1:
         return []
     return [replace(u, certain=False) for u in uses[:4]]
+
+
+def _inherited_default(
+    project: Project, module: str, by_module: dict[str | None, list[LoaderUse]]
+) -> list[LoaderUse]:
+    """For a BPF source no loader names, in a crate or Go module with no loader of its own
+    (a workspace's integration tests, loaded through another crate of it): the uses of the
+    project's crates it depends on by path, transitively, and its own manifest's direct
+    dependencies on a loader library (as evidence of that library); like `_module_default`,
+    only when they are all of one library, and uncertain."""
+    memo = project.memo.setdefault("loader-inherited", {})
+    assert isinstance(memo, dict)
+    found = memo.get(module)
+    if found is None:
+        from secl.loaders.manifests import cargo_path_dependencies
+
+        manifests = _manifests(project)
+        root = os.path.abspath(project.root)
+        uses = [
+            u
+            for crate in cargo_path_dependencies(manifests.cargo, module, root)
+            for u in by_module.get(crate, [])
+        ]
+        found = memo[module] = _module_default(uses + manifests.evidence(module, root))
+    return found
+
+
+class _Manifests:
+    """The project's Cargo.toml and go.mod files by directory, parsed when first asked."""
+
+    def __init__(self, data: dict[str, bytes]) -> None:
+        self._paths: dict[tuple[str, str], str] = {}
+        self._data = data
+        for path in data:
+            directory, name = os.path.split(os.path.abspath(path))
+            self._paths[(directory, name)] = path
+        self.cargo = _CargoManifests(self)
+
+    def read(self, directory: str, name: str) -> tuple[str, bytes] | None:
+        path = self._paths.get((directory, name))
+        return None if path is None else (path, self._data[path])
+
+    def evidence(self, directory: str, root: str) -> list[LoaderUse]:
+        """Uncertain uses from the loader libraries the manifests of `directory` depend on
+        directly (secl.loaders.manifests LOADER_CRATES, LOADER_MODULES)."""
+        from secl.loaders.manifests import (
+            cargo_loader_dependencies,
+            dependency_offset,
+            go_loader_requires,
+        )
+        from secl.parse.tree import Positions
+
+        out: list[LoaderUse] = []
+        for name, go in (("Cargo.toml", False), ("go.mod", True)):
+            found = self.read(directory, name)
+            if found is None:
+                continue
+            path, data = found
+            if go:
+                named = go_loader_requires(data)
+            else:
+                named = cargo_loader_dependencies(self.cargo, directory, root)
+            for dependency, kind in named:
+                at = dependency_offset(data, dependency, go)
+                end = data.find(b"\n", at)
+                span = Positions(data).span(at, len(data) if end < 0 else end)
+                verb = "requires" if go else "depends on"
+                out.append(
+                    LoaderUse(kind, path, span, f"{name} {verb} {dependency}", certain=False)
+                )
+        return out
+
+
+class _CargoManifests:
+    """Parsed Cargo.toml files by absolute directory (the mapping the functions of
+    secl.loaders.manifests read), each parsed on first access."""
+
+    def __init__(self, files: _Manifests) -> None:
+        self._files = files
+        self._parsed: dict[str, object] = {}
+
+    def get(self, directory: str) -> object:
+        if directory not in self._parsed:
+            from secl.loaders.manifests import cargo_manifest
+
+            found = self._files.read(directory, "Cargo.toml")
+            self._parsed[directory] = None if found is None else cargo_manifest(found[1])
+        return self._parsed[directory]
+
+    def __getitem__(self, directory: str) -> object:
+        found = self.get(directory)
+        if found is None:
+            raise KeyError(directory)
+        return found
+
+    def __contains__(self, directory: object) -> bool:
+        return isinstance(directory, str) and self.get(directory) is not None
+
+
+def _manifests(project: Project) -> _Manifests:
+    found = project.memo.get("loader-manifests")
+    if found is None:
+        scan = project.loader_scan
+        found = project.memo["loader-manifests"] = _Manifests(
+            scan.manifest_data if scan is not None else {}
+        )
+    return found  # type: ignore[return-value]
 
 
 def _closest(path: str, links: list[tuple[LoaderUse, bool]]) -> list[LoaderUse]:

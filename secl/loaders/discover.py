@@ -21,6 +21,7 @@ LANGUAGE_SUFFIXES = (".go", ".rs", ".py")
 BUILD_FILES = frozenset({"Makefile", "makefile", "GNUmakefile", "CMakeLists.txt", "meson.build"})
 BUILD_SUFFIXES = (".mk", ".cmake")
 MANIFESTS = frozenset({"go.mod", "Cargo.lock", "Cargo.toml"})
+DEPENDENCY_MANIFESTS = frozenset({"go.mod", "Cargo.toml"})  # kept whole: LoaderScan
 # Past this size a file is generated data, not loader code worth parsing.
 MAX_LOADER_BYTES = 8 * 1024 * 1024
 
@@ -33,6 +34,9 @@ class LoaderScan:
     # directory of a manifest -> {module or crate name: version}
     manifests: dict[str, dict[str, str]] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, one line)
+    # Cargo.toml and go.mod as read (path as reached -> bytes), for the dependencies a crate
+    # or module declares (secl.loaders.manifests), parsed only when a source needs them.
+    manifest_data: dict[str, bytes] = field(default_factory=dict)
 
     def version(self, path: str, names: tuple[str, ...]) -> str | None:
         """The version of the first of `names` pinned by the nearest manifest above `path`."""
@@ -126,6 +130,8 @@ def extract_one(path: str, data: bytes) -> object:
     name = os.path.basename(path)
     try:
         if name in MANIFESTS:
+            if name in DEPENDENCY_MANIFESTS:
+                return ("manifest", name, _versions(name, data), data)
             return ("manifest", name, _versions(name, data))
         return _extract(path, name, data)
     except Exception as err:  # one bad file never stops the run
@@ -142,7 +148,9 @@ def assemble(results: list[tuple[str, object]]) -> LoaderScan:
             if found[0] == "problem":
                 out.problems.append((path, found[1]))
                 continue
-            _kind, name, pinned = found
+            _kind, name, pinned = found[:3]
+            if len(found) > 3:
+                out.manifest_data[path] = found[3]
             directory = os.path.dirname(os.path.abspath(path))
             known = out.manifests.setdefault(directory, {})
             for key, version in pinned.items():
