@@ -227,6 +227,7 @@ def all_libbpf(project: Project) -> bool:
             and not project.config.loaders
             and (scan is None or not any(lf.uses for lf in scan.files))
             and not any(mark in data for data in project.files.values() for mark in _WINDOWS_MARKS)
+            and not _manifests_name_a_loader(project)
         )
         project.memo["all-libbpf"] = found
     return found  # type: ignore[return-value]
@@ -318,6 +319,24 @@ def _inherited_default(
         ]
         found = memo[module] = _module_default(uses + manifests.evidence(module, root))
     return found
+
+
+def _manifests_name_a_loader(project: Project) -> bool:
+    """Whether a Cargo.toml or go.mod of the project depends directly on a loader library:
+    a crate or module with no loader code of its own may then be judged by it."""
+    from secl.loaders.manifests import LOADER_CRATES, LOADER_MODULES
+
+    scan = project.loader_scan
+    if scan is None or not scan.manifest_data:
+        return False
+    names = [n.encode() for n in (*LOADER_CRATES, *LOADER_MODULES)]
+    manifests = _manifests(project)
+    root = os.path.abspath(project.root)
+    return any(
+        manifests.evidence(os.path.dirname(os.path.abspath(path)), root)
+        for path, data in scan.manifest_data.items()
+        if any(n in data for n in names)
+    )
 
 
 class _Manifests:

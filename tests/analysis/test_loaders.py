@@ -442,6 +442,9 @@ def test_a_crate_manifest_dependency_on_a_loader_library(tmp_path, dependencies,
     write(tmp_path, member_without_loaders(dependencies))
     found = loaders(tmp_path)["dump"]
     assert found["kind"] == kind
+    # the check agrees: libbpf's rules only where libbpf loads
+    expected = [] if kind == "aya" else ["SECL102", "SECL209"]
+    assert [c[1] for c in codes(tmp_path)] == expected
     if value is None:
         assert found["evidence"] == []
         return
@@ -473,6 +476,8 @@ def test_a_go_module_requiring_a_loader_library(tmp_path, requires, kind):
     )
     found = loaders(tmp_path)["dump"]
     assert found["kind"] == kind
+    expected = [] if kind == "cilium-ebpf" else ["SECL102", "SECL209"]
+    assert [c[1] for c in codes(tmp_path)] == expected
     if kind == "cilium-ebpf":
         (evidence,) = found["evidence"]
         assert evidence["value"].startswith("go.mod requires github.com/")
