@@ -31,12 +31,12 @@ class LoaderScan:
     """What the user-space files of other languages say, and the versions manifests pin."""
 
     files: list[FileLoaders] = field(default_factory=list)
-    # directory of a manifest -> {module or crate name: version}
-    manifests: dict[str, dict[str, str]] = field(default_factory=dict)
-    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, one line)
     # Cargo.toml and go.mod as read (path as reached -> bytes), for the dependencies a crate
     # or module declares (secl.loaders.manifests), parsed only when a source needs them.
     manifest_data: dict[str, bytes] = field(default_factory=dict)
+    # directory of a manifest -> {module or crate name: version}
+    manifests: dict[str, dict[str, str]] = field(default_factory=dict)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, one line)
 
     def version(self, path: str, names: tuple[str, ...]) -> str | None:
         """The version of the first of `names` pinned by the nearest manifest above `path`."""
