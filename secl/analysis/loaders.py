@@ -321,42 +321,49 @@ def _inherited_default(
     return found
 
 
+TYPE_CHECKING = False  # the loader scan's module is not needed to judge sources
+if TYPE_CHECKING:
+    from secl.loaders.discover import LoaderScan
+
+
 def _manifests_name_a_loader(project: Project) -> bool:
     """Whether a Cargo.toml or go.mod of the project depends directly on a loader library:
     a crate or module with no loader code of its own may then be judged by it."""
-    from secl.loaders.manifests import LOADER_CRATES, LOADER_MODULES
-
     scan = project.loader_scan
-    if scan is None or not scan.manifest_data:
+    if scan is None or not scan.manifests:
         return False
-    names = [n.encode() for n in (*LOADER_CRATES, *LOADER_MODULES)]
     manifests = _manifests(project)
     root = os.path.abspath(project.root)
-    return any(
-        manifests.evidence(os.path.dirname(os.path.abspath(path)), root)
-        for path, data in scan.manifest_data.items()
-        if any(n in data for n in names)
-    )
+    return any(manifests.evidence(directory, root) for directory in sorted(scan.manifests))
 
 
 class _Manifests:
-    """The project's Cargo.toml and go.mod files by directory, parsed when first asked."""
+    """The project's Cargo.toml and go.mod files by directory (secl.loaders.discover
+    LoaderScan.manifest_data), each parsed when first asked."""
 
-    def __init__(self, data: dict[str, bytes]) -> None:
-        self._paths: dict[tuple[str, str], str] = {}
-        self._data = data
-        for path in data:
-            directory, name = os.path.split(os.path.abspath(path))
-            self._paths[(directory, name)] = path
+    def __init__(self, scan: LoaderScan | None) -> None:
+        self._scan = scan
         self.cargo = _CargoManifests(self)
+        self._evidence: dict[str, list[LoaderUse]] = {}
 
     def read(self, directory: str, name: str) -> tuple[str, bytes] | None:
-        path = self._paths.get((directory, name))
-        return None if path is None else (path, self._data[path])
+        """(the path as the run shows paths, bytes) of manifest `name` in `directory`."""
+        data = self._scan.manifest_data(directory, name) if self._scan is not None else None
+        if data is None:
+            return None
+        path = os.path.join(directory, name)
+        rel = os.path.relpath(path)  # as secl.api shows a path: relative inside the cwd
+        return (path if rel.startswith("..") else rel), data
 
     def evidence(self, directory: str, root: str) -> list[LoaderUse]:
         """Uncertain uses from the loader libraries the manifests of `directory` depend on
         directly (secl.loaders.manifests LOADER_CRATES, LOADER_MODULES)."""
+        found = self._evidence.get(directory)
+        if found is None:
+            found = self._evidence[directory] = self._read_evidence(directory, root)
+        return found
+
+    def _read_evidence(self, directory: str, root: str) -> list[LoaderUse]:
         from secl.loaders.manifests import (
             cargo_loader_dependencies,
             dependency_offset,
@@ -414,10 +421,7 @@ class _CargoManifests:
 def _manifests(project: Project) -> _Manifests:
     found = project.memo.get("loader-manifests")
     if found is None:
-        scan = project.loader_scan
-        found = project.memo["loader-manifests"] = _Manifests(
-            scan.manifest_data if scan is not None else {}
-        )
+        found = project.memo["loader-manifests"] = _Manifests(project.loader_scan)
     return found  # type: ignore[return-value]
 
 

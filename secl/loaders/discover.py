@@ -21,7 +21,6 @@ LANGUAGE_SUFFIXES = (".go", ".rs", ".py")
 BUILD_FILES = frozenset({"Makefile", "makefile", "GNUmakefile", "CMakeLists.txt", "meson.build"})
 BUILD_SUFFIXES = (".mk", ".cmake")
 MANIFESTS = frozenset({"go.mod", "Cargo.lock", "Cargo.toml"})
-DEPENDENCY_MANIFESTS = frozenset({"go.mod", "Cargo.toml"})  # kept whole: LoaderScan
 # Past this size a file is generated data, not loader code worth parsing.
 MAX_LOADER_BYTES = 8 * 1024 * 1024
 
@@ -31,12 +30,26 @@ class LoaderScan:
     """What the user-space files of other languages say, and the versions manifests pin."""
 
     files: list[FileLoaders] = field(default_factory=list)
-    # Cargo.toml and go.mod as read (path as reached -> bytes), for the dependencies a crate
-    # or module declares (secl.loaders.manifests), parsed only when a source needs them.
-    manifest_data: dict[str, bytes] = field(default_factory=dict)
+    # Cargo.toml and go.mod bytes by absolute path, read when first asked (manifest_data)
+    _manifest_data: dict[str, bytes | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
     # directory of a manifest -> {module or crate name: version}
     manifests: dict[str, dict[str, str]] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, one line)
+
+    def manifest_data(self, directory: str, name: str) -> bytes | None:
+        """The bytes of manifest `name` (Cargo.toml, go.mod) in `directory` (absolute), one of
+        the directories the scan found manifests in; None when there is none. Read on first
+        use, not by the scan: only a crate or module with no loader code of its own needs its
+        dependencies (secl.loaders.manifests), and the scan's results (cached) stay as they
+        are."""
+        if directory not in self.manifests:
+            return None
+        path = os.path.join(directory, name)
+        if path not in self._manifest_data:
+            self._manifest_data[path] = read_candidate(path)
+        return self._manifest_data[path]
 
     def version(self, path: str, names: tuple[str, ...]) -> str | None:
         """The version of the first of `names` pinned by the nearest manifest above `path`."""
@@ -130,8 +143,6 @@ def extract_one(path: str, data: bytes) -> object:
     name = os.path.basename(path)
     try:
         if name in MANIFESTS:
-            if name in DEPENDENCY_MANIFESTS:
-                return ("manifest", name, _versions(name, data), data)
             return ("manifest", name, _versions(name, data))
         return _extract(path, name, data)
     except Exception as err:  # one bad file never stops the run
@@ -148,9 +159,7 @@ def assemble(results: list[tuple[str, object]]) -> LoaderScan:
             if found[0] == "problem":
                 out.problems.append((path, found[1]))
                 continue
-            _kind, name, pinned = found[:3]
-            if len(found) > 3:
-                out.manifest_data[path] = found[3]
+            _kind, name, pinned = found
             directory = os.path.dirname(os.path.abspath(path))
             known = out.manifests.setdefault(directory, {})
             for key, version in pinned.items():

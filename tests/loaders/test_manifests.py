@@ -170,19 +170,19 @@ def test_dependency_offset_is_the_line_that_names_it(data, name, go, line) -> No
     assert data[offset:].startswith((name.encode(), b"require", b"[", b'"'))
 
 
-def test_the_loader_scan_keeps_cargo_toml_and_go_mod(tmp_path) -> None:
+def test_the_loader_scan_reads_cargo_toml_and_go_mod_when_asked(tmp_path) -> None:
     from secl.loaders.discover import scan
 
-    files = {
-        "Cargo.toml": b'[package]\nname = "x"\n',
-        "Cargo.lock": b"version = 3\n",
-        "go.mod": b"module x\n",
-    }
+    files = {"Cargo.toml": b'[package]\nname = "x"\n', "go.mod": b"module x\n"}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "Cargo.toml").write_bytes(b"[package]\n")  # not scanned
     found = scan([str(tmp_path / name) for name in sorted(files)])
-    assert found.manifest_data == {
-        str(tmp_path / "Cargo.toml"): files["Cargo.toml"],
-        str(tmp_path / "go.mod"): files["go.mod"],
-    }
-    assert str(tmp_path) in found.manifests
+    directory = str(tmp_path)
+    assert found.manifest_data(directory, "Cargo.toml") == files["Cargo.toml"]
+    (tmp_path / "go.mod").write_bytes(b"changed")
+    assert found.manifest_data(directory, "go.mod") == b"changed"  # read on first use
+    (tmp_path / "go.mod").write_bytes(b"again")
+    assert found.manifest_data(directory, "go.mod") == b"changed"  # then kept
+    assert found.manifest_data(str(tmp_path / "sub"), "Cargo.toml") is None
