@@ -368,13 +368,14 @@ class _Manifests:
             cargo_loader_dependencies,
             dependency_offset,
             go_loader_requires,
+            may_name_a_loader,
         )
         from secl.parse.tree import Positions
 
         out: list[LoaderUse] = []
         for name, go in (("Cargo.toml", False), ("go.mod", True)):
             found = self.read(directory, name)
-            if found is None:
+            if found is None or not may_name_a_loader(found[1], go):
                 continue
             path, data = found
             if go:

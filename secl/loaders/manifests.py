@@ -29,6 +29,15 @@ LOADER_MODULES = {
 }
 
 _DEPENDENCY_TABLES = ("dependencies", "dev-dependencies", "build-dependencies")
+# What a manifest that depends on a loader library must contain: the name, or for Cargo an
+# inherited entry (`workspace = true`, the name then in the workspace root).
+_CARGO_HINTS = (*(n.encode() for n in LOADER_CRATES), b"workspace")
+_GO_HINTS = tuple(m.encode() for m in LOADER_MODULES)
+
+
+def may_name_a_loader(data: bytes, go: bool) -> bool:
+    """A bytes test before a manifest is parsed for its loader dependencies."""
+    return any(hint in data for hint in (_GO_HINTS if go else _CARGO_HINTS))
 
 
 @dataclass(frozen=True, slots=True)

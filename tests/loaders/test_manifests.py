@@ -186,3 +186,19 @@ def test_the_loader_scan_reads_cargo_toml_and_go_mod_when_asked(tmp_path) -> Non
     (tmp_path / "go.mod").write_bytes(b"again")
     assert found.manifest_data(directory, "go.mod") == b"changed"  # then kept
     assert found.manifest_data(str(tmp_path / "sub"), "Cargo.toml") is None
+
+
+@pytest.mark.parametrize(
+    ("data", "go", "expected"),
+    [
+        (b'[dependencies]\nserde = "1"\n', False, False),
+        (b'[dependencies]\naya = "1"\n', False, True),
+        (b"[dependencies]\nbpf.workspace = true\n", False, True),  # maybe libbpf-rs
+        (b"module x\nrequire golang.org/x/sys v1\n", True, False),
+        (b"module x\nrequire github.com/cilium/ebpf v1\n", True, True),
+    ],
+)
+def test_may_name_a_loader(data: bytes, go: bool, expected: bool) -> None:
+    from secl.loaders.manifests import may_name_a_loader
+
+    assert may_name_a_loader(data, go) is expected
