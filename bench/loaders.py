@@ -227,19 +227,35 @@ def generate(root: Path) -> None:
         (crate / "src" / f"m{i}.rs").write_text(RUST.format(i=i, filler=RUST_FILLER))
 
 
-def walk(tree: str) -> tuple[list[str], list[str]]:
-    """(C files, Go/Rust/Python files) of the tree outside `.git` and `vendor/`: what a run
-    must find before it reads anything (os.walk, the cheapest walk there is)."""
+def walk(tree: str) -> tuple[list[str], list[str], list[str]]:
+    """(C files, Go/Rust/Python files, manifests and build files) of the tree: the files a
+    run must find and read, in the directories secl walks (os.walk, the cheapest walk there
+    is). The C walk leaves out the default excludes (`build`, `vendor`, ...) and the
+    directories that never hold sources (`.git`, `node_modules`, ...); the loader walk also
+    leaves out vendored code (`third_party`, ...), as secl.loaders.discover.walk does."""
+    from secl.config import DEFAULT_EXCLUDE
+    from secl.files import SKIP_DIRS
+    from secl.loaders.discover import VENDOR_DIRS, is_candidate
+
+    skipped = SKIP_DIRS | set(DEFAULT_EXCLUDE)
     c_files: list[str] = []
     others: list[str] = []
+    read_only: list[str] = []
     for directory, dirs, files in os.walk(tree):
-        dirs[:] = sorted(d for d in dirs if d not in (".git", "vendor"))
+        dirs[:] = sorted(d for d in dirs if d not in skipped)
+        vendored = any(part in VENDOR_DIRS for part in os.path.relpath(directory, tree).split(os.sep))
         for f in sorted(files):
+            if f in skipped:
+                continue
             if f.endswith((".c", ".h")):
                 c_files.append(os.path.join(directory, f))
+            elif vendored:
+                continue
             elif f.endswith((".go", ".rs", ".py")):
                 others.append(os.path.join(directory, f))
-    return c_files, others
+            elif is_candidate(f):
+                read_only.append(os.path.join(directory, f))
+    return c_files, others, read_only
 
 
 def make_floor(tree: str):
@@ -254,6 +270,7 @@ def make_floor(tree: str):
     from secl.loaders.golang import is_go_loader
     from secl.loaders.python import is_python_loader
     from secl.loaders.rust import is_rust_loader
+    from secl.parse.filefacts import needs_parse
 
     c = Language(tree_sitter_c.language())
     c_parser = Parser(c)
@@ -265,11 +282,16 @@ def make_floor(tree: str):
     }
 
     def floor(_files: list[str]) -> int:
-        c_files, others = walk(tree)
+        c_files, others, read_only = walk(tree)
         found = 0
+        for path in read_only:
+            with open(path, "rb") as fh:
+                fh.read()
         for path in c_files:
             with open(path, "rb") as fh:
-                found += len(cursor.matches(c_parser.parse(fh.read()).root_node))
+                data = fh.read()
+            if needs_parse(data):
+                found += len(cursor.matches(c_parser.parse(data).root_node))
         for path in others:
             parser, wanted = parsers[os.path.splitext(path)[1]]
             with open(path, "rb") as fh:
@@ -290,7 +312,10 @@ def secl_check_tree(tree: str):
         cwd = os.getcwd()
         os.chdir(tree)
         try:
-            return len(check(["."], Config(root=tree)).findings)
+            # One process, no results cache: the floor has neither. Compiled objects in the
+            # tree are left out (the floor reads no ELF; bench/objects.py times them).
+            config = Config(root=tree, cache=False, jobs=1, objects=False)
+            return len(check(["."], config).findings)
         finally:
             os.chdir(cwd)
 
@@ -306,9 +331,10 @@ def main() -> int:
         tree = os.path.abspath(args.tree) if args.tree else os.path.join(tmp, "tree")
         if not args.tree:
             generate(Path(tree))
-        c_files, others = walk(tree)
+        c_files, others, read_only = walk(tree)
         print(f"tree: {tree if args.tree else 'generated'}: {len(c_files)} C files, "
-              f"{len(others)} Go/Rust/Python files outside vendor/")  # fmt: skip
+              f"{len(others)} Go/Rust/Python files outside vendor/, "
+              f"{len(read_only)} manifests and build files")  # fmt: skip
         stages = {
             "floor (parse C, Go, Rust)": make_floor(tree),
             "secl check": secl_check_tree(tree),
