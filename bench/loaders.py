@@ -243,7 +243,8 @@ def walk(tree: str) -> tuple[list[str], list[str], list[str]]:
     read_only: list[str] = []
     for directory, dirs, files in os.walk(tree):
         dirs[:] = sorted(d for d in dirs if d not in skipped)
-        vendored = any(part in VENDOR_DIRS for part in os.path.relpath(directory, tree).split(os.sep))
+        parts = os.path.relpath(directory, tree).split(os.sep)
+        vendored = any(part in VENDOR_DIRS for part in parts)
         for f in sorted(files):
             if f in skipped:
                 continue
