@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from secl.files import SKIP_DIRS, Exclusion
+from secl.files import SKIP_DIRS, Exclusion, _read_bounded
 from secl.loaders import FileLoaders
 
 VENDOR_DIRS = frozenset({"vendor", "third_party", "third-party", "3rdparty", "external"})
@@ -95,15 +95,21 @@ def walk(root: str, exclude: tuple[str, ...]) -> Iterator[str]:
 
 
 def read_candidate(path: str) -> bytes | None:
-    """A candidate's bytes; None for what is too large, unreadable or binary."""
+    """A candidate's bytes; None for what is too large, unreadable or binary. Read as
+    secl.files reads sources: one read of the size fstat gives (a read of the size limit
+    would allocate 8 MB per file, which costs more than the read)."""
     try:
-        if os.path.getsize(path) > MAX_LOADER_BYTES:
-            return None
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_LOADER_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
-    return None if b"\0" in data[:8192] else data
+    try:
+        size = os.fstat(fd).st_size
+        data = None if size > MAX_LOADER_BYTES else _read_bounded(fd, size, MAX_LOADER_BYTES)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return None if data is None or b"\0" in data[:8192] else data
 
 
 _read = read_candidate
