@@ -71,7 +71,7 @@ import re
 from functools import cache
 
 from secl.facts import Span
-from secl.loaders import AYA, LIBBPF_RS, FileLoaders, LoaderUse
+from secl.loaders import AYA, LIBBPF_RS, FileLoaders, LoaderUse, word_start
 from secl.parse.binding import binding
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, ProgramRef
 from secl.parse.tree import Positions, first_error_row, inside_error
@@ -145,15 +145,29 @@ _PERF_LINK_VALUES = {
 }
 _MISSED = re.compile(rb"\bPerfEventType\s*::\s*Kprobe\s*\{[^}]*\bmissed\b")
 
-_FACT_SITE = re.compile(
+# Sites are searched for with patterns that start with a literal (secl.loaders.word_start),
+# each kind apart and the matches merged in file order: one pattern of alternatives that
+# start differently is tried at every byte of the file (most of a loader file's read).
+_FACT_METHOD = re.compile(
     rb"\.\s*(attach\w*|set_attach_type|set_prog_type|set_autoload|set_flags|info)\s*\("
-    rb"|\b(LinkInfo\s*::\s*from_fd|libbpf_register_prog_handler)\s*\("
 )
+_FACT_CALL = re.compile(
+    rb"(" + word_start(b"LinkInfo") + rb"\s*::\s*from_fd|"
+    + word_start(b"libbpf_register_prog_handler") + rb")\s*\("
+)  # fmt: skip
 _OBJECT_SITE = re.compile(rb"\.\s*(open_file|open_memory)\s*\(")
-_AYA_SITE = re.compile(rb"\b(?:Ebpf|Bpf)\s*::\s*(load_file|load)\s*\(|\.\s*(load_file|load)\s*\(")
+_AYA_METHOD = re.compile(rb"\.\s*(load_file|load)\s*\(")
+_AYA_CALL = re.compile(
+    rb"(?:" + word_start(b"Ebpf") + b"|" + word_start(b"Bpf") + rb")\s*::\s*(load_file|load)\s*\("
+)
+_SKELETON_BUILDER = re.compile(word_start(b"SkeletonBuilder") + rb"\b")
 _SKEL_BUILDER = re.compile(rb"SkelBuilder\b")
 _SKEL_TYPE = re.compile(rb"Skel\b")
 _WORD_END = re.compile(rb"\w+\Z")
+_CONST = re.compile(
+    rb"(?:" + word_start(b"const") + b"|" + word_start(b"static") + rb")\s+(?:mut\s+)?(\w+)"
+)
+_FN = re.compile(word_start(b"fn") + rb"\s+(\w+)")
 
 
 def _prefixed(pattern: re.Pattern[bytes], data: bytes) -> list[tuple[int, int, str]]:
@@ -174,8 +188,8 @@ def _prefixed(pattern: re.Pattern[bytes], data: bytes) -> list[tuple[int, int, s
     return out
 
 
-_INCLUDE = re.compile(rb"\b(include|include_bytes_aligned)\s*!")
-_PATH_ATTR = re.compile(rb'\bpath\s*=\s*"')
+_INCLUDE = re.compile(rb"(" + word_start(b"include") + rb"(?:_bytes_aligned)?)\s*!")
+_PATH_ATTR = re.compile(word_start(b"path") + rb'\s*=\s*"')
 # Trait and helper names of libbpf-rs that look like generated skeleton types.
 _NOT_SKELETONS = frozenset({"", "Open"})
 
@@ -590,7 +604,7 @@ class _RustFile:
     # -- libbpf-cargo --------------------------------------------------------------------
 
     def _skeleton_builders(self) -> None:
-        for m in re.finditer(rb"\bSkeletonBuilder\b", self.data):
+        for m in _SKELETON_BUILDER.finditer(self.data):
             node = self.node_at(m.start(), m.end(), "identifier", "type_identifier")
             if node is None:
                 continue
@@ -789,10 +803,13 @@ class _RustFile:
         # `.load(` is everywhere in libbpf-rs code (`open_skel.load()`): only a file that
         # names aya's loader type can mean EbpfLoader::load by it.
         loader_type = b"EbpfLoader" in self.data or b"BpfLoader" in self.data
-        for m in _AYA_SITE.finditer(self.data):
-            if m.group(1) is None and not loader_type:
-                continue
-            if m.group(1) is not None:
+        calls = _AYA_CALL.finditer(self.data) if b"pf" in self.data else ()
+        methods = _AYA_METHOD.finditer(self.data) if loader_type else ()
+        # (match, whether it is `Ebpf::load(`), in file order; the two never overlap.
+        sites = sorted([(m, True) for m in calls] + [(m, False) for m in methods],
+                       key=lambda site: site[0].start())  # fmt: skip
+        for m, qualified in sites:
+            if qualified:
                 node = self.node_at(m.start(1), m.end(1), "identifier")
                 scoped = node.parent if node is not None else None
                 if scoped is None or scoped.type != "scoped_identifier":
@@ -803,14 +820,14 @@ class _RustFile:
                 method = m.group(1).decode()
                 shown = f"{_last_segment(scoped.child_by_field_name('path'))}::{method}"
             else:
-                node = self.node_at(m.start(2), m.end(2), "field_identifier")
+                node = self.node_at(m.start(1), m.end(1), "field_identifier")
                 field = node.parent if node is not None else None
                 call = field.parent if field is not None else None
                 if field is None or not any(
                     r[0] == "ayaloader" for r in self.refs(field.child_by_field_name("value"))
                 ):
                     continue
-                method = m.group(2).decode()
+                method = m.group(1).decode()
                 shown = f"EbpfLoader::{method}"
             if call is None or call.type != "call_expression":
                 continue
@@ -860,8 +877,14 @@ class _RustFile:
     # -- libbpf-rs program facts ---------------------------------------------------------
 
     def _program_facts(self) -> None:
-        for m in _FACT_SITE.finditer(self.data):
-            if m.group(1) is not None:
+        data = self.data
+        methods = [(m, True) for m in _FACT_METHOD.finditer(data)]
+        if b"LinkInfo" in data or b"libbpf_register_prog_handler" in data:
+            calls = [(m, False) for m in _FACT_CALL.finditer(data)]
+            # In file order, as one pattern finds them (the two never overlap).
+            methods = sorted(methods + calls, key=lambda site: site[0].start())
+        for m, method in methods:
+            if method:
                 node = self.node_at(m.start(1), m.end(1), "field_identifier")
                 field = node.parent if node is not None else None
                 call = field.parent if field is not None else None
@@ -869,8 +892,8 @@ class _RustFile:
                     continue
                 self._method_fact(m.group(1).decode(), field, call)
             else:
-                word = m.group(2)
-                node = self.root.descendant_for_byte_range(m.end(2) - 1, m.end(2))
+                word = m.group(1)
+                node = self.root.descendant_for_byte_range(m.end(1) - 1, m.end(1))
                 while node is not None and node.type != "call_expression":
                     if node.type not in ("identifier", "scoped_identifier"):
                         node = None
@@ -1035,7 +1058,7 @@ class _RustFile:
     def _identifier_nodes(self, name: str, fn: Node | None) -> list[Node]:
         start, end = (fn.start_byte, fn.end_byte) if fn is not None else (0, len(self.data))
         out = []
-        pattern = re.compile(rb"\b" + re.escape(name.encode()) + rb"\b")
+        pattern = re.compile(word_start(name.encode()) + rb"\b")
         for m in pattern.finditer(self.data, start, end):
             node = self.node_at(m.start(), m.end(), "identifier")
             if node is not None:
@@ -1120,7 +1143,7 @@ class _RustFile:
         """Values of `const NAME` / `static NAME` items anywhere in the file."""
         if self._consts is None:
             found: dict[str, list[Node]] = {}
-            for m in re.finditer(rb"\b(?:const|static)\s+(?:mut\s+)?(\w+)", self.data):
+            for m in _CONST.finditer(self.data):
                 node = self.node_at(m.start(1), m.end(1), "identifier")
                 item = node.parent if node is not None else None
                 if item is None or item.type not in ("const_item", "static_item"):
@@ -1134,7 +1157,7 @@ class _RustFile:
     def functions(self, name: str) -> list[Node]:
         if self._functions is None:
             found: dict[str, list[Node]] = {}
-            for m in re.finditer(rb"\bfn\s+(\w+)", self.data):
+            for m in _FN.finditer(self.data):
                 node = self.node_at(m.start(1), m.end(1), "identifier")
                 item = node.parent if node is not None else None
                 if item is not None and item.type == "function_item":
@@ -1148,7 +1171,7 @@ class _RustFile:
         if not name:
             return []
         out = []
-        for m in re.finditer(rb"\b" + re.escape(name.encode()) + rb"\s*\(", self.data):
+        for m in re.finditer(word_start(name.encode()) + rb"\s*\(", self.data):
             node = self.node_at(m.start(), m.start() + len(name), "identifier", "field_identifier")
             parent = node.parent if node is not None else None
             while parent is not None and parent.type in ("scoped_identifier", "field_expression"):
@@ -1188,7 +1211,7 @@ class _RustFile:
         found = self._field_types.get(name)
         if found is None:
             found = []
-            for m in re.finditer(rb"\b" + re.escape(name.encode()) + rb"\s*:", self.data):
+            for m in re.finditer(word_start(name.encode()) + rb"\s*:", self.data):
                 node = self.node_at(m.start(), m.start() + len(name), "field_identifier")
                 decl = node.parent if node is not None else None
                 if decl is not None and decl.type == "field_declaration":
