@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import re
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 SOURCE_SUFFIXES = (".c", ".h")
@@ -135,16 +136,34 @@ def _exclude_matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
     return excluded
 
 
+@dataclass
+class AlsoFound:
+    """Files of another kind that one walk of a directory gathers besides the sources (the
+    loader scan's candidates, secl.loaders.discover): the regular files whose names `wanted`
+    accepts, outside the directories named in `skipped` and below them, in the order of a
+    walk that skipped those directories. `complete` is False when this walk cannot tell
+    (a directory it reached first under a skipped one, then again outside: such a walk
+    would have entered it); the caller then walks again."""
+
+    directory: str  # the argument of discover() it is gathered for
+    wanted: Callable[[str], bool]
+    skipped: frozenset[str]
+    found: list[str] = field(default_factory=list)
+    complete: bool = True
+
+
 def discover(
     paths: Iterable[str],
     exclude: Iterable[str] | Exclusion = (),
     root: str | None = None,
     *,
     objects: bool = False,
+    also: AlsoFound | None = None,
 ) -> Iterator[str | FileProblem]:
     """Yield source paths (explicit files always, directories recursively) or problems;
     with `objects`, the walk also yields `*.o` files. Exclude patterns are matched relative
-    to `root` (the project root)."""
+    to `root` (the project root). The walk of the directory `also` names gathers its files
+    too (one walk where two would read every directory twice)."""
     exclusion = exclude if isinstance(exclude, Exclusion) else Exclusion(exclude, root)
     suffixes = SOURCE_SUFFIXES + OBJECT_SUFFIXES if objects else SOURCE_SUFFIXES
     for arg in paths:
@@ -152,7 +171,11 @@ def discover(
             yield FileProblem(arg, "no such file or directory")
             continue
         if os.path.isdir(arg):
-            yield from _walk(arg, exclusion, suffixes)
+            if also is not None and arg == also.directory:
+                yield from _walk(arg, exclusion, suffixes, also)
+                also = None  # once: a second walk of it gathers nothing new
+            else:
+                yield from _walk(arg, exclusion, suffixes)
         elif not os.path.exists(arg):  # it exists as a link only
             yield FileProblem(arg, "broken symbolic link")
         else:
@@ -161,12 +184,18 @@ def discover(
 
 
 def _walk(
-    root: str, exclusion: Exclusion, suffixes: tuple[str, ...] = SOURCE_SUFFIXES
+    root: str,
+    exclusion: Exclusion,
+    suffixes: tuple[str, ...] = SOURCE_SUFFIXES,
+    also: AlsoFound | None = None,
 ) -> Iterator[str | FileProblem]:
-    seen_dirs: set[tuple[int, int]] = set()
+    seen_dirs: dict[tuple[int, int], bool] = {}  # -> whether reached under a skipped one
     stack = [root]
+    skipped: set[str] = set()  # directories of the stack under one `also` skips
+    wanted = also.wanted if also is not None else None
     while stack:
         directory = stack.pop()
+        outside = also is not None and directory not in skipped
         try:
             st = os.stat(directory)
         except OSError as err:
@@ -174,9 +203,11 @@ def _walk(
             continue
         key = (st.st_dev, st.st_ino)
         if key in seen_dirs:
+            if outside and seen_dirs[key]:
+                also.complete = False  # type: ignore[union-attr]
             yield FileProblem(directory, "symbolic link loop, not followed")
             continue
-        seen_dirs.add(key)
+        seen_dirs[key] = not outside
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as err:
@@ -194,11 +225,17 @@ def _walk(
                 if entry.is_dir():
                     if entry.name not in SKIP_DIRS:
                         subdirs.append(path)
+                        if also is not None and (not outside or entry.name in also.skipped):
+                            skipped.add(path)
                     continue
             except OSError as err:  # a link that loops: a problem only where a source would be
                 if source:
                     yield FileProblem(path, _os_message(err))
                 continue
+            if outside and wanted(entry.name):  # type: ignore[misc]
+                with contextlib.suppress(OSError):  # FIFOs, sockets, devices are never read
+                    if entry.is_file():
+                        also.found.append(path)  # type: ignore[union-attr]
             if source:
                 if entry.is_symlink() and not os.path.exists(entry.path):
                     yield FileProblem(path, "broken symbolic link")
