@@ -190,12 +190,16 @@ def _walk(
     also: AlsoFound | None = None,
 ) -> Iterator[str | FileProblem]:
     seen_dirs: dict[tuple[int, int], bool] = {}  # -> whether reached under a skipped one
-    stack = [root]
-    skipped: set[str] = set()  # directories of the stack under one `also` skips
+    # The path relative to the exclusion root of each directory: the walk's own for a walk
+    # inside the root (a child's is its parent's and its name), else relative() every time.
+    top = exclusion.relative(root) if exclusion else "."
+    inside = not top.startswith(os.pardir) and not os.path.isabs(top)
+    # (directory, its relative path, whether under a directory `also` skips)
+    stack = [(root, top, False)]
     wanted = also.wanted if also is not None else None
     while stack:
-        directory = stack.pop()
-        outside = also is not None and directory not in skipped
+        directory, base, under_skipped = stack.pop()
+        outside = also is not None and not under_skipped
         try:
             st = os.stat(directory)
         except OSError as err:
@@ -213,26 +217,27 @@ def _walk(
         except OSError as err:
             yield FileProblem(directory, _os_message(err))
             continue
-        # One relative path per directory, not one relpath() per entry.
-        base = exclusion.relative(directory) if exclusion else "."
+        if exclusion and not inside:
+            base = exclusion.relative(directory)
         subdirs = []
         for entry in entries:
-            path = entry.path if directory != "." else entry.name
-            if exclusion and exclusion(path, entry.name if base == "." else f"{base}/{entry.name}"):
+            name = entry.name
+            path = entry.path if directory != "." else name
+            relative = name if base == "." else f"{base}/{name}"
+            if exclusion and exclusion(path, relative):
                 continue
-            source = entry.name.endswith(suffixes)
+            source = name.endswith(suffixes)
             try:
                 if entry.is_dir():
-                    if entry.name not in SKIP_DIRS:
-                        subdirs.append(path)
-                        if also is not None and (not outside or entry.name in also.skipped):
-                            skipped.add(path)
+                    if name not in SKIP_DIRS:
+                        skipped = also is not None and (not outside or name in also.skipped)
+                        subdirs.append((path, relative, skipped))
                     continue
             except OSError as err:  # a link that loops: a problem only where a source would be
                 if source:
                     yield FileProblem(path, _os_message(err))
                 continue
-            if outside and wanted(entry.name):  # type: ignore[misc]
+            if outside and wanted(name):  # type: ignore[misc]
                 with contextlib.suppress(OSError):  # FIFOs, sockets, devices are never read
                     if entry.is_file():
                         also.found.append(path)  # type: ignore[union-attr]
