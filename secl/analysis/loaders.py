@@ -27,6 +27,7 @@ from secl.loaders import (
     LIBBPF_RS,
     LIBBPFGO,
     OTHER,
+    PACKAGES,
     LoaderUse,
 )
 from secl.pairing import skeleton_names, stem
@@ -34,14 +35,6 @@ from secl.pairing import skeleton_names, stem
 # Which kind wins when several reach one source: libbpf-family first (the issue of secl is
 # libbpf's behaviour; a source also opened by libbpf must satisfy it), C before the bindings.
 PRIORITY = (LIBBPF, LIBBPFGO, LIBBPF_RS, CILIUM, AYA, BCC, GOBPF, EBPF_FOR_WINDOWS, OTHER)
-# The module or crate whose version a manifest pins, per kind.
-PACKAGES = {
-    LIBBPFGO: ("github.com/aquasecurity/libbpfgo",),
-    CILIUM: ("github.com/cilium/ebpf",),
-    GOBPF: ("github.com/iovisor/gobpf",),
-    LIBBPF_RS: ("libbpf-rs", "libbpf-cargo"),
-    AYA: ("aya", "aya-obj"),
-}
 DISPLAY = {
     LIBBPF: "libbpf",
     LIBBPF_ASSUMED: "libbpf (assumed)",

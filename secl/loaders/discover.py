@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from secl.files import SKIP_DIRS, Exclusion, _read_bounded
-from secl.loaders import FileLoaders
+from secl.loaders import PACKAGES, FileLoaders
 
 VENDOR_DIRS = frozenset({"vendor", "third_party", "third-party", "3rdparty", "external"})
 LANGUAGE_SUFFIXES = (".go", ".rs", ".py")
@@ -181,7 +181,22 @@ def _extract(path: str, name: str, data: bytes) -> FileLoaders | None:
     return build.extract_build(path, data) if build.is_build_loader(data) else None
 
 
+# Every package a version is ever asked for (PACKAGES), as bytes.
+_PACKAGE_NAMES = tuple(dict.fromkeys(n.encode() for names in PACKAGES.values() for n in names))
+
+
+def _names_a_package(data: bytes) -> bool:
+    """Whether a manifest may pin a package of PACKAGES: it names one as written (go.mod's
+    reader takes quoted paths as they are, TOML's escapes send the file to the parser). One
+    that names none pins nothing `LoaderScan.version` asks for, and is not worth reading (a
+    large module's go.mod has hundreds of requirements, a pure-Python TOML parse ~1 ms per
+    10 KB)."""
+    return b"\\u" in data or b"\\U" in data or any(n in data for n in _PACKAGE_NAMES)
+
+
 def _versions(name: str, data: bytes) -> dict[str, str]:
+    if not _names_a_package(data):
+        return {}
     if name == "go.mod":
         from secl.loaders.golang import go_mod_versions
 
