@@ -210,12 +210,16 @@ def tokens(data: bytes, start: int, end: int, path: str, macro: str | None = Non
 
 
 # Directives: a line whose first token is `#`. Comments and literals are matched only so that
-# a `#` inside them is not taken for one.
+# a `#` inside them is not taken for one. A directive is matched with the newline before it
+# (the text scanned starts with one): every alternative then starts with one of four bytes,
+# which the regex engine looks for instead of trying the pattern at every byte (`^` would
+# make it). No other match ends just after a newline that starts a directive's line, so the
+# directives found are those of `^` in MULTILINE mode.
 _SCAN = re.compile(
     rb"/\*.*?(?:\*/|\Z)|//(?:[^\n\\]|\\(?:\r\n|.))*"
     rb"|\"(?:[^\"\\\n]|\\(?:\r\n|.))*\"|'(?:[^'\\\n]|\\(?:\r\n|.))*'"
-    rb"|(?P<d>^[ \t]*\#[ \t]*(?P<w>[a-z_]*)(?:[^\n\\]|\\(?:\r\n|.))*)",
-    re.S | re.M,
+    rb"|\n(?P<d>[ \t]*\#[ \t]*(?P<w>[a-z_]*)(?:[^\n\\]|\\(?:\r\n|.))*)",
+    re.S,
 )
 _DEFINE_HEAD = re.compile(rb"[ \t]*([A-Za-z_]\w*)(\()?")
 _IDENT = re.compile(rb"[A-Za-z_]\w*")
@@ -233,9 +237,11 @@ def directives(data: bytes) -> list[Directive]:
     if _plain(data):
         return _plain_directives(data)
     out = []
-    for m in _SCAN.finditer(data):
+    for m in _SCAN.finditer(b"\n" + data):  # offsets one past the file's
         if m.start("d") >= 0:
-            out.append(Directive(m.group("w").decode(), m.start(), m.end(), m.end("w")))
+            out.append(
+                Directive(m.group("w").decode(), m.start("d") - 1, m.end() - 1, m.end("w") - 1)
+            )
     return out
 
 
