@@ -28,7 +28,7 @@ from secl.libbpf.upgrade import UpgradeDecision, is_probe_family, single_rewrite
 from secl.loaders import LIBBPF_FAMILY
 from secl.parse.filefacts import may_load
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, is_loader
-from secl.parse.tree import lex
+from secl.parse.tree import lex, lex_all
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -295,8 +295,10 @@ def perf_mode_with_context_helpers(p: Program) -> Hit | None:
         for f in p.of("attach-mode")
         if f.value in ("PROBE_ATTACH_MODE_PERF", "PROBE_ATTACH_MODE_LEGACY")
     ]
+    if not facts:
+        return None  # before the body: following its calls is the costly part of a program
     helpers = sorted(h for h in CONTEXT_HELPERS if h in p.body.calls)
-    if not facts or not helpers:
+    if not helpers:
         return None
     body = tuple(Related(p.site.path, p.body.calls[h], f"`{h}()` called here") for h in helpers)
     mode = str(facts[0].value)
@@ -469,7 +471,7 @@ class _BpfSource:
     def tokens(self, body: tuple[int, int]) -> list:
         toks = self._tokens.get(body)
         if toks is None:
-            toks = self._tokens[body] = list(lex(self.data, body[0], body[1]))
+            toks = self._tokens[body] = lex_all(self.data, body[0], body[1])
         return toks
 
     def span(self, start: int, end: int) -> Span:
