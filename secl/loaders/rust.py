@@ -71,7 +71,7 @@ import re
 from functools import cache
 
 from secl.facts import Span
-from secl.loaders import AYA, LIBBPF_RS, FileLoaders, LoaderUse, word_start
+from secl.loaders import AYA, LIBBPF_RS, FileLoaders, LoaderUse, finditer_any, word_start
 from secl.parse.binding import binding
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, ProgramRef
 from secl.parse.tree import Positions, first_error_row, inside_error
@@ -146,27 +146,28 @@ _PERF_LINK_VALUES = {
 _MISSED = re.compile(rb"\bPerfEventType\s*::\s*Kprobe\s*\{[^}]*\bmissed\b")
 
 # Sites are searched for with patterns that start with a literal (secl.loaders.word_start),
-# each kind apart and the matches merged in file order: one pattern of alternatives that
-# start differently is tried at every byte of the file (most of a loader file's read).
-_FACT_METHOD = re.compile(
-    rb"\.\s*(attach\w*|set_attach_type|set_prog_type|set_autoload|set_flags|info)\s*\("
-)
-_FACT_CALL = re.compile(
-    rb"(" + word_start(b"LinkInfo") + rb"\s*::\s*from_fd|"
-    + word_start(b"libbpf_register_prog_handler") + rb")\s*\("
-)  # fmt: skip
+# each alternative apart (secl.loaders.finditer_any): one pattern of alternatives that start
+# differently is tried at every byte of the file (most of a loader file's read).
+_FACT_SITES = [
+    re.compile(rb"\.\s*(attach\w*|set_attach_type|set_prog_type|set_autoload|set_flags|info)\s*\("),
+    re.compile(rb"(" + word_start(b"LinkInfo") + rb"\s*::\s*from_fd)\s*\("),
+    re.compile(rb"(" + word_start(b"libbpf_register_prog_handler") + rb")\s*\("),
+]
 _OBJECT_SITE = re.compile(rb"\.\s*(open_file|open_memory)\s*\(")
-_AYA_METHOD = re.compile(rb"\.\s*(load_file|load)\s*\(")
-_AYA_CALL = re.compile(
-    rb"(?:" + word_start(b"Ebpf") + b"|" + word_start(b"Bpf") + rb")\s*::\s*(load_file|load)\s*\("
-)
+# `Ebpf::load(`, `Bpf::load(` (aya's types), then `.load(` (EbpfLoader's method)
+_AYA_SITES = [
+    re.compile(word_start(b"Ebpf") + rb"\s*::\s*(load_file|load)\s*\("),
+    re.compile(word_start(b"Bpf") + rb"\s*::\s*(load_file|load)\s*\("),
+    re.compile(rb"\.\s*(load_file|load)\s*\("),
+]
 _SKELETON_BUILDER = re.compile(word_start(b"SkeletonBuilder") + rb"\b")
 _SKEL_BUILDER = re.compile(rb"SkelBuilder\b")
 _SKEL_TYPE = re.compile(rb"Skel\b")
 _WORD_END = re.compile(rb"\w+\Z")
-_CONST = re.compile(
-    rb"(?:" + word_start(b"const") + b"|" + word_start(b"static") + rb")\s+(?:mut\s+)?(\w+)"
-)
+_CONSTS = [
+    re.compile(word_start(b"const") + rb"\s+(?:mut\s+)?(\w+)"),
+    re.compile(word_start(b"static") + rb"\s+(?:mut\s+)?(\w+)"),
+]
 _FN = re.compile(word_start(b"fn") + rb"\s+(\w+)")
 
 
@@ -857,13 +858,9 @@ class _RustFile:
         # `.load(` is everywhere in libbpf-rs code (`open_skel.load()`): only a file that
         # names aya's loader type can mean EbpfLoader::load by it.
         loader_type = b"EbpfLoader" in self.data or b"BpfLoader" in self.data
-        calls = _AYA_CALL.finditer(self.data) if b"pf" in self.data else ()
-        methods = _AYA_METHOD.finditer(self.data) if loader_type else ()
-        # (match, whether it is `Ebpf::load(`), in file order; the two never overlap.
-        sites = sorted([(m, True) for m in calls] + [(m, False) for m in methods],
-                       key=lambda site: site[0].start())  # fmt: skip
-        for m, qualified in sites:
-            if qualified:
+        sites = _AYA_SITES if loader_type else _AYA_SITES[:2]
+        for which, m in finditer_any(sites, self.data):
+            if which < 2:  # `Ebpf::load(`
                 node = self.node_at(m.start(1), m.end(1), "identifier")
                 scoped = node.parent if node is not None else None
                 if scoped is None or scoped.type != "scoped_identifier":
@@ -931,14 +928,8 @@ class _RustFile:
     # -- libbpf-rs program facts ---------------------------------------------------------
 
     def _program_facts(self) -> None:
-        data = self.data
-        methods = [(m, True) for m in _FACT_METHOD.finditer(data)]
-        if b"LinkInfo" in data or b"libbpf_register_prog_handler" in data:
-            calls = [(m, False) for m in _FACT_CALL.finditer(data)]
-            # In file order, as one pattern finds them (the two never overlap).
-            methods = sorted(methods + calls, key=lambda site: site[0].start())
-        for m, method in methods:
-            if method:
+        for which, m in finditer_any(_FACT_SITES, self.data):
+            if which == 0:  # `.method(`
                 node = self.node_at(m.start(1), m.end(1), "field_identifier")
                 field = node.parent if node is not None else None
                 call = field.parent if field is not None else None
@@ -1197,7 +1188,7 @@ class _RustFile:
         """Values of `const NAME` / `static NAME` items anywhere in the file."""
         if self._consts is None:
             found: dict[str, list[Node]] = {}
-            for m in _CONST.finditer(self.data):
+            for _, m in finditer_any(_CONSTS, self.data):
                 node = self.node_at(m.start(1), m.end(1), "identifier")
                 item = node.parent if node is not None else None
                 if item is None or item.type not in ("const_item", "static_item"):
