@@ -237,9 +237,12 @@ def _parse_files(
     known: dict[str, FileFacts] = {}
     todo: list[str] = []
     names: dict[str, str] = {}
+    flags: dict[str, tuple[bool, bool]] = {}  # has_sites, is_loader: each read once per file
     for path, data in project.files.items():
-        if not has_sites(data) and not is_loader(data):
+        sites, loads = has_sites(data), is_loader(data)
+        if not sites and not loads:
             continue
+        flags[path] = (sites, loads)
         if store is not None:
             names[path] = key("c", path, data)
             cached = store.get("files", names[path])
@@ -253,10 +256,11 @@ def _parse_files(
         data = project.files[path]
         try:
             tree = None
-            if needs_parse(data):
+            sites, loads = flags[path]
+            if needs_parse(data, sites=sites, loads=loads):
                 tree = parse(data)
                 project.remember_tree(path, tree)
-            return file_facts(path, data, tree)
+            return file_facts(path, data, tree, sites=sites, loads=loads)
         except Exception as err:  # a bug in secl: this file is skipped, the run goes on
             return internal_error(path, err)
 

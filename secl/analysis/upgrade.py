@@ -26,7 +26,7 @@ from secl.facts import SectionSite, Span
 from secl.findings import Edit, Evidence, Finding, Fix, Related, UpgradeInfo
 from secl.libbpf.upgrade import UpgradeDecision, is_probe_family, single_rewrite, upgrade_decision
 from secl.loaders import LIBBPF_FAMILY
-from secl.parse.filefacts import may_load
+from secl.parse.filefacts import has_body
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, is_loader
 from secl.parse.tree import lex, lex_all
 
@@ -914,9 +914,10 @@ def _loaders(project: Project) -> list[LoaderFacts]:
     out = []
     for path in sorted(project.files):
         data = project.files[path]
-        if not is_loader(data):
+        known = project.known_facts(path)  # read when the file was: is_loader reads it all
+        if not (is_loader(data) if known is None else known.loader is not None):
             continue
-        if not may_load(data):  # a huge header without a function body: no facts
+        if not has_body(data):  # a huge header without a function body: no facts
             out.append(project.loader_facts(path))
             continue
         defines = loader_defines(project, path) if _BUILD_NAMED.search(data) else None

@@ -59,7 +59,13 @@ def may_load(data: bytes) -> bool:
     file a function body)."""
     from secl.parse.loader import is_loader
 
-    return is_loader(data) and (len(data) < HUGE or _BODY.search(data) is not None)
+    return is_loader(data) and has_body(data)
+
+
+@functools.lru_cache(maxsize=16)
+def has_body(data: bytes) -> bool:
+    """Whether a file may hold a function body: any but a huge one without `) {`."""
+    return len(data) < HUGE or _BODY.search(data) is not None
 
 
 def function_bodies(tree: Tree) -> dict[str, tuple[int, int]]:
@@ -83,26 +89,39 @@ def function_bodies(tree: Tree) -> dict[str, tuple[int, int]]:
     return found
 
 
-def file_facts(path: str, data: bytes, tree: Tree | None = None) -> FileFacts:
-    """The facts of one file (parsed here unless `tree` is given)."""
+def file_facts(
+    path: str,
+    data: bytes,
+    tree: Tree | None = None,
+    *,
+    sites: bool | None = None,
+    loads: bool | None = None,
+) -> FileFacts:
+    """The facts of one file (parsed here unless `tree` is given). `sites` and `loads` are
+    has_sites(data) and is_loader(data) when the caller has them: each reads the whole file,
+    tens of megabytes of searching for a huge header."""
     from secl.parse.bpf import extract_sites
     from secl.parse.loader import LoaderFacts, extract_loader_facts, is_loader
     from secl.parse.tree import Positions, parse
 
-    if not has_sites(data) and not may_load(data):
+    sites = has_sites(data) if sites is None else sites
+    loads = is_loader(data) if loads is None else loads
+    if not sites and not (loads and has_body(data)):
         # Nothing a parse would find (a huge header): its loader facts are none.
-        empty = LoaderFacts(path, frozenset(), frozenset()) if is_loader(data) else None
+        empty = LoaderFacts(path, frozenset(), frozenset()) if loads else None
         return FileFacts((), empty, None)
     if tree is None:
         tree = parse(data)
-    sites = tuple(extract_sites(path, data, tree)) if has_sites(data) else ()
+    found = tuple(extract_sites(path, data, tree)) if sites else ()
     loader = None
-    if is_loader(data):
+    if loads:
         loader = extract_loader_facts(path, data, tree, Positions(data))
-    functions = tuple(function_bodies(tree).items()) if sites else None
-    return FileFacts(sites, loader, functions)
+    functions = tuple(function_bodies(tree).items()) if found else None
+    return FileFacts(found, loader, functions)
 
 
-def needs_parse(data: bytes) -> bool:
-    """Whether `file_facts` parses the file."""
-    return has_sites(data) or may_load(data)
+def needs_parse(data: bytes, *, sites: bool | None = None, loads: bool | None = None) -> bool:
+    """Whether `file_facts` parses the file (`sites`, `loads`: as for file_facts)."""
+    if has_sites(data) if sites is None else sites:
+        return True
+    return may_load(data) if loads is None else loads and has_body(data)
