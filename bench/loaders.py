@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Time a whole-tree `secl check` of a Go/Rust-heavy project against its floor, in one process.
 
-The floor walks the tree (outside `.git` and `vendor/`), reads every file secl reads for the
-run (C sources and headers; Go, Rust and Python files) and parses, with the same tree-sitter
-grammars, every file secl parses: every C file (plus one query for `SEC` calls) and every Go,
-Rust or Python file that names a loader library (secl's own byte prefilter decides which; it
-is a substring test, so the floor keeps it). secl's figure is `secl.api.check()` on the
-tree: discovery, linking, section models, upgrade analysis.
+The floor walks the tree (the directories secl walks: not `.git`, `vendor/`, `build/`, ...;
+for Go, Rust and Python not vendored ones either), reads every file secl reads for the run
+(C sources and headers; Go, Rust and Python files; manifests and build files) and parses,
+with the same tree-sitter grammars, every file secl parses: every C file secl's byte
+prefilter keeps (plus one query for `SEC` calls) and every Go, Rust or Python file that names
+a loader library (secl's own prefilters decide which: substring tests, so the floor keeps
+them). secl's figure is `secl.api.check()` on the tree: discovery, linking, section models,
+upgrade analysis, in this process (`jobs = 1`) and without the results cache, as the floor
+has neither; compiled objects (`*.o`) in the tree are left out (bench/objects.py times those).
 
     python bench/loaders.py [TREE] [--runs N]
 
@@ -323,30 +326,35 @@ def secl_check_tree(tree: str):
     return run
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tree", nargs="?")
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
+def report(tree_arg: str | None, runs: int) -> None:
+    """Print the figures of TREE (None: a generated tree). bench/bench.py prints them too."""
     with tempfile.TemporaryDirectory() as tmp:
-        tree = os.path.abspath(args.tree) if args.tree else os.path.join(tmp, "tree")
-        if not args.tree:
+        tree = os.path.abspath(tree_arg) if tree_arg else os.path.join(tmp, "tree")
+        if not tree_arg:
             generate(Path(tree))
         c_files, others, read_only = walk(tree)
-        print(f"tree: {tree if args.tree else 'generated'}: {len(c_files)} C files, "
+        print(f"tree: {tree if tree_arg else 'generated'}: {len(c_files)} C files, "
               f"{len(others)} Go/Rust/Python files outside vendor/, "
-              f"{len(read_only)} manifests and build files")  # fmt: skip
+              f"{len(read_only)} manifests and build files, median of {runs}")  # fmt: skip
         stages = {
             "floor (parse C, Go, Rust)": make_floor(tree),
             "secl check": secl_check_tree(tree),
         }
-        results = timed_rounds(stages, c_files, args.runs)
+        results = timed_rounds(stages, c_files, runs)
         floor_wall, floor_cpu, _ = results["floor (parse C, Go, Rust)"]
         for name, (wall, cpu, result) in results.items():
             print(
                 f"{name:28} {wall * 1000:8.0f} ms wall {cpu * 1000:8.0f} ms CPU"
                 f"  ratio {wall / floor_wall:5.2f} (CPU {cpu / floor_cpu:5.2f})  [{result}]"
             )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("tree", nargs="?")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    report(args.tree, args.runs)
     return 0
 
 
