@@ -3,9 +3,10 @@
 
 The floor walks the tree (the directories secl walks: not `.git`, `vendor/`, `build/`, ...;
 for Go, Rust and Python not vendored ones either), reads every file secl reads for the run
-(C sources and headers; Go, Rust and Python files; manifests and build files) and parses,
-with the same tree-sitter grammars, every file secl parses: every C file secl's byte
-prefilter keeps (plus one query for `SEC` calls) and every Go, Rust or Python file that names
+(C and C++ sources and headers; Go, Rust and Python files; manifests and build files) and
+parses, with the same tree-sitter grammars, every file secl parses: every C file secl's byte
+prefilter keeps (plus one query for `SEC` calls), every C++ loader it keeps, and every Go,
+Rust or Python file that names
 a loader library (secl's own prefilters decide which: substring tests, so the floor keeps
 them). secl's figure is `secl.api.check()` on the tree: discovery, linking, section models,
 upgrade analysis, in this process (`jobs = 1`) and without the results cache, as the floor
@@ -237,7 +238,7 @@ def walk(tree: str) -> tuple[list[str], list[str], list[str]]:
     directories that never hold sources (`.git`, `node_modules`, ...); the loader walk also
     leaves out vendored code (`third_party`, ...), as secl.loaders.discover.walk does."""
     from secl.config import DEFAULT_EXCLUDE
-    from secl.files import SKIP_DIRS
+    from secl.files import SKIP_DIRS, SOURCE_SUFFIXES
     from secl.loaders.discover import VENDOR_DIRS, is_candidate
 
     skipped = SKIP_DIRS | set(DEFAULT_EXCLUDE)
@@ -251,7 +252,7 @@ def walk(tree: str) -> tuple[list[str], list[str], list[str]]:
         for f in sorted(files):
             if f in skipped:
                 continue
-            if f.endswith((".c", ".h")):
+            if f.endswith(SOURCE_SUFFIXES):  # C, and C++ (read as loader code only)
                 c_files.append(os.path.join(directory, f))
             elif vendored:
                 continue
@@ -266,11 +267,13 @@ def make_floor(tree: str):
     """Walk the tree, read every file, parse the C ones (plus the SEC query) and the Go, Rust
     and Python ones that name a loader library (secl's own prefilter)."""
     import tree_sitter_c
+    import tree_sitter_cpp
     import tree_sitter_go
     import tree_sitter_python
     import tree_sitter_rust
     from tree_sitter import Language, Parser, Query, QueryCursor
 
+    from secl.files import is_cpp
     from secl.loaders.golang import is_go_loader
     from secl.loaders.python import is_python_loader
     from secl.loaders.rust import is_rust_loader
@@ -278,6 +281,7 @@ def make_floor(tree: str):
 
     c = Language(tree_sitter_c.language())
     c_parser = Parser(c)
+    cpp_parser = Parser(Language(tree_sitter_cpp.language()))
     cursor = QueryCursor(Query(c, SEC_QUERY))
     parsers = {
         ".go": (Parser(Language(tree_sitter_go.language())), is_go_loader),
@@ -294,7 +298,12 @@ def make_floor(tree: str):
         for path in c_files:
             with open(path, "rb") as fh:
                 data = fh.read()
-            if needs_parse(data):
+            if not needs_parse(data, path):
+                continue
+            if is_cpp(path):
+                cpp_parser.parse(data)  # a loader: no sites
+                found += 1
+            else:
                 found += len(cursor.matches(c_parser.parse(data).root_node))
         for path in others:
             parser, wanted = parsers[os.path.splitext(path)[1]]

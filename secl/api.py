@@ -23,6 +23,7 @@ from secl.files import (
     git_grep,
     git_sources,
     in_git_work_tree,
+    is_cpp,
     read,
     split_objects,
 )
@@ -196,7 +197,7 @@ def _build(
     if failed:
         project = without(project, *failed)
     resolution, project = isolating(
-        lambda p: resolve_sites(p.sites, p.files, config, root, p.tree), project, problems
+        lambda p: resolve_sites(p.sites, _c_files(p.files), config, root, p.tree), project, problems
     )
     project.sites = resolution.sites
     problems.extend(resolution.problems)
@@ -208,6 +209,11 @@ def _build(
     if store is not None:
         store.finish()
     return Run(project=project, problems=problems, linted=linted)
+
+
+def _c_files(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The files macros may write sites in: C++ code is never a BPF source."""
+    return {path: data for path, data in files.items() if not is_cpp(path)}
 
 
 def _kernel_lists(config: Config, problems: list[FileProblem]) -> KernelLists | None:
@@ -239,7 +245,8 @@ def _parse_files(
     names: dict[str, str] = {}
     flags: dict[str, tuple[bool, bool]] = {}  # has_sites, is_loader: each read once per file
     for path, data in project.files.items():
-        sites, loads = has_sites(data), is_loader(data)
+        loads = is_loader(data)
+        sites = not is_cpp(path) and has_sites(data)  # C++ code is read as a loader only
         if not sites and not loads:
             continue
         flags[path] = (sites, loads)
@@ -257,8 +264,8 @@ def _parse_files(
         try:
             tree = None
             sites, loads = flags[path]
-            if needs_parse(data, sites=sites, loads=loads):
-                tree = parse(data)
+            if needs_parse(data, path, sites=sites, loads=loads):
+                tree = parse(data, is_cpp(path))
                 project.remember_tree(path, tree)
             return file_facts(path, data, tree, sites=sites, loads=loads)
         except Exception as err:  # a bug in secl: this file is skipped, the run goes on
@@ -289,6 +296,8 @@ def _parse_files(
         if facts is not None:
             project.remember_facts(path, facts)
             sites.extend(facts.sites)
+            if facts.problem is not None:  # cached or not, the same line
+                problems.append(FileProblem(path, facts.problem))
     return sites, failed
 
 
@@ -674,7 +683,7 @@ class _GitCandidates:
             return []
         # Fixed strings that every use of the names contains; what git finds is read and
         # tested as the other candidates are.
-        needles = [name + b"__" for name in skeletons]
+        needles = [name + suffix for name in skeletons for suffix in (b"__", b"::open")]
         needles += [o + suffix for o in objects for suffix in (b'.o"', b'.bpf.o"')]
         found = git_grep(self._root, needles, self._exclusion)
         if found is None:

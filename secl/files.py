@@ -11,7 +11,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-SOURCE_SUFFIXES = (".c", ".h")
+# C++ user-space code is read as libbpf loader code (never as BPF sources): the suffixes GCC
+# takes for C++ sources and headers (GCC manual, "Options Controlling the Kind of Output").
+# `.h` stays C, as GCC reads it.
+CPP_SUFFIXES = (".cc", ".cp", ".cxx", ".cpp", ".CPP", ".c++", ".C",
+                ".hh", ".H", ".hp", ".hxx", ".hpp", ".HPP", ".h++", ".tcc")  # fmt: skip
+SOURCE_SUFFIXES = (".c", ".h", *CPP_SUFFIXES)
 # Compiled BPF objects (`x.bpf.o`, bpf2go's `x_bpfel.o`), read when the configuration's
 # `objects` is true (secl/objects.py).
 OBJECT_SUFFIXES = (".o",)
@@ -35,6 +40,11 @@ BINARY_SNIFF = 8192
 # Larger sources are refused (config `max-file-size`): a generated file that big holds no
 # section worth its parse, and a bound keeps a wrong path (a disk image) from eating memory.
 DEFAULT_MAX_FILE_SIZE = 64 * 1024 * 1024
+
+
+def is_cpp(path: str) -> bool:
+    """Whether `path` names C++ code (read with tree-sitter-cpp, as a loader only)."""
+    return path.endswith(CPP_SUFFIXES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,28 +199,38 @@ def _walk(
     suffixes: tuple[str, ...] = SOURCE_SUFFIXES,
     also: AlsoFound | None = None,
 ) -> Iterator[str | FileProblem]:
+    # A linked directory inside the tree is walked at its own path, not again through the
+    # link (findings name the real file); one that leads out of the tree is followed, once.
+    # Only a link to a directory that holds it is a loop worth a line.
+    real_root = os.path.realpath(root)
     seen_dirs: dict[tuple[int, int], bool] = {}  # -> whether reached under a skipped one
     # The path relative to the exclusion root of each directory: the walk's own for a walk
     # inside the root (a child's is its parent's and its name), else relative() every time.
     top = exclusion.relative(root) if exclusion else "."
     inside = not top.startswith(os.pardir) and not os.path.isabs(top)
-    # (directory, its relative path, whether under a directory `also` skips)
-    stack = [(root, top, False)]
+    # (directory, its relative path, whether under a directory `also` skips, whether a link
+    # this walk does not follow: popped only to tell whether `also`'s walk would)
+    stack = [(root, top, False, False)]
     wanted = also.wanted if also is not None else None
     while stack:
-        directory, base, under_skipped = stack.pop()
+        directory, base, under_skipped, link_only = stack.pop()
         outside = also is not None and not under_skipped
         try:
             st = os.stat(directory)
         except OSError as err:
-            yield FileProblem(directory, _os_message(err))
+            if not link_only:
+                yield FileProblem(directory, _os_message(err))
             continue
         key = (st.st_dev, st.st_ino)
+        if link_only:
+            # `also`'s walk follows a link to a directory it has not walked yet.
+            if seen_dirs.get(key, True):
+                also.complete = False  # type: ignore[union-attr]
+            continue
         if key in seen_dirs:
             if outside and seen_dirs[key]:
                 also.complete = False  # type: ignore[union-attr]
-            yield FileProblem(directory, "symbolic link loop, not followed")
-            continue
+            continue  # reached before through another link
         seen_dirs[key] = not outside
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
@@ -229,9 +249,19 @@ def _walk(
             source = name.endswith(suffixes)
             try:
                 if entry.is_dir():
-                    if name not in SKIP_DIRS:
-                        skipped = also is not None and (not outside or name in also.skipped)
-                        subdirs.append((path, relative, skipped))
+                    if name in SKIP_DIRS:
+                        continue
+                    skipped = also is not None and (not outside or name in also.skipped)
+                    if entry.is_symlink():
+                        target = os.path.realpath(entry.path)
+                        loop = _contains(target, os.path.realpath(directory))
+                        if loop:
+                            yield FileProblem(path, "symbolic link loop, not followed")
+                        if loop or _contains(real_root, target):  # walked at its own path
+                            if outside and not skipped:
+                                subdirs.append((path, relative, skipped, True))
+                            continue
+                    subdirs.append((path, relative, skipped, False))
                     continue
             except OSError as err:  # a link that loops: a problem only where a source would be
                 if source:
@@ -247,6 +277,11 @@ def _walk(
                     continue
                 yield path
         stack.extend(reversed(subdirs))
+
+
+def _contains(directory: str, path: str) -> bool:
+    """Whether `path` is `directory` or lies under it (both resolved)."""
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
 def read(
@@ -440,7 +475,7 @@ def git_answers(root: str) -> bool:
 def git_sources(
     root: str, exclude: Iterable[str] | Exclusion = (), names: Sequence[str] | None = None
 ) -> list[str] | None:
-    """The .c/.h files under `root` that git knows, tracked or untracked but not ignored, as
+    """The C and C++ files under `root` that git knows, tracked or untracked but not ignored, as
     paths under `root`, with secl's own exclusions; None when git cannot tell. With `names`,
     only the files of those stems (`NAME.c`, `NAME.bpf.c`, `NAME.h`; one pathspec each, so
     for a few names only). Unlike a walk it skips what .gitignore hides (build trees full of
@@ -460,7 +495,7 @@ def git_sources(
 
 
 def git_tracked(root: str, exclude: Iterable[str] | Exclusion = ()) -> list[str] | None:
-    """The tracked .c/.h files under `root` (git's index only: no walk of the work tree), as
+    """The tracked C and C++ files under `root` (git's index only: no walk of the work tree), as
     `git_sources` gives them; None when git cannot tell."""
     listing = _git(root, "ls-files", "-z", "--cached", "--", *_GLOBS)
     return None if listing is None else _under(root, listing, exclude)

@@ -43,7 +43,8 @@ def _tree(root: Path) -> None:
     (root / ".git").mkdir()
     os.mkfifo(root / "pipe.go")  # a FIFO is never read
     (root / "broken.go").symlink_to(root / "missing.go")
-    (root / "linked").symlink_to(root / "rust", target_is_directory=True)
+    # A link to a directory of the tree that sorts after it: both walks skip it.
+    (root / "zlinked").symlink_to(root / "rust", target_is_directory=True)
 
 
 def _gathered(root: Path, arg: str) -> tuple[AlsoFound, list[str]]:
@@ -73,19 +74,39 @@ def test_the_c_walk_gathers_what_the_loader_walk_finds(
 def test_a_directory_first_reached_under_a_vendored_one_is_walked_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root = tmp_path.resolve()
+    root = (tmp_path / "project").resolve()
+    root.mkdir()
     _tree(root)
-    # `external/link` sorts before `tools`: the C walk enters tools/ there first, where the
-    # loader walk would not look, and skips it as a loop when it reaches it.
-    (root / "external" / "link").symlink_to(root / "tools", target_is_directory=True)
+    shared = tmp_path / "shared"  # outside the tree, linked twice
+    shared.mkdir()
+    (shared / "gen.py").write_text((root / "tools" / "gen.py").read_text())
+    # `external/` is walked first: the C walk enters shared/ there, where the loader walk
+    # would not look, and does not enter it again through `zlink`.
+    (root / "external" / "link").symlink_to(shared, target_is_directory=True)
+    (root / "zlink").symlink_to(shared, target_is_directory=True)
     monkeypatch.chdir(root)
     also, _ = _gathered(root, ".")
     assert not also.complete
-    # ... so the run walks again, and finds tools/ as the loader walk does.
+    # ... so the run walks again, and finds zlink/gen.py as the loader walk does.
     scan = load(["."], Config(root=str(root), cache=False)).project.loader_scan
     assert scan is not None
-    shown = {lf.path for lf in scan.files}
-    assert "tools/gen.py" in shown
+    assert [lf.path for lf in scan.files] == ["tools/gen.py", "zlink/gen.py"]
+
+
+def test_a_link_the_loader_walk_follows_first_is_walked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path.resolve()
+    _tree(root)
+    # `atools` sorts before `tools`: the loader walk reads the tools there (the C walk reads
+    # a linked directory of the tree at its own path only).
+    (root / "atools").symlink_to(root / "tools", target_is_directory=True)
+    monkeypatch.chdir(root)
+    also, _ = _gathered(root, ".")
+    assert not also.complete
+    scan = load(["."], Config(root=str(root), cache=False)).project.loader_scan
+    assert scan is not None
+    assert [lf.path for lf in scan.files] == ["atools/gen.py"]
 
 
 def test_the_run_scans_the_same_loaders_with_and_without_the_gathering(

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, replace
 
 from secl.analysis.project import Project
+from secl.files import is_cpp
 from secl.loaders import (
     AYA,
     BCC,
@@ -267,8 +268,9 @@ def _uses_by_module(project: Project, index: _Index) -> dict[str | None, list[Lo
             out.setdefault(index.module_of(use.path), []).append(use)
     for loader in sorted({f for files in _loader_index(project).values() for f in files}):
         span = project.positions(loader).span(0, 0)
+        value = f"{'C++' if is_cpp(loader) else 'C'} libbpf loader"
         out.setdefault(index.module_of(loader), []).append(
-            LoaderUse(LIBBPF, loader, span, "C libbpf loader", certain=False)
+            LoaderUse(LIBBPF, loader, span, value, certain=False)
         )
     return out
 
@@ -338,17 +340,19 @@ def _c_uses(project: Project, path: str) -> list[LoaderUse]:
 
     out = []
     base = stem(path)
-    names = [n + "__" for n in sorted(skeleton_names(path, project.config))]
-    names += [f"{base}.bpf.o", f"{base}.o"]
+    skeletons = sorted(skeleton_names(path, project.config))
+    names = [n + "__" for n in skeletons] + [f"{base}.bpf.o", f"{base}.o"]
     for loader in loaders_of(project, path):
         data = project.files[loader]
-        at = min((i for n in names if (i := data.find(n.encode())) >= 0), default=0)
+        cpp = is_cpp(loader)
+        shown = names + [n + "::open" for n in skeletons] if cpp else names
+        at = min((i for n in shown if (i := data.find(n.encode())) >= 0), default=0)
         end = data.find(b"\n", at)
         span = project.positions(loader).span(at, at if end < 0 else end)
         if any(mark in data for mark in _WINDOWS_MARKS):
             out.append(LoaderUse(EBPF_FOR_WINDOWS, loader, span, "eBPF for Windows loader"))
         else:
-            out.append(LoaderUse(LIBBPF, loader, span, "C libbpf loader"))
+            out.append(LoaderUse(LIBBPF, loader, span, f"{'C++' if cpp else 'C'} libbpf loader"))
     return out
 
 

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class FileFacts:
-    """What the parse stage and the tree readers of the analysis found in one C file."""
+    """What the parse stage and the tree readers of the analysis found in one C or C++
+    file."""
 
     sites: tuple[SectionSite, ...]  # secl.parse.bpf.extract_sites
     # secl.parse.loader.extract_loader_facts, for a file secl.parse.loader.is_loader takes
@@ -26,6 +27,8 @@ class FileFacts:
     # function name -> byte range of its body (the upgrade analysis follows calls), for a
     # file with a section site
     functions: tuple[tuple[str, tuple[int, int]], ...] | None = None
+    # One line when a C++ loader does not parse cleanly (its facts there are uncertain).
+    problem: str | None = None
 
 
 # A file this large is read by its text first: a header that bpftool dumped (vmlinux.h, 2-3
@@ -98,30 +101,42 @@ def file_facts(
     loads: bool | None = None,
 ) -> FileFacts:
     """The facts of one file (parsed here unless `tree` is given). `sites` and `loads` are
-    has_sites(data) and is_loader(data) when the caller has them: each reads the whole file,
-    tens of megabytes of searching for a huge header."""
+    what the caller knows of `has_sites(data) and not is_cpp(path)` and `is_loader(data)`:
+    each reads the whole file, tens of megabytes of searching for a huge header."""
+    from secl.files import is_cpp
     from secl.parse.bpf import extract_sites
-    from secl.parse.loader import LoaderFacts, extract_loader_facts, is_loader
+    from secl.parse.loader import LoaderFacts, extract_loader_facts, is_loader, syntax_errors
     from secl.parse.tree import Positions, parse
 
-    sites = has_sites(data) if sites is None else sites
+    cpp = is_cpp(path)
+    sites = (has_sites(data) and not cpp) if sites is None else sites
     loads = is_loader(data) if loads is None else loads
     if not sites and not (loads and has_body(data)):
         # Nothing a parse would find (a huge header): its loader facts are none.
         empty = LoaderFacts(path, frozenset(), frozenset()) if loads else None
         return FileFacts((), empty, None)
     if tree is None:
-        tree = parse(data)
+        tree = parse(data, cpp)
     found = tuple(extract_sites(path, data, tree)) if sites else ()
     loader = None
     if loads:
         loader = extract_loader_facts(path, data, tree, Positions(data))
     functions = tuple(function_bodies(tree).items()) if found else None
-    return FileFacts(found, loader, functions)
+    problem = None
+    errors = syntax_errors(tree.root_node) if cpp and loader is not None else ()
+    if errors:
+        row = errors[0].start_point[0] + 1
+        problem = f"C++ syntax error at line {row}; loader facts near it are uncertain"
+    return FileFacts(found, loader, functions, problem)
 
 
-def needs_parse(data: bytes, *, sites: bool | None = None, loads: bool | None = None) -> bool:
-    """Whether `file_facts` parses the file (`sites`, `loads`: as for file_facts)."""
-    if has_sites(data) if sites is None else sites:
+def needs_parse(
+    data: bytes, path: str = "", *, sites: bool | None = None, loads: bool | None = None
+) -> bool:
+    """Whether `file_facts` parses the file: C++ code only as a loader (`sites`, `loads`: as
+    for file_facts)."""
+    from secl.files import is_cpp
+
+    if (has_sites(data) and not is_cpp(path)) if sites is None else sites:
         return True
     return may_load(data) if loads is None else loads and has_body(data)
