@@ -91,7 +91,7 @@ def test_a_one_file_check_imports_none_of_the_costly_modules(tmp_path: Path) -> 
         with contextlib.redirect_stdout(io.StringIO()):
             code = main(["check", "--output-format", "concise", "probe.bpf.c"])
         costly = ("typing", "pathlib", "importlib.resources", "tomllib", "tree_sitter",
-                  "tree_sitter_c", "secl.catalogue", "secl.fix", "secl.verify")
+                  "tree_sitter_c", "secl.catalogue", "secl.fix", "secl.verify", "elftools")
         print(json.dumps({"code": code, "loaded": [m for m in costly if m in sys.modules],
                           "upgrade": "secl.analysis.upgrade" in sys.modules}))
         """,
