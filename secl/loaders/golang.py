@@ -561,8 +561,11 @@ class _GoFile:
         self._types: dict[str, Node] | None = None
         self._type_nodes: list[Node] = []
         self.embeds: dict[str, tuple[tuple[str, ...], bool, int]] = {}
-        self.functions: dict[str, list[Node]] = {}  # function name -> declarations
-        self.methods: dict[str, list[Node]] = {}  # method name -> declarations
+        # Function and method declarations, by name when a value needs them.
+        self._functions: dict[str, list[Node]] | None = None
+        self._methods: dict[str, list[Node]] | None = None
+        self._function_nodes: list[Node] = []
+        self._method_nodes: list[Node] = []
         self._scopes: dict[int, dict[str, list[tuple]]] = {}
         self._memo: dict[tuple, frozenset] = {}
         self._active: set[tuple] = set()
@@ -660,9 +663,12 @@ class _GoFile:
         for node in self.tree.root_node.children:
             t = node.type
             if t == "comment":
-                text = node.text or b""
-                if text.startswith(b"//go:embed") and text[10:11] in (b" ", b"\t"):
-                    pending.append((text[11:].decode("utf-8", "replace"), node.start_byte))
+                # The comment's bytes are the file's: only a go:embed one is cut out of it.
+                start, end = node.start_byte, node.end_byte
+                data = self.data
+                after = data[start + 10 : start + 11]
+                if data.startswith(b"//go:embed", start, end) and after in (b" ", b"\t"):
+                    pending.append((data[start + 11 : end].decode("utf-8", "replace"), start))
                 previous = node
                 continue
             if t == "import_declaration":
@@ -672,17 +678,27 @@ class _GoFile:
                 if pending and t == "var_declaration":
                     self._embed(node, pending)
             elif t == "function_declaration":
-                name = node.child_by_field_name("name")
-                if name is not None:
-                    self.functions.setdefault(_text(name), []).append(node)
+                self._function_nodes.append(node)
             elif t == "method_declaration":
-                name = node.child_by_field_name("name")
-                if name is not None:
-                    self.methods.setdefault(_text(name), []).append(node)
+                self._method_nodes.append(node)
             elif t == "type_declaration":
                 self._type_nodes.append(node)
             pending = []
             previous = node
+
+    @property
+    def functions(self) -> dict[str, list[Node]]:
+        """Function name -> its declarations."""
+        if self._functions is None:
+            self._functions = _by_name(self._function_nodes)
+        return self._functions
+
+    @property
+    def methods(self) -> dict[str, list[Node]]:
+        """Method name -> its declarations."""
+        if self._methods is None:
+            self._methods = _by_name(self._method_nodes)
+        return self._methods
 
     @property
     def top(self) -> dict[str, list[tuple]]:
@@ -1725,6 +1741,15 @@ class _GoFile:
 
 
 # -- tree helpers --------------------------------------------------------------------------
+
+
+def _by_name(declarations: list[Node]) -> dict[str, list[Node]]:
+    found: dict[str, list[Node]] = {}
+    for node in declarations:
+        name = node.child_by_field_name("name")
+        if name is not None:
+            found.setdefault(_text(name), []).append(node)
+    return found
 
 
 def _text(node: Node | None) -> str:
