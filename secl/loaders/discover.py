@@ -33,10 +33,21 @@ class LoaderScan:
     # directory of a manifest -> {module or crate name: version}
     manifests: dict[str, dict[str, str]] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, one line)
+    # (directory, names) -> version: asked for every use of every source's loaders
+    _versions: dict[tuple[str, tuple[str, ...]], str | None] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def version(self, path: str, names: tuple[str, ...]) -> str | None:
         """The version of the first of `names` pinned by the nearest manifest above `path`."""
-        directory = os.path.dirname(os.path.abspath(path))
+        # A relative path is relative to the current directory: the memo keys it with it.
+        where = os.path.dirname(path)
+        key = (where if os.path.isabs(path) else os.getcwd() + os.sep + where, names)
+        if key not in self._versions:
+            self._versions[key] = self._version(os.path.dirname(os.path.abspath(path)), names)
+        return self._versions[key]
+
+    def _version(self, directory: str, names: tuple[str, ...]) -> str | None:
         while True:
             pinned = self.manifests.get(directory)
             if pinned:
