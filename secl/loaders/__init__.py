@@ -10,8 +10,6 @@ language.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 TYPE_CHECKING = False  # typing and the C loader extractor are not needed at run time here
@@ -83,44 +81,3 @@ class FileLoaders:
     # "prog-handler" (program None, value = the section prefix registered).
     facts: LoaderFacts | None = None
     problem: str | None = None  # one line when the file could not be parsed with confidence
-
-
-_WORD_CHAR = re.compile(rb"\w")
-
-
-def word_start(literal: bytes) -> bytes:
-    """A regex for `literal` at the start of a word: what `\\b` + `literal` means, written
-    with the literal first and the boundary checked behind it. A pattern that starts with
-    `\\b` is tried at every byte of a file; one that starts with a literal is searched for
-    by a fast scan for that literal, several times faster over a large file. The match, its
-    groups and finditer's matches are those of the `\\b` form (the look-behind sees before
-    `pos`, as `\\b` does)."""
-    escaped = re.escape(literal)
-    if not _WORD_CHAR.match(literal):  # `\b` before a non-word character means otherwise
-        return rb"\b" + escaped
-    return escaped + rb"(?<!\w" + escaped + rb")"
-
-
-def finditer_any(
-    patterns: list[re.Pattern[bytes]], data: bytes, pos: int = 0, endpos: int | None = None
-) -> Iterator[tuple[int, re.Match[bytes]]]:
-    """(index of the pattern, match) of `A|B|...`.finditer(data): the leftmost match of any
-    pattern, the first pattern's of those that match there, then on from its end. Each pattern
-    is searched on its own: patterns that start with a literal are searched for by it, where
-    one pattern of alternatives that start differently is tried at every byte."""
-    end = len(data) if endpos is None else endpos
-    found = [p.search(data, pos, end) for p in patterns]
-    while True:
-        best = -1
-        for i, m in enumerate(found):
-            if m is not None and (best < 0 or m.start() < found[best].start()):  # type: ignore[union-attr]
-                best = i
-        if best < 0:
-            return
-        m = found[best]
-        assert m is not None
-        yield best, m
-        pos = m.end() if m.end() > m.start() else m.end() + 1
-        for i, other in enumerate(found):
-            if other is not None and other.start() < pos:
-                found[i] = patterns[i].search(data, pos, end)

@@ -35,10 +35,10 @@ import posixpath
 import re
 from functools import cache
 
-from secl.loaders import CILIUM, GOBPF, LIBBPF, LIBBPFGO, FileLoaders, LoaderUse, word_start
+from secl.loaders import CILIUM, GOBPF, LIBBPF, LIBBPFGO, FileLoaders, LoaderUse
 from secl.parse.binding import binding
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, ProgramRef
-from secl.parse.tree import Positions
+from secl.parse.tree import Positions, word_start
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ _SITE_NAMES = {
 
 def _site_regex(libraries: list[str]) -> re.Pattern[bytes]:
     """`\\b(NAME|...)\\s*\\(` for the names of `libraries`, every alternative led by its
-    literal (secl.loaders.word_start): searched for by its first bytes, not tried at every
+    literal (secl.parse.tree.word_start): searched for by its first bytes, not tried at every
     byte of the file."""
     names = dict.fromkeys(
         word_start(lit) + rest for name in libraries for lit, rest in _SITE_NAMES[name]

@@ -71,10 +71,10 @@ import re
 from functools import cache
 
 from secl.facts import Span
-from secl.loaders import AYA, LIBBPF_RS, FileLoaders, LoaderUse, finditer_any, word_start
+from secl.loaders import AYA, LIBBPF_RS, FileLoaders, LoaderUse
 from secl.parse.binding import binding
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, ProgramRef
-from secl.parse.tree import Positions, first_error_row, inside_error
+from secl.parse.tree import Positions, finditer_any, first_error_row, inside_error, word_start
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -145,8 +145,8 @@ _PERF_LINK_VALUES = {
 }
 _MISSED = re.compile(rb"\bPerfEventType\s*::\s*Kprobe\s*\{[^}]*\bmissed\b")
 
-# Sites are searched for with patterns that start with a literal (secl.loaders.word_start),
-# each alternative apart (secl.loaders.finditer_any): one pattern of alternatives that start
+# Sites are searched for with patterns that start with a literal (secl.parse.tree.word_start),
+# each alternative apart (secl.parse.tree.finditer_any): one pattern of alternatives that start
 # differently is tried at every byte of the file (most of a loader file's read).
 _FACT_SITES = [
     re.compile(rb"\.\s*(attach\w*|set_attach_type|set_prog_type|set_autoload|set_flags|info)\s*\("),
