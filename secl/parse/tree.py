@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import namedtuple
 from collections.abc import Iterator
 from functools import cache
@@ -317,7 +318,7 @@ def tokens_before(node: Node, data: bytes, root: Node | None = None) -> Iterator
     # Inside an ERROR node the tree is not trusted: lex the outermost one up to the node.
     error = next((i for i, a in enumerate(ancestors) if a.type == "ERROR"), None)
     if error is not None:
-        yield from reversed(list(lex(data, ancestors[error].start_byte, node.start_byte)))
+        yield from reversed(_lexed_before(data, ancestors[error], node.start_byte))
         current = ancestors[error]
         del ancestors[error:]
     children: list[Node] | None = None  # deep down: the parent's children, `current` at `index`
@@ -371,12 +372,60 @@ def _outermost_error(node: Node) -> Node | None:
     return found
 
 
+class _Lexed:
+    """The tokens of `lex(data, start, end)`, read as far as they are asked for."""
+
+    __slots__ = ("_rest", "data", "start", "tokens")
+
+    def __init__(self, data: bytes, start: int, end: int) -> None:
+        self.data = data
+        self.start = start
+        self.tokens: list[Token] = []
+        self._rest: Iterator[Token] | None = lex(data, start, end)
+
+    def upto(self, stop: int) -> list[Token] | None:
+        """`list(lex(data, start, stop))`: the tokens that end by `stop`, which a lexer that
+        stops at `stop` reads alike, when what follows them up to `stop` gives that lexer no
+        token (else None: it would read something cut short there, a token, `//` as `/`)."""
+        tokens = self.tokens
+        while self._rest is not None and (not tokens or tokens[-1].end_byte <= stop):
+            token = next(self._rest, None)
+            if token is None:
+                self._rest = None
+            else:
+                tokens.append(token)
+        count = bisect_right(tokens, stop, key=lambda t: t.end_byte)
+        if count < len(tokens) and tokens[count].start_byte < stop:
+            return None
+        last = tokens[count - 1].end_byte if count else self.start
+        if next(lex(self.data, last, stop), None) is not None:
+            return None
+        return tokens[:count]
+
+
+# The ERROR nodes lexed lately, by (id of the file's bytes, start, end): a file's sites that
+# sit in one ERROR node each read the tokens before them, which the first read lexes once.
+_LEXED: dict[tuple[int, int, int], _Lexed] = {}
+
+
+def _lexed_before(data: bytes, error: Node, stop: int) -> list[Token]:
+    """`list(lex(data, error.start_byte, stop))`, lexed once per ERROR node of a file."""
+    key = (id(data), error.start_byte, error.end_byte)
+    lexed = _LEXED.get(key)
+    if lexed is None or lexed.data is not data:
+        if len(_LEXED) >= 8:
+            _LEXED.pop(next(iter(_LEXED)))
+        lexed = _LEXED[key] = _Lexed(data, error.start_byte, error.end_byte)
+    found = lexed.upto(stop)
+    return found if found is not None else list(lex(data, error.start_byte, stop))
+
+
 def _tokens_before_slow(node: Node, data: bytes) -> Iterator[Token]:
     """`tokens_before` with tree-sitter's getters: quadratic in the depth of `node`."""
     current = node
     error = _outermost_error(node)
     if error is not None:
-        yield from reversed(list(lex(data, error.start_byte, node.start_byte)))
+        yield from reversed(_lexed_before(data, error, node.start_byte))
         current = error
     while True:
         if current.type in ALTERNATIVES:
