@@ -13,6 +13,7 @@ builds the programs, runs the rules and turns hits into findings and inventory e
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -90,6 +91,36 @@ class BodyFacts:
     calls: dict[str, Span] = field(default_factory=dict)  # callee -> first call
     register_reads: tuple[tuple[str, Span], ...] = ()  # (register or "whole struct", where)
     tail_calls: dict[str, Span] = field(default_factory=dict)  # prog array map -> call
+
+
+# What may lie between two tokens (secl.parse.tree's lexer skips it): blanks, comments, line
+# continuations. A directive may too: a body with `#` is always lexed.
+_SKIP = rb"(?:[ \t\r\n\f\v]+|//(?:[^\r\n\\]|\\(?:\r\n|.))*|/\*.*?(?:\*/|\Z)|\\(?:\r\n?|\n))*"
+_REGISTER_WORD = re.compile(
+    rb"(?<!\w)(?:" + b"|".join(sorted(r.encode() for r in UNRELIABLE_REGISTERS)) + rb")(?!\w)"
+)
+_SIZEOF_READ = re.compile(
+    rb"(?<!\w)sizeof" + _SKIP + rb"\(" + _SKIP + rb"(?:\*|struct(?!\w))", re.S
+)
+
+
+@functools.cache
+def _deref_of(name: bytes) -> re.Pattern[bytes]:
+    return re.compile(rb"=" + _SKIP + rb"\*" + _SKIP + re.escape(name) + rb"(?!\w)", re.S)
+
+
+def _may_read_registers(data: bytes, body: tuple[int, int], ctx_names: set[bytes]) -> bool:
+    """Whether `register_reads` can find anything in the body: each read it looks for has
+    bytes that show in the body whatever blanks and comments its tokens are spread with (a
+    register's name as a word, `pt_regs`, `sizeof(*` / `sizeof(struct`, `= *ctx`), which a
+    few searches tell without lexing a large program's body."""
+    start, end = body
+    text = data[start:end]
+    if b"#" in text or b"pt_regs" in text or _REGISTER_WORD.search(text):
+        return True
+    if b"sizeof" in text and _SIZEOF_READ.search(text):
+        return True
+    return b"=" in text and any(_deref_of(n).search(text) for n in ctx_names)
 
 
 class LazyBody:
@@ -561,6 +592,8 @@ class _BpfSource:
     def register_reads(self, site: SectionSite) -> tuple[tuple[str, Span], ...]:
         assert site.body is not None
         ctx_names = self._context_names(site)
+        if not _may_read_registers(self.data, site.body, ctx_names):
+            return ()
         toks = self.tokens(site.body)
         reads: list[tuple[str, Span]] = []
         n = len(toks)
