@@ -267,7 +267,9 @@ def _parse_files(
             if needs_parse(data, path, sites=sites, loads=loads):
                 tree = parse(data, is_cpp(path))
                 project.remember_tree(path, tree)
-            return file_facts(path, data, tree, sites=sites, loads=loads)
+            # Without the results cache the tree stays with the project: the functions of
+            # the file are read from it if the analysis asks.
+            return file_facts(path, data, tree, sites=sites, loads=loads, bodies=store is not None)
         except Exception as err:  # a bug in secl: this file is skipped, the run goes on
             return internal_error(path, err)
 

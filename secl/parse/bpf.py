@@ -497,10 +497,23 @@ def _symbol_before(ident: Node, data: bytes, root: Node) -> Token | None:
 
 def _include_guard(root: Node) -> Node | None:
     """The `#ifndef X / #define X` that wraps a whole header: not a branch worth reporting."""
-    named = [c for c in root.children if c.type != "comment"]
-    if len(named) != 1 or named[0].type != "preproc_ifdef":
+    # The one child that is not a comment, read with a cursor up to a second one: a large
+    # file's top level is thousands of nodes.
+    node = None
+    cursor = root.walk()
+    if cursor.goto_first_child():
+        while True:
+            child = cursor.node
+            if child is not None and child.type != "comment":
+                if node is not None:
+                    return None
+                node = child
+                if node.type != "preproc_ifdef":
+                    return None
+            if not cursor.goto_next_sibling():
+                break
+    if node is None:
         return None
-    node = named[0]
     if node.child(0) is None or node.child(0).type != "#ifndef":
         return None
     name = node.child_by_field_name("name")

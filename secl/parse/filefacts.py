@@ -99,10 +99,13 @@ def file_facts(
     *,
     sites: bool | None = None,
     loads: bool | None = None,
+    bodies: bool = True,
 ) -> FileFacts:
     """The facts of one file (parsed here unless `tree` is given). `sites` and `loads` are
     what the caller knows of `has_sites(data) and not is_cpp(path)` and `is_loader(data)`:
-    each reads the whole file, tens of megabytes of searching for a huge header."""
+    each reads the whole file, tens of megabytes of searching for a huge header. Without
+    `bodies` the functions are left out (None): for a caller that keeps the tree, which
+    reads them when the analysis asks (rarely; every top-level node of a large file)."""
     from secl.files import is_cpp
     from secl.parse.bpf import extract_sites
     from secl.parse.loader import LoaderFacts, extract_loader_facts, is_loader, syntax_errors
@@ -121,7 +124,7 @@ def file_facts(
     loader = None
     if loads:
         loader = extract_loader_facts(path, data, tree, Positions(data))
-    functions = tuple(function_bodies(tree).items()) if found else None
+    functions = tuple(function_bodies(tree).items()) if found and bodies else None
     problem = None
     errors = syntax_errors(tree.root_node) if cpp and loader is not None else ()
     if errors:
