@@ -2144,7 +2144,16 @@ _SYSTEM_HEADER = re.compile(
 )
 
 
-_WRAPPER_LINE = re.compile(rb"(?m)^(?!SEC\b|__section|__attribute__|section\b)[A-Za-z_]\w*[ \t]*\(")
+_WRAPPER_CALL = rb"(?!SEC\b|__section|__attribute__|section\b)[A-Za-z_]\w*[ \t]*\("
+_WRAPPER_LINE = re.compile(rb"(?m)^" + _WRAPPER_CALL)
+# The same after a newline: a pattern led by a byte is searched for, one led by `^` is tried
+# at every byte (the first line is matched apart).
+_WRAPPER_AFTER_NEWLINE = re.compile(rb"\n" + _WRAPPER_CALL)
+
+
+def _has_wrapper_line(data: bytes) -> bool:
+    """Whether `_WRAPPER_LINE.search(data)` finds a line that starts with a macro call."""
+    return _WRAPPER_LINE.match(data) is not None or _WRAPPER_AFTER_NEWLINE.search(data) is not None
 
 
 def _lost_programs(
@@ -2166,7 +2175,7 @@ def _lost_programs(
             continue
         if not (path.endswith(".bpf.c") or path in by_path or b"bpf_helpers.h" in data):
             continue
-        if _WRAPPER_LINE.search(data) is None:
+        if not _has_wrapper_line(data):
             continue  # no line starts with a macro call: no function a macro introduces
         dirs = _search_dirs(path, db, include_dirs)
         missing, found = _project_headers(os.path.abspath(path), data, reader, dirs, memo)
