@@ -6,9 +6,9 @@ for Go, Rust and Python not vendored ones either), reads every file secl reads f
 (C and C++ sources and headers; Go, Rust and Python files; manifests and build files) and
 parses, with the same tree-sitter grammars, every file secl parses: every C file secl's byte
 prefilter keeps (plus one query for `SEC` calls), every C++ loader it keeps, and every Go,
-Rust or Python file that names
-a loader library (secl's own prefilters decide which: substring tests, so the floor keeps
-them). secl's figure is `secl.api.check()` on the tree: discovery, linking, section models,
+Rust or Python file it parses (secl's own prefilters decide which: substring tests, so the
+floor keeps them; a Go file with only bpf2go `go:generate` lines is read as text, not
+parsed). secl's figure is `secl.api.check()` on the tree: discovery, linking, section models,
 upgrade analysis, in this process (`jobs = 1`) and without the results cache, as the floor
 has neither; compiled objects (`*.o`) in the tree are left out (bench/objects.py times those).
 
@@ -264,8 +264,8 @@ def walk(tree: str) -> tuple[list[str], list[str], list[str]]:
 
 
 def make_floor(tree: str):
-    """Walk the tree, read every file, parse the C ones (plus the SEC query) and the Go, Rust
-    and Python ones that name a loader library (secl's own prefilter)."""
+    """Walk the tree, read every file, parse the C ones secl parses (plus the SEC query), its
+    C++ loaders and the Go, Rust and Python ones it parses (secl's own prefilters)."""
     import tree_sitter_c
     import tree_sitter_cpp
     import tree_sitter_go
@@ -274,19 +274,31 @@ def make_floor(tree: str):
     from tree_sitter import Language, Parser, Query, QueryCursor
 
     from secl.files import is_cpp
-    from secl.loaders.golang import is_go_loader
+    from secl.loaders.golang import is_go_loader, parses_go
     from secl.loaders.python import is_python_loader
-    from secl.loaders.rust import is_rust_loader
+    from secl.loaders.rust import is_rust_loader, parses_rust
     from secl.parse.filefacts import needs_parse
 
     c = Language(tree_sitter_c.language())
     c_parser = Parser(c)
     cpp_parser = Parser(Language(tree_sitter_cpp.language()))
     cursor = QueryCursor(Query(c, SEC_QUERY))
+    # What secl parses: its prefilter's files, less a Go file with only bpf2go go:generate
+    # lines (read as text) and a generated `x.skel.rs` (secl.loaders.golang.parses_go,
+    # secl.loaders.rust.parses_rust).
     parsers = {
-        ".go": (Parser(Language(tree_sitter_go.language())), is_go_loader),
-        ".rs": (Parser(Language(tree_sitter_rust.language())), is_rust_loader),
-        ".py": (Parser(Language(tree_sitter_python.language())), is_python_loader),
+        ".go": (
+            Parser(Language(tree_sitter_go.language())),
+            lambda path, data: is_go_loader(data) and parses_go(data),
+        ),
+        ".rs": (
+            Parser(Language(tree_sitter_rust.language())),
+            lambda path, data: is_rust_loader(data) and parses_rust(path),
+        ),
+        ".py": (
+            Parser(Language(tree_sitter_python.language())),
+            lambda path, data: is_python_loader(data),
+        ),
     }
 
     def floor(_files: list[str]) -> int:
@@ -309,7 +321,7 @@ def make_floor(tree: str):
             parser, wanted = parsers[os.path.splitext(path)[1]]
             with open(path, "rb") as fh:
                 data = fh.read()
-            if wanted(data):
+            if wanted(path, data):
                 parser.parse(data)
                 found += 1
         return found

@@ -258,6 +258,12 @@ def is_go_loader(data: bytes) -> bool:
     return b"go:embed" in data and _EMBED_OBJECT.search(data) is not None
 
 
+def parses_go(data: bytes) -> bool:
+    """Whether `extract_go` parses a Go loader file: one with only bpf2go `go:generate` lines
+    is read as text."""
+    return any(hint in data for hint in _PARSE_HINTS)
+
+
 def extract_go(path: str, data: bytes) -> FileLoaders:
     """Every loader use and libbpf-family fact of one Go file. Never raises: a file that does
     not parse where it matters gets a one-line `problem`, and what is certain."""
@@ -588,7 +594,7 @@ class _GoFile:
     def run(self) -> FileLoaders:
         self._generate_lines()
         data = self.data
-        if any(hint in data for hint in _PARSE_HINTS):
+        if parses_go(data):
             self.tree = parse_go(data)
             self._declarations()
             self._check_errors()
