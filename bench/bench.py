@@ -7,10 +7,12 @@ tree-sitter-c and run one query for `SEC` calls. secl's figure is the real work 
 runs of the commands measure start-up separately, next to `python -c pass` and the start-up
 floor: the interpreter, the tree-sitter bindings and the standard modules secl is written with.
 
-    python bench/bench.py [TREE ...] [--runs N]
+    python bench/bench.py [TREE ...] [--runs N] [--loaders-tree DIR | --no-loaders]
     python bench/bench.py --large-file SITES [--runs N]
 
-TREE defaults to $SECL_LINUX_SELFTESTS/progs and .../prog_tests. `--large-file` times instead
+TREE defaults to $SECL_LINUX_SELFTESTS/progs and .../prog_tests. A Go/Rust-heavy tree follows
+(bench/loaders.py: a generated one, or DIR): a whole-tree check next to the floor of walking,
+reading and parsing what it reads and parses, C, Go and Rust. `--large-file` times instead
 one generated file of SITES programs whose sections are long unknown names, every one
 different (issue 13: 100000 sites, 47 MB, took 4 min 15 s in the did-you-mean), against the
 floor of the same file. Prints figures, asserts nothing.
@@ -181,6 +183,8 @@ def main() -> int:
     parser.add_argument("trees", nargs="*")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--large-file", type=int, metavar="SITES")
+    parser.add_argument("--loaders-tree", metavar="DIR", help="the Go/Rust-heavy tree")
+    parser.add_argument("--no-loaders", action="store_true", help="no Go/Rust-heavy tree")
     args = parser.parse_args()
     if args.large_file:
         large_file(args.large_file, args.runs)
@@ -215,6 +219,11 @@ def main() -> int:
     one = next((f for f in files if f.endswith(".bpf.c") or "/progs/" in f), files[0])
     for label, wall in one_file_runs(one, max(args.runs, 5)):
         print(f"{label:58} {wall:6.0f} ms wall")
+    if not args.no_loaders:
+        from loaders import report
+
+        print("Go/Rust-heavy tree (bench/loaders.py):")
+        report(args.loaders_tree, args.runs)
     return 0
 
 

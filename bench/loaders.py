@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Time a whole-tree `secl check` of a Go/Rust-heavy project against its floor, in one process.
 
-The floor walks the tree (outside `.git` and `vendor/`), reads every file secl reads for the
-run (C sources and headers; Go, Rust and Python files) and parses, with the same tree-sitter
-grammars, every file secl parses: every C file (plus one query for `SEC` calls) and every Go,
-Rust or Python file that names a loader library (secl's own byte prefilter decides which; it
-is a substring test, so the floor keeps it). secl's figure is `secl.api.check()` on the
-tree: discovery, linking, section models, upgrade analysis.
+The floor walks the tree (the directories secl walks: not `.git`, `vendor/`, `build/`, ...;
+for Go, Rust and Python not vendored ones either), reads every file secl reads for the run
+(C and C++ sources and headers; Go, Rust and Python files; manifests and build files) and
+parses, with the same tree-sitter grammars, every file secl parses: every C file secl's byte
+prefilter keeps (plus one query for `SEC` calls), every C++ loader it keeps, and every Go,
+Rust or Python file it parses (secl's own prefilters decide which: substring tests, so the
+floor keeps them; a Go file with only bpf2go `go:generate` lines is read as text, not
+parsed). secl's figure is `secl.api.check()` on the tree: discovery, linking, section models,
+upgrade analysis, in this process (`jobs = 1`) and without the results cache, as the floor
+has neither; compiled objects (`*.o`) in the tree are left out (bench/objects.py times those).
 
     python bench/loaders.py [TREE] [--runs N]
 
@@ -227,54 +231,97 @@ def generate(root: Path) -> None:
         (crate / "src" / f"m{i}.rs").write_text(RUST.format(i=i, filler=RUST_FILLER))
 
 
-def walk(tree: str) -> tuple[list[str], list[str]]:
-    """(C files, Go/Rust/Python files) of the tree outside `.git` and `vendor/`: what a run
-    must find before it reads anything (os.walk, the cheapest walk there is)."""
+def walk(tree: str) -> tuple[list[str], list[str], list[str]]:
+    """(C files, Go/Rust/Python files, manifests and build files) of the tree: the files a
+    run must find and read, in the directories secl walks (os.walk, the cheapest walk there
+    is). The C walk leaves out the default excludes (`build`, `vendor`, ...) and the
+    directories that never hold sources (`.git`, `node_modules`, ...); the loader walk also
+    leaves out vendored code (`third_party`, ...), as secl.loaders.discover.walk does."""
+    from secl.config import DEFAULT_EXCLUDE
+    from secl.files import SKIP_DIRS, SOURCE_SUFFIXES
+    from secl.loaders.discover import VENDOR_DIRS, is_candidate
+
+    skipped = SKIP_DIRS | set(DEFAULT_EXCLUDE)
     c_files: list[str] = []
     others: list[str] = []
+    read_only: list[str] = []
     for directory, dirs, files in os.walk(tree):
-        dirs[:] = sorted(d for d in dirs if d not in (".git", "vendor"))
+        dirs[:] = sorted(d for d in dirs if d not in skipped)
+        parts = os.path.relpath(directory, tree).split(os.sep)
+        vendored = any(part in VENDOR_DIRS for part in parts)
         for f in sorted(files):
-            if f.endswith((".c", ".h")):
+            if f in skipped:
+                continue
+            if f.endswith(SOURCE_SUFFIXES):  # C, and C++ (read as loader code only)
                 c_files.append(os.path.join(directory, f))
+            elif vendored:
+                continue
             elif f.endswith((".go", ".rs", ".py")):
                 others.append(os.path.join(directory, f))
-    return c_files, others
+            elif is_candidate(f):
+                read_only.append(os.path.join(directory, f))
+    return c_files, others, read_only
 
 
 def make_floor(tree: str):
-    """Walk the tree, read every file, parse the C ones (plus the SEC query) and the Go, Rust
-    and Python ones that name a loader library (secl's own prefilter)."""
+    """Walk the tree, read every file, parse the C ones secl parses (plus the SEC query), its
+    C++ loaders and the Go, Rust and Python ones it parses (secl's own prefilters)."""
     import tree_sitter_c
+    import tree_sitter_cpp
     import tree_sitter_go
     import tree_sitter_python
     import tree_sitter_rust
     from tree_sitter import Language, Parser, Query, QueryCursor
 
-    from secl.loaders.golang import is_go_loader
+    from secl.files import is_cpp
+    from secl.loaders.golang import is_go_loader, parses_go
     from secl.loaders.python import is_python_loader
-    from secl.loaders.rust import is_rust_loader
+    from secl.loaders.rust import is_rust_loader, parses_rust
+    from secl.parse.filefacts import needs_parse
 
     c = Language(tree_sitter_c.language())
     c_parser = Parser(c)
+    cpp_parser = Parser(Language(tree_sitter_cpp.language()))
     cursor = QueryCursor(Query(c, SEC_QUERY))
+    # What secl parses: its prefilter's files, less a Go file with only bpf2go go:generate
+    # lines (read as text) and a generated `x.skel.rs` (secl.loaders.golang.parses_go,
+    # secl.loaders.rust.parses_rust).
     parsers = {
-        ".go": (Parser(Language(tree_sitter_go.language())), is_go_loader),
-        ".rs": (Parser(Language(tree_sitter_rust.language())), is_rust_loader),
-        ".py": (Parser(Language(tree_sitter_python.language())), is_python_loader),
+        ".go": (
+            Parser(Language(tree_sitter_go.language())),
+            lambda path, data: is_go_loader(data) and parses_go(data),
+        ),
+        ".rs": (
+            Parser(Language(tree_sitter_rust.language())),
+            lambda path, data: is_rust_loader(data) and parses_rust(path),
+        ),
+        ".py": (
+            Parser(Language(tree_sitter_python.language())),
+            lambda path, data: is_python_loader(data),
+        ),
     }
 
     def floor(_files: list[str]) -> int:
-        c_files, others = walk(tree)
+        c_files, others, read_only = walk(tree)
         found = 0
+        for path in read_only:
+            with open(path, "rb") as fh:
+                fh.read()
         for path in c_files:
             with open(path, "rb") as fh:
-                found += len(cursor.matches(c_parser.parse(fh.read()).root_node))
+                data = fh.read()
+            if not needs_parse(data, path):
+                continue
+            if is_cpp(path):
+                cpp_parser.parse(data)  # a loader: no sites
+                found += 1
+            else:
+                found += len(cursor.matches(c_parser.parse(data).root_node))
         for path in others:
             parser, wanted = parsers[os.path.splitext(path)[1]]
             with open(path, "rb") as fh:
                 data = fh.read()
-            if wanted(data):
+            if wanted(path, data):
                 parser.parse(data)
                 found += 1
         return found
@@ -290,11 +337,37 @@ def secl_check_tree(tree: str):
         cwd = os.getcwd()
         os.chdir(tree)
         try:
-            return len(check(["."], Config(root=tree)).findings)
+            # One process, no results cache: the floor has neither. Compiled objects in the
+            # tree are left out (the floor reads no ELF; bench/objects.py times them).
+            config = Config(root=tree, cache=False, jobs=1, objects=False)
+            return len(check(["."], config).findings)
         finally:
             os.chdir(cwd)
 
     return run
+
+
+def report(tree_arg: str | None, runs: int) -> None:
+    """Print the figures of TREE (None: a generated tree). bench/bench.py prints them too."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = os.path.abspath(tree_arg) if tree_arg else os.path.join(tmp, "tree")
+        if not tree_arg:
+            generate(Path(tree))
+        c_files, others, read_only = walk(tree)
+        print(f"tree: {tree if tree_arg else 'generated'}: {len(c_files)} C files, "
+              f"{len(others)} Go/Rust/Python files outside vendor/, "
+              f"{len(read_only)} manifests and build files, median of {runs}")  # fmt: skip
+        stages = {
+            "floor (parse C, Go, Rust)": make_floor(tree),
+            "secl check": secl_check_tree(tree),
+        }
+        results = timed_rounds(stages, c_files, runs)
+        floor_wall, floor_cpu, _ = results["floor (parse C, Go, Rust)"]
+        for name, (wall, cpu, result) in results.items():
+            print(
+                f"{name:28} {wall * 1000:8.0f} ms wall {cpu * 1000:8.0f} ms CPU"
+                f"  ratio {wall / floor_wall:5.2f} (CPU {cpu / floor_cpu:5.2f})  [{result}]"
+            )
 
 
 def main() -> int:
@@ -302,24 +375,7 @@ def main() -> int:
     parser.add_argument("tree", nargs="?")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = os.path.abspath(args.tree) if args.tree else os.path.join(tmp, "tree")
-        if not args.tree:
-            generate(Path(tree))
-        c_files, others = walk(tree)
-        print(f"tree: {tree if args.tree else 'generated'}: {len(c_files)} C files, "
-              f"{len(others)} Go/Rust/Python files outside vendor/")  # fmt: skip
-        stages = {
-            "floor (parse C, Go, Rust)": make_floor(tree),
-            "secl check": secl_check_tree(tree),
-        }
-        results = timed_rounds(stages, c_files, args.runs)
-        floor_wall, floor_cpu, _ = results["floor (parse C, Go, Rust)"]
-        for name, (wall, cpu, result) in results.items():
-            print(
-                f"{name:28} {wall * 1000:8.0f} ms wall {cpu * 1000:8.0f} ms CPU"
-                f"  ratio {wall / floor_wall:5.2f} (CPU {cpu / floor_cpu:5.2f})  [{result}]"
-            )
+    report(args.tree, args.runs)
     return 0
 
 

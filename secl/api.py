@@ -14,6 +14,7 @@ from secl.facts import SectionSite
 from secl.files import (
     BINARY_SNIFF,
     SOURCE_SUFFIXES,
+    AlsoFound,
     Exclusion,
     FileProblem,
     SourceFile,
@@ -95,7 +96,9 @@ def load(paths: Iterable[str], config: Config | None = None, *, pair: bool = Tru
     problems: list[FileProblem] = []
     reported: list[str] = []
     exclusion = Exclusion(config.exclude, config.root)
-    for item in discover(paths, exclusion, objects=config.objects):
+    root, marked = project_root(paths[0])
+    also = _loader_candidates(paths, root, config) if marked else None
+    for item in discover(paths, exclusion, objects=config.objects, also=also):
         if isinstance(item, FileProblem):
             problems.append(item)
         else:
@@ -119,10 +122,10 @@ def load(paths: Iterable[str], config: Config | None = None, *, pair: bool = Tru
         if note:
             problems.append(FileProblem(path, note))
         files[path] = source.data
-    root, marked = project_root(paths[0])
     run = _build(
         files, reported + objects, problems, root, config, pair=pair and explicit_files,
         deep=marked, exclusion=exclusion, identities=set(seen), objects=(objects, paths),
+        walked=also,
     )  # fmt: skip
     run.unmatched_excludes = [p for p in exclusion.unmatched() if p not in DEFAULT_EXCLUDE]
     return run
@@ -163,6 +166,7 @@ def _build(
     exclusion: Exclusion | None = None,
     identities: set[tuple[int, int]] | None = None,
     objects: tuple[list[str], list[str]] = ([], []),
+    walked: AlsoFound | None = None,
 ) -> Run:
     compiled = {}
     if objects[0]:  # before pairing: the sources objects name pair with their loaders
@@ -182,7 +186,7 @@ def _build(
             root, files, config, deep=deep, exclusion=exclusion, identities=identities,
             index=index,
         )  # fmt: skip
-    scan = _scan_loaders(root, reported, config, deep=deep, index=index)
+    scan = _scan_loaders(root, reported, config, deep=deep, index=index, walked=walked)
     problems.extend(FileProblem(path, message) for path, message in scan.problems)
     project = Project(
         root=root, files=files, sites=[], reported=frozenset(p for p in reported if p in files),
@@ -239,9 +243,13 @@ def _parse_files(
     known: dict[str, FileFacts] = {}
     todo: list[str] = []
     names: dict[str, str] = {}
+    flags: dict[str, tuple[bool, bool]] = {}  # has_sites, is_loader: each read once per file
     for path, data in project.files.items():
-        if not is_loader(data) and (not has_sites(data) or is_cpp(path)):
+        loads = is_loader(data)
+        sites = not is_cpp(path) and has_sites(data)  # C++ code is read as a loader only
+        if not sites and not loads:
             continue
+        flags[path] = (sites, loads)
         if store is not None:
             names[path] = key("c", path, data)
             cached = store.get("files", names[path])
@@ -255,10 +263,13 @@ def _parse_files(
         data = project.files[path]
         try:
             tree = None
-            if needs_parse(data, path):
+            sites, loads = flags[path]
+            if needs_parse(data, path, sites=sites, loads=loads):
                 tree = parse(data, is_cpp(path))
                 project.remember_tree(path, tree)
-            return file_facts(path, data, tree)
+            # Without the results cache the tree stays with the project: the functions of
+            # the file are read from it if the analysis asks.
+            return file_facts(path, data, tree, sites=sites, loads=loads, bodies=store is not None)
         except Exception as err:  # a bug in secl: this file is skipped, the run goes on
             return internal_error(path, err)
 
@@ -343,11 +354,32 @@ def _shown(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
+def _loader_candidates(paths: list[str], root: str, config: Config) -> AlsoFound | None:
+    """What the walk of the C files gathers for the loader scan when it walks the project
+    root as the scan would (the same exclusion root; paths as the scan shows them): None
+    where the tree's index answers instead (the results cache) or no argument is the root."""
+    if config.cache or os.path.abspath(config.root) != root:
+        return None
+    from secl.loaders.discover import VENDOR_DIRS, is_candidate
+
+    for arg in paths:
+        if arg == root or (arg == "." and os.getcwd() == root):
+            return AlsoFound(arg, is_candidate, VENDOR_DIRS)
+    return None
+
+
 def _scan_loaders(
-    root: str, reported: list[str], config: Config, *, deep: bool, index: TreeIndex | None = None
+    root: str,
+    reported: list[str],
+    config: Config,
+    *,
+    deep: bool,
+    index: TreeIndex | None = None,
+    walked: AlsoFound | None = None,
 ) -> LoaderScan:
     """The Go, Rust and Python loader code and the build files of the project: the whole
-    tree under a marked project root, else the directories of the given files."""
+    tree under a marked project root (gathered by the walk of the C files when that walked
+    it), else the directories of the given files."""
     from secl.loaders.discover import assemble, is_candidate, scan, walk
 
     if index is not None:
@@ -356,7 +388,10 @@ def _scan_loaders(
         found = [(_shown(path), f) for path, f in loader_results(index) if f is not None]
         return assemble(found)
     if deep:
-        paths = list(walk(root, config.exclude))
+        if walked is not None and walked.complete:
+            paths = walked.found
+        else:
+            paths = list(walk(root, config.exclude))
     else:
         paths = []
         for directory in sorted({os.path.dirname(p) or "." for p in reported}):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import re
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 # C++ user-space code is read as libbpf loader code (never as BPF sources): the suffixes GCC
@@ -145,16 +146,34 @@ def _exclude_matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
     return excluded
 
 
+@dataclass
+class AlsoFound:
+    """Files of another kind that one walk of a directory gathers besides the sources (the
+    loader scan's candidates, secl.loaders.discover): the regular files whose names `wanted`
+    accepts, outside the directories named in `skipped` and below them, in the order of a
+    walk that skipped those directories. `complete` is False when this walk cannot tell
+    (a directory it reached first under a skipped one, then again outside: such a walk
+    would have entered it); the caller then walks again."""
+
+    directory: str  # the argument of discover() it is gathered for
+    wanted: Callable[[str], bool]
+    skipped: frozenset[str]
+    found: list[str] = field(default_factory=list)
+    complete: bool = True
+
+
 def discover(
     paths: Iterable[str],
     exclude: Iterable[str] | Exclusion = (),
     root: str | None = None,
     *,
     objects: bool = False,
+    also: AlsoFound | None = None,
 ) -> Iterator[str | FileProblem]:
     """Yield source paths (explicit files always, directories recursively) or problems;
     with `objects`, the walk also yields `*.o` files. Exclude patterns are matched relative
-    to `root` (the project root)."""
+    to `root` (the project root). The walk of the directory `also` names gathers its files
+    too (one walk where two would read every directory twice)."""
     exclusion = exclude if isinstance(exclude, Exclusion) else Exclusion(exclude, root)
     suffixes = SOURCE_SUFFIXES + OBJECT_SUFFIXES if objects else SOURCE_SUFFIXES
     for arg in paths:
@@ -162,7 +181,11 @@ def discover(
             yield FileProblem(arg, "no such file or directory")
             continue
         if os.path.isdir(arg):
-            yield from _walk(arg, exclusion, suffixes)
+            if also is not None and arg == also.directory:
+                yield from _walk(arg, exclusion, suffixes, also)
+                also = None  # once: a second walk of it gathers nothing new
+            else:
+                yield from _walk(arg, exclusion, suffixes)
         elif not os.path.exists(arg):  # it exists as a link only
             yield FileProblem(arg, "broken symbolic link")
         else:
@@ -171,55 +194,83 @@ def discover(
 
 
 def _walk(
-    root: str, exclusion: Exclusion, suffixes: tuple[str, ...] = SOURCE_SUFFIXES
+    root: str,
+    exclusion: Exclusion,
+    suffixes: tuple[str, ...] = SOURCE_SUFFIXES,
+    also: AlsoFound | None = None,
 ) -> Iterator[str | FileProblem]:
     # A linked directory inside the tree is walked at its own path, not again through the
     # link (findings name the real file); one that leads out of the tree is followed, once.
     # Only a link to a directory that holds it is a loop worth a line.
     real_root = os.path.realpath(root)
-    seen_dirs: set[tuple[int, int]] = set()
-    stack = [root]
+    seen_dirs: dict[tuple[int, int], bool] = {}  # -> whether reached under a skipped one
+    # The path relative to the exclusion root of each directory: the walk's own for a walk
+    # inside the root (a child's is its parent's and its name), else relative() every time.
+    top = exclusion.relative(root) if exclusion else "."
+    inside = not top.startswith(os.pardir) and not os.path.isabs(top)
+    # (directory, its relative path, whether under a directory `also` skips, whether a link
+    # this walk does not follow: popped only to tell whether `also`'s walk would)
+    stack = [(root, top, False, False)]
+    wanted = also.wanted if also is not None else None
     while stack:
-        directory = stack.pop()
+        directory, base, under_skipped, link_only = stack.pop()
+        outside = also is not None and not under_skipped
         try:
             st = os.stat(directory)
         except OSError as err:
-            yield FileProblem(directory, _os_message(err))
+            if not link_only:
+                yield FileProblem(directory, _os_message(err))
             continue
         key = (st.st_dev, st.st_ino)
+        if link_only:
+            # `also`'s walk follows a link to a directory it has not walked yet.
+            if seen_dirs.get(key, True):
+                also.complete = False  # type: ignore[union-attr]
+            continue
         if key in seen_dirs:
+            if outside and seen_dirs[key]:
+                also.complete = False  # type: ignore[union-attr]
             continue  # reached before through another link
-        seen_dirs.add(key)
+        seen_dirs[key] = not outside
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as err:
             yield FileProblem(directory, _os_message(err))
             continue
-        # One relative path per directory, not one relpath() per entry.
-        base = exclusion.relative(directory) if exclusion else "."
+        if exclusion and not inside:
+            base = exclusion.relative(directory)
         subdirs = []
         for entry in entries:
-            path = entry.path if directory != "." else entry.name
-            if exclusion and exclusion(path, entry.name if base == "." else f"{base}/{entry.name}"):
+            name = entry.name
+            path = entry.path if directory != "." else name
+            relative = name if base == "." else f"{base}/{name}"
+            if exclusion and exclusion(path, relative):
                 continue
-            source = entry.name.endswith(suffixes)
+            source = name.endswith(suffixes)
             try:
                 if entry.is_dir():
-                    if entry.name in SKIP_DIRS:
+                    if name in SKIP_DIRS:
                         continue
+                    skipped = also is not None and (not outside or name in also.skipped)
                     if entry.is_symlink():
                         target = os.path.realpath(entry.path)
-                        if _contains(target, os.path.realpath(directory)):
+                        loop = _contains(target, os.path.realpath(directory))
+                        if loop:
                             yield FileProblem(path, "symbolic link loop, not followed")
+                        if loop or _contains(real_root, target):  # walked at its own path
+                            if outside and not skipped:
+                                subdirs.append((path, relative, skipped, True))
                             continue
-                        if _contains(real_root, target):
-                            continue  # walked at its own path
-                    subdirs.append(path)
+                    subdirs.append((path, relative, skipped, False))
                     continue
             except OSError as err:  # a link that loops: a problem only where a source would be
                 if source:
                     yield FileProblem(path, _os_message(err))
                 continue
+            if outside and wanted(name):  # type: ignore[misc]
+                with contextlib.suppress(OSError):  # FIFOs, sockets, devices are never read
+                    if entry.is_file():
+                        also.found.append(path)  # type: ignore[union-attr]
             if source:
                 if entry.is_symlink() and not os.path.exists(entry.path):
                     yield FileProblem(path, "broken symbolic link")

@@ -23,6 +23,8 @@ def skeleton_names(path: str, config: Config) -> set[str]:
     selftests), with `_bpf` (bpftool's default for `x.bpf.o`), or as configured."""
     ident = re.sub(r"\W", "_", stem(path))
     names = {ident, ident + "_bpf"}
-    absolute = os.path.abspath(path)
-    names.update(n for n, src in config.skeleton_pairs() if os.path.abspath(src) == absolute)
+    pairs = config.skeleton_pairs()
+    if pairs:
+        absolute = os.path.abspath(path)
+        names.update(n for n, src in pairs if os.path.abspath(src) == absolute)
     return names

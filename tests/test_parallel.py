@@ -70,10 +70,10 @@ def test_an_internal_error_in_a_worker_is_one_line(
 ) -> None:
     real = secl.parse.filefacts.file_facts
 
-    def failing(path: str, data: bytes, tree=None):
+    def failing(path: str, data: bytes, tree=None, **known: bool | None):
         if path.endswith("p7.bpf.c"):
             raise ValueError("boom")
-        return real(path, data, tree)
+        return real(path, data, tree, **known)
 
     monkeypatch.setattr(secl.parse.filefacts, "file_facts", failing)
     one = _run(capsys, "check", "--output-format", "concise", "--jobs", "1", ".")
@@ -90,10 +90,10 @@ def test_the_files_of_a_worker_that_dies_are_read_anyway(
     parent = os.getpid()
     real = secl.parse.filefacts.file_facts
 
-    def dying(path: str, data: bytes, tree=None):
+    def dying(path: str, data: bytes, tree=None, **known: bool | None):
         if os.getpid() != parent:
             os._exit(9)  # the worker is killed
-        return real(path, data, tree)
+        return real(path, data, tree, **known)
 
     monkeypatch.setattr(secl.parse.filefacts, "file_facts", dying)
     assert _run(capsys, "check", "--output-format", "json", "--jobs", "2", ".") == one

@@ -28,6 +28,7 @@ from secl.loaders import (
     LIBBPF_RS,
     LIBBPFGO,
     OTHER,
+    PACKAGES,
     LoaderUse,
 )
 from secl.pairing import skeleton_names, stem
@@ -35,14 +36,6 @@ from secl.pairing import skeleton_names, stem
 # Which kind wins when several reach one source: libbpf-family first (the issue of secl is
 # libbpf's behaviour; a source also opened by libbpf must satisfy it), C before the bindings.
 PRIORITY = (LIBBPF, LIBBPFGO, LIBBPF_RS, CILIUM, AYA, BCC, GOBPF, EBPF_FOR_WINDOWS, OTHER)
-# The module or crate whose version a manifest pins, per kind.
-PACKAGES = {
-    LIBBPFGO: ("github.com/aquasecurity/libbpfgo",),
-    CILIUM: ("github.com/cilium/ebpf",),
-    GOBPF: ("github.com/iovisor/gobpf",),
-    LIBBPF_RS: ("libbpf-rs", "libbpf-cargo"),
-    AYA: ("aya", "aya-obj"),
-}
 DISPLAY = {
     LIBBPF: "libbpf",
     LIBBPF_ASSUMED: "libbpf (assumed)",
@@ -517,6 +510,7 @@ class _Index:
         self._objects = objects or {}  # compiled objects (absolute) -> what stands for them
         self._modules = modules  # directories holding a go.mod, Cargo.toml or Cargo.lock
         self._module_cache: dict[str, str | None] = {}
+        self._loader_dirs: dict[str, str] = {}
         self._absolute = {os.path.abspath(p): p for p in sources}
         self._dir_of = {p: os.path.dirname(a) for a, p in self._absolute.items()}
         self._by_name: dict[str, list[str]] = {}
@@ -540,10 +534,17 @@ class _Index:
         for lf in files:
             for use in lf.uses:
                 if use.sources and (use.skeletons or use.objects):
-                    module = self._module_of(os.path.dirname(os.path.abspath(use.path)))
+                    module = self._module_of(self._here(use.path))
                     made = {self._written(use, s) for s in use.sources}
                     for name in use.skeletons + use.objects:
                         self._produced.setdefault((module, name), set()).update(made)
+
+    def _here(self, path: str) -> str:
+        """The absolute directory of a loader file (asked for every use it links)."""
+        found = self._loader_dirs.get(path)
+        if found is None:
+            found = self._loader_dirs[path] = os.path.dirname(os.path.abspath(path))
+        return found
 
     def _directory(self, path: str) -> str:
         known = self._dir_of.get(path)
@@ -581,7 +582,7 @@ class _Index:
         if self._objects:
             # An object file of the run that the use names by its path (bpf2go's outputs,
             # an embedded or opened object) is exactly that object.
-            here = os.path.dirname(os.path.abspath(use.path))
+            here = self._here(use.path)
             for name in use.objects:
                 alias = self._objects.get(os.path.normpath(os.path.join(here, name)))
                 if alias is not None:
@@ -594,7 +595,7 @@ class _Index:
             # The object and skeleton names of a use that names its sources are what those
             # sources build (SkeletonBuilder, bpf2go): not other sources of the same name.
             return found
-        module = self._module_of(os.path.dirname(os.path.abspath(use.path)))
+        module = self._module_of(self._here(use.path))
         for name in use.objects + use.skeletons:
             made = self._produced.get((module, name)) or self._produced.get(
                 (module, os.path.basename(name))
@@ -616,12 +617,12 @@ class _Index:
 
     def _written(self, use: LoaderUse, source: str) -> str:
         """The absolute path a source path as written means (relative to the file)."""
-        return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(use.path)), source))
+        return os.path.normpath(os.path.join(self._here(use.path), source))
 
     def source(self, use: LoaderUse, source: str) -> list[str]:
         """A source path as written: relative to the file that names it, else to the root;
         else by base name when one source of the project has it."""
-        base_dir = os.path.dirname(os.path.abspath(use.path))
+        base_dir = self._here(use.path)
         for directory in (base_dir, self._root):
             written = os.path.normpath(os.path.join(directory, source))
             hit = self._absolute.get(written)
@@ -647,7 +648,7 @@ class _Index:
         nearest directory with go.mod or Cargo.toml) when there are any; of several, those
         sharing the longest directory prefix with the file that names them (a project with
         `a/probe.bpf.c` and `b/probe.bpf.c` and a loader in `b/`)."""
-        here = os.path.dirname(os.path.abspath(use.path))
+        here = self._here(use.path)
         module = self._module_of(here)
         if module is not None:
             # A source inside another module is that module's (a monorepo of crates); one in

@@ -13,6 +13,7 @@ builds the programs, runs the rules and turns hits into findings and inventory e
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -26,9 +27,9 @@ from secl.facts import SectionSite, Span
 from secl.findings import Edit, Evidence, Finding, Fix, Related, UpgradeInfo
 from secl.libbpf.upgrade import UpgradeDecision, is_probe_family, single_rewrite, upgrade_decision
 from secl.loaders import LIBBPF_FAMILY
-from secl.parse.filefacts import may_load
+from secl.parse.filefacts import has_body
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, is_loader
-from secl.parse.tree import lex
+from secl.parse.tree import lex, lex_all
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -90,6 +91,36 @@ class BodyFacts:
     calls: dict[str, Span] = field(default_factory=dict)  # callee -> first call
     register_reads: tuple[tuple[str, Span], ...] = ()  # (register or "whole struct", where)
     tail_calls: dict[str, Span] = field(default_factory=dict)  # prog array map -> call
+
+
+# What may lie between two tokens (secl.parse.tree's lexer skips it): blanks, comments, line
+# continuations. A directive may too: a body with `#` is always lexed.
+_SKIP = rb"(?:[ \t\r\n\f\v]+|//(?:[^\r\n\\]|\\(?:\r\n|.))*|/\*.*?(?:\*/|\Z)|\\(?:\r\n?|\n))*"
+_REGISTER_WORD = re.compile(
+    rb"(?<!\w)(?:" + b"|".join(sorted(r.encode() for r in UNRELIABLE_REGISTERS)) + rb")(?!\w)"
+)
+_SIZEOF_READ = re.compile(
+    rb"(?<!\w)sizeof" + _SKIP + rb"\(" + _SKIP + rb"(?:\*|struct(?!\w))", re.S
+)
+
+
+@functools.cache
+def _deref_of(name: bytes) -> re.Pattern[bytes]:
+    return re.compile(rb"=" + _SKIP + rb"\*" + _SKIP + re.escape(name) + rb"(?!\w)", re.S)
+
+
+def _may_read_registers(data: bytes, body: tuple[int, int], ctx_names: set[bytes]) -> bool:
+    """Whether `register_reads` can find anything in the body: each read it looks for has
+    bytes that show in the body whatever blanks and comments its tokens are spread with (a
+    register's name as a word, `pt_regs`, `sizeof(*` / `sizeof(struct`, `= *ctx`), which a
+    few searches tell without lexing a large program's body."""
+    start, end = body
+    text = data[start:end]
+    if b"#" in text or b"pt_regs" in text or _REGISTER_WORD.search(text):
+        return True
+    if b"sizeof" in text and _SIZEOF_READ.search(text):
+        return True
+    return b"=" in text and any(_deref_of(n).search(text) for n in ctx_names)
 
 
 class LazyBody:
@@ -295,8 +326,10 @@ def perf_mode_with_context_helpers(p: Program) -> Hit | None:
         for f in p.of("attach-mode")
         if f.value in ("PROBE_ATTACH_MODE_PERF", "PROBE_ATTACH_MODE_LEGACY")
     ]
+    if not facts:
+        return None  # before the body: following its calls is the costly part of a program
     helpers = sorted(h for h in CONTEXT_HELPERS if h in p.body.calls)
-    if not facts or not helpers:
+    if not helpers:
         return None
     body = tuple(Related(p.site.path, p.body.calls[h], f"`{h}()` called here") for h in helpers)
     mode = str(facts[0].value)
@@ -469,7 +502,7 @@ class _BpfSource:
     def tokens(self, body: tuple[int, int]) -> list:
         toks = self._tokens.get(body)
         if toks is None:
-            toks = self._tokens[body] = list(lex(self.data, body[0], body[1]))
+            toks = self._tokens[body] = lex_all(self.data, body[0], body[1])
         return toks
 
     def span(self, start: int, end: int) -> Span:
@@ -559,6 +592,8 @@ class _BpfSource:
     def register_reads(self, site: SectionSite) -> tuple[tuple[str, Span], ...]:
         assert site.body is not None
         ctx_names = self._context_names(site)
+        if not _may_read_registers(self.data, site.body, ctx_names):
+            return ()
         toks = self.tokens(site.body)
         reads: list[tuple[str, Span]] = []
         n = len(toks)
@@ -912,9 +947,10 @@ def _loaders(project: Project) -> list[LoaderFacts]:
     out = []
     for path in sorted(project.files):
         data = project.files[path]
-        if not is_loader(data):
+        known = project.known_facts(path)  # read when the file was: is_loader reads it all
+        if not (is_loader(data) if known is None else known.loader is not None):
             continue
-        if not may_load(data):  # a huge header without a function body: no facts
+        if not has_body(data):  # a huge header without a function body: no facts
             out.append(project.loader_facts(path))
             continue
         defines = loader_defines(project, path) if _BUILD_NAMED.search(data) else None

@@ -35,6 +35,15 @@ KINDS = (LIBBPF, LIBBPF_ASSUMED, LIBBPFGO, LIBBPF_RS, CILIUM, AYA, BCC, GOBPF,
 LIBBPF_FAMILY = frozenset({LIBBPF, LIBBPF_ASSUMED, LIBBPFGO, LIBBPF_RS})
 # Loaders with a section model of their own (secl.loaders.models).
 MODELLED = frozenset({CILIUM, AYA})
+# The module or crate whose version a manifest pins, per kind: the only versions secl asks
+# manifests for (secl.analysis.loaders, secl.loaders.discover.LoaderScan.version).
+PACKAGES = {
+    LIBBPFGO: ("github.com/aquasecurity/libbpfgo",),
+    CILIUM: ("github.com/cilium/ebpf",),
+    GOBPF: ("github.com/iovisor/gobpf",),
+    LIBBPF_RS: ("libbpf-rs", "libbpf-cargo"),
+    AYA: ("aya", "aya-obj"),
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from secl.files import SKIP_DIRS, Exclusion
-from secl.loaders import FileLoaders
+from secl.files import SKIP_DIRS, Exclusion, _read_bounded
+from secl.loaders import PACKAGES, FileLoaders
 
 VENDOR_DIRS = frozenset({"vendor", "third_party", "third-party", "3rdparty", "external"})
 LANGUAGE_SUFFIXES = (".go", ".rs", ".py")
@@ -37,6 +37,10 @@ class LoaderScan:
     # directory of a manifest -> {module or crate name: version}
     manifests: dict[str, dict[str, str]] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, one line)
+    # (directory, names) -> version: asked for every use of every source's loaders
+    _versions: dict[tuple[str, tuple[str, ...]], str | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def manifest_data(self, directory: str, name: str) -> bytes | None:
         """The bytes of manifest `name` (Cargo.toml, go.mod) in `directory` (absolute), one of
@@ -53,7 +57,14 @@ class LoaderScan:
 
     def version(self, path: str, names: tuple[str, ...]) -> str | None:
         """The version of the first of `names` pinned by the nearest manifest above `path`."""
-        directory = os.path.dirname(os.path.abspath(path))
+        # A relative path is relative to the current directory: the memo keys it with it.
+        where = os.path.dirname(path)
+        key = (where if os.path.isabs(path) else os.getcwd() + os.sep + where, names)
+        if key not in self._versions:
+            self._versions[key] = self._version(os.path.dirname(os.path.abspath(path)), names)
+        return self._versions[key]
+
+    def _version(self, directory: str, names: tuple[str, ...]) -> str | None:
         while True:
             pinned = self.manifests.get(directory)
             if pinned:
@@ -112,15 +123,21 @@ def walk(root: str, exclude: tuple[str, ...]) -> Iterator[str]:
 
 
 def read_candidate(path: str) -> bytes | None:
-    """A candidate's bytes; None for what is too large, unreadable or binary."""
+    """A candidate's bytes; None for what is too large, unreadable or binary. Read as
+    secl.files reads sources: one read of the size fstat gives (a read of the size limit
+    would allocate 8 MB per file, which costs more than the read)."""
     try:
-        if os.path.getsize(path) > MAX_LOADER_BYTES:
-            return None
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_LOADER_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
-    return None if b"\0" in data[:8192] else data
+    try:
+        size = os.fstat(fd).st_size
+        data = None if size > MAX_LOADER_BYTES else _read_bounded(fd, size, MAX_LOADER_BYTES)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return None if data is None or b"\0" in data[:8192] else data
 
 
 _read = read_candidate
@@ -192,7 +209,22 @@ def _extract(path: str, name: str, data: bytes) -> FileLoaders | None:
     return build.extract_build(path, data) if build.is_build_loader(data) else None
 
 
+# Every package a version is ever asked for (PACKAGES), as bytes.
+_PACKAGE_NAMES = tuple(dict.fromkeys(n.encode() for names in PACKAGES.values() for n in names))
+
+
+def _names_a_package(data: bytes) -> bool:
+    """Whether a manifest may pin a package of PACKAGES: it names one as written (go.mod's
+    reader takes quoted paths as they are, TOML's escapes send the file to the parser). One
+    that names none pins nothing `LoaderScan.version` asks for, and is not worth reading (a
+    large module's go.mod has hundreds of requirements, a pure-Python TOML parse ~1 ms per
+    10 KB)."""
+    return b"\\u" in data or b"\\U" in data or any(n in data for n in _PACKAGE_NAMES)
+
+
 def _versions(name: str, data: bytes) -> dict[str, str]:
+    if not _names_a_package(data):
+        return {}
     if name == "go.mod":
         from secl.loaders.golang import go_mod_versions
 

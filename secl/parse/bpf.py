@@ -20,10 +20,12 @@ from secl.parse.tree import (
     Positions,
     Token,
     ancestors_of,
+    finditer_any,
     lex,
     line_ends,
     parse,
     tokens_before,
+    word_start,
 )
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
@@ -34,6 +36,9 @@ if TYPE_CHECKING:
 # `__attribute__((...))`. A file's own `#define X(n) __attribute__((section(n)))` adds X.
 SECTION_MACROS = frozenset({"SEC", "__section"})
 _HIT = re.compile(rb"\b(SEC|__section|section)\s*\(")
+# The same, one pattern per name, each led by its literal (secl.parse.tree.finditer_any):
+# three literal searches instead of an attempt at every byte.
+_HITS = [re.compile(rb"(" + word_start(n) + rb")\s*\(") for n in (b"SEC", b"__section", b"section")]
 _IDENT_TYPES = frozenset({"identifier", "type_identifier", "field_identifier", "primitive_type"})
 # Callees that are attributes, never the declarator of the function.
 ATTRIBUTE_CALLEES = frozenset(
@@ -62,7 +67,11 @@ def extract_sites(path: str, data: bytes, tree=None) -> list[SectionSite]:
     pattern = _HIT
     seen: set[int] = set()
     while True:
-        for match in pattern.finditer(data):
+        if pattern is _HIT:
+            found: Iterator[re.Match[bytes]] = (m for _, m in finditer_any(_HITS, data))
+        else:
+            found = pattern.finditer(data)
+        for match in found:
             start = match.start()
             if start in seen:
                 continue
@@ -488,10 +497,23 @@ def _symbol_before(ident: Node, data: bytes, root: Node) -> Token | None:
 
 def _include_guard(root: Node) -> Node | None:
     """The `#ifndef X / #define X` that wraps a whole header: not a branch worth reporting."""
-    named = [c for c in root.children if c.type != "comment"]
-    if len(named) != 1 or named[0].type != "preproc_ifdef":
+    # The one child that is not a comment, read with a cursor up to a second one: a large
+    # file's top level is thousands of nodes.
+    node = None
+    cursor = root.walk()
+    if cursor.goto_first_child():
+        while True:
+            child = cursor.node
+            if child is not None and child.type != "comment":
+                if node is not None:
+                    return None
+                node = child
+                if node.type != "preproc_ifdef":
+                    return None
+            if not cursor.goto_next_sibling():
+                break
+    if node is None:
         return None
-    node = named[0]
     if node.child(0) is None or node.child(0).type != "#ifndef":
         return None
     name = node.child_by_field_name("name")

@@ -62,7 +62,13 @@ def may_load(data: bytes) -> bool:
     file a function body)."""
     from secl.parse.loader import is_loader
 
-    return is_loader(data) and (len(data) < HUGE or _BODY.search(data) is not None)
+    return is_loader(data) and has_body(data)
+
+
+@functools.lru_cache(maxsize=16)
+def has_body(data: bytes) -> bool:
+    """Whether a file may hold a function body: any but a huge one without `) {`."""
+    return len(data) < HUGE or _BODY.search(data) is not None
 
 
 def function_bodies(tree: Tree) -> dict[str, tuple[int, int]]:
@@ -86,35 +92,54 @@ def function_bodies(tree: Tree) -> dict[str, tuple[int, int]]:
     return found
 
 
-def file_facts(path: str, data: bytes, tree: Tree | None = None) -> FileFacts:
-    """The facts of one file (parsed here unless `tree` is given)."""
+def file_facts(
+    path: str,
+    data: bytes,
+    tree: Tree | None = None,
+    *,
+    sites: bool | None = None,
+    loads: bool | None = None,
+    bodies: bool = True,
+) -> FileFacts:
+    """The facts of one file (parsed here unless `tree` is given). `sites` and `loads` are
+    what the caller knows of `has_sites(data) and not is_cpp(path)` and `is_loader(data)`:
+    each reads the whole file, tens of megabytes of searching for a huge header. Without
+    `bodies` the functions are left out (None): for a caller that keeps the tree, which
+    reads them when the analysis asks (rarely; every top-level node of a large file)."""
     from secl.files import is_cpp
     from secl.parse.bpf import extract_sites
     from secl.parse.loader import LoaderFacts, extract_loader_facts, is_loader, syntax_errors
     from secl.parse.tree import Positions, parse
 
     cpp = is_cpp(path)
-    if not needs_parse(data, path):
+    sites = (has_sites(data) and not cpp) if sites is None else sites
+    loads = is_loader(data) if loads is None else loads
+    if not sites and not (loads and has_body(data)):
         # Nothing a parse would find (a huge header): its loader facts are none.
-        empty = LoaderFacts(path, frozenset(), frozenset()) if is_loader(data) else None
+        empty = LoaderFacts(path, frozenset(), frozenset()) if loads else None
         return FileFacts((), empty, None)
     if tree is None:
         tree = parse(data, cpp)
-    sites = tuple(extract_sites(path, data, tree)) if has_sites(data) and not cpp else ()
+    found = tuple(extract_sites(path, data, tree)) if sites else ()
     loader = None
-    if is_loader(data):
+    if loads:
         loader = extract_loader_facts(path, data, tree, Positions(data))
-    functions = tuple(function_bodies(tree).items()) if sites else None
+    functions = tuple(function_bodies(tree).items()) if found and bodies else None
     problem = None
     errors = syntax_errors(tree.root_node) if cpp and loader is not None else ()
     if errors:
         row = errors[0].start_point[0] + 1
         problem = f"C++ syntax error at line {row}; loader facts near it are uncertain"
-    return FileFacts(sites, loader, functions, problem)
+    return FileFacts(found, loader, functions, problem)
 
 
-def needs_parse(data: bytes, path: str = "") -> bool:
-    """Whether `file_facts` parses the file: C++ code only as a loader."""
+def needs_parse(
+    data: bytes, path: str = "", *, sites: bool | None = None, loads: bool | None = None
+) -> bool:
+    """Whether `file_facts` parses the file: C++ code only as a loader (`sites`, `loads`: as
+    for file_facts)."""
     from secl.files import is_cpp
 
-    return (has_sites(data) and not is_cpp(path)) or may_load(data)
+    if (has_sites(data) and not is_cpp(path)) if sites is None else sites:
+        return True
+    return may_load(data) if loads is None else loads and has_body(data)

@@ -38,7 +38,7 @@ from secl.facts import Span
 from secl.files import is_cpp
 from secl.parse.cstring import decode_literal
 from secl.parse.flow import ENTRY, Flow, always_runs
-from secl.parse.tree import Positions, parse
+from secl.parse.tree import Positions, finditer_any, parse
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -82,6 +82,51 @@ _FACT_CALL = re.compile(
     rb"|bpf_program__set_flags|bpf_program__set_autoload|bpf_link_get_info_by_fd"
     rb"|bpf_obj_get_info_by_fd|libbpf_register_prog_handler|bpf_link_create|\w+__attach)\s*\("
 )
+# The same calls found from literals every one of their names holds (`_fact_calls`): the
+# pattern above has none to lead it, so it is tried at every byte (50 ms for a 3.6 MB
+# vmlinux.h that a `) {` makes a loader worth reading).
+_FACT_LITERALS = [
+    re.compile(re.escape(literal))
+    for literal in (b"__attach", b"bpf_program__set_", b"bpf_link_get_info_by_fd",
+                    b"bpf_obj_get_info_by_fd", b"libbpf_register_prog_handler", b"bpf_link_create")
+]  # fmt: skip
+_FACT_NAMES = frozenset(
+    {b"bpf_program__set_expected_attach_type", b"bpf_program__set_type", b"bpf_program__set_flags",
+     b"bpf_program__set_autoload", b"bpf_link_get_info_by_fd", b"bpf_obj_get_info_by_fd",
+     b"libbpf_register_prog_handler", b"bpf_link_create"}
+)  # fmt: skip
+_WORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_CALL_OPEN = re.compile(rb"\s*\(")
+
+
+def _fact_calls(data: bytes) -> list[tuple[int, int, str]]:
+    """(start, end, name) of the calls `_FACT_CALL.finditer` finds, in order: a word (whole,
+    as `\\b` and the `\\s*\\(` after it make each alternative) that names a fact call,
+    followed by `(`."""
+    out: list[tuple[int, int, str]] = []
+    last = -1
+    for _, m in finditer_any(_FACT_LITERALS, data):
+        start = m.start()
+        while start > 0 and data[start - 1] in _WORD_BYTES:
+            start -= 1
+        if start <= last:
+            continue  # a word found already by another literal in it
+        last = start
+        end = m.end()
+        while end < len(data) and data[end] in _WORD_BYTES:
+            end += 1
+        name = data[start:end]
+        if not (
+            name in _FACT_NAMES
+            or name.startswith(b"bpf_program__attach")
+            or (len(name) > 8 and name.endswith(b"__attach"))
+        ):
+            continue
+        if _CALL_OPEN.match(data, end) is not None:
+            out.append((start, end, name.decode()))
+    return out
+
+
 _SKEL_INCLUDE = re.compile(rb'#\s*include\s*[<"](?:[^">]*/)?(\w+)\.skel\.h[">]')
 _SKEL_CALL = re.compile(rb"__(?:open_and_load|open_opts|open)\s*\(")
 # `#include M(SKEL_HEADER)` and `PASTE(SKEL_NAME, __open_and_load)`: skeletons named by macros
@@ -523,8 +568,8 @@ class _Loader:
         return name in self._conditional_names or re.fullmatch(r"[A-Z][A-Z0-9_]*", name) is not None
 
     def run(self) -> LoaderFacts:
-        for m in _FACT_CALL.finditer(self.data):
-            node = self.root.descendant_for_byte_range(m.start(1), m.end(1))
+        for start, end, name in _fact_calls(self.data):
+            node = self.root.descendant_for_byte_range(start, end)
             if node is None or node.type != "identifier":
                 continue  # a comment, a string, a field name
             call = node.parent
@@ -539,7 +584,7 @@ class _Loader:
                 continue
             fn = self.function_of(call)
             for ctx in self.contexts(fn):
-                self._fact_call(m.group(1).decode(), call, fn, ctx)
+                self._fact_call(name, call, fn, ctx)
         if self.cpp and b"::" in self.data:
             self._cpp_skeleton_attach()
         facts = self.facts

@@ -210,12 +210,16 @@ def tokens(data: bytes, start: int, end: int, path: str, macro: str | None = Non
 
 
 # Directives: a line whose first token is `#`. Comments and literals are matched only so that
-# a `#` inside them is not taken for one.
+# a `#` inside them is not taken for one. A directive is matched with the newline before it
+# (the text scanned starts with one): every alternative then starts with one of four bytes,
+# which the regex engine looks for instead of trying the pattern at every byte (`^` would
+# make it). No other match ends just after a newline that starts a directive's line, so the
+# directives found are those of `^` in MULTILINE mode.
 _SCAN = re.compile(
     rb"/\*.*?(?:\*/|\Z)|//(?:[^\n\\]|\\(?:\r\n|.))*"
     rb"|\"(?:[^\"\\\n]|\\(?:\r\n|.))*\"|'(?:[^'\\\n]|\\(?:\r\n|.))*'"
-    rb"|(?P<d>^[ \t]*\#[ \t]*(?P<w>[a-z_]*)(?:[^\n\\]|\\(?:\r\n|.))*)",
-    re.S | re.M,
+    rb"|\n(?P<d>[ \t]*\#[ \t]*(?P<w>[a-z_]*)(?:[^\n\\]|\\(?:\r\n|.))*)",
+    re.S,
 )
 _DEFINE_HEAD = re.compile(rb"[ \t]*([A-Za-z_]\w*)(\()?")
 _IDENT = re.compile(rb"[A-Za-z_]\w*")
@@ -233,9 +237,11 @@ def directives(data: bytes) -> list[Directive]:
     if _plain(data):
         return _plain_directives(data)
     out = []
-    for m in _SCAN.finditer(data):
+    for m in _SCAN.finditer(b"\n" + data):  # offsets one past the file's
         if m.start("d") >= 0:
-            out.append(Directive(m.group("w").decode(), m.start(), m.end(), m.end("w")))
+            out.append(
+                Directive(m.group("w").decode(), m.start("d") - 1, m.end() - 1, m.end("w") - 1)
+            )
     return out
 
 
@@ -2138,7 +2144,16 @@ _SYSTEM_HEADER = re.compile(
 )
 
 
-_WRAPPER_LINE = re.compile(rb"(?m)^(?!SEC\b|__section|__attribute__|section\b)[A-Za-z_]\w*[ \t]*\(")
+_WRAPPER_CALL = rb"(?!SEC\b|__section|__attribute__|section\b)[A-Za-z_]\w*[ \t]*\("
+_WRAPPER_LINE = re.compile(rb"(?m)^" + _WRAPPER_CALL)
+# The same after a newline: a pattern led by a byte is searched for, one led by `^` is tried
+# at every byte (the first line is matched apart).
+_WRAPPER_AFTER_NEWLINE = re.compile(rb"\n" + _WRAPPER_CALL)
+
+
+def _has_wrapper_line(data: bytes) -> bool:
+    """Whether `_WRAPPER_LINE.search(data)` finds a line that starts with a macro call."""
+    return _WRAPPER_LINE.match(data) is not None or _WRAPPER_AFTER_NEWLINE.search(data) is not None
 
 
 def _lost_programs(
@@ -2160,7 +2175,7 @@ def _lost_programs(
             continue
         if not (path.endswith(".bpf.c") or path in by_path or b"bpf_helpers.h" in data):
             continue
-        if _WRAPPER_LINE.search(data) is None:
+        if not _has_wrapper_line(data):
             continue  # no line starts with a macro call: no function a macro introduces
         dirs = _search_dirs(path, db, include_dirs)
         missing, found = _project_headers(os.path.abspath(path), data, reader, dirs, memo)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import namedtuple
 from collections.abc import Iterator
 from functools import cache
@@ -150,6 +151,31 @@ _DIRECTIVE_WORD = re.compile(rb"#[ \t]*(\w*)")
 _new_token = tuple.__new__
 
 
+def lex_all(data: bytes, start: int, end: int) -> list[Token]:
+    """`list(lex(data, start, end))`: a range without `#` has no directive, so no branch to
+    skip, and is read in one comprehension (a program body's tokens, half the time)."""
+    if data.find(b"#", start, end) >= 0:
+        return list(lex(data, start, end))
+    keywords = _KEYWORD_TYPES
+    new_token = _new_token
+    return [
+        new_token(
+            Token,
+            (
+                keywords.get(text, "identifier") if kind == "word"
+                else text.decode("latin-1") if kind == "punct"
+                else kind,
+                text,
+                m.end() - len(text),
+                m.end(),
+                None,
+            ),
+        )
+        for m in _C_TOKEN.finditer(data, start, end)
+        if (kind := m.lastgroup) != "end" and (text := m.group(kind)) is not None
+    ]  # fmt: skip
+
+
 def lex(
     data: bytes, start: int, end: int | None = None, *, every_branch: bool = False
 ) -> Iterator[Token]:
@@ -292,7 +318,7 @@ def tokens_before(node: Node, data: bytes, root: Node | None = None) -> Iterator
     # Inside an ERROR node the tree is not trusted: lex the outermost one up to the node.
     error = next((i for i, a in enumerate(ancestors) if a.type == "ERROR"), None)
     if error is not None:
-        yield from reversed(list(lex(data, ancestors[error].start_byte, node.start_byte)))
+        yield from reversed(_lexed_before(data, ancestors[error], node.start_byte))
         current = ancestors[error]
         del ancestors[error:]
     children: list[Node] | None = None  # deep down: the parent's children, `current` at `index`
@@ -346,12 +372,60 @@ def _outermost_error(node: Node) -> Node | None:
     return found
 
 
+class _Lexed:
+    """The tokens of `lex(data, start, end)`, read as far as they are asked for."""
+
+    __slots__ = ("_rest", "data", "start", "tokens")
+
+    def __init__(self, data: bytes, start: int, end: int) -> None:
+        self.data = data
+        self.start = start
+        self.tokens: list[Token] = []
+        self._rest: Iterator[Token] | None = lex(data, start, end)
+
+    def upto(self, stop: int) -> list[Token] | None:
+        """`list(lex(data, start, stop))`: the tokens that end by `stop`, which a lexer that
+        stops at `stop` reads alike, when what follows them up to `stop` gives that lexer no
+        token (else None: it would read something cut short there, a token, `//` as `/`)."""
+        tokens = self.tokens
+        while self._rest is not None and (not tokens or tokens[-1].end_byte <= stop):
+            token = next(self._rest, None)
+            if token is None:
+                self._rest = None
+            else:
+                tokens.append(token)
+        count = bisect_right(tokens, stop, key=lambda t: t.end_byte)
+        if count < len(tokens) and tokens[count].start_byte < stop:
+            return None
+        last = tokens[count - 1].end_byte if count else self.start
+        if next(lex(self.data, last, stop), None) is not None:
+            return None
+        return tokens[:count]
+
+
+# The ERROR nodes lexed lately, by (id of the file's bytes, start, end): a file's sites that
+# sit in one ERROR node each read the tokens before them, which the first read lexes once.
+_LEXED: dict[tuple[int, int, int], _Lexed] = {}
+
+
+def _lexed_before(data: bytes, error: Node, stop: int) -> list[Token]:
+    """`list(lex(data, error.start_byte, stop))`, lexed once per ERROR node of a file."""
+    key = (id(data), error.start_byte, error.end_byte)
+    lexed = _LEXED.get(key)
+    if lexed is None or lexed.data is not data:
+        if len(_LEXED) >= 8:
+            _LEXED.pop(next(iter(_LEXED)))
+        lexed = _LEXED[key] = _Lexed(data, error.start_byte, error.end_byte)
+    found = lexed.upto(stop)
+    return found if found is not None else list(lex(data, error.start_byte, stop))
+
+
 def _tokens_before_slow(node: Node, data: bytes) -> Iterator[Token]:
     """`tokens_before` with tree-sitter's getters: quadratic in the depth of `node`."""
     current = node
     error = _outermost_error(node)
     if error is not None:
-        yield from reversed(list(lex(data, error.start_byte, node.start_byte)))
+        yield from reversed(_lexed_before(data, error, node.start_byte))
         current = error
     while True:
         if current.type in ALTERNATIVES:
@@ -395,3 +469,44 @@ def first_error_row(node: Node) -> int:
         if current.has_error:
             stack.extend(reversed(current.children))
     return node.start_point[0] + 1
+
+
+_WORD_CHAR = re.compile(rb"\w")
+
+
+def word_start(literal: bytes) -> bytes:
+    """A regex for `literal` at the start of a word: what `\\b` + `literal` means, written
+    with the literal first and the boundary checked behind it. A pattern that starts with
+    `\\b` is tried at every byte of a file; one that starts with a literal is searched for
+    by a fast scan for that literal, several times faster over a large file. The match, its
+    groups and finditer's matches are those of the `\\b` form (the look-behind sees before
+    `pos`, as `\\b` does)."""
+    escaped = re.escape(literal)
+    if not _WORD_CHAR.match(literal):  # `\b` before a non-word character means otherwise
+        return rb"\b" + escaped
+    return escaped + rb"(?<!\w" + escaped + rb")"
+
+
+def finditer_any(
+    patterns: list[re.Pattern[bytes]], data: bytes, pos: int = 0, endpos: int | None = None
+) -> Iterator[tuple[int, re.Match[bytes]]]:
+    """(index of the pattern, match) of `A|B|...`.finditer(data): the leftmost match of any
+    pattern, the first pattern's of those that match there, then on from its end. Each pattern
+    is searched on its own: patterns that start with a literal are searched for by it, where
+    one pattern of alternatives that start differently is tried at every byte."""
+    end = len(data) if endpos is None else endpos
+    found = [p.search(data, pos, end) for p in patterns]
+    while True:
+        best = -1
+        for i, m in enumerate(found):
+            if m is not None and (best < 0 or m.start() < found[best].start()):  # type: ignore[union-attr]
+                best = i
+        if best < 0:
+            return
+        m = found[best]
+        assert m is not None
+        yield best, m
+        pos = m.end() if m.end() > m.start() else m.end() + 1
+        for i, other in enumerate(found):
+            if other is not None and other.start() < pos:
+                found[i] = patterns[i].search(data, pos, end)

@@ -719,6 +719,49 @@ def test_prog_arrays_and_registers(tmp_path: Path) -> None:
     assert {r.message for r in regs.related} == {"reads bx", "reads r12"}
 
 
+SPREAD_READS = {
+    "spread.bpf.c": """
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+SEC("kprobe/vfs_write")   // ruleid: SECL209
+int arrow(struct pt_regs *ctx)
+{
+	return ctx /* the context */ -> \\
+		bx != 0;
+}
+
+SEC("kprobe/vfs_read")   // ruleid: SECL209
+int whole_copy(struct pt_regs *ctx)
+{
+	char buf[sizeof // the whole of it
+		( /* all */ * ctx)];
+
+	return buf[0];
+}
+
+SEC("kprobe/vfs_fsync")   // ok: SECL209
+int plain(struct pt_regs *ctx)
+{
+	long n = sizeof(long), *p = &n, m = *p;
+
+	return n + m;
+}
+""",
+}
+
+
+def test_register_reads_spread_with_comments_and_continuations(tmp_path: Path) -> None:
+    """The searches that spare a body its lexing let no read through: tokens may be spread
+    with blanks, comments and line continuations."""
+    findings, _ = check(tmp_path, SPREAD_READS)
+    assert flagged(findings) == {
+        ("spread.bpf.c", "arrow"): {"SECL209"},
+        ("spread.bpf.c", "whole_copy"): {"SECL209"},
+    }
+    assert_markers(SPREAD_READS, findings)
+
+
 # -- traps: things that look risky and are not ----------------------------------------------
 
 TRAPS = {

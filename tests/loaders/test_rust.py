@@ -632,6 +632,67 @@ version = "0.13.1"
     assert cargo_lock_versions(b"not [ toml") == {}
 
 
+def _tomllib_packages(text: str) -> list | None:
+    import tomllib
+
+    try:
+        return tomllib.loads(text).get("package", [])
+    except tomllib.TOMLDecodeError:
+        return None
+
+
+LOCK_SHAPES = [
+    '[[package]]\nname = "aya"\nversion = "0.13.1"\n',
+    'version = 4\n\n[[package]]\nname = "a"\nversion = "1"\ndependencies = [\n "b",\n]\n',
+    'version = 04\n[[package]]\nname = "aya"\nversion = "1"\n',  # leading zero
+    '[[package]]\nname = "aya"\nname = "x"\nversion = "1"\n',  # a key twice
+    'package = "x"\n[[package]]\nname = "aya"\nversion = "1"\n',  # key, then table
+    '[[package]]\nname = "a"\nversion = "1"\nd = [\n "b"\n "c",\n]\n',  # no comma
+    '[[package]]\nname = "a"\nversion = "1"\nd = [\n "b",\n',  # never closed
+    '[[package]]\r\nname = "aya"\r\nversion = "1"\r\n',  # CRLF
+    '[[package]]\nname = "a\\u0079a"\nversion = "1"\n',  # an escape
+    '[[package]]\nname = "a\ta"\nversion = "1"\n',  # a tab in a string
+    '# comment \t with tab\n[[package]]\nname = "aya"\nversion = "1"\n',
+    '[[package]]\nname = "aya" # trailing\nversion = "1"\n',
+    '[metadata]\nx = "y"\n[[package]]\nname = "aya"\nversion = "1"\n',
+    "[[package]]\nname = 'aya'\nversion = \"1\"\n",
+    '[[package]]\n  name = "aya"\nversion = "1"\n',
+    '[[package]]\nname = "aya"\nversion = "1"\nd = []\n',
+    "",
+    "\n\n",
+]
+
+
+@pytest.mark.parametrize("text", LOCK_SHAPES)
+def test_cargo_lock_fast_reading_is_tomls(text: str) -> None:
+    from secl.loaders.rust import _cargo_lock_packages
+
+    fast = _cargo_lock_packages(text)
+    assert fast is None or fast == _tomllib_packages(text)
+
+
+def test_cargo_lock_fast_reading_is_tomls_on_damaged_locks() -> None:
+    """Every line of a real lock file cut, doubled or dropped: what the fast reading takes
+    is what TOML reads, and the rest goes to TOML."""
+    from secl.loaders.rust import _cargo_lock_packages
+
+    lines = (FIXTURES / "libbpf-rs" / "Cargo.lock").read_text().split("\n")[:120]
+    fast_count = 0
+    for i, line in enumerate(lines):
+        for damaged in (
+            lines[:i] + lines[i + 1 :],
+            lines[: i + 1] + lines[i:],
+            [*lines[:i], line[: len(line) // 2], *lines[i + 1 :]],
+        ):
+            text = "\n".join(damaged)
+            fast = _cargo_lock_packages(text)
+            fast_count += fast is not None
+            assert fast is None or fast == _tomllib_packages(text), (i, line)
+    assert fast_count > 30  # dropping a line often leaves a lock Cargo could have written
+    whole = "\n".join(lines)
+    assert _cargo_lock_packages(whole) == _tomllib_packages(whole)
+
+
 def test_cargo_toml_versions() -> None:
     manifest = b"""
 [dependencies]

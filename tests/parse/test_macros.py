@@ -7,6 +7,7 @@ families, and the cases that must stay unresolved.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from secl.analysis.run import run_rules
 from secl.api import load
 from secl.config import Config
 from secl.facts import SectionSite
+from secl.parse import macros
 from secl.parse.macros import arch_defines, known_arch, prefix_spelling
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -440,3 +442,41 @@ def test_an_unknown_arch_from_a_configuration_file_is_reported(tmp_path):
         ("target-arch", "unknown architecture 'pdp11'")
     ]
     assert programs(tmp_path, {}, target_arch="pdp11")["p"].section is None
+
+
+# The directive scan as a `^` in MULTILINE mode writes it: the scan of secl.parse.macros
+# finds a directive by the newline before it instead, and must find the same ones.
+_REFERENCE_SCAN = re.compile(
+    rb"/\*.*?(?:\*/|\Z)|//(?:[^\n\\]|\\(?:\r\n|.))*"
+    rb"|\"(?:[^\"\\\n]|\\(?:\r\n|.))*\"|'(?:[^'\\\n]|\\(?:\r\n|.))*'"
+    rb"|(?P<d>^[ \t]*\#[ \t]*(?P<w>[a-z_]*)(?:[^\n\\]|\\(?:\r\n|.))*)",
+    re.S | re.M,
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"#include <x.h>\n#define A 1\n",  # a directive at the start of the file
+        b"int x;\n  #  if A\nint y;\n#endif",  # indented, and no newline at the end
+        b"// comment \\\n#define CONTINUED_COMMENT 1\n#define AFTER 2\n",
+        b"// comment \\\n\n#define AFTER_BLANK 1\n",
+        b"/* a\n#define IN_COMMENT 1\n*/\n#define OUT 2\n",
+        b"/* a */#define NOT_AT_LINE_START 1\n/* b */\n#define AT_LINE_START 2\n",
+        b'char *s = "a \\\n#define IN_STRING";\n#define AFTER 3\n',
+        b"#define LONG \\\n  x \\\n  y\n#undef LONG\n",
+        b"#define CRLF 1\r\n#ifdef CRLF\r\n#endif\r\n",
+        b"x = '#';\n'#define\n#define AFTER_BAD_CHAR 1\n",
+        b'"unterminated\n#define AFTER_BAD_STRING 1\n',
+        b"/* never closed\n#define HIDDEN 1\n",
+        b"\n\n\n#\n#pragma once\n",
+        b"a // x\\\n\\",
+    ],
+)
+def test_directives_are_those_of_a_line_start_scan(text: bytes) -> None:
+    expected = [
+        macros.Directive(m.group("w").decode(), m.start(), m.end(), m.end("w"))
+        for m in _REFERENCE_SCAN.finditer(text)
+        if m.start("d") >= 0
+    ]
+    assert macros.directives(text) == expected
