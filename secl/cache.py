@@ -288,10 +288,10 @@ def _register() -> None:
         facts.Position, facts.Span, facts.Piece, facts.SectionSite, facts.Spelling,
         loader.ObjectRef, loader.ProgramRef, loader.LoaderFact, loader.LoaderFacts,
         LoaderUse, FileLoaders, index.PairingNames, filefacts.FileFacts, index.TreeIndex,
-        index._Dir, buildfiles.BuildFile,
+        buildfiles.BuildFile,
     ]  # fmt: skip
     for cls in classes:
-        names = tuple(f.name for f in fields(cls))
+        names = tuple(f.name for f in fields(cls) if f.init)
 
         def reduce(obj: object, cls: type = cls, names: tuple[str, ...] = names) -> tuple:
             return (cls, tuple([getattr(obj, n) for n in names]))
