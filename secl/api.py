@@ -260,7 +260,7 @@ def _parse_files(
     if jobs > 1:
         from secl.parallel import facts_in_workers
 
-        outcomes = facts_in_workers(todo, project.files, jobs, here)
+        outcomes = facts_in_workers(todo, project.files, jobs, here, store, names)
     else:
         outcomes = ((path, here(path)) for path in todo)
     for path, outcome in outcomes:
@@ -271,10 +271,10 @@ def _parse_files(
         blob, facts = outcome if isinstance(outcome, tuple) else (None, outcome)
         known[path] = facts
         if store is not None:
-            if blob is not None:
-                store.put_blob("files", names[path], blob)
-            else:
+            if blob is None:
                 store.put("files", names[path], facts)
+            elif blob:  # not stored already (secl.parallel.STORED)
+                store.put_blob("files", names[path], blob)
     sites: list[SectionSite] = []
     for path in project.files:
         facts = known.get(path)
