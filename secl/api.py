@@ -259,8 +259,12 @@ def _parse_files(
     jobs = _jobs(config, todo, project.files)
     if jobs > 1:
         from secl.parallel import facts_in_workers
+        from secl.parse.macros import may_read_tree
 
-        outcomes = facts_in_workers(todo, project.files, jobs, here, store, names)
+        def keep(path: str) -> bool:  # read here: resolve_sites will want the tree
+            return may_read_tree(project.files[path])
+
+        outcomes = facts_in_workers(todo, project.files, jobs, here, store, names, keep)
     else:
         outcomes = ((path, here(path)) for path in todo)
     for path, outcome in outcomes:

@@ -89,6 +89,7 @@ def facts_in_workers(
     here: Callable[[str], FileFacts | FileProblem],
     store: Store | None = None,
     names: dict[str, str] | None = None,
+    keep: Callable[[str], bool] | None = None,
 ) -> Iterator[tuple[str, tuple[bytes | None, FileFacts] | FileProblem]]:
     """(path, (entry, facts) or the internal error) for every path, in the order given; the
     entry is STORED for facts stored in `store` already (under `names[path]`), else None.
@@ -138,6 +139,15 @@ def facts_in_workers(
 
     # Large files first, so that no process is left with a big one at the end.
     ordered = sorted(paths, key=lambda p: -len(files[p]))
+    first: list[str] = []
+    if keep is not None:
+        share = sum(len(files[p]) for p in ordered) // jobs
+        for path in ordered:
+            if share > 0 and keep(path):
+                first.append(path)
+                share -= len(files[path])
+        taken = set(first)
+        ordered = [p for p in ordered if p not in taken]
     tasks = [(i, min(i + CHUNK, len(ordered))) for i in range(0, len(ordered), CHUNK)]
     context = multiprocessing.get_context("fork")
     counter = context.Value("i", 0)
@@ -150,8 +160,9 @@ def facts_in_workers(
         ]
         for child in children:
             child.start()
-        while (task := _claim(counter, tasks)) is not None:
-            for path in ordered[task[0] : task[1]]:
+        mine_first = [first[i : i + CHUNK] for i in range(0, len(first), CHUNK)]
+        while mine_first or (task := _claim(counter, tasks)) is not None:
+            for path in mine_first.pop(0) if mine_first else ordered[task[0] : task[1]]:
                 mine(path)
             while True:
                 try:

@@ -1989,6 +1989,31 @@ def _brace_range(data: bytes, start: int) -> tuple[int, int] | None:
 
 # -- the entry point ------------------------------------------------------------------------
 
+# A section call, and its argument when that is one string literal (no macro writes it).
+_SEC_OPEN = re.compile(rb"SEC\s*\(")
+_LITERAL_ARGUMENT = re.compile(rb'\s*"[^"\n]*"\s*\)')
+
+
+def may_read_tree(data: bytes) -> bool:
+    """Whether `resolve_sites` is likely to read this file's tree: it has a section that
+    macros may write (a `SEC(` whose argument is not one string literal), or a macro that
+    writes sections (a `SEC(` on a `#define` line or after a line continuation). A hint
+    only, for where to parse the file (secl.parallel: the tree stays in the process that
+    parsed it): files whose tree is read for a header's macros are not foreseen, and a
+    wrong answer costs nothing but time."""
+    if b"SEC" not in data:
+        return False
+    for m in _SEC_OPEN.finditer(data):
+        if not _LITERAL_ARGUMENT.match(data, m.end()):
+            return True
+        line = data.rfind(b"\n", 0, m.start())
+        if data[line + 1 : m.start()].lstrip(b" \t").startswith(b"#") or (
+            line > 0 and data[line - 1 : line] == b"\\"
+        ):
+            return True
+    return False
+
+
 _DEFINE_ARG = re.compile(r"[A-Za-z_]\w*(\([\w\s,.]*\))?(=.*)?\Z", re.S)
 _MAX_CRAWL = 6  # levels of #include "..." followed to find a header whose macros write SEC
 
