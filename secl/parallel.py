@@ -18,13 +18,23 @@ if TYPE_CHECKING:
     from multiprocessing.queues import Queue
     from multiprocessing.sharedctypes import Synchronized
 
+    from tree_sitter import Tree
+
     from secl.cache import Store
+    from secl.facts import SectionSite
     from secl.files import FileProblem
     from secl.parse.filefacts import FileFacts
 
+    Resolve = Callable[[str, FileFacts, Tree], list[SectionSite] | None]
+    # What a worker sends per file: its path, its entry (or the error secl raised on it),
+    # whether it stored the entry, its resolved sites (encoded) or None.
+    Result = tuple[str, bytes | tuple[str, str, str], bool, bytes | None]
+
 # The work of the forked workers: set before the pool forks, read by the workers. The files
-# in order, their bytes, and the results cache with the entry name of each file (or None).
-_WORK: tuple[list[str], dict[str, bytes], Store | None, dict[str, str]] | None = None
+# in order, their bytes, the results cache with the entry name of each file (or None), and
+# what resolves a file's sites from its tree (secl.parse.macros.FileResolver.sites, or None).
+_WORK: tuple[list[str], dict[str, bytes], Store | None, dict[str, str], Resolve | None] | None
+_WORK = None
 # What a worker sends for a file whose entry it stored: its facts encoded, and this mark.
 STORED = b""
 # Files per task: small enough to balance two workers, large enough to keep the pipe quiet.
@@ -54,31 +64,43 @@ def _claim(counter: Synchronized, tasks: list[tuple[int, int]]) -> tuple[int, in
     return tasks[i] if i < len(tasks) else None
 
 
-def _work(task: tuple[int, int]) -> list[tuple[str, bytes | tuple[str, str, str], bool]]:
+def _work(task: tuple[int, int]) -> list[Result]:
     """Facts of `paths[start:end]`: per file an encoded entry (and whether this worker stored
     it in the results cache), or (type, message, traceback) of the exception secl raised on
-    it."""
+    it; and its resolved sites, encoded, where they were resolved here."""
     import traceback
 
     from secl.cache import encode
-    from secl.parse.filefacts import file_facts
+    from secl.parse.filefacts import file_facts, needs_parse
+    from secl.parse.tree import parse
 
     assert _WORK is not None
-    paths, files, store, names = _WORK
-    out: list[tuple[str, bytes | tuple[str, str, str], bool]] = []
+    paths, files, store, names, resolve = _WORK
+    out: list[Result] = []
     for path in paths[task[0] : task[1]]:
+        data = files[path]
         try:
-            blob = encode(file_facts(path, files[path]))
+            tree = parse(data) if needs_parse(data) else None
+            facts = file_facts(path, data, tree)
+            blob = encode(facts)
         except Exception as err:  # a bug in secl: reported by the main process
             detail = "".join(traceback.format_exception(err))
-            out.append((path, (type(err).__name__, str(err), detail), False))
+            out.append((path, (type(err).__name__, str(err), detail), False, None))
             continue
         stored = False
         if store is not None and path in names:
             before = store.written
             store.put_blob("files", names[path], blob)
             stored = store.written > before
-        out.append((path, blob, stored))
+        resolved = None
+        if resolve is not None and tree is not None:
+            try:
+                found = resolve(path, facts, tree)
+            except Exception:  # left to the main process, which reports it as it would
+                found = None
+            if found is not None:
+                resolved = encode(found)
+        out.append((path, blob, stored, resolved))
     return out
 
 
@@ -90,6 +112,8 @@ def facts_in_workers(
     store: Store | None = None,
     names: dict[str, str] | None = None,
     keep: Callable[[str], bool] | None = None,
+    resolve: Resolve | None = None,
+    resolved: dict[str, list[SectionSite]] | None = None,
 ) -> Iterator[tuple[str, tuple[bytes | None, FileFacts] | FileProblem]]:
     """(path, (entry, facts) or the internal error) for every path, in the order given; the
     entry is STORED for facts stored in `store` already (under `names[path]`), else None.
@@ -97,7 +121,11 @@ def facts_in_workers(
     with `here` (keeping the trees it parsed) and stores them; between its chunks it takes
     in what the workers sent. Its share of the work is what the workers leave: work it does
     while they parse is shared out, work after the last chunk is not. A worker that dies
-    leaves its files to it."""
+    leaves its files to it. Files `keep` says the main process will want the tree of are
+    read there first, up to its share of the bytes (a tree cannot leave a process: read in
+    a worker, such a file would be parsed again after the workers are done). A worker
+    resolves the sites of the files it read with `resolve` (their trees are there) and
+    sends them, to be put in `resolved`."""
     import multiprocessing
     import queue as queues
 
@@ -120,12 +148,16 @@ def facts_in_workers(
 
     finished = 0
 
-    def take(chunk: list[tuple[str, bytes | tuple[str, str, str], bool]] | None) -> None:
+    def take(chunk: list[Result] | None) -> None:
         nonlocal finished
         if chunk is None:
             finished += 1
             return
-        for path, outcome, was_stored in chunk:
+        for path, outcome, was_stored, sites in chunk:
+            if sites is not None and resolved is not None:
+                found = decode(sites)
+                if isinstance(found, list):
+                    resolved[path] = found
             if isinstance(outcome, tuple):
                 done[path] = _problem(path, *outcome)
                 continue
@@ -151,7 +183,7 @@ def facts_in_workers(
     tasks = [(i, min(i + CHUNK, len(ordered))) for i in range(0, len(ordered), CHUNK)]
     context = multiprocessing.get_context("fork")
     counter = context.Value("i", 0)
-    _WORK = (ordered, files, store, names)
+    _WORK = (ordered, files, store, names, resolve)
     try:
         inbox = context.Queue()
         children = [
