@@ -6,11 +6,14 @@ generated vmlinux.h, with the runtime verifier's libbpf headers when they are in
 and the object tests' fixture), in one process:
 
 - source: what secl does to parse a BPF source (tree-sitter parse and the section sites);
-- object: what secl does to read its object (pyelftools for the ELF tables, the line info,
-  the listing and its sites: secl/parse/objects.py);
+- object: what secl does to read its object (the ELF tables through pyelftools, the line
+  info, the listing and its sites: secl/parse/objects.py);
 - floor: the program table alone read by hand with `struct` (secl/verify/objects.py), the
   cost of the ELF tables without pyelftools;
-- the one-time import of pyelftools, in a fresh interpreter, next to `python -c pass`.
+- the one-time import of pyelftools, in a fresh interpreter, next to `python -c pass`;
+- end to end: `secl check --no-cache --jobs 1` in a fresh interpreter over a directory of the
+  sources, over a directory of their objects and over an empty one (the start-up), per file
+  once the start-up is taken off (for objects, also without the pyelftools import).
 
     python bench/objects.py [--runs N] [--limit N]
 
@@ -88,6 +91,37 @@ def startup(code: str, runs: int) -> float:
     return statistics.median(times)
 
 
+def end_to_end(pairs: list[tuple[Path, Path]], root: Path, runs: int) -> dict[str, float]:
+    """The best wall time of `secl check --no-cache --jobs 1` over an empty directory, the
+    sources' and the objects', each its own project (an empty .secl.toml), run by this
+    checkout's secl in a fresh interpreter. The three take turns in every round; as an
+    installed package runs, with byte-compiled modules (this machine may set
+    PYTHONDONTWRITEBYTECODE, which would time the compiler instead), warmed up once."""
+    dirs = {name: root / name for name in ("empty", "sources", "objects")}
+    for directory in dirs.values():
+        directory.mkdir()
+        (directory / ".secl.toml").write_text("")
+    for source, obj in pairs:
+        shutil.copy(source, dirs["sources"] / source.name)
+        shutil.copy(obj, dirs["objects"] / obj.name)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
+    cmd = [sys.executable, "-m", "secl", "check", "--no-cache", "--jobs", "1", "--exit-zero",
+           "--output-format", "concise"]  # fmt: skip
+    best = dict.fromkeys(dirs, float("inf"))
+    for i in range(runs + 1):
+        for name, directory in dirs.items():
+            start = time.perf_counter()
+            done = subprocess.run([*cmd, str(directory)], env=env, capture_output=True)
+            wall = time.perf_counter() - start
+            if done.returncode != 0:
+                raise SystemExit(f"secl check {directory}: {done.stderr.decode()[-500:]}")
+            if i:
+                best[name] = min(best[name], wall)
+    return best
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -104,7 +138,8 @@ def main() -> int:
     from secl.verify.objects import read_programs
 
     with tempfile.TemporaryDirectory() as tmp:
-        pairs = compile_all(clang, sources(args.limit), Path(tmp))
+        (Path(tmp) / "build").mkdir()
+        pairs = compile_all(clang, sources(args.limit), Path(tmp) / "build")
         if not pairs:
             print("no source compiled", file=sys.stderr)
             return 2
@@ -129,6 +164,7 @@ def main() -> int:
         floor_ms = best_of(args.runs, read_floor) / n * 1000
         source_kb = sum(len(d) for _, d in texts) / n / 1024
         object_kb = sum(len(d) for _, d in blobs) / n / 1024
+        e2e = end_to_end(pairs, Path(tmp), args.runs)
     bare = startup("pass", args.runs)
     elftools = startup("from elftools.elf.elffile import ELFFile", args.runs)
     print(f"{n} sources compiled with {clang} (best of {args.runs} runs, per file)")
@@ -138,6 +174,20 @@ def main() -> int:
     print(f"  floor: program table by hand (struct)  {floor_ms:.2f} ms")
     print(f"import pyelftools once per run: {(elftools - bare) * 1000:.0f} ms "
           f"(python -c pass: {bare * 1000:.0f} ms)")  # fmt: skip
+    start = e2e["empty"]
+    per_source = (e2e["sources"] - start) / n * 1000
+    per_object = (e2e["objects"] - start) / n * 1000
+    per_object_read = (e2e["objects"] - start - (elftools - bare)) / n * 1000
+    print(f"end to end: secl check --no-cache --jobs 1 over a directory of the {n} files "
+          f"(best of {args.runs} runs, fresh interpreter)")  # fmt: skip
+    print(f"  start-up (empty directory) {start * 1000:7.0f} ms")
+    print(f"  sources                    {e2e['sources'] * 1000:7.0f} ms  "
+          f"{per_source:.2f} ms per file after start-up")  # fmt: skip
+    print(f"  objects                    {e2e['objects'] * 1000:7.0f} ms  "
+          f"{per_object:.2f} ms per file after start-up, "
+          f"{per_object_read:.2f} without the pyelftools import")  # fmt: skip
+    print(f"  object / source            {per_object / per_source:7.2f}     "
+          f"({per_object_read / per_source:.2f} without the import)")  # fmt: skip
     return 0
 
 

@@ -22,6 +22,7 @@ from secl.files import (
     git_grep,
     git_sources,
     in_git_work_tree,
+    is_cpp,
     read,
     split_objects,
 )
@@ -199,7 +200,7 @@ def _build(
     whole = project
     resolution, project = isolating(
         lambda p: resolve_sites(
-            p.sites, p.files, config, root, p.tree, resolved if p is whole else None
+            p.sites, _c_files(p.files), config, root, p.tree, resolved if p is whole else None
         ),
         project,
         problems,
@@ -214,6 +215,11 @@ def _build(
     if store is not None:
         store.finish()
     return Run(project=project, problems=problems, linted=linted)
+
+
+def _c_files(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The files macros may write sites in: C++ code is never a BPF source."""
+    return {path: data for path, data in files.items() if not is_cpp(path)}
 
 
 def _kernel_lists(config: Config, problems: list[FileProblem]) -> KernelLists | None:
@@ -246,7 +252,7 @@ def _parse_files(
     todo: list[str] = []
     names: dict[str, str] = {}
     for path, data in project.files.items():
-        if not has_sites(data) and not is_loader(data):
+        if not is_loader(data) and (not has_sites(data) or is_cpp(path)):
             continue
         if store is not None:
             names[path] = key("c", path, data)
@@ -262,14 +268,15 @@ def _parse_files(
     if jobs > 1:
         from secl.parse.macros import FileResolver
 
-        resolver = FileResolver(project.files, config, project.root)
+        # The files resolve_sites is given (C++ code is never a BPF source).
+        resolver = FileResolver(_c_files(project.files), config, project.root)
 
     def here(path: str) -> FileFacts | FileProblem:
         data = project.files[path]
         try:
             tree = None
-            if needs_parse(data):
-                tree = parse(data)
+            if needs_parse(data, path):
+                tree = parse(data, is_cpp(path))
                 project.remember_tree(path, tree)
             facts = file_facts(path, data, tree)
         except Exception as err:  # a bug in secl: this file is skipped, the run goes on
@@ -312,6 +319,8 @@ def _parse_files(
         if facts is not None:
             project.remember_facts(path, facts)
             sites.extend(facts.sites)
+            if facts.problem is not None:  # cached or not, the same line
+                problems.append(FileProblem(path, facts.problem))
     return sites, failed, resolved
 
 
@@ -688,7 +697,7 @@ class _GitCandidates:
             return []
         # Fixed strings that every use of the names contains; what git finds is read and
         # tested as the other candidates are.
-        needles = [name + b"__" for name in skeletons]
+        needles = [name + suffix for name in skeletons for suffix in (b"__", b"::open")]
         needles += [o + suffix for o in objects for suffix in (b'.o"', b'.bpf.o"')]
         found = git_grep(self._root, needles, self._exclusion)
         if found is None:

@@ -10,7 +10,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-SOURCE_SUFFIXES = (".c", ".h")
+# C++ user-space code is read as libbpf loader code (never as BPF sources): the suffixes GCC
+# takes for C++ sources and headers (GCC manual, "Options Controlling the Kind of Output").
+# `.h` stays C, as GCC reads it.
+CPP_SUFFIXES = (".cc", ".cp", ".cxx", ".cpp", ".CPP", ".c++", ".C",
+                ".hh", ".H", ".hp", ".hxx", ".hpp", ".HPP", ".h++", ".tcc")  # fmt: skip
+SOURCE_SUFFIXES = (".c", ".h", *CPP_SUFFIXES)
 # Compiled BPF objects (`x.bpf.o`, bpf2go's `x_bpfel.o`), read when the configuration's
 # `objects` is true (secl/objects.py).
 OBJECT_SUFFIXES = (".o",)
@@ -34,6 +39,11 @@ BINARY_SNIFF = 8192
 # Larger sources are refused (config `max-file-size`): a generated file that big holds no
 # section worth its parse, and a bound keeps a wrong path (a disk image) from eating memory.
 DEFAULT_MAX_FILE_SIZE = 64 * 1024 * 1024
+
+
+def is_cpp(path: str) -> bool:
+    """Whether `path` names C++ code (read with tree-sitter-cpp, as a loader only)."""
+    return path.endswith(CPP_SUFFIXES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +186,10 @@ def discover(
 def _walk(
     root: str, exclusion: Exclusion, suffixes: tuple[str, ...] = SOURCE_SUFFIXES
 ) -> Iterator[str | FileProblem]:
+    # A linked directory inside the tree is walked at its own path, not again through the
+    # link (findings name the real file); one that leads out of the tree is followed, once.
+    # Only a link to a directory that holds it is a loop worth a line.
+    real_root = os.path.realpath(root)
     seen_dirs: set[tuple[int, int]] = set()
     stack = [root]
     while stack:
@@ -187,8 +201,7 @@ def _walk(
             continue
         key = (st.st_dev, st.st_ino)
         if key in seen_dirs:
-            yield FileProblem(directory, "symbolic link loop, not followed")
-            continue
+            continue  # reached before through another link
         seen_dirs.add(key)
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
@@ -205,8 +218,16 @@ def _walk(
             source = entry.name.endswith(suffixes)
             try:
                 if entry.is_dir():
-                    if entry.name not in SKIP_DIRS:
-                        subdirs.append(path)
+                    if entry.name in SKIP_DIRS:
+                        continue
+                    if entry.is_symlink():
+                        target = os.path.realpath(entry.path)
+                        if _contains(target, os.path.realpath(directory)):
+                            yield FileProblem(path, "symbolic link loop, not followed")
+                            continue
+                        if _contains(real_root, target):
+                            continue  # walked at its own path
+                    subdirs.append(path)
                     continue
             except OSError as err:  # a link that loops: a problem only where a source would be
                 if source:
@@ -218,6 +239,11 @@ def _walk(
                     continue
                 yield path
         stack.extend(reversed(subdirs))
+
+
+def _contains(directory: str, path: str) -> bool:
+    """Whether `path` is `directory` or lies under it (both resolved)."""
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
 def read(
@@ -417,7 +443,7 @@ def git_answers(root: str) -> bool:
 def git_sources(
     root: str, exclude: Iterable[str] | Exclusion = (), names: Sequence[str] | None = None
 ) -> list[str] | None:
-    """The .c/.h files under `root` that git knows, tracked or untracked but not ignored, as
+    """The C and C++ files under `root` that git knows, tracked or untracked but not ignored, as
     paths under `root`, with secl's own exclusions; None when git cannot tell. With `names`,
     only the files of those stems (`NAME.c`, `NAME.bpf.c`, `NAME.h`; one pathspec each, so
     for a few names only). Unlike a walk it skips what .gitignore hides (build trees full of
@@ -437,7 +463,7 @@ def git_sources(
 
 
 def git_tracked(root: str, exclude: Iterable[str] | Exclusion = ()) -> list[str] | None:
-    """The tracked .c/.h files under `root` (git's index only: no walk of the work tree), as
+    """The tracked C and C++ files under `root` (git's index only: no walk of the work tree), as
     `git_sources` gives them; None when git cannot tell."""
     listing = _git(root, "ls-files", "-z", "--cached", "--", *_GLOBS)
     return None if listing is None else _under(root, listing, exclude)

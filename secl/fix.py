@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from secl.analysis.project import Project
 from secl.facts import SectionSite
+from secl.files import is_cpp
 from secl.findings import Edit, Finding
 from secl.parse.bpf import extract_sites
 from secl.parse.cstring import decode_literal
@@ -286,8 +287,8 @@ def reanalysed(
     kept: list[SectionSite] = [s for s in project.sites if s.path not in redo]
     fresh: list[SectionSite] = []
     for path, data in files.items():
-        if b"SEC" not in data and b"section" not in data:
-            continue
+        if (b"SEC" not in data and b"section" not in data) or is_cpp(path):
+            continue  # no sites (C++ code is never a BPF source)
         if data is project.files.get(path):
             new.remember_tree(path, project.tree(path))
         else:

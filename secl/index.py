@@ -49,10 +49,12 @@ TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-# How loader code names a BPF source: a skeleton function (`probe__open_and_load(`) or an
-# object file in a string (`"probe.bpf.o"`, `"/usr/lib/x/probe.o"`).
+# How loader code names a BPF source: a skeleton function (`probe__open_and_load(`, in C++
+# also bpftool's static member `probe::open_and_load(`) or an object file in a string
+# (`"probe.bpf.o"`, `"/usr/lib/x/probe.o"`).
 SKELETON_USE = re.compile(
-    rb"\b([A-Za-z_]\w*?)__(?:open_and_load|open_opts|open|load|attach|detach|destroy)\s*\("
+    rb"\b([A-Za-z_]\w*?)(?:__(?:open_and_load|open_opts|open|load|attach|detach|destroy)"
+    rb"|::(?:open_and_load|open))\s*\("
 )
 OBJECT_NAME = re.compile(rb'["/]([\w.+-]+?)(?:\.bpf)?\.o"')
 # A section site's call, or a wrapper macro's (KPROBE_SEC(f)): a file without one is no BPF
@@ -61,7 +63,7 @@ OBJECT_NAME = re.compile(rb'["/]([\w.+-]+?)(?:\.bpf)?\.o"')
 SITE_CALL = re.compile(rb"\b\w*SEC\w*\s*\(|\b(?:section|__section|__section__)\s*\(")
 # Fixed strings every match of SKELETON_USE or OBJECT_NAME contains: files without one have
 # no names (git grep finds the others in one pass over a large tree).
-NAME_HINTS = (b"__open", b"__load", b"__attach", b"__detach", b"__destroy", b'.o"')
+NAME_HINTS = (b"__open", b"__load", b"__attach", b"__detach", b"__destroy", b'.o"', b"::open")
 
 # From this many C files on, a git work tree is listed by `git ls-files` and searched by
 # `git grep` instead of walked and read in Python (a kernel checkout: ~60,000 .c/.h files).

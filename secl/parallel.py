@@ -71,6 +71,7 @@ def _work(task: tuple[int, int]) -> list[Result]:
     import traceback
 
     from secl.cache import encode
+    from secl.files import is_cpp
     from secl.parse.filefacts import file_facts, needs_parse
     from secl.parse.tree import parse
 
@@ -80,7 +81,7 @@ def _work(task: tuple[int, int]) -> list[Result]:
     for path in paths[task[0] : task[1]]:
         data = files[path]
         try:
-            tree = parse(data) if needs_parse(data) else None
+            tree = parse(data, is_cpp(path)) if needs_parse(data, path) else None
             facts = file_facts(path, data, tree)
             blob = encode(facts)
         except Exception as err:  # a bug in secl: reported by the main process

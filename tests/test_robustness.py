@@ -352,6 +352,30 @@ def test_a_symlinked_duplicate_is_one_source(tmp_path: Path, capsys, monkeypatch
     assert "Fixed 1 finding;" in capsys.readouterr().out
 
 
+def test_a_linked_directory_is_walked_once_at_its_own_path(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # sched-ext/scx links shared include directories into every scheduler
+    # (`src/bpf/lib -> ../../../lib`); the walk reported each as a "symbolic link loop" and,
+    # when the link sorted first, named the files by the link's path.
+    outside = tmp_path / "shared"
+    outside.mkdir()
+    (outside / "far.bpf.c").write_text(UNKNOWN)
+    (tmp_path / "p").mkdir()
+    root = project_dir(tmp_path / "p", {"lib/common.bpf.c": UNKNOWN, "pyproject.toml": ""})
+    (root / "a" / "src").mkdir(parents=True)
+    (root / "a" / "src" / "lib").symlink_to("../../lib")  # inside the tree: walked as lib/
+    (root / "b").symlink_to(outside)  # outside the tree: followed, once
+    (root / "c").symlink_to(outside)
+    (root / "lib" / "up").symlink_to("..")  # a real loop
+    monkeypatch.chdir(root)
+    assert main(["check", "--output-format", "concise", "."]) == 1
+    captured = capsys.readouterr()
+    found = sorted(line.split(":")[0] for line in captured.out.splitlines() if ": SECL" in line)
+    assert found == ["b/far.bpf.c", "lib/common.bpf.c"]
+    assert captured.err.splitlines() == ["secl: lib/up: symbolic link loop, not followed"]
+
+
 def test_fix_counts_each_edit_once(tmp_path: Path, capsys, monkeypatch) -> None:
     root = project_dir(tmp_path, {"mixed.bpf.c": MIXED_BPF})
     for n in range(3):

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, replace
 
 from secl.analysis.project import Project
+from secl.files import is_cpp
 from secl.loaders import (
     AYA,
     BCC,
@@ -197,6 +198,8 @@ def _assign(project: Project) -> dict[str, Assignment]:
             module = index.module_of(path)
             if module is not None:
                 found = _module_default(by_module.get(module, []))
+                if not by_module.get(module):
+                    found = _inherited_default(project, module, by_module)
         configured = forced or _configured(path, project)
         if configured:
             version = _version(project, configured, found)
@@ -224,6 +227,7 @@ def all_libbpf(project: Project) -> bool:
             and not project.config.loaders
             and (scan is None or not any(lf.uses for lf in scan.files))
             and not any(mark in data for data in project.files.values() for mark in _WINDOWS_MARKS)
+            and not _manifests_name_a_loader(project)
         )
         project.memo["all-libbpf"] = found
     return found  # type: ignore[return-value]
@@ -274,8 +278,9 @@ def _uses_by_module(project: Project, index: _Index) -> dict[str | None, list[Lo
             out.setdefault(index.module_of(use.path), []).append(use)
     for loader in sorted({f for files in _loader_index(project).values() for f in files}):
         span = project.positions(loader).span(0, 0)
+        value = f"{'C++' if is_cpp(loader) else 'C'} libbpf loader"
         out.setdefault(index.module_of(loader), []).append(
-            LoaderUse(LIBBPF, loader, span, "C libbpf loader", certain=False)
+            LoaderUse(LIBBPF, loader, span, value, certain=False)
         )
     return out
 
@@ -289,6 +294,136 @@ def _module_default(uses: list[LoaderUse]) -> list[LoaderUse]:
     if len(kinds) != 1:
         return []
     return [replace(u, certain=False) for u in uses[:4]]
+
+
+def _inherited_default(
+    project: Project, module: str, by_module: dict[str | None, list[LoaderUse]]
+) -> list[LoaderUse]:
+    """For a BPF source no loader names, in a crate or Go module with no loader of its own
+    (a workspace's integration tests, loaded through another crate of it): the uses of the
+    project's crates it depends on by path, transitively, and its own manifest's direct
+    dependencies on a loader library (as evidence of that library); like `_module_default`,
+    only when they are all of one library, and uncertain."""
+    memo = project.memo.setdefault("loader-inherited", {})
+    assert isinstance(memo, dict)
+    found = memo.get(module)
+    if found is None:
+        from secl.loaders.manifests import cargo_path_dependencies
+
+        manifests = _manifests(project)
+        root = os.path.abspath(project.root)
+        uses = [
+            u
+            for crate in cargo_path_dependencies(manifests.cargo, module, root)
+            for u in by_module.get(crate, [])
+        ]
+        found = memo[module] = _module_default(uses + manifests.evidence(module, root))
+    return found
+
+
+TYPE_CHECKING = False  # the loader scan's module is not needed to judge sources
+if TYPE_CHECKING:
+    from secl.loaders.discover import LoaderScan
+
+
+def _manifests_name_a_loader(project: Project) -> bool:
+    """Whether a Cargo.toml or go.mod of the project depends directly on a loader library:
+    a crate or module with no loader code of its own may then be judged by it."""
+    scan = project.loader_scan
+    if scan is None or not scan.manifests:
+        return False
+    manifests = _manifests(project)
+    root = os.path.abspath(project.root)
+    return any(manifests.evidence(directory, root) for directory in sorted(scan.manifests))
+
+
+class _Manifests:
+    """The project's Cargo.toml and go.mod files by directory (secl.loaders.discover
+    LoaderScan.manifest_data), each parsed when first asked."""
+
+    def __init__(self, scan: LoaderScan | None) -> None:
+        self._scan = scan
+        self.cargo = _CargoManifests(self)
+        self._evidence: dict[str, list[LoaderUse]] = {}
+
+    def read(self, directory: str, name: str) -> tuple[str, bytes] | None:
+        """(the path as the run shows paths, bytes) of manifest `name` in `directory`."""
+        data = self._scan.manifest_data(directory, name) if self._scan is not None else None
+        if data is None:
+            return None
+        path = os.path.join(directory, name)
+        rel = os.path.relpath(path)  # as secl.api shows a path: relative inside the cwd
+        return (path if rel.startswith("..") else rel), data
+
+    def evidence(self, directory: str, root: str) -> list[LoaderUse]:
+        """Uncertain uses from the loader libraries the manifests of `directory` depend on
+        directly (secl.loaders.manifests LOADER_CRATES, LOADER_MODULES)."""
+        found = self._evidence.get(directory)
+        if found is None:
+            found = self._evidence[directory] = self._read_evidence(directory, root)
+        return found
+
+    def _read_evidence(self, directory: str, root: str) -> list[LoaderUse]:
+        from secl.loaders.manifests import (
+            cargo_loader_dependencies,
+            dependency_offset,
+            go_loader_requires,
+            may_name_a_loader,
+        )
+        from secl.parse.tree import Positions
+
+        out: list[LoaderUse] = []
+        for name, go in (("Cargo.toml", False), ("go.mod", True)):
+            found = self.read(directory, name)
+            if found is None or not may_name_a_loader(found[1], go):
+                continue
+            path, data = found
+            if go:
+                named = go_loader_requires(data)
+            else:
+                named = cargo_loader_dependencies(self.cargo, directory, root)
+            for dependency, kind in named:
+                at = dependency_offset(data, dependency, go)
+                end = data.find(b"\n", at)
+                span = Positions(data).span(at, len(data) if end < 0 else end)
+                verb = "requires" if go else "depends on"
+                out.append(
+                    LoaderUse(kind, path, span, f"{name} {verb} {dependency}", certain=False)
+                )
+        return out
+
+
+class _CargoManifests:
+    """Parsed Cargo.toml files by absolute directory (the mapping the functions of
+    secl.loaders.manifests read), each parsed on first access."""
+
+    def __init__(self, files: _Manifests) -> None:
+        self._files = files
+        self._parsed: dict[str, object] = {}
+
+    def get(self, directory: str) -> object:
+        if directory not in self._parsed:
+            from secl.loaders.manifests import cargo_manifest
+
+            found = self._files.read(directory, "Cargo.toml")
+            self._parsed[directory] = None if found is None else cargo_manifest(found[1])
+        return self._parsed[directory]
+
+    def __getitem__(self, directory: str) -> object:
+        found = self.get(directory)
+        if found is None:
+            raise KeyError(directory)
+        return found
+
+    def __contains__(self, directory: object) -> bool:
+        return isinstance(directory, str) and self.get(directory) is not None
+
+
+def _manifests(project: Project) -> _Manifests:
+    found = project.memo.get("loader-manifests")
+    if found is None:
+        found = project.memo["loader-manifests"] = _Manifests(project.loader_scan)
+    return found  # type: ignore[return-value]
 
 
 def _closest(path: str, links: list[tuple[LoaderUse, bool]]) -> list[LoaderUse]:
@@ -345,17 +480,19 @@ def _c_uses(project: Project, path: str) -> list[LoaderUse]:
 
     out = []
     base = stem(path)
-    names = [n + "__" for n in sorted(skeleton_names(path, project.config))]
-    names += [f"{base}.bpf.o", f"{base}.o"]
+    skeletons = sorted(skeleton_names(path, project.config))
+    names = [n + "__" for n in skeletons] + [f"{base}.bpf.o", f"{base}.o"]
     for loader in loaders_of(project, path):
         data = project.files[loader]
-        at = min((i for n in names if (i := data.find(n.encode())) >= 0), default=0)
+        cpp = is_cpp(loader)
+        shown = names + [n + "::open" for n in skeletons] if cpp else names
+        at = min((i for n in shown if (i := data.find(n.encode())) >= 0), default=0)
         end = data.find(b"\n", at)
         span = project.positions(loader).span(at, at if end < 0 else end)
         if any(mark in data for mark in _WINDOWS_MARKS):
             out.append(LoaderUse(EBPF_FOR_WINDOWS, loader, span, "eBPF for Windows loader"))
         else:
-            out.append(LoaderUse(LIBBPF, loader, span, "C libbpf loader"))
+            out.append(LoaderUse(LIBBPF, loader, span, f"{'C++' if cpp else 'C'} libbpf loader"))
     return out
 
 

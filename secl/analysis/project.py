@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from secl.facts import SectionSite
+from secl.files import is_cpp
 from secl.parse.tree import Positions, parse
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
@@ -49,7 +50,7 @@ class Project:
         """The tree of `path`, parsed once per run whichever stage asks first."""
         tree = self._trees.get(path)
         if tree is None:
-            tree = self._trees[path] = parse(self.files[path])
+            tree = self._trees[path] = parse(self.files[path], is_cpp(path))
         return tree
 
     def known_facts(self, path: str) -> FileFacts | None:

@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from secl.analysis.project import Project
 from secl.facts import SectionSite
+from secl.files import is_cpp
 from secl.findings import Edit, Finding, Fix, Related
 from secl.libbpf.suffix import SuffixProblem, check_suffix
 from secl.libbpf.table import (
@@ -448,7 +449,11 @@ def _may_auto_attach(project: Project, site: SectionSite) -> bool:
             return True
         generic = _generic_attach_files(project)
         return any(u.auto_attach or (u.auto_attach is None and u.path in generic) for u in uses)
-    names = [n.encode() + b"__attach(" for n in skeleton_names(site.path, project.config)]
+    names = [
+        n.encode() + attach
+        for n in skeleton_names(site.path, project.config)
+        for attach in (b"__attach(", b"::attach(")  # C++: bpftool's `probe_bpf::attach(skel)`
+    ]
     generic = (b"bpf_object__attach_skeleton(", b"bpf_program__attach(")
     return any(
         any(n in project.files[p] for n in names) or any(g in project.files[p] for g in generic)
@@ -570,6 +575,9 @@ def _autoload_off(data: bytes, program: str) -> bool:
 _SKELETON_CALL = re.compile(rb"__open(?:_and_load|_opts)?\s*\(")
 _IDENT_BEFORE = re.compile(rb"[A-Za-z_]\w*\Z")
 _OBJECT_NAME = re.compile(rb'["/]([\w.+-]+?\.o)"')
+# bpftool's C++ skeleton: `probe_bpf::open_and_load()` (gen.c, under `#ifdef __cplusplus`).
+# (compiled on first use: a run without C++ loaders does not pay for it)
+_CPP_SKELETON_CALL = rb"\b([A-Za-z_]\w*)::open(?:_and_load)?\s*\("
 
 
 def _loader_index(project: Project) -> dict[str, list[str]]:
@@ -578,13 +586,15 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
     if index is None:
         built: dict[str, list[str]] = {}
         for path, data in project.files.items():
-            if b"__open" not in data:
+            if b"__open" not in data and b"::open" not in data:
                 continue
             names = set()
             for m in _SKELETON_CALL.finditer(data):
                 ident = _IDENT_BEFORE.search(data, max(0, m.start() - 128), m.start())
                 if ident is not None:
                     names.add(ident.group().decode())
+            if b"::open" in data and is_cpp(path):
+                names.update(m.group(1).decode() for m in re.finditer(_CPP_SKELETON_CALL, data))
             # An object named in a file that never calls bpf_object__open*() is loaded by
             # something else (a shell-out to `ip`/`tc`): not a libbpf loader of it.
             if b"bpf_object__open" in data:

@@ -30,9 +30,26 @@ class LoaderScan:
     """What the user-space files of other languages say, and the versions manifests pin."""
 
     files: list[FileLoaders] = field(default_factory=list)
+    # Cargo.toml and go.mod bytes by absolute path, read when first asked (manifest_data)
+    _manifest_data: dict[str, bytes | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
     # directory of a manifest -> {module or crate name: version}
     manifests: dict[str, dict[str, str]] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, one line)
+
+    def manifest_data(self, directory: str, name: str) -> bytes | None:
+        """The bytes of manifest `name` (Cargo.toml, go.mod) in `directory` (absolute), one of
+        the directories the scan found manifests in; None when there is none. Read on first
+        use, not by the scan: only a crate or module with no loader code of its own needs its
+        dependencies (secl.loaders.manifests), and the scan's results (cached) stay as they
+        are."""
+        if directory not in self.manifests:
+            return None
+        path = os.path.join(directory, name)
+        if path not in self._manifest_data:
+            self._manifest_data[path] = read_candidate(path)
+        return self._manifest_data[path]
 
     def version(self, path: str, names: tuple[str, ...]) -> str | None:
         """The version of the first of `names` pinned by the nearest manifest above `path`."""

@@ -27,6 +27,9 @@ Libraries (module paths as imported):
 * gobpf (`GOBPF`): `bcc.NewModule(source, cflags)` (BCC compiles C text), `elf.NewModule*`.
 * cgo: `C.libbpf_register_prog_handler(...)` in Go, and the C code of the preamble (the comment
   right before `import "C"`), read by the C extractor; `C.bpf_object__open*` (C libbpf).
+* ebpf-manager (`EBPF_MANAGER_MODULES`): `Init` / `InitWithOptions` / `LoadELF` of a manager
+  load the object with cilium/ebpf (kind `cilium-ebpf`); the object is the `.o` name that
+  flows into the reader, through calls the evaluator cannot follow.
 """
 
 from __future__ import annotations
@@ -50,6 +53,15 @@ CILIUM_MODULE = "github.com/cilium/ebpf"
 LIBBPFGO_MODULE = "github.com/aquasecurity/libbpfgo"
 GOBPF_BCC = "github.com/iovisor/gobpf/bcc"
 GOBPF_ELF = "github.com/iovisor/gobpf/elf"
+# ebpf-manager: github.com/DataDog/ebpf-manager, its fork github.com/gojue/ebpfmanager (named
+# github.com/ehids/ebpfmanager before: its go.mod history), and the older manager package of
+# DataDog's cilium/ebpf fork. All load with cilium/ebpf (see _MANAGER_INIT).
+EBPF_MANAGER_MODULES = (
+    "github.com/DataDog/ebpf-manager",
+    "github.com/gojue/ebpfmanager",
+    "github.com/ehids/ebpfmanager",
+    "github.com/DataDog/ebpf/manager",
+)
 
 # Plain substring tests, cheaper than one regex over every Go file of a tree.
 _HINTS = (
@@ -59,6 +71,9 @@ _HINTS = (
     b"bpf2go",
     b"libbpf_register_prog_handler",
     b"C.bpf_object__open",
+    b"ebpf-manager",
+    b"ebpfmanager",
+    b"github.com/DataDog/ebpf/manager",
 )
 _EMBED_OBJECT = re.compile(rb"//go:embed[ \t][^\n]*\.o\b")
 # What makes a parse worth it (a file with only bpf2go go:generate lines needs no tree).
@@ -158,6 +173,19 @@ _GOBPF_ELF_OPEN = frozenset(
     {"NewModule", "NewModuleWithLog", "NewModuleFromReader", "NewModuleFromReaderWithLog"}
 )
 _C_OPEN = frozenset({"bpf_object__open_file", "bpf_object__open", "bpf_object__open_mem"})
+# ebpf-manager's (*Manager) methods that read the object, with their argument count. Both
+# libraries' manager.go: Init(elf io.ReaderAt) calls InitWithOptions(elf, Options{}), which
+# reads the object with cilium/ebpf's ebpf.LoadCollectionSpecFromReader(elf) (DataDog: through
+# initState() -> loadELF(); gojue: in InitWithOptions itself); DataDog's LoadELF(elf) calls
+# loadELF() alone. Programs are attached by the manager from its Probe structs (probe.go:
+# HookFuncName / AttachToFuncName / MatchFuncName / SyscallFuncName, else cilium/ebpf's own
+# ProgramSpec.AttachTo in DataDog's internalInit(); tracepoint.go: `tracepoint/CAT/NAME` split
+# from the section), never by libbpf's reading of the section suffix: cilium/ebpf's rules.
+_MANAGER_INIT = {"Init": 1, "InitWithOptions": 2, "LoadELF": 1}
+_MANAGER_SITE = re.compile(rb"\b(Init|InitWithOptions|LoadELF)\s*\(")
+# `bytecode/probe.o`, `tracer-debug.o`: a file name, not a bare suffix such as `_core.o`.
+_OBJECT_NAME = re.compile(r"(?:.*/)?[^\W_][\w.+-]*\.o")
+_MAX_LOOSE = 256  # expressions visited to find the object names of one reader
 
 # cmd/bpf2go/main.go newB2G(): the flags that take no value; every other one takes the next
 # word (or `=value`).
@@ -572,6 +600,7 @@ class _GoFile:
             self._check_errors()
             self._sites()
             self._cgo()
+            self._manager_sites()
         uses = list(self.uses)
         for fields, owners in self._libbpfgo_uses:
             if self._generic_unknown or any(o in self._auto for o in owners):
@@ -1046,6 +1075,154 @@ class _GoFile:
                 certain=bool(objects),
             )
         )
+
+    # -- ebpf-manager ----------------------------------------------------------------------
+
+    def _manager_sites(self) -> None:
+        """`m.Init(reader)`, `m.InitWithOptions(reader, options)`, `m.LoadELF(reader)` in a
+        file that imports ebpf-manager (_MANAGER_INIT)."""
+        assert self.tree is not None
+        imported = set(self.imports.values()) | set(self.dot_imports)
+        if not any(m in imported for m in EBPF_MANAGER_MODULES):
+            return
+        root = self.tree.root_node
+        broken = root.has_error
+        for m in _MANAGER_SITE.finditer(self.data):
+            name = m.group(1).decode()
+            node = root.descendant_for_byte_range(m.start(1), m.end(1))
+            call = _call_of(node, name)
+            if call is None or (broken and _broken(call)):
+                continue
+            function = call.child_by_field_name("function")
+            receiver = function.child_by_field_name("operand") if function is not None else None
+            args = _args(call)
+            if (
+                receiver is None  # a method, never a package's function
+                or len(args) != _MANAGER_INIT[name]
+                or (receiver.type == "identifier" and _text(receiver) in self.imports)
+                or not self._may_be_manager(receiver, _function_of(call))
+            ):
+                continue
+            self._manager_use(call, _function_of(call), name, args[0])
+
+    def _manager_use(self, call: Node, fn: Node | None, name: str, reader: Node) -> None:
+        objects = self._loose_objects(reader, fn)
+        self.uses.append(
+            LoaderUse(
+                kind=CILIUM,
+                path=self.path,
+                span=self.span(call),
+                value=f"ebpf-manager {name} {', '.join(objects) or '?'}",
+                objects=tuple(objects),
+                # The manager attaches its Probes itself, but never through libbpf's reading
+                # of a section suffix (what auto_attach stands for).
+                auto_attach=False,
+                certain=bool(objects),
+            )
+        )
+
+    def _may_be_manager(self, receiver: Node, fn: Node | None) -> bool:
+        """False when the file shows the receiver's type and it is no `Manager` (a
+        struct field declared here, a composite literal): `cfg.Init(x)` of another type."""
+        types: list[str] = []
+        if receiver.type == "selector_expression":
+            field = receiver.child_by_field_name("field")
+            if field is not None:
+                types += self._field_types(_text(field))
+        for v in self.eval(receiver, fn):
+            if v[0] == "lit" and v[1].parent is not None:
+                kind = v[1].parent.child_by_field_name("type")
+                types.append(_text(kind))
+        return not types or any(t.rstrip().endswith("Manager") for t in types)
+
+    def _field_types(self, name: str) -> list[str]:
+        """The declared types of the struct fields called `name` in the file's types."""
+        out: list[str] = []
+        for kind in self.types.values():
+            if kind.type != "struct_type":
+                continue
+            for decl_list in kind.named_children:
+                for decl in decl_list.named_children:
+                    if decl.type != "field_declaration":
+                        continue
+                    names = [_text(n) for n in decl.children_by_field_name("name")]
+                    declared = decl.child_by_field_name("type")
+                    if name in names and declared is not None:
+                        out.append(_text(declared))
+        return out
+
+    def _loose_objects(self, node: Node, fn: Node | None) -> list[str]:
+        """Object file names a reader holds: what the evaluator finds (go:embed, os.ReadFile),
+        and the `.o` names that flow into it through calls it cannot follow, as far as their
+        arguments: ecapture's `assets.Asset(p.GetBPFName("bytecode/bash_kern.o"))`, DataDog's
+        agent's `bytecode.GetReader(dir, "tracer.o")`, a helper of the file that derives the
+        name from its argument."""
+        found: set[str] = set()
+        self._loose(node, fn, 0, found, set(), 0)
+        return sorted(found)
+
+    def _loose(
+        self, node: Node, fn: Node | None, index: int, found: set[str], seen: set, depth: int
+    ) -> None:
+        key = (node.id, fn.id if fn is not None else None, index)
+        if key in seen or depth > _MAX_DEPTH or len(seen) >= _MAX_LOOSE:
+            return
+        seen.add(key)
+        values = self.eval(node, fn, index)
+        found.update(self.embedded(values))
+        found.update(s for s in self.strings(values) if _OBJECT_NAME.fullmatch(s))
+        if not any(v[0] == "unknown" for v in values):
+            return
+        t = node.type
+        depth += 1
+        if t in ("parenthesized_expression", "unary_expression"):
+            for inner in node.named_children:
+                self._loose(inner, fn, index, found, seen, depth)
+        elif t == "identifier":
+            refs = self.scope(fn).get(_text(node)) if fn is not None else None
+            refs = _visible(refs, node.start_byte) if refs else None
+            scope_fn = fn if refs else None
+            for ref in refs or self.top.get(_text(node)) or ():
+                if ref[0] == "expr":
+                    self._loose(ref[1], ref[3], ref[2], found, seen, depth)
+                elif ref[0] == "param" and scope_fn is not None:
+                    self._loose_params(ref[1], ref[2], found, seen, depth)
+        elif t == "selector_expression":
+            field = node.child_by_field_name("field")
+            stores = self._field_stores.get(_text(field)) if field is not None else None
+            if field is not None and stores is None:
+                stores = self._field_stores[_text(field)] = self._find_field_stores(_text(field))
+            for value, position, where in stores or ():
+                self._loose(value, where, position, found, seen, depth)
+        elif t == "call_expression":
+            for arg in _args(node):
+                self._loose(arg, fn, 0, found, seen, depth)
+            function = node.child_by_field_name("function")
+            if function is None:
+                return
+            name = _text(function.child_by_field_name("field") or function)
+            if function.type == "identifier":
+                declarations = self.functions.get(name, [])
+            else:
+                declarations = self.methods.get(name, [])
+            for decl in declarations:
+                body = decl.child_by_field_name("body")
+                for ret in _returns_of(body) if body is not None else ():
+                    lists = [c for c in ret.named_children if c.type == "expression_list"]
+                    exprs = _expressions(lists[0]) if lists else []
+                    if len(exprs) == 1:
+                        self._loose(exprs[0], decl, index, found, seen, depth)
+                    elif index < len(exprs):
+                        self._loose(exprs[index], decl, 0, found, seen, depth)
+
+    def _loose_params(self, fn: Node, index: int, found: set[str], seen: set, depth: int) -> None:
+        name_node = fn.child_by_field_name("name")
+        if name_node is None or index < 0:
+            return
+        for call in self.calls_to(_text(name_node), fn.type == "method_declaration"):
+            args = _args(call)
+            if index < len(args):
+                self._loose(args[index], _function_of(call), 0, found, seen, depth)
 
     # -- libbpfgo facts --------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from itertools import pairwise
 
 from secl.facts import Piece, SectionSite, Span
+from secl.files import is_cpp
 from secl.parse.cstring import decode_literal
 from secl.parse.tree import (
     CONDITIONALS,
@@ -46,8 +47,9 @@ _MAX_TOKENS = 600  # a declaration header longer than this is not a SEC'd functi
 
 
 def extract_sites(path: str, data: bytes, tree=None) -> list[SectionSite]:
-    """Every section site of one file, in source order."""
-    if b"SEC" not in data and b"section" not in data:
+    """Every section site of one file, in source order. C++ code is never a BPF source
+    (clang compiles BPF programs from C): it has no sites."""
+    if (b"SEC" not in data and b"section" not in data) or is_cpp(path):
         return []
     data = line_ends(data)  # as `parse` read it: offsets are the same
     if tree is None:

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class FileFacts:
-    """What the parse stage and the tree readers of the analysis found in one C file."""
+    """What the parse stage and the tree readers of the analysis found in one C or C++
+    file."""
 
     sites: tuple[SectionSite, ...]  # secl.parse.bpf.extract_sites
     # secl.parse.loader.extract_loader_facts, for a file secl.parse.loader.is_loader takes
@@ -26,6 +27,8 @@ class FileFacts:
     # function name -> byte range of its body (the upgrade analysis follows calls), for a
     # file with a section site
     functions: tuple[tuple[str, tuple[int, int]], ...] | None = None
+    # One line when a C++ loader does not parse cleanly (its facts there are uncertain).
+    problem: str | None = None
 
 
 # A file this large is read by its text first: a header that bpftool dumped (vmlinux.h, 2-3
@@ -85,24 +88,33 @@ def function_bodies(tree: Tree) -> dict[str, tuple[int, int]]:
 
 def file_facts(path: str, data: bytes, tree: Tree | None = None) -> FileFacts:
     """The facts of one file (parsed here unless `tree` is given)."""
+    from secl.files import is_cpp
     from secl.parse.bpf import extract_sites
-    from secl.parse.loader import LoaderFacts, extract_loader_facts, is_loader
+    from secl.parse.loader import LoaderFacts, extract_loader_facts, is_loader, syntax_errors
     from secl.parse.tree import Positions, parse
 
-    if not has_sites(data) and not may_load(data):
+    cpp = is_cpp(path)
+    if not needs_parse(data, path):
         # Nothing a parse would find (a huge header): its loader facts are none.
         empty = LoaderFacts(path, frozenset(), frozenset()) if is_loader(data) else None
         return FileFacts((), empty, None)
     if tree is None:
-        tree = parse(data)
-    sites = tuple(extract_sites(path, data, tree)) if has_sites(data) else ()
+        tree = parse(data, cpp)
+    sites = tuple(extract_sites(path, data, tree)) if has_sites(data) and not cpp else ()
     loader = None
     if is_loader(data):
         loader = extract_loader_facts(path, data, tree, Positions(data))
     functions = tuple(function_bodies(tree).items()) if sites else None
-    return FileFacts(sites, loader, functions)
+    problem = None
+    errors = syntax_errors(tree.root_node) if cpp and loader is not None else ()
+    if errors:
+        row = errors[0].start_point[0] + 1
+        problem = f"C++ syntax error at line {row}; loader facts near it are uncertain"
+    return FileFacts(sites, loader, functions, problem)
 
 
-def needs_parse(data: bytes) -> bool:
-    """Whether `file_facts` parses the file."""
-    return has_sites(data) or may_load(data)
+def needs_parse(data: bytes, path: str = "") -> bool:
+    """Whether `file_facts` parses the file: C++ code only as a loader."""
+    from secl.files import is_cpp
+
+    return (has_sites(data) and not is_cpp(path)) or may_load(data)

@@ -119,9 +119,19 @@ class Flow:
             if loop is not None:
                 loop.continues.append(point)
             return []
-        if t == "return_statement":
+        if t in ("return_statement", "throw_statement", "co_return_statement"):
             self._new(node, preds)
             return []
+        if t == "function_definition":
+            # Only C++ has one in a body: tree-sitter-cpp's reading of a macro loop,
+            # `bpf_object__for_each_program(p, obj) { ... }`; taken as C takes it: the macro
+            # call, then its block.
+            head = self._new(node.child_by_field_name("declarator"), preds)
+            return self._branch(node.child_by_field_name("body"), [head])
+        if t == "try_statement":
+            return self._try(node, preds)
+        if t == "for_range_loop":
+            return self._range_loop(node, preds)
         if t == "goto_statement":
             point = self._new(node, preds)
             label = node.child_by_field_name("label")
@@ -192,6 +202,32 @@ class Flow:
         self._link(jumps.continues, again)
         return out + jumps.breaks
 
+    def _try(self, node: Node, preds: list[int]) -> list[int]:
+        """C++ `try { ... } catch (...) { ... }`: a handler may start where a statement of the
+        body that calls, throws or allocates is about to run (its stores not yet done)."""
+        first = len(self.nodes)
+        out = self._branch(node.child_by_field_name("body"), preds)
+        throwing = {p for p in range(first, len(self.nodes)) if _may_throw(self.nodes[p])}
+        entries = sorted(
+            {q for q in [*preds, *range(first, len(self.nodes))]
+             if any(s in throwing for s in self.successors[q])}
+        )  # fmt: skip
+        for clause in node.named_children:
+            if clause.type == "catch_clause":
+                out += self._branch(clause.child_by_field_name("body"), entries)
+        return out
+
+    def _range_loop(self, node: Node, preds: list[int]) -> list[int]:
+        """C++ `for (auto &x : range) body`: the range is read once, then the body runs zero
+        or more times."""
+        jumps = _Jumps()
+        self._loops.append(jumps)
+        head = self._new(node.child_by_field_name("right"), preds)
+        self._link(self._branch(node.child_by_field_name("body"), [head]), head)
+        self._loops.pop()
+        self._link(jumps.continues, head)
+        return [head, *jumps.breaks]
+
     def _switch(self, node: Node, preds: list[int]) -> list[int]:
         condition = self._new(node.child_by_field_name("condition"), preds)
         body = node.child_by_field_name("body")
@@ -248,6 +284,21 @@ class Flow:
             stack.extend(self.successors[point])
         self._reach[key] = found
         return found
+
+
+_THROWING = frozenset({"call_expression", "throw_statement", "throw_expression", "new_expression",
+                       "co_await_expression"})  # fmt: skip
+
+
+def _may_throw(node: Node | None) -> bool:
+    """Whether a statement may throw a C++ exception: it calls, throws or allocates."""
+    stack = [node] if node is not None else []
+    while stack:
+        current = stack.pop()
+        if current.type in _THROWING:
+            return True
+        stack.extend(current.children)
+    return False
 
 
 def always_runs(store: Node, statement: Node | None) -> bool:

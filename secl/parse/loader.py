@@ -19,6 +19,7 @@ Everything a program can be reached by is an abstract value (plain tuples, hasha
     ("opts", SCOPE, VAR)           a bpf_kprobe_opts / bpf_uprobe_opts variable
     ("int", N, START, END)  ("sym", NAME, START, END)  ("str", TEXT, START, END)
     ("null", START, END)  ("unknown", START, END)
+    ("undecided", START, END)      C++: a default argument the file does not show
 
 OWNER is ("skel", NAME), ("obj", PATH) or ("unknown",). The byte range of a leaf value is where
 it is written, so that evidence can point at the line that proves it (the `.offset = 9`, the
@@ -31,9 +32,10 @@ tree, and only identifiers in code are used.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from secl.facts import Span
+from secl.files import is_cpp
 from secl.parse.cstring import decode_literal
 from secl.parse.flow import ENTRY, Flow, always_runs
 from secl.parse.tree import Positions, parse
@@ -105,8 +107,26 @@ _PERF_LINK_EXPECTATION = re.compile(
     rb"\b(BPF_LINK_TYPE_PERF_EVENT|BPF_PERF_EVENT_(?:K|U)(?:RET)?PROBE)\b"
 )
 _DECLARATOR_WRAPPERS = frozenset(
-    {"pointer_declarator", "array_declarator", "parenthesized_declarator", "attributed_declarator"}
-)
+    {"pointer_declarator", "array_declarator", "parenthesized_declarator", "attributed_declarator",
+     "reference_declarator"}  # C++ `T &x`, `T &&x` (never in a C tree)
+)  # fmt: skip
+# C++ only: what a function scope is (a lambda's body runs when it is called, not where it is
+# written), parameters with a default, the casts that only change a value's type, and the
+# smart pointers whose first template argument is the type they hold.
+_FUNCTIONS = frozenset({"function_definition", "lambda_expression"})
+_PARAMETERS = frozenset({"parameter_declaration", "optional_parameter_declaration"})
+_CASTS = frozenset({"static_cast", "reinterpret_cast", "const_cast"})
+_CPP_CONTAINERS = frozenset(
+    {"namespace_definition", "template_declaration", "class_specifier", "struct_specifier",
+     "field_declaration_list", "declaration", "export_declaration"}
+)  # fmt: skip
+_SMART_POINTERS = frozenset({"unique_ptr", "shared_ptr"})
+# bpftool's C++ skeleton (gen.c: do_skeleton(), under `#ifdef __cplusplus`) gives `struct
+# NAME` static members: NAME::open(opts), NAME::open_and_load(), NAME::attach(skel), ...
+# The C++-only patterns stay source text, compiled (and cached by `re`) on the first C++ file:
+# a run of C files does not pay for them.
+_CPP_SKEL_CALL = rb"\b([A-Za-z_]\w*)\s*::\s*(open_and_load|open)\s*\("
+_CPP_SKEL_ATTACH = rb"\b([A-Za-z_]\w*)\s*::\s*attach\s*\("
 _INT = re.compile(r"([+-]?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)[uUlL]*\Z")
 _MAX_VALUES = 64
 _MAX_CONTEXTS = 64
@@ -194,7 +214,7 @@ def extract_loader_facts(
     flags of its build rule or compile command, `--define`): they name macro-named
     skeleton types (`struct SKEL_NAME *skel` with `-DSKEL_NAME=tool_bpf`)."""
     if tree is None:
-        tree = parse(data)
+        tree = parse(data, is_cpp(path))
     return _Loader(path, data, tree, positions, defines or {}).run()
 
 
@@ -220,11 +240,20 @@ class _Var:
     is_array: bool = False  # declared with [] (a table, when initialised)
 
 
+def _inner(declarator: Node) -> Node | None:
+    """The declarator a wrapper holds (C++'s `&x` names it by no field)."""
+    found = declarator.child_by_field_name("declarator")
+    if found is None and declarator.type == "reference_declarator":
+        named = declarator.named_children
+        found = named[-1] if named else None
+    return found
+
+
 def _is_array(declarator: Node | None) -> bool:
     while declarator is not None and declarator.type in _DECLARATOR_WRAPPERS:
         if declarator.type == "array_declarator":
             return True
-        declarator = declarator.child_by_field_name("declarator")
+        declarator = _inner(declarator)
     return False
 
 
@@ -248,6 +277,62 @@ def _int_value(text: str) -> int | None:
     return -value if sign == "-" else value
 
 
+def syntax_errors(root: Node) -> list[Node]:
+    """The ERROR and missing nodes of a tree, in order, but for the ones every libbpf loader
+    has: the `.field = x` of `LIBBPF_OPTS(type, name, .field = x)` (a designated
+    initialiser as a macro argument is no expression), and a file-scope `LIBBPF_OPTS(...)`
+    declaration."""
+    found: list[Node] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.type == "ERROR" or node.is_missing:
+            parent = node.parent
+            if (
+                node.text.strip() == b"."
+                and parent is not None
+                and parent.type in ("argument_list", "parameter_list")
+            ):
+                continue
+            if node.type == "ERROR" and re.match(_OPTS_DECLARATION, node.text) is not None:
+                continue
+            found.append(node)
+            continue
+        if node.has_error:
+            stack.extend(reversed(node.children))
+    return found
+
+
+_OPTS_DECLARATION = rb"(?:static\s+)?(?:DECLARE_)?LIBBPF_OPTS\s*\("
+
+
+def _macro_loop(fn: Node) -> bool:
+    """Whether a C++ function definition is a macro loop written in a body
+    (`bpf_object__for_each_program(prog, obj) { ... }`): C++ has no function in a function,
+    tree-sitter-cpp reads the macro call and its block as one."""
+    parent = fn.parent
+    return (
+        fn.type == "function_definition"
+        and parent is not None
+        and parent.type in ("compound_statement", "case_statement", "labeled_statement")
+    )
+
+
+def _in_macro_loop(node: Node) -> bool:
+    """Whether a C++ type name is an argument of a macro loop's header (`_macro_loop`)."""
+    holder = node.parent.parent.parent if node.parent and node.parent.parent else None
+    return holder is not None and holder.parent is not None and _macro_loop(holder.parent)
+
+
+def _global_name(node: Node) -> Node | None:
+    """The name of a C++ `::name` (the global namespace's: libbpf's own functions); None
+    for anything else."""
+    if node.type != "qualified_identifier" or node.child_by_field_name("scope") is not None:
+        return None
+    name = node.child_by_field_name("name")
+    return name if name is not None and name.type == "identifier" else None
+
+
 def _args(call: Node) -> list[Node]:
     arguments = call.child_by_field_name("arguments")
     if arguments is None:
@@ -260,7 +345,9 @@ def _declarator_name(node: Node | None) -> Node | None:
         "function_declarator",
         "init_declarator",
     }:
-        node = node.child_by_field_name("declarator")
+        node = _inner(node)
+    while node is not None and node.type == "qualified_identifier":
+        node = node.child_by_field_name("name")  # C++ `Loader::attach`: named `attach`
     return node if node is not None and node.type in ("identifier", "field_identifier") else None
 
 
@@ -268,10 +355,32 @@ def _type_name(decl: Node) -> str | None:
     t = decl.child_by_field_name("type")
     if t is None:
         return None
-    if t.type in ("struct_specifier", "union_specifier", "enum_specifier"):
+    if t.type in ("struct_specifier", "union_specifier", "enum_specifier", "class_specifier"):
         name = t.child_by_field_name("name")
         return name.text.decode() if name is not None else None
-    return t.text.decode()
+    held = _held_type(t)
+    return held if held is not None else t.text.decode()
+
+
+def _held_type(t: Node) -> str | None:
+    """C++: the type a `std::unique_ptr<T, D>` / `std::shared_ptr<T>` holds (its `->` is
+    T's); None for any other type."""
+    while t.type == "qualified_identifier":
+        inner = t.child_by_field_name("name")
+        if inner is None:
+            return None
+        t = inner
+    name = t.child_by_field_name("name") if t.type == "template_type" else None
+    arguments = t.child_by_field_name("arguments") if name is not None else None
+    if name is None or arguments is None or name.text.decode() not in _SMART_POINTERS:
+        return None
+    first = next((c for c in arguments.named_children if c.type == "type_descriptor"), None)
+    held = first.child_by_field_name("type") if first is not None else None
+    if held is None:
+        return None
+    if held.type in ("struct_specifier", "class_specifier"):
+        held = held.child_by_field_name("name")
+    return held.text.decode() if held is not None else None
 
 
 def _anonymous_fields(decl: Node) -> tuple[str, ...]:
@@ -323,6 +432,10 @@ class _Loader:
         self.path = path
         self.data = data
         self.root = tree.root_node
+        self.cpp = is_cpp(path)
+        # C++: byte ranges of the functions (or the ERROR nodes outside any) that hold a
+        # syntax error: the facts there are uncertain (see `_troubled`).
+        self._troubles: list[tuple[int, int]] | None = None
         self.positions = positions if positions is not None else Positions(data)
         self.command_line = command_line or {}
         self._defines: dict[str, str] | None = None
@@ -370,6 +483,15 @@ class _Loader:
             name = self.resolve_name(m.group(1).decode())
             if name is not None and name not in LIBBPF_OBJECTS:
                 names.add(name)
+        if self.cpp and b"::" in self.data:
+            # `probe_bpf::open_and_load()`; `X::open()` only next to a skeleton header (a
+            # class of one's own may well have an open()).
+            for m in re.finditer(_CPP_SKEL_CALL, self.data):
+                name = m.group(1).decode()
+                if name not in LIBBPF_OBJECTS and (
+                    m.group(2) == b"open_and_load" or _SKEL_INCLUDE.search(self.data)
+                ):
+                    names.add(name)
         return frozenset(names)
 
     def resolve_name(self, name: str, header: bool = False) -> str | None:
@@ -406,34 +528,113 @@ class _Loader:
             if node is None or node.type != "identifier":
                 continue  # a comment, a string, a field name
             call = node.parent
+            callee: Node = node
+            if self.cpp and call is not None and _global_name(call) == node:
+                callee, call = call, call.parent  # C++ `::bpf_program__attach(...)`
             if (
                 call is None
                 or call.type != "call_expression"
-                or call.child_by_field_name("function") != node
+                or call.child_by_field_name("function") != callee
             ):
                 continue
             fn = self.function_of(call)
             for ctx in self.contexts(fn):
                 self._fact_call(m.group(1).decode(), call, fn, ctx)
-        facts = list(dict.fromkeys(self.facts))
+        if self.cpp and b"::" in self.data:
+            self._cpp_skeleton_attach()
+        facts = self.facts
+        if self.cpp:
+            # Evidence next to a syntax error is recorded, never a finding on its own.
+            facts = [replace(f, certain=False) if self._troubled(f) else f for f in facts]
+        facts = list(dict.fromkeys(facts))
         return LoaderFacts(self.path, frozenset(self.skeletons), frozenset(self.objects), facts)
 
     def span(self, node: Node) -> Span:
         return self.positions.span(node.start_byte, node.end_byte)
+
+    def _cpp_skeleton_attach(self) -> None:
+        """`probe_bpf::attach(skel)`: bpftool's C++ skeleton member that attaches every
+        program, as `probe_bpf__attach(skel)` does."""
+        for m in re.finditer(_CPP_SKEL_ATTACH, self.data):
+            name = m.group(1).decode()
+            if name not in self.skeletons:
+                continue
+            node = self.root.descendant_for_byte_range(m.start(1), m.end(1))
+            qualified = node.parent if node is not None else None
+            call = qualified.parent if qualified is not None else None
+            if (
+                qualified is None
+                or call is None
+                or qualified.type != "qualified_identifier"
+                or call.type != "call_expression"
+                or call.child_by_field_name("function") != qualified
+            ):
+                continue  # a comment, a string, a definition of one's own
+            fn = self.function_of(call)
+            value = f"{name}::attach"
+            owner = ("skel", name)
+            self._add("auto-attach", {("prog", owner, None)}, self.span(call), value, fn, api=value)
+
+    def _troubled(self, fact: LoaderFact) -> bool:
+        """Whether a C++ syntax error sits in the function of the fact's line or call (or,
+        outside any function, around it): the tree there may not be what the code says."""
+        if self._troubles is None:
+            self._troubles = []
+            for error in syntax_errors(self.root):
+                fn = self.function_of(error)
+                holder = fn if fn is not None else error
+                self._troubles.append((holder.start_byte, holder.end_byte))
+        spans = [fact.span] if fact.call is None else [fact.span, fact.call]
+        return any(
+            start <= s.end_byte and s.start_byte <= end
+            for s in spans
+            for start, end in self._troubles
+        )
 
     def span_bytes(self, start: int, end: int) -> Span:
         return self.positions.span(start, end)
 
     # -- scopes --------------------------------------------------------------------------
 
-    @staticmethod
-    def function_of(node: Node) -> Node | None:
+    def function_of(self, node: Node) -> Node | None:
+        """The function `node` is in: in C++ also a lambda, whose body runs when it is
+        called (its order with the code around it is unknown), not where it is written."""
+        kinds = _FUNCTIONS if self.cpp else ("function_definition",)
         current = node.parent
         while current is not None:
-            if current.type == "function_definition":
+            if current.type in kinds and not (self.cpp and _macro_loop(current)):
                 return current
             current = current.parent
         return None
+
+    def _macro_argument_use(self, node: Node, var: _Var, fn: Node | None) -> None:
+        """C++ reads two libbpf macros as declarations, their arguments as parameter types:
+        `bpf_object__for_each_program(prog, obj) { ... }` in a body (see `_macro_loop`):
+        `prog` takes every program of `obj` there; and a file-scope `static
+        LIBBPF_OPTS(bpf_kprobe_opts, opts);`. Both as C's reading takes them."""
+        decl = node.parent
+        params = decl.parent if decl is not None else None
+        function = params.parent if params is not None else None
+        if (
+            decl is None or params is None or function is None or function.parent is None
+            or decl.type != "parameter_declaration" or function.type != "function_declarator"
+        ):  # fmt: skip
+            return
+        name = function.child_by_field_name("declarator")
+        macro = name.text if name is not None else b""
+        named = [c for c in params.named_children if c.type in _PARAMETERS]
+        if len(named) < 2 or named[0].type != "parameter_declaration":
+            return
+        if macro == b"bpf_object__for_each_program" and _macro_loop(function.parent):
+            if len(named) == 2 and named[0] == decl:
+                var.for_each.append(named[1].child_by_field_name("type"))
+        elif macro.decode() in _OPTS_MACROS and fn is None and named[1] == decl:
+            if self.function_of(function) is not None:
+                return
+            kind = named[0].child_by_field_name("type")
+            var.kind = "local"
+            var.opts_type = kind.text.decode() if kind is not None else None
+            var.defs.append(function)  # its `.field = x` C's reading leaves out too
 
     @staticmethod
     def function_name(fn: Node | None) -> str | None:
@@ -459,6 +660,8 @@ class _Loader:
                         "declaration_list",
                     ):
                         stack.append(child)
+                    elif self.cpp and child.type in _CPP_CONTAINERS:
+                        stack.append(child)  # namespaces, classes, templates
             self._functions = found
         return self._functions
 
@@ -477,12 +680,15 @@ class _Loader:
         pattern = re.compile(rb"\b" + re.escape(name.encode()) + rb"\b")
         for m in pattern.finditer(self.data, start, end):
             node = self.root.descendant_for_byte_range(m.start(), m.end())
+            if self.cpp and node is not None and node.type == "type_identifier":
+                self._macro_argument_use(node, var, fn)
+                continue
             if node is None or node.type != "identifier":
                 continue
             if fn is None and self.function_of(node) is not None:
                 owner = self.function_of(node)
-                if self.var(owner, name).kind != "none":
-                    continue  # a local of that function, not the global
+                if self.lookup(owner, name)[0] is not None:
+                    continue  # a local of that function (or one a lambda is in), not the global
                 self._use(node, var, is_global_store=True)
                 continue
             self._use(node, var)
@@ -494,9 +700,7 @@ class _Loader:
             return
         child = node
         while (
-            parent is not None
-            and parent.type in _DECLARATOR_WRAPPERS
-            and parent.child_by_field_name("declarator") == child
+            parent is not None and parent.type in _DECLARATOR_WRAPPERS and _inner(parent) == child
         ):
             child, parent = parent, parent.parent
         if parent is None:
@@ -518,13 +722,20 @@ class _Loader:
                     var.opts_type = kind.text.decode()
                     var.defs.append(holder)
                     return
-            if t == "parameter_declaration" and self.function_of(parent) is None:
+            if t in _PARAMETERS and self.function_of(parent) is None:
                 return  # a prototype's parameter names nothing
-            if t == "parameter_declaration" and parent.child_by_field_name("declarator") == child:
+            if t in _PARAMETERS and parent.child_by_field_name("declarator") == child:
                 var.kind = "param"
                 plist = parent.parent
-                if plist is not None:
-                    params = [c for c in plist.named_children if c.type == "parameter_declaration"]
+                if self.cpp and (
+                    plist is None
+                    or plist.parent is None
+                    or plist.parent.type
+                    not in ("function_declarator", "abstract_function_declarator")
+                ):
+                    var.kind = "local"  # a C++ `catch (T &e)`: no argument of any call
+                elif plist is not None:
+                    params = [c for c in plist.named_children if c.type in _PARAMETERS]
                     var.index = next((i for i, p in enumerate(params) if p == parent), -1)
                 self._declared_type(parent, var)
                 return
@@ -630,11 +841,13 @@ class _Loader:
             var.field_order = order
 
     def lookup(self, fn: Node | None, name: str) -> tuple[Node | None, _Var]:
-        """The scope that declares `name` as seen from `fn`, and what it says."""
-        if fn is not None:
+        """The scope that declares `name` as seen from `fn`, and what it says; from a C++
+        lambda, the functions it is written in come next."""
+        while fn is not None:
             local = self.var(fn, name)
             if local.kind != "none":
                 return fn, local
+            fn = self.function_of(fn) if fn.type == "lambda_expression" else None
         return None, self.var(None, name)
 
     # -- control flow ----------------------------------------------------------------------
@@ -746,6 +959,16 @@ class _Loader:
         escapes = False
         for m in re.finditer(rb"\b" + re.escape(name.encode()) + rb"\b", self.data):
             node = self.root.descendant_for_byte_range(m.start(), m.end())
+            if self.cpp and node is not None:
+                # `this->f(...)`, `Loader::f(...)`: calls; `obj.f(...)` may be another
+                # class's f, and a C++ name can be taken in more ways than C's: unknown.
+                kind = self._cpp_use(node)
+                if kind == "call":
+                    calls.append(node.parent.parent)  # type: ignore[union-attr]
+                elif kind == "escape":
+                    escapes = True
+                if kind is not None:
+                    continue
             if node is None or node.type != "identifier":
                 continue
             parent = node.parent
@@ -760,6 +983,34 @@ class _Loader:
         result = None if escapes else calls
         self._calls[name] = result
         return result
+
+    @staticmethod
+    def _cpp_use(node: Node) -> str | None:
+        """How C++ code uses the name `node` when C's reading cannot tell: "call" (the node's
+        grandparent is the call), "definition", "escape"; None for C's own cases."""
+        parent = node.parent
+        if parent is None:
+            return None
+        if node.type == "field_identifier" and parent.type == "field_expression":
+            holder = parent.parent
+            if holder is None or holder.type != "call_expression":
+                return "definition"  # a field read, as C takes it
+            base = parent.child_by_field_name("argument")
+            if holder.child_by_field_name("function") == parent and base is not None:
+                return "call" if base.type == "this" else "escape"
+            return "escape"
+        if node.type == "identifier" and parent.type == "qualified_identifier":
+            holder = parent.parent
+            if holder is not None and holder.type == "function_declarator":
+                return "definition"
+            if (
+                holder is not None
+                and holder.type == "call_expression"
+                and (holder.child_by_field_name("function") == parent)
+            ):
+                return "call"
+            return "escape"
+        return None
 
     def defines(self) -> dict[str, str]:
         """Object-like macros: the file's own #defines, over the command line's."""
@@ -839,10 +1090,11 @@ class _Loader:
 
     def _eval(self, node: Node, fn: Node | None, ctx: Ctx = None) -> frozenset:
         t = node.type
-        if t == "identifier":
+        if t == "identifier" or (t == "type_identifier" and self.cpp and _in_macro_loop(node)):
             return self._eval_identifier(node, fn, ctx)
         if t == "number_literal":
-            value = _int_value(node.text.decode())
+            text = node.text.decode()
+            value = _int_value(text.replace("'", "") if self.cpp else text)  # C++ 1'000
             if value is None:
                 return self._unknown(node)
             return frozenset({("int", value, node.start_byte, node.end_byte)})
@@ -888,6 +1140,15 @@ class _Loader:
             return frozenset(out)
         if t == "initializer_pair":
             return self.eval(node.child_by_field_name("value"), fn, ctx)
+        if t == "argument_list" and self.cpp:
+            # C++ direct initialisation, `T x(v)`: a copy of v; a smart pointer holds its
+            # first argument (`std::unique_ptr<T, D> p(T::open(), &T::destroy)`).
+            args = [c for c in node.named_children if c.type != "comment"]
+            decl = node.parent.parent if node.parent is not None else None
+            kind = decl.child_by_field_name("type") if decl is not None else None
+            held = kind is not None and decl.type == "declaration" and _held_type(kind) is not None
+            if len(args) == 1 or (args and held):
+                return self.eval(args[0], fn, ctx)
         return self._unknown(node)
 
     def _string(self, node: Node) -> str | None:
@@ -922,9 +1183,16 @@ class _Loader:
     def _eval_identifier(self, node: Node, fn: Node | None, ctx: Ctx = None) -> frozenset:
         name = node.text.decode()
         scope, var = self.lookup(fn, name)
-        if var.kind == "none" and not var.values and not var.fields and not var.for_each:
+        member: set = set()
+        if self.cpp and scope is None and var.kind == "none":
+            # A C++ class member used without `this->`: its declared type.
+            member = {("skel", s) for t in self.field_types(name) if (s := self.skeleton_type(t))}
+        if (
+            var.kind == "none" and not var.values and not var.fields and not var.for_each
+            and not member
+        ):  # fmt: skip
             return self._eval_symbol(name, node)
-        out: set = set()
+        out: set = set(member)
         for type_name in var.types:
             skeleton = self.skeleton_type(type_name)
             if skeleton is not None:
@@ -963,13 +1231,15 @@ class _Loader:
         if ctx is not None:
             call, caller, caller_ctx = ctx
             args = _args(call)
+            if self.cpp and len(args) <= index:  # C++: left out, its default
+                return self._default_value(fn, index, node)
             return (
                 self.eval(args[index], caller, caller_ctx)
                 if 0 <= index < len(args)
                 else self._unknown(node)
             )
         name = self.function_name(fn)
-        calls = self.calls_to(name) if name else None
+        calls = self.calls_into(fn, name) if name else None
         if index < 0 or not calls:
             return self._unknown(node)
         out: set = set()
@@ -977,7 +1247,63 @@ class _Loader:
             args = _args(call)
             if index < len(args):
                 out |= self.eval(args[index], self.function_of(call))
+            elif self.cpp:
+                out |= self._default_value(fn, index, node)
         return frozenset(out)
+
+    def calls_into(self, fn: Node, name: str) -> list[Node] | None:
+        """`calls_to(name)` that may enter `fn`: in C++, where a name may have overloads,
+        only the calls whose argument count `fn` takes."""
+        calls = self.calls_to(name)
+        if not self.cpp or calls is None:
+            return calls
+        out = []
+        for call in calls:
+            count = len(_args(call))
+            if self._takes(fn, count) is not False:
+                out.append(call)
+            elif count < len(self._parameters(fn) or ()) and not any(
+                self._takes(other, count) for other in self.functions().get(name, ()) if other != fn
+            ):
+                out.append(call)  # no overload takes it: the defaults are declared elsewhere
+        return out
+
+    def _takes(self, fn: Node, count: int) -> bool | None:
+        """Whether `fn` takes `count` arguments (its own defaults counted); None: any."""
+        params = self._parameters(fn)
+        if params is None:
+            return None
+        least = sum(1 for p in params if p.type == "parameter_declaration")
+        return least <= count <= len(params)
+
+    @staticmethod
+    def _parameters(fn: Node) -> list[Node] | None:
+        """The parameter declarations of a function; None when it takes any number of
+        arguments (`...`) or has no parameter list in view."""
+        decl = fn.child_by_field_name("declarator")
+        while decl is not None and decl.type not in (
+            "function_declarator",
+            "abstract_function_declarator",
+        ):
+            decl = decl.child_by_field_name("declarator")
+        params = decl.child_by_field_name("parameters") if decl is not None else None
+        if params is None or any(c.type == "..." or "variadic" in c.type for c in params.children):
+            return None
+        named = [c for c in params.named_children if c.type in _PARAMETERS]
+        if len(named) == 1 and named[0].text.strip() == b"void":
+            return []
+        return named
+
+    def _default_value(self, fn: Node, index: int, node: Node) -> frozenset:
+        """C++: the default of parameter `index` of `fn`, for a call that leaves it out;
+        "undecided" when the definition has none (the declaration in a header has it)."""
+        params = self._parameters(fn) or []
+        if index < len(params):
+            default = params[index].child_by_field_name("default_value")
+            if default is not None:
+                return self.eval(default, fn)
+            return frozenset({("undecided", node.start_byte, node.end_byte)})
+        return self._unknown(node)
 
     def _eval_symbol(self, name: str, node: Node) -> frozenset:
         if name in ("NULL", "nullptr"):
@@ -1076,6 +1402,11 @@ class _Loader:
 
     def _eval_call(self, node: Node, fn: Node | None, ctx: Ctx = None) -> frozenset:
         callee = node.child_by_field_name("function")
+        if self.cpp and callee is not None and callee.type != "identifier":
+            found = self._eval_cpp_call(node, callee, fn, ctx)
+            if found is not None:
+                return found
+            callee = _global_name(callee) or callee  # `::bpf_object__open_file(...)`
         if callee is not None and callee.type == "call_expression":
             # `___apply(SKEL_NAME, __open_and_load)()`: the skeleton's open, pasted
             pasted = _PASTED_OPEN.search(callee.text.decode("utf-8", "replace"))
@@ -1131,6 +1462,40 @@ class _Loader:
             return frozenset(out) or self._unknown(node)
         return self._unknown(node)
 
+    def _eval_cpp_call(
+        self, node: Node, callee: Node, fn: Node | None, ctx: Ctx
+    ) -> frozenset | None:
+        """The C++ calls C has no syntax for: a cast, a skeleton's static member
+        (`probe_bpf::open_and_load()`), a member function of the file (`this->attach(p)`,
+        `Loader::attach(p)`). None for the others (a `::f()` is read as `f()`)."""
+        args = _args(node)
+        if callee.type == "template_function":
+            name = callee.child_by_field_name("name")
+            if name is not None and name.text.decode() in _CASTS and len(args) == 1:
+                return self.eval(args[0], fn, ctx)
+            return None
+        if callee.type == "qualified_identifier":
+            scope = callee.child_by_field_name("scope")
+            name = callee.child_by_field_name("name")
+            if scope is None or name is None or name.type != "identifier":
+                return None
+            owner = scope.text.decode()
+            if name.text in (b"open", b"open_and_load") and owner in self.skeletons:
+                return frozenset({("skel", owner)})
+            helpers = self.functions().get(name.text.decode())
+        elif callee.type == "field_expression":
+            base = callee.child_by_field_name("argument")
+            name = callee.child_by_field_name("field")
+            if base is None or base.type != "this" or name is None:
+                return None
+            helpers = self.functions().get(name.text.decode())
+        else:
+            return None
+        out: set = set()
+        for helper in helpers or ():
+            out |= self._returns(helper, (node, fn, ctx))
+        return frozenset(out) or self._unknown(node)
+
     def _returns(self, fn: Node, ctx: Ctx) -> frozenset:
         out: set = set()
         for m in _RETURN.finditer(self.data, fn.start_byte, fn.end_byte):
@@ -1151,6 +1516,8 @@ class _Loader:
         if field_node is None or base is None:
             return self._unknown(node)
         name = field_node.text.decode()
+        if self.cpp and base.type == "this":
+            return self._eval_identifier(field_node, None)  # `this->x` is the member x
         if base.type == "field_expression":
             inner_field = base.child_by_field_name("field")
             inner = inner_field.text.decode() if inner_field is not None else ""
@@ -1203,7 +1570,10 @@ class _Loader:
                 return set()
             node = inner
         if node.type == "identifier":
-            return set(self.lookup(fn, node.text.decode())[1].types)
+            scope, var = self.lookup(fn, node.text.decode())
+            if self.cpp and scope is None and not var.types:
+                return self.field_types(node.text.decode())  # a class member's
+            return set(var.types)
         if node.type == "field_expression":
             field_node = node.child_by_field_name("field")
             return self.field_types(field_node.text.decode()) if field_node is not None else set()
@@ -1329,6 +1699,10 @@ class _Loader:
         if t == "subscript_expression":
             table = node.child_by_field_name("argument")
             index = node.child_by_field_name("index")
+            if index is None and self.cpp:  # C++ names the `[i]` part `indices`
+                indices = node.child_by_field_name("indices")
+                named = indices.named_children if indices is not None else []
+                index = named[0] if len(named) == 1 else None
             if table is None or table.type != "identifier":
                 return None
             return self._table_rows(table, _text(index), fn, ctx)
@@ -1447,7 +1821,7 @@ class _Loader:
         if fn is None or depth >= _MAX_CALL_DEPTH or not self._has_parameters(fn):
             return [None]
         name = self.function_name(fn)
-        calls = self.calls_to(name) if name else None
+        calls = self.calls_into(fn, name) if name else None
         if not calls:
             return [None]
         out: list[Ctx] = []
@@ -1467,7 +1841,7 @@ class _Loader:
         params = decl.child_by_field_name("parameters") if decl is not None else None
         if params is None:
             return False
-        named = [c for c in params.named_children if c.type == "parameter_declaration"]
+        named = [c for c in params.named_children if c.type in _PARAMETERS]
         return bool(named) and not (len(named) == 1 and named[0].text.strip() == b"void")
 
     def _fact_call(self, name: str, call: Node, fn: Node | None, ctx: Ctx) -> None:
@@ -1664,9 +2038,7 @@ class _Loader:
         if key < 0:
             return None
         node = self.root.descendant_for_byte_range(key, key)
-        while node is not None and not (
-            node.type == "function_definition" and node.start_byte == key
-        ):
+        while node is not None and not (node.type in _FUNCTIONS and node.start_byte == key):
             node = node.parent
         return node
 
@@ -1687,7 +2059,9 @@ class _Loader:
                     # expression stored (`func_addr`, `cfg->off`).
                     value = " ".join(node.text.decode("utf-8", "replace").split())
                     span = self.span(node)
-                extra = {"api": name, "call": call_span, "certain": certain}
+                # A C++ default argument declared in another file: evidence, no finding.
+                extra = {"api": name, "call": call_span,
+                         "certain": certain and v[0] != "undecided"}  # fmt: skip
                 self._add("attach-offset", progs, span, value, fn, targets=targets, **extra)
                 if by_address:
                     self._add("attach-address", progs, span, value, fn, **extra)

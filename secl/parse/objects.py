@@ -1,6 +1,9 @@
 """Compiled BPF objects (ELF, e_machine EM_BPF, either byte order) as section-site facts.
 
-The ELF tables are read with pyelftools; `.BTF`/`.BTF.ext` line info with secl.parse.btf.
+The ELF header and section table are read with pyelftools, and the symbol and relocation
+tables it locates have their fixed-size records decoded with `struct` (_symbols_unpacked(),
+_relocations_unpacked(); pyelftools reads any table they do not take); `.BTF`/`.BTF.ext`
+line info is read with secl.parse.btf.
 Programs are found the way libbpf finds them (libbpf.c: bpf_object__elf_collect() takes the
 executable SHT_PROGBITS sections, bpf_object__add_programs() every STT_FUNC symbol of such a
 section other than `.text`, whose name is the program's SEC()). Each program also records the
@@ -25,6 +28,11 @@ from dataclasses import dataclass
 from secl.facts import ObjectOrigin, Piece, SectionSite
 from secl.parse.btf import BTFError, LineInfo, line_info
 from secl.parse.tree import Positions
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from elftools.elf.relocation import RelocationSection
+    from elftools.elf.sections import SymbolTableSection
 
 ELF_MAGIC = b"\x7fELF"
 SHF_EXECINSTR = 0x4
@@ -138,14 +146,13 @@ def _wanted_data(section: str) -> bool:
 def _read_elf(data: bytes) -> _Elf:
     """pyelftools' view of the file. Whatever pyelftools raises on a corrupted file is a
     file that cannot be read, not a bug of secl: it is said in one line."""
-    import io
-
-    from elftools.elf.elffile import ELFFile
     from elftools.elf.relocation import RelocationSection
     from elftools.elf.sections import SymbolTableSection
 
+    from secl.parse.elf import ReusingELFFile
+
     try:
-        elf = ELFFile(io.BytesIO(data))
+        elf = ReusingELFFile(data)
         machine = elf["e_machine"]
         if machine != "EM_BPF":
             raise ObjectError(f"not a BPF object (e_machine {machine})")
@@ -168,21 +175,9 @@ def _read_elf(data: bytes) -> _Elf:
                 relocation_sections.append(section)
         symbols = None
         if symtab is not None:
-            found = []
-            for symbol in symtab.iter_symbols():
-                info = symbol["st_info"]
-                shndx = symbol["st_shndx"]
-                found.append(
-                    _Symbol(
-                        symbol.name,
-                        str(info["type"]),
-                        str(info["bind"]),
-                        shndx if isinstance(shndx, int) else None,
-                        int(symbol["st_value"]),
-                        int(symbol["st_size"]),
-                    )
-                )
-            symbols = tuple(found)
+            symbols = _symbols_unpacked(symtab, data)
+            if symbols is None:
+                symbols = _symbols(symtab, data)
         relocations: dict[int, tuple[tuple[int, int], ...]] = {}
         for section in relocation_sections:
             target = section["sh_info"]
@@ -193,14 +188,133 @@ def _read_elf(data: bytes) -> _Elf:
                 or sections[target].name.startswith(".struct_ops")
             ):
                 continue  # calls and struct_ops members: debug info and BTF are skipped
-            relocations[target] = tuple(
-                (int(r["r_offset"]), int(r["r_info_sym"])) for r in section.iter_relocations()
-            )
+            found = _relocations_unpacked(section)
+            if found is None:
+                found = tuple(
+                    (int(r["r_offset"]), int(r["r_info_sym"])) for r in section.iter_relocations()
+                )
+            relocations[target] = found
         return _Elf(not elf.little_endian, tuple(sections), symbols, relocations)
     except ObjectError:
         raise
     except Exception as err:  # pyelftools on a truncated or corrupted file: any exception
         raise ObjectError(f"cannot read the ELF file ({_one_line(err)})") from err
+
+
+def _symbols(symtab: SymbolTableSection, data: bytes) -> tuple[_Symbol, ...]:
+    """The symbol table, entry by entry as pyelftools' SymbolTableSection.get_symbol() parses
+    it, with the names cut out of the file at once rather than read from the stream each."""
+    from elftools.common.utils import struct_parse
+
+    entry, stream = symtab.structs.Elf_Sym, symtab.stream
+    base, size = symtab["sh_offset"], symtab["sh_entsize"]
+    names = symtab.stringtable["sh_offset"]
+    found = []
+    for n in range(symtab.num_symbols()):
+        symbol = struct_parse(entry, stream, base + n * size)
+        info = symbol["st_info"]
+        shndx = symbol["st_shndx"]
+        found.append(
+            _Symbol(
+                _cstring(data, names + symbol["st_name"]),
+                str(info["type"]),
+                str(info["bind"]),
+                shndx if isinstance(shndx, int) else None,
+                int(symbol["st_value"]),
+                int(symbol["st_size"]),
+            )
+        )
+    return tuple(found)
+
+
+# The fixed-size records of the tables pyelftools located, decoded with `struct` rather than
+# one construct parse each (the symbol table is most of what reading an object costs). Only
+# ELFCLASS64, the class of every BPF object; layouts of the ELF gABI ("Symbol Table",
+# "Relocation") as pyelftools declares them (elftools/elf/structs.py: ELFStructs._create_sym()
+# and _create_rel(), elfclass 64, not EM_MIPS):
+#   Elf64_Sym  st_name u32, st_info u8, st_other u8, st_shndx u16, st_value u64, st_size u64
+#   Elf64_Rel  r_offset u64, r_info u64 (symbol: r_info >> 32); Elf64_Rela adds r_addend s64
+# A table whose sh_entsize is not its record's size, that is compressed or runs past the end
+# of the file is left to pyelftools, whose answer (or error) it then is.
+_SYM64 = {True: struct.Struct("<IBBHQQ"), False: struct.Struct(">IBBHQQ")}
+_REL64 = {
+    (True, False): struct.Struct("<QQ"),
+    (False, False): struct.Struct(">QQ"),
+    (True, True): struct.Struct("<QQq"),
+    (False, True): struct.Struct(">QQq"),
+}
+_ST_INFO_NAMES: dict[tuple[object, int], tuple[str, str]] = {}
+
+
+def _symbols_unpacked(symtab: SymbolTableSection, data: bytes) -> tuple[_Symbol, ...] | None:
+    """The symbol table as _symbols() reads it, or None when it is pyelftools' to read."""
+    elf = symtab.elffile
+    record = _SYM64[elf.little_endian]
+    if elf.elfclass != 64 or symtab["sh_entsize"] != record.size or symtab.compressed:
+        return None
+    end = symtab.num_symbols() * record.size
+    raw = symtab.data()
+    if len(raw) < end:
+        return None  # past the end of the file
+    from elftools.elf.enums import ENUM_ST_SHNDX
+
+    special = {v for k, v in ENUM_ST_SHNDX.items() if k != "_default_"}  # not indices
+    names = symtab.stringtable["sh_offset"]
+    found = []
+    for at, (st_name, st_info, _, st_shndx, st_value, st_size) in zip(
+        range(0, end, record.size), record.iter_unpack(raw[:end]), strict=True
+    ):
+        shndx = None if st_shndx in special else st_shndx
+        kinds = _ST_INFO_NAMES.get((elf.structs, st_info))
+        if kinds is None:
+            kinds = _learn_st_info(elf.structs, raw[at : at + record.size],
+                                   (st_name, shndx, st_value, st_size))  # fmt: skip
+            if kinds is None:
+                return None
+        found.append(
+            _Symbol(_cstring(data, names + st_name), kinds[0], kinds[1], shndx, st_value, st_size)
+        )
+    return tuple(found)
+
+
+def _learn_st_info(
+    structs: object, raw: bytes, unpacked: tuple[int, int | None, int, int]
+) -> tuple[str, str] | None:
+    """The names of a symbol's type and bind as pyelftools' own Elf_Sym decodes them, learnt
+    once per st_info value and kind of file; on the way, the fields `struct` read are
+    checked against pyelftools' (None: they differ, and pyelftools reads the table)."""
+    entry = structs.Elf_Sym.parse(raw)  # type: ignore[attr-defined]
+    shndx = entry["st_shndx"]
+    theirs = (entry["st_name"], shndx if isinstance(shndx, int) else None, entry["st_value"],
+              entry["st_size"])  # fmt: skip
+    if theirs != unpacked:
+        return None
+    kinds = (str(entry["st_info"]["type"]), str(entry["st_info"]["bind"]))
+    if len(_ST_INFO_NAMES) > 4096:  # corrupted headers can make up kinds of files
+        _ST_INFO_NAMES.clear()
+    _ST_INFO_NAMES[structs, raw[4]] = kinds  # st_info: the fifth byte
+    return kinds
+
+
+def _relocations_unpacked(section: RelocationSection) -> tuple[tuple[int, int], ...] | None:
+    """(r_offset, symbol index) of each entry, or None when the table is pyelftools' to read."""
+    elf = section.elffile
+    record = _REL64[elf.little_endian, section.is_RELA()]
+    if elf.elfclass != 64 or section["sh_entsize"] != record.size or section.compressed:
+        return None
+    end = section.num_relocations() * record.size
+    raw = section.data()
+    if len(raw) < end:
+        return None  # past the end of the file
+    return tuple((r[0], r[1] >> 32) for r in record.iter_unpack(raw[:end]))
+
+
+def _cstring(data: bytes, at: int) -> str:
+    """The string at `at` of the file, as pyelftools' StringTableSection.get_string() reads
+    it (elftools/common/utils.py parse_cstring_from_stream()): up to the next NUL of the
+    file, not of the section; "" when there is none; undecodable bytes replaced."""
+    end = data.find(b"\0", at)
+    return data[at:end].decode("utf-8", "replace") if end > at else ""
 
 
 def _one_line(err: BaseException) -> str:

@@ -26,6 +26,17 @@ def c_parser() -> Parser:
     return binding("tree_sitter").Parser(c_language())
 
 
+@cache
+def cpp_language() -> Language:
+    # Loaded on the first C++ file only: a run of C files never pays for the grammar.
+    return binding("tree_sitter").Language(binding("tree_sitter_cpp").language())
+
+
+@cache
+def cpp_parser() -> Parser:
+    return binding("tree_sitter").Parser(cpp_language())
+
+
 _LONE_CR = re.compile(rb"\r(?!\n)")
 
 
@@ -42,9 +53,10 @@ def line_ends(data: bytes) -> bytes:
     return _LONE_CR.sub(b"\n", data)
 
 
-def parse(data: bytes) -> Tree:
-    """The tree of `data`; a lone CR ends a line, as for a compiler (see `line_ends`)."""
-    return c_parser().parse(line_ends(data))
+def parse(data: bytes, cpp: bool = False) -> Tree:
+    """The tree of `data` (C, or C++ with `cpp`: see secl.files.is_cpp); a lone CR ends a
+    line, as for a compiler (see `line_ends`)."""
+    return (cpp_parser() if cpp else c_parser()).parse(line_ends(data))
 
 
 class Positions:

@@ -196,6 +196,7 @@ FAMILIES = {
     "aya": "aya",
     "bcc": "bcc",
     "cilium": "cilium-ebpf",
+    "ebpf-manager": "cilium-ebpf",
     "gobpf": "gobpf",
     "libbpf-rs": "libbpf-rs",
     "libbpfgo": "libbpfgo",
@@ -312,3 +313,172 @@ def test_vendored_bpf_sources_are_not_linted_by_default(tmp_path):
         ("third_party/z/bad.c", "SECL101"),
         ("vendor/github.com/x/y/testdata/bad.c", "SECL101"),
     ]
+
+
+# -- crates and Go modules with no loader of their own ----------------------------------------
+
+# A kprobe that reads a register kprobe_multi does not fill (SECL209 when libbpf loads it), and
+# a suffix libbpf refuses on `classifier` (SECL102; aya reads only the text before the `/`).
+REGS = """#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("kprobe/schedule")
+int dump(struct pt_regs *regs)
+{
+	unsigned long bx = regs->bx;
+	return bx != 0;
+}
+
+SEC("classifier/egress")
+int egress(void *skb)
+{
+	return 0;
+}
+"""
+AYA_CRATE = {
+    "Cargo.toml": '[package]\nname = "{name}"\n\n[dependencies]\naya = "0.13"\n',
+    "src/lib.rs": "use aya::Ebpf;\n\npub fn load(path: &str) -> anyhow::Result<Ebpf> {\n"
+    "    Ok(Ebpf::load_file(path)?)\n}\n",
+}
+LIBBPF_RS_CRATE = {
+    "Cargo.toml": '[package]\nname = "{name}"\n\n[dependencies]\nlibbpf-rs = "0.26"\n',
+    "src/lib.rs": "use libbpf_rs::ObjectBuilder;\n\npub fn load(path: &str) {\n"
+    "    let object = ObjectBuilder::default().open_file(path).unwrap().load().unwrap();\n"
+    "    for program in object.progs_mut() {\n        program.attach().unwrap();\n    }\n}\n",
+}
+
+
+def crate(directory: str, name: str, files: dict[str, str]) -> dict[str, str]:
+    return {f"{directory}/{k}": v.replace("{name}", name) for k, v in files.items()}
+
+
+def member_without_loaders(dependencies: str) -> dict[str, str]:
+    """A workspace member with BPF sources and no loader code: the integration tests of the
+    crates it depends on."""
+    return {
+        "tests/it/Cargo.toml": f'[package]\nname = "it"\n\n[dependencies]\n{dependencies}',
+        "tests/it/src/main.rs": 'fn main() { println!("see the loader crates"); }\n',
+        "tests/it/bpf/regs.bpf.c": REGS,
+    }
+
+
+def test_a_crate_without_loaders_takes_the_loader_of_its_workspace_dependency(tmp_path):
+    """bpfman's integration tests: `loader = { workspace = true }` is the workspace root's
+    `[workspace.dependencies]` path entry, a crate that loads with aya."""
+    write(
+        tmp_path,
+        {
+            "Cargo.toml": '[workspace]\nmembers = ["loader", "tests/it"]\n\n'
+            '[workspace.dependencies]\nloader = { path = "./loader" }\n',
+            **crate("loader", "loader", AYA_CRATE),
+            **member_without_loaders("loader.workspace = true\n"),
+        },
+    )
+    found = loaders(tmp_path)
+    assert {p: v["kind"] for p, v in found.items()} == {"dump": "aya", "egress": "aya"}
+    (evidence,) = found["dump"]["evidence"]
+    assert evidence["filename"] == "loader/src/lib.rs" and evidence["certain"] is False
+    assert found["dump"]["version"] == "0.13"
+    assert codes(tmp_path) == []
+
+
+def test_path_dependencies_count_transitively(tmp_path):
+    write(
+        tmp_path,
+        {
+            **crate("core", "core", LIBBPF_RS_CRATE),
+            "api/Cargo.toml": '[package]\nname = "api"\n\n[dependencies]\n'
+            'core = { path = "../core" }\n',
+            "api/src/lib.rs": "pub use core::load;\n",
+            **member_without_loaders('api = { path = "../../api", version = "0.1" }\n'),
+        },
+    )
+    assert {v["kind"] for v in loaders(tmp_path).values()} == {"libbpf-rs"}
+    # still loaded by libbpf: its rules and the auto-upgrade analysis apply
+    assert [c[1] for c in codes(tmp_path)] == ["SECL102", "SECL209"]
+
+
+def test_path_dependencies_of_several_libraries_give_no_default(tmp_path):
+    write(
+        tmp_path,
+        {
+            **crate("a", "a", AYA_CRATE),
+            **crate("b", "b", LIBBPF_RS_CRATE),
+            **member_without_loaders('a = { path = "../../a" }\nb = { path = "../../b" }\n'),
+        },
+    )
+    assert {v["kind"] for v in loaders(tmp_path).values()} == {"libbpf-assumed"}
+    assert [c[1] for c in codes(tmp_path)] == ["SECL102", "SECL209"]
+
+
+def test_a_crate_with_loaders_of_its_own_keeps_them(tmp_path):
+    """The path dependency's aya does not count where the crate's own code decides."""
+    write(
+        tmp_path,
+        {
+            **crate("a", "a", AYA_CRATE),
+            **crate("tests/it", "it", LIBBPF_RS_CRATE),
+            "tests/it/Cargo.toml": '[package]\nname = "it"\n\n[dependencies]\n'
+            'libbpf-rs = "0.26"\na = { path = "../../a" }\n',
+            "tests/it/bpf/regs.bpf.c": REGS,
+        },
+    )
+    assert {v["kind"] for v in loaders(tmp_path).values()} == {"libbpf-rs"}
+
+
+@pytest.mark.parametrize(
+    ("dependencies", "kind", "value"),
+    [
+        ('aya = "0.13"\n', "aya", "Cargo.toml depends on aya"),
+        ('bpf = { package = "libbpf-rs", version = "0.26" }\n', "libbpf-rs",
+         "Cargo.toml depends on bpf"),
+        # a path dependency outside the project is no crate of it: the manifest decides
+        ('aya = "0.13"\nx = { path = "../../../elsewhere" }\n', "aya", "Cargo.toml depends on aya"),
+        ('aya = "0.13"\nlibbpf-rs = "0.26"\n', "libbpf-assumed", None),
+        ('serde = "1"\n', "libbpf-assumed", None),
+    ],
+)  # fmt: skip
+def test_a_crate_manifest_dependency_on_a_loader_library(tmp_path, dependencies, kind, value):
+    write(tmp_path, member_without_loaders(dependencies))
+    found = loaders(tmp_path)["dump"]
+    assert found["kind"] == kind
+    # the check agrees: libbpf's rules only where libbpf loads
+    expected = [] if kind == "aya" else ["SECL102", "SECL209"]
+    assert [c[1] for c in codes(tmp_path)] == expected
+    if value is None:
+        assert found["evidence"] == []
+        return
+    (evidence,) = found["evidence"]
+    assert evidence["value"] == value and evidence["certain"] is False
+    assert evidence["filename"] == "tests/it/Cargo.toml"
+    assert evidence["location"]["row"] == 5  # the dependency's line
+
+
+@pytest.mark.parametrize(
+    ("requires", "kind"),
+    [
+        ("require github.com/cilium/ebpf v0.16.0\n", "cilium-ebpf"),
+        ("require (\n\tgithub.com/gojue/ebpfmanager v0.5.0\n\tgolang.org/x/sys v0.20.0\n)\n",
+         "cilium-ebpf"),
+        ("require github.com/cilium/ebpf v0.16.0 // indirect\n", "libbpf-assumed"),
+        ("require (\n\tgithub.com/cilium/ebpf v0.16.0\n"
+         "\tgithub.com/aquasecurity/libbpfgo v0.8.0\n)\n", "libbpf-assumed"),
+    ],
+)  # fmt: skip
+def test_a_go_module_requiring_a_loader_library(tmp_path, requires, kind):
+    write(
+        tmp_path,
+        {
+            "go.mod": f"module example.com/x\n\ngo 1.22\n\n{requires}",
+            "main.go": 'package main\n\nfunc main() { println("loads through a plugin") }\n',
+            "bpf/regs.bpf.c": REGS,
+        },
+    )
+    found = loaders(tmp_path)["dump"]
+    assert found["kind"] == kind
+    expected = [] if kind == "cilium-ebpf" else ["SECL102", "SECL209"]
+    assert [c[1] for c in codes(tmp_path)] == expected
+    if kind == "cilium-ebpf":
+        (evidence,) = found["evidence"]
+        assert evidence["value"].startswith("go.mod requires github.com/")
+        assert evidence["certain"] is False

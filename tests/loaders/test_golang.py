@@ -61,6 +61,9 @@ def prog(object_name: str, name: str | None) -> ProgramRef:
         "C.libbpf_register_prog_handler(nil, 0, 0, nil)",
         "C.bpf_object__open_file(name, nil)",
         "//go:embed probe.bpf.o\nvar probe []byte",
+        'import manager "github.com/DataDog/ebpf-manager"',
+        'import manager "github.com/gojue/ebpfmanager"',
+        'import "github.com/DataDog/ebpf/manager"',
     ],
 )
 def test_prefilter_takes_files_that_name_a_library(text: str) -> None:
@@ -256,6 +259,148 @@ def test_new_collection_of_unknown_spec_and_bpf2go_objects_calls() -> None:
     assert unknown.objects == () and unknown.idents == ()
     assert from_load.idents == ("probe",) and not from_load.certain
     assert from_objects.idents == ("bpf",) and from_objects.value == "loadBpfObjects (bpf2go bpf)"
+
+
+# -- ebpf-manager ----------------------------------------------------------------------------
+
+
+def manager_file(body: str, module: str = "github.com/DataDog/ebpf-manager") -> FileLoaders:
+    header = f"""\
+        package probe
+
+        import (
+            "bytes"
+
+            manager "{module}"
+
+            "example.com/x/assets"
+        )
+
+        """
+    return go(dedent(header) + dedent(body))
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "github.com/DataDog/ebpf-manager",
+        "github.com/gojue/ebpfmanager",
+        "github.com/ehids/ebpfmanager",
+        "github.com/DataDog/ebpf/manager",
+    ],
+)
+def test_ebpf_manager_init_through_an_asset_call(module: str) -> None:
+    """ecapture's pattern: the object name reaches the reader only through calls of other
+    packages (`assets.Asset`, a method defined elsewhere)."""
+    found = manager_file(
+        """        type Probe struct {
+            m *manager.Manager
+        }
+
+        func (p *Probe) Start() error {
+            name := p.Base.GetBPFName("bytecode/bash_kern.o")
+            buf, err := assets.Asset(name)
+            if err != nil {
+                return err
+            }
+            return p.m.InitWithOptions(bytes.NewReader(buf), manager.Options{})
+        }
+        """,
+        module,
+    )
+    use = only_use(found)
+    assert use.kind == CILIUM
+    assert use.objects == ("bytecode/bash_kern.o",)
+    assert use.value == "ebpf-manager InitWithOptions bytecode/bash_kern.o"
+    assert use.auto_attach is False and use.certain
+    assert found.facts is None  # not libbpf
+
+
+def test_ebpf_manager_init_follows_helpers_of_the_file() -> None:
+    found = manager_file(
+        """        func (p *Probe) objectName(base string) string {
+            if p.core {
+                return base[:len(base)-2] + "_core.o"
+            }
+            return base
+        }
+
+        func (p *Probe) bytecode() ([]byte, error) {
+            file := "bytecode/zsh_kern.o"
+            if p.debug {
+                file = "bytecode/zsh_debug.o"
+            }
+            return assets.Asset(p.objectName(file))
+        }
+
+        func (p *Probe) Start(m *manager.Manager) error {
+            code, err := p.bytecode()
+            if err != nil {
+                return err
+            }
+            if err := m.LoadELF(bytes.NewReader(code)); err != nil {
+                return err
+            }
+            return m.Init(nil)
+        }
+        """
+    )
+    load, init = found.uses
+    # a bare suffix written in the helper (`_core.o`) is no object name
+    assert load.objects == ("bytecode/zsh_debug.o", "bytecode/zsh_kern.o")
+    assert load.value.startswith("ebpf-manager LoadELF ")
+    assert init.objects == () and not init.certain and init.value == "ebpf-manager Init ?"
+
+
+def test_ebpf_manager_reader_of_another_package_and_embedded_object() -> None:
+    found = manager_file(
+        """        //go:embed probe.o
+        var probe []byte
+
+        func start(dir string) error {
+            buf, err := bytecode.GetReader(dir, "tracer.o")
+            if err != nil {
+                return err
+            }
+            m := &manager.Manager{}
+            if err := m.InitWithOptions(buf, manager.Options{}); err != nil {
+                return err
+            }
+            other := manager.Manager{}
+            return other.Init(bytes.NewReader(probe))
+        }
+        """
+    )
+    tracer, embedded = found.uses
+    assert tracer.objects == ("tracer.o",)
+    assert embedded.objects == ("probe.o",)
+
+
+def test_ebpf_manager_look_alikes_are_not_loaders() -> None:
+    found = manager_file(
+        """        type settings struct{ verbose bool }
+
+        type Probe struct {
+            config *settings
+            mgr    *manager.Manager
+        }
+
+        func (p *Probe) Start(buf []byte) error {
+            p.config.Init(bytes.NewReader(buf))    // the field's type is no Manager
+            cfg := &settings{}
+            cfg.Init(bytes.NewReader(buf))         // nor the literal's
+            assets.Init(bytes.NewReader(buf))      // a package's function
+            p.mgr.InitWithOptions(bytes.NewReader(buf)) // not the manager's arity
+            return nil
+        }
+        """
+    )
+    assert found.uses == []
+    # Without ebpf-manager imported, `m.InitWithOptions(r, o)` is anybody's method.
+    plain = go(
+        CILIUM_HEADER + "func f(m *M, r R) { m.InitWithOptions(r, nil) }\n",
+    )
+    assert plain.uses == []
 
 
 # -- libbpfgo: opening objects ---------------------------------------------------------------

@@ -91,10 +91,35 @@ def test_a_one_file_check_imports_none_of_the_costly_modules(tmp_path: Path) -> 
         with contextlib.redirect_stdout(io.StringIO()):
             code = main(["check", "--output-format", "concise", "probe.bpf.c"])
         costly = ("typing", "pathlib", "importlib.resources", "tomllib", "tree_sitter",
-                  "tree_sitter_c", "secl.catalogue", "secl.fix", "secl.verify")
+                  "tree_sitter_c", "secl.catalogue", "secl.fix", "secl.verify", "elftools")
         print(json.dumps({"code": code, "loaded": [m for m in costly if m in sys.modules],
                           "upgrade": "secl.analysis.upgrade" in sys.modules}))
         """,
         cwd=tmp_path,
     )
     assert json.loads(out) == {"code": 0, "loaded": [], "upgrade": True}
+
+
+def test_the_cpp_grammar_is_loaded_only_when_a_cpp_file_is_parsed(tmp_path: Path) -> None:
+    """A run of C files never loads tree-sitter-cpp (issue 11); a C++ loader does."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "probe.bpf.c").write_text(
+        'SEC("kprobe/do_sys_open")\nint handle(void *ctx)\n{\n\treturn 0;\n}\n'
+    )
+    loader = (
+        '#include "probe.skel.h"\nint main(void)\n{\n\tstruct probe *skel = probe__open();\n'
+        '\tbpf_program__attach_kprobe(skel->progs.handle, false, "do_sys_open");\n'
+        "\treturn 0;\n}\n"
+    )
+    (tmp_path / "probe.c").write_text(loader)
+    code = """
+        import contextlib, io, json, sys
+        from secl.cli import main
+        with contextlib.redirect_stdout(io.StringIO()):
+            main(["check", "--no-cache", "."])
+        print(json.dumps([m for m in ("tree_sitter_cpp", "tree_sitter_cpp._binding")
+                          if m in sys.modules]))
+        """
+    assert json.loads(_python(code, cwd=tmp_path)) == []
+    (tmp_path / "probe.c").rename(tmp_path / "probe.cpp")
+    assert json.loads(_python(code, cwd=tmp_path)) == ["tree_sitter_cpp._binding"]

@@ -9,10 +9,14 @@ import struct
 from pathlib import Path
 
 import pytest
+from elftools.elf.relocation import RelocationSection
+from elftools.elf.sections import SymbolTableSection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from secl.parse import objects as parse_objects
 from secl.parse.btf import BTFError, line_info
+from secl.parse.elf import ReusingELFFile
 from secl.parse.objects import ObjectError, listing, read_bpf_object
 from tests.bpf_objects import compile_bpf, write
 
@@ -141,6 +145,66 @@ def test_not_bpf_objects() -> None:
         read_bpf_object("x.o", b"int main;\n")
     with pytest.raises(ObjectError, match="cannot read the ELF file"):
         read_bpf_object("x.o", b"\x7fELF\x02\x01\x01")
+
+
+# -- the symbol and relocation tables decoded with struct --------------------------------------
+
+
+def _tables(data: bytes) -> tuple[SymbolTableSection, list[RelocationSection]]:
+    sections = list(ReusingELFFile(data).iter_sections())
+    symtab = next(s for s in sections if isinstance(s, SymbolTableSection))
+    return symtab, [s for s in sections if isinstance(s, RelocationSection)]
+
+
+@pytest.mark.parametrize("order", ["el", "eb"])
+def test_struct_reads_the_tables_as_pyelftools_does(objects: dict[str, bytes], order: str) -> None:
+    data = objects[order]
+    symtab, relocations = _tables(data)
+    unpacked = parse_objects._symbols_unpacked(symtab, data)
+    assert unpacked is not None
+    assert unpacked == parse_objects._symbols(symtab, data)
+    assert {s.type for s in unpacked} >= {"STT_FUNC", "STT_OBJECT", "STT_SECTION"}
+    assert {s.bind for s in unpacked} >= {"STB_LOCAL", "STB_GLOBAL"}
+    assert any(s.shndx is None for s in unpacked) and any(s.shndx for s in unpacked)
+    assert relocations
+    for section in relocations:
+        theirs = tuple((r["r_offset"], r["r_info_sym"]) for r in section.iter_relocations())
+        assert parse_objects._relocations_unpacked(section) == theirs
+
+
+def test_a_record_layout_pyelftools_disagrees_with_is_not_used(
+    objects: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = objects["el"]
+    expected = read_bpf_object("calls.o", data)
+    wrong = struct.Struct("<IHBBQQ")  # st_info, st_other and st_shndx read as other fields
+    monkeypatch.setattr(parse_objects, "_SYM64", {True: wrong, False: wrong})
+    monkeypatch.setattr(parse_objects, "_ST_INFO_NAMES", {})
+    symtab, _ = _tables(data)
+    assert parse_objects._symbols_unpacked(symtab, data) is None
+    assert read_bpf_object("calls.o", data) == expected  # pyelftools read the table
+
+
+def test_a_symbol_table_past_the_end_is_pyelftools_to_refuse(
+    objects: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = bytearray(objects["el"])
+    symtab, _ = _tables(bytes(data))
+    shoff = struct.unpack_from("<Q", data, 40)[0]
+    index = next(
+        i for i in range(struct.unpack_from("<H", data, 60)[0])
+        if struct.unpack_from("<I", data, shoff + i * 64 + 4)[0] == 2  # SHT_SYMTAB
+    )  # fmt: skip
+    struct.pack_into("<Q", data, shoff + index * 64 + 24, len(data) - symtab["sh_size"] // 2)
+    symtab, _ = _tables(bytes(data))
+    assert parse_objects._symbols_unpacked(symtab, bytes(data)) is None
+    with pytest.raises(ObjectError) as ours:
+        read_bpf_object("x.o", bytes(data))
+    monkeypatch.setattr(parse_objects, "_symbols_unpacked", lambda *_: None)
+    with pytest.raises(ObjectError) as theirs:
+        read_bpf_object("x.o", bytes(data))
+    assert str(ours.value) == str(theirs.value)
+    assert str(ours.value).startswith("cannot read the ELF file (")
 
 
 # -- fuzz -------------------------------------------------------------------------------------

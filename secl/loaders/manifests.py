@@ -1,0 +1,250 @@
+"""What a crate's Cargo.toml or a Go module's go.mod says about its dependencies: the crates of
+the project it depends on by path (whose loaders load its objects when it has none of its
+own), and the loader libraries it depends on directly.
+
+Pure functions of manifest bytes; secl.analysis.loaders decides what they are evidence of.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from secl.loaders import AYA, CILIUM, LIBBPF_RS, LIBBPFGO
+
+# Crates whose direct dependency says which library a crate loads its objects with
+# (libbpf-cargo builds libbpf-rs skeletons: a build-dependency).
+LOADER_CRATES = {"aya": AYA, "libbpf-rs": LIBBPF_RS, "libbpf-cargo": LIBBPF_RS}
+# Go modules, the same: cilium/ebpf, libbpfgo, and ebpf-manager (its names and forks, and
+# DataDog's cilium/ebpf fork that held its first manager package), which loads with
+# cilium/ebpf (secl.loaders.golang EBPF_MANAGER_MODULES).
+LOADER_MODULES = {
+    "github.com/cilium/ebpf": CILIUM,
+    "github.com/aquasecurity/libbpfgo": LIBBPFGO,
+    "github.com/DataDog/ebpf-manager": CILIUM,
+    "github.com/gojue/ebpfmanager": CILIUM,
+    "github.com/ehids/ebpfmanager": CILIUM,
+    "github.com/DataDog/ebpf": CILIUM,
+}
+
+_DEPENDENCY_TABLES = ("dependencies", "dev-dependencies", "build-dependencies")
+# What a manifest that depends on a loader library must contain: the name, or for Cargo an
+# inherited entry (`workspace = true`, the name then in the workspace root).
+_CARGO_HINTS = (*(n.encode() for n in LOADER_CRATES), b"workspace")
+_GO_HINTS = tuple(m.encode() for m in LOADER_MODULES)
+
+
+def may_name_a_loader(data: bytes, go: bool) -> bool:
+    """A bytes test before a manifest is parsed for its loader dependencies."""
+    return any(hint in data for hint in (_GO_HINTS if go else _CARGO_HINTS))
+
+
+@dataclass(frozen=True, slots=True)
+class CargoDependency:
+    """One entry of a dependency table: `alias = "1"`, `alias = { path = "..." }`,
+    `alias = { workspace = true }` (or `alias.workspace = true`)."""
+
+    alias: str  # the key as written
+    package: str  # the crate's own name: `package = "..."` when renamed, else the key
+    path: str | None  # `path`, relative to the manifest that declares it
+    workspace: bool  # inherited from the workspace's [workspace.dependencies]
+
+
+@dataclass(frozen=True, slots=True)
+class CargoManifest:
+    dependencies: tuple[CargoDependency, ...]  # every table: normal, dev, build, [target.*]
+    workspace_dependencies: dict[str, CargoDependency]  # [workspace.dependencies] by alias
+    is_workspace: bool  # has a [workspace] table: the root of the crates below it
+    workspace_path: str | None  # `package.workspace`: the root named explicitly
+
+
+def cargo_manifest(data: bytes) -> CargoManifest:
+    """A Cargo.toml's dependencies, as Cargo reads them (cargo/util/toml: every dependency
+    table, `[target.'cfg(..)'.*]` included; `workspace = true` inherits the workspace root's
+    entry of the same key). A manifest that does not parse declares nothing."""
+    from secl.loaders.rust import _toml
+
+    parsed = _toml(data)
+    tables: list[dict] = []
+    for key in _DEPENDENCY_TABLES:
+        if isinstance(parsed.get(key), dict):
+            tables.append(parsed[key])
+    targets = parsed.get("target")
+    for target in targets.values() if isinstance(targets, dict) else ():
+        if isinstance(target, dict):
+            tables += [target[k] for k in _DEPENDENCY_TABLES if isinstance(target.get(k), dict)]
+    dependencies = tuple(d for table in tables for d in _entries(table))
+    workspace = parsed.get("workspace")
+    inherited: dict[str, CargoDependency] = {}
+    if isinstance(workspace, dict) and isinstance(workspace.get("dependencies"), dict):
+        inherited = {d.alias: d for d in _entries(workspace["dependencies"])}
+    package = parsed.get("package")
+    root = package.get("workspace") if isinstance(package, dict) else None
+    return CargoManifest(
+        dependencies=dependencies,
+        workspace_dependencies=inherited,
+        is_workspace=isinstance(workspace, dict),
+        workspace_path=root if isinstance(root, str) else None,
+    )
+
+
+def _entries(table: dict) -> list[CargoDependency]:
+    out = []
+    for alias, spec in table.items():
+        if not isinstance(alias, str):
+            continue
+        package, path, workspace = alias, None, False
+        if isinstance(spec, dict):
+            if isinstance(spec.get("package"), str):
+                package = spec["package"]
+            if isinstance(spec.get("path"), str):
+                path = spec["path"]
+            workspace = spec.get("workspace") is True
+        out.append(CargoDependency(alias, package, path, workspace))
+    return out
+
+
+def cargo_path_dependencies(
+    manifests: dict[str, CargoManifest], crate: str, root: str
+) -> list[str]:
+    """The crate directories (absolute) `crate` depends on by path, directly or through other
+    path dependencies, that are in `manifests` (the project's Cargo.toml files by absolute
+    directory) under `root`; nearest first, each once, never `crate` itself."""
+    out: list[str] = []
+    seen = {crate}
+    todo = [crate]
+    while todo:
+        directory = todo.pop(0)
+        manifest = manifests.get(directory)
+        if manifest is None:
+            continue
+        for dependency in manifest.dependencies:
+            found = _dependency_directory(manifests, directory, manifest, dependency, root)
+            if found is not None and found not in seen:
+                seen.add(found)
+                out.append(found)
+                todo.append(found)
+    return out
+
+
+def _dependency_directory(
+    manifests: dict[str, CargoManifest],
+    directory: str,
+    manifest: CargoManifest,
+    dependency: CargoDependency,
+    root: str,
+) -> str | None:
+    base, entry = directory, dependency
+    if dependency.workspace:
+        workspace = workspace_root(manifests, directory, manifest, root)
+        inherited = manifests[workspace].workspace_dependencies if workspace else {}
+        entry = inherited.get(dependency.alias)  # type: ignore[assignment]
+        if entry is None or workspace is None:
+            return None
+        base = workspace
+    if entry.path is None:
+        return None
+    found = os.path.normpath(os.path.join(base, entry.path))
+    inside = found == root or found.startswith(root.rstrip(os.sep) + os.sep)
+    return found if inside and found in manifests else None
+
+
+def workspace_root(
+    manifests: dict[str, CargoManifest], directory: str, manifest: CargoManifest, root: str
+) -> str | None:
+    """The workspace a crate belongs to: `package.workspace` when set, else the nearest
+    directory at or above it, not above `root`, whose Cargo.toml has a [workspace] table
+    (cargo/core/workspace.rs: find_workspace_root() walks up the parents)."""
+    if manifest.workspace_path is not None:
+        named = os.path.normpath(os.path.join(directory, manifest.workspace_path))
+        return named if named in manifests else None
+    probe = directory
+    while True:
+        found = manifests.get(probe)
+        if found is not None and found.is_workspace:
+            return probe
+        if probe == root:
+            return None
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            return None
+        probe = parent
+
+
+def cargo_loader_dependencies(
+    manifests: dict[str, CargoManifest], crate: str, root: str
+) -> list[tuple[str, str]]:
+    """(alias as written, loader kind) of the crate's direct dependencies on a loader library
+    (LOADER_CRATES), inherited workspace entries resolved for their crate name."""
+    manifest = manifests.get(crate)
+    if manifest is None:
+        return []
+    out = []
+    for dependency in manifest.dependencies:
+        package = dependency.package
+        if dependency.workspace and package == dependency.alias:
+            workspace = workspace_root(manifests, crate, manifest, root)
+            entry = manifests[workspace].workspace_dependencies.get(dependency.alias) if (
+                workspace
+            ) else None  # fmt: skip
+            if entry is not None:
+                package = entry.package
+        kind = LOADER_CRATES.get(package)
+        if kind is not None and (dependency.alias, kind) not in out:
+            out.append((dependency.alias, kind))
+    return out
+
+
+_GO_COMMENT = re.compile(r"//(.*)")
+
+
+def go_direct_requires(data: bytes) -> list[str]:
+    """Module paths a go.mod requires directly: every `require` line or block entry whose
+    comment does not mark it indirect (golang.org/x/mod modfile/rule.go: isIndirect(), the
+    comment is `// indirect` or starts with `// indirect;`)."""
+    out: list[str] = []
+    block = False
+    for raw in data.decode("utf-8", "replace").splitlines():
+        m = _GO_COMMENT.search(raw)
+        comment = m.group(1).split() if m else []
+        line = raw[: m.start()].strip() if m else raw.strip()
+        if block:
+            if line == ")":
+                block = False
+                continue
+            entry = line
+        else:
+            verb, _, rest = line.partition(" ")
+            if verb == "require(" or (verb == "require" and rest.strip() == "("):
+                block = True
+                continue
+            if verb != "require":
+                continue
+            entry = rest.strip()
+        words = entry.split()
+        indirect = (len(comment) == 1 and comment[0] == "indirect") or (
+            len(comment) > 1 and comment[0] == "indirect;"
+        )
+        if len(words) >= 2 and not indirect:
+            out.append(words[0].strip('"`'))
+    return out
+
+
+def go_loader_requires(data: bytes) -> list[tuple[str, str]]:
+    """(module path, loader kind) of a go.mod's direct requires of a loader library."""
+    return [(m, LOADER_MODULES[m]) for m in go_direct_requires(data) if m in LOADER_MODULES]
+
+
+def dependency_offset(data: bytes, name: str, go: bool) -> int:
+    """Where a manifest names a dependency (its first mention as a key or module path), for
+    the evidence's location; 0 when it cannot be told."""
+    escaped = re.escape(name.encode())
+    if go:
+        pattern = rb'(?m)^[ \t]*(?:require[ \t]+)?"?' + escaped + rb'"?[ \t]'
+    else:
+        pattern = rb'(?m)^[ \t]*(?:\[[^\]\n]*\.)?"?' + escaped + rb'"?[ \t]*[=.\]]'
+    m = re.search(pattern, data)
+    if m is None:
+        return 0
+    return m.start() + len(m.group()) - len(m.group().lstrip())
