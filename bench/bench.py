@@ -9,13 +9,17 @@ floor: the interpreter, the tree-sitter bindings and the standard modules secl i
 
     python bench/bench.py [TREE ...] [--runs N] [--loaders-tree DIR | --no-loaders]
     python bench/bench.py --large-file SITES [--runs N]
+    python bench/bench.py --scale [PARTS] [--linux TREE] [--runs N]
 
 TREE defaults to $SECL_LINUX_SELFTESTS/progs and .../prog_tests. A Go/Rust-heavy tree follows
 (bench/loaders.py: a generated one, or DIR): a whole-tree check next to the floor of walking,
 reading and parsing what it reads and parses, C, Go and Rust. `--large-file` times instead
 one generated file of SITES programs whose sections are long unknown names, every one
 different (issue 13: 100000 sites, 47 MB, took 4 min 15 s in the did-you-mean), against the
-floor of the same file. Prints figures, asserts nothing.
+floor of the same file. `--scale` prints the figures of large inputs instead (bench/scale.py:
+PARTS comma-separated among tree, jobs, warm, headers, compdb, startup; default all that have
+their input), each next to its floor measured in the same run. Prints figures, asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -185,7 +189,19 @@ def main() -> int:
     parser.add_argument("--large-file", type=int, metavar="SITES")
     parser.add_argument("--loaders-tree", metavar="DIR", help="the Go/Rust-heavy tree")
     parser.add_argument("--no-loaders", action="store_true", help="no Go/Rust-heavy tree")
+    parser.add_argument(
+        "--scale", nargs="?", const="", metavar="PARTS", help="the figures of bench/scale.py"
+    )
+    parser.add_argument("--linux", help="a Linux git checkout for --scale's `tree`")
     args = parser.parse_args()
+    if args.scale is not None:
+        import scale
+
+        argv = ["--runs", str(args.runs)]
+        argv += ["--only", args.scale] if args.scale else []
+        argv += ["--linux", args.linux] if args.linux else []
+        argv += ["--selftests", args.trees[0]] if args.trees else []
+        return scale.main(argv)
     if args.large_file:
         large_file(args.large_file, args.runs)
         return 0

@@ -512,13 +512,13 @@ def part_startup(runs: int) -> None:
 PARTS = ("tree", "jobs", "warm", "headers", "compdb", "startup")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--linux", default=os.environ.get("SECL_BENCH_LINUX"))
     parser.add_argument("--selftests", default=os.environ.get("SECL_LINUX_SELFTESTS"))
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", default=",".join(PARTS))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     global _PYCACHE
     _PYCACHE = tempfile.mkdtemp(prefix="secl-bench-pyc-")
     wanted = [p for p in args.only.split(",") if p]

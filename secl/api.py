@@ -37,10 +37,14 @@ TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
     from typing import TypeVar
 
+    from tree_sitter import Tree
+
     from secl.cache import Store
     from secl.index import TreeIndex
     from secl.kernel import KernelLists
     from secl.loaders.discover import LoaderScan
+    from secl.parse.filefacts import FileFacts
+    from secl.parse.macros import FileResolver
 
     T = TypeVar("T")
 
@@ -192,12 +196,18 @@ def _build(
         root=root, files=files, sites=[], reported=frozenset(p for p in reported if p in files),
         config=config, loader_scan=scan, kernel=_kernel_lists(config, problems),
     )  # fmt: skip
-    sites, failed = _parse_files(project, problems, store)
+    sites, failed, resolved = _parse_files(project, problems, store)
     project.sites = sites
     if failed:
         project = without(project, *failed)
+        resolved = {}  # resolved with the files that failed still there
+    whole = project
     resolution, project = isolating(
-        lambda p: resolve_sites(p.sites, _c_files(p.files), config, root, p.tree), project, problems
+        lambda p: resolve_sites(
+            p.sites, _c_files(p.files), config, root, p.tree, resolved if p is whole else None
+        ),
+        project,
+        problems,
     )
     project.sites = resolution.sites
     problems.extend(resolution.problems)
@@ -230,11 +240,13 @@ def _kernel_lists(config: Config, problems: list[FileProblem]) -> KernelLists | 
 
 def _parse_files(
     project: Project, problems: list[FileProblem], store: Store | None
-) -> tuple[list[SectionSite], list[str]]:
+) -> tuple[list[SectionSite], list[str], dict[str, list[SectionSite]]]:
     """The section sites of every file that may have one, and what the analysis reads from
     the trees of those files and of the C loaders (secl.parse.filefacts): from the results
     cache where it has the file's path and bytes, else parsed, in worker processes when the
-    run is large enough (`jobs`), and cached."""
+    run is large enough (`jobs`), and cached. With workers, also the sites resolve_sites
+    gives the files it resolves, resolved where each file's tree is (the work is shared
+    out; secl.parse.macros.FileResolver)."""
     from secl.cache import key
     from secl.parse.filefacts import FileFacts, file_facts, has_sites, needs_parse
     from secl.parse.loader import is_loader
@@ -258,6 +270,14 @@ def _parse_files(
                 continue
         todo.append(path)
     failed: list[str] = []
+    resolved: dict[str, list[SectionSite]] = {}
+    jobs = _jobs(config, todo, project.files)
+    resolver = None
+    if jobs > 1:
+        from secl.parse.macros import FileResolver
+
+        # The files resolve_sites is given (C++ code is never a BPF source).
+        resolver = FileResolver(_c_files(project.files), config, project.root)
 
     def here(path: str) -> FileFacts | FileProblem:
         data = project.files[path]
@@ -269,15 +289,29 @@ def _parse_files(
                 project.remember_tree(path, tree)
             # Without the results cache the tree stays with the project: the functions of
             # the file are read from it if the analysis asks.
-            return file_facts(path, data, tree, sites=sites, loads=loads, bodies=store is not None)
+            facts = file_facts(
+                path, data, tree, sites=sites, loads=loads, bodies=store is not None
+            )
         except Exception as err:  # a bug in secl: this file is skipped, the run goes on
             return internal_error(path, err)
+        if resolver is not None and tree is not None:
+            _resolve_early(resolver, path, facts, tree, resolved)
+        return facts
 
-    jobs = _jobs(config, todo, project.files)
     if jobs > 1:
         from secl.parallel import facts_in_workers
+        from secl.parse.macros import may_read_tree
 
-        outcomes = facts_in_workers(todo, project.files, jobs, here)
+        def keep(path: str) -> bool:  # read here: resolve_sites will want the tree
+            return may_read_tree(project.files[path])
+
+        def resolve(path: str, facts: FileFacts, tree: Tree) -> list[SectionSite] | None:
+            assert resolver is not None
+            return resolver.sites(path, facts.sites, tree)
+
+        outcomes = facts_in_workers(
+            todo, project.files, jobs, here, store, names, keep, resolve, resolved
+        )
     else:
         outcomes = ((path, here(path)) for path in todo)
     for path, outcome in outcomes:
@@ -288,10 +322,10 @@ def _parse_files(
         blob, facts = outcome if isinstance(outcome, tuple) else (None, outcome)
         known[path] = facts
         if store is not None:
-            if blob is not None:
-                store.put_blob("files", names[path], blob)
-            else:
+            if blob is None:
                 store.put("files", names[path], facts)
+            elif blob:  # not stored already (secl.parallel.STORED)
+                store.put_blob("files", names[path], blob)
     sites: list[SectionSite] = []
     for path in project.files:
         facts = known.get(path)
@@ -300,7 +334,22 @@ def _parse_files(
             sites.extend(facts.sites)
             if facts.problem is not None:  # cached or not, the same line
                 problems.append(FileProblem(path, facts.problem))
-    return sites, failed
+    return sites, failed, resolved
+
+
+def _resolve_early(
+    resolver: FileResolver,
+    path: str,
+    facts: FileFacts,
+    tree: Tree,
+    resolved: dict[str, list[SectionSite]],
+) -> None:
+    try:
+        found = resolver.sites(path, facts.sites, tree)
+    except Exception:  # left to resolve_sites, which reports it as it would
+        return
+    if found is not None:
+        resolved[path] = found
 
 
 # A pool of processes costs tens of milliseconds to start: below this many files to parse, one

@@ -270,36 +270,50 @@ def clean(directory: str) -> bool:
 
 # -- serialisation ----------------------------------------------------------------------------
 
-_REGISTERED: dict[tuple[str, str], type] = {}
+# The classes an entry may build (module, name): secl's fact classes and builtin sets. A run
+# imports a class's module when an entry names it (a warm run without loaders never loads
+# the loader readers).
+_CLASSES = (
+    ("secl.facts", ("Position", "Span", "Piece", "SectionSite", "Spelling")),
+    ("secl.parse.loader", ("ObjectRef", "ProgramRef", "LoaderFact", "LoaderFacts")),
+    ("secl.loaders", ("LoaderUse", "FileLoaders")),
+    ("secl.index", ("PairingNames", "TreeIndex")),
+    ("secl.parse.filefacts", ("FileFacts",)),
+    ("secl.parse.buildfiles", ("BuildFile",)),
+)
+_ALLOWED = frozenset((module, name) for module, names in _CLASSES for name in names)
+_BUILTINS = {("builtins", "set"): set, ("builtins", "frozenset"): frozenset}
+_REGISTERED = False
 
 
 def _register() -> None:
     """Pickle the fact classes as (class, field values): positional construction unpickles
-    in a third of the time of dataclasses' own slot state, and `_allowed` names the only
-    classes an entry may build."""
+    in a third of the time of dataclasses' own slot state."""
     import copyreg
     from dataclasses import fields
+    from importlib import import_module
 
-    from secl import facts, index
-    from secl.loaders import FileLoaders, LoaderUse
-    from secl.parse import buildfiles, filefacts, loader
+    global _REGISTERED
+    for module, names in _CLASSES:
+        for name in names:
+            cls = getattr(import_module(module), name)
+            # (fields the constructor takes: a field it does not take is no state to keep)
+            fields_ = tuple(f.name for f in fields(cls) if f.init)
 
-    classes = [
-        facts.Position, facts.Span, facts.Piece, facts.SectionSite, facts.Spelling,
-        loader.ObjectRef, loader.ProgramRef, loader.LoaderFact, loader.LoaderFacts,
-        LoaderUse, FileLoaders, index.PairingNames, filefacts.FileFacts, index.TreeIndex,
-        index._Dir, buildfiles.BuildFile,
-    ]  # fmt: skip
-    for cls in classes:
-        names = tuple(f.name for f in fields(cls))
+            def reduce(obj: object, cls: type = cls, names: tuple[str, ...] = fields_) -> tuple:
+                return (cls, tuple([getattr(obj, n) for n in names]))
 
-        def reduce(obj: object, cls: type = cls, names: tuple[str, ...] = names) -> tuple:
-            return (cls, tuple([getattr(obj, n) for n in names]))
+            copyreg.pickle(cls, reduce)
+    _REGISTERED = True
 
-        copyreg.pickle(cls, reduce)
-        _REGISTERED[(cls.__module__, cls.__qualname__)] = cls
-    for cls in (set, frozenset):
-        _REGISTERED[("builtins", cls.__name__)] = cls
+
+def _allowed_class(module: str, name: str) -> type | None:
+    found = _BUILTINS.get((module, name))
+    if found is None and (module, name) in _ALLOWED:
+        from importlib import import_module
+
+        found = getattr(import_module(module), name)
+    return found
 
 
 def encode(value: object) -> bytes:
@@ -318,8 +332,6 @@ def decode(blob: bytes) -> object | None:
     import pickle
     from _blake2 import blake2b  # not hashlib: it loads OpenSSL, 5 ms of start-up
 
-    if not _REGISTERED:
-        _register()
     head = len(MAGIC) + DIGEST
     if len(blob) < head or not blob.startswith(MAGIC):
         return None
@@ -329,7 +341,7 @@ def decode(blob: bytes) -> object | None:
 
     class _Unpickler(pickle.Unpickler):
         def find_class(self, module: str, name: str) -> type:
-            cls = _REGISTERED.get((module, name))
+            cls = _allowed_class(module, name)
             if cls is None:
                 raise pickle.UnpicklingError(f"{module}.{name} is not a secl fact")
             return cls

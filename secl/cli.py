@@ -149,6 +149,9 @@ def selection_arguments(parser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from secl.methods import install
+
+    install()  # before the record classes are defined (secl.methods: start-up)
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in (*_COMMANDS, "-h", "--help", "--version"):
         argv.insert(0, "check")  # `secl src/` is `secl check src/`, as with ruff

@@ -135,6 +135,8 @@ def _read_config_bytes(path: str) -> bytes:
 
 def _parse_toml(data: bytes, path: str) -> dict[str, object]:
     """The TOML document, or a ConfigError naming the file and the line."""
+    if not data.strip(b" \t\n"):
+        return {}  # an empty file (a project marker): nothing to parse, tomllib not loaded
     import re
     import tomllib  # only when there is a file to read: it costs start-up time
 

@@ -137,11 +137,24 @@ def _exclude_matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
         re.compile("|".join(f"(?:{fnmatch.translate(p + '/*')})" for p in whole)) if whole else None
     )
     part_re = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in parts)) if parts else None
+    # Whether a directory has a component that matches: the files of a directory share it
+    # (git lists a kernel tree's 64,000 files from 4,000 directories).
+    directories: dict[str, bool] = {}
 
     def excluded(norm: str) -> bool:
         if whole_re is not None and (whole_re.match(norm) or whole_dir_re.match(norm)):  # type: ignore[union-attr]
             return True
-        return part_re is not None and any(part_re.match(part) for part in norm.split("/"))
+        if part_re is None:
+            return False
+        head, _, name = norm.rpartition("/")
+        if part_re.match(name):
+            return True
+        if not head:
+            return False
+        found = directories.get(head)
+        if found is None:
+            found = directories[head] = any(part_re.match(part) for part in head.split("/"))
+        return found
 
     return excluded
 
@@ -449,14 +462,20 @@ def _under(root: str, listing: bytes, exclude: Iterable[str] | Exclusion) -> lis
     # git's names are relative to `root`: when that is the exclusion's root, they are the
     # relative paths the patterns match.
     same_root = exclusion.root == os.path.abspath(root)
+    prefix = os.path.join(root, "")  # git's names are relative: joined as os.path.join does
+    skipped: dict[str, bool] = {}  # directory -> whether a component is in SKIP_DIRS
     out = []
     for name in listing.split(b"\0"):
         if not name:
             continue
         relative = os.fsdecode(name)
-        if any(part in SKIP_DIRS for part in relative.split("/")[:-1]):
+        directory = relative.rpartition("/")[0]
+        skip = skipped.get(directory)
+        if skip is None:
+            skip = skipped[directory] = any(part in SKIP_DIRS for part in directory.split("/"))
+        if skip:
             continue
-        path = os.path.join(root, relative)
+        path = prefix + relative
         if exclusion and exclusion(path, relative if same_root else None):
             continue
         out.append(path)

@@ -15,6 +15,12 @@ C files are git's (tracked or untracked, not ignored); git is asked again when a
 a `.gitignore`, `.git/info/exclude` or the index `.git/index` changed (for the last alone,
 only `git ls-files --cached`). git runs as secl.files runs it (no fsmonitor, hooks or
 pager): nothing but a stat tells secl that a file changed.
+
+The stats are the floor of a warm run (a kernel tree: 64,000 C files, 6,000 directories);
+the rest is kept small by the stored form (`TreeIndex`): paths joined in one string and
+signatures packed in one bytes object per kind, so that loading costs a few copies and
+"nothing changed" is one comparison of bytes. Only a run that finds a directory or git's
+state changed rebuilds the dictionaries to update (`_thaw`, `Indexer._refresh`).
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from secl.files import (
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
+    from collections.abc import Callable, Iterable
 
 # How loader code names a BPF source: a skeleton function (`probe__open_and_load(`, in C++
 # also bpftool's static member `probe::open_and_load(`) or an object file in a string
@@ -63,7 +69,7 @@ NAME_HINTS = (b"__open", b"__load", b"__attach", b"__detach", b"__destroy", b'.o
 # `git grep` instead of walked and read in Python (a kernel checkout: ~60,000 .c/.h files).
 GIT_GREP_FROM = 2000
 RACY_NS = 2_000_000_000
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +98,12 @@ def pairing_names(data: bytes) -> PairingNames:
 # size, mtime_ns, ctime_ns, inode, packed: three objects per indexed file instead of eight
 # make a kernel tree's index load in a third of the time.
 Signature = bytes
-_PACK = struct.Struct("<QqqQ").pack
+_SIG = struct.Struct("<QqqQ")
+_PACK = _SIG.pack
+_SIG_SIZE = _SIG.size
 _FIRST = operator.itemgetter(0)
 _STAT_FIELDS = operator.attrgetter("st_size", "st_mtime_ns", "st_ctime_ns", "st_ino")
+_MTIME = operator.attrgetter("st_mtime_ns")
 
 
 def signature(st: os.stat_result, now: int) -> Signature | None:
@@ -115,8 +124,8 @@ class _Dir:
 
 
 @dataclass(slots=True)
-class TreeIndex:
-    """The index of one project tree (see the module's docstring)."""
+class _Tree:
+    """The index being built or brought up to date: dictionaries to change in place."""
 
     root: str
     dirs: dict[str, _Dir] = field(default_factory=dict)
@@ -129,10 +138,166 @@ class TreeIndex:
     tracked: frozenset[str] = frozenset()  # git mode: the tracked C files
     named: set[str] = field(default_factory=set)  # the C files with pairing names
     matched_excludes: frozenset[str] = frozenset()
-    format: int = INDEX_FORMAT
 
     def path(self, rel: str) -> str:
         return self.root if rel == "." else f"{self.root}/{rel}"
+
+
+# The signature of a file not to trust (unread, unreadable or racy): no stat packs to it (a
+# size of 2**64 - 1 bytes).
+UNTRUSTED = b"\xff" * _SIG_SIZE
+
+
+@dataclass(slots=True)
+class TreeIndex:
+    """The index of one project tree as the results cache keeps it (see the module's
+    docstring), in columns a warm run loads and checks without building an object per file:
+    the relative paths of a kind joined by NUL (which no name holds) and their signatures
+    packed end to end in the same order, so that one comparison of bytes tells that none
+    changed. A warm run that finds a directory or git's state changed rebuilds the
+    dictionaries (`_thaw`)."""
+
+    root: str
+    git: bool
+    git_state: tuple
+    matched_excludes: frozenset[str]
+    walked: int  # C files in the listed directories (git mode needs GIT_GREP_FROM of them)
+    dir_text: str  # the directories, NUL-separated
+    dir_mtimes: bytes  # their mtimes (-1: listed within RACY_NS), packed `<q`
+    dir_entries: bytes  # encoded tuple of (subdirs, c_files, loader_files, vendored, gitignore)
+    gitignores: tuple[str, ...]  # the directories with a .gitignore (git's listing)
+    c_text: str  # the C files: sorted (git mode) or in the walk's order
+    c_sigs: bytes  # their signatures, UNTRUSTED for one to read again
+    base_text: str  # their names (the last component), in the same order
+    named: dict[str, PairingNames]  # the C files with pairing names, in c_text order
+    untracked: frozenset[str]  # git mode: the C files git does not track
+    loader_text: str  # the loader candidates, in the walk's order
+    loader_sigs: bytes
+    loaders: dict[str, object]  # what the loader scan found, where it found anything
+    format: int = INDEX_FORMAT
+    # The columns split into lists, once per run (not kept: secl.cache pickles init fields)
+    _lists: dict[str, list[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def path(self, rel: str) -> str:
+        return self.root if rel == "." else f"{self.root}/{rel}"
+
+    @property
+    def c_files(self) -> list[str]:
+        """The C files pairing may consider (relative paths, in c_text order)."""
+        return self._list("c_text")
+
+    def _list(self, column: str) -> list[str]:
+        found = self._lists.get(column)
+        if found is None:
+            found = self._lists[column] = _split(getattr(self, column))
+        return found
+
+
+def _split(text: str) -> list[str]:
+    return text.split("\0") if text else []
+
+
+def _paths(root: str, text: str) -> list[str]:
+    """The absolute paths of NUL-separated relative ones (built in C: one replace, one
+    split)."""
+    if not text:
+        return []
+    prefix = f"{root}/"
+    return (prefix + text.replace("\0", "\0" + prefix)).split("\0")
+
+
+def _walk_order(tree: _Tree, table: str) -> list[str]:
+    """The files of `table` (`c_files` or `loader_files` of the directories) in the walk's
+    order: a directory's own files, then its subdirectories in name order."""
+    out = []
+    stack = ["."]
+    reached = set()
+    while stack:
+        rel = stack.pop()
+        entry = tree.dirs.get(rel)
+        if entry is None or rel in reached:
+            continue
+        reached.add(rel)
+        out.extend(_rel(rel, n) for n in getattr(entry, table))
+        stack.extend(_rel(rel, s) for s in reversed(entry.subdirs))
+    return out
+
+
+def _freeze(tree: _Tree) -> TreeIndex:
+    from secl.cache import encode
+
+    dirs = list(tree.dirs.items())
+    if tree.git:
+        c_order = sorted(tree.c_files)
+    else:
+        c_order = _walk_order(tree, "c_files")
+        c_order += [r for r in tree.c_files.keys() - set(c_order)]  # none: all are reached
+    c_files = tree.c_files
+    loader_order = [r for r in _walk_order(tree, "loader_files") if r in tree.loader_files]
+    loader_order += [r for r in tree.loader_files.keys() - set(loader_order)]
+    return TreeIndex(
+        root=tree.root,
+        git=tree.git,
+        git_state=tree.git_state,
+        matched_excludes=tree.matched_excludes,
+        walked=sum(len(d.c_files) for _rel, d in dirs),
+        dir_text="\0".join(rel for rel, _d in dirs),
+        dir_mtimes=struct.pack(f"<{len(dirs)}q", *(d.mtime for _rel, d in dirs)),
+        dir_entries=encode(
+            tuple((d.subdirs, d.c_files, d.loader_files, d.vendored, d.gitignore) for _r, d in dirs)
+        ),
+        gitignores=tuple(rel for rel, d in dirs if d.gitignore),
+        c_text="\0".join(c_order),
+        c_sigs=b"".join(c_files[r][0] or UNTRUSTED for r in c_order),
+        base_text="\0".join(r.rpartition("/")[2] for r in c_order),
+        named={r: c_files[r][1] for r in c_order if r in tree.named},
+        untracked=frozenset(c_files.keys() - tree.tracked) if tree.git else frozenset(),
+        loader_text="\0".join(loader_order),
+        loader_sigs=b"".join(tree.loader_files[r][0] or UNTRUSTED for r in loader_order),
+        loaders={r: found for r in loader_order if (found := tree.loader_files[r][1]) is not None},
+    )
+
+
+def _thaw(index: TreeIndex) -> _Tree | None:
+    """The dictionaries of `index`, or None when its columns do not fit together."""
+    try:
+        return _thawed(index)
+    except (ValueError, TypeError, struct.error):
+        return None
+
+
+def _thawed(index: TreeIndex) -> _Tree | None:
+    from secl.cache import decode
+
+    entries = decode(index.dir_entries)
+    rels = _split(index.dir_text)
+    if not isinstance(entries, tuple) or len(entries) != len(rels):
+        return None
+    mtimes = struct.unpack(f"<{len(rels)}q", index.dir_mtimes)
+    tree = _Tree(index.root, git=index.git, git_state=index.git_state)
+    tree.matched_excludes = index.matched_excludes
+    tree.dirs = {rel: _Dir(m, *e) for rel, m, e in zip(rels, mtimes, entries, strict=True)}
+    c_rels = _split(index.c_text)
+    names = index.named
+    tree.c_files = {
+        rel: (None if sig == UNTRUSTED else sig, names.get(rel, NO_NAMES))
+        for rel, sig in zip(c_rels, _chunks(index.c_sigs), strict=True)
+    }
+    tree.named = set(names)
+    if index.git:
+        tree.tracked = frozenset(c_rels).difference(index.untracked)
+    found = index.loaders
+    tree.loader_files = {
+        rel: (None if sig == UNTRUSTED else sig, found.get(rel))
+        for rel, sig in zip(_split(index.loader_text), _chunks(index.loader_sigs), strict=True)
+    }
+    return tree
+
+
+def _chunks(sigs: bytes) -> list[bytes]:
+    return [sigs[i : i + _SIG_SIZE] for i in range(0, len(sigs), _SIG_SIZE)]
 
 
 def _rel(base: str, name: str) -> str:
@@ -168,7 +333,7 @@ class Indexer:
 
     # -- walking ------------------------------------------------------------------------------
 
-    def _list(self, index: TreeIndex, rel: str, vendored: bool, seen: set) -> list[str]:
+    def _list(self, index: _Tree, rel: str, vendored: bool, seen: set) -> list[str]:
         """List directory `rel` into the index; the subdirectories to walk."""
         directory = index.path(rel)
         try:
@@ -210,14 +375,14 @@ class Indexer:
         )
         return [_rel(rel, s) for s in subdirs]
 
-    def _walk(self, index: TreeIndex, start: str, vendored: bool, seen: set) -> None:
+    def _walk(self, index: _Tree, start: str, vendored: bool, seen: set) -> None:
         stack = [(start, vendored)]
         while stack:
             rel, vend = stack.pop()
             for sub in reversed(self._list(index, rel, vend, seen)):
                 stack.append((sub, vend or os.path.basename(sub) in self.vendor_dirs))
 
-    def _drop(self, index: TreeIndex, rel: str) -> None:
+    def _drop(self, index: _Tree, rel: str) -> None:
         """Forget directory `rel` and everything under it."""
         prefix = rel + "/"
         for table in (index.dirs, index.c_files, index.loader_files):
@@ -227,7 +392,88 @@ class Indexer:
     # -- building and refreshing -----------------------------------------------------------
 
     def build(self) -> TreeIndex:
-        index = TreeIndex(self.root)
+        return _freeze(self._build())
+
+    def refresh(self, index: TreeIndex) -> TreeIndex:
+        """Bring `index` up to date with the tree (see the module docstring for the cost)."""
+        if index.format != INDEX_FORMAT or index.root != self.root:
+            return self.build()
+        self.exclusion.matched.update(index.matched_excludes)
+        if self._same_listing(index):
+            return self._restat_columns(index)
+        tree = _thaw(index)
+        if tree is None:
+            return self.build()
+        return _freeze(self._refresh(tree))
+
+    def _same_listing(self, index: TreeIndex) -> bool:
+        """Whether the files to index are those `index` has: no directory changed (one
+        comparison of the packed mtimes), nor anything git's listing depends on."""
+        prefix = f"{index.root}/"
+        paths = [index.root if r == "." else prefix + r for r in _split(index.dir_text)]
+        try:
+            mtimes = list(map(_MTIME, map(os.stat, paths)))
+        except OSError:
+            return False
+        if struct.pack(f"<{len(mtimes)}q", *mtimes) != index.dir_mtimes:
+            return False
+        if index.git:
+            return index.walked >= GIT_GREP_FROM and (
+                self._git_state(index.root, index.gitignores) == index.git_state
+            )
+        # A large tree that git can list now is built again (as `_refresh` does).
+        return index.walked < GIT_GREP_FROM or not (
+            in_git_work_tree(self.root) and git_answers(self.root)
+        )
+
+    def _restat_columns(self, index: TreeIndex) -> TreeIndex:
+        """Read again the files of `index` whose signature changed (same listing)."""
+        changed = _changed(index.root, index.c_text, index.c_sigs)
+        if changed:
+            rels = index.c_files
+            sigs = bytearray(index.c_sigs)
+            named = dict(index.named)
+            for i in changed:
+                rel = rels[i]
+                sig, names = self._c_entry(index.path(rel), None)
+                at = slice(i * _SIG_SIZE, (i + 1) * _SIG_SIZE)
+                if (sig or UNTRUSTED) == sigs[at] and names == named.get(rel, NO_NAMES):
+                    continue
+                self.changed = True
+                sigs[at] = sig or UNTRUSTED
+                if names:
+                    named[rel] = names
+                else:
+                    named.pop(rel, None)
+            index.c_sigs = bytes(sigs)
+            if named.keys() != index.named.keys():
+                named = {r: named[r] for r in rels if r in named}  # in c_text order
+            index.named = named
+        changed = _changed(index.root, index.loader_text, index.loader_sigs)
+        if changed:
+            rels = _split(index.loader_text)
+            sigs = bytearray(index.loader_sigs)
+            loaders = dict(index.loaders)
+            for i in changed:
+                rel = rels[i]
+                sig, found = self._loader_entry(index.path(rel), None)
+                at = slice(i * _SIG_SIZE, (i + 1) * _SIG_SIZE)
+                if (sig or UNTRUSTED) == sigs[at] and found == loaders.get(rel):
+                    continue
+                self.changed = True
+                sigs[at] = sig or UNTRUSTED
+                if found is not None:
+                    loaders[rel] = found
+                else:
+                    loaders.pop(rel, None)
+            index.loader_sigs = bytes(sigs)
+            if loaders.keys() != index.loaders.keys():
+                loaders = {r: loaders[r] for r in rels if r in loaders}  # in the walk's order
+            index.loaders = loaders
+        return index
+
+    def _build(self) -> _Tree:
+        index = _Tree(self.root)
         self._walk(index, ".", False, set())
         self.changed = True
         walked = self._walked_c(index)
@@ -247,11 +493,7 @@ class Indexer:
         index.matched_excludes = frozenset(self.exclusion.matched)
         return index
 
-    def refresh(self, index: TreeIndex) -> TreeIndex:
-        """Bring `index` up to date with the tree (see the module docstring for the cost)."""
-        if index.format != INDEX_FORMAT or index.root != self.root:
-            return self.build()
-        self.exclusion.matched.update(index.matched_excludes)
+    def _refresh(self, index: _Tree) -> _Tree:
         moved = False
         seen: set = set()
         for rel in list(index.dirs):
@@ -279,17 +521,17 @@ class Indexer:
         walked_count = sum(len(d.c_files) for d in index.dirs.values())
         if index.git:
             if walked_count < GIT_GREP_FROM:
-                return self.build()
-            state = self._git_state(index)
+                return self._build()
+            state = self._git_state(index.root, _gitignores(index))
             if moved or state[1:] != index.git_state[1:]:
                 if not self._git_list(index, full=True):
-                    return self.build()
+                    return self._build()
             elif state != index.git_state and not self._git_list(index, full=False):
-                return self.build()
+                return self._build()
         elif (
             walked_count >= GIT_GREP_FROM and in_git_work_tree(self.root) and git_answers(self.root)
         ):
-            return self.build()  # a large tree git can list now: let it
+            return self._build()  # a large tree git can list now: let it
         else:
             walked = self._walked_c(index)
             listed = set(walked)
@@ -314,8 +556,8 @@ class Indexer:
     def _restat(
         self,
         table: dict[str, tuple[Signature | None, object]],
-        index: TreeIndex,
-        reread: Callable[[TreeIndex, str, os.stat_result | None], None],
+        index: _Tree,
+        reread: Callable[[_Tree, str, os.stat_result | None], None],
     ) -> None:
         """Read again every file of `table` whose signature changed (or was never trusted).
         The stats and their packing run in C (map, starmap): a kernel tree has 64,000 files,
@@ -342,40 +584,47 @@ class Indexer:
                 continue
             reread(index, rel, st)
 
-    def _walked_c(self, index: TreeIndex) -> list[str]:
+    def _walked_c(self, index: _Tree) -> list[str]:
         return [_rel(rel, n) for rel, d in index.dirs.items() for n in d.c_files]
 
-    def _walked_loaders(self, index: TreeIndex) -> list[str]:
+    def _walked_loaders(self, index: _Tree) -> list[str]:
         return [_rel(rel, n) for rel, d in index.dirs.items() for n in d.loader_files]
 
-    def _read_c(self, index: TreeIndex, rel: str, st: os.stat_result | None = None) -> None:
-        path = index.path(rel)
+    def _c_entry(
+        self, path: str, st: os.stat_result | None
+    ) -> tuple[Signature | None, PairingNames]:
+        """(signature, names) of a C file, read now (or given by the run)."""
         data = self.preread.get(path)
         if data is None:
             source = read(path, self.max_size)
             data = None if isinstance(source, FileProblem) else source.data
         if data is None:
-            names = NO_NAMES
-            sig = None
-        else:
-            names = pairing_names(data)
-            sig = self._sig(path, st)
-        old = index.c_files.get(rel)
-        if old != (sig, names):
-            index.c_files[rel] = (sig, names)
+            return None, NO_NAMES
+        names = pairing_names(data)
+        return self._sig(path, st), names
+
+    def _read_c(self, index: _Tree, rel: str, st: os.stat_result | None = None) -> None:
+        entry = self._c_entry(index.path(rel), st)
+        if index.c_files.get(rel) != entry:
+            index.c_files[rel] = entry
             self.changed = True
-        if names:
+        if entry[1]:
             index.named.add(rel)
         else:
             index.named.discard(rel)
 
-    def _read_loader(self, index: TreeIndex, rel: str, st: os.stat_result | None = None) -> None:
+    def _loader_entry(
+        self, path: str, st: os.stat_result | None
+    ) -> tuple[Signature | None, object]:
+        """(signature, what the loader scan finds) of a loader candidate, read now."""
         from secl.loaders.discover import read_candidate
 
-        path = index.path(rel)
         sig = self._sig(path, st)
         data = read_candidate(path)
-        entry = (sig, None if data is None else self.extract_loader(path, data))
+        return sig, None if data is None else self.extract_loader(path, data)
+
+    def _read_loader(self, index: _Tree, rel: str, st: os.stat_result | None = None) -> None:
+        entry = self._loader_entry(index.path(rel), st)
         if index.loader_files.get(rel) != entry:
             index.loader_files[rel] = entry
             self.changed = True
@@ -389,8 +638,9 @@ class Indexer:
 
     # -- git --------------------------------------------------------------------------------
 
-    def _git_state(self, index: TreeIndex) -> tuple:
-        """Signatures of what decides git's listing: the index, the ignore files."""
+    def _git_state(self, root: str, gitignores: Iterable[str]) -> tuple:
+        """Signatures of what decides git's listing: the index, the ignore files (those of
+        the directories `gitignores`)."""
         from secl.files import git_dir
 
         gitdir = git_dir(self.root) or ""
@@ -398,9 +648,7 @@ class Indexer:
         paths = [os.path.join(gitdir, "index"), os.path.join(gitdir, "info", "exclude")]
         paths.append(os.path.join(config, "git", "ignore"))
         paths += [
-            os.path.join(index.path(rel), ".gitignore")
-            for rel, entry in index.dirs.items()
-            if entry.gitignore
+            os.path.join(root if r == "." else f"{root}/{r}", ".gitignore") for r in gitignores
         ]
         out = []
         for path in paths:
@@ -415,10 +663,10 @@ class Indexer:
                 out.append((path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
         return tuple(out)
 
-    def _git_list(self, index: TreeIndex, *, full: bool) -> bool:
+    def _git_list(self, index: _Tree, *, full: bool) -> bool:
         """Ask git for the C files: all of them (`full`), or only the tracked ones when only
         the index changed. False when git does not answer."""
-        state = self._git_state(index)
+        state = self._git_state(index.root, _gitignores(index))
         tracked = git_tracked(self.root, self.exclusion)
         if tracked is None:
             return False
@@ -443,7 +691,7 @@ class Indexer:
         self.changed = True
         return True
 
-    def _git_names(self, index: TreeIndex) -> None:
+    def _git_names(self, index: _Tree) -> None:
         """Names of every listed C file on a first build: one git grep for NAME_HINTS finds
         the few files that have any; the others are stat'ed only."""
         hits = git_grep(self.root, NAME_HINTS, self.exclusion)
@@ -467,66 +715,84 @@ def named(index: TreeIndex, stems: set[bytes]) -> list[str]:
     for s in stems:
         name = os.fsdecode(s)
         wanted.update((f"{name}.c", f"{name}.bpf.c", f"{name}.h"))
-    hits = {
-        rel
-        for rel in index.c_files
-        if rel.rpartition("/")[2] in wanted and stem(rel).encode() in stems
-    }
-    return _ordered(index, hits)
+    # A set of the names finds the few present; their places are found in the joined text.
+    present = wanted.intersection(index._list("base_text"))
+    if not present:
+        return []
+    text = f"\0{index.base_text}\0"
+    offsets = []
+    for name in present:
+        needle = f"\0{name}\0"
+        at = text.find(needle)
+        while at >= 0:
+            offsets.append(at)
+            at = text.find(needle, at + 1)
+    rels = index.c_files
+    hits = []
+    place, last = 0, 0
+    for at in sorted(offsets):  # the NULs before a name count the names before it
+        place += text.count("\0", last, at)
+        last = at
+        rel = rels[place]
+        if stem(rel).encode() in stems:
+            hits.append(index.path(rel))
+    return hits
 
 
 def c_paths(index: TreeIndex) -> list[str]:
     """Every C file pairing may consider, as absolute paths: sorted as git lists them, or
     in the walk's order."""
-    return _ordered(index, index.c_files.keys())
-
-
-def _ordered(index: TreeIndex, hits: Collection[str]) -> list[str]:
-    if not hits:
-        return []
-    if index.git:
-        return [index.path(rel) for rel in sorted(hits)]
-    out = []
-    stack = ["."]
-    while stack:
-        rel = stack.pop()
-        entry = index.dirs.get(rel)
-        if entry is None:
-            continue
-        out.extend(index.path(r) for n in entry.c_files if (r := _rel(rel, n)) in hits)
-        stack.extend(_rel(rel, s) for s in reversed(entry.subdirs))
-    return out
+    return _paths(index.root, index.c_text)
 
 
 def users(index: TreeIndex, skeletons: set[bytes], objects: set[bytes]) -> list[str]:
     """The C files that use one of `skeletons` or name one of `objects`, in `c_paths`
     order."""
-    hits = set()
-    for rel in index.named:
-        found = index.c_files.get(rel)
-        if found is None:
-            continue  # removed from the listing
-        names = found[1]
-        if names.skeletons & skeletons or names.objects & objects:
-            hits.add(rel)
-    return _ordered(index, hits)
+    return [
+        index.path(rel)
+        for rel, names in index.named.items()
+        if names.skeletons & skeletons or names.objects & objects
+    ]
 
 
 def loader_results(index: TreeIndex) -> list[tuple[str, object]]:
-    """(path, what the loader scan found) for every candidate, in the walk's order."""
+    """(path, what the loader scan found) for every candidate where it found anything, in
+    the walk's order."""
+    return [(index.path(rel), found) for rel, found in index.loaders.items()]
+
+
+def _changed(root: str, text: str, sigs: bytes) -> list[int]:
+    """The positions of the files of `text` whose signature is not the one in `sigs`. The
+    stats and their packing run in C (map, starmap): a kernel tree has 64,000 files, and a
+    loop in Python would cost a third of the stats themselves."""
+    paths = _paths(root, text)
+    size = _SIG_SIZE
+    try:
+        now = b"".join(starmap(_PACK, map(_STAT_FIELDS, map(os.stat, paths))))
+    except OSError:  # a file is gone, or a link broken: one at a time
+        out = []
+        for i, path in enumerate(paths):
+            try:
+                sig = _PACK(*_STAT_FIELDS(os.stat(path)))
+            except OSError:
+                sig = None
+            if sig is None or sig != sigs[i * size : (i + 1) * size]:
+                out.append(i)
+        return out
+    if now == sigs:
+        return []
     out = []
-    stack = ["."]
-    while stack:
-        rel = stack.pop()
-        entry = index.dirs.get(rel)
-        if entry is None:
-            continue
-        for name in entry.loader_files:
-            item = index.loader_files.get(_rel(rel, name))
-            if item is not None:
-                out.append((index.path(_rel(rel, name)), item[1]))
-        stack.extend(_rel(rel, s) for s in reversed(entry.subdirs))
+    block = 1024 * size
+    for start in range(0, len(now), block):
+        if now[start : start + block] != sigs[start : start + block]:
+            for at in range(start, min(start + block, len(now)), size):
+                if now[at : at + size] != sigs[at : at + size]:
+                    out.append(at // size)
     return out
+
+
+def _gitignores(tree: _Tree) -> list[str]:
+    return [rel for rel, entry in tree.dirs.items() if entry.gitignore]
 
 
 def _vendor(rel: str, vendor_dirs: frozenset[str]) -> bool:

@@ -114,6 +114,72 @@ def test_trusted_entries_are_not_read_again_and_a_same_size_same_mtime_edit_is_s
     assert code == 1 and "SECL201" in out
 
 
+def test_an_edit_in_place_is_seen_from_the_signatures_alone(
+    project: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm run whose directories did not change (secl.index.Indexer._same_listing) only
+    compares the signatures of the files: an edit in place that makes a file a loader is
+    seen all the same; an edit by rename (a new inode, its directory changed) takes the
+    full refresh, and is seen."""
+    monkeypatch.setattr(secl.index, "RACY_NS", 0)
+    loader = project / "user/main.c"
+    loader.write_text("int main(void) { return 0; }\n")  # no loader of the probe
+    assert _check(capsys, "bpf/probe.bpf.c")[0] == 0
+    assert _check(capsys, "bpf/probe.bpf.c")[0] == 0  # the cache directory made: listed again
+    thawed: list[object] = []
+    real = secl.index._thaw
+    monkeypatch.setattr(secl.index, "_thaw", lambda index: thawed.append(index) or real(index))
+    loader.write_text(LOADER_OFFSET)
+    code, out = _same_as_without_cache(capsys, "bpf/probe.bpf.c")
+    assert code == 1 and "bpf/probe.bpf.c:2:5: SECL201" in out
+    loader.write_text("int main(void) { return 1; }\n")
+    assert _same_as_without_cache(capsys, "bpf/probe.bpf.c")[0] == 0
+    assert thawed == []
+    staged = project / "user/main.c.new"
+    staged.write_text(LOADER_OFFSET)
+    os.replace(staged, loader)
+    assert _same_as_without_cache(capsys, "bpf/probe.bpf.c")[0] == 1
+    assert len(thawed) == 1
+
+
+GO_LOADER = """\
+package main
+
+import bpf "github.com/aquasecurity/libbpfgo"
+
+func main() {
+	m, _ := bpf.NewModuleFromFile("probe.bpf.o")
+	m.BPFLoadObject()
+	p, _ := m.GetProgram("handle")
+	CALL
+}
+"""
+
+
+def test_an_edited_go_loader_is_seen_from_its_signature(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loader candidates (Go, Rust, Python, build files) are kept by signature too."""
+    monkeypatch.delenv("SECL_CACHE_DIR", raising=False)
+    monkeypatch.setattr(secl.index, "RACY_NS", 0)
+    write_files(
+        tmp_path,
+        {
+            "pyproject.toml": "[project]\nname = 'x'\n",
+            "go.mod": "module x\n\nrequire github.com/aquasecurity/libbpfgo v0.8.0\n",
+            "probe.bpf.c": BPF,
+            "main.go": GO_LOADER.replace("CALL", 'p.AttachKprobe("do_unlinkat")'),
+        },
+    )
+    monkeypatch.chdir(tmp_path)
+    assert _same_as_without_cache(capsys, "probe.bpf.c")[0] == 0
+    (tmp_path / "main.go").write_text(GO_LOADER.replace("CALL", "p.AttachKprobeOffset(0x10)"))
+    code, out = _same_as_without_cache(capsys, "probe.bpf.c")
+    assert code == 1 and "probe.bpf.c:2:5: SECL201" in out
+    (tmp_path / "main.go").write_text(GO_LOADER.replace("CALL", 'p.AttachKprobe("x")'))
+    assert _same_as_without_cache(capsys, "probe.bpf.c")[0] == 0
+
+
 def test_a_new_and_a_removed_loader_are_seen(project: Path, capsys) -> None:
     (project / "user/main.c").unlink()
     assert _same_as_without_cache(capsys, "bpf/probe.bpf.c")[0] == 0

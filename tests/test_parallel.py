@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+import secl.api
 import secl.parallel
 import secl.parse.filefacts
+import secl.parse.macros
 from secl.cli import main
 from tests.analysis.test_upgrade import TWO_OBJECTS
 from tests.catalogue_harness import write_files
@@ -97,6 +99,54 @@ def test_the_files_of_a_worker_that_dies_are_read_anyway(
 
     monkeypatch.setattr(secl.parse.filefacts, "file_facts", dying)
     assert _run(capsys, "check", "--output-format", "json", "--jobs", "2", ".") == one
+
+
+def test_sites_are_resolved_where_the_trees_are(
+    tree: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files resolve_sites resolves (macro-built sections) are resolved in the process
+    that parsed them: the main process's resolve_sites has nothing left to do, and says the
+    same."""
+    one = _run(capsys, "check", "--output-format", "json", "--jobs", "1", ".")
+    real_resolve, real_file = secl.parse.macros.resolve_sites, secl.parse.macros._resolve_file
+    inside: list[bool] = []
+    late: list[str] = []
+
+    def resolve_sites(*args, **kwargs):
+        inside.append(True)
+        try:
+            return real_resolve(*args, **kwargs)
+        finally:
+            inside.pop()
+
+    def resolve_file(path: str, *args, **kwargs):
+        if inside:
+            late.append(path)
+        return real_file(path, *args, **kwargs)
+
+    monkeypatch.setattr(secl.api, "resolve_sites", resolve_sites)
+    monkeypatch.setattr(secl.parse.macros, "_resolve_file", resolve_file)
+    assert _run(capsys, "check", "--output-format", "json", "--jobs", "2", ".") == one
+    assert late == []
+    _run(capsys, "check", "--output-format", "json", "--jobs", "1", ".")
+    assert len(late) >= 120  # one process: every file with a macro-built section, here
+
+
+def test_an_internal_error_resolving_a_file_is_reported_as_in_one_process(
+    tree: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = secl.parse.macros._resolve_file
+
+    def failing(path: str, *args, **kwargs):
+        if path.endswith("p9.bpf.c"):
+            raise ValueError("boom")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(secl.parse.macros, "_resolve_file", failing)
+    one = _run(capsys, "check", "--output-format", "concise", "--jobs", "1", ".")
+    two = _run(capsys, "check", "--output-format", "concise", "--jobs", "2", ".")
+    assert one == two
+    assert one[0] == 2 and "p9.bpf.c: internal error in secl" in one[2]
 
 
 def test_jobs_must_be_a_positive_number(tree: Path, capsys) -> None:

@@ -14,8 +14,12 @@ from secl.analysis.project import Project
 from secl.analysis.sections import _may_auto_attach, libbpf_loads, replace_section
 from secl.facts import SectionSite
 from secl.findings import Finding, Fix, UpgradeInfo
-from secl.kernel import FunctionList, KprobeTarget, kprobe_target
 from secl.libbpf.suffix import parse_kprobe
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    # secl.kernel is read only when kernel lists are configured (start-up of every run)
+    from secl.kernel import FunctionList, KprobeTarget
 
 NAMES = {
     "SECL116": ("kprobe-target-not-in-kernel", "error"),
@@ -39,6 +43,8 @@ def _finding(code: str, site: SectionSite, message: str, fix: Fix | None = None)
 
 def _judged(project: Project) -> Iterator[tuple[SectionSite, KprobeTarget]]:
     """Reported kprobe-family programs libbpf loads and may attach, with a literal target."""
+    from secl.kernel import kprobe_target
+
     for site in project.programs:
         if site.path not in project.reported or site.section is None:
             continue

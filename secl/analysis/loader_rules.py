@@ -35,11 +35,11 @@ def _reported(project: Project) -> Iterator[tuple[str, Assignment]]:
 
 def loader_section_names(project: Project) -> Iterator[Finding]:
     """SECL101/SECL102/SECL104 for sources cilium/ebpf or aya load, by that library's rules."""
-    from secl.loaders.models import judge
-
     for path, loader in _reported(project):
         if loader.kind not in MODELLED:
             continue
+        from secl.loaders.models import judge  # only with such a loader: start-up
+
         where = _where(loader)
         generated = _generated_loader(loader)
         for site in _sites(project, path):

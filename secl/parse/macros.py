@@ -21,7 +21,7 @@ import os
 import re
 from bisect import bisect_right
 from collections import namedtuple
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from secl.facts import Piece, Position, SectionSite, Span, Spelling
@@ -1995,6 +1995,31 @@ def _brace_range(data: bytes, start: int) -> tuple[int, int] | None:
 
 # -- the entry point ------------------------------------------------------------------------
 
+# A section call, and its argument when that is one string literal (no macro writes it).
+_SEC_OPEN = re.compile(rb"SEC\s*\(")
+_LITERAL_ARGUMENT = re.compile(rb'\s*"[^"\n]*"\s*\)')
+
+
+def may_read_tree(data: bytes) -> bool:
+    """Whether `resolve_sites` is likely to read this file's tree: it has a section that
+    macros may write (a `SEC(` whose argument is not one string literal), or a macro that
+    writes sections (a `SEC(` on a `#define` line or after a line continuation). A hint
+    only, for where to parse the file (secl.parallel: the tree stays in the process that
+    parsed it): files whose tree is read for a header's macros are not foreseen, and a
+    wrong answer costs nothing but time."""
+    if b"SEC" not in data:
+        return False
+    for m in _SEC_OPEN.finditer(data):
+        if not _LITERAL_ARGUMENT.match(data, m.end()):
+            return True
+        line = data.rfind(b"\n", 0, m.start())
+        if data[line + 1 : m.start()].lstrip(b" \t").startswith(b"#") or (
+            line > 0 and data[line - 1 : line] == b"\\"
+        ):
+            return True
+    return False
+
+
 _DEFINE_ARG = re.compile(r"[A-Za-z_]\w*(\([\w\s,.]*\))?(=.*)?\Z", re.S)
 _MAX_CRAWL = 6  # levels of #include "..." followed to find a header whose macros write SEC
 
@@ -2005,10 +2030,13 @@ def resolve_sites(
     config: Config,
     root: str,
     tree_of: Callable[[str], Tree],
+    presolved: Mapping[str, list[SectionSite]] | None = None,
 ) -> Resolution:
     """`sites` with every unresolved section computed where the configuration allows, plus a
     site for each use of a macro that writes `SEC(...)`. With a compile_commands.json (found
-    under `root` or configured) libclang settles the sites of the files it lists."""
+    under `root` or configured) libclang settles the sites of the files it lists.
+    `presolved` has the sites of files that a `FileResolver` resolved already (where their
+    trees were: a worker process), for the same files and configuration."""
     from secl.parse import compdb
 
     # A lone CR ends a line as LF does (see tree.line_ends); offsets do not move.
@@ -2052,6 +2080,9 @@ def resolve_sites(
     clang = _Clang(problems, [*defines, *(arch_defines(arch) if arch else ())])
     replaced: dict[str, list[SectionSite]] = {}
     for path in candidates:
+        if presolved is not None and db is None and path in presolved:
+            replaced[path] = presolved[path]
+            continue
         replaced[path] = _resolve_file(
             path,
             files[path],
@@ -2071,6 +2102,56 @@ def resolve_sites(
     return Resolution(_share(out) + lost, tuple(problems))
 
 
+class FileResolver:
+    """What `resolve_sites` does for one file, done where its tree is: in the process that
+    parsed it (secl.parallel), so that the main process takes the result instead of parsing
+    the file again. Only without a compile_commands.json (libclang and its problems stay in
+    the main process) and for the files `resolve_sites` resolves; the same files and
+    configuration give the same sites in any process (the reader's tables are caches)."""
+
+    def __init__(self, files: dict[str, bytes], config: Config, root: str) -> None:
+        from secl.parse import compdb
+
+        try:
+            self.enabled = compdb.locate(root, config.compile_commands) is None
+        except compdb.CompileCommandsError:
+            self.enabled = False
+        self._config = config
+        self._files = files
+        self._ready = False
+
+    def _prepare(self) -> None:
+        # As resolve_sites prepares (its problems are its own to report).
+        config = self._config
+        self._files = {path: line_ends(data) for path, data in self._files.items()}
+        self._reader = _Reader(self._files)
+        self._include_dirs = tuple(os.path.abspath(d) for d in config.include_dirs)
+        self._arch = known_arch(config.target_arch) if config.target_arch else None
+        self._defines = [text for text in config.defines if _DEFINE_ARG.match(text)]
+        arch_extra = arch_defines(self._arch) if self._arch else ()
+        self._clang = _Clang([], [*self._defines, *arch_extra])
+        self._display = _display(self._files)
+        self._memo: dict[str, bool] = {}
+        self._ready = True
+
+    def sites(
+        self, path: str, sites: Sequence[SectionSite], tree: Tree
+    ) -> list[SectionSite] | None:
+        """The sites of `path` once resolved, or None when `resolve_sites` leaves them."""
+        if not self.enabled or path not in self._files:
+            return None
+        if not self._ready:
+            self._prepare()
+        data = self._files[path]
+        reader, dirs = self._reader, self._include_dirs
+        if not _is_candidate(path, data, sites, reader, None, dirs, self._memo):
+            return None
+        return _resolve_file(
+            path, data, list(sites), reader, None, self._defines, self._arch,
+            lambda _path: tree, self._display, self._clang, dirs,
+        )  # fmt: skip
+
+
 def _candidates(
     by_path: dict[str, list[SectionSite]],
     files: dict[str, bytes],
@@ -2080,19 +2161,29 @@ def _candidates(
 ) -> list[str]:
     """Files with a site to resolve, a #define that writes a site, or a local header that has
     one (its uses become sites)."""
-    out = []
     memo: dict[str, bool] = {}
-    for path, data in files.items():
-        sites = by_path.get(path, ())
-        if any(s.template or s.section is None for s in sites):
-            out.append(path)
-            continue
-        if b"#" not in data or b"include" not in data:
-            continue
-        dirs = _search_dirs(path, db, include_dirs)
-        if _reaches_templates(os.path.abspath(path), data, reader, dirs, memo, 0):
-            out.append(path)
-    return out
+    return [
+        path
+        for path, data in files.items()
+        if _is_candidate(path, data, by_path.get(path, ()), reader, db, include_dirs, memo)
+    ]
+
+
+def _is_candidate(
+    path: str,
+    data: bytes,
+    sites: Sequence[SectionSite],
+    reader: _Reader,
+    db: CompileDb | None,
+    include_dirs: tuple[str, ...],
+    memo: dict[str, bool],
+) -> bool:
+    if any(s.template or s.section is None for s in sites):
+        return True
+    if b"#" not in data or b"include" not in data:
+        return False
+    dirs = _search_dirs(path, db, include_dirs)
+    return _reaches_templates(os.path.abspath(path), data, reader, dirs, memo, 0)
 
 
 def _search_dirs(path: str, db: CompileDb | None, include_dirs: tuple[str, ...]) -> tuple[str, ...]:

@@ -78,7 +78,13 @@ class Positions:
         data = self._data
         start, line = self._line_start, self._line
         if offset < start:
-            start, line = 0, 0
+            # Backwards (macros are read out of order): from the line table, not by counting
+            # the file again from its start.
+            from bisect import bisect_right
+
+            starts = self._line_starts()
+            line = bisect_right(starts, offset) - 1
+            start = starts[line]
         newlines = data.count(b"\n", start, offset)
         if newlines:
             line += newlines
@@ -91,10 +97,14 @@ class Positions:
     def span(self, start: int, end: int) -> Span:
         return Span(start, end, self.at(start), self.at(end))
 
-    def line_text(self, row: int) -> str:
+    def _line_starts(self) -> list[int]:
         starts = self._starts
         if starts is None:
             starts = self._starts = [0, *(m.end() for m in re.finditer(b"\n", self._data))]
+        return starts
+
+    def line_text(self, row: int) -> str:
+        starts = self._line_starts()
         start = starts[row - 1]
         end = starts[row] - 1 if row < len(starts) else len(self._data)
         return self._data[start:end].decode("utf-8", "replace").rstrip("\r")
