@@ -289,9 +289,7 @@ def _parse_files(
                 project.remember_tree(path, tree)
             # Without the results cache the tree stays with the project: the functions of
             # the file are read from it if the analysis asks.
-            facts = file_facts(
-                path, data, tree, sites=sites, loads=loads, bodies=store is not None
-            )
+            facts = file_facts(path, data, tree, sites=sites, loads=loads, bodies=store is not None)
         except Exception as err:  # a bug in secl: this file is skipped, the run goes on
             return internal_error(path, err)
         if resolver is not None and tree is not None:
