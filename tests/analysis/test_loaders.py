@@ -482,3 +482,28 @@ def test_a_go_module_requiring_a_loader_library(tmp_path, requires, kind):
         (evidence,) = found["evidence"]
         assert evidence["value"].startswith("go.mod requires github.com/")
         assert evidence["certain"] is False
+
+
+WINDOWS_LOADER = (
+    "#include <ebpf_api.h>\nint main(void)\n{\n"
+    '\tstruct bpf_object *obj = bpf_object__open("probe.bpf.o");\n\treturn !obj;\n}\n'
+)
+
+
+@pytest.mark.parametrize("header", ["", "struct ebpf_like { int ebpf_x; };\n"])
+def test_an_ebpf_for_windows_loader_is_not_judged_by_libbpf(tmp_path, header):
+    # ebpf_api.h is eBPF for Windows' user-space API; the marks are searched only in files
+    # that hold `ebpf_`, and a header that merely holds it (`header`) decides nothing.
+    write(
+        tmp_path,
+        {
+            "probe.bpf.c": PROBE.format(section="kprobes/do_unlinkat"),
+            "loader.c": WINDOWS_LOADER,
+            "vmlinux.h": header,
+        },
+    )
+    assert codes(tmp_path) == []
+    assert codes(tmp_path, "--select", "ALL") == [("probe.bpf.c", "SECL005", 1)]
+    assert loaders(tmp_path)["handle"]["kind"] == "ebpf-for-windows"
+    (tmp_path / "loader.c").write_text(WINDOWS_LOADER.replace("<ebpf_api.h>", "<bpf/libbpf.h>"))
+    assert codes(tmp_path) == [("probe.bpf.c", "SECL101", 1)]
