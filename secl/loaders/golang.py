@@ -41,7 +41,7 @@ from functools import cache
 from secl.loaders import CILIUM, GOBPF, LIBBPF, LIBBPFGO, FileLoaders, LoaderUse
 from secl.parse.binding import binding
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, ProgramRef
-from secl.parse.tree import Positions, word_start
+from secl.parse.tree import Positions, inside_error, word_start
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -2041,14 +2041,7 @@ def _call_of(node: Node | None, name: str) -> Node | None:
 
 
 def _broken(node: Node) -> bool:
-    if node.has_error:
-        return True
-    current = node.parent
-    while current is not None:
-        if current.type == "ERROR":
-            return True
-        current = current.parent
-    return False
+    return node.has_error or inside_error(node)
 
 
 def _first_error(node: Node) -> Node | None:

@@ -432,11 +432,14 @@ def _anonymous_fields(decl: Node) -> tuple[str, ...]:
     t = decl.child_by_field_name("type")
     if t is None or t.type != "struct_specifier":
         return ()
-    body = t.child_by_field_name("body")
-    if body is None:
-        return ()
+    return _struct_fields(t)
+
+
+def _struct_fields(struct: Node) -> tuple[str, ...]:
+    """The names of the fields a struct (or class) specifier declares in its body."""
+    body = struct.child_by_field_name("body")
     names = []
-    for fd in body.named_children:
+    for fd in body.named_children if body is not None else ():
         if fd.type == "field_declaration":
             for d in fd.children_by_field_name("declarator"):
                 n = _declarator_name(d)
@@ -1707,24 +1710,12 @@ class _Loader:
                     if node is not None and node.child_by_field_name("body") is not None:
                         holder = node.parent
                         if holder is not None:
-                            found = _anonymous_fields(holder) or self._fields_of(node)
+                            found = _anonymous_fields(holder) or _struct_fields(node)
                         break
                 self._struct_fields[name] = found
             if found:
                 return found
         return ()
-
-    @staticmethod
-    def _fields_of(struct: Node) -> tuple[str, ...]:
-        body = struct.child_by_field_name("body")
-        names = []
-        for fd in body.named_children if body is not None else ():
-            if fd.type == "field_declaration":
-                for d in fd.children_by_field_name("declarator"):
-                    n = _declarator_name(d)
-                    if n is not None:
-                        names.append(n.text.decode())
-        return tuple(names)
 
     # -- table rows ----------------------------------------------------------------------
 
