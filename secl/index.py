@@ -47,7 +47,8 @@ from secl.files import (
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any
 
 # How loader code names a BPF source: a skeleton function (`probe__open_and_load(`, in C++
 # also bpftool's static member `probe::open_and_load(`) or an object file in a string
@@ -428,49 +429,54 @@ class Indexer:
 
     def _restat_columns(self, index: TreeIndex) -> TreeIndex:
         """Read again the files of `index` whose signature changed (same listing)."""
-        changed = _changed(index.root, index.c_text, index.c_sigs)
-        if changed:
-            rels = index.c_files
-            sigs = bytearray(index.c_sigs)
-            named = dict(index.named)
-            for i in changed:
-                rel = rels[i]
-                sig, names = self._c_entry(index.path(rel), None)
-                at = slice(i * _SIG_SIZE, (i + 1) * _SIG_SIZE)
-                if (sig or UNTRUSTED) == sigs[at] and names == named.get(rel, NO_NAMES):
-                    continue
-                self.changed = True
-                sigs[at] = sig or UNTRUSTED
-                if names:
-                    named[rel] = names
-                else:
-                    named.pop(rel, None)
-            index.c_sigs = bytes(sigs)
-            if named.keys() != index.named.keys():
-                named = {r: named[r] for r in rels if r in named}  # in c_text order
-            index.named = named
-        changed = _changed(index.root, index.loader_text, index.loader_sigs)
-        if changed:
-            rels = _split(index.loader_text)
-            sigs = bytearray(index.loader_sigs)
-            loaders = dict(index.loaders)
-            for i in changed:
-                rel = rels[i]
-                sig, found = self._loader_entry(index.path(rel), None)
-                at = slice(i * _SIG_SIZE, (i + 1) * _SIG_SIZE)
-                if (sig or UNTRUSTED) == sigs[at] and found == loaders.get(rel):
-                    continue
-                self.changed = True
-                sigs[at] = sig or UNTRUSTED
-                if found is not None:
-                    loaders[rel] = found
-                else:
-                    loaders.pop(rel, None)
-            index.loader_sigs = bytes(sigs)
-            if loaders.keys() != index.loaders.keys():
-                loaders = {r: loaders[r] for r in rels if r in loaders}  # in the walk's order
-            index.loaders = loaders
+        found = self._restat_kind(
+            index, index.c_text, index.c_files, index.c_sigs, index.named, self._c_entry,
+            NO_NAMES, bool,
+        )  # fmt: skip
+        if found is not None:
+            index.c_sigs, index.named = found
+        found = self._restat_kind(
+            index, index.loader_text, _split(index.loader_text), index.loader_sigs,
+            index.loaders, self._loader_entry, None, lambda f: f is not None,
+        )  # fmt: skip
+        if found is not None:
+            index.loader_sigs, index.loaders = found
         return index
+
+    def _restat_kind(
+        self,
+        index: TreeIndex,
+        text: str,
+        rels: Sequence[str],
+        packed: bytes,
+        facts: dict[str, Any],
+        entry: Callable[[str, Any], tuple[Signature | None, Any]],
+        absent: object,
+        kept: Callable[[Any], bool],
+    ) -> tuple[bytes, dict[str, Any]] | None:
+        """One kind of file (C or loader) of `_restat_columns`: the new packed signatures and
+        facts, or None when no signature changed. `absent` is what a file without facts
+        stands for; `kept` says which facts the table holds."""
+        changed = _changed(index.root, text, packed)
+        if not changed:
+            return None
+        sigs = bytearray(packed)
+        out = dict(facts)
+        for i in changed:
+            rel = rels[i]
+            sig, found = entry(index.path(rel), None)
+            at = slice(i * _SIG_SIZE, (i + 1) * _SIG_SIZE)
+            if (sig or UNTRUSTED) == sigs[at] and found == out.get(rel, absent):
+                continue
+            self.changed = True
+            sigs[at] = sig or UNTRUSTED
+            if kept(found):
+                out[rel] = found
+            else:
+                out.pop(rel, None)
+        if out.keys() != facts.keys():
+            out = {r: out[r] for r in rels if r in out}  # in the listing's order
+        return bytes(sigs), out
 
     def _build(self) -> _Tree:
         index = _Tree(self.root)
