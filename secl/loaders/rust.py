@@ -143,6 +143,24 @@ _PERF_LINK_VALUES = {
     b"Kprobe": "BPF_PERF_EVENT_KPROBE",
     b"Uprobe": "BPF_PERF_EVENT_UPROBE",
 }
+# libbpf-rs/src/program.rs `enum ProgramAttachType`: each variant is the kernel constant of
+# its name in capitals (`TraceUprobeMulti` is BPF_TRACE_UPROBE_MULTI), but one.
+_ATTACH_TYPE_VARIANT = re.compile(r"\bProgramAttachType\s*::\s*(\w+)\s*\Z")
+_ATTACH_TYPE_EXCEPTIONS = {"KprobeMulti": "BPF_TRACE_KPROBE_MULTI"}
+
+
+def _attach_type_constant(text: str) -> str:
+    """`ProgramAttachType::KprobeMulti` -> `BPF_TRACE_KPROBE_MULTI`, the value libbpf gets, so
+    that the analysis reads it as it reads C's; other text stays as written."""
+    m = _ATTACH_TYPE_VARIANT.search(text)
+    if m is None:
+        return text
+    variant = m.group(1)
+    return _ATTACH_TYPE_EXCEPTIONS.get(variant) or "BPF_" + re.sub(
+        r"(?<!^)(?=[A-Z])", "_", variant
+    ).upper()
+
+
 _MISSED = re.compile(rb"\bPerfEventType\s*::\s*Kprobe\s*\{[^}]*\bmissed\b")
 
 # Sites are searched for with patterns that start with a literal (secl.parse.tree.word_start),
@@ -1000,6 +1018,8 @@ class _RustFile:
         value = args[0].text.decode("utf-8", "replace") if args else None
         if method == "set_flags" and (value is None or "BPF_F_SLEEPABLE" not in value):
             return
+        if method == "set_attach_type" and value is not None:
+            value = _attach_type_constant(value)
         for prog in progs:
             self.facts.append(
                 LoaderFact(kind, prog, self.path, span, value, function,
@@ -1688,7 +1708,13 @@ class _RustFile:
         if not inner and self.libbpf_rs:
             # A receiver this file does not show: only the shapes that are libbpf-rs's alone.
             if method in ("progs", "progs_mut"):
+                # Before libbpf-cargo 0.24 a skeleton's accessor struct (`.progs().NAME()`),
+                # since libbpf-rs 0.24 `Object::progs_mut()`, an iterator of programs
+                # (libbpf-rs/src/object.rs `ObjectCore::progs`): `.find(..)` on it.
                 out.add(("skelprogs", ("unknown", None)))
+                out.add(("progiter", ("unknown", None)))
+            elif method in ("progs_iter", "progs_iter_mut"):
+                out.add(("progiter", ("unknown", None)))
             elif method in ("prog", "prog_mut") and args:
                 for prefix, text in self.strings(args[0]):
                     if prefix is None:

@@ -306,7 +306,28 @@ def test_program_setters() -> None:
     assert progs(facts(found, "set-type")) == {("skeleton", "probe", "retyped")}
     expected = facts(found, "expected-attach-type")
     assert progs(expected) == {("skeleton", "probe", "typed")}
-    assert expected[0].value == "libbpf_rs::ProgramAttachType::KprobeMulti"
+    # The kernel constant behind libbpf-rs's variant (libbpf-rs/src/program.rs
+    # `ProgramAttachType::KprobeMulti`), as a C loader writes it.
+    assert expected[0].value == "BPF_TRACE_KPROBE_MULTI"
+
+
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [
+        ("libbpf_rs::ProgramAttachType::KprobeMulti", "BPF_TRACE_KPROBE_MULTI"),
+        ("ProgramAttachType::TraceUprobeMulti", "BPF_TRACE_UPROBE_MULTI"),
+        ("ProgramAttachType::CgroupInetIngress", "BPF_CGROUP_INET_INGRESS"),
+        ("attach_type_from_config()", "attach_type_from_config()"),
+    ],
+)
+def test_attach_type_variants_are_the_kernel_constants(written: str, value: str) -> None:
+    source = f"""
+fn main() {{
+    let mut open_skel = ProbeSkelBuilder::default().open(&mut storage).unwrap();
+    open_skel.progs.typed.set_attach_type({written});
+}}
+"""
+    assert [f.value for f in facts(read(source), "expected-attach-type")] == [value]
 
 
 def test_link_info_matched_against_a_perf_event_link() -> None:
@@ -433,6 +454,29 @@ fn attach(thing: &Thing) { thing.inner().progs.handler.attach_kprobe(false, "x")
 """
     found = facts(read(source), "attach")
     assert progs(found) == {("unknown", None, "handler")}
+
+
+def test_program_found_in_an_unresolved_objects_programs() -> None:
+    # libbpf-rs 0.24+: `Object::progs_mut()` is an iterator (libbpf-rs/src/object.rs), so
+    # `.find(|p| p.name() == "x")` on it is program x even when the object comes from a helper
+    # this file cannot follow (a skeleton's `.object()` kept in an Option).
+    source = """
+use libbpf_rs::skel::Skel;
+fn attach(&mut self) -> Result<()> {
+    let obj = match &mut self.skel { Some(skel) => skel.object(), _ => bail!("no") };
+    let prog = obj
+        .progs_mut()
+        .find(|p| p.name() == "probe_entry")
+        .ok_or_else(|| anyhow!("none"))?;
+    self.links.push(prog.attach_kprobe(false, "tcp_connect")?);
+    let every = obj.progs().find(|p| p.name().len() > 3).unwrap();
+    every.attach()?;
+    Ok(())
+}
+"""
+    found = facts(read(source), "attach")
+    # The program with no name told (`every`) is too vague to keep for an unknown object.
+    assert progs(found) == {("unknown", None, "probe_entry")}
 
 
 def test_manifest_dir_include_in_src() -> None:
