@@ -156,9 +156,10 @@ def _attach_type_constant(text: str) -> str:
     if m is None:
         return text
     variant = m.group(1)
-    return _ATTACH_TYPE_EXCEPTIONS.get(variant) or "BPF_" + re.sub(
-        r"(?<!^)(?=[A-Z])", "_", variant
-    ).upper()
+    return (
+        _ATTACH_TYPE_EXCEPTIONS.get(variant)
+        or "BPF_" + re.sub(r"(?<!^)(?=[A-Z])", "_", variant).upper()
+    )
 
 
 _MISSED = re.compile(rb"\bPerfEventType\s*::\s*Kprobe\s*\{[^}]*\bmissed\b")
