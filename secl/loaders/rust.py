@@ -1,4 +1,4 @@
-"""Rust loaders: libbpf-cargo build scripts, libbpf-rs skeletons and objects, aya.
+"""Rust loaders: libbpf-cargo build scripts, libbpf-rs skeletons and objects, aya, redbpf.
 
 Read from the libraries' own sources (libbpf-rs/libbpf-cargo v0.27.0, aya v0.14.0):
 
@@ -53,6 +53,9 @@ Read from the libraries' own sources (libbpf-rs/libbpf-cargo v0.27.0, aya v0.14.
 * aya (aya/src/bpf.rs): `Ebpf::load(bytes)`, `Ebpf::load_file(path)`, `EbpfLoader::new()...
   .load(bytes)` / `.load_file(path)`; `Bpf` and `BpfLoader` are the deprecated aliases (0.13).
   `include_bytes_aligned!(path)` (aya/src/util.rs) embeds the object. aya never auto-attaches.
+* redbpf (redbpf 2.3.0, redbpf/src/load/loader.rs, redbpf/src/lib.rs): `Loader::load(bytes)`,
+  `Loader::load_file(path)`, `Module::parse(bytes)`; its own ELF reader, not libbpf's, with
+  names secl does not model: kind `other` (see `_RustFile._redbpf`).
 
 Values are followed through string literals, `const`/`static` items, `let` bindings (every
 value a name is ever given in its function counts), `for` loops over literal arrays, the
@@ -71,7 +74,7 @@ import re
 from functools import cache
 
 from secl.facts import Span
-from secl.loaders import AYA, LIBBPF_RS, FileLoaders, LoaderUse
+from secl.loaders import AYA, LIBBPF_RS, OTHER, FileLoaders, LoaderUse
 from secl.parse.binding import binding
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, ProgramRef
 from secl.parse.tree import Positions, finditer_any, first_error_row, inside_error, word_start
@@ -93,6 +96,7 @@ RUST_HINTS = (
     b"Bpf::load",
     b"BpfLoader",
     b"include_bytes_aligned",
+    b"redbpf",
 )
 
 # libbpf-rs method -> the libbpf function it calls (libbpf-rs/src/program.rs, v0.27.0).
@@ -178,6 +182,12 @@ _AYA_SITES = [
     re.compile(word_start(b"Ebpf") + rb"\s*::\s*(load_file|load)\s*\("),
     re.compile(word_start(b"Bpf") + rb"\s*::\s*(load_file|load)\s*\("),
     re.compile(rb"\.\s*(load_file|load)\s*\("),
+]
+# redbpf (redbpf/src/load/loader.rs `Loader::load`, `Loader::load_file`; redbpf/src/lib.rs
+# `Module::parse`): `Loader::load(` and `Module::parse(` in a file that names redbpf.
+_REDBPF_SITES = [
+    re.compile(word_start(b"Loader") + rb"\s*::\s*(load_file|load)\s*\("),
+    re.compile(word_start(b"Module") + rb"\s*::\s*(parse)\s*\("),
 ]
 _SKELETON_BUILDER = re.compile(word_start(b"SkeletonBuilder") + rb"\b")
 _SKEL_BUILDER = re.compile(rb"SkelBuilder\b")
@@ -576,6 +586,8 @@ class _RustFile:
             self._program_facts()
         self._skeleton_uses()
         self._aya()
+        if b"redbpf" in self.data:
+            self._redbpf()
         facts = None
         if self.libbpf_rs or self.objects or self.facts:
             skeletons = frozenset(self.skeletons) | frozenset(self.skeleton_types)
@@ -935,6 +947,44 @@ class _RustFile:
                     objects=names,
                     auto_attach=False,
                     certain=bool(names) and not inside_error(macro),
+                )
+            )
+
+    # -- redbpf ---------------------------------------------------------------------------
+
+    def _redbpf(self) -> None:
+        """redbpf reads the object with its own ELF parser (redbpf/src/lib.rs
+        `ModuleBuilder::parse`): a section is split at its first `/`, a program section is
+        `kprobe/`, `kretprobe/`, `uprobe/`, `uretprobe/`, `tracepoint/`, `xdp/`,
+        `socketfilter/`, `streamparser/`, `streamverdict/`, `sk_lookup/` or `task_iter/`
+        followed by a name, `maps/NAME` holds legacy maps, and every other section is skipped
+        without an error. Programs are attached by hand with the target given in the call
+        (`attach_kprobe(fn_name, offset)`), never from the name, and never by libbpf: neither
+        libbpf's table nor its auto-upgrade applies. secl does not model redbpf's names: its
+        sources are `other` (SECL005)."""
+        for _, m in finditer_any(_REDBPF_SITES, self.data):
+            node = self.node_at(m.start(1), m.end(1), "identifier")
+            scoped = node.parent if node is not None else None
+            if scoped is None or scoped.type != "scoped_identifier":
+                continue
+            owner = _last_segment(scoped.child_by_field_name("path"))
+            if owner not in ("Loader", "Module"):
+                continue
+            call = scoped.parent
+            if call is None or call.type != "call_expression":
+                continue
+            method = m.group(1).decode()
+            names = self._object_names(call, method, _args(call))
+            shown = ", ".join(posixpath.basename(n) for n in names) or "?"
+            self.uses.append(
+                LoaderUse(
+                    OTHER,
+                    self.path,
+                    self.span(call),
+                    f"redbpf {owner}::{method} {shown}",
+                    objects=names,
+                    auto_attach=False,
+                    certain=bool(names) and not inside_error(call),
                 )
             )
 

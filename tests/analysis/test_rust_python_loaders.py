@@ -67,3 +67,72 @@ def test_libbpf_rs_attach_type_the_upgrade_also_gives_is_no_secl207(tmp_path):
     # probe_entry keeps BPF_TRACE_KPROBE_MULTI under the upgrade; probe_exit was set to a
     # uprobe-multi type that the upgrade overwrites.
     assert codes(tmp_path) == [("src/bpf/probe.bpf.c", "SECL207", 10)]
+
+
+# redbpf's own ELF reader (redbpf/src/lib.rs `ModuleBuilder::parse`) takes `socketfilter/`,
+# `xdp/NAME` and legacy `maps/NAME` sections that libbpf rejects or reads otherwise.
+REDBPF_C = """#include <linux/bpf.h>
+#define SEC(name) __attribute__((section(name), used))
+
+struct bpf_map_def SEC("maps/events") events = { .type = 4 };
+
+SEC("socketfilter/filter")
+int filter(void *skb)
+{
+	return 0;
+}
+
+SEC("xdp/pass")
+int pass(void *ctx)
+{
+	return 2;
+}
+
+char _license[] SEC("license") = "GPL";
+"""
+
+REDBPF_MAIN = """use redbpf::load::Loader;
+fn main() {
+    let mut loaded = Loader::load(include_bytes!("../bpf/probe.o")).expect("load");
+    for x in loaded.xdps_mut() { x.attach_xdp("eth0", redbpf::xdp::Flags::default()).unwrap(); }
+}
+"""
+
+
+def test_redbpf_loaded_source_is_off_libbpf_rules(tmp_path):
+    write(
+        tmp_path,
+        {
+            "Cargo.toml": '[package]\nname = "p"\n[dependencies]\nredbpf = "2.3"\n',
+            "bpf/probe.c": REDBPF_C,
+            "src/main.rs": REDBPF_MAIN,
+        },
+    )
+    loader = loaders(tmp_path)["filter"]
+    assert loader["kind"] == "other"
+    assert loader["evidence"][0]["value"] == "redbpf Loader::load probe.o"
+    assert codes(tmp_path) == []
+    assert {c for _, c, _ in codes(tmp_path, "--select", "ALL")} == {"SECL005"}
+
+
+def test_redbpf_crate_dependency_decides_a_source_no_loader_names(tmp_path):
+    # The bytes come from the caller: the crate's direct dependency on redbpf tells the library.
+    main = (
+        "use redbpf::load::Loader;\npub fn start(bytes: &[u8]) { Loader::load(bytes).unwrap(); }\n"
+    )
+    write(
+        tmp_path,
+        {
+            "Cargo.toml": '[package]\nname = "p"\n[dependencies]\nredbpf = "2.3"\n',
+            "bpf/probe.c": REDBPF_C,
+            "src/lib.rs": main,
+        },
+    )
+    assert loaders(tmp_path)["filter"]["kind"] == "other"
+    assert codes(tmp_path) == []
+
+
+def test_without_redbpf_the_same_source_is_judged_by_libbpf(tmp_path):
+    write(tmp_path, {"bpf/probe.c": REDBPF_C})
+    assert loaders(tmp_path)["filter"]["kind"] == "libbpf-assumed"
+    assert ("bpf/probe.c", "SECL102", 12) in codes(tmp_path)  # libbpf's `xdp` is exact

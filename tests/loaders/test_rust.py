@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from secl.loaders import AYA, LIBBPF_RS, FileLoaders, LoaderUse
+from secl.loaders import AYA, LIBBPF_RS, OTHER, FileLoaders, LoaderUse
 from secl.loaders.rust import (
     cargo_libbpf_prog_dir,
     cargo_lock_versions,
@@ -629,6 +629,41 @@ pub static PROBE: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "
 
 
 # -- bad input ---------------------------------------------------------------------------
+
+
+REDBPF_SOURCE = """
+use redbpf::load::Loader;
+use redbpf::Module;
+static PROBE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/probe.o"));
+fn main() {
+    let mut loaded = Loader::load(PROBE).expect("load");
+    let other = Loader::load_file("target/bpf/other.elf").expect("load");
+    let module = redbpf::Module::parse(&std::fs::read("third.o").unwrap()).unwrap();
+    for kprobe in loaded.kprobes_mut() {
+        kprobe.attach_kprobe(&kprobe.name(), 0).unwrap();
+    }
+}
+"""
+
+
+def test_redbpf_loads_are_another_loader() -> None:
+    found = read(REDBPF_SOURCE)
+    assert is_rust_loader(REDBPF_SOURCE.encode())
+    assert [(u.kind, u.objects, u.value, u.auto_attach) for u in found.uses] == [
+        (OTHER, ("probe.o",), "redbpf Loader::load probe.o", False),
+        (OTHER, ("target/bpf/other.elf",), "redbpf Loader::load_file other.elf", False),
+        (OTHER, ("third.o",), "redbpf Module::parse third.o", False),
+    ]
+    # redbpf's `attach_kprobe(name, offset)` is not libbpf-rs's: no facts for libbpf.
+    assert found.facts is None
+
+
+def test_loader_and_module_of_other_crates_are_not_redbpf() -> None:
+    source = """
+use my_crate::Loader;
+fn main() { let m = Module::parse(&data); let l = Loader::load("x.o"); }
+"""
+    assert read(source).uses == []
 
 
 def test_file_that_does_not_parse() -> None:
