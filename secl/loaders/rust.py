@@ -97,6 +97,7 @@ RUST_HINTS = (
     b"BpfLoader",
     b"include_bytes_aligned",
     b"redbpf",
+    b"libbpf_sys",
 )
 
 # libbpf-rs method -> the libbpf function it calls (libbpf-rs/src/program.rs, v0.27.0).
@@ -175,7 +176,12 @@ _FACT_SITES = [
     re.compile(rb"\.\s*(attach\w*|set_attach_type|set_prog_type|set_autoload|set_flags|info)\s*\("),
     re.compile(rb"(" + word_start(b"LinkInfo") + rb"\s*::\s*from_fd)\s*\("),
     re.compile(rb"(" + word_start(b"libbpf_register_prog_handler") + rb")\s*\("),
+    re.compile(rb"(" + word_start(b"bpf_program__attach_kprobe") + rb"(?:_opts)?)\s*\("),
 ]
+# libbpf's `struct bpf_kprobe_opts` fields through libbpf-sys (its bindgen struct keeps C's
+# names): an offset or an attach mode a libbpf-rs program gets only by calling libbpf itself.
+_KPROBE_OPTS_FIELDS = frozenset({"offset", "attach_mode"})
+_NULL_POINTERS = frozenset({"null", "null_mut"})
 _OBJECT_SITE = re.compile(rb"\.\s*(open_file|open_memory)\s*\(")
 # `Ebpf::load(`, `Bpf::load(` (aya's types), then `.load(` (EbpfLoader's method)
 _AYA_SITES = [
@@ -229,7 +235,8 @@ _THROUGH = frozenset(
      "borrow_mut", "clone", "ok_or", "ok_or_else", "map_err", "ok", "lock", "get_mut",
      "deref", "deref_mut", "as_deref", "as_deref_mut", "unwrap_unchecked", "into",
      "to_owned", "to_string", "as_str", "as_path", "as_os_str", "to_path_buf", "as_slice",
-     "to_vec", "iter", "into_iter", "as_fd", "as_ptr", "as_c_str", "take"}
+     "to_vec", "iter", "into_iter", "as_fd", "as_ptr", "as_c_str", "take",
+     "as_libbpf_object"}  # libbpf-rs/src/program.rs `AsRawLibbpf::as_libbpf_object`
 )  # fmt: skip
 # Iterator adaptors: `skel.progs().NAME()` is a program unless NAME is one of these.
 _ITERATOR_METHODS = frozenset(
@@ -539,6 +546,46 @@ def _base(value: Str) -> str | None:
     return posixpath.basename(text) or None
 
 
+def _is_null_pointer(node: Node) -> bool:
+    """`std::ptr::null()`, `ptr::null_mut()`, `null()`, `0 as *const _`."""
+    while node.type == "type_cast_expression":
+        node = node.child_by_field_name("value") or node
+        if node.type == "type_cast_expression":
+            continue
+        break
+    if node.type == "integer_literal":
+        return _int_literal(node.text.decode()) == 0
+    if node.type == "call_expression":
+        return _last_segment(node.child_by_field_name("function")) in _NULL_POINTERS
+    return False
+
+
+def _int_literal(text: str) -> int | None:
+    """The value of a Rust integer literal (`0x10`, `16u64`, `1_000`, `0 as u64`), else
+    None."""
+    text = text.strip().split(" as ", 1)[0].strip().replace("_", "")
+    m = re.fullmatch(r"(0x[0-9a-fA-F]+|0o[0-7]+|0b[01]+|[0-9]+)(?:[iu](?:8|16|32|64|128|size))?",
+                     text)  # fmt: skip
+    return int(m.group(1), 0) if m is not None else None
+
+
+def _struct_fields(node: Node) -> list[tuple[str, str, Node]]:
+    """(field, value text, field node) of the kprobe options a struct literal sets."""
+    body = node.child_by_field_name("body")
+    out = []
+    for child in body.named_children if body is not None else ():
+        if child.type != "field_initializer":
+            continue
+        field = child.child_by_field_name("field")
+        value = child.child_by_field_name("value")
+        if field is None or value is None:
+            continue
+        name = field.text.decode()
+        if name in _KPROBE_OPTS_FIELDS:
+            out.append((name, value.text.decode("utf-8", "replace"), child))
+    return out
+
+
 def _function_name(fn: Node | None) -> str | None:
     if fn is None:
         return None
@@ -569,7 +616,12 @@ class _RustFile:
         self._consts: dict[str, list[Node]] | None = None
         self._functions: dict[str, list[Node]] | None = None
         self._field_types: dict[str, list[Node]] = {}
-        self.libbpf_rs = b"libbpf_rs" in data or b"SkelBuilder" in data or b".skel.rs" in data
+        self.libbpf_rs = (
+            b"libbpf_rs" in data
+            or b"SkelBuilder" in data
+            or b".skel.rs" in data
+            or b"libbpf_sys" in data
+        )
 
     # -- driver --------------------------------------------------------------------------
 
@@ -1024,6 +1076,8 @@ class _RustFile:
                     args = _args(node)
                     if args:
                         self._link_info(self.refs(args[0]), node)
+                elif word.startswith(b"bpf_program__attach_kprobe"):
+                    self._libbpf_kprobe(word.decode(), node)
                 else:
                     self._prog_handler(node)
 
@@ -1152,6 +1206,92 @@ class _RustFile:
                     LoaderFact("missed-count", prog, self.path, span, "perf_event.kprobe.missed",
                                function, api="Link::info", call=call_span)
                 )  # fmt: skip
+
+    def _libbpf_kprobe(self, name: str, call: Node) -> None:
+        """`libbpf_sys::bpf_program__attach_kprobe_opts(prog.as_libbpf_object().as_ptr(),
+        func, &opts)`: libbpf-rs's own `attach_kprobe*` has no offset and no attach mode
+        (libbpf-rs/src/program.rs `KprobeOpts` holds a cookie only), so a loader that needs
+        them calls libbpf directly. The program is the first argument (through
+        `as_libbpf_object()` / `as_ptr()`); `offset` and `attach_mode` are read from the
+        `bpf_kprobe_opts` struct literal and the stores to its fields that come before the
+        call in the function; a null `func` with an offset is an attach by address
+        (libbpf.c `bpf_program__attach_kprobe_opts`: the offset is then the address)."""
+        args = _args(call)
+        if not args:
+            return
+        progs = self._programs(self.refs(args[0]))
+        if not progs:
+            return
+        fn = self.function_of(call)
+        function = _function_name(fn)
+        span = self.span(call)
+        api = f"libbpf_sys::{name}"
+        targets: tuple[str, ...] = ()
+        if len(args) >= 2 and name == "bpf_program__attach_kprobe":
+            func = args[2] if len(args) >= 3 else None
+        else:
+            func = args[1] if len(args) >= 2 else None
+        null_func = func is not None and _is_null_pointer(func)
+        if func is not None and not null_func:
+            targets = tuple(sorted({t for p, t in self.strings(func) if p is None}))
+        for prog in progs:
+            self.facts.append(
+                LoaderFact("attach", prog, self.path, span, name, function, api=api,
+                           targets=targets)
+            )  # fmt: skip
+        if name != "bpf_program__attach_kprobe_opts" or len(args) < 3:
+            return
+        for field, value, at in self._kprobe_opts(args[2], call, fn):
+            if field == "attach_mode":
+                m = re.search(r"PROBE_ATTACH_MODE_[A-Z]+", value)
+                if m is None:
+                    continue
+                found: list[tuple[str, str | int]] = [("attach-mode", m.group())]
+            else:
+                number = _int_literal(value)
+                if number == 0:
+                    continue  # offset 0: the multi path takes it
+                shown: str | int = number if number is not None else value
+                found = [("attach-offset", shown)]
+                if null_func:
+                    found.append(("attach-address", shown))
+            for kind, shown_value in found:
+                for prog in progs:
+                    self.facts.append(
+                        LoaderFact(kind, prog, self.path, self.span(at), shown_value, function,
+                                   api=api, call=span)
+                    )  # fmt: skip
+
+    def _kprobe_opts(self, node: Node, call: Node, fn: Node | None) -> list[tuple[str, str, Node]]:
+        """(field, value text, node) of `offset` / `attach_mode` given to the opts `node`
+        names: a struct literal written in the call, or a variable's literal and its
+        `opts.field = value` stores before the call."""
+        while node.type in ("reference_expression", "type_cast_expression",
+                            "parenthesized_expression", "unary_expression"):  # fmt: skip
+            inner = node.child_by_field_name("value") or next(iter(node.named_children), None)
+            if inner is None:
+                return []
+            node = inner
+        if node.type == "struct_expression":
+            return _struct_fields(node)
+        if node.type != "identifier" or fn is None:
+            return []
+        name = node.text.decode()
+        out: list[tuple[str, str, Node]] = []
+        for kind, bound in self.bindings(name, fn):
+            if kind == "let" and bound.type == "struct_expression":
+                out.extend(_struct_fields(bound))
+        pattern = re.compile(word_start(name.encode()) + rb"\s*\.\s*(offset|attach_mode)\s*=[^=]")
+        for m in pattern.finditer(self.data, fn.start_byte, call.start_byte):
+            target = self.node_at(m.start(), m.start() + len(name), "identifier")
+            field = target.parent if target is not None else None
+            store = field.parent if field is not None else None
+            if store is None or store.type != "assignment_expression":
+                continue
+            right = store.child_by_field_name("right")
+            if right is not None:
+                out.append((m.group(1).decode(), right.text.decode("utf-8", "replace"), store))
+        return out
 
     def _prog_handler(self, call: Node) -> None:
         args = _args(call)

@@ -136,3 +136,47 @@ def test_without_redbpf_the_same_source_is_judged_by_libbpf(tmp_path):
     write(tmp_path, {"bpf/probe.c": REDBPF_C})
     assert loaders(tmp_path)["filter"]["kind"] == "libbpf-assumed"
     assert ("bpf/probe.c", "SECL102", 12) in codes(tmp_path)  # libbpf's `xdp` is exact
+
+
+# libbpf-rs's `attach_kprobe*` has no offset: a loader that needs one calls libbpf itself.
+RAW_ATTACH_RS = """mod probe { include!(concat!(env!("OUT_DIR"), "/probe.skel.rs")); }
+use probe::*;
+use libbpf_rs::libbpf_sys;
+
+fn attach(skel: &ProbeSkel, line_offset: u64) {
+    let mut opts = libbpf_sys::bpf_kprobe_opts::default();
+    opts.sz = std::mem::size_of::<libbpf_sys::bpf_kprobe_opts>() as _;
+    opts.offset = line_offset;
+    unsafe {
+        libbpf_sys::bpf_program__attach_kprobe_opts(
+            skel.progs.probe_entry.as_libbpf_object().as_ptr(),
+            c"tcp_sendmsg".as_ptr(),
+            &opts,
+        );
+    }
+    let linked = libbpf_sys::bpf_kprobe_opts {
+        attach_mode: libbpf_sys::PROBE_ATTACH_MODE_LINK,
+        ..Default::default()
+    };
+    unsafe {
+        libbpf_sys::bpf_program__attach_kprobe_opts(
+            skel.progs.probe_exit.as_libbpf_object().as_ptr(), c"tcp_sendmsg".as_ptr(), &linked);
+    }
+}
+"""
+
+
+def test_libbpf_sys_attach_with_offset_and_link_mode_break_under_the_upgrade(tmp_path):
+    write(
+        tmp_path,
+        {
+            "Cargo.toml": '[package]\nname = "p"\n[dependencies]\nlibbpf-rs = "0.26"\n',
+            "build.rs": BUILD_RS,
+            "src/bpf/probe.bpf.c": KPROBES,
+            "src/main.rs": RAW_ATTACH_RS,
+        },
+    )
+    assert codes(tmp_path) == [
+        ("src/bpf/probe.bpf.c", "SECL201", 4),
+        ("src/bpf/probe.bpf.c", "SECL202", 10),
+    ]

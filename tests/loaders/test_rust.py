@@ -818,3 +818,78 @@ def test_aya_fixture() -> None:
     use = only_use(main)
     assert (use.kind, use.objects, use.auto_attach) == (AYA, ("probe.bpf.o",), False)
     assert cargo_lock_versions((root / "Cargo.lock").read_bytes())["aya"] == "0.13.1"
+
+
+# -- libbpf called directly through libbpf-sys --------------------------------------------
+
+RAW_KPROBE = """
+use libbpf_rs::libbpf_sys;
+use std::ptr;
+
+fn attach_line(skel: &ProbeSkel, offset: u64) -> *mut libbpf_sys::bpf_link {
+    let mut opts = libbpf_sys::bpf_kprobe_opts::default();
+    opts.sz = std::mem::size_of::<libbpf_sys::bpf_kprobe_opts>() as u64;
+    opts.offset = offset;
+    unsafe {
+        libbpf_sys::bpf_program__attach_kprobe_opts(
+            skel.progs.on_line.as_libbpf_object().as_ptr(),
+            c"tcp_sendmsg".as_ptr(),
+            &opts as *const libbpf_sys::bpf_kprobe_opts,
+        )
+    }
+}
+
+fn attach_by_address(skel: &ProbeSkel, addr: u64) {
+    let opts = libbpf_sys::bpf_kprobe_opts { offset: addr as _, ..Default::default() };
+    unsafe {
+        libbpf_sys::bpf_program__attach_kprobe_opts(
+            skel.progs.by_addr.as_libbpf_object().as_ptr(), ptr::null(), &opts);
+    }
+}
+
+fn attach_linked(skel: &ProbeSkel) {
+    let zero = libbpf_sys::bpf_kprobe_opts {
+        offset: 0,
+        attach_mode: libbpf_sys::PROBE_ATTACH_MODE_LINK,
+        ..Default::default()
+    };
+    unsafe {
+        libbpf_sys::bpf_program__attach_kprobe_opts(
+            skel.progs.linked.as_libbpf_object().as_ptr(), c"vfs_read".as_ptr(), &zero);
+        libbpf_sys::bpf_program__attach_kprobe(
+            skel.progs.plain.as_libbpf_object().as_ptr(), false, c"vfs_write".as_ptr());
+    }
+}
+"""
+
+
+def test_libbpf_sys_kprobe_attach_with_offset_address_and_mode() -> None:
+    found = read(RAW_KPROBE)
+    assert progs(facts(found, "attach")) == {
+        ("skeleton", "probe", "on_line"),
+        ("skeleton", "probe", "by_addr"),
+        ("skeleton", "probe", "linked"),
+        ("skeleton", "probe", "plain"),
+    }
+    offsets = {(f.program.name, f.value) for f in facts(found, "attach-offset") if f.program}
+    assert offsets == {("on_line", "offset"), ("by_addr", "addr as _")}  # 0 is no offset
+    assert progs(facts(found, "attach-address")) == {("skeleton", "probe", "by_addr")}
+    modes = [(f.program.name, f.value) for f in facts(found, "attach-mode") if f.program]
+    assert modes == [("linked", "PROBE_ATTACH_MODE_LINK")]
+    targets = {f.program.name: f.targets for f in facts(found, "attach") if f.program}
+    assert targets["plain"] == ("vfs_write",) and targets["by_addr"] == ()
+
+
+def test_libbpf_sys_offset_stored_after_the_call_does_not_count() -> None:
+    source = """
+use libbpf_rs::libbpf_sys;
+fn attach(skel: &ProbeSkel) {
+    let mut opts = libbpf_sys::bpf_kprobe_opts::default();
+    unsafe { libbpf_sys::bpf_program__attach_kprobe_opts(
+        skel.progs.p.as_libbpf_object().as_ptr(), c"f".as_ptr(), &opts) };
+    opts.offset = 0x10;
+}
+"""
+    found = read(source)
+    assert progs(facts(found, "attach")) == {("skeleton", "probe", "p")}
+    assert facts(found, "attach-offset") == []
