@@ -180,3 +180,32 @@ def test_libbpf_sys_attach_with_offset_and_link_mode_break_under_the_upgrade(tmp
         ("src/bpf/probe.bpf.c", "SECL201", 4),
         ("src/bpf/probe.bpf.c", "SECL202", 10),
     ]
+
+
+# pylibbpf's `attach_all()` is bpf_program__attach() on every program: libbpf's section rules.
+PYLIBBPF_PY = """from pylibbpf import BpfObject
+obj = BpfObject("probe.bpf.o")
+obj.load()
+obj.attach_all()
+"""
+
+UPROBE_C = """#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+SEC("uprobe/readline")
+int on_readline(void *ctx)
+{
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_pylibbpf_loaded_source_is_judged_by_libbpf(tmp_path):
+    write(tmp_path, {"tools/probe.bpf.c": UPROBE_C, "tools/run.py": PYLIBBPF_PY})
+    loader = loaders(tmp_path)["on_readline"]
+    assert loader["kind"] == "libbpf"
+    assert loader["evidence"][0]["value"] == "pylibbpf BpfObject(probe.bpf.o)"
+    # `uprobe/readline` has no binary path: libbpf's auto-attach refuses it.
+    assert codes(tmp_path) == [("tools/probe.bpf.c", "SECL104", 4)]
