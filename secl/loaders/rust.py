@@ -934,6 +934,10 @@ class _RustFile:
             values: frozenset = frozenset()
         elif method in ("open_file", "load_file"):
             values = self.strings(args[0])
+        elif method == "open_memory" and len(args) >= 2:
+            # Before libbpf-rs 0.22 (CHANGELOG 0.22.0: "Removed object name argument from
+            # `open_memory`"): `open_memory(name, mem)`, the bytes second.
+            values = self.bytes_paths(args[1])
         else:
             values = self.bytes_paths(args[0])
         names = tuple(self._written_all(sorted(values, key=repr)))

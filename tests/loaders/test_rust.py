@@ -560,6 +560,17 @@ def test_object_open_memory_through_a_static_and_a_parameter() -> None:
     assert use.objects == ("probe.bpf.o",)  # OUT_DIR: only the base name is known
 
 
+def test_pre_0_22_open_memory_takes_a_name_first() -> None:
+    # libbpf-rs before 0.22: `ObjectBuilder::open_memory(name, mem)`.
+    source = """
+use libbpf_rs::ObjectBuilder;
+fn open() -> libbpf_rs::Result<libbpf_rs::OpenObject> {
+    ObjectBuilder::default().debug(true).open_memory("probe", include_bytes!("../bpf/probe.bpf.o"))
+}
+"""
+    assert only_use(read(source)).objects == ("../bpf/probe.bpf.o",)
+
+
 def test_pre_0_24_object_programs_by_name_through_a_helper() -> None:
     found = read(OBJECT_MEMORY)
     # `open(..)` is followed into the helper's last expression, its parameter to the callers.
