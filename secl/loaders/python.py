@@ -15,10 +15,15 @@ and `certain=False`.
 
 bcc's libbpf-tools are C programs on libbpf, not BCC: they have no Python and are read as C.
 
-pylibbpf (pythonbpf/pylibbpf, src/core/bpf_object.cpp, src/core/bpf_program.cpp) binds libbpf
-itself: `BpfObject(path)` is `bpf_object__open_file(path)`, `attach_all()` and
-`get_program(name).attach()` are `bpf_program__attach()`, the section-name attach of libbpf. A
-source it loads is judged by libbpf's table like one a C loader opens (kind `libbpf`).
+Python bindings of libbpf itself open objects with `bpf_object__open_file()`; a source they
+load is judged by libbpf's table like one a C loader opens (kind `libbpf`):
+
+* pylibbpf (pythonbpf/pylibbpf, src/core/bpf_object.cpp, src/core/bpf_program.cpp):
+  `BpfObject(path)`; `attach_all()` and `get_program(name).attach()` are
+  `bpf_program__attach()`, libbpf's attach by section name.
+* tinybpf (gregclermont/tinybpf, src/tinybpf/_object.py `load`, _program.py):
+  `tinybpf.load(path)`; `program.attach()` is `bpf_program__attach()`, `attach_kprobe(func)`
+  is `bpf_program__attach_kprobe()` (no offset, no attach mode).
 """
 
 from __future__ import annotations
@@ -36,7 +41,17 @@ if TYPE_CHECKING:
     from tree_sitter import Node, Parser
 
 _IMPORT = re.compile(rb"\b(?:from\s+bcc\s+import|import\s+bcc)\b")
-_PYLIBBPF_IMPORT = re.compile(rb"\b(?:from\s+pylibbpf\s+import|import\s+pylibbpf)\b")
+# Python bindings of libbpf: module, the callable that opens an object, its path keyword,
+# and the call that attaches every program by its section (None: none).
+_LIBBPF_BINDINGS = (
+    ("pylibbpf", "BpfObject", "object_path", b".attach_all("),
+    ("tinybpf", "load", "path", None),
+)
+_BINDING_IMPORTS = {
+    module: re.compile(rb"\b(?:from\s+" + module.encode() + rb"\s+import|import\s+"
+                       + module.encode() + rb")\b")
+    for module, _, _, _ in _LIBBPF_BINDINGS
+}  # fmt: skip
 # Path helpers whose value is their (first) argument's, as far as the file name goes.
 _THROUGH_CALLS = frozenset(
     {"str", "bytes", "Path", "PurePath", "fspath", "abspath", "realpath", "normpath",
@@ -64,8 +79,10 @@ def python_parser() -> Parser:
 
 
 def is_python_loader(data: bytes) -> bool:
-    """A Python file worth parsing names bcc and its `BPF` class, or pylibbpf."""
-    return (b"bcc" in data and b"BPF" in data) or b"pylibbpf" in data
+    """A Python file worth parsing names bcc and its `BPF` class, or a libbpf binding."""
+    return (b"bcc" in data and b"BPF" in data) or any(
+        module.encode() in data for module, _, _, _ in _LIBBPF_BINDINGS
+    )
 
 
 def extract_python(path: str, data: bytes) -> FileLoaders:
@@ -176,27 +193,31 @@ class _PythonFile:
             classes, modules = self._imports(_IMPORT, b"bcc", "BPF")
             for call in self._bpf_calls(classes, modules, "BPF"):
                 uses.append(self._use(call))
-        if b"pylibbpf" in self.data:
-            classes, modules = self._imports(_PYLIBBPF_IMPORT, b"pylibbpf", "BpfObject")
-            for call in self._bpf_calls(classes, modules, "BpfObject"):
-                uses.append(self._pylibbpf_use(call))
+        for module, opener, keyword, attach_all in _LIBBPF_BINDINGS:
+            if module.encode() not in self.data:
+                continue
+            classes, modules = self._imports(_BINDING_IMPORTS[module], module.encode(), opener)
+            for call in self._bpf_calls(classes, modules, opener):
+                uses.append(self._binding_use(call, module, opener, keyword, attach_all))
         return FileLoaders(self.path, uses, None, problem)
 
-    def _pylibbpf_use(self, call: Node) -> LoaderUse:
-        """`BpfObject(object_path)`: libbpf opens the object (pylibbpf src/core/bpf_object.cpp
-        `BpfObject::BpfObject`, bpf_object__open_file); `attach_all()` in the file attaches
-        every program by its section (`BpfObject::attach_all`, bpf_program__attach)."""
+    def _binding_use(
+        self, call: Node, module: str, opener: str, keyword: str, attach_all: bytes | None
+    ) -> LoaderUse:
+        """`BpfObject(path)` / `tinybpf.load(path)`: libbpf opens the object
+        (bpf_object__open_file); a call that attaches every program in the file makes the
+        use an auto-attach."""
         positional, keywords = _args(call)
-        target = keywords.get("object_path", positional[0] if positional else None)
+        target = keywords.get(keyword, positional[0] if positional else None)
         found = self._written(self.strings(target)) if target is not None else []
         shown = ", ".join(posixpath.basename(f) for f in found) or "?"
         return LoaderUse(
             LIBBPF,
             self.path,
             self.positions.span(call.start_byte, call.end_byte),
-            f"pylibbpf BpfObject({shown})",
+            f"{module} {opener}({shown})",
             objects=tuple(found),
-            auto_attach=True if b".attach_all(" in self.data else None,
+            auto_attach=True if attach_all is not None and attach_all in self.data else None,
             certain=bool(found) and not inside_error(call),
         )
 

@@ -198,3 +198,19 @@ def test_pylibbpf_prefilter_and_other_classes() -> None:
     # BpfMap and a BpfObject of another module are not pylibbpf's object opener.
     source = "from pylibbpf import BpfMap\nfrom mine import BpfObject\nBpfObject('x.o')\n"
     assert read(source).uses == []
+
+
+def test_tinybpf_load_is_opened_by_libbpf() -> None:
+    source = """
+from pathlib import Path
+import tinybpf
+
+def main():
+    bpf_obj = Path(__file__).parent / "trace_exec.bpf.o"
+    with tinybpf.load(bpf_obj) as obj:
+        obj.programs["trace_execve"].attach()
+"""
+    use = only_use(source)
+    assert (use.kind, use.objects, use.value, use.certain) == (
+        LIBBPF, ("trace_exec.bpf.o",), "tinybpf load(trace_exec.bpf.o)", True
+    )  # fmt: skip
