@@ -638,7 +638,7 @@ class _RustFile:
             self._program_facts()
         self._skeleton_uses()
         self._aya()
-        if b"redbpf" in self.data:
+        if b"redbpf::" in self.data:  # `use redbpf::load::Loader;`, `redbpf::Module::parse`
             self._redbpf()
         facts = None
         if self.libbpf_rs or self.objects or self.facts:
