@@ -37,6 +37,7 @@ Read from the libraries' own sources (libbpf-rs/libbpf-cargo v0.27.0, aya v0.14.
                                                                    expected-attach-type
       OpenProgramMut::set_prog_type(t)          bpf_program__set_type         set-type
       OpenProgramMut::set_autoload(b)           bpf_program__set_autoload     autoload
+      OpenProgramMut::set_autoattach(b)         bpf_program__set_autoattach   autoattach
       OpenProgramMut::set_flags(BPF_F_SLEEPABLE)  bpf_program__set_flags    sleepable
       Link::info() (0.26+), LinkInfo::from_fd   bpf_link_get_info_by_fd       link-info
           (when the function matches `LinkTypeInfo::PerfEvent` or
@@ -136,6 +137,7 @@ _SETTERS = {
     "set_attach_type": ("expected-attach-type", "bpf_program__set_expected_attach_type"),
     "set_prog_type": ("set-type", "bpf_program__set_type"),
     "set_autoload": ("autoload", "bpf_program__set_autoload"),
+    "set_autoattach": ("autoattach", "bpf_program__set_autoattach"),
     "set_flags": ("sleepable", "bpf_program__set_flags"),
 }
 # libbpf-rs/src/query.rs `LinkInfo::from_fd()`: the kernel values behind the variants.
@@ -173,7 +175,10 @@ _MISSED = re.compile(rb"\bPerfEventType\s*::\s*Kprobe\s*\{[^}]*\bmissed\b")
 # each alternative apart (secl.parse.tree.finditer_any): one pattern of alternatives that start
 # differently is tried at every byte of the file (most of a loader file's read).
 _FACT_SITES = [
-    re.compile(rb"\.\s*(attach\w*|set_attach_type|set_prog_type|set_autoload|set_flags|info)\s*\("),
+    re.compile(
+        rb"\.\s*(attach\w*|set_attach_type|set_prog_type|set_autoload|set_autoattach|set_flags"
+        rb"|info)\s*\("
+    ),
     re.compile(rb"(" + word_start(b"LinkInfo") + rb"\s*::\s*from_fd)\s*\("),
     re.compile(rb"(" + word_start(b"libbpf_register_prog_handler") + rb")\s*\("),
     re.compile(rb"(" + word_start(b"bpf_program__attach_kprobe") + rb"(?:_opts)?)\s*\("),

@@ -209,3 +209,52 @@ def test_pylibbpf_loaded_source_is_judged_by_libbpf(tmp_path):
     assert loader["evidence"][0]["value"] == "pylibbpf BpfObject(probe.bpf.o)"
     # `uprobe/readline` has no binary path: libbpf's auto-attach refuses it.
     assert codes(tmp_path) == [("tools/probe.bpf.c", "SECL104", 4)]
+
+
+TWO_UPROBES = """#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+SEC("uprobe/readline")
+int by_hand(void *ctx)
+{
+	return 0;
+}
+
+SEC("uprobe/readline")
+int by_skeleton(void *ctx)
+{
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+# bpf_object__attach_skeleton() (libbpf.c) skips a program whose autoattach is off: only
+# by_skeleton has its `uprobe/readline` suffix parsed (no binary path: SECL104).
+AUTOATTACH_RS = """mod probe { include!(concat!(env!("OUT_DIR"), "/probe.skel.rs")); }
+use probe::*;
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+
+fn main() -> anyhow::Result<()> {
+    let mut storage = std::mem::MaybeUninit::uninit();
+    let mut open = ProbeSkelBuilder::default().open(&mut storage)?;
+    open.progs.by_hand.set_autoattach(false);
+    let mut skel = open.load()?;
+    skel.attach()?;
+    let _l = skel.progs.by_hand.attach_uprobe(false, -1, "/bin/bash", 0x1234)?;
+    Ok(())
+}
+"""
+
+
+def test_libbpf_rs_autoattach_off_keeps_the_skeleton_from_parsing_the_suffix(tmp_path):
+    write(
+        tmp_path,
+        {
+            "Cargo.toml": '[package]\nname = "p"\n[dependencies]\nlibbpf-rs = "0.26"\n',
+            "build.rs": BUILD_RS,
+            "src/bpf/probe.bpf.c": TWO_UPROBES,
+            "src/main.rs": AUTOATTACH_RS,
+        },
+    )
+    assert codes(tmp_path) == [("src/bpf/probe.bpf.c", "SECL104", 10)]

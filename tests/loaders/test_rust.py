@@ -304,6 +304,7 @@ def test_program_setters() -> None:
     assert progs(facts(found, "autoload")) == {("skeleton", "probe", "tail")}
     assert [f.value for f in facts(found, "autoload")] == ["false"]
     assert progs(facts(found, "set-type")) == {("skeleton", "probe", "retyped")}
+    assert facts(found, "autoattach") == []
     expected = facts(found, "expected-attach-type")
     assert progs(expected) == {("skeleton", "probe", "typed")}
     # The kernel constant behind libbpf-rs's variant (libbpf-rs/src/program.rs
@@ -904,3 +905,16 @@ fn attach(skel: &ProbeSkel) {
     found = read(source)
     assert progs(facts(found, "attach")) == {("skeleton", "probe", "p")}
     assert facts(found, "attach-offset") == []
+
+
+def test_set_autoattach_fact() -> None:
+    source = """
+fn main() {
+    let mut open_skel = ProbeSkelBuilder::default().open(&mut storage).unwrap();
+    open_skel.progs.by_hand.set_autoattach(false);
+}
+"""
+    found = facts(read(source), "autoattach")
+    assert [(f.program.name, f.value, f.api) for f in found if f.program] == [
+        ("by_hand", "false", "OpenProgramMut::set_autoattach")
+    ]
