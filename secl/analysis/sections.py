@@ -29,7 +29,7 @@ from secl.libbpf.table import (
     removed_name,
     strip_question_mark,
 )
-from secl.pairing import skeleton_names, stem
+from secl.pairing import nearest, skeleton_names, stem
 from secl.parse.tree import lex
 
 LIBBPF_1_0 = Version.parse("1.0")
@@ -454,11 +454,18 @@ def _may_auto_attach(project: Project, site: SectionSite) -> bool:
         for n in skeleton_names(site.path, project.config)
         for attach in (b"__attach(", b"::attach(")  # C++: bpftool's `probe_bpf::attach(skel)`
     ]
-    generic = (b"bpf_object__attach_skeleton(", b"bpf_program__attach(")
-    return any(
-        any(n in project.files[p] for n in names) or any(g in project.files[p] for g in generic)
-        for p in loaders
-    )
+    program = site.program or ""
+
+    def attaches(data: bytes) -> bool:
+        if b"bpf_program__attach(" in data:
+            return True  # attaches whatever it is given, autoattach or not
+        if not any(n in data for n in names) and b"bpf_object__attach_skeleton(" not in data:
+            return False
+        # libbpf.c bpf_object__attach_skeleton() skips a program whose autoload or
+        # autoattach is off (bpf_program__set_autoattach(prog, false)).
+        return not (_autoload_off(data, program) or _autoattach_off(data, program))
+
+    return any(attaches(project.files[p]) for p in loaders)
 
 
 # Library calls that attach a program the generic way, parsing its section's suffix
@@ -562,10 +569,20 @@ def _never_loaded(project: Project, site: SectionSite) -> bool:
 def _autoload_off(data: bytes, program: str) -> bool:
     """The loader turns autoload off for this program: libbpf then never loads it, whatever its
     section (libbpf.c: bpf_object__load_progs() skips programs with autoload off)."""
-    if b"set_autoload" not in data:
+    return _switched_off(data, program, b"autoload")
+
+
+def _autoattach_off(data: bytes, program: str) -> bool:
+    """The loader turns autoattach off for this program (a tail-call target attached by
+    nothing): the skeleton's attach leaves it alone."""
+    return _switched_off(data, program, b"autoattach")
+
+
+def _switched_off(data: bytes, program: str, what: bytes) -> bool:
+    if b"set_" + what not in data:
         return False
     pattern = (
-        rb"bpf_program__set_autoload\s*\(\s*[\w.>-]*progs\." + re.escape(program.encode())
+        rb"bpf_program__set_" + what + rb"\s*\(\s*[\w.>-]*progs\." + re.escape(program.encode())
         + rb"\s*,\s*(?:false|0)\s*\)"
     )  # fmt: skip
     return re.search(pattern, data) is not None
@@ -621,11 +638,43 @@ def loaders_of(project: Project, bpf_path: str) -> list[str]:
     if linked is None:
         sources = sorted({s.path for s in project.sites if s.kind == "program"})
         linked = project.memo["linked-skeletons"] = linked_skeletons(project, sources)
-    names |= {n for n, paths in linked.items() if bpf_path in paths}  # type: ignore[attr-defined]
+    chosen = {n for n, paths in linked.items() if bpf_path in paths}  # type: ignore[attr-defined]
+    absolute = os.path.abspath(bpf_path)
+    chosen |= {n for n, src in project.config.skeleton_pairs() if os.path.abspath(src) == absolute}
     index = _loader_index(project)
-    found = sorted({path for name in names for path in index.get(name, ()) if path != bpf_path})
-    memo[bpf_path] = found  # type: ignore[index]
-    return found
+    shared = _sources_by_name(project)
+    found = set()
+    for name in names | chosen:
+        for path in index.get(name, ()):
+            if path == bpf_path:
+                continue
+            # A name several sources answer to (their file names are the same): a loader
+            # opens the nearest one (pairing.nearest); a linked or configured name is exact.
+            if (
+                name in shared
+                and name not in chosen
+                and bpf_path not in nearest(path, shared[name])
+            ):
+                continue
+            found.add(path)
+    memo[bpf_path] = result = sorted(found)  # type: ignore[index]
+    return result
+
+
+def _sources_by_name(project: Project) -> dict[str, list[str]]:
+    """Skeleton and object names derived from file names -> the BPF sources answering to
+    them, for the names more than one source answers to."""
+    found = project.memo.get("sources-by-name")
+    if found is None:
+        by_name: dict[str, list[str]] = {}
+        for path in sorted({s.path for s in project.sites if s.kind == "program"}):
+            base = stem(path)
+            for name in skeleton_names(path, project.config) | {f"{base}.bpf.o", f"{base}.o"}:
+                by_name.setdefault(name, []).append(path)
+        found = project.memo["sources-by-name"] = {
+            n: paths for n, paths in by_name.items() if len(paths) > 1
+        }
+    return found  # type: ignore[return-value]
 
 
 def _suffix_fix(site: SectionSite, problem: SuffixProblem) -> Fix | None:

@@ -1074,8 +1074,12 @@ def _analyse(project: Project) -> UpgradeAnalysis:
     for lf in loaders:
         mine = [f for f in lf.facts if f.kind == "prog-handler"]
         if mine:
-            opened = {p for n in lf.skeletons for p in linker.sources(ObjectRef("skeleton", n))}
-            opened |= {p for n in lf.objects for p in linker.sources(ObjectRef("object", n))}
+            opened = {
+                p for n in lf.skeletons for p in linker.sources(ObjectRef("skeleton", n), lf.path)
+            }
+            opened |= {
+                p for n in lf.objects for p in linker.sources(ObjectRef("object", n), lf.path)
+            }
             handlers.extend((f, frozenset(opened)) for f in mine)
     sources: dict[str, _BpfSource] = {}
     programs: list[Program] = []

@@ -1,0 +1,126 @@
+"""Shapes of real C libbpf loaders (issue 11/12 precision): which loader opens which source
+when several share a name, programs a loader takes out of the skeleton's attach, loader
+libraries over libbpf. Every fixture is a small project written for the test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.analysis.test_upgrade import check
+
+PROBE = """
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+SEC("uprobe/bin/tool:func")
+int on_func(void *ctx) { return 0; }
+
+SEC("kprobe/do_nanosleep")
+int on_sleep(void *ctx) { return 0; }
+"""
+
+
+def codes(findings) -> set[tuple[str, str]]:
+    return {(os.path.normpath(f.path), f.code) for f in findings}
+
+
+# Two example directories with a source and loader of the same names: each loader opens the
+# object of its own directory (built there), not the other one.
+SAME_NAMES = {
+    "a/probe.bpf.c": PROBE,
+    "b/probe.bpf.c": PROBE,
+    "a/probe.c": """
+#include "probe.skel.h"
+int main(void)
+{
+	struct probe_bpf *skel = probe_bpf__open_and_load();
+
+	return probe_bpf__attach(skel);
+}
+""",
+    "b/probe.c": """
+#include "probe.skel.h"
+int main(int argc, char **argv)
+{
+	struct probe_bpf *skel = probe_bpf__open_and_load();
+	LIBBPF_OPTS(bpf_kprobe_opts, opts, .offset = 8);
+
+	skel->links.on_func = bpf_program__attach_uprobe(skel->progs.on_func, false, -1, argv[1], 0);
+	skel->links.on_sleep = bpf_program__attach_kprobe_opts(skel->progs.on_sleep, "do_nanosleep", &opts);
+	return 0;
+}
+""",
+}
+
+
+def test_a_loader_opens_the_source_of_its_own_directory(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, SAME_NAMES)
+    found = codes(findings)
+    # only a/ attaches through the skeleton, which parses the relative uprobe path
+    assert ("a/probe.bpf.c", "SECL106") in found
+    assert ("b/probe.bpf.c", "SECL106") not in found
+    # b/'s offset is b/'s program's, not an ambiguity between the two
+    assert ("b/probe.bpf.c", "SECL201") in found
+    assert ("a/probe.bpf.c", "SECL201") not in found
+    assert not [f for f in findings if f.code == "SECL002"]
+
+
+def test_a_loader_between_two_sources_stays_ambiguous(tmp_path: Path) -> None:
+    files = {
+        "a/probe.bpf.c": PROBE,
+        "b/probe.bpf.c": PROBE,
+        "probe.c": SAME_NAMES["b/probe.c"],
+    }
+    findings, _ = check(tmp_path, files)
+    found = codes(findings)
+    assert ("a/probe.bpf.c", "SECL002") in found and ("b/probe.bpf.c", "SECL002") in found
+    assert not [f for f in findings if f.code == "SECL201"]
+
+
+# bpf_program__set_autoattach(prog, false): the skeleton's attach skips the program (a
+# tail-call target), so libbpf never parses its section's attach suffix.
+AUTOATTACH = {
+    "hide.bpf.c": """
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+SEC("tp/unused")
+int patch(void *ctx) { return 0; }
+
+SEC("tp/broken")
+int exit_hook(void *ctx) { return 0; }
+""",
+    "hide.c": """
+#include "hide.skel.h"
+int main(void)
+{
+	struct hide_bpf *skel = hide_bpf__open();
+
+	bpf_program__set_autoattach(skel->progs.patch, false);
+	if (hide_bpf__load(skel))
+		return 1;
+	return hide_bpf__attach(skel);
+}
+""",
+}
+
+
+def test_autoattach_off_keeps_the_skeleton_from_parsing_the_suffix(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, AUTOATTACH)
+    flagged = {(f.program, f.code) for f in findings}
+    assert ("exit_hook", "SECL104") in flagged
+    assert ("patch", "SECL104") not in flagged
+
+
+def test_autoattach_off_does_not_stop_an_explicit_attach(tmp_path: Path) -> None:
+    files = dict(AUTOATTACH)
+    files["hide.c"] = files["hide.c"].replace(
+        "return hide_bpf__attach(skel);", "return !bpf_program__attach(skel->progs.patch);"
+    )
+    findings, _ = check(tmp_path, files)
+    assert ("patch", "SECL104") in {(f.program, f.code) for f in findings}
