@@ -124,3 +124,21 @@ def test_autoattach_off_does_not_stop_an_explicit_attach(tmp_path: Path) -> None
     )
     findings, _ = check(tmp_path, files)
     assert ("patch", "SECL104") in {(f.program, f.code) for f in findings}
+
+
+def test_a_helper_named_ebpf_object_is_no_windows_loader(tmp_path: Path) -> None:
+    # eBPF for Windows is told by its own API's names; a project's helper
+    # `ebpf_object_has_filter()` next to a libbpf skeleton is a libbpf loader.
+    from tests.analysis.test_loaders import PROBE as ONE
+    from tests.analysis.test_loaders import loaders, write
+
+    write(
+        tmp_path,
+        {
+            "dns.bpf.c": ONE.format(section="socket"),
+            "dns.c": '#include "dns.skel.h"\nint ebpf_object_has_filter(void *obj);\n'
+            "int main(void)\n{\n\tstruct dns_bpf *obj = dns_bpf__open();\n"
+            "\treturn ebpf_object_has_filter(obj);\n}\n",
+        },
+    )
+    assert loaders(tmp_path)["handle"]["kind"] == "libbpf"
