@@ -239,3 +239,29 @@ def linked_near(path: str, root: str) -> dict[str, set[str]]:
         if directory == root or not directory.startswith(root + os.sep):
             return out
         directory = os.path.dirname(directory)
+
+
+# Build files that may link an executable: a composite kbuild program, a rule over objects
+# or sources, CMake's add_executable(), meson's executable().
+_EXECUTABLES = (b".o", b".c", b"executable")
+
+
+def executables_of(project: Project, path: str) -> list[str]:
+    """The executables the build files in the directory of C file `path` and above link
+    from it (its source or object among their inputs): the names its argv[0] can have."""
+    memo = project.memo.setdefault("c-executables", {})
+    known = memo.get(path)  # type: ignore[attr-defined]
+    if known is not None:
+        return known
+    here = os.path.dirname(os.path.abspath(path))
+    own = os.path.splitext(os.path.basename(path))[0]
+    found: list[str] = []
+    for build in build_files(project, _EXECUTABLES):
+        directory = os.path.dirname(os.path.abspath(build.path))
+        if here != directory and not here.startswith(directory + os.sep):
+            continue
+        for name, members in build.executables:
+            if any(os.path.splitext(m)[0] == own for m in members) and name not in found:
+                found.append(name)
+    memo[path] = found  # type: ignore[index]
+    return found

@@ -305,7 +305,7 @@ def _unknown_is_expected(
     if _handlers_for(project, site.path, cache).fallback:
         return True
     loaders = loaders_of(project, site.path)
-    if any(b"bpf_program__set_type" in project.files[p] for p in loaders):
+    if any(_sets_program_type(project.files[p]) for p in loaders):
         return True
     if site.program and any(_autoload_off(project.files[p], site.program) for p in loaders):
         return True
@@ -597,6 +597,36 @@ _OBJECT_NAME = re.compile(rb'["/]([\w.+-]+?\.o)"')
 _CPP_SKELETON_CALL = rb"\b([A-Za-z_]\w*)::open(?:_and_load)?\s*\("
 
 
+# Calls that open an object file by its name: libbpf's bpf_object__open*(), and libxdp's
+# (xdp-tools lib/libxdp/libxdp.c: xdp_program__open_file(), xdp_program__find_file(), and
+# xdp_program__create() with `.open_filename` / `.find_filename`, all over
+# bpf_object__open_file()).
+_LIBXDP_OPENS = (b"xdp_program__open_file", b"xdp_program__find_file", b"xdp_program__create")
+_OPENS_OBJECT = (b"bpf_object__open", *_LIBXDP_OPENS)
+
+
+def _sets_program_type(data: bytes) -> bool:
+    """The loader sets its programs' type itself, so libbpf never needs the section's: by
+    bpf_program__set_type(), or through libxdp, which sets BPF_PROG_TYPE_XDP (libxdp.c:
+    xdp_program__attach_single()) or BPF_PROG_TYPE_EXT (xdp_multiprog__link_prog()) on the
+    program before it loads it."""
+    return b"bpf_program__set_type" in data or any(call in data for call in _LIBXDP_OPENS)
+
+
+# An object file named after the program's own executable: `snprintf(path, n, "%s_kern.o",
+# argv[0])` opens `tool_kern.o` when the build links executable `tool` from this file.
+_EXECUTABLE_OBJECT = re.compile(rb'"%s([\w.+-]*\.o)"')
+
+
+def _named_after_executable(project: Project, path: str, data: bytes) -> set[str]:
+    from secl.analysis.builds import executables_of
+
+    suffixes = {m.group(1).decode() for m in _EXECUTABLE_OBJECT.finditer(data)}
+    if not suffixes:
+        return set()
+    return {exe + suffix for exe in executables_of(project, path) for suffix in suffixes}
+
+
 def _loader_index(project: Project) -> dict[str, list[str]]:
     """Skeleton and object names -> the files that open them, built once per run."""
     index = project.memo.get("loader-index")
@@ -612,10 +642,13 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
                     names.add(ident.group().decode())
             if b"::open" in data and is_cpp(path):
                 names.update(m.group(1).decode() for m in re.finditer(_CPP_SKELETON_CALL, data))
-            # An object named in a file that never calls bpf_object__open*() is loaded by
-            # something else (a shell-out to `ip`/`tc`): not a libbpf loader of it.
-            if b"bpf_object__open" in data:
+            # An object named in a file that never opens one (bpf_object__open*(), or libxdp
+            # over libbpf) is loaded by something else (a shell-out to `ip`/`tc`): not a
+            # libbpf loader of it.
+            if any(call in data for call in _OPENS_OBJECT):
                 names.update(m.group(1).decode() for m in _OBJECT_NAME.finditer(data))
+                if b"argv[0]" in data and b"%s" in data:
+                    names.update(_named_after_executable(project, path, data))
             for name in names:
                 built.setdefault(name, []).append(path)
         project.memo["loader-index"] = index = built

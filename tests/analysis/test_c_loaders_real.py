@@ -142,3 +142,76 @@ def test_a_helper_named_ebpf_object_is_no_windows_loader(tmp_path: Path) -> None
         },
     )
     assert loaders(tmp_path)["handle"]["kind"] == "libbpf"
+
+
+# A loader that opens the object named after its own executable (`"%s_kern.o"` of argv[0])
+# and sets the program's type itself: libbpf never needs the section name's type.
+NAMED_AFTER_EXE = {
+    "tool_kern.c": """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("xdp_tool")
+int tool_prog(struct xdp_md *ctx) { return 2; }
+""",
+    "tool_user.c": """
+#include <stdio.h>
+#include <bpf/libbpf.h>
+
+int main(int argc, char **argv)
+{
+	struct bpf_program *prog;
+	struct bpf_object *obj;
+	char filename[256];
+
+	snprintf(filename, sizeof(filename), "%s_kern.o", argv[0]);
+	obj = bpf_object__open_file(filename, NULL);
+	prog = bpf_object__next_program(obj, NULL);
+	bpf_program__set_type(prog, BPF_PROG_TYPE_XDP);
+	return bpf_object__load(obj);
+}
+""",
+}
+
+
+def test_an_object_named_after_the_executable(tmp_path: Path) -> None:
+    files = dict(NAMED_AFTER_EXE)
+    files["Makefile"] = "tprogs-y += tool\ntool-objs := tool_user.o\n"
+    findings, _ = check(tmp_path, files)
+    assert ("tool_kern.c", "SECL102") not in codes(findings)
+
+
+def test_an_executable_built_from_another_file_names_nothing(tmp_path: Path) -> None:
+    files = dict(NAMED_AFTER_EXE)
+    files["Makefile"] = "tprogs-y += other\nother-objs := other_user.o\n"
+    findings, _ = check(tmp_path, files)
+    assert ("tool_kern.c", "SECL102") in codes(findings)
+
+
+def test_cmake_names_the_executable_too(tmp_path: Path) -> None:
+    files = dict(NAMED_AFTER_EXE)
+    files["CMakeLists.txt"] = "add_executable(tool tool_user.c)\n"
+    findings, _ = check(tmp_path, files)
+    assert ("tool_kern.c", "SECL102") not in codes(findings)
+
+
+# libxdp opens the object and sets the program's type itself (XDP, or EXT under its
+# dispatcher): an XDP program in a section libbpf does not know still loads.
+def test_a_libxdp_loader_sets_the_program_type(tmp_path: Path) -> None:
+    files = {
+        "sock_kern.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_sock"),
+        "sock.c": """
+#include <xdp/libxdp.h>
+int main(void)
+{
+	struct xdp_program *prog = xdp_program__open_file("sock_kern.o", NULL, NULL);
+
+	return xdp_program__attach(prog, 1, XDP_MODE_NATIVE, 0);
+}
+""",
+    }
+    findings, _ = check(tmp_path, files)
+    assert ("sock_kern.c", "SECL102") not in codes(findings)
+    files["sock.c"] = files["sock.c"].replace("xdp_program__open_file", "open_somehow")
+    findings, _ = check(tmp_path, files)
+    assert ("sock_kern.c", "SECL102") in codes(findings)
