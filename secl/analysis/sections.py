@@ -627,13 +627,40 @@ def _named_after_executable(project: Project, path: str, data: bytes) -> set[str
     return {exe + suffix for exe in executables_of(project, path) for suffix in suffixes}
 
 
+_MACRO_DEFINITION = re.compile(
+    rb"(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)((?:[^\n]*\\\r?\n)*[^\n]*)"
+)
+
+
+def _pasted_skeletons(data: bytes) -> set[str]:
+    """Skeleton names a function-like macro pastes from its argument: with
+    `#define OPS(p) ... p##_bpf__open() ...`, `OPS(cache)` calls `cache_bpf__open()` (C
+    token pasting, as the preprocessor expands it)."""
+    found: set[str] = set()
+    for m in _MACRO_DEFINITION.finditer(data):
+        params = [p.strip() for p in m.group(2).split(b",")]
+        pasted = {}
+        for p in re.finditer(rb"\b(\w+)\s*##\s*(\w*?)__open(?:_and_load|_opts)?\b", m.group(3)):
+            if p.group(1) in params:
+                pasted[params.index(p.group(1))] = p.group(2)
+        if not pasted:
+            continue
+        use = re.compile(rb"\b" + re.escape(m.group(1)) + rb"\s*\(([^()]*)\)")
+        for call in use.finditer(data, m.end()):
+            args = [a.strip() for a in call.group(1).split(b",")]
+            for index, suffix in pasted.items():
+                if index < len(args) and re.fullmatch(rb"[A-Za-z_]\w*", args[index]):
+                    found.add((args[index] + suffix).decode())
+    return found
+
+
 def _loader_index(project: Project) -> dict[str, list[str]]:
     """Skeleton and object names -> the files that open them, built once per run."""
     index = project.memo.get("loader-index")
     if index is None:
         built: dict[str, list[str]] = {}
         for path, data in project.files.items():
-            if b"__open" not in data and b"::open" not in data:
+            if b"__open" not in data and b"::open" not in data and b"xdp_program__" not in data:
                 continue
             names = set()
             for m in _SKELETON_CALL.finditer(data):
@@ -649,6 +676,8 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
                 names.update(m.group(1).decode() for m in _OBJECT_NAME.finditer(data))
                 if b"argv[0]" in data and b"%s" in data:
                     names.update(_named_after_executable(project, path, data))
+            if b"##" in data:
+                names.update(_pasted_skeletons(data))
             for name in names:
                 built.setdefault(name, []).append(path)
         project.memo["loader-index"] = index = built

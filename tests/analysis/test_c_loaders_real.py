@@ -215,3 +215,33 @@ int main(void)
     files["sock.c"] = files["sock.c"].replace("xdp_program__open_file", "open_somehow")
     findings, _ = check(tmp_path, files)
     assert ("sock_kern.c", "SECL102") in codes(findings)
+
+
+PASTED_LOADER = r"""
+#include "cache.skel.h"
+
+#define DEFINE_OPS(prefix)                      \
+	static void *open_##prefix(void)        \
+	{                                       \
+		return prefix##_bpf__open();    \
+	}
+
+DEFINE_OPS(cache)
+
+int main(void)
+{
+	return !open_cache();
+}
+"""
+
+
+def test_a_skeleton_name_pasted_by_a_macro(tmp_path: Path) -> None:
+    # `prefix##_bpf__open()` in a function-like macro, used as DEFINE_OPS(cache): the
+    # preprocessor makes cache_bpf__open(), the skeleton of cache.bpf.c.
+    from tests.analysis.test_loaders import PROBE as ONE
+    from tests.analysis.test_loaders import loaders, write
+
+    write(tmp_path, {"cache.bpf.c": ONE.format(section="kprobe/f"), "main.c": PASTED_LOADER})
+    assert loaders(tmp_path)["handle"]["kind"] == "libbpf"
+    (tmp_path / "main.c").write_text(PASTED_LOADER.replace("DEFINE_OPS(cache)", ""))
+    assert loaders(tmp_path)["handle"]["kind"] == "libbpf-assumed"
