@@ -654,13 +654,65 @@ def _pasted_skeletons(data: bytes) -> set[str]:
     return found
 
 
+# A C function definition's head, up to its body's brace (the return type may span lines).
+_FUNCTION_HEAD = re.compile(
+    rb"(?m)^[A-Za-z_][\w \t*]*?\b([A-Za-z_]\w*)[ \t]*\([^;{}()]*(?:\([^;{}()]*\)[^;{}()]*)*\)\s*\{"
+)
+_NOT_FUNCTIONS = frozenset({b"if", b"for", b"while", b"switch", b"return", b"sizeof"})
+
+
+def _wrapper_calls(project: Project) -> re.Pattern[bytes] | None:
+    """Calls, with an object file's name, of the project's own functions that open an
+    object (`open_bpf_file("x.o", NULL)` over bpf_object__open_file(), a library of the
+    project's tools): the caller opens x.o. None when the project has no such function."""
+    if "open-wrappers" not in project.memo:
+        names: set[bytes] = set()
+        for path, data in project.files.items():
+            if not path.endswith((".c", ".h")) or not any(c in data for c in _OPENS_OBJECT):
+                continue
+            for m in _FUNCTION_HEAD.finditer(data):
+                name = m.group(1)
+                if name in _NOT_FUNCTIONS or name.startswith((b"bpf_", b"xdp_program__")):
+                    continue
+                body = data[m.end() : _body_end(data, m.end())]
+                if any(call in body for call in _OPENS_OBJECT):
+                    names.add(name)
+        project.memo["open-wrappers"] = (
+            re.compile(
+                rb"\b(?:" + b"|".join(re.escape(n) for n in sorted(names)) + rb')\s*\(\s*"[^"\n]*"'
+            )
+            if names
+            else None
+        )
+    return project.memo["open-wrappers"]  # type: ignore[return-value]
+
+
+def _body_end(data: bytes, start: int) -> int:
+    """The end of a function body whose `{` is just before `start` (braces counted)."""
+    depth = 1
+    for m in _BRACE.finditer(data, start):
+        depth += 1 if m.group() == b"{" else -1
+        if depth == 0:
+            return m.start()
+    return len(data)
+
+
+_BRACE = re.compile(rb"[{}]")
+
+
 def _loader_index(project: Project) -> dict[str, list[str]]:
     """Skeleton and object names -> the files that open them, built once per run."""
     index = project.memo.get("loader-index")
     if index is None:
         built: dict[str, list[str]] = {}
+        wrappers = _wrapper_calls(project)
         for path, data in project.files.items():
-            if b"__open" not in data and b"::open" not in data and b"xdp_program__" not in data:
+            if (
+                b"__open" not in data
+                and b"::open" not in data
+                and b"xdp_program__" not in data
+                and (wrappers is None or wrappers.search(data) is None)
+            ):
                 continue
             names = set()
             for m in _SKELETON_CALL.finditer(data):
@@ -678,6 +730,9 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
                     names.update(_named_after_executable(project, path, data))
             if b"##" in data:
                 names.update(_pasted_skeletons(data))
+            if wrappers is not None:
+                for m in wrappers.finditer(data):
+                    names.update(n.group(1).decode() for n in _OBJECT_NAME.finditer(m.group(0)))
             for name in names:
                 built.setdefault(name, []).append(path)
         project.memo["loader-index"] = index = built

@@ -245,3 +245,53 @@ def test_a_skeleton_name_pasted_by_a_macro(tmp_path: Path) -> None:
     assert loaders(tmp_path)["handle"]["kind"] == "libbpf"
     (tmp_path / "main.c").write_text(PASTED_LOADER.replace("DEFINE_OPS(cache)", ""))
     assert loaders(tmp_path)["handle"]["kind"] == "libbpf-assumed"
+
+
+# A project's own function over bpf_object__open_file() (a tools library that finds the
+# object in an install directory): its callers open the object they name.
+WRAPPED = {
+    "dump_kern.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_dump"),
+    "lib/util.c": """
+#include <stdio.h>
+#include <bpf/libbpf.h>
+
+struct bpf_object *open_obj(const char *name,
+			struct bpf_object_open_opts *opts)
+{
+	char buf[256];
+
+	snprintf(buf, sizeof(buf), "/usr/lib/tools/%s", name);
+	return bpf_object__open_file(buf, opts);
+}
+
+void log_name(const char *name)
+{
+	printf("%s\\n", name);
+}
+""",
+    "dump.c": """
+#include <bpf/libbpf.h>
+
+struct bpf_object *open_obj(const char *name, struct bpf_object_open_opts *opts);
+
+int main(void)
+{
+	struct bpf_object *obj = open_obj("dump_kern.o", NULL);
+	struct bpf_program *prog = bpf_object__find_program_by_name(obj, "tool_prog");
+
+	bpf_program__set_type(prog, BPF_PROG_TYPE_XDP);
+	return bpf_object__load(obj);
+}
+""",
+}
+
+
+def test_a_function_of_the_project_that_opens_objects(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, WRAPPED)
+    assert ("dump_kern.c", "SECL102") not in codes(findings)
+    files = dict(WRAPPED)
+    files["dump.c"] = files["dump.c"].replace(
+        'open_obj("dump_kern.o", NULL)', 'NULL; log_name("dump_kern.o")'
+    )
+    findings, _ = check(tmp_path, files)
+    assert ("dump_kern.c", "SECL102") in codes(findings)
