@@ -46,12 +46,20 @@ def _read_build_files(project: Project, wanted: tuple[bytes, ...]) -> list[Build
             if directory == root or not directory.startswith(root + os.sep):
                 break
             directory = os.path.dirname(directory)
-    return [b for directory in sorted(directories) for b in _build_files_in(directory, wanted)]
+    # Each build file is read once per run, whatever it is asked for.
+    parsed = project.memo.setdefault("c-build-parsed", {})
+    return [
+        b
+        for directory in sorted(directories)
+        for b in _build_files_in(directory, wanted, parsed)  # type: ignore[arg-type]
+    ]
 
 
-def _build_files_in(directory: str, wanted: tuple[bytes, ...]) -> list[BuildFile]:
+def _build_files_in(
+    directory: str, wanted: tuple[bytes, ...], parsed: dict[str, BuildFile] | None = None
+) -> list[BuildFile]:
     """The build files of one directory whose text holds one of `wanted` (in any case),
-    read."""
+    read (from `parsed` when an earlier question read them)."""
     try:
         with os.scandir(directory) as entries:
             names = sorted(e.name for e in entries if is_build_file(e.name) and e.is_file())
@@ -69,7 +77,12 @@ def _build_files_in(directory: str, wanted: tuple[bytes, ...]) -> list[BuildFile
             continue
         lowered = data.lower()
         if any(needle in lowered for needle in wanted):
-            out.append(read_build_file(path, data))
+            build = parsed.get(path) if parsed is not None else None
+            if build is None:
+                build = read_build_file(path, data)
+                if parsed is not None:
+                    parsed[path] = build
+            out.append(build)
     return out
 
 
