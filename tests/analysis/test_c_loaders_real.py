@@ -295,3 +295,57 @@ def test_a_function_of_the_project_that_opens_objects(tmp_path: Path) -> None:
     )
     findings, _ = check(tmp_path, files)
     assert ("dump_kern.c", "SECL102") in codes(findings)
+
+
+# One kprobe program attached as a kprobe or, for `binary:func` targets, as a uprobe (the
+# program types are the same): upgraded to a multi-kprobe it can only make kprobe_multi links.
+CROSS = {
+    "lat.bpf.c": """
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+SEC("kprobe/dummy")   // ruleid: SECL206
+int dummy_kprobe(void *ctx) { return 0; }
+
+SEC("kprobe/dummy2")   // ok: SECL206
+int only_kprobe(void *ctx) { return 0; }
+
+SEC("uprobe")   // ok: SECL206
+int real_uprobe(void *ctx) { return 0; }
+
+SEC("kprobe.single/dummy3")   // ok: SECL206
+int single_kprobe(void *ctx) { return 0; }
+""",
+    "lat.c": """
+#include "lat.skel.h"
+int main(int argc, char **argv)
+{
+	struct lat_bpf *obj = lat_bpf__open_and_load();
+
+	if (argc > 2) {
+		obj->links.dummy_kprobe = bpf_program__attach_uprobe(obj->progs.dummy_kprobe,
+										false, -1, argv[1], 64);
+		obj->links.single_kprobe = bpf_program__attach_uprobe(obj->progs.single_kprobe,
+										false, -1, argv[1], 64);
+	} else {
+		obj->links.dummy_kprobe = bpf_program__attach_kprobe(obj->progs.dummy_kprobe,
+										false, argv[1]);
+	}
+	obj->links.only_kprobe = bpf_program__attach_kprobe(obj->progs.only_kprobe, false, argv[1]);
+	obj->links.real_uprobe = bpf_program__attach_uprobe(obj->progs.real_uprobe, false, -1,
+									argv[1], 64);
+	return 0;
+}
+""",
+}
+
+
+def test_a_kprobe_program_attached_as_a_uprobe(tmp_path: Path) -> None:
+    from tests.analysis.test_upgrade import assert_markers
+
+    findings, _ = check(tmp_path, CROSS)
+    assert_markers(CROSS, findings)
+    (hit,) = [f for f in findings if f.code == "SECL206"]
+    assert "attached as a uprobe (lat.c:7)" in hit.message
