@@ -700,6 +700,25 @@ def _body_end(data: bytes, start: int) -> int:
 _BRACE = re.compile(rb"[{}]")
 
 
+_OBJECT_MACRO = re.compile(rb'(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+("[^"\n]*\.o")[ \t]*$')
+
+
+def _object_macros(project: Project) -> dict[bytes, set[str]]:
+    """Object-like macros of the project that name an object file (`#define RAW_OBJ
+    "raw.o"` in a header): a loader that opens objects and uses the macro opens that one."""
+    found = project.memo.get("object-macros")
+    if found is None:
+        found = {}
+        for data in project.files.values():
+            if b'.o"' not in data or b"define" not in data:
+                continue
+            for m in _OBJECT_MACRO.finditer(data):
+                names = {n.group(1).decode() for n in _OBJECT_NAME.finditer(m.group(2))}
+                found.setdefault(m.group(1), set()).update(names)
+        project.memo["object-macros"] = found
+    return found  # type: ignore[return-value]
+
+
 def _loader_index(project: Project) -> dict[str, list[str]]:
     """Skeleton and object names -> the files that open them, built once per run."""
     index = project.memo.get("loader-index")
@@ -726,6 +745,9 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
             # libbpf loader of it.
             if any(call in data for call in _OPENS_OBJECT):
                 names.update(m.group(1).decode() for m in _OBJECT_NAME.finditer(data))
+                for macro, objects in _object_macros(project).items():
+                    if macro in data and re.search(rb"\b" + macro + rb"\b", data):
+                        names.update(objects)
                 if b"argv[0]" in data and b"%s" in data:
                     names.update(_named_after_executable(project, path, data))
             if b"##" in data:

@@ -349,3 +349,31 @@ def test_a_kprobe_program_attached_as_a_uprobe(tmp_path: Path) -> None:
     assert_markers(CROSS, findings)
     (hit,) = [f for f in findings if f.code == "SECL206"]
     assert "attached as a uprobe (lat.c:7)" in hit.message
+
+
+def test_an_object_named_by_a_macro_of_a_header(tmp_path: Path) -> None:
+    # `#define RAW_OBJ "raw_kern.o"` in a header; the loader opens INSTALL_DIR "/" RAW_OBJ.
+    files = {
+        "raw_kern.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_raw"),
+        "objs.h": '#define INSTALL_DIR "/opt/tool"\n#define RAW_OBJ "raw_kern.o"\n'
+        '#define OTHER_OBJ "other_kern.o"\n',
+        "loader.c": """
+#include <bpf/libbpf.h>
+#include "objs.h"
+
+int main(void)
+{
+	char path[] = INSTALL_DIR "/" RAW_OBJ;
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	struct bpf_program *prog = bpf_object__find_program_by_name(obj, "tool_prog");
+
+	bpf_program__set_type(prog, BPF_PROG_TYPE_XDP);
+	return bpf_object__load(obj);
+}
+""",
+    }
+    findings, _ = check(tmp_path, files)
+    assert ("raw_kern.c", "SECL102") not in codes(findings)
+    files["loader.c"] = files["loader.c"].replace("RAW_OBJ;", "OTHER_OBJ;")
+    findings, _ = check(tmp_path, files)
+    assert ("raw_kern.c", "SECL102") in codes(findings)
