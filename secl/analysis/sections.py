@@ -309,6 +309,8 @@ def _unknown_is_expected(
         return True
     if site.program and any(_autoload_off(project.files[p], site.program) for p in loaders):
         return True
+    if loaders and not any(_may_load(project, project.files[p]) for p in loaders):
+        return True  # opened to read its BTF or maps, never loaded: no program type needed
     if loaders or did_you_mean(site.section or "", target):
         return False
     return not any(
@@ -661,22 +663,67 @@ _FUNCTION_HEAD = re.compile(
 _NOT_FUNCTIONS = frozenset({b"if", b"for", b"while", b"switch", b"return", b"sizeof"})
 
 
+# Calls that load an opened object's programs (libbpf.c bpf_object__load(), which runs
+# bpf_object_load_prog() and its "missing BPF prog type" check; a skeleton's X__load() and
+# X__open_and_load() call it; libxdp loads on attach): anything else only opens the object
+# (to read its BTF, maps or program names). Kept broad: any `NAME__load...(` but BTF's.
+_LOAD_CALL = re.compile(
+    rb"(?:\b(?!btf__)\w+__(?:open_and_load|load\w*)|::(?:open_and_load|load)"
+    rb"|\bxdp_program__attach\w*|\bxdp_multiprog__attach\w*|\bbpf_prog_load_xattr)\s*\("
+)
+
+
+def _may_load(project: Project, data: bytes) -> bool:
+    """Whether a loader file may load the objects it opens: it calls a load function, or a
+    function of the project that does (a `load_and_attach()` of a helper file)."""
+    if _LOAD_CALL.search(data) is not None:
+        return True
+    loaders = project.memo.get("load-wrappers")
+    if loaders is None:
+        names = _functions_calling(project, _LOAD_CALL)
+        loaders = project.memo["load-wrappers"] = (
+            re.compile(rb"\b(" + b"|".join(re.escape(n) for n in sorted(names)) + rb")\s*\(")
+            if names
+            else False
+        )
+    if not loaders:
+        return False
+    # a function of the file itself is no call elsewhere (two files' `main`s)
+    own = {m.group(1) for m in _FUNCTION_HEAD.finditer(data)}
+    return any(m.group(1) not in own for m in loaders.finditer(data))  # type: ignore[union-attr]
+
+
+def _functions_calling(
+    project: Project, call: re.Pattern[bytes], needles: tuple[bytes, ...] = ()
+) -> set[bytes]:
+    """Names of the project's C functions whose body has a match of `call` (in files that
+    hold one of `needles`, if given)."""
+    names: set[bytes] = set()
+    for path, data in project.files.items():
+        if not path.endswith((".c", ".h", ".cc", ".cpp", ".cxx")):
+            continue
+        if needles and not any(n in data for n in needles):
+            continue
+        if not needles and call.search(data) is None:
+            continue
+        for m in _FUNCTION_HEAD.finditer(data):
+            name = m.group(1)
+            if name in _NOT_FUNCTIONS or name.startswith((b"bpf_", b"xdp_program__")):
+                continue
+            if call.search(data, m.end(), _body_end(data, m.end())) is not None:
+                names.add(name)
+    return names
+
+
+_OPEN_CALL = re.compile(b"|".join(re.escape(c) for c in _OPENS_OBJECT))
+
+
 def _wrapper_calls(project: Project) -> re.Pattern[bytes] | None:
     """Calls, with an object file's name, of the project's own functions that open an
     object (`open_bpf_file("x.o", NULL)` over bpf_object__open_file(), a library of the
     project's tools): the caller opens x.o. None when the project has no such function."""
     if "open-wrappers" not in project.memo:
-        names: set[bytes] = set()
-        for path, data in project.files.items():
-            if not path.endswith((".c", ".h")) or not any(c in data for c in _OPENS_OBJECT):
-                continue
-            for m in _FUNCTION_HEAD.finditer(data):
-                name = m.group(1)
-                if name in _NOT_FUNCTIONS or name.startswith((b"bpf_", b"xdp_program__")):
-                    continue
-                body = data[m.end() : _body_end(data, m.end())]
-                if any(call in body for call in _OPENS_OBJECT):
-                    names.add(name)
+        names = _functions_calling(project, _OPEN_CALL, _OPENS_OBJECT)
         project.memo["open-wrappers"] = (
             re.compile(
                 rb"\b(?:" + b"|".join(re.escape(n) for n in sorted(names)) + rb')\s*\(\s*"[^"\n]*"'

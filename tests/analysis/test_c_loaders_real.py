@@ -377,3 +377,44 @@ int main(void)
     files["loader.c"] = files["loader.c"].replace("RAW_OBJ;", "OTHER_OBJ;")
     findings, _ = check(tmp_path, files)
     assert ("raw_kern.c", "SECL102") in codes(findings)
+
+
+# A loader that opens an object only to read it (its BTF, its maps' layout) never loads its
+# programs: libbpf checks a program's type only when it loads it (libbpf.c:
+# bpf_object_load_prog()), so a section it cannot type is no failure there.
+OPEN_ONLY = {
+    "sock_kern.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_sock"),
+    "btf_test.c": """
+#include <bpf/libbpf.h>
+
+static struct bpf_object *open_only(const char *file)
+{
+	return bpf_object__open_file(file, NULL);
+}
+
+int main(void)
+{
+	struct bpf_object *obj = open_only("sock_kern.o");
+
+	return !bpf_object__btf(obj);
+}
+""",
+}
+
+
+def test_an_object_opened_and_never_loaded(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, OPEN_ONLY)
+    assert ("sock_kern.c", "SECL102") not in codes(findings)
+
+
+def test_an_object_loaded_by_a_helper_of_another_file(tmp_path: Path) -> None:
+    files = dict(OPEN_ONLY)
+    files["btf_test.c"] = files["btf_test.c"].replace(
+        "return !bpf_object__btf(obj);", "return load_all(obj);"
+    )
+    files["helpers.c"] = (
+        "#include <bpf/libbpf.h>\n\nint load_all(struct bpf_object *obj)\n{\n"
+        "\treturn bpf_object__load(obj);\n}\n"
+    )
+    findings, _ = check(tmp_path, files)
+    assert ("sock_kern.c", "SECL102") in codes(findings)
