@@ -309,7 +309,7 @@ def _unknown_is_expected(
         return True
     if site.program and any(_autoload_off(project.files[p], site.program) for p in loaders):
         return True
-    if loaders and not any(_may_load(project, project.files[p]) for p in loaders):
+    if loaders and not any(_may_load_object(project, site.path, p) for p in loaders):
         return True  # opened to read its BTF or maps, never loaded: no program type needed
     if loaders or did_you_mean(site.section or "", target):
         return False
@@ -668,9 +668,19 @@ _NOT_FUNCTIONS = frozenset({b"if", b"for", b"while", b"switch", b"return", b"siz
 # X__open_and_load() call it; libxdp loads on attach): anything else only opens the object
 # (to read its BTF, maps or program names). Kept broad: any `NAME__load...(` but BTF's.
 _LOAD_CALL = re.compile(
-    rb"(?:\b(?!btf__)\w+__(?:open_and_load|load\w*)|::(?:open_and_load|load)"
+    rb"(?:\b(?!btf__)\w+__(?:open_and_load|load\w*)|::(?:open_and_load|load)|(?:\.|->)load\w*"
     rb"|\bxdp_program__attach\w*|\bxdp_multiprog__attach\w*|\bbpf_prog_load_xattr)\s*\("
 )
+
+
+def _may_load_object(project: Project, bpf_path: str, loader: str) -> bool:
+    """Whether `loader` may load the object of `bpf_path`: a loader through its skeleton is
+    taken to (a skeleton is made to be loaded); one that opens the object file must call a
+    load function."""
+    data = project.files[loader]
+    if any((n + "__").encode() in data for n in skeleton_names(bpf_path, project.config)):
+        return True
+    return _may_load(project, data)
 
 
 def _may_load(project: Project, data: bytes) -> bool:
