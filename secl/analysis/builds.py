@@ -278,3 +278,53 @@ def executables_of(project: Project, path: str) -> list[str]:
                 found.append(name)
     memo[path] = found  # type: ignore[index]
     return found
+
+
+# iproute2 loads a BPF object named on its command line: `tc filter add ... bpf da obj F sec S`,
+# `ip link set dev D xdp obj F sec S` (iproute2 lib/bpf_libbpf.c load_bpf_object(): every
+# program's type is set from the command, bpf_program__set_type(p, cfg->type), and the
+# section picks the program, so libbpf never types a program by its section name).
+_IPROUTE2_LOAD = re.compile(rb"(?m)^[^#\n]*\b(?:bpf|xdp\w*)\b[^\n]*\bobj\s+\S")
+
+
+def loaded_by_iproute2(project: Project, bpf_path: str) -> bool:
+    """Whether a shell script in the directory of `bpf_path` or above runs iproute2's BPF
+    loading (`... bpf ... obj F` / `... xdp obj F`) and names the object built from it."""
+    from secl.pairing import stem
+
+    base = stem(bpf_path)
+    names = (f"{base}.o", f"{base}.bpf.o")
+    root = os.path.abspath(project.root)
+    directory = os.path.dirname(os.path.abspath(bpf_path))
+    memo = project.memo.setdefault("iproute2-scripts", {})
+    while True:
+        scripts = memo.get(directory)  # type: ignore[attr-defined]
+        if scripts is None:
+            scripts = memo[directory] = _iproute2_scripts(directory)  # type: ignore[index]
+        for data in scripts:
+            if any(
+                re.search(rb"(?<![\w.-])" + re.escape(n.encode()) + rb"\b", data) for n in names
+            ):
+                return True
+        if directory == root or not directory.startswith(root + os.sep):
+            return False
+        directory = os.path.dirname(directory)
+
+
+def _iproute2_scripts(directory: str) -> list[bytes]:
+    """The shell scripts of one directory that load a BPF object with ip or tc."""
+    out = []
+    try:
+        with os.scandir(directory) as entries:
+            names = sorted(e.name for e in entries if e.name.endswith(".sh") and e.is_file())
+    except OSError:
+        return []
+    for name in names:
+        try:
+            with open(os.path.join(directory, name), "rb") as fh:
+                data = fh.read(_MAX_BUILD_BYTES)
+        except OSError:
+            continue
+        if b"obj" in data and _IPROUTE2_LOAD.search(data) is not None:
+            out.append(data)
+    return out

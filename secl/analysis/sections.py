@@ -311,6 +311,8 @@ def _unknown_is_expected(
         return True
     if loaders and not any(_may_load_object(project, site.path, p) for p in loaders):
         return True  # opened to read its BTF or maps, never loaded: no program type needed
+    if not loaders and _loaded_by_iproute2(project, site.path):
+        return True
     if loaders or did_you_mean(site.section or "", target):
         return False
     return not any(
@@ -671,6 +673,12 @@ _LOAD_CALL = re.compile(
     rb"(?:\b(?!btf__)\w+__(?:open_and_load|load\w*)|::(?:open_and_load|load)|(?:\.|->)load\w*"
     rb"|\bxdp_program__attach\w*|\bxdp_multiprog__attach\w*|\bbpf_prog_load_xattr)\s*\("
 )
+
+
+def _loaded_by_iproute2(project: Project, bpf_path: str) -> bool:
+    from secl.analysis.builds import loaded_by_iproute2
+
+    return loaded_by_iproute2(project, bpf_path)
 
 
 def _may_load_object(project: Project, bpf_path: str, loader: str) -> bool:

@@ -418,3 +418,19 @@ def test_an_object_loaded_by_a_helper_of_another_file(tmp_path: Path) -> None:
     )
     findings, _ = check(tmp_path, files)
     assert ("sock_kern.c", "SECL102") in codes(findings)
+
+
+# iproute2 (`ip ... xdp obj F sec S`, `tc ... bpf obj F sec S`) sets every program's type
+# from its command line, so a section libbpf cannot type is no failure there.
+def test_an_object_loaded_by_ip_in_a_script(tmp_path: Path) -> None:
+    files = {
+        "meta_kern.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_mark"),
+        "meta.sh": "#!/bin/bash\nBPF_FILE=meta_kern.o\nload() {\n"
+        "\tip link set dev $1 xdp obj $2 sec xdp_mark\n}\nload eth0 $BPF_FILE\n",
+    }
+    findings, _ = check(tmp_path, files)
+    assert ("meta_kern.c", "SECL102") not in codes(findings)
+    files["meta.sh"] = "#!/bin/bash\ncp meta_kern.o /tmp/\n"
+    (tmp_path / "meta.sh").unlink()
+    findings, _ = check(tmp_path, files)
+    assert ("meta_kern.c", "SECL102") in codes(findings)
