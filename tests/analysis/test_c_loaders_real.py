@@ -434,3 +434,10 @@ def test_an_object_loaded_by_ip_in_a_script(tmp_path: Path) -> None:
     (tmp_path / "meta.sh").unlink()
     findings, _ = check(tmp_path, files)
     assert ("meta_kern.c", "SECL102") in codes(findings)
+
+
+def test_one_file_runs_pick_the_same_nearest_source(tmp_path: Path) -> None:
+    whole, _ = check(tmp_path, SAME_NAMES)
+    for path in ("a/probe.bpf.c", "b/probe.bpf.c"):
+        alone, _ = check(tmp_path, SAME_NAMES, paths=[path])
+        assert codes(alone) == {c for c in codes(whole) if c[0] == path}
