@@ -30,6 +30,7 @@ from secl.libbpf.table import (
     strip_question_mark,
 )
 from secl.pairing import nearest, skeleton_names, stem
+from secl.parse.pasted import macros_that_open, pasted_skeletons
 from secl.parse.tree import lex
 
 LIBBPF_1_0 = Version.parse("1.0")
@@ -631,33 +632,6 @@ def _named_after_executable(project: Project, path: str, data: bytes) -> set[str
     return {exe + suffix for exe in executables_of(project, path) for suffix in suffixes}
 
 
-_MACRO_DEFINITION = re.compile(
-    rb"(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)((?:[^\n]*\\\r?\n)*[^\n]*)"
-)
-
-
-def _pasted_skeletons(data: bytes) -> set[str]:
-    """Skeleton names a function-like macro pastes from its argument: with
-    `#define OPS(p) ... p##_bpf__open() ...`, `OPS(cache)` calls `cache_bpf__open()` (C
-    token pasting, as the preprocessor expands it)."""
-    found: set[str] = set()
-    for m in _MACRO_DEFINITION.finditer(data):
-        params = [p.strip() for p in m.group(2).split(b",")]
-        pasted = {}
-        for p in re.finditer(rb"\b(\w+)\s*##\s*(\w*?)__open(?:_and_load|_opts)?\b", m.group(3)):
-            if p.group(1) in params:
-                pasted[params.index(p.group(1))] = p.group(2)
-        if not pasted:
-            continue
-        use = re.compile(rb"\b" + re.escape(m.group(1)) + rb"\s*\(([^()]*)\)")
-        for call in use.finditer(data, m.end()):
-            args = [a.strip() for a in call.group(1).split(b",")]
-            for index, suffix in pasted.items():
-                if index < len(args) and re.fullmatch(rb"[A-Za-z_]\w*", args[index]):
-                    found.add((args[index] + suffix).decode())
-    return found
-
-
 # A C function definition's head, up to its body's brace (the return type may span lines).
 _FUNCTION_HEAD = re.compile(
     rb"(?m)^[A-Za-z_][\w \t*]*?\b([A-Za-z_]\w*)[ \t]*\([^;{}()]*(?:\([^;{}()]*\)[^;{}()]*)*\)\s*\{"
@@ -691,6 +665,10 @@ def _may_load_object(project: Project, bpf_path: str, loader: str) -> bool:
     return _may_load(project, data)
 
 
+# Substrings every match of _LOAD_CALL holds one of: files without them are not searched.
+_LOAD_NEEDLES = (b"load", b"xdp_program__attach", b"xdp_multiprog__attach")
+
+
 def _may_load(project: Project, data: bytes) -> bool:
     """Whether a loader file may load the objects it opens: it calls a load function, or a
     function of the project that does (a `load_and_attach()` of a helper file)."""
@@ -698,7 +676,7 @@ def _may_load(project: Project, data: bytes) -> bool:
         return True
     loaders = project.memo.get("load-wrappers")
     if loaders is None:
-        names = _functions_calling(project, _LOAD_CALL)
+        names = _functions_calling(project, _LOAD_CALL, _LOAD_NEEDLES)
         loaders = project.memo["load-wrappers"] = (
             re.compile(rb"\b(" + b"|".join(re.escape(n) for n in sorted(names)) + rb")\s*\(")
             if names
@@ -712,17 +690,15 @@ def _may_load(project: Project, data: bytes) -> bool:
 
 
 def _functions_calling(
-    project: Project, call: re.Pattern[bytes], needles: tuple[bytes, ...] = ()
+    project: Project, call: re.Pattern[bytes], needles: tuple[bytes, ...]
 ) -> set[bytes]:
-    """Names of the project's C functions whose body has a match of `call` (in files that
-    hold one of `needles`, if given)."""
+    """Names of the project's C functions whose body has a match of `call` (searched in
+    the files that hold one of `needles`)."""
     names: set[bytes] = set()
     for path, data in project.files.items():
         if not path.endswith((".c", ".h", ".cc", ".cpp", ".cxx")):
             continue
-        if needles and not any(n in data for n in needles):
-            continue
-        if not needles and call.search(data) is None:
+        if not any(n in data for n in needles):
             continue
         for m in _FUNCTION_HEAD.finditer(data):
             name = m.group(1)
@@ -790,12 +766,16 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
     if index is None:
         built: dict[str, list[str]] = {}
         wrappers = _wrapper_calls(project)
+        pasting = macros_that_open(
+            [d for d in project.files.values() if b"##" in d and b"__open" in d]
+        )
         for path, data in project.files.items():
             if (
                 b"__open" not in data
                 and b"::open" not in data
                 and b"xdp_program__" not in data
                 and (wrappers is None or wrappers.search(data) is None)
+                and not any(name in data for name in pasting)
             ):
                 continue
             names = set()
@@ -815,8 +795,8 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
                         names.update(objects)
                 if b"argv[0]" in data and b"%s" in data:
                     names.update(_named_after_executable(project, path, data))
-            if b"##" in data:
-                names.update(_pasted_skeletons(data))
+            if pasting:
+                names.update(pasted_skeletons(data, pasting))
             if wrappers is not None:
                 for m in wrappers.finditer(data):
                     names.update(n.group(1).decode() for n in _OBJECT_NAME.finditer(m.group(0)))
