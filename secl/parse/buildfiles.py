@@ -98,6 +98,9 @@ class _TooComplex(Exception):
 # Variable references one Makefile may expand: ordinary project Makefiles need a few
 # thousand; the kernel selftests' needs millions.
 _EXPANSION_BUDGET = 200_000
+# Expansions within expansions (function arguments, substitution references): Make itself
+# recurses as deep as a file asks; a file that asks for more is not read.
+_MAX_NESTING = 40
 
 
 # -- Makefiles -----------------------------------------------------------------------------
@@ -117,6 +120,7 @@ class _Makefile:
         self.target_variables: dict[str, dict[str, str]] = {}
         self.rules: list[_Rule] = []
         self._budget = _EXPANSION_BUDGET
+        self._depth = 0
         self._parse(text)
 
     def _parse(self, text: str) -> None:
@@ -182,13 +186,19 @@ class _Makefile:
     def expand(
         self, text: str, automatic: dict[str, str] | None = None, local: dict | None = None
     ) -> str:
-        out = text
-        for _ in range(_MAX_EXPANSION):
-            expanded = _REFERENCE.sub(lambda m: self._reference(m, automatic, local), out)
-            if expanded == out:
-                break
-            out = expanded
-        return out
+        self._depth += 1
+        if self._depth > _MAX_NESTING:
+            raise _TooComplex  # a variable that refers to itself through functions
+        try:
+            out = text
+            for _ in range(_MAX_EXPANSION):
+                expanded = _REFERENCE.sub(lambda m: self._reference(m, automatic, local), out)
+                if expanded == out:
+                    break
+                out = expanded
+            return out
+        finally:
+            self._depth -= 1
 
     def _reference(self, m: re.Match, automatic: dict | None, local: dict | None) -> str:
         self._budget -= 1

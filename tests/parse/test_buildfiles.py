@@ -172,3 +172,9 @@ def test_executables_and_what_they_are_linked_from() -> None:
     assert cmake.executables == (("tool", ("tool_user.c",)),)
     meson = read_build_file("meson.build", b"executable('tool', 'tool_user.c')\n")
     assert meson.executables == (("tool", ("tool_user.c",)),)
+
+
+def test_a_variable_that_refers_to_itself_through_functions_is_not_read() -> None:
+    # Expanding it never ends: the file says nothing, and secl does not recurse to death.
+    text = b"A = $(patsubst %,$(obj)/%,$(A))\nx.skel.h: $(A)\n\t$(BPFTOOL) gen skeleton $(A) > $@\n"
+    assert read_build_file("Makefile", text).skeletons == ()
