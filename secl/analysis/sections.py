@@ -615,7 +615,11 @@ def _sets_program_type(data: bytes) -> bool:
     bpf_program__set_type(), or through libxdp, which sets BPF_PROG_TYPE_XDP (libxdp.c:
     xdp_program__attach_single()) or BPF_PROG_TYPE_EXT (xdp_multiprog__link_prog()) on the
     program before it loads it."""
-    return b"bpf_program__set_type" in data or any(call in data for call in _LIBXDP_OPENS)
+    return (
+        b"bpf_program__set_type" in data
+        or b"xdp_program__from_bpf_obj" in data  # libxdp over an object libbpf opened
+        or any(call in data for call in _LIBXDP_OPENS)
+    )
 
 
 # An object file named after the program's own executable: `snprintf(path, n, "%s_kern.o",

@@ -441,3 +441,21 @@ def test_one_file_runs_pick_the_same_nearest_source(tmp_path: Path) -> None:
     for path in ("a/probe.bpf.c", "b/probe.bpf.c"):
         alone, _ = check(tmp_path, SAME_NAMES, paths=[path])
         assert codes(alone) == {c for c in codes(whole) if c[0] == path}
+
+
+def test_libxdp_over_an_object_libbpf_opened_sets_the_type(tmp_path: Path) -> None:
+    files = {
+        "sock_kern.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_sock"),
+        "sock.c": """
+#include <xdp/libxdp.h>
+int main(void)
+{
+	struct bpf_object *obj = bpf_object__open_file("sock_kern.o", NULL);
+	struct xdp_program *prog = xdp_program__from_bpf_obj(obj, "xdp_sock");
+
+	return xdp_program__attach(prog, 1, XDP_MODE_NATIVE, 0);
+}
+""",
+    }
+    findings, _ = check(tmp_path, files)
+    assert ("sock_kern.c", "SECL102") not in codes(findings)
