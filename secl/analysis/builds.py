@@ -46,12 +46,20 @@ def _read_build_files(project: Project, wanted: tuple[bytes, ...]) -> list[Build
             if directory == root or not directory.startswith(root + os.sep):
                 break
             directory = os.path.dirname(directory)
-    return [b for directory in sorted(directories) for b in _build_files_in(directory, wanted)]
+    # Each build file is read once per run, whatever it is asked for.
+    parsed = project.memo.setdefault("c-build-parsed", {})
+    return [
+        b
+        for directory in sorted(directories)
+        for b in _build_files_in(directory, wanted, parsed)  # type: ignore[arg-type]
+    ]
 
 
-def _build_files_in(directory: str, wanted: tuple[bytes, ...]) -> list[BuildFile]:
+def _build_files_in(
+    directory: str, wanted: tuple[bytes, ...], parsed: dict[str, BuildFile] | None = None
+) -> list[BuildFile]:
     """The build files of one directory whose text holds one of `wanted` (in any case),
-    read."""
+    read (from `parsed` when an earlier question read them)."""
     try:
         with os.scandir(directory) as entries:
             names = sorted(e.name for e in entries if is_build_file(e.name) and e.is_file())
@@ -69,7 +77,12 @@ def _build_files_in(directory: str, wanted: tuple[bytes, ...]) -> list[BuildFile
             continue
         lowered = data.lower()
         if any(needle in lowered for needle in wanted):
-            out.append(read_build_file(path, data))
+            build = parsed.get(path) if parsed is not None else None
+            if build is None:
+                build = read_build_file(path, data)
+                if parsed is not None:
+                    parsed[path] = build
+            out.append(build)
     return out
 
 
@@ -239,3 +252,79 @@ def linked_near(path: str, root: str) -> dict[str, set[str]]:
         if directory == root or not directory.startswith(root + os.sep):
             return out
         directory = os.path.dirname(directory)
+
+
+# Build files that may link an executable: a composite kbuild program, a rule over objects
+# or sources, CMake's add_executable(), meson's executable().
+_EXECUTABLES = (b".o", b".c", b"executable")
+
+
+def executables_of(project: Project, path: str) -> list[str]:
+    """The executables the build files in the directory of C file `path` and above link
+    from it (its source or object among their inputs): the names its argv[0] can have."""
+    memo = project.memo.setdefault("c-executables", {})
+    known = memo.get(path)  # type: ignore[attr-defined]
+    if known is not None:
+        return known
+    here = os.path.dirname(os.path.abspath(path))
+    own = os.path.splitext(os.path.basename(path))[0]
+    found: list[str] = []
+    for build in build_files(project, _EXECUTABLES):
+        directory = os.path.dirname(os.path.abspath(build.path))
+        if here != directory and not here.startswith(directory + os.sep):
+            continue
+        for name, members in build.executables:
+            if any(os.path.splitext(m)[0] == own for m in members) and name not in found:
+                found.append(name)
+    memo[path] = found  # type: ignore[index]
+    return found
+
+
+# iproute2 loads a BPF object named on its command line: `tc filter add ... bpf da obj F sec S`,
+# `ip link set dev D xdp obj F sec S` (iproute2 lib/bpf_libbpf.c load_bpf_object(): every
+# program's type is set from the command, bpf_program__set_type(p, cfg->type), and the
+# section picks the program, so libbpf never types a program by its section name).
+_IPROUTE2_LOAD = re.compile(rb"(?m)^[^#\n]*\b(?:bpf|xdp\w*)\b[^\n]*\bobj\s+\S")
+
+
+def loaded_by_iproute2(project: Project, bpf_path: str) -> bool:
+    """Whether a shell script in the directory of `bpf_path` or above runs iproute2's BPF
+    loading (`... bpf ... obj F` / `... xdp obj F`) and names the object built from it."""
+    from secl.pairing import stem
+
+    base = stem(bpf_path)
+    names = (f"{base}.o", f"{base}.bpf.o")
+    root = os.path.abspath(project.root)
+    directory = os.path.dirname(os.path.abspath(bpf_path))
+    memo = project.memo.setdefault("iproute2-scripts", {})
+    while True:
+        scripts = memo.get(directory)  # type: ignore[attr-defined]
+        if scripts is None:
+            scripts = memo[directory] = _iproute2_scripts(directory)  # type: ignore[index]
+        for data in scripts:
+            if any(
+                re.search(rb"(?<![\w.-])" + re.escape(n.encode()) + rb"\b", data) for n in names
+            ):
+                return True
+        if directory == root or not directory.startswith(root + os.sep):
+            return False
+        directory = os.path.dirname(directory)
+
+
+def _iproute2_scripts(directory: str) -> list[bytes]:
+    """The shell scripts of one directory that load a BPF object with ip or tc."""
+    out = []
+    try:
+        with os.scandir(directory) as entries:
+            names = sorted(e.name for e in entries if e.name.endswith(".sh") and e.is_file())
+    except OSError:
+        return []
+    for name in names:
+        try:
+            with open(os.path.join(directory, name), "rb") as fh:
+                data = fh.read(_MAX_BUILD_BYTES)
+        except OSError:
+            continue
+        if b"obj" in data and _IPROUTE2_LOAD.search(data) is not None:
+            out.append(data)
+    return out

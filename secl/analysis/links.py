@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from secl.analysis.project import Project
 from secl.facts import SectionSite
+from secl.pairing import nearest
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, ProgramRef
 
 _C_FILES = (".c", ".h", ".cc", ".cpp", ".cxx")
@@ -131,9 +132,10 @@ class Linker:
             keys += [os.path.basename(owner.name), object_stem(owner.name)[0]]
         return any(k in self._linked for k in keys)
 
-    def sources(self, owner: ObjectRef) -> list[str]:
+    def sources(self, owner: ObjectRef, near: str | None = None) -> list[str]:
         """Every BPF source `owner` may be (empty: none in the project); for a linked
-        skeleton, every source linked into it."""
+        skeleton, every source linked into it. With `near` (the loader file), of several
+        sources that answer to the name by their file names, the nearest (pairing.nearest)."""
         if owner.kind in ("skeleton", "object") and owner.name:
             keys = [owner.name]
             if owner.kind == "object":
@@ -144,17 +146,21 @@ class Linker:
         if owner.kind == "skeleton" and owner.name:
             if owner.name in self._mapped:
                 return self._mapped[owner.name]
-            return sorted(self.by_skeleton.get(owner.name, ()))
+            return self._near(near, sorted(self.by_skeleton.get(owner.name, ())))
         if owner.kind == "object" and owner.name:
             base = os.path.basename(owner.name)
             stem, preferred = object_stem(owner.name)
             for key in (owner.name, base, stem):
                 if key in self._mapped:
                     return self._mapped[key]
-            found = sorted(self.by_skeleton.get(stem, ()))
+            found = self._near(near, sorted(self.by_skeleton.get(stem, ())))
             exact = [p for p in found if os.path.basename(p) == stem + preferred]
             return exact if len(exact) == 1 else found
         return []
+
+    @staticmethod
+    def _near(here: str | None, candidates: list[str]) -> list[str]:
+        return candidates if here is None else nearest(here, candidates)
 
     def resolve(self, ref: ProgramRef, loader: LoaderFacts) -> Resolution:
         """The sites a loader's program reference means."""
@@ -163,9 +169,9 @@ class Linker:
             # object the file uses that has a program P.
             candidates: list[str] = []
             for name in sorted(loader.skeletons):
-                candidates.extend(self.sources(ObjectRef("skeleton", name)))
+                candidates.extend(self.sources(ObjectRef("skeleton", name), loader.path))
             for name in sorted(loader.objects):
-                candidates.extend(self.sources(ObjectRef("object", name)))
+                candidates.extend(self.sources(ObjectRef("object", name), loader.path))
             paths = sorted(
                 {p for p in candidates if ref.name is None or ref.name in self.programs.get(p, {})}
             )
@@ -182,7 +188,7 @@ class Linker:
             ]
             linked = False
         else:
-            paths = self.sources(ref.owner)
+            paths = self.sources(ref.owner, loader.path)
             linked = self.is_linked(ref.owner)
         if not paths:
             return Resolution(())

@@ -490,8 +490,17 @@ def _c_uses(project: Project, path: str) -> list[LoaderUse]:
 
 
 # eBPF for Windows offers libbpf's API from its own ebpfapi: its loaders include its headers
-# or call its own functions (ebpf-for-windows include/ebpf_api.h).
-_WINDOWS_MARKS = (b"ebpf_api.h", b"ebpf_program_attach", b"ebpf_object_", b"ebpf_store_")
+# or call its own functions (ebpf-for-windows include/ebpf_api.h). Whole names of its
+# `ebpf_object_*` functions: projects name helpers of their own `ebpf_object_...` too.
+_WINDOWS_MARKS = (
+    b"ebpf_api.h",
+    b"ebpf_program_attach",
+    b"ebpf_object_get_execution_type",
+    b"ebpf_object_set_execution_type",
+    b"ebpf_object_get_info_by_fd",
+    b"ebpf_object_unpin",
+    b"ebpf_store_",
+)
 
 
 def _windows(data: bytes) -> bool:

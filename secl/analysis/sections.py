@@ -29,7 +29,8 @@ from secl.libbpf.table import (
     removed_name,
     strip_question_mark,
 )
-from secl.pairing import skeleton_names, stem
+from secl.pairing import nearest, skeleton_names, stem
+from secl.parse.pasted import macros_that_open, pasted_skeletons
 from secl.parse.tree import lex
 
 LIBBPF_1_0 = Version.parse("1.0")
@@ -305,9 +306,13 @@ def _unknown_is_expected(
     if _handlers_for(project, site.path, cache).fallback:
         return True
     loaders = loaders_of(project, site.path)
-    if any(b"bpf_program__set_type" in project.files[p] for p in loaders):
+    if any(_sets_program_type(project.files[p]) for p in loaders):
         return True
     if site.program and any(_autoload_off(project.files[p], site.program) for p in loaders):
+        return True
+    if loaders and not any(_may_load_object(project, site.path, p) for p in loaders):
+        return True  # opened to read its BTF or maps, never loaded: no program type needed
+    if not loaders and _loaded_by_iproute2(project, site.path):
         return True
     if loaders or did_you_mean(site.section or "", target):
         return False
@@ -454,11 +459,18 @@ def _may_auto_attach(project: Project, site: SectionSite) -> bool:
         for n in skeleton_names(site.path, project.config)
         for attach in (b"__attach(", b"::attach(")  # C++: bpftool's `probe_bpf::attach(skel)`
     ]
-    generic = (b"bpf_object__attach_skeleton(", b"bpf_program__attach(")
-    return any(
-        any(n in project.files[p] for n in names) or any(g in project.files[p] for g in generic)
-        for p in loaders
-    )
+    program = site.program or ""
+
+    def attaches(data: bytes) -> bool:
+        if b"bpf_program__attach(" in data:
+            return True  # attaches whatever it is given, autoattach or not
+        if not any(n in data for n in names) and b"bpf_object__attach_skeleton(" not in data:
+            return False
+        # libbpf.c bpf_object__attach_skeleton() skips a program whose autoload or
+        # autoattach is off (bpf_program__set_autoattach(prog, false)).
+        return not (_autoload_off(data, program) or _autoattach_off(data, program))
+
+    return any(attaches(project.files[p]) for p in loaders)
 
 
 # Library calls that attach a program the generic way, parsing its section's suffix
@@ -568,10 +580,20 @@ def _never_loaded(project: Project, site: SectionSite) -> bool:
 def _autoload_off(data: bytes, program: str) -> bool:
     """The loader turns autoload off for this program: libbpf then never loads it, whatever its
     section (libbpf.c: bpf_object__load_progs() skips programs with autoload off)."""
-    if b"set_autoload" not in data:
+    return _switched_off(data, program, b"autoload")
+
+
+def _autoattach_off(data: bytes, program: str) -> bool:
+    """The loader turns autoattach off for this program (a tail-call target attached by
+    nothing): the skeleton's attach leaves it alone."""
+    return _switched_off(data, program, b"autoattach")
+
+
+def _switched_off(data: bytes, program: str, what: bytes) -> bool:
+    if b"set_" + what not in data:
         return False
     pattern = (
-        rb"bpf_program__set_autoload\s*\(\s*[\w.>-]*progs\." + re.escape(program.encode())
+        rb"bpf_program__set_" + what + rb"\s*\(\s*[\w.>-]*progs\." + re.escape(program.encode())
         + rb"\s*,\s*(?:false|0)\s*\)"
     )  # fmt: skip
     return re.search(pattern, data) is not None
@@ -586,13 +608,185 @@ _OBJECT_NAME = re.compile(rb'["/]([\w.+-]+?\.o)"')
 _CPP_SKELETON_CALL = rb"\b([A-Za-z_]\w*)::open(?:_and_load)?\s*\("
 
 
+# Calls that open an object file by its name: libbpf's bpf_object__open*(), and libxdp's
+# (xdp-tools lib/libxdp/libxdp.c: xdp_program__open_file(), xdp_program__find_file(), and
+# xdp_program__create() with `.open_filename` / `.find_filename`, all over
+# bpf_object__open_file()).
+_LIBXDP_OPENS = (b"xdp_program__open_file", b"xdp_program__find_file", b"xdp_program__create")
+_OPENS_OBJECT = (b"bpf_object__open", *_LIBXDP_OPENS)
+
+
+def _sets_program_type(data: bytes) -> bool:
+    """The loader sets its programs' type itself, so libbpf never needs the section's: by
+    bpf_program__set_type(), or through libxdp, which sets BPF_PROG_TYPE_XDP (libxdp.c:
+    xdp_program__attach_single()) or BPF_PROG_TYPE_EXT (xdp_multiprog__link_prog()) on the
+    program before it loads it."""
+    return (
+        b"bpf_program__set_type" in data
+        or b"xdp_program__from_bpf_obj" in data  # libxdp over an object libbpf opened
+        or any(call in data for call in _LIBXDP_OPENS)
+    )
+
+
+# An object file named after the program's own executable: `snprintf(path, n, "%s_kern.o",
+# argv[0])` opens `tool_kern.o` when the build links executable `tool` from this file.
+_EXECUTABLE_OBJECT = re.compile(rb'"%s([\w.+-]*\.o)"')
+
+
+def _named_after_executable(project: Project, path: str, data: bytes) -> set[str]:
+    from secl.analysis.builds import executables_of
+
+    suffixes = {m.group(1).decode() for m in _EXECUTABLE_OBJECT.finditer(data)}
+    if not suffixes:
+        return set()
+    return {exe + suffix for exe in executables_of(project, path) for suffix in suffixes}
+
+
+# A C function definition's head, up to its body's brace (the return type may span lines).
+_FUNCTION_HEAD = re.compile(
+    rb"(?m)^[A-Za-z_][\w \t*]*?\b([A-Za-z_]\w*)[ \t]*\([^;{}()]*(?:\([^;{}()]*\)[^;{}()]*)*\)\s*\{"
+)
+_NOT_FUNCTIONS = frozenset({b"if", b"for", b"while", b"switch", b"return", b"sizeof"})
+
+
+# Calls that load an opened object's programs (libbpf.c bpf_object__load(), which runs
+# bpf_object_load_prog() and its "missing BPF prog type" check; a skeleton's X__load() and
+# X__open_and_load() call it; libxdp loads on attach): anything else only opens the object
+# (to read its BTF, maps or program names). Kept broad: any `NAME__load...(` but BTF's.
+_LOAD_CALL = re.compile(
+    rb"(?:\b(?!btf__)\w+__(?:open_and_load|load\w*)|::(?:open_and_load|load)|(?:\.|->)load\w*"
+    rb"|\bxdp_program__attach\w*|\bxdp_multiprog__attach\w*|\bbpf_prog_load_xattr)\s*\("
+)
+
+
+def _loaded_by_iproute2(project: Project, bpf_path: str) -> bool:
+    from secl.analysis.builds import loaded_by_iproute2
+
+    return loaded_by_iproute2(project, bpf_path)
+
+
+def _may_load_object(project: Project, bpf_path: str, loader: str) -> bool:
+    """Whether `loader` may load the object of `bpf_path`: a loader through its skeleton is
+    taken to (a skeleton is made to be loaded); one that opens the object file must call a
+    load function."""
+    data = project.files[loader]
+    if any((n + "__").encode() in data for n in skeleton_names(bpf_path, project.config)):
+        return True
+    return _may_load(project, data)
+
+
+# Substrings every match of _LOAD_CALL holds one of: files without them are not searched.
+_LOAD_NEEDLES = (b"load", b"xdp_program__attach", b"xdp_multiprog__attach")
+
+
+def _may_load(project: Project, data: bytes) -> bool:
+    """Whether a loader file may load the objects it opens: it calls a load function, or a
+    function of the project that does (a `load_and_attach()` of a helper file)."""
+    if _LOAD_CALL.search(data) is not None:
+        return True
+    loaders = project.memo.get("load-wrappers")
+    if loaders is None:
+        names = _functions_calling(project, _LOAD_CALL, _LOAD_NEEDLES)
+        loaders = project.memo["load-wrappers"] = (
+            re.compile(rb"\b(" + b"|".join(re.escape(n) for n in sorted(names)) + rb")\s*\(")
+            if names
+            else False
+        )
+    if not loaders:
+        return False
+    # a function of the file itself is no call elsewhere (two files' `main`s)
+    own = {m.group(1) for m in _FUNCTION_HEAD.finditer(data)}
+    return any(m.group(1) not in own for m in loaders.finditer(data))  # type: ignore[union-attr]
+
+
+def _functions_calling(
+    project: Project, call: re.Pattern[bytes], needles: tuple[bytes, ...]
+) -> set[bytes]:
+    """Names of the project's C functions whose body has a match of `call` (searched in
+    the files that hold one of `needles`)."""
+    names: set[bytes] = set()
+    for path, data in project.files.items():
+        if not path.endswith((".c", ".h", ".cc", ".cpp", ".cxx")):
+            continue
+        if not any(n in data for n in needles):
+            continue
+        for m in _FUNCTION_HEAD.finditer(data):
+            name = m.group(1)
+            if name in _NOT_FUNCTIONS or name.startswith((b"bpf_", b"xdp_program__")):
+                continue
+            if call.search(data, m.end(), _body_end(data, m.end())) is not None:
+                names.add(name)
+    return names
+
+
+_OPEN_CALL = re.compile(b"|".join(re.escape(c) for c in _OPENS_OBJECT))
+
+
+def _wrapper_calls(project: Project) -> re.Pattern[bytes] | None:
+    """Calls, with an object file's name, of the project's own functions that open an
+    object (`open_bpf_file("x.o", NULL)` over bpf_object__open_file(), a library of the
+    project's tools): the caller opens x.o. None when the project has no such function."""
+    if "open-wrappers" not in project.memo:
+        names = _functions_calling(project, _OPEN_CALL, _OPENS_OBJECT)
+        project.memo["open-wrappers"] = (
+            re.compile(
+                rb"\b(?:" + b"|".join(re.escape(n) for n in sorted(names)) + rb')\s*\(\s*"[^"\n]*"'
+            )
+            if names
+            else None
+        )
+    return project.memo["open-wrappers"]  # type: ignore[return-value]
+
+
+def _body_end(data: bytes, start: int) -> int:
+    """The end of a function body whose `{` is just before `start` (braces counted)."""
+    depth = 1
+    for m in _BRACE.finditer(data, start):
+        depth += 1 if m.group() == b"{" else -1
+        if depth == 0:
+            return m.start()
+    return len(data)
+
+
+_BRACE = re.compile(rb"[{}]")
+
+
+_OBJECT_MACRO = re.compile(rb'(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+("[^"\n]*\.o")[ \t]*$')
+
+
+def _object_macros(project: Project) -> dict[bytes, set[str]]:
+    """Object-like macros of the project that name an object file (`#define RAW_OBJ
+    "raw.o"` in a header): a loader that opens objects and uses the macro opens that one."""
+    found = project.memo.get("object-macros")
+    if found is None:
+        found = {}
+        for data in project.files.values():
+            if b'.o"' not in data or b"define" not in data:
+                continue
+            for m in _OBJECT_MACRO.finditer(data):
+                names = {n.group(1).decode() for n in _OBJECT_NAME.finditer(m.group(2))}
+                found.setdefault(m.group(1), set()).update(names)
+        project.memo["object-macros"] = found
+    return found  # type: ignore[return-value]
+
+
 def _loader_index(project: Project) -> dict[str, list[str]]:
     """Skeleton and object names -> the files that open them, built once per run."""
     index = project.memo.get("loader-index")
     if index is None:
         built: dict[str, list[str]] = {}
+        wrappers = _wrapper_calls(project)
+        pasting = macros_that_open(
+            [d for d in project.files.values() if b"##" in d and b"__open" in d]
+        )
         for path, data in project.files.items():
-            if b"__open" not in data and b"::open" not in data:
+            if (
+                b"__open" not in data
+                and b"::open" not in data
+                and b"xdp_program__" not in data
+                and (wrappers is None or wrappers.search(data) is None)
+                and not any(name in data for name in pasting)
+            ):
                 continue
             names = set()
             for m in _SKELETON_CALL.finditer(data):
@@ -601,10 +795,21 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
                     names.add(ident.group().decode())
             if b"::open" in data and is_cpp(path):
                 names.update(m.group(1).decode() for m in re.finditer(_CPP_SKELETON_CALL, data))
-            # An object named in a file that never calls bpf_object__open*() is loaded by
-            # something else (a shell-out to `ip`/`tc`): not a libbpf loader of it.
-            if b"bpf_object__open" in data:
+            # An object named in a file that never opens one (bpf_object__open*(), or libxdp
+            # over libbpf) is loaded by something else (a shell-out to `ip`/`tc`): not a
+            # libbpf loader of it.
+            if any(call in data for call in _OPENS_OBJECT):
                 names.update(m.group(1).decode() for m in _OBJECT_NAME.finditer(data))
+                for macro, objects in _object_macros(project).items():
+                    if macro in data and re.search(rb"\b" + macro + rb"\b", data):
+                        names.update(objects)
+                if b"argv[0]" in data and b"%s" in data:
+                    names.update(_named_after_executable(project, path, data))
+            if pasting:
+                names.update(pasted_skeletons(data, pasting))
+            if wrappers is not None:
+                for m in wrappers.finditer(data):
+                    names.update(n.group(1).decode() for n in _OBJECT_NAME.finditer(m.group(0)))
             for name in names:
                 built.setdefault(name, []).append(path)
         project.memo["loader-index"] = index = built
@@ -627,11 +832,43 @@ def loaders_of(project: Project, bpf_path: str) -> list[str]:
     if linked is None:
         sources = sorted({s.path for s in project.sites if s.kind == "program"})
         linked = project.memo["linked-skeletons"] = linked_skeletons(project, sources)
-    names |= {n for n, paths in linked.items() if bpf_path in paths}  # type: ignore[attr-defined]
+    chosen = {n for n, paths in linked.items() if bpf_path in paths}  # type: ignore[attr-defined]
+    absolute = os.path.abspath(bpf_path)
+    chosen |= {n for n, src in project.config.skeleton_pairs() if os.path.abspath(src) == absolute}
     index = _loader_index(project)
-    found = sorted({path for name in names for path in index.get(name, ()) if path != bpf_path})
-    memo[bpf_path] = found  # type: ignore[index]
-    return found
+    shared = _sources_by_name(project)
+    found = set()
+    for name in names | chosen:
+        for path in index.get(name, ()):
+            if path == bpf_path:
+                continue
+            # A name several sources answer to (their file names are the same): a loader
+            # opens the nearest one (pairing.nearest); a linked or configured name is exact.
+            if (
+                name in shared
+                and name not in chosen
+                and bpf_path not in nearest(path, shared[name])
+            ):
+                continue
+            found.add(path)
+    memo[bpf_path] = result = sorted(found)  # type: ignore[index]
+    return result
+
+
+def _sources_by_name(project: Project) -> dict[str, list[str]]:
+    """Skeleton and object names derived from file names -> the BPF sources answering to
+    them, for the names more than one source answers to."""
+    found = project.memo.get("sources-by-name")
+    if found is None:
+        by_name: dict[str, list[str]] = {}
+        for path in sorted({s.path for s in project.sites if s.kind == "program"}):
+            base = stem(path)
+            for name in skeleton_names(path, project.config) | {f"{base}.bpf.o", f"{base}.o"}:
+                by_name.setdefault(name, []).append(path)
+        found = project.memo["sources-by-name"] = {
+            n: paths for n, paths in by_name.items() if len(paths) > 1
+        }
+    return found  # type: ignore[return-value]
 
 
 def _suffix_fix(site: SectionSite, problem: SuffixProblem) -> Fix | None:

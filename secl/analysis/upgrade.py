@@ -387,10 +387,41 @@ def perf_event_attach(p: Program) -> Hit | None:
         return None
     facts = p.of("perf-event")
     if not facts:
-        return None
+        return _attached_as_other_kind(p)
     return Hit(
         f"`{p.name}` is attached to a perf event by hand ({_where(facts[0])}); loaded as a "
         "multi-probe it can no longer be attached through a perf-event fd",
+        _related(facts, lambda f: f"`{f.api}()` here", with_call=False),
+    )
+
+
+def _attach_kind(api: str) -> str | None:
+    """The probe kind a hand attach call makes (libbpf.c bpf_program__attach_kprobe_opts(),
+    bpf_program__attach_uprobe_opts(), bpf_program__attach_usdt(), and the Go and Rust
+    bindings named after them)."""
+    name = api.lower()
+    if "uprobe" in name or "usdt" in name:
+        return "uprobe"
+    if "kprobe" in name:
+        return "kprobe"
+    return None
+
+
+def _attached_as_other_kind(p: Program) -> Hit | None:
+    """SECL206 too: a kprobe program attached by hand as a uprobe (one program for both, as
+    tools that take `func` or `binary:func` do), or the reverse. Upgraded, it has the multi
+    attach type of its section's kind and may make only links of that kind
+    (kernel/bpf/syscall.c: bpf_prog_attach_check_attach_type()); the other kind's perf-event
+    or multi link is refused."""
+    facts = [
+        f for f in p.of("attach") if _attach_kind(f.api or "") not in (None, p.group)
+    ]  # fmt: skip
+    if not facts:
+        return None
+    return Hit(
+        f"`{p.name}` is a {p.group} program attached as a "
+        f"{_attach_kind(facts[0].api or '')} ({_where(facts[0])}); loaded as a multi-{p.group} "
+        f"it can only make {p.group}_multi links, so this attach is refused",
         _related(facts, lambda f: f"`{f.api}()` here", with_call=False),
     )
 
@@ -1074,8 +1105,12 @@ def _analyse(project: Project) -> UpgradeAnalysis:
     for lf in loaders:
         mine = [f for f in lf.facts if f.kind == "prog-handler"]
         if mine:
-            opened = {p for n in lf.skeletons for p in linker.sources(ObjectRef("skeleton", n))}
-            opened |= {p for n in lf.objects for p in linker.sources(ObjectRef("object", n))}
+            opened = {
+                p for n in lf.skeletons for p in linker.sources(ObjectRef("skeleton", n), lf.path)
+            }
+            opened |= {
+                p for n in lf.objects for p in linker.sources(ObjectRef("object", n), lf.path)
+            }
             handlers.extend((f, frozenset(opened)) for f in mine)
     sources: dict[str, _BpfSource] = {}
     programs: list[Program] = []

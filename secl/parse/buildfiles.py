@@ -44,6 +44,9 @@ class BuildFile:
     skeletons: tuple[tuple[str, str], ...] = ()
     # (source file or object the flags are for, "NAME=VALUE"); a None file: every C file
     defines: tuple[tuple[str | None, str], ...] = ()
+    # (executable, the base names of the sources or objects it is linked from): a loader's
+    # argv[0] is its executable's name (`snprintf(f, n, "%s_kern.o", argv[0])`)
+    executables: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def default_skeleton_name(obj: str) -> str:
@@ -95,6 +98,9 @@ class _TooComplex(Exception):
 # Variable references one Makefile may expand: ordinary project Makefiles need a few
 # thousand; the kernel selftests' needs millions.
 _EXPANSION_BUDGET = 200_000
+# Expansions within expansions (function arguments, substitution references): Make itself
+# recurses as deep as a file asks; a file that asks for more is not read.
+_MAX_NESTING = 40
 
 
 # -- Makefiles -----------------------------------------------------------------------------
@@ -114,6 +120,7 @@ class _Makefile:
         self.target_variables: dict[str, dict[str, str]] = {}
         self.rules: list[_Rule] = []
         self._budget = _EXPANSION_BUDGET
+        self._depth = 0
         self._parse(text)
 
     def _parse(self, text: str) -> None:
@@ -179,13 +186,19 @@ class _Makefile:
     def expand(
         self, text: str, automatic: dict[str, str] | None = None, local: dict | None = None
     ) -> str:
-        out = text
-        for _ in range(_MAX_EXPANSION):
-            expanded = _REFERENCE.sub(lambda m: self._reference(m, automatic, local), out)
-            if expanded == out:
-                break
-            out = expanded
-        return out
+        self._depth += 1
+        if self._depth > _MAX_NESTING:
+            raise _TooComplex  # a variable that refers to itself through functions
+        try:
+            out = text
+            for _ in range(_MAX_EXPANSION):
+                expanded = _REFERENCE.sub(lambda m: self._reference(m, automatic, local), out)
+                if expanded == out:
+                    break
+                out = expanded
+            return out
+        finally:
+            self._depth -= 1
 
     def _reference(self, m: re.Match, automatic: dict | None, local: dict | None) -> str:
         self._budget -= 1
@@ -248,7 +261,26 @@ class _Makefile:
                             if "$" not in flag:
                                 for source in _compiled_sources(expanded, rule, target):
                                     defines.append((source, flag))
-        return BuildFile(self.path, tuple(linked), tuple(skeletons), tuple(defines))
+        return BuildFile(
+            self.path, tuple(linked), tuple(skeletons), tuple(defines), self._executables()
+        )
+
+    def _executables(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Executables and what they are linked from: kbuild's composite host programs
+        (`tool-objs := tool_user.o util.o`) and explicit rules whose target has no suffix and
+        whose prerequisites are C sources or objects (`tool: tool.o util.o`)."""
+        out: dict[str, list[str]] = {}
+        for name, value in self.variables.items():
+            if name.endswith("-objs") and len(name) > 5:
+                words = self.expand(value).split()
+                out.setdefault(name[:-5], []).extend(_members(words))
+        for rule in self.rules:
+            members = _members(rule.prereqs)
+            for target in rule.targets:
+                base = os.path.basename(target)
+                if members and "." not in base and "%" not in base and "$" not in base:
+                    out.setdefault(base, []).extend(members)
+        return tuple((name, tuple(dict.fromkeys(m))) for name, m in out.items() if m)
 
     def _instances(self, rule: _Rule) -> list[tuple[str, list[str], str]]:
         """(target, prerequisites, stem) of a rule: a pattern rule as it stands (stem `%`),
@@ -274,8 +306,10 @@ class _Makefile:
 
 
 _UNKNOWN = "$(?)"  # an expansion secl cannot do: never a name
+# A reference whose body holds no other reference, but may hold `$(?)` (a directory secl
+# cannot expand: `$(addprefix $(obj)/,x.skel.h)` still names x.skel.h)
 _REFERENCE = re.compile(
-    r"\$(?:\((?P<body>(?:[^()$]|\$[^(])*)\)|\{(?P<body2>[^{}$]*)\}|(?P<single>.))"
+    r"\$(?:\((?P<body>(?:[^()$]|\$[^(]|\$\(\?\))*)\)|\{(?P<body2>[^{}$]*)\}|(?P<single>.))"
 )
 
 
@@ -348,7 +382,7 @@ _FUNCTIONS = {
 
 def _gen(line: str, linked: list, skeletons: list) -> None:
     for m in _GEN.finditer(line):
-        words = [w for w in m.group(2).split() if w]
+        words = [_known_name(w) for w in m.group(2).split() if w]
         if m.group(1).lower() == "object":
             if len(words) >= 2 and _usable(words[0]):
                 inputs = tuple(w for w in words[1:] if _usable(w) and w.endswith(".o"))
@@ -363,6 +397,13 @@ def _gen(line: str, linked: list, skeletons: list) -> None:
                 continue  # a name secl cannot read: the default would be wrong
             name = words[2]
         skeletons.append((name, words[0]))
+
+
+def _known_name(word: str) -> str:
+    """`$(?)/x.bpf.o` -> `x.bpf.o`: in a directory secl cannot expand, the file's name is
+    still known (objects are linked by name)."""
+    head, sep, tail = word.rpartition("/")
+    return tail if sep and "$" in head and tail and "$" not in tail else word
 
 
 def _usable(word: str) -> bool:
@@ -419,8 +460,12 @@ def _cmake(path: str, text: str) -> BuildFile:
                 elif command is not None:
                     command.append(word)
     targets: dict[str, list[str]] = {}
-    for m in re.finditer(r"(?is)\badd_(?:executable|library)\s*\(\s*(\S+)([^)]*)\)", text):
-        targets[m.group(1)] = [os.path.basename(w) for w in m.group(2).split() if w.endswith(".c")]
+    executables = []
+    for m in re.finditer(r"(?is)\badd_(executable|library)\s*\(\s*(\S+)([^)]*)\)", text):
+        kind, name, rest = m.groups()
+        targets[name] = [os.path.basename(w) for w in rest.split() if w.endswith(".c")]
+        if kind.lower() == "executable" and targets[name] and "$" not in name:
+            executables.append((name, tuple(targets[name])))
     for m in re.finditer(r"(?is)\btarget_compile_definitions\s*\(\s*(\S+)([^)]*)\)", text):
         for flag in _cmake_flags(m.group(2)):
             for source in targets.get(m.group(1), [None]):
@@ -428,7 +473,12 @@ def _cmake(path: str, text: str) -> BuildFile:
     for m in re.finditer(r"(?is)\badd_(?:compile_definitions|definitions)\s*\(([^)]*)\)", text):
         for flag in _cmake_flags(m.group(1)):
             defines.append((None, flag))
-    return BuildFile(path, tuple(linked), tuple(skeletons), tuple(defines))
+    return BuildFile(path, tuple(linked), tuple(skeletons), tuple(defines), tuple(executables))
+
+
+def _members(words: list[str]) -> list[str]:
+    """The base names of the C sources and objects among an executable's inputs."""
+    return [os.path.basename(w) for w in words if w.endswith((".c", ".o")) and "$" not in w]
 
 
 def _cmake_value(variables: dict[str, str], name: str) -> str:
@@ -476,8 +526,12 @@ def _meson(path: str, text: str) -> BuildFile:
         if words and "bpftool" not in words[0].lower():
             words.insert(0, "bpftool")
         _gen(" ".join(words), linked, skeletons)
+    executables = []
     for call in _meson_calls(text, "executable") + _meson_calls(text, "library"):
         sources = [os.path.basename(w) for w in _meson_strings(call) if w.endswith(".c")]
+        first = re.match(r"\s*'([^']+)'", call)
+        if first is not None and sources and call in _meson_calls(text, "executable"):
+            executables.append((first.group(1), tuple(sources)))
         for flag in _meson_strings(_meson_keyword(call, "c_args")):
             if flag.startswith("-D") and "$" not in flag:
                 for source in sources or [None]:
@@ -488,7 +542,7 @@ def _meson(path: str, text: str) -> BuildFile:
         for flag in _meson_strings(call):
             if flag.startswith("-D"):
                 defines.append((None, flag[2:]))
-    return BuildFile(path, tuple(linked), tuple(skeletons), tuple(defines))
+    return BuildFile(path, tuple(linked), tuple(skeletons), tuple(defines), tuple(executables))
 
 
 def _meson_calls(text: str, name: str) -> list[str]:

@@ -486,7 +486,8 @@ def test_a_go_module_requiring_a_loader_library(tmp_path, requires, kind):
 
 WINDOWS_LOADER = (
     "#include <ebpf_api.h>\nint main(void)\n{\n"
-    '\tstruct bpf_object *obj = bpf_object__open("probe.bpf.o");\n\treturn !obj;\n}\n'
+    '\tstruct bpf_object *obj = bpf_object__open("probe.bpf.o");\n'
+    "\treturn bpf_object__load(obj);\n}\n"
 )
 
 

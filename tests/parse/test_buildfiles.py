@@ -139,3 +139,42 @@ def test_a_makefile_too_costly_to_expand_says_nothing_rather_than_stall() -> Non
     assert buildfiles._read_build_file("Makefile", data) == buildfiles.BuildFile("Makefile")
     small = b"tool.bpf.o: a.bpf.o b.bpf.o\n\tbpftool gen object $@ $^\n"
     assert buildfiles._read_build_file("Makefile", small).linked
+
+
+def test_unknown_directories_keep_the_names_they_prefix() -> None:
+    # `$(obj)` is set by the caller of the Makefile (kbuild); the objects' names are known,
+    # and a computed variable name (`$($(@F)-deps)`) expands from them.
+    text = b"""
+SKELS := router.skel.h
+router.skel.h-deps := router.bpf.o sample.bpf.o
+SKEL_PATHS := $(addprefix $(obj)/,$(SKELS))
+
+$(SKEL_PATHS): $(BPF_OBJS)
+\t$(BPFTOOL) gen object $(@:.skel.h=.lbpf.o) $(addprefix $(obj)/,$($(@F)-deps))
+\t$(BPFTOOL) gen skeleton $(@:.skel.h=.lbpf.o) name $(notdir $(@:.skel.h=)) > $@
+"""
+    build = read_build_file("Makefile", text)
+    assert build.linked == (("router.lbpf.o", ("router.bpf.o", "sample.bpf.o")),)
+    assert build.skeletons == (("router", "router.lbpf.o"),)
+
+
+def test_executables_and_what_they_are_linked_from() -> None:
+    make = read_build_file(
+        "Makefile",
+        b"tprogs-y += tool\ntool-objs := tool_user.o helpers.o\n"
+        b"other: other.o util.o\n\t$(CC) -o $@ $^\n%.o: %.c\n\t$(CC) -c $<\n",
+    )
+    assert dict(make.executables) == {
+        "tool": ("tool_user.o", "helpers.o"),
+        "other": ("other.o", "util.o"),
+    }
+    cmake = read_build_file("CMakeLists.txt", b"add_executable(tool src/tool_user.c)\n")
+    assert cmake.executables == (("tool", ("tool_user.c",)),)
+    meson = read_build_file("meson.build", b"executable('tool', 'tool_user.c')\n")
+    assert meson.executables == (("tool", ("tool_user.c",)),)
+
+
+def test_a_variable_that_refers_to_itself_through_functions_is_not_read() -> None:
+    # Expanding it never ends: the file says nothing, and secl does not recurse to death.
+    text = b"A = $(A:.c=.o)\nx.skel.h: $(A)\n\t$(BPFTOOL) gen skeleton $(A) > $@\n"
+    assert read_build_file("Makefile", text).skeletons == ()

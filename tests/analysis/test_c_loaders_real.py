@@ -1,0 +1,461 @@
+"""Shapes of real C libbpf loaders (issue 11/12 precision): which loader opens which source
+when several share a name, programs a loader takes out of the skeleton's attach, loader
+libraries over libbpf. Every fixture is a small project written for the test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.analysis.test_upgrade import check
+
+PROBE = """
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+SEC("uprobe/bin/tool:func")
+int on_func(void *ctx) { return 0; }
+
+SEC("kprobe/do_nanosleep")
+int on_sleep(void *ctx) { return 0; }
+"""
+
+
+def codes(findings) -> set[tuple[str, str]]:
+    return {(os.path.normpath(f.path), f.code) for f in findings}
+
+
+# Two example directories with a source and loader of the same names: each loader opens the
+# object of its own directory (built there), not the other one.
+SAME_NAMES = {
+    "a/probe.bpf.c": PROBE,
+    "b/probe.bpf.c": PROBE,
+    "a/probe.c": """
+#include "probe.skel.h"
+int main(void)
+{
+	struct probe_bpf *skel = probe_bpf__open_and_load();
+
+	return probe_bpf__attach(skel);
+}
+""",
+    "b/probe.c": """
+#include "probe.skel.h"
+int main(int argc, char **argv)
+{
+	struct probe_bpf *skel = probe_bpf__open_and_load();
+	LIBBPF_OPTS(bpf_kprobe_opts, opts, .offset = 8);
+
+	skel->links.on_func = bpf_program__attach_uprobe(skel->progs.on_func, false, -1, argv[1], 0);
+	skel->links.on_sleep = bpf_program__attach_kprobe_opts(skel->progs.on_sleep, "do_nanosleep", &opts);
+	return 0;
+}
+""",
+}
+
+
+def test_a_loader_opens_the_source_of_its_own_directory(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, SAME_NAMES)
+    found = codes(findings)
+    # only a/ attaches through the skeleton, which parses the relative uprobe path
+    assert ("a/probe.bpf.c", "SECL106") in found
+    assert ("b/probe.bpf.c", "SECL106") not in found
+    # b/'s offset is b/'s program's, not an ambiguity between the two
+    assert ("b/probe.bpf.c", "SECL201") in found
+    assert ("a/probe.bpf.c", "SECL201") not in found
+    assert not [f for f in findings if f.code == "SECL002"]
+
+
+def test_a_loader_between_two_sources_stays_ambiguous(tmp_path: Path) -> None:
+    files = {
+        "a/probe.bpf.c": PROBE,
+        "b/probe.bpf.c": PROBE,
+        "probe.c": SAME_NAMES["b/probe.c"],
+    }
+    findings, _ = check(tmp_path, files)
+    found = codes(findings)
+    assert ("a/probe.bpf.c", "SECL002") in found and ("b/probe.bpf.c", "SECL002") in found
+    assert not [f for f in findings if f.code == "SECL201"]
+
+
+# bpf_program__set_autoattach(prog, false): the skeleton's attach skips the program (a
+# tail-call target), so libbpf never parses its section's attach suffix.
+AUTOATTACH = {
+    "hide.bpf.c": """
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+SEC("tp/unused")
+int patch(void *ctx) { return 0; }
+
+SEC("tp/broken")
+int exit_hook(void *ctx) { return 0; }
+""",
+    "hide.c": """
+#include "hide.skel.h"
+int main(void)
+{
+	struct hide_bpf *skel = hide_bpf__open();
+
+	bpf_program__set_autoattach(skel->progs.patch, false);
+	if (hide_bpf__load(skel))
+		return 1;
+	return hide_bpf__attach(skel);
+}
+""",
+}
+
+
+def test_autoattach_off_keeps_the_skeleton_from_parsing_the_suffix(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, AUTOATTACH)
+    flagged = {(f.program, f.code) for f in findings}
+    assert ("exit_hook", "SECL104") in flagged
+    assert ("patch", "SECL104") not in flagged
+
+
+def test_autoattach_off_does_not_stop_an_explicit_attach(tmp_path: Path) -> None:
+    files = dict(AUTOATTACH)
+    files["hide.c"] = files["hide.c"].replace(
+        "return hide_bpf__attach(skel);", "return !bpf_program__attach(skel->progs.patch);"
+    )
+    findings, _ = check(tmp_path, files)
+    assert ("patch", "SECL104") in {(f.program, f.code) for f in findings}
+
+
+def test_a_helper_named_ebpf_object_is_no_windows_loader(tmp_path: Path) -> None:
+    # eBPF for Windows is told by its own API's names; a project's helper
+    # `ebpf_object_has_filter()` next to a libbpf skeleton is a libbpf loader.
+    from tests.analysis.test_loaders import PROBE as ONE
+    from tests.analysis.test_loaders import loaders, write
+
+    write(
+        tmp_path,
+        {
+            "dns.bpf.c": ONE.format(section="socket"),
+            "dns.c": '#include "dns.skel.h"\nint ebpf_object_has_filter(void *obj);\n'
+            "int main(void)\n{\n\tstruct dns_bpf *obj = dns_bpf__open();\n"
+            "\treturn ebpf_object_has_filter(obj);\n}\n",
+        },
+    )
+    assert loaders(tmp_path)["handle"]["kind"] == "libbpf"
+
+
+# A loader that opens the object named after its own executable (`"%s_kern.o"` of argv[0])
+# and sets the program's type itself: libbpf never needs the section name's type.
+NAMED_AFTER_EXE = {
+    "tool_kern.c": """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("xdp_tool")
+int tool_prog(struct xdp_md *ctx) { return 2; }
+""",
+    "tool_user.c": """
+#include <stdio.h>
+#include <bpf/libbpf.h>
+
+int main(int argc, char **argv)
+{
+	struct bpf_program *prog;
+	struct bpf_object *obj;
+	char filename[256];
+
+	snprintf(filename, sizeof(filename), "%s_kern.o", argv[0]);
+	obj = bpf_object__open_file(filename, NULL);
+	prog = bpf_object__next_program(obj, NULL);
+	bpf_program__set_type(prog, BPF_PROG_TYPE_XDP);
+	return bpf_object__load(obj);
+}
+""",
+}
+
+
+def test_an_object_named_after_the_executable(tmp_path: Path) -> None:
+    files = dict(NAMED_AFTER_EXE)
+    files["Makefile"] = "tprogs-y += tool\ntool-objs := tool_user.o\n"
+    findings, _ = check(tmp_path, files)
+    assert ("tool_kern.c", "SECL102") not in codes(findings)
+
+
+def test_an_executable_built_from_another_file_names_nothing(tmp_path: Path) -> None:
+    files = dict(NAMED_AFTER_EXE)
+    files["Makefile"] = "tprogs-y += other\nother-objs := other_user.o\n"
+    findings, _ = check(tmp_path, files)
+    assert ("tool_kern.c", "SECL102") in codes(findings)
+
+
+def test_cmake_names_the_executable_too(tmp_path: Path) -> None:
+    files = dict(NAMED_AFTER_EXE)
+    files["CMakeLists.txt"] = "add_executable(tool tool_user.c)\n"
+    findings, _ = check(tmp_path, files)
+    assert ("tool_kern.c", "SECL102") not in codes(findings)
+
+
+# libxdp opens the object and sets the program's type itself (XDP, or EXT under its
+# dispatcher): an XDP program in a section libbpf does not know still loads.
+def test_a_libxdp_loader_sets_the_program_type(tmp_path: Path) -> None:
+    files = {
+        "sock_kern.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_sock"),
+        "sock.c": """
+#include <xdp/libxdp.h>
+int main(void)
+{
+	struct xdp_program *prog = xdp_program__open_file("sock_kern.o", NULL, NULL);
+
+	return xdp_program__attach(prog, 1, XDP_MODE_NATIVE, 0);
+}
+""",
+    }
+    findings, _ = check(tmp_path, files)
+    assert ("sock_kern.c", "SECL102") not in codes(findings)
+    files["sock.c"] = files["sock.c"].replace("xdp_program__open_file", "open_somehow")
+    findings, _ = check(tmp_path, files)
+    assert ("sock_kern.c", "SECL102") in codes(findings)
+
+
+PASTED_LOADER = r"""
+#include "cache.skel.h"
+
+#define DEFINE_OPS(prefix)                      \
+	static void *open_##prefix(void)        \
+	{                                       \
+		return prefix##_bpf__open();    \
+	}
+
+DEFINE_OPS(cache)
+
+int main(void)
+{
+	return !open_cache();
+}
+"""
+
+
+def test_a_skeleton_name_pasted_by_a_macro(tmp_path: Path) -> None:
+    # `prefix##_bpf__open()` in a function-like macro, used as DEFINE_OPS(cache): the
+    # preprocessor makes cache_bpf__open(), the skeleton of cache.bpf.c.
+    from tests.analysis.test_loaders import PROBE as ONE
+    from tests.analysis.test_loaders import loaders, write
+
+    write(tmp_path, {"cache.bpf.c": ONE.format(section="kprobe/f"), "main.c": PASTED_LOADER})
+    assert loaders(tmp_path)["handle"]["kind"] == "libbpf"
+    (tmp_path / "main.c").write_text(PASTED_LOADER.replace("DEFINE_OPS(cache)", ""))
+    assert loaders(tmp_path)["handle"]["kind"] == "libbpf-assumed"
+
+
+# A project's own function over bpf_object__open_file() (a tools library that finds the
+# object in an install directory): its callers open the object they name.
+WRAPPED = {
+    "dump_kern.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_dump"),
+    "lib/util.c": """
+#include <stdio.h>
+#include <bpf/libbpf.h>
+
+struct bpf_object *open_obj(const char *name,
+			struct bpf_object_open_opts *opts)
+{
+	char buf[256];
+
+	snprintf(buf, sizeof(buf), "/usr/lib/tools/%s", name);
+	return bpf_object__open_file(buf, opts);
+}
+
+void log_name(const char *name)
+{
+	printf("%s\\n", name);
+}
+""",
+    "dump.c": """
+#include <bpf/libbpf.h>
+
+struct bpf_object *open_obj(const char *name, struct bpf_object_open_opts *opts);
+
+int main(void)
+{
+	struct bpf_object *obj = open_obj("dump_kern.o", NULL);
+	struct bpf_program *prog = bpf_object__find_program_by_name(obj, "tool_prog");
+
+	bpf_program__set_type(prog, BPF_PROG_TYPE_XDP);
+	return bpf_object__load(obj);
+}
+""",
+}
+
+
+def test_a_function_of_the_project_that_opens_objects(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, WRAPPED)
+    assert ("dump_kern.c", "SECL102") not in codes(findings)
+    files = dict(WRAPPED)
+    files["dump.c"] = files["dump.c"].replace(
+        'open_obj("dump_kern.o", NULL)', 'NULL; log_name("dump_kern.o")'
+    )
+    findings, _ = check(tmp_path, files)
+    assert ("dump_kern.c", "SECL102") in codes(findings)
+
+
+# One kprobe program attached as a kprobe or, for `binary:func` targets, as a uprobe (the
+# program types are the same): upgraded to a multi-kprobe it can only make kprobe_multi links.
+CROSS = {
+    "lat.bpf.c": """
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+SEC("kprobe/dummy")   // ruleid: SECL206
+int dummy_kprobe(void *ctx) { return 0; }
+
+SEC("kprobe/dummy2")   // ok: SECL206
+int only_kprobe(void *ctx) { return 0; }
+
+SEC("uprobe")   // ok: SECL206
+int real_uprobe(void *ctx) { return 0; }
+
+SEC("kprobe.single/dummy3")   // ok: SECL206
+int single_kprobe(void *ctx) { return 0; }
+""",
+    "lat.c": """
+#include "lat.skel.h"
+int main(int argc, char **argv)
+{
+	struct lat_bpf *obj = lat_bpf__open_and_load();
+
+	if (argc > 2) {
+		obj->links.dummy_kprobe = bpf_program__attach_uprobe(obj->progs.dummy_kprobe,
+										false, -1, argv[1], 64);
+		obj->links.single_kprobe = bpf_program__attach_uprobe(obj->progs.single_kprobe,
+										false, -1, argv[1], 64);
+	} else {
+		obj->links.dummy_kprobe = bpf_program__attach_kprobe(obj->progs.dummy_kprobe,
+										false, argv[1]);
+	}
+	obj->links.only_kprobe = bpf_program__attach_kprobe(obj->progs.only_kprobe, false, argv[1]);
+	obj->links.real_uprobe = bpf_program__attach_uprobe(obj->progs.real_uprobe, false, -1,
+									argv[1], 64);
+	return 0;
+}
+""",
+}
+
+
+def test_a_kprobe_program_attached_as_a_uprobe(tmp_path: Path) -> None:
+    from tests.analysis.test_upgrade import assert_markers
+
+    findings, _ = check(tmp_path, CROSS)
+    assert_markers(CROSS, findings)
+    (hit,) = [f for f in findings if f.code == "SECL206"]
+    assert "attached as a uprobe (lat.c:7)" in hit.message
+
+
+def test_an_object_named_by_a_macro_of_a_header(tmp_path: Path) -> None:
+    # `#define RAW_OBJ "raw_kern.o"` in a header; the loader opens INSTALL_DIR "/" RAW_OBJ.
+    files = {
+        "raw_kern.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_raw"),
+        "objs.h": '#define INSTALL_DIR "/opt/tool"\n#define RAW_OBJ "raw_kern.o"\n'
+        '#define OTHER_OBJ "other_kern.o"\n',
+        "loader.c": """
+#include <bpf/libbpf.h>
+#include "objs.h"
+
+int main(void)
+{
+	char path[] = INSTALL_DIR "/" RAW_OBJ;
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	struct bpf_program *prog = bpf_object__find_program_by_name(obj, "tool_prog");
+
+	bpf_program__set_type(prog, BPF_PROG_TYPE_XDP);
+	return bpf_object__load(obj);
+}
+""",
+    }
+    findings, _ = check(tmp_path, files)
+    assert ("raw_kern.c", "SECL102") not in codes(findings)
+    files["loader.c"] = files["loader.c"].replace("RAW_OBJ;", "OTHER_OBJ;")
+    findings, _ = check(tmp_path, files)
+    assert ("raw_kern.c", "SECL102") in codes(findings)
+
+
+# A loader that opens an object only to read it (its BTF, its maps' layout) never loads its
+# programs: libbpf checks a program's type only when it loads it (libbpf.c:
+# bpf_object_load_prog()), so a section it cannot type is no failure there.
+OPEN_ONLY = {
+    "sock_kern.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_sock"),
+    "btf_test.c": """
+#include <bpf/libbpf.h>
+
+static struct bpf_object *open_only(const char *file)
+{
+	return bpf_object__open_file(file, NULL);
+}
+
+int main(void)
+{
+	struct bpf_object *obj = open_only("sock_kern.o");
+
+	return !bpf_object__btf(obj);
+}
+""",
+}
+
+
+def test_an_object_opened_and_never_loaded(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, OPEN_ONLY)
+    assert ("sock_kern.c", "SECL102") not in codes(findings)
+
+
+def test_an_object_loaded_by_a_helper_of_another_file(tmp_path: Path) -> None:
+    files = dict(OPEN_ONLY)
+    files["btf_test.c"] = files["btf_test.c"].replace(
+        "return !bpf_object__btf(obj);", "return load_all(obj);"
+    )
+    files["helpers.c"] = (
+        "#include <bpf/libbpf.h>\n\nint load_all(struct bpf_object *obj)\n{\n"
+        "\treturn bpf_object__load(obj);\n}\n"
+    )
+    findings, _ = check(tmp_path, files)
+    assert ("sock_kern.c", "SECL102") in codes(findings)
+
+
+# iproute2 (`ip ... xdp obj F sec S`, `tc ... bpf obj F sec S`) sets every program's type
+# from its command line, so a section libbpf cannot type is no failure there.
+def test_an_object_loaded_by_ip_in_a_script(tmp_path: Path) -> None:
+    files = {
+        "meta_kern.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_mark"),
+        "meta.sh": "#!/bin/bash\nBPF_FILE=meta_kern.o\nload() {\n"
+        "\tip link set dev $1 xdp obj $2 sec xdp_mark\n}\nload eth0 $BPF_FILE\n",
+    }
+    findings, _ = check(tmp_path, files)
+    assert ("meta_kern.c", "SECL102") not in codes(findings)
+    files["meta.sh"] = "#!/bin/bash\ncp meta_kern.o /tmp/\n"
+    (tmp_path / "meta.sh").unlink()
+    findings, _ = check(tmp_path, files)
+    assert ("meta_kern.c", "SECL102") in codes(findings)
+
+
+def test_one_file_runs_pick_the_same_nearest_source(tmp_path: Path) -> None:
+    whole, _ = check(tmp_path, SAME_NAMES)
+    for path in ("a/probe.bpf.c", "b/probe.bpf.c"):
+        alone, _ = check(tmp_path, SAME_NAMES, paths=[path])
+        assert codes(alone) == {c for c in codes(whole) if c[0] == path}
+
+
+def test_libxdp_over_an_object_libbpf_opened_sets_the_type(tmp_path: Path) -> None:
+    files = {
+        "sock_kern.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_sock"),
+        "sock.c": """
+#include <xdp/libxdp.h>
+int main(void)
+{
+	struct bpf_object *obj = bpf_object__open_file("sock_kern.o", NULL);
+	struct xdp_program *prog = xdp_program__from_bpf_obj(obj, "xdp_sock");
+
+	return xdp_program__attach(prog, 1, XDP_MODE_NATIVE, 0);
+}
+""",
+    }
+    findings, _ = check(tmp_path, files)
+    assert ("sock_kern.c", "SECL102") not in codes(findings)
