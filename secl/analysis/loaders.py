@@ -525,18 +525,33 @@ class _Index:
             self._by_name.setdefault(os.path.basename(p), []).append(p)
             for name in skeleton_names(p, config):  # type: ignore[arg-type]
                 self._by_stem.setdefault(name, []).append(p)
-        # bpf2go identifier (and output stem) -> the sources its go:generate line names
+        # bpf2go identifier (and output stem) -> the sources its go:generate line names, per
+        # directory the generated files are written to: an identifier is a name in one Go
+        # package (cmd/bpf2go writes `<stem>_<target>.go/.o` and `load<Ident>()` into the
+        # package directory, or -output-dir), and many packages reuse `bpf`.
         self._idents: dict[str, set[str]] = {}
+        self._ident_dirs: dict[tuple[str, str], set[str]] = {}
         for lf in files:
             for use in lf.uses:
                 if use.idents and use.sources:
                     linked = {p for s in use.sources for p in self.source(use, s)}
+                    here = self._here(use.path)
+                    homes = {here} | {
+                        os.path.dirname(os.path.normpath(os.path.join(here, o)))
+                        for o in use.objects
+                    }
                     for ident in use.idents:
-                        self._idents.setdefault(ident, set()).update(linked)
-                        self._idents.setdefault(ident.lower(), set()).update(linked)
+                        for name in (ident, ident.lower()):
+                            self._idents.setdefault(name, set()).update(linked)
+                            for home in homes:
+                                self._ident_dirs.setdefault((home, name), set()).update(linked)
+        self._ident_homes: dict[str, set[str]] = {}
+        for home, name in self._ident_dirs:
+            self._ident_homes.setdefault(name, set()).add(home)
         # (module, skeleton or object name) -> what a build use of that module makes it from
         # (SkeletonBuilder::source, bpf2go), whether or not that source is in this run
         self._produced: dict[tuple[str | None, str], set[str]] = {}
+        self._produced_at: dict[str, set[str]] = {}  # the same, by the object's own path
         for lf in files:
             for use in lf.uses:
                 if use.sources and (use.skeletons or use.objects):
@@ -544,6 +559,9 @@ class _Index:
                     made = {self._written(use, s) for s in use.sources}
                     for name in use.skeletons + use.objects:
                         self._produced.setdefault((module, name), set()).update(made)
+                    for name in use.objects:  # bpf2go writes them beside its go:generate line
+                        at = os.path.normpath(os.path.join(self._here(use.path), name))
+                        self._produced_at.setdefault(at, set()).update(made)
 
     def _here(self, path: str) -> str:
         """The absolute directory of a loader file (asked for every use it links)."""
@@ -596,15 +614,22 @@ class _Index:
         for source in use.sources:
             found.update(dict.fromkeys(self.source(use, source), True))
         for ident in use.idents:
-            found.update(dict.fromkeys(self._idents.get(ident, ()), True))
+            found.update(dict.fromkeys(self._ident_sources(use, ident), True))
         if use.sources:
             # The object and skeleton names of a use that names its sources are what those
             # sources build (SkeletonBuilder, bpf2go): not other sources of the same name.
             return found
         module = self._module_of(self._here(use.path))
         for name in use.objects + use.skeletons:
-            made = self._produced.get((module, name)) or self._produced.get(
-                (module, os.path.basename(name))
+            made = (
+                self._produced_at.get(os.path.normpath(os.path.join(self._here(use.path), name)))
+                if name in use.objects
+                else None
+            )
+            made = (
+                made
+                or self._produced.get((module, name))
+                or self._produced.get((module, os.path.basename(name)))
             )
             if made is not None:
                 # this module's build says what the name is made from: that, or nothing
@@ -620,6 +645,16 @@ class _Index:
                 for path in fuzzy:
                     found.setdefault(path, False)
         return found
+
+    def _ident_sources(self, use: LoaderUse, ident: str) -> set[str]:
+        """The sources bpf2go identifier `ident` is generated from, as `use` sees it: those
+        of its own directory's go:generate lines; with none there, those of the one directory
+        that has the identifier, if only one does (a generated file copied elsewhere)."""
+        found = self._ident_dirs.get((self._here(use.path), ident))
+        if found is not None:
+            return found
+        homes = self._ident_homes.get(ident, ())
+        return self._idents.get(ident, set()) if len(homes) == 1 else set()
 
     def _written(self, use: LoaderUse, source: str) -> str:
         """The absolute path a source path as written means (relative to the file)."""
@@ -642,7 +677,7 @@ class _Index:
         name = os.path.basename(obj)
         m = _BPF2GO_OBJECT.match(name)
         if m is not None and m.group(1) in self._idents:
-            return sorted(self._idents[m.group(1)])
+            return sorted(self._ident_sources(use, m.group(1)))
         for suffix in (".bpf.o", ".o"):
             if name.endswith(suffix):
                 name = name[: -len(suffix)]

@@ -74,10 +74,11 @@ _HINTS = (
     b"ebpf-manager",
     b"ebpfmanager",
     b"github.com/DataDog/ebpf/manager",
+    b"BPF2GO",  # `//go:generate $BPF2GO ...` (_tool_variable), as text only
 )
 _EMBED_OBJECT = re.compile(rb"//go:embed[ \t][^\n]*\.o\b")
 # What makes a parse worth it (a file with only bpf2go go:generate lines needs no tree).
-_PARSE_HINTS = _HINTS[:3] + _HINTS[4:] + (b"go:embed",)
+_PARSE_HINTS = _HINTS[:3] + _HINTS[4:-1] + (b"go:embed",)
 
 # Call sites that become uses or facts, per library: (the literal a name starts with, the
 # pattern of the rest). The names are checked against the tree.
@@ -419,6 +420,21 @@ def _bpf2go_args(words: list[str]) -> list[str] | None:
     return None
 
 
+# `$BPF2GO`, `${BPF2GO}`: the tool named by an environment variable the build exports (a
+# Makefile's `generate: export BPF2GO := $(TOOLS_DIR)/bpf2go`). go generate expands it from
+# the environment (cmd/go/internal/generate/generate.go: expandVar()), which secl cannot see;
+# a variable named after bpf2go stands for bpf2go.
+_TOOL_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def _tool_variable(word: str) -> str | None:
+    """`bpf2go` for a word that is only a variable whose name holds `bpf2go` (any case)."""
+    m = _TOOL_VARIABLE.fullmatch(word)
+    if m is None or "bpf2go" not in (m.group(1) or m.group(2)).lower():
+        return None
+    return "bpf2go"
+
+
 def _is_bpf2go(word: str) -> bool:
     return word == "bpf2go" or word.endswith("/bpf2go")
 
@@ -666,7 +682,7 @@ class _GoFile:
             words = _generate_words(line)
             if not words:
                 continue
-            words = [_expand(w, variables) for w in words]
+            words = [_tool_variable(w) or _expand(w, variables) for w in words]
             if words[0] == "-command":
                 if len(words) >= 3:
                     aliases[words[1]] = words[2:]

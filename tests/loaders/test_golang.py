@@ -145,6 +145,26 @@ def test_bpf2go_command_alias_and_go_generate_variables() -> None:
     assert unknown.sources == () and unknown.idents == ("x",) and not unknown.certain
 
 
+def test_bpf2go_named_by_an_environment_variable() -> None:
+    """`$BPF2GO` is the bpf2go binary a Makefile exports to go generate: bpf2go's arguments
+    follow it; a variable of another name is not taken for bpf2go."""
+    found = go(
+        """\
+        package probe
+
+        //go:generate $BPF2GO -cc $BPF_CLANG -cflags $BPF_CFLAGS -target amd64 bpf ../bpf/t.c -- -I../bpf
+        //go:generate ${GO_BPF2GO} -target bpfel Other ../bpf/o.c
+        //go:generate $TOOL -target bpfel nope ../bpf/n.c
+        """
+    )
+    first, second = found.uses
+    assert first.kind == CILIUM and first.sources == ("../bpf/t.c",) and first.idents == ("bpf",)
+    assert first.objects == ("bpf_x86_bpfel.o", "bpf_bpfel_x86.o") and first.certain
+    assert second.idents == ("Other",) and second.sources == ("../bpf/o.c",)
+    # a file holding nothing else is still read (the upper-case name is a prefilter hint)
+    assert is_go_loader(b"package p\n\n//go:generate $BPF2GO x x.c\n")
+
+
 def test_go_generate_must_start_the_line() -> None:
     found = go("package probe\n\n  //go:generate bpf2go probe probe.c\n")
     assert found.uses == []
