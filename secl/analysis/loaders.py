@@ -193,6 +193,11 @@ def _assign(project: Project) -> dict[str, Assignment]:
                 found = _module_default(by_module.get(module, []))
                 if not by_module.get(module):
                     found = _inherited_default(project, module, by_module)
+            else:
+                # No go.mod above it: a GOPATH-era project (the repository is the package
+                # tree, `vendor/` beside it), whose Go loaders stand for it as a module's do.
+                go = [u for u in by_module.get(None, []) if u.path.endswith(".go")]
+                found = _module_default(go)
         configured = forced or _configured(path, project)
         if configured:
             version = _version(project, configured, found)
@@ -518,6 +523,10 @@ class _Index:
         self._module_cache: dict[str, str | None] = {}
         self._loader_dirs: dict[str, str] = {}
         self._absolute = {os.path.abspath(p): p for p in sources}
+        # modules with loader code of their own (Go, Rust, Python or build files)
+        self._loader_modules = {
+            self._module_of(self._here(u.path)) for lf in files for u in lf.uses
+        }
         self._dir_of = {p: os.path.dirname(a) for a, p in self._absolute.items()}
         self._by_name: dict[str, list[str]] = {}
         self._by_stem: dict[str, list[str]] = {}
@@ -682,7 +691,9 @@ class _Index:
             if name.endswith(suffix):
                 name = name[: -len(suffix)]
                 break
-        return self._near(use, self._by_stem.get(name, []))
+        # the stems are kept as skeleton names (secl.pairing.skeleton_names: `\W` -> `_`):
+        # `straceback-main-bpf.o` is built from `straceback-main-bpf.c`
+        return self._near(use, self._by_stem.get(re.sub(r"\W", "_", name), []))
 
     def _near(self, use: LoaderUse, candidates: list[str]) -> list[str]:
         """Of the sources a name may mean, those in the loader's own Go module or crate (the
@@ -693,12 +704,15 @@ class _Index:
         module = self._module_of(here)
         if module is not None:
             # A source inside another module is that module's (a monorepo of crates); one in
-            # no module, or in an enclosing one (a workspace), may be this loader's.
+            # no module, or in an enclosing one (a workspace), may be this loader's, and so
+            # may one in a module without loader code (`bpf/go.mod` written only to keep the
+            # go tool out of a directory of C).
             candidates = [
                 p for p in candidates
                 if (theirs := self._module_of(self._directory(p))) is None
                 or module == theirs
                 or module.startswith(theirs + os.sep)
+                or theirs not in self._loader_modules
             ]  # fmt: skip
         if len(candidates) <= 1:
             return list(candidates)

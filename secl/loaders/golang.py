@@ -1105,6 +1105,11 @@ class _GoFile:
         args = _args(call)
         values = self.eval(args[0], fn) if args else frozenset()
         objects = list(dict.fromkeys(self.strings(values) + self.embedded(values)))
+        if not objects and args:
+            # gobpf's users embed the object with go-bindata and open a reader over
+            # `Asset("x.o")` (elf/module.go NewModuleFromReader takes any io.ReaderAt): the
+            # `.o` name that flows into the reader, as for ebpf-manager.
+            objects = self._loose_objects(args[0], fn)
         self.uses.append(
             LoaderUse(
                 kind=GOBPF,

@@ -11,12 +11,12 @@ import os
 import re
 from dataclasses import dataclass
 
-from secl.loaders import AYA, CILIUM, LIBBPF_RS, LIBBPFGO
+from secl.loaders import AYA, CILIUM, GOBPF, LIBBPF_RS, LIBBPFGO
 
 # Crates whose direct dependency says which library a crate loads its objects with
 # (libbpf-cargo builds libbpf-rs skeletons: a build-dependency).
 LOADER_CRATES = {"aya": AYA, "libbpf-rs": LIBBPF_RS, "libbpf-cargo": LIBBPF_RS}
-# Go modules, the same: cilium/ebpf, libbpfgo, and ebpf-manager (its names and forks, and
+# Go modules, the same: cilium/ebpf, libbpfgo, gobpf, and ebpf-manager (its names and forks, and
 # DataDog's cilium/ebpf fork that held its first manager package), which loads with
 # cilium/ebpf (secl.loaders.golang EBPF_MANAGER_MODULES).
 LOADER_MODULES = {
@@ -26,6 +26,8 @@ LOADER_MODULES = {
     "github.com/gojue/ebpfmanager": CILIUM,
     "github.com/ehids/ebpfmanager": CILIUM,
     "github.com/DataDog/ebpf": CILIUM,
+    # gobpf (its elf and bcc packages): neither reads names by libbpf's table.
+    "github.com/iovisor/gobpf": GOBPF,
 }
 
 _DEPENDENCY_TABLES = ("dependencies", "dev-dependencies", "build-dependencies")

@@ -461,6 +461,7 @@ def test_a_crate_manifest_dependency_on_a_loader_library(tmp_path, dependencies,
         ("require (\n\tgithub.com/gojue/ebpfmanager v0.5.0\n\tgolang.org/x/sys v0.20.0\n)\n",
          "cilium-ebpf"),
         ("require github.com/cilium/ebpf v0.16.0 // indirect\n", "libbpf-assumed"),
+        ("require github.com/iovisor/gobpf v0.2.0\n", "gobpf"),
         ("require (\n\tgithub.com/cilium/ebpf v0.16.0\n"
          "\tgithub.com/aquasecurity/libbpfgo v0.8.0\n)\n", "libbpf-assumed"),
     ],
@@ -476,9 +477,9 @@ def test_a_go_module_requiring_a_loader_library(tmp_path, requires, kind):
     )
     found = loaders(tmp_path)["dump"]
     assert found["kind"] == kind
-    expected = [] if kind == "cilium-ebpf" else ["SECL102", "SECL209"]
+    expected = ["SECL102", "SECL209"] if kind == "libbpf-assumed" else []
     assert [c[1] for c in codes(tmp_path)] == expected
-    if kind == "cilium-ebpf":
+    if kind != "libbpf-assumed":
         (evidence,) = found["evidence"]
         assert evidence["value"].startswith("go.mod requires github.com/")
         assert evidence["certain"] is False
@@ -540,3 +541,57 @@ def test_a_bpf2go_identifier_belongs_to_its_package(tmp_path):
             f"pkg/{pkg}/{pkg}.go", f"pkg/{pkg}/bpf_x86_bpfel.go"
         }  # fmt: skip
         assert all(e.get("certain", True) for e in loader["evidence"])
+
+
+GOBPF_ASSET = (
+    'package tracer\n\nimport (\n\t"bytes"\n\n\tbpflib "github.com/iovisor/gobpf/elf"\n)\n\n'
+    "func load() *bpflib.Module {{\n\tbuf, _ := Asset({name})\n"
+    "\treturn bpflib.NewModuleFromReader(bytes.NewReader(buf))\n}}\n"
+)
+# a legacy `maps` section, which libbpf 1.0 refuses (SECL108)
+GOBPF_PROBE = (
+    'struct bpf_map_def SEC("maps") conn = {{ .type = 1 }};\n\n'
+    'SEC("kprobe/tcp_v4_connect")\nint {name}(void *ctx)\n{{\n\treturn 0;\n}}\n'
+)
+
+
+def test_a_gopath_project_without_go_mod_is_judged_by_its_go_loaders(tmp_path):
+    """No go.mod anywhere (GOPATH layout, vendored dependencies): the Go loaders of the
+    project say which library its objects are for, even when the object's name (from the
+    build) matches no source."""
+    write(
+        tmp_path,
+        {
+            "tracer-bpf.c": GOBPF_PROBE.format(name="trace"),
+            "pkg/tracer/tracer.go": GOBPF_ASSET.format(name='"tracer-ebpf.o"'),
+            "vendor/github.com/iovisor/gobpf/elf/module.go": "package elf\n",
+        },
+    )
+    loader = loaders(tmp_path)["trace"]
+    assert loader["kind"] == "gobpf"
+    assert [e["certain"] for e in loader["evidence"]] == [False]
+    assert codes(tmp_path) == []
+    (tmp_path / "pkg/tracer/tracer.go").unlink()
+    assert loaders(tmp_path)["trace"]["kind"] == "libbpf-assumed"
+    assert [c[1] for c in codes(tmp_path)] == ["SECL108"]
+
+
+def test_an_object_name_links_to_a_source_in_a_module_without_loader_code(tmp_path):
+    """`bpf/go.mod` that only keeps the go tool out of a directory of C does not hide its
+    sources from the loaders of the enclosing module; a `-` in the name is kept."""
+    write(
+        tmp_path,
+        {
+            "go.mod": "module x\n\nrequire github.com/iovisor/gobpf v0.2.0\n",
+            "bpf/go.mod": "module x/bpf\n",
+            "bpf/trace-main.c": GOBPF_PROBE.format(name="trace"),
+            "bpf/other.c": GOBPF_PROBE.format(name="other"),
+            "pkg/tracer/tracer.go": GOBPF_ASSET.format(name='"trace-main.o"'),
+        },
+    )
+    found = loaders(tmp_path)
+    assert found["trace"]["kind"] == "gobpf"
+    assert found["trace"]["evidence"][0]["filename"] == "pkg/tracer/tracer.go"
+    assert found["trace"]["evidence"][0].get("certain", True) is True
+    # `other.c` is named by no loader and its module has none: libbpf's rules
+    assert found["other"]["kind"] == "libbpf-assumed"

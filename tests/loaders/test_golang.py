@@ -972,6 +972,39 @@ def test_gobpf_bcc_sources_and_elf_objects() -> None:
     assert found.facts is None
 
 
+def test_gobpf_elf_reader_over_a_bindata_asset() -> None:
+    """go-bindata's `Asset("x.o")` is a call the evaluator cannot follow: the `.o` names that
+    flow into gobpf's reader are still the objects it opens."""
+    found = go(
+        """\
+        package tracer
+
+        import (
+            "bytes"
+
+            bpflib "github.com/iovisor/gobpf/elf"
+        )
+
+        func open(withGuess bool) *bpflib.Module {
+            name := "trace-main.o"
+            if withGuess {
+                name = "trace-guess.o"
+            }
+            buf, _ := Asset(name)
+            return bpflib.NewModuleFromReader(bytes.NewReader(buf))
+        }
+
+        func unknown(buf []byte) *bpflib.Module {
+            return bpflib.NewModuleFromReader(bytes.NewReader(buf))
+        }
+        """
+    )
+    named, unknown = found.uses
+    assert named.kind == GOBPF and named.objects == ("trace-guess.o", "trace-main.o")
+    assert named.certain
+    assert unknown.objects == () and not unknown.certain
+
+
 # -- bad input -------------------------------------------------------------------------------
 
 
