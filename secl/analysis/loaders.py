@@ -299,14 +299,15 @@ def _inherited_default(
 ) -> list[LoaderUse]:
     """For a BPF source no loader names, in a crate or Go module with no loader of its own
     (a workspace's integration tests, loaded through another crate of it): the uses of the
-    project's crates it depends on by path, transitively, and its own manifest's direct
-    dependencies on a loader library (as evidence of that library); like `_module_default`,
-    only when they are all of one library, and uncertain."""
+    project's crates it depends on by path and of the Go modules its go.mod replaces with a
+    directory of the project (`replace example.com/lib => ../lib`), transitively, and its own
+    manifest's direct dependencies on a loader library (as evidence of that library); like
+    `_module_default`, only when they are all of one library, and uncertain."""
     memo = project.memo.setdefault("loader-inherited", {})
     assert isinstance(memo, dict)
     found = memo.get(module)
     if found is None:
-        from secl.loaders.manifests import cargo_path_dependencies
+        from secl.loaders.manifests import cargo_path_dependencies, go_path_dependencies
 
         manifests = _manifests(project)
         root = os.path.abspath(project.root)
@@ -314,6 +315,10 @@ def _inherited_default(
             u
             for crate in cargo_path_dependencies(manifests.cargo, module, root)
             for u in by_module.get(crate, [])
+        ] + [
+            u
+            for dependency in go_path_dependencies(manifests.go, module, root)
+            for u in by_module.get(dependency, [])
         ]
         found = memo[module] = _module_default(uses + manifests.evidence(module, root))
     return found
@@ -342,6 +347,7 @@ class _Manifests:
     def __init__(self, scan: LoaderScan | None) -> None:
         self._scan = scan
         self.cargo = _CargoManifests(self)
+        self.go = _GoManifests(self)
         self._evidence: dict[str, list[LoaderUse]] = {}
 
     def read(self, directory: str, name: str) -> tuple[str, bytes] | None:
@@ -412,6 +418,21 @@ class _CargoManifests:
         if found is None:
             raise KeyError(directory)
         return found
+
+    def __contains__(self, directory: object) -> bool:
+        return isinstance(directory, str) and self.get(directory) is not None
+
+
+class _GoManifests:
+    """go.mod bytes by absolute directory (what secl.loaders.manifests.go_path_dependencies
+    reads), each read on first access."""
+
+    def __init__(self, files: _Manifests) -> None:
+        self._files = files
+
+    def get(self, directory: str) -> bytes | None:
+        found = self._files.read(directory, "go.mod")
+        return None if found is None else found[1]
 
     def __contains__(self, directory: object) -> bool:
         return isinstance(directory, str) and self.get(directory) is not None

@@ -201,11 +201,10 @@ def cargo_loader_dependencies(
 _GO_COMMENT = re.compile(r"//(.*)")
 
 
-def go_direct_requires(data: bytes) -> list[str]:
-    """Module paths a go.mod requires directly: every `require` line or block entry whose
-    comment does not mark it indirect (golang.org/x/mod modfile/rule.go: isIndirect(), the
-    comment is `// indirect` or starts with `// indirect;`)."""
-    out: list[str] = []
+def _go_directives(data: bytes, verb: str) -> list[tuple[list[str], list[str]]]:
+    """(words, comment words) of every `verb` line and `verb ( ... )` block entry of a
+    go.mod (golang.org/x/mod modfile/read.go: a block is the verb and `(` on one line)."""
+    out: list[tuple[list[str], list[str]]] = []
     block = False
     for raw in data.decode("utf-8", "replace").splitlines():
         m = _GO_COMMENT.search(raw)
@@ -217,19 +216,75 @@ def go_direct_requires(data: bytes) -> list[str]:
                 continue
             entry = line
         else:
-            verb, _, rest = line.partition(" ")
-            if verb == "require(" or (verb == "require" and rest.strip() == "("):
+            first, _, rest = line.partition(" ")
+            if first == verb + "(" or (first == verb and rest.strip() == "("):
                 block = True
                 continue
-            if verb != "require":
+            if first != verb:
                 continue
             entry = rest.strip()
-        words = entry.split()
+        if entry:
+            out.append((entry.split(), comment))
+    return out
+
+
+def go_direct_requires(data: bytes) -> list[str]:
+    """Module paths a go.mod requires directly: every `require` line or block entry whose
+    comment does not mark it indirect (golang.org/x/mod modfile/rule.go: isIndirect(), the
+    comment is `// indirect` or starts with `// indirect;`)."""
+    out: list[str] = []
+    for words, comment in _go_directives(data, "require"):
         indirect = (len(comment) == 1 and comment[0] == "indirect") or (
             len(comment) > 1 and comment[0] == "indirect;"
         )
         if len(words) >= 2 and not indirect:
             out.append(words[0].strip('"`'))
+    return out
+
+
+def go_local_replacements(data: bytes) -> list[str]:
+    """The directories (as written, relative to the go.mod) that `replace` directives put in
+    place of modules the go.mod requires, directly or not: `replace example.com/lib =>
+    ../lib`, `replace example.com/lib v1.2.0 => ./lib`. golang.org/x/mod modfile/rule.go
+    parseReplace(): the target is a directory when it is a path (IsDirectoryPath: `./`,
+    `../`, absolute) and then has no version; a replacement of a module nothing requires
+    changes nothing (cmd/go builds the graph from the requirements)."""
+    required = {w[0].strip('"`') for w, _ in _go_directives(data, "require") if len(w) >= 2}
+    out: list[str] = []
+    for words, _ in _go_directives(data, "replace"):
+        if "=>" not in words:
+            continue
+        arrow = words.index("=>")
+        old, new = words[:arrow], words[arrow + 1 :]
+        if not old or len(new) != 1 or old[0].strip('"`') not in required:
+            continue
+        target = new[0].strip('"`')
+        if target.startswith(("./", "../", "/")) or target in (".", ".."):
+            out.append(target)
+    return out
+
+
+def go_path_dependencies(manifests: dict[str, bytes], module: str, root: str) -> list[str]:
+    """The module directories (absolute) `module` uses through local `replace` directives,
+    directly or through theirs, that are in `manifests` (go.mod bytes by absolute directory)
+    under `root`; nearest first, each once, never `module` itself: the Go counterpart of
+    `cargo_path_dependencies`."""
+    out: list[str] = []
+    seen = {module}
+    todo = [module]
+    prefix = root.rstrip(os.sep) + os.sep
+    while todo:
+        directory = todo.pop(0)
+        data = manifests.get(directory)
+        if data is None:
+            continue
+        for target in go_local_replacements(data):
+            found = os.path.normpath(os.path.join(directory, target))
+            inside = found == root or found.startswith(prefix)
+            if inside and found not in seen and found in manifests:
+                seen.add(found)
+                out.append(found)
+                todo.append(found)
     return out
 
 

@@ -595,3 +595,38 @@ def test_an_object_name_links_to_a_source_in_a_module_without_loader_code(tmp_pa
     assert found["trace"]["evidence"][0].get("certain", True) is True
     # `other.c` is named by no loader and its module has none: libbpf's rules
     assert found["other"]["kind"] == "libbpf-assumed"
+
+
+CILIUM_LOADER = (
+    'package probe\n\nimport "github.com/cilium/ebpf"\n\n'
+    "func Load(path string) (*ebpf.CollectionSpec, error) {\n"
+    "\treturn ebpf.LoadCollectionSpec(path)\n}\n"
+)
+
+
+@pytest.mark.parametrize("replace", [True, False])
+def test_a_go_module_takes_the_loaders_of_modules_it_replaces_with_a_directory(tmp_path, replace):
+    """`examples/` is a module of its own with BPF C and no loader code; its go.mod replaces
+    the project's module (which loads with cilium/ebpf) with `../`: cilium/ebpf's rules, as
+    for a crate's path dependency. Without the replace directive, nothing says so."""
+    directive = "replace example.com/probe => ../\n" if replace else ""
+    write(
+        tmp_path,
+        {
+            "go.mod": "module example.com/probe\n",
+            "probe/load.go": CILIUM_LOADER,
+            "examples/go.mod": "module example.com/probe/examples\n\n"
+            f"require example.com/probe v0.0.0\n\n{directive}",
+            "examples/main.go": 'package main\n\nimport "example.com/probe/probe"\n\n'
+            'func main() { probe.Load("socket.o") }\n',
+            "examples/bpf/socket.c": PROBE.format(section="socket1"),
+        },
+    )
+    loader = loaders(tmp_path)["handle"]
+    if replace:
+        assert loader["kind"] == "cilium-ebpf"
+        assert loader["evidence"][0]["filename"] == "probe/load.go"
+        assert codes(tmp_path) == []  # cilium/ebpf prefix-matches `socket`
+    else:
+        assert loader["kind"] == "libbpf-assumed"
+        assert [c[1] for c in codes(tmp_path)] == ["SECL102"]
