@@ -106,6 +106,7 @@ def _index(project: Project) -> _Index | None:
                 project.config,
                 frozenset(scan.manifests),
                 _object_aliases(project),
+                lambda d: scan.manifest_data(d, "Cargo.toml") is not None,
             )
             if scan is not None and sources
             else None
@@ -326,6 +327,8 @@ def _inherited_default(
 
 TYPE_CHECKING = False  # the loader scan's module is not needed to judge sources
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from secl.loaders.discover import LoaderScan
 
 
@@ -537,8 +540,10 @@ class _Index:
         config: object,
         modules: frozenset[str] = frozenset(),
         objects: dict[str, str] | None = None,
+        is_crate: Callable[[str], bool] | None = None,
     ) -> None:
         self._root = root
+        self._is_crate = is_crate or (lambda _directory: False)
         self._objects = objects or {}  # compiled objects (absolute) -> what stands for them
         self._modules = modules  # directories holding a go.mod, Cargo.toml or Cargo.lock
         self._module_cache: dict[str, str | None] = {}
@@ -726,14 +731,15 @@ class _Index:
         if module is not None:
             # A source inside another module is that module's (a monorepo of crates); one in
             # no module, or in an enclosing one (a workspace), may be this loader's, and so
-            # may one in a module without loader code (`bpf/go.mod` written only to keep the
-            # go tool out of a directory of C).
+            # may one in a Go module without loader code (`bpf/go.mod` written only to keep
+            # the go tool out of a directory of C); a crate's are its own or its path
+            # dependencies' (_inherited_default).
             candidates = [
                 p for p in candidates
                 if (theirs := self._module_of(self._directory(p))) is None
                 or module == theirs
                 or module.startswith(theirs + os.sep)
-                or theirs not in self._loader_modules
+                or (theirs not in self._loader_modules and not self._is_crate(theirs))
             ]  # fmt: skip
         if len(candidates) <= 1:
             return list(candidates)
