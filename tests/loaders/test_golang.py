@@ -475,6 +475,35 @@ def test_new_module_args_and_buffers() -> None:
     assert c.objects == ("build/embedded.bpf.o", "named.bpf.o")
 
 
+def test_libbpfgo_open_through_a_wrapper_of_the_same_name() -> None:
+    """An interface kept for mocks wraps libbpfgo's `NewModuleFromBufferArgs`: the argument's
+    type (libbpfgo's NewModuleArgs) says which library opens it; a look-alike with another
+    argument type is nothing."""
+    found = libbpfgo(
+        """\
+        type impl interface {
+            NewModuleFromBufferArgs(*bpf.NewModuleArgs) (*bpf.Module, error)
+        }
+
+        type recorder struct{ impl }
+
+        func (r *recorder) load(obj []byte) {
+            r.NewModuleFromBufferArgs(&bpf.NewModuleArgs{
+                BPFObjBuff: obj,
+                BPFObjName: "recorder.bpf.o",
+            })
+            r.NewModuleFromFileArgs(bpf.NewModuleArgs{BPFObjPath: "other.bpf.o"})
+            r.NewModuleFromBufferArgs(&options{Name: "fake.bpf.o"})
+            r.NewModuleFromFileArgs(other.NewModuleArgs{BPFObjPath: "fake2.bpf.o"})
+        }
+        """
+    )
+    assert [(u.kind, u.objects) for u in found.uses] == [
+        (LIBBPFGO, ("recorder.bpf.o",)),
+        (LIBBPFGO, ("other.bpf.o",)),
+    ]
+
+
 def test_embed_fs_read_file_and_os_read_file() -> None:
     found = libbpfgo(
         """\
