@@ -1059,6 +1059,10 @@ class _GoFile:
             objects += self.embedded(values)
             if name == "LoadCollectionSpecFromReader":
                 idents = self._generated_ident(fn)
+            if not objects and not idents:
+                # the `.o` names that flow in through calls the evaluator cannot follow
+                # (go-bindata's `Asset("probe.o")`, a helper of another package)
+                objects = self._loose_objects(args[0], fn)
         objects = list(dict.fromkeys(objects))
         if objects:
             shown = ", ".join(objects)

@@ -258,6 +258,40 @@ def test_load_collection_spec_from_constant_path() -> None:
     assert use.value == "LoadCollectionSpec build/probe.o"
 
 
+def test_load_collection_spec_from_a_reader_over_an_asset() -> None:
+    """`assets.Asset("probe.o")` of go-bindata (another package): the `.o` name that flows
+    into the reader is the object; a reader of unknown bytes names none."""
+    found = go(
+        """\
+        package main
+
+        import (
+            "bytes"
+
+            "github.com/cilium/ebpf"
+            "example.com/x/assets"
+        )
+
+        func load(debug bool) {
+            name := "probe.o"
+            if debug {
+                name = "probe-debug.o"
+            }
+            buf, _ := assets.Asset(name)
+            ebpf.LoadCollectionSpecFromReader(bytes.NewReader(buf))
+        }
+
+        func other(buf []byte) {
+            ebpf.LoadCollectionSpecFromReader(bytes.NewReader(buf))
+        }
+        """
+    )
+    named, unknown = found.uses
+    assert named.kind == CILIUM and named.objects == ("probe-debug.o", "probe.o")
+    assert named.certain and named.idents == ()
+    assert unknown.objects == () and not unknown.certain
+
+
 def test_new_collection_of_unknown_spec_and_bpf2go_objects_calls() -> None:
     found = go(
         CILIUM_HEADER
