@@ -452,6 +452,12 @@ def _bpf2go_use(path: str, words: list[str], span: Span, package_version: str) -
         if word == "--":
             i += 1
             break
+        if word == _UNKNOWN_VAR and i + 1 < len(words) and words[i + 1].startswith("-"):
+            # `"$BPF_STRIP_FLAG" -cflags ...`: a whole word from the environment before more
+            # flags is one flag (`-no-strip`, `-strip=...`): Go's flag package stops at the
+            # first non-flag, and bpf2go rejects arguments past IDENT and SOURCE.
+            i += 1
+            continue
         if not word.startswith("-") or word == "-":
             break
         name, has_value, value = word.lstrip("-").partition("=")

@@ -165,6 +165,20 @@ def test_bpf2go_named_by_an_environment_variable() -> None:
     assert is_go_loader(b"package p\n\n//go:generate $BPF2GO x x.c\n")
 
 
+def test_bpf2go_flag_from_the_environment_before_more_flags() -> None:
+    """`"$BPF_STRIP_FLAG"` expands to `-no-strip` or `-strip=...`: a flag, since more flags
+    follow it; the identifier and source come after."""
+    use = bpf2go(
+        '//go:generate go run -mod=mod github.com/cilium/ebpf/cmd/bpf2go -cc "$BPF_CLANG" '
+        '"$BPF_STRIP_FLAG" -cflags "$BPF_CFLAGS" -target "$BPF_TARGET" -type ev bpf kern/t.c '
+        "-- -I./headers"
+    )
+    assert use.idents == ("bpf",) and use.sources == ("kern/t.c",) and use.certain
+    assert use.objects == ()  # the targets come from the environment
+    last = bpf2go('//go:generate bpf2go -cc clang "$IDENT" probe.c')
+    assert last.idents == () and last.sources == ("probe.c",) and not last.certain
+
+
 def test_go_generate_must_start_the_line() -> None:
     found = go("package probe\n\n  //go:generate bpf2go probe probe.c\n")
     assert found.uses == []
