@@ -195,10 +195,7 @@ def _assign(project: Project) -> dict[str, Assignment]:
                 if not by_module.get(module):
                     found = _inherited_default(project, module, by_module)
             else:
-                # No go.mod above it: a GOPATH-era project (the repository is the package
-                # tree, `vendor/` beside it), whose Go loaders stand for it as a module's do.
-                go = [u for u in by_module.get(None, []) if u.path.endswith(".go")]
-                found = _module_default(go)
+                found = _project_default(index, by_module)
         configured = forced or _configured(path, project)
         if configured:
             version = _version(project, configured, found)
@@ -293,6 +290,22 @@ def _module_default(uses: list[LoaderUse]) -> list[LoaderUse]:
     if len(kinds) != 1:
         return []
     return [replace(u, certain=False) for u in uses[:4]]
+
+
+def _project_default(
+    index: _Index, by_module: dict[str | None, list[LoaderUse]]
+) -> list[LoaderUse]:
+    """For a BPF source no loader names and no go.mod or Cargo.toml is above: a GOPATH-era
+    project (the repository is the package tree, `vendor/` beside it), or BPF C beside the
+    module that loads it (`bpf/` next to `agent/go.mod`). The project's loaders that reach
+    no source of the run (their object's name comes from elsewhere: a run-time path, a build
+    that renames it) stand for it as a module's do, when they are all of one library and no
+    loader of the project is libbpf itself (a C loader may well be the one that opens it).
+    A loader that names its own source says nothing about the others."""
+    uses = [u for found in by_module.values() for u in found]
+    if any(u.kind == LIBBPF for u in uses):
+        return []
+    return _module_default([u for u in uses if not index.links(u)])
 
 
 def _inherited_default(

@@ -630,3 +630,30 @@ def test_a_go_module_takes_the_loaders_of_modules_it_replaces_with_a_directory(t
     else:
         assert loader["kind"] == "libbpf-assumed"
         assert [c[1] for c in codes(tmp_path)] == ["SECL102"]
+
+
+@pytest.mark.parametrize("c_loader", [False, True])
+def test_a_source_outside_every_module_takes_the_project_loaders(tmp_path, c_loader):
+    """BPF C in `bpf/` beside `agent/go.mod`, whose loader reads the object path at run
+    time: cilium/ebpf's rules (uncertain). A C libbpf loader in the project may be the one
+    that opens it: then libbpf's."""
+    files = {
+        "bpf/socket.c": PROBE.format(section="socket1"),
+        "agent/go.mod": "module example.com/agent\n\nrequire github.com/cilium/ebpf v0.16.0\n",
+        "agent/probe/load.go": CILIUM_LOADER,
+    }
+    if c_loader:
+        files["tools/dump.c"] = (
+            "#include <bpf/libbpf.h>\nint main(void)\n{\n"
+            '\treturn !bpf_object__open_file("dump.bpf.o", NULL);\n}\n'
+        )
+    write(tmp_path, files)
+    loader = loaders(tmp_path)["handle"]
+    if c_loader:
+        assert loader["kind"] == "libbpf-assumed"
+        assert [c[1] for c in codes(tmp_path)] == ["SECL102"]
+    else:
+        assert loader["kind"] == "cilium-ebpf"
+        assert [e["filename"] for e in loader["evidence"]] == ["agent/probe/load.go"]
+        assert loader["evidence"][0]["certain"] is False
+        assert codes(tmp_path) == []
