@@ -248,7 +248,9 @@ def go_local_replacements(data: bytes) -> list[str]:
     ../lib`, `replace example.com/lib v1.2.0 => ./lib`. golang.org/x/mod modfile/rule.go
     parseReplace(): the target is a directory when it is a path (IsDirectoryPath: `./`,
     `../`, absolute) and then has no version; a replacement of a module nothing requires
-    changes nothing (cmd/go builds the graph from the requirements)."""
+    changes nothing (cmd/go builds the graph from the requirements). IsDirectoryPath takes
+    Unix and Windows spellings alike (`..\\lib`); a drive letter (`C:`) is outside any
+    project and left out."""
     required = {w[0].strip('"`') for w, _ in _go_directives(data, "require") if len(w) >= 2}
     out: list[str] = []
     for words, _ in _go_directives(data, "replace"):
@@ -259,8 +261,8 @@ def go_local_replacements(data: bytes) -> list[str]:
         if not old or len(new) != 1 or old[0].strip('"`') not in required:
             continue
         target = new[0].strip('"`')
-        if target.startswith(("./", "../", "/")) or target in (".", ".."):
-            out.append(target)
+        if target.startswith(("./", "../", "/", ".\\", "..\\", "\\")):
+            out.append(target.replace("\\", "/"))
     return out
 
 
