@@ -455,7 +455,8 @@ def _bpf2go_use(path: str, words: list[str], span: Span, package_version: str) -
         if word == _UNKNOWN_VAR and i + 1 < len(words) and words[i + 1].startswith("-"):
             # `"$BPF_STRIP_FLAG" -cflags ...`: a whole word from the environment before more
             # flags is one flag (`-no-strip`, `-strip=...`): Go's flag package stops at the
-            # first non-flag, and bpf2go rejects arguments past IDENT and SOURCE.
+            # first non-flag, so were it none, the next flag would be bpf2go's SOURCE
+            # (cmd/bpf2go/main.go newB2G(): args[1]) and the line could never have worked.
             i += 1
             continue
         if not word.startswith("-") or word == "-":
