@@ -25,6 +25,8 @@ Libraries (module paths as imported):
   method (what a finding shows as `X()` here); an "attach" fact's `value` is the libbpf call
   behind it.
 * gobpf (`GOBPF`): `bcc.NewModule(source, cflags)` (BCC compiles C text), `elf.NewModule*`.
+* dropbox/goebpf (`OTHER`): `LoadElf(path)` of its System reads the object with its own ELF
+  reader (loader.go: legacy `maps` section, programs by exact section name), not libbpf.
 * cgo: `C.libbpf_register_prog_handler(...)` in Go, and the C code of the preamble (the comment
   right before `import "C"`), read by the C extractor; `C.bpf_object__open*` (C libbpf).
 * ebpf-manager (`EBPF_MANAGER_MODULES`): `Init` / `InitWithOptions` / `LoadELF` of a manager
@@ -38,7 +40,7 @@ import posixpath
 import re
 from functools import cache
 
-from secl.loaders import CILIUM, GOBPF, LIBBPF, LIBBPFGO, FileLoaders, LoaderUse
+from secl.loaders import CILIUM, GOBPF, LIBBPF, LIBBPFGO, OTHER, FileLoaders, LoaderUse
 from secl.parse.binding import binding
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, ProgramRef
 from secl.parse.tree import Positions, inside_error, word_start
@@ -53,6 +55,7 @@ CILIUM_MODULE = "github.com/cilium/ebpf"
 LIBBPFGO_MODULE = "github.com/aquasecurity/libbpfgo"
 GOBPF_BCC = "github.com/iovisor/gobpf/bcc"
 GOBPF_ELF = "github.com/iovisor/gobpf/elf"
+GOEBPF_MODULE = "github.com/dropbox/goebpf"
 # ebpf-manager: github.com/DataDog/ebpf-manager, its fork github.com/gojue/ebpfmanager (named
 # github.com/ehids/ebpfmanager before: its go.mod history), and the older manager package of
 # DataDog's cilium/ebpf fork. All load with cilium/ebpf (see _MANAGER_INIT).
@@ -74,6 +77,7 @@ _HINTS = (
     b"ebpf-manager",
     b"ebpfmanager",
     b"github.com/DataDog/ebpf/manager",
+    b"github.com/dropbox/goebpf",
     b"BPF2GO",  # `//go:generate $BPF2GO ...` (_tool_variable), as text only
 )
 _EMBED_OBJECT = re.compile(rb"//go:embed[ \t][^\n]*\.o\b")
@@ -88,6 +92,7 @@ _SITE_NAMES = {
         (b"Set", rb"(?:ExpectedAttachType|AttachType|Type|ProgramType|Autoload)"),
     ),
     "gobpf": ((b"NewModule", rb"\w*"),),
+    "goebpf": ((b"LoadElf", b""),),
     "cilium": (
         (b"LoadCollection", rb"\w*"), (b"NewCollection", rb"\w*"), (b"load", rb"\w+Objects"),
         (b"Load", rb"\w+Objects"),
@@ -892,6 +897,7 @@ class _GoFile:
                 ("libbpfgo", (LIBBPFGO_MODULE,)),
                 ("cilium", (CILIUM_MODULE,)),
                 ("gobpf", (GOBPF_BCC, GOBPF_ELF)),
+                ("goebpf", (GOEBPF_MODULE,)),
                 ("cgo", ("C",)),
             )
             if any(p in imported for p in paths)
@@ -955,7 +961,9 @@ class _GoFile:
         receiver = function.child_by_field_name("operand")
         if receiver is None:
             return
-        if name in _LIBBPFGO_ARGS_OPEN and self._libbpfgo_args(call):
+        if name == "LoadElf" and GOEBPF_MODULE in self.imports.values():
+            self._goebpf_use(call, fn)
+        elif name in _LIBBPFGO_ARGS_OPEN and self._libbpfgo_args(call):
             # A wrapper with libbpfgo's own method name (an interface kept for mocks:
             # `r.impl.NewModuleFromBufferArgs(&bpf.NewModuleArgs{...})`): the literal's type
             # is libbpfgo's, and a wrapper of that name passes it on to libbpfgo.
@@ -1154,6 +1162,25 @@ class _GoFile:
                 path=self.path,
                 span=self.span(call),
                 value=f"elf.{name} {', '.join(objects) or '?'}",
+                objects=tuple(objects),
+                certain=bool(objects),
+            )
+        )
+
+    def _goebpf_use(self, call: Node, fn: Node | None) -> None:
+        """dropbox/goebpf: `system.LoadElf(path)` (ebpf.go System; loader.go LoadElf() opens
+        the file with Go's debug/elf and reads the sections itself)."""
+        args = _args(call)
+        objects: list[str] = []
+        if len(args) == 1:
+            values = self.eval(args[0], fn)
+            objects = list(dict.fromkeys(self.strings(values))) or self._loose_objects(args[0], fn)
+        self.uses.append(
+            LoaderUse(
+                kind=OTHER,
+                path=self.path,
+                span=self.span(call),
+                value=f"goebpf LoadElf {', '.join(objects) or '?'}",
                 objects=tuple(objects),
                 certain=bool(objects),
             )

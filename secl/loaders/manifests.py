@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from secl.loaders import AYA, CILIUM, GOBPF, LIBBPF_RS, LIBBPFGO
+from secl.loaders import AYA, CILIUM, GOBPF, LIBBPF_RS, LIBBPFGO, OTHER
 
 # Crates whose direct dependency says which library a crate loads its objects with
 # (libbpf-cargo builds libbpf-rs skeletons: a build-dependency).
@@ -28,6 +28,8 @@ LOADER_MODULES = {
     "github.com/DataDog/ebpf": CILIUM,
     # gobpf (its elf and bcc packages): neither reads names by libbpf's table.
     "github.com/iovisor/gobpf": GOBPF,
+    # dropbox/goebpf reads objects with an ELF reader of its own (loader.go LoadElf()).
+    "github.com/dropbox/goebpf": OTHER,
 }
 
 _DEPENDENCY_TABLES = ("dependencies", "dev-dependencies", "build-dependencies")

@@ -462,6 +462,7 @@ def test_a_crate_manifest_dependency_on_a_loader_library(tmp_path, dependencies,
          "cilium-ebpf"),
         ("require github.com/cilium/ebpf v0.16.0 // indirect\n", "libbpf-assumed"),
         ("require github.com/iovisor/gobpf v0.2.0\n", "gobpf"),
+        ("require github.com/dropbox/goebpf v0.0.0-20210223223402-d54e462ac389\n", "other"),
         ("require (\n\tgithub.com/cilium/ebpf v0.16.0\n"
          "\tgithub.com/aquasecurity/libbpfgo v0.8.0\n)\n", "libbpf-assumed"),
     ],

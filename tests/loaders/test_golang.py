@@ -7,7 +7,7 @@ from textwrap import dedent
 
 import pytest
 
-from secl.loaders import CILIUM, GOBPF, LIBBPF, LIBBPFGO, FileLoaders, LoaderUse
+from secl.loaders import CILIUM, GOBPF, LIBBPF, LIBBPFGO, OTHER, FileLoaders, LoaderUse
 from secl.loaders.golang import extract_go, go_mod_versions, is_go_loader
 from secl.parse.loader import LoaderFact, ObjectRef, ProgramRef
 
@@ -1080,6 +1080,30 @@ def test_gobpf_elf_reader_over_a_bindata_asset() -> None:
     assert named.kind == GOBPF and named.objects == ("trace-guess.o", "trace-main.o")
     assert named.certain
     assert unknown.objects == () and not unknown.certain
+
+
+def test_dropbox_goebpf_load_elf_is_another_loader() -> None:
+    """goebpf reads the object with its own ELF reader: kind `other`; `LoadElf` of a file
+    that does not import goebpf is nothing."""
+    found = go(
+        """\
+        package kexec
+
+        import "github.com/dropbox/goebpf"
+
+        func load(name string) {
+            bpf := goebpf.NewDefaultEbpfSystem()
+            bpf.LoadElf("ebpf/kprobe.o")
+            bpf.LoadElf(name)
+        }
+        """
+    )
+    named, unknown = found.uses
+    assert named.kind == OTHER and named.objects == ("ebpf/kprobe.o",) and named.certain
+    assert named.value == "goebpf LoadElf ebpf/kprobe.o"
+    assert unknown.objects == () and not unknown.certain
+    other = go(CILIUM_HEADER + 'func f(s sys) { s.LoadElf("x.o") }\n')
+    assert other.uses == []
 
 
 # -- bad input -------------------------------------------------------------------------------
