@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 
 CILIUM_MODULE = "github.com/cilium/ebpf"
 LIBBPFGO_MODULE = "github.com/aquasecurity/libbpfgo"
+# Import paths that are one of the libraries under an older name: libbpfgo lived in tracee's
+# repository (github.com/aquasecurity/tracee/libbpfgo) before its own.
+_IMPORT_ALIASES = {"github.com/aquasecurity/tracee/libbpfgo": LIBBPFGO_MODULE}
 GOBPF_BCC = "github.com/iovisor/gobpf/bcc"
 GOBPF_ELF = "github.com/iovisor/gobpf/elf"
 GOEBPF_MODULE = "github.com/dropbox/goebpf"
@@ -78,6 +81,7 @@ _HINTS = (
     b"ebpfmanager",
     b"github.com/DataDog/ebpf/manager",
     b"github.com/dropbox/goebpf",
+    b"github.com/aquasecurity/tracee/libbpfgo",
     b"BPF2GO",  # `//go:generate $BPF2GO ...` (_tool_variable), as text only
 )
 _EMBED_OBJECT = re.compile(rb"//go:embed[ \t][^\n]*\.o\b")
@@ -798,6 +802,7 @@ class _GoFile:
             if path_node is None:
                 continue
             target = _go_unquote(_text(path_node))
+            target = _IMPORT_ALIASES.get(target, target)
             name_node = spec.child_by_field_name("name")
             name = _text(name_node) if name_node is not None else target.rsplit("/", 1)[-1]
             if name == ".":

@@ -587,6 +587,26 @@ def test_unknown_object_is_still_a_use() -> None:
     assert use.value == "NewModuleFromFile ?"
 
 
+def test_libbpfgo_under_its_old_import_path() -> None:
+    """libbpfgo lived in tracee's repository before its own: the same library."""
+    found = go(
+        """\
+        package main
+
+        import bpf "github.com/aquasecurity/tracee/libbpfgo"
+
+        func main() {
+            m, _ := bpf.NewModuleFromFile("hello.bpf.o")
+            p, _ := m.GetProgram("hello")
+            p.AttachKprobeOffset(0xffffffff81000000)
+        }
+        """
+    )
+    use = only_use(found)
+    assert use.kind == LIBBPFGO and use.objects == ("hello.bpf.o",)
+    assert [f.kind for f in facts(found, "attach-address")] == ["attach-address"]
+
+
 def test_dot_import_of_libbpfgo() -> None:
     found = go(
         """\
