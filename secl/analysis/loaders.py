@@ -301,11 +301,12 @@ def _project_default(
     no source of the run (their object's name comes from elsewhere: a run-time path, a build
     that renames it) stand for it as a module's do, when they are all of one library and no
     loader of the project is libbpf itself (a C loader may well be the one that opens it).
-    A loader that names its own source says nothing about the others."""
+    A loader that names its own source says nothing about the others; only Go loaders count
+    (a Go package's objects are found at run time; a script's BCC text is no evidence)."""
     uses = [u for found in by_module.values() for u in found]
     if any(u.kind == LIBBPF for u in uses):
         return []
-    return _module_default([u for u in uses if not index.links(u)])
+    return _module_default([u for u in uses if u.path.endswith(".go") and not index.links(u)])
 
 
 def _inherited_default(
