@@ -184,6 +184,7 @@ def _assign(project: Project) -> dict[str, Assignment]:
     out: dict[str, Assignment] = {}
     forced = config.loader
     by_module: dict[str | None, list[LoaderUse]] | None = None
+    outside: list[LoaderUse] | None = None
     for path in sources:
         found = _closest(path, uses[path]) + _c_uses(project, path)
         if not found and index is not None:
@@ -195,7 +196,9 @@ def _assign(project: Project) -> dict[str, Assignment]:
                 if not by_module.get(module):
                     found = _inherited_default(project, module, by_module)
             else:
-                found = _project_default(index, by_module)
+                if outside is None:  # the same for every such source: once per run
+                    outside = _project_default(index, by_module)
+                found = outside
         configured = forced or _configured(path, project)
         if configured:
             version = _version(project, configured, found)
