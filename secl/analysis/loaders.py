@@ -193,6 +193,8 @@ def _assign(project: Project) -> dict[str, Assignment]:
             module = index.module_of(path)
             if module is not None:
                 found = _module_default(by_module.get(module, []))
+                if not found and by_module.get(module):
+                    found = _unnamed_default(project, index, module, by_module[module])
                 if not by_module.get(module):
                     found = _inherited_default(project, module, by_module)
             else:
@@ -293,6 +295,26 @@ def _module_default(uses: list[LoaderUse]) -> list[LoaderUse]:
     if len(kinds) != 1:
         return []
     return [replace(u, certain=False) for u in uses[:4]]
+
+
+def _unnamed_default(
+    project: Project, index: _Index, module: str, uses: list[LoaderUse]
+) -> list[LoaderUse]:
+    """For a BPF source no loader names, in a module whose loaders use several libraries:
+    those of its loaders that reach no source of the run (a run-time path, bytes from another
+    package), if they are all of one library. A loader that opens a source of its own (a C
+    skeleton loader, a bpf2go line) says nothing about the others."""
+    memo = project.memo.setdefault("loader-unnamed-default", {})
+    assert isinstance(memo, dict)
+    found = memo.get(module)
+    if found is None:
+        unnamed = [u for u in uses if u.value not in _C_LOADER_VALUES and not index.links(u)]
+        found = memo[module] = _module_default(unnamed)
+    return found
+
+
+# The values of the uses _uses_by_module makes of C loader files, each linked to a source.
+_C_LOADER_VALUES = frozenset({"C libbpf loader", "C++ libbpf loader"})
 
 
 def _project_default(

@@ -658,3 +658,28 @@ def test_a_source_outside_every_module_takes_the_project_loaders(tmp_path, c_loa
         assert [e["filename"] for e in loader["evidence"]] == ["agent/probe/load.go"]
         assert loader["evidence"][0]["certain"] is False
         assert codes(tmp_path) == []
+
+
+def test_a_module_of_several_libraries_takes_those_that_name_no_source(tmp_path):
+    """A module with a C skeleton loader of its own source and a Go loader that reads its
+    object path at run time: a source neither names is the Go loader's. With two loaders
+    that name nothing and use different libraries, nothing is assumed."""
+    files = {
+        "go.mod": "module example.com/x\n\nrequire github.com/cilium/ebpf v0.16.0\n",
+        "probe/load.go": CILIUM_LOADER,
+        "bpf/socket.c": PROBE.format(section="socket1"),
+        "tools/tool.bpf.c": PROBE.format(section="kprobe/do_unlinkat").replace("handle", "tool"),
+        "tools/tool.c": '#include "tool.skel.h"\nint main(void)\n{\n'
+        "\tstruct tool_bpf *s = tool_bpf__open_and_load();\n\treturn !s;\n}\n",
+    }
+    write(tmp_path, files)
+    found = loaders(tmp_path)
+    assert found["tool"]["kind"] == "libbpf"
+    assert found["handle"]["kind"] == "cilium-ebpf"
+    assert [e["filename"] for e in found["handle"]["evidence"]] == ["probe/load.go"]
+    assert codes(tmp_path) == []
+    (tmp_path / "probe/libbpfgo.go").write_text(
+        'package probe\n\nimport bpf "github.com/aquasecurity/libbpfgo"\n\n'
+        "func Open(p string) { bpf.NewModuleFromFile(p) }\n"
+    )
+    assert loaders(tmp_path)["handle"]["kind"] == "libbpf-assumed"
