@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import contextmanager as _contextmanager
 
 from secl.report.text import printable
 
@@ -28,6 +29,15 @@ def _parser(command: str | None = None):
         p.add_argument("--output-format", choices=formats, default="full",
                        help=f"{', '.join(formats)} (default: full)")  # fmt: skip
         p.add_argument("--config", metavar="FILE", help="read [tool.secl] from this file")
+        p.add_argument("--output-file", "-o", metavar="FILE",
+                       help="write the report to FILE instead of standard output")  # fmt: skip
+        if p.prog.split()[-1] != "sections":
+            p.add_argument("--quiet", "-q", action="store_true",
+                           help="print the findings only, no summary")  # fmt: skip
+            p.add_argument("--silent", "-s", action="store_true",
+                           help="print nothing on stdout (the exit code tells)")  # fmt: skip
+            p.add_argument("--exit-non-zero-on-fix", "-e", action="store_true",
+                           help="exit 1 when a fix was written, even if none remains")  # fmt: skip
         p.add_argument("--no-config", action="store_true", help="ignore configuration files")
         p.add_argument("--target-libbpf", metavar="VERSION", help='"upgrade" or e.g. "1.7"')
         p.add_argument("--exclude", action="append", metavar="PATTERN", default=None,
@@ -157,21 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv.insert(0, "check")  # `secl src/` is `secl check src/`, as with ruff
     args = _parser(argv[0]).parse_args(argv)
     try:
-        if args.command == "fix":
-            from secl.fix import run_fix
-
-            return run_fix(args)
-        if args.command == "verify":
-            from secl.verify import run_verify
-
-            return run_verify(args)
-        if args.command == "rule":
-            return _rule(args)
-        if args.command == "clean":
-            return _clean(args)
-        if args.command == "sections":
-            return _sections(args)
-        return _check(args)
+        with _output(args):
+            return _command(args)
     except BrokenPipeError:
         return EXIT_CLEAN
     except KeyboardInterrupt:
@@ -182,6 +179,74 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # a bug in secl, not tied to one file: one line, exit 2
         _internal_error(err, args)
         return EXIT_ERROR
+
+
+def _output(args):
+    """Standard output for the command: as it is, the --output-file (written whole or not
+    at all: a report cut short by an error is worse than none), or nothing (--silent)."""
+    import contextlib
+
+    if getattr(args, "silent", False):
+        return _redirected(os.devnull)
+    path = getattr(args, "output_file", None)
+    return _report_file(path) if path else contextlib.nullcontext()
+
+
+@_contextmanager
+def _redirected(path: str):
+    import contextlib
+
+    with open(path, "w", encoding="utf-8") as fh, contextlib.redirect_stdout(fh):
+        yield
+
+
+@_contextmanager
+def _report_file(path: str):
+    import contextlib
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=".secl-report-", dir=directory)
+    except OSError as err:
+        raise _UsageError(f"--output-file {path}: {err.strerror or err}") from err
+    try:
+        with open(fd, "w", encoding="utf-8", newline="") as fh, contextlib.redirect_stdout(fh):
+            yield
+        try:
+            os.chmod(temporary, 0o666 & ~_umask())
+            os.replace(temporary, path)
+        except OSError as err:
+            raise _UsageError(f"--output-file {path}: {err.strerror or err}") from err
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _command(args) -> int:
+    if args.command == "fix":
+        from secl.fix import run_fix
+
+        return run_fix(args)
+    if args.command == "verify":
+        from secl.verify import run_verify
+
+        return run_verify(args)
+    if args.command == "rule":
+        return _rule(args)
+    if args.command == "clean":
+        return _clean(args)
+    if args.command == "sections":
+        return _sections(args)
+    return _check(args)
 
 
 def debugging(args) -> bool:
@@ -389,14 +454,18 @@ def _check(args) -> int:
     if args.statistics:
         _statistics(findings, _catalogue())
     else:
-        out = _render(run, findings, args.output_format)
+        out = _render(run, findings, args.output_format, summary=not _quiet(args))
         if out:
             sys.stdout.write(out)
     code = EXIT_FINDINGS if findings and not args.exit_zero else EXIT_CLEAN
     return finish(run, args, code)
 
 
-def _render(run, findings, output_format: str) -> str:
+def _quiet(args) -> bool:
+    return bool(getattr(args, "quiet", False) or getattr(args, "silent", False))
+
+
+def _render(run, findings, output_format: str, *, summary: bool = True) -> str:
     """The report; if rendering fails on a finding, that finding's file is reported as an
     internal error and its findings are left out."""
     from secl.api import internal_error
@@ -405,7 +474,7 @@ def _render(run, findings, output_format: str) -> str:
     def text(selected) -> str:
         return render(
             selected, output_format, sources=run.project.files, rules=_catalogue,
-            root=run.project.root,
+            root=run.project.root, summary=summary,
         )  # fmt: skip
 
     try:

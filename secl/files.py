@@ -221,25 +221,18 @@ def _walk(
     # inside the root (a child's is its parent's and its name), else relative() every time.
     top = exclusion.relative(root) if exclusion else "."
     inside = not top.startswith(os.pardir) and not os.path.isabs(top)
-    # (directory, its relative path, whether under a directory `also` skips, whether a link
-    # this walk does not follow: popped only to tell whether `also`'s walk would)
-    stack = [(root, top, False, False)]
+    # (directory, its relative path, whether under a directory `also` skips)
+    stack = [(root, top, False)]
     wanted = also.wanted if also is not None else None
     while stack:
-        directory, base, under_skipped, link_only = stack.pop()
+        directory, base, under_skipped = stack.pop()
         outside = also is not None and not under_skipped
         try:
             st = os.stat(directory)
         except OSError as err:
-            if not link_only:
-                yield FileProblem(directory, _os_message(err))
+            yield FileProblem(directory, _os_message(err))
             continue
         key = (st.st_dev, st.st_ino)
-        if link_only:
-            # `also`'s walk follows a link to a directory it has not walked yet.
-            if seen_dirs.get(key, True):
-                also.complete = False  # type: ignore[union-attr]
-            continue
         if key in seen_dirs:
             if outside and seen_dirs[key]:
                 also.complete = False  # type: ignore[union-attr]
@@ -266,15 +259,12 @@ def _walk(
                         continue
                     skipped = also is not None and (not outside or name in also.skipped)
                     if entry.is_symlink():
-                        target = os.path.realpath(entry.path)
-                        loop = _contains(target, os.path.realpath(directory))
-                        if loop:
+                        kept = link_kept(entry.path, directory, real_root)
+                        if kept is None:
                             yield FileProblem(path, "symbolic link loop, not followed")
-                        if loop or _contains(real_root, target):  # walked at its own path
-                            if outside and not skipped:
-                                subdirs.append((path, relative, skipped, True))
+                        if not kept:
                             continue
-                    subdirs.append((path, relative, skipped, False))
+                    subdirs.append((path, relative, skipped))
                     continue
             except OSError as err:  # a link that loops: a problem only where a source would be
                 if source:
@@ -290,6 +280,18 @@ def _walk(
                     continue
                 yield path
         stack.extend(reversed(subdirs))
+
+
+def link_kept(link: str, directory: str, real_root: str) -> bool | None:
+    """Whether a walk of the tree at `real_root` (resolved) enters the linked directory
+    `link` found in `directory`: not when the link leads inside the tree (the directory is
+    walked at its own path, so files are named by their real path), None when it leads to a
+    directory that holds it (a loop). Every walk of secl (sources, loader candidates, the
+    tree index) follows this one rule, so they name the same files."""
+    target = os.path.realpath(link)
+    if _contains(target, os.path.realpath(directory)):
+        return None
+    return not _contains(real_root, target)
 
 
 def _contains(directory: str, path: str) -> bool:

@@ -597,7 +597,13 @@ def run_fix(args: argparse.Namespace) -> int:
     if run is None:
         return EXIT_ERROR
     findings = analyse(run)
-    mode = Mode(write=args.in_place, unsafe=args.unsafe_fixes, output_format=args.output_format)
+    mode = Mode(
+        write=args.in_place,
+        unsafe=args.unsafe_fixes,
+        output_format=args.output_format,
+        quiet=args.quiet or args.silent,
+        exit_on_fix=args.exit_non_zero_on_fix,
+    )
     return finish(run, args, execute(run.project, findings, mode))
 
 
@@ -609,6 +615,8 @@ def apply_fixes(run, findings: list[Finding], args: argparse.Namespace) -> int:
         output_format=args.output_format,
         exit_zero=args.exit_zero,
         stdin=bool(getattr(args, "stdin_filename", None)),
+        quiet=args.quiet or args.silent,
+        exit_on_fix=args.exit_non_zero_on_fix,
     )
     return execute(run.project, findings, mode)
 
@@ -622,6 +630,8 @@ class Mode:
     output_format: str = "full"
     exit_zero: bool = False
     stdin: bool = False
+    quiet: bool = False  # no summary lines (--quiet, --silent)
+    exit_on_fix: bool = False  # exit 1 when a file was changed (--exit-non-zero-on-fix)
 
 
 def _count(n: int, noun: str) -> str:
@@ -652,8 +662,9 @@ def execute(project: Project, findings: list[Finding], mode: Mode) -> int:
         sys.stdout.flush()
         sys.stdout.buffer.write(diff)
         sys.stdout.flush()
-        print(summary_line(plan.applied, plan.findings, unsafe=mode.unsafe, would=True),
-              file=sys.stderr)  # fmt: skip
+        if not mode.quiet:
+            print(summary_line(plan.applied, plan.findings, unsafe=mode.unsafe, would=True),
+                  file=sys.stderr)  # fmt: skip
         code = EXIT_FINDINGS if diff and not mode.exit_zero else EXIT_CLEAN
         return EXIT_ERROR if internal else code
     if mode.stdin:
@@ -661,17 +672,22 @@ def execute(project: Project, findings: list[Finding], mode: Mode) -> int:
         sys.stdout.flush()
         sys.stdout.buffer.write(plan.project.files[path])
         sys.stdout.flush()
-        _report(plan.project, plan.findings, "concise", sys.stderr)
-        print(summary_line(plan.applied, plan.findings, unsafe=mode.unsafe, would=False),
-              file=sys.stderr)  # fmt: skip
+        _report(plan.project, plan.findings, "concise", sys.stderr, summary=not mode.quiet)
+        if not mode.quiet:
+            print(summary_line(plan.applied, plan.findings, unsafe=mode.unsafe, would=False),
+                  file=sys.stderr)  # fmt: skip
     else:
         plan, failed = _write(plan)
         internal = internal or failed
         machine = mode.output_format not in ("full", "concise")
-        _report(plan.project, plan.findings, mode.output_format, sys.stdout)
-        print(summary_line(plan.applied, plan.findings, unsafe=mode.unsafe, would=False),
-              file=sys.stderr if machine else sys.stdout)  # fmt: skip
+        _report(plan.project, plan.findings, mode.output_format, sys.stdout,
+                summary=not mode.quiet)  # fmt: skip
+        if not mode.quiet:
+            print(summary_line(plan.applied, plan.findings, unsafe=mode.unsafe, would=False),
+                  file=sys.stderr if machine else sys.stdout)  # fmt: skip
     code = EXIT_FINDINGS if plan.findings and not mode.exit_zero else EXIT_CLEAN
+    if mode.exit_on_fix and plan.files:  # what was changed (a failed write is not kept)
+        code = EXIT_FINDINGS
     return EXIT_ERROR if internal else code
 
 
@@ -703,13 +719,15 @@ def _write(plan: Plan) -> tuple[Plan, bool]:
     return Plan(project, run_rules(project), kept, plan.refusals), error
 
 
-def _report(project: Project, findings: list[Finding], output_format: str, stream) -> None:
+def _report(
+    project: Project, findings: list[Finding], output_format: str, stream, *, summary: bool = True
+) -> None:
     from secl.catalogue import load_catalogue
     from secl.report import render
 
     out = render(
         findings, output_format, sources=project.files, rules=load_catalogue(),
-        root=project.root, fixable_note=False,
+        root=project.root, fixable_note=False, summary=summary,
     )  # fmt: skip
     if out:
         stream.write(out)

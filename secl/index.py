@@ -42,6 +42,7 @@ from secl.files import (
     git_sources,
     git_tracked,
     in_git_work_tree,
+    link_kept,
     read,
 )
 
@@ -324,6 +325,7 @@ class Indexer:
 
         self.preread = preread or {}  # absolute path -> bytes this run has read already
         self.root = root
+        self.real_root = os.path.realpath(root)
         self.exclusion = exclusion
         self.max_size = max_size
         self.extract_loader = extract_loader
@@ -357,7 +359,9 @@ class Indexer:
                 continue
             try:
                 if entry.is_dir():
-                    if name not in SKIP_DIRS:
+                    if name not in SKIP_DIRS and (
+                        not entry.is_symlink() or link_kept(entry.path, directory, self.real_root)
+                    ):
                         subdirs.append(name)
                     continue
                 if name.endswith(SOURCE_SUFFIXES) and (

@@ -93,20 +93,24 @@ def test_a_directory_first_reached_under_a_vendored_one_is_walked_again(
     assert [lf.path for lf in scan.files] == ["tools/gen.py", "zlink/gen.py"]
 
 
-def test_a_link_the_loader_walk_follows_first_is_walked_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("cache", [False, True])
+def test_every_walk_names_a_linked_directory_of_the_tree_by_its_own_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: bool
 ) -> None:
     root = tmp_path.resolve()
     _tree(root)
-    # `atools` sorts before `tools`: the loader walk reads the tools there (the C walk reads
-    # a linked directory of the tree at its own path only).
+    # `atools` sorts before `tools`: a walk that followed the link would name the loader
+    # `atools/gen.py` first. The C walk, the loader walk and the tree index all skip it.
     (root / "atools").symlink_to(root / "tools", target_is_directory=True)
     monkeypatch.chdir(root)
     also, _ = _gathered(root, ".")
-    assert not also.complete
-    scan = load(["."], Config(root=str(root), cache=False)).project.loader_scan
+    assert also.complete
+    assert "atools/gen.py" not in also.found and "tools/gen.py" in also.found
+    assert "atools" not in {p.split("/")[0] for p in walk(".", DEFAULT_EXCLUDE)}
+    config = Config(root=str(root), cache=cache, cache_dir=str(tmp_path / "cache"))
+    scan = load(["."], config).project.loader_scan
     assert scan is not None
-    assert [lf.path for lf in scan.files] == ["atools/gen.py"]
+    assert [lf.path for lf in scan.files] == ["tools/gen.py"]
 
 
 def test_the_run_scans_the_same_loaders_with_and_without_the_gathering(

@@ -482,8 +482,8 @@ def _bound_auto_attach(project: Project, site: SectionSite) -> bool | None:
     ]  # fmt: skip
     if not uses or project.loader_scan is None:
         return None
-    if any(u.auto_attach for u in uses):
-        return True
+    skeleton = any(u.auto_attach for u in uses)
+    switched_off = False
     files = {u.path for u in uses}
     for lf in project.loader_scan.files:
         if lf.path not in files or lf.facts is None:
@@ -492,9 +492,15 @@ def _bound_auto_attach(project: Project, site: SectionSite) -> bool | None:
             ref = fact.program
             if ref is None or ref.name not in (None, site.program):
                 continue
-            if fact.kind == "auto-attach" or (fact.kind == "attach" and fact.api in GENERIC_ATTACH):
-                return True
-    return False
+            if fact.kind == "attach" and fact.api in GENERIC_ATTACH:
+                return True  # attaches whatever it is given, autoattach or not
+            if fact.kind == "auto-attach":
+                skeleton = True
+            elif fact.kind in ("autoload", "autoattach") and ref.name == site.program:
+                switched_off |= str(fact.value).strip() in ("false", "0")
+    # libbpf.c bpf_object__attach_skeleton() skips a program whose autoload or autoattach is
+    # off (libbpf-rs `OpenProgramMut::set_autoload(false)` / `set_autoattach(false)`).
+    return skeleton and not switched_off
 
 
 def _generic_attach_files(project: Project) -> frozenset[str]:

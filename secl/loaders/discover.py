@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from secl.files import SKIP_DIRS, Exclusion, _read_bounded
+from secl.files import SKIP_DIRS, Exclusion, _read_bounded, link_kept
 from secl.loaders import PACKAGES, FileLoaders
 
 VENDOR_DIRS = frozenset({"vendor", "third_party", "third-party", "3rdparty", "external"})
@@ -91,6 +91,7 @@ def walk(root: str, exclude: tuple[str, ...]) -> Iterator[str]:
     """Candidate files under `root`, sorted, skipping vendored and excluded directories
     (exclude patterns relative to `root`, the project root, as for the C files)."""
     excluded = Exclusion(exclude, root)
+    real_root = os.path.realpath(root)
     seen: set[tuple[int, int]] = set()
     stack = [(root, "")]  # (directory as reached, its path relative to the root)
     while stack:
@@ -111,7 +112,9 @@ def walk(root: str, exclude: tuple[str, ...]) -> Iterator[str]:
                 continue
             try:
                 if entry.is_dir():
-                    if entry.name not in SKIP_DIRS and entry.name not in VENDOR_DIRS:
+                    if entry.name in SKIP_DIRS or entry.name in VENDOR_DIRS:
+                        continue
+                    if not entry.is_symlink() or link_kept(entry.path, directory, real_root):
                         subdirs.append((path, rel))
                     continue
                 if not is_candidate(entry.name) or not entry.is_file():

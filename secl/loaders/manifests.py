@@ -15,7 +15,8 @@ from secl.loaders import AYA, CILIUM, GOBPF, LIBBPF_RS, LIBBPFGO, OTHER
 
 # Crates whose direct dependency says which library a crate loads its objects with
 # (libbpf-cargo builds libbpf-rs skeletons: a build-dependency).
-LOADER_CRATES = {"aya": AYA, "libbpf-rs": LIBBPF_RS, "libbpf-cargo": LIBBPF_RS}
+# redbpf reads objects with its own ELF parser (secl.loaders.rust `_redbpf`): `other`.
+LOADER_CRATES = {"aya": AYA, "libbpf-rs": LIBBPF_RS, "libbpf-cargo": LIBBPF_RS, "redbpf": OTHER}
 # Go modules, the same: cilium/ebpf, libbpfgo, gobpf, and ebpf-manager (its names and forks, and
 # DataDog's cilium/ebpf fork that held its first manager package), which loads with
 # cilium/ebpf (secl.loaders.golang EBPF_MANAGER_MODULES).

@@ -14,6 +14,16 @@ names and `with open(...) as f`) links that file. Anything else is a use with no
 and `certain=False`.
 
 bcc's libbpf-tools are C programs on libbpf, not BCC: they have no Python and are read as C.
+
+Python bindings of libbpf itself open objects with `bpf_object__open_file()`; a source they
+load is judged by libbpf's table like one a C loader opens (kind `libbpf`):
+
+* pylibbpf (pythonbpf/pylibbpf, src/core/bpf_object.cpp, src/core/bpf_program.cpp):
+  `BpfObject(path)`; `attach_all()` and `get_program(name).attach()` are
+  `bpf_program__attach()`, libbpf's attach by section name.
+* tinybpf (gregclermont/tinybpf, src/tinybpf/_object.py `load`, _program.py):
+  `tinybpf.load(path)`; `program.attach()` is `bpf_program__attach()`, `attach_kprobe(func)`
+  is `bpf_program__attach_kprobe()` (no offset, no attach mode).
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ import posixpath
 import re
 from functools import cache
 
-from secl.loaders import BCC, FileLoaders, LoaderUse
+from secl.loaders import BCC, LIBBPF, FileLoaders, LoaderUse
 from secl.parse.binding import binding
 from secl.parse.tree import Positions, first_error_row, inside_error
 
@@ -31,6 +41,17 @@ if TYPE_CHECKING:
     from tree_sitter import Node, Parser
 
 _IMPORT = re.compile(rb"\b(?:from\s+bcc\s+import|import\s+bcc)\b")
+# Python bindings of libbpf: module, the callable that opens an object, its path keyword,
+# and the call that attaches every program by its section (None: none).
+_LIBBPF_BINDINGS = (
+    ("pylibbpf", "BpfObject", "object_path", b".attach_all("),
+    ("tinybpf", "load", "path", None),
+)
+_BINDING_IMPORTS = {
+    module: re.compile(rb"\b(?:from\s+" + module.encode() + rb"\s+import|import\s+"
+                       + module.encode() + rb")\b")
+    for module, _, _, _ in _LIBBPF_BINDINGS
+}  # fmt: skip
 # Path helpers whose value is their (first) argument's, as far as the file name goes.
 _THROUGH_CALLS = frozenset(
     {"str", "bytes", "Path", "PurePath", "fspath", "abspath", "realpath", "normpath",
@@ -58,8 +79,10 @@ def python_parser() -> Parser:
 
 
 def is_python_loader(data: bytes) -> bool:
-    """A Python file worth parsing names bcc and its `BPF` class."""
-    return b"bcc" in data and b"BPF" in data
+    """A Python file worth parsing names bcc and its `BPF` class, or a libbpf binding."""
+    return (b"bcc" in data and b"BPF" in data) or any(
+        module.encode() in data for module, _, _, _ in _LIBBPF_BINDINGS
+    )
 
 
 def extract_python(path: str, data: bytes) -> FileLoaders:
@@ -165,11 +188,38 @@ class _PythonFile:
         problem = None
         if self.root.has_error:
             problem = f"Python syntax error at line {first_error_row(self.root)}; read what parses"
-        classes, modules = self._imports()
         uses = []
-        for call in self._bpf_calls(classes, modules):
-            uses.append(self._use(call))
+        if b"bcc" in self.data:
+            classes, modules = self._imports(_IMPORT, b"bcc", "BPF")
+            for call in self._bpf_calls(classes, modules, "BPF"):
+                uses.append(self._use(call))
+        for module, opener, keyword, attach_all in _LIBBPF_BINDINGS:
+            if module.encode() not in self.data:
+                continue
+            classes, modules = self._imports(_BINDING_IMPORTS[module], module.encode(), opener)
+            for call in self._bpf_calls(classes, modules, opener):
+                uses.append(self._binding_use(call, module, opener, keyword, attach_all))
         return FileLoaders(self.path, uses, None, problem)
+
+    def _binding_use(
+        self, call: Node, module: str, opener: str, keyword: str, attach_all: bytes | None
+    ) -> LoaderUse:
+        """`BpfObject(path)` / `tinybpf.load(path)`: libbpf opens the object
+        (bpf_object__open_file); a call that attaches every program in the file makes the
+        use an auto-attach."""
+        positional, keywords = _args(call)
+        target = keywords.get(keyword, positional[0] if positional else None)
+        found = self._written(self.strings(target)) if target is not None else []
+        shown = ", ".join(posixpath.basename(f) for f in found) or "?"
+        return LoaderUse(
+            LIBBPF,
+            self.path,
+            self.positions.span(call.start_byte, call.end_byte),
+            f"{module} {opener}({shown})",
+            objects=tuple(found),
+            auto_attach=True if attach_all is not None and attach_all in self.data else None,
+            certain=bool(found) and not inside_error(call),
+        )
 
     def node_at(self, start: int, end: int, *types: str) -> Node | None:
         node = self.root.descendant_for_byte_range(start, end)
@@ -179,11 +229,15 @@ class _PythonFile:
 
     # -- what the file imports -----------------------------------------------------------
 
-    def _imports(self) -> tuple[set[str], set[str]]:
-        """Local names of bcc's `BPF` class and of the `bcc` module."""
+    def _imports(
+        self, pattern: re.Pattern[bytes], module_name: bytes, class_name: str
+    ) -> tuple[set[str], set[str]]:
+        """Local names of a module's loader class (bcc's `BPF`, pylibbpf's `BpfObject`) and
+        of the module itself."""
         classes: set[str] = set()
         modules: set[str] = set()
-        for m in _IMPORT.finditer(self.data):
+        wanted = class_name.encode()
+        for m in pattern.finditer(self.data):
             node = self.root.descendant_for_byte_range(m.start(), m.start() + 1)
             while node is not None and node.type not in (
                 "import_from_statement", "import_statement"
@@ -193,34 +247,39 @@ class _PythonFile:
                 continue
             if node.type == "import_from_statement":
                 module = node.child_by_field_name("module_name")
-                if module is None or module.text != b"bcc":
+                if module is None or module.text != module_name:
                     continue
                 if any(c.type == "wildcard_import" for c in node.children):
-                    classes.add("BPF")
+                    classes.add(class_name)
                 for name in node.children_by_field_name("name"):
-                    if name.type == "dotted_name" and name.text == b"BPF":
-                        classes.add("BPF")
+                    if name.type == "dotted_name" and name.text == wanted:
+                        classes.add(class_name)
                     elif name.type == "aliased_import":
                         original = name.child_by_field_name("name")
                         alias = name.child_by_field_name("alias")
-                        if original is not None and original.text == b"BPF" and alias is not None:
+                        if original is not None and original.text == wanted and alias is not None:
                             classes.add(alias.text.decode())
             else:
                 for name in node.children_by_field_name("name"):
-                    if name.type == "dotted_name" and name.text == b"bcc":
-                        modules.add("bcc")
+                    if name.type == "dotted_name" and name.text == module_name:
+                        modules.add(module_name.decode())
                     elif name.type == "aliased_import":
                         original = name.child_by_field_name("name")
                         alias = name.child_by_field_name("alias")
-                        if original is not None and original.text == b"bcc" and alias is not None:
+                        if (
+                            original is not None
+                            and original.text == module_name
+                            and alias is not None
+                        ):
                             modules.add(alias.text.decode())
         return classes, modules
 
-    def _bpf_calls(self, classes: set[str], modules: set[str]) -> list[Node]:
-        """`BPF(...)` (or its alias) and `bcc.BPF(...)` calls, in file order."""
+    def _bpf_calls(self, classes: set[str], modules: set[str], class_name: str) -> list[Node]:
+        """`BPF(...)` (or its alias) and `bcc.BPF(...)` calls (pylibbpf: `BpfObject`), in file
+        order."""
         if not classes and not modules:
             return []
-        names = sorted(classes | {"BPF"} if modules else classes)
+        names = sorted(classes | {class_name} if modules else classes)
         pattern = re.compile(rb"\b(" + b"|".join(re.escape(n.encode()) for n in names) + rb")\s*\(")
         calls = []
         for m in pattern.finditer(self.data):

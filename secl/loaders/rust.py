@@ -1,4 +1,4 @@
-"""Rust loaders: libbpf-cargo build scripts, libbpf-rs skeletons and objects, aya.
+"""Rust loaders: libbpf-cargo build scripts, libbpf-rs skeletons and objects, aya, redbpf.
 
 Read from the libraries' own sources (libbpf-rs/libbpf-cargo v0.27.0, aya v0.14.0):
 
@@ -37,6 +37,7 @@ Read from the libraries' own sources (libbpf-rs/libbpf-cargo v0.27.0, aya v0.14.
                                                                    expected-attach-type
       OpenProgramMut::set_prog_type(t)          bpf_program__set_type         set-type
       OpenProgramMut::set_autoload(b)           bpf_program__set_autoload     autoload
+      OpenProgramMut::set_autoattach(b)         bpf_program__set_autoattach   autoattach
       OpenProgramMut::set_flags(BPF_F_SLEEPABLE)  bpf_program__set_flags    sleepable
       Link::info() (0.26+), LinkInfo::from_fd   bpf_link_get_info_by_fd       link-info
           (when the function matches `LinkTypeInfo::PerfEvent` or
@@ -53,6 +54,9 @@ Read from the libraries' own sources (libbpf-rs/libbpf-cargo v0.27.0, aya v0.14.
 * aya (aya/src/bpf.rs): `Ebpf::load(bytes)`, `Ebpf::load_file(path)`, `EbpfLoader::new()...
   .load(bytes)` / `.load_file(path)`; `Bpf` and `BpfLoader` are the deprecated aliases (0.13).
   `include_bytes_aligned!(path)` (aya/src/util.rs) embeds the object. aya never auto-attaches.
+* redbpf (redbpf 2.3.0, redbpf/src/load/loader.rs, redbpf/src/lib.rs): `Loader::load(bytes)`,
+  `Loader::load_file(path)`, `Module::parse(bytes)`; its own ELF reader, not libbpf's, with
+  names secl does not model: kind `other` (see `_RustFile._redbpf`).
 
 Values are followed through string literals, `const`/`static` items, `let` bindings (every
 value a name is ever given in its function counts), `for` loops over literal arrays, the
@@ -71,7 +75,7 @@ import re
 from functools import cache
 
 from secl.facts import Span
-from secl.loaders import AYA, LIBBPF_RS, FileLoaders, LoaderUse
+from secl.loaders import AYA, LIBBPF_RS, OTHER, FileLoaders, LoaderUse
 from secl.parse.binding import binding
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, ProgramRef
 from secl.parse.tree import Positions, finditer_any, first_error_row, inside_error, word_start
@@ -93,6 +97,8 @@ RUST_HINTS = (
     b"Bpf::load",
     b"BpfLoader",
     b"include_bytes_aligned",
+    b"redbpf",
+    b"libbpf_sys",
 )
 
 # libbpf-rs method -> the libbpf function it calls (libbpf-rs/src/program.rs, v0.27.0).
@@ -131,6 +137,7 @@ _SETTERS = {
     "set_attach_type": ("expected-attach-type", "bpf_program__set_expected_attach_type"),
     "set_prog_type": ("set-type", "bpf_program__set_type"),
     "set_autoload": ("autoload", "bpf_program__set_autoload"),
+    "set_autoattach": ("autoattach", "bpf_program__set_autoattach"),
     "set_flags": ("sleepable", "bpf_program__set_flags"),
 }
 # libbpf-rs/src/query.rs `LinkInfo::from_fd()`: the kernel values behind the variants.
@@ -143,22 +150,55 @@ _PERF_LINK_VALUES = {
     b"Kprobe": "BPF_PERF_EVENT_KPROBE",
     b"Uprobe": "BPF_PERF_EVENT_UPROBE",
 }
+# libbpf-rs/src/program.rs `enum ProgramAttachType`: each variant is the kernel constant of
+# its name in capitals (`TraceUprobeMulti` is BPF_TRACE_UPROBE_MULTI), but one.
+_ATTACH_TYPE_VARIANT = re.compile(r"\bProgramAttachType\s*::\s*(\w+)\s*\Z")
+_ATTACH_TYPE_EXCEPTIONS = {"KprobeMulti": "BPF_TRACE_KPROBE_MULTI"}
+
+
+def _attach_type_constant(text: str) -> str:
+    """`ProgramAttachType::KprobeMulti` -> `BPF_TRACE_KPROBE_MULTI`, the value libbpf gets, so
+    that the analysis reads it as it reads C's; other text stays as written."""
+    m = _ATTACH_TYPE_VARIANT.search(text)
+    if m is None:
+        return text
+    variant = m.group(1)
+    return (
+        _ATTACH_TYPE_EXCEPTIONS.get(variant)
+        or "BPF_" + re.sub(r"(?<!^)(?=[A-Z])", "_", variant).upper()
+    )
+
+
 _MISSED = re.compile(rb"\bPerfEventType\s*::\s*Kprobe\s*\{[^}]*\bmissed\b")
 
 # Sites are searched for with patterns that start with a literal (secl.parse.tree.word_start),
 # each alternative apart (secl.parse.tree.finditer_any): one pattern of alternatives that start
 # differently is tried at every byte of the file (most of a loader file's read).
 _FACT_SITES = [
-    re.compile(rb"\.\s*(attach\w*|set_attach_type|set_prog_type|set_autoload|set_flags|info)\s*\("),
+    re.compile(
+        rb"\.\s*(attach\w*|set_attach_type|set_prog_type|set_autoload|set_autoattach|set_flags"
+        rb"|info)\s*\("
+    ),
     re.compile(rb"(" + word_start(b"LinkInfo") + rb"\s*::\s*from_fd)\s*\("),
     re.compile(rb"(" + word_start(b"libbpf_register_prog_handler") + rb")\s*\("),
+    re.compile(rb"(" + word_start(b"bpf_program__attach_kprobe") + rb"(?:_opts)?)\s*\("),
 ]
+# libbpf's `struct bpf_kprobe_opts` fields through libbpf-sys (its bindgen struct keeps C's
+# names): an offset or an attach mode a libbpf-rs program gets only by calling libbpf itself.
+_KPROBE_OPTS_FIELDS = frozenset({"offset", "attach_mode"})
+_NULL_POINTERS = frozenset({"null", "null_mut"})
 _OBJECT_SITE = re.compile(rb"\.\s*(open_file|open_memory)\s*\(")
 # `Ebpf::load(`, `Bpf::load(` (aya's types), then `.load(` (EbpfLoader's method)
 _AYA_SITES = [
     re.compile(word_start(b"Ebpf") + rb"\s*::\s*(load_file|load)\s*\("),
     re.compile(word_start(b"Bpf") + rb"\s*::\s*(load_file|load)\s*\("),
     re.compile(rb"\.\s*(load_file|load)\s*\("),
+]
+# redbpf (redbpf/src/load/loader.rs `Loader::load`, `Loader::load_file`; redbpf/src/lib.rs
+# `Module::parse`): `Loader::load(` and `Module::parse(` in a file that names redbpf.
+_REDBPF_SITES = [
+    re.compile(word_start(b"Loader") + rb"\s*::\s*(load_file|load)\s*\("),
+    re.compile(word_start(b"Module") + rb"\s*::\s*(parse)\s*\("),
 ]
 _SKELETON_BUILDER = re.compile(word_start(b"SkeletonBuilder") + rb"\b")
 _SKEL_BUILDER = re.compile(rb"SkelBuilder\b")
@@ -200,7 +240,8 @@ _THROUGH = frozenset(
      "borrow_mut", "clone", "ok_or", "ok_or_else", "map_err", "ok", "lock", "get_mut",
      "deref", "deref_mut", "as_deref", "as_deref_mut", "unwrap_unchecked", "into",
      "to_owned", "to_string", "as_str", "as_path", "as_os_str", "to_path_buf", "as_slice",
-     "to_vec", "iter", "into_iter", "as_fd", "as_ptr", "as_c_str", "take"}
+     "to_vec", "iter", "into_iter", "as_fd", "as_ptr", "as_c_str", "take",
+     "as_libbpf_object"}  # libbpf-rs/src/program.rs `AsRawLibbpf::as_libbpf_object`
 )  # fmt: skip
 # Iterator adaptors: `skel.progs().NAME()` is a program unless NAME is one of these.
 _ITERATOR_METHODS = frozenset(
@@ -510,6 +551,46 @@ def _base(value: Str) -> str | None:
     return posixpath.basename(text) or None
 
 
+def _is_null_pointer(node: Node) -> bool:
+    """`std::ptr::null()`, `ptr::null_mut()`, `null()`, `0 as *const _`."""
+    while node.type == "type_cast_expression":
+        node = node.child_by_field_name("value") or node
+        if node.type == "type_cast_expression":
+            continue
+        break
+    if node.type == "integer_literal":
+        return _int_literal(node.text.decode()) == 0
+    if node.type == "call_expression":
+        return _last_segment(node.child_by_field_name("function")) in _NULL_POINTERS
+    return False
+
+
+def _int_literal(text: str) -> int | None:
+    """The value of a Rust integer literal (`0x10`, `16u64`, `1_000`, `0 as u64`), else
+    None."""
+    text = text.strip().split(" as ", 1)[0].strip().replace("_", "")
+    m = re.fullmatch(r"(0x[0-9a-fA-F]+|0o[0-7]+|0b[01]+|[0-9]+)(?:[iu](?:8|16|32|64|128|size))?",
+                     text)  # fmt: skip
+    return int(m.group(1), 0) if m is not None else None
+
+
+def _struct_fields(node: Node) -> list[tuple[str, str, Node]]:
+    """(field, value text, field node) of the kprobe options a struct literal sets."""
+    body = node.child_by_field_name("body")
+    out = []
+    for child in body.named_children if body is not None else ():
+        if child.type != "field_initializer":
+            continue
+        field = child.child_by_field_name("field")
+        value = child.child_by_field_name("value")
+        if field is None or value is None:
+            continue
+        name = field.text.decode()
+        if name in _KPROBE_OPTS_FIELDS:
+            out.append((name, value.text.decode("utf-8", "replace"), child))
+    return out
+
+
 def _function_name(fn: Node | None) -> str | None:
     if fn is None:
         return None
@@ -540,7 +621,12 @@ class _RustFile:
         self._consts: dict[str, list[Node]] | None = None
         self._functions: dict[str, list[Node]] | None = None
         self._field_types: dict[str, list[Node]] = {}
-        self.libbpf_rs = b"libbpf_rs" in data or b"SkelBuilder" in data or b".skel.rs" in data
+        self.libbpf_rs = (
+            b"libbpf_rs" in data
+            or b"SkelBuilder" in data
+            or b".skel.rs" in data
+            or b"libbpf_sys" in data
+        )
 
     # -- driver --------------------------------------------------------------------------
 
@@ -557,6 +643,8 @@ class _RustFile:
             self._program_facts()
         self._skeleton_uses()
         self._aya()
+        if b"redbpf::" in self.data:  # `use redbpf::load::Loader;`, `redbpf::Module::parse`
+            self._redbpf()
         facts = None
         if self.libbpf_rs or self.objects or self.facts:
             skeletons = frozenset(self.skeletons) | frozenset(self.skeleton_types)
@@ -851,6 +939,10 @@ class _RustFile:
             values: frozenset = frozenset()
         elif method in ("open_file", "load_file"):
             values = self.strings(args[0])
+        elif method == "open_memory" and len(args) >= 2:
+            # Before libbpf-rs 0.22 (CHANGELOG 0.22.0: "Removed object name argument from
+            # `open_memory`"): `open_memory(name, mem)`, the bytes second.
+            values = self.bytes_paths(args[1])
         else:
             values = self.bytes_paths(args[0])
         names = tuple(self._written_all(sorted(values, key=repr)))
@@ -919,6 +1011,44 @@ class _RustFile:
                 )
             )
 
+    # -- redbpf ---------------------------------------------------------------------------
+
+    def _redbpf(self) -> None:
+        """redbpf reads the object with its own ELF parser (redbpf/src/lib.rs
+        `ModuleBuilder::parse`): a section is split at its first `/`, a program section is
+        `kprobe/`, `kretprobe/`, `uprobe/`, `uretprobe/`, `tracepoint/`, `xdp/`,
+        `socketfilter/`, `streamparser/`, `streamverdict/`, `sk_lookup/` or `task_iter/`
+        followed by a name, `maps/NAME` holds legacy maps, and every other section is skipped
+        without an error. Programs are attached by hand with the target given in the call
+        (`attach_kprobe(fn_name, offset)`), never from the name, and never by libbpf: neither
+        libbpf's table nor its auto-upgrade applies. secl does not model redbpf's names: its
+        sources are `other` (SECL005)."""
+        for _, m in finditer_any(_REDBPF_SITES, self.data):
+            node = self.node_at(m.start(1), m.end(1), "identifier")
+            scoped = node.parent if node is not None else None
+            if scoped is None or scoped.type != "scoped_identifier":
+                continue
+            owner = _last_segment(scoped.child_by_field_name("path"))
+            if owner not in ("Loader", "Module"):
+                continue
+            call = scoped.parent
+            if call is None or call.type != "call_expression":
+                continue
+            method = m.group(1).decode()
+            names = self._object_names(call, method, _args(call))
+            shown = ", ".join(posixpath.basename(n) for n in names) or "?"
+            self.uses.append(
+                LoaderUse(
+                    OTHER,
+                    self.path,
+                    self.span(call),
+                    f"redbpf {owner}::{method} {shown}",
+                    objects=names,
+                    auto_attach=False,
+                    certain=bool(names) and not inside_error(call),
+                )
+            )
+
     def _macro_at(self, start: int, end: int) -> Node | None:
         node = self.root.descendant_for_byte_range(start, end)
         if node is None or node.type != "identifier":
@@ -955,6 +1085,8 @@ class _RustFile:
                     args = _args(node)
                     if args:
                         self._link_info(self.refs(args[0]), node)
+                elif word.startswith(b"bpf_program__attach_kprobe"):
+                    self._libbpf_kprobe(word.decode(), node)
                 else:
                     self._prog_handler(node)
 
@@ -1000,6 +1132,8 @@ class _RustFile:
         value = args[0].text.decode("utf-8", "replace") if args else None
         if method == "set_flags" and (value is None or "BPF_F_SLEEPABLE" not in value):
             return
+        if method == "set_attach_type" and value is not None:
+            value = _attach_type_constant(value)
         for prog in progs:
             self.facts.append(
                 LoaderFact(kind, prog, self.path, span, value, function,
@@ -1081,6 +1215,92 @@ class _RustFile:
                     LoaderFact("missed-count", prog, self.path, span, "perf_event.kprobe.missed",
                                function, api="Link::info", call=call_span)
                 )  # fmt: skip
+
+    def _libbpf_kprobe(self, name: str, call: Node) -> None:
+        """`libbpf_sys::bpf_program__attach_kprobe_opts(prog.as_libbpf_object().as_ptr(),
+        func, &opts)`: libbpf-rs's own `attach_kprobe*` has no offset and no attach mode
+        (libbpf-rs/src/program.rs `KprobeOpts` holds a cookie only), so a loader that needs
+        them calls libbpf directly. The program is the first argument (through
+        `as_libbpf_object()` / `as_ptr()`); `offset` and `attach_mode` are read from the
+        `bpf_kprobe_opts` struct literal and the stores to its fields that come before the
+        call in the function; a null `func` with an offset is an attach by address
+        (libbpf.c `bpf_program__attach_kprobe_opts`: the offset is then the address)."""
+        args = _args(call)
+        if not args:
+            return
+        progs = self._programs(self.refs(args[0]))
+        if not progs:
+            return
+        fn = self.function_of(call)
+        function = _function_name(fn)
+        span = self.span(call)
+        api = f"libbpf_sys::{name}"
+        targets: tuple[str, ...] = ()
+        if len(args) >= 2 and name == "bpf_program__attach_kprobe":
+            func = args[2] if len(args) >= 3 else None
+        else:
+            func = args[1] if len(args) >= 2 else None
+        null_func = func is not None and _is_null_pointer(func)
+        if func is not None and not null_func:
+            targets = tuple(sorted({t for p, t in self.strings(func) if p is None}))
+        for prog in progs:
+            self.facts.append(
+                LoaderFact("attach", prog, self.path, span, name, function, api=api,
+                           targets=targets)
+            )  # fmt: skip
+        if name != "bpf_program__attach_kprobe_opts" or len(args) < 3:
+            return
+        for field, value, at in self._kprobe_opts(args[2], call, fn):
+            if field == "attach_mode":
+                m = re.search(r"PROBE_ATTACH_MODE_[A-Z]+", value)
+                if m is None:
+                    continue
+                found: list[tuple[str, str | int]] = [("attach-mode", m.group())]
+            else:
+                number = _int_literal(value)
+                if number == 0:
+                    continue  # offset 0: the multi path takes it
+                shown: str | int = number if number is not None else value
+                found = [("attach-offset", shown)]
+                if null_func:
+                    found.append(("attach-address", shown))
+            for kind, shown_value in found:
+                for prog in progs:
+                    self.facts.append(
+                        LoaderFact(kind, prog, self.path, self.span(at), shown_value, function,
+                                   api=api, call=span)
+                    )  # fmt: skip
+
+    def _kprobe_opts(self, node: Node, call: Node, fn: Node | None) -> list[tuple[str, str, Node]]:
+        """(field, value text, node) of `offset` / `attach_mode` given to the opts `node`
+        names: a struct literal written in the call, or a variable's literal and its
+        `opts.field = value` stores before the call."""
+        while node.type in ("reference_expression", "type_cast_expression",
+                            "parenthesized_expression", "unary_expression"):  # fmt: skip
+            inner = node.child_by_field_name("value") or next(iter(node.named_children), None)
+            if inner is None:
+                return []
+            node = inner
+        if node.type == "struct_expression":
+            return _struct_fields(node)
+        if node.type != "identifier" or fn is None:
+            return []
+        name = node.text.decode()
+        out: list[tuple[str, str, Node]] = []
+        for kind, bound in self.bindings(name, fn):
+            if kind == "let" and bound.type == "struct_expression":
+                out.extend(_struct_fields(bound))
+        pattern = re.compile(word_start(name.encode()) + rb"\s*\.\s*(offset|attach_mode)\s*=[^=]")
+        for m in pattern.finditer(self.data, fn.start_byte, call.start_byte):
+            target = self.node_at(m.start(), m.start() + len(name), "identifier")
+            field = target.parent if target is not None else None
+            store = field.parent if field is not None else None
+            if store is None or store.type != "assignment_expression":
+                continue
+            right = store.child_by_field_name("right")
+            if right is not None:
+                out.append((m.group(1).decode(), right.text.decode("utf-8", "replace"), store))
+        return out
 
     def _prog_handler(self, call: Node) -> None:
         args = _args(call)
@@ -1688,7 +1908,13 @@ class _RustFile:
         if not inner and self.libbpf_rs:
             # A receiver this file does not show: only the shapes that are libbpf-rs's alone.
             if method in ("progs", "progs_mut"):
+                # Before libbpf-cargo 0.24 a skeleton's accessor struct (`.progs().NAME()`),
+                # since libbpf-rs 0.24 `Object::progs_mut()`, an iterator of programs
+                # (libbpf-rs/src/object.rs `ObjectCore::progs`): `.find(..)` on it.
                 out.add(("skelprogs", ("unknown", None)))
+                out.add(("progiter", ("unknown", None)))
+            elif method in ("progs_iter", "progs_iter_mut"):
+                out.add(("progiter", ("unknown", None)))
             elif method in ("prog", "prog_mut") and args:
                 for prefix, text in self.strings(args[0]):
                     if prefix is None:

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
         "set-type",  # bpf_program__set_type()
         "sleepable",  # bpf_program__set_flags(..., BPF_F_SLEEPABLE)
         "autoload",  # bpf_program__set_autoload()
+        "autoattach",  # bpf_program__set_autoattach() (Rust loaders)
         "prog-handler",  # libbpf_register_prog_handler(sec, ...): program is None
     ]
 

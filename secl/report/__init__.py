@@ -25,21 +25,26 @@ def render(
     root: str,
     fixable_note: bool = True,
     color: bool = False,
+    summary: bool = True,
 ) -> str:
     """Findings in `fmt` (one of FORMATS), in the order given; the text ends with a newline
-    unless it is empty (`github` with no findings). `rules` may be a function returning the
-    catalogue, called only by the formats that need it. Each format's module is imported
-    when used: start-up time is what a pre-commit hook pays on every run."""
+    unless it is empty (`github` with no findings, or no findings and no `summary`). The
+    text formats close with the count unless `summary` is False (--quiet). `rules` may be
+    a function returning the catalogue, called only by the formats that need it. Each
+    format's module is imported when used: start-up time is what a pre-commit hook pays on
+    every run."""
     if callable(rules):
         rules = rules() if fmt in NEEDS_RULES else {}
     if fmt == "full":
         from secl.report import full
 
-        return full.render(findings, sources=sources, fixable_note=fixable_note, color=color)
+        return full.render(
+            findings, sources=sources, fixable_note=fixable_note, color=color, summary=summary
+        )
     if fmt == "concise":
         from secl.report import concise
 
-        return concise.render(findings, fixable_note=fixable_note, color=color)
+        return concise.render(findings, fixable_note=fixable_note, color=color, summary=summary)
     if fmt == "json":
         from secl.report import json as json_format
 

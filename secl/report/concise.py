@@ -5,10 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from secl.findings import Finding
-from secl.report.full import header, summary
+from secl.report.full import closing, header
 
 
-def render(findings: Sequence[Finding], *, fixable_note: bool = True, color: bool = False) -> str:
+def render(
+    findings: Sequence[Finding],
+    *,
+    fixable_note: bool = True,
+    color: bool = False,
+    summary: bool = True,
+) -> str:
     lines = [header(f, color=color, one_line=True) for f in findings]
-    lines.extend(summary(findings, fixable_note=fixable_note))
-    return "\n".join(lines) + "\n"
+    if summary:
+        lines.extend(closing(findings, fixable_note=fixable_note))
+    return "\n".join(lines) + "\n" if lines else ""

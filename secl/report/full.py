@@ -169,7 +169,7 @@ def render_finding(finding: Finding, data: bytes | None, *, color: bool = False)
     return "\n".join(lines)
 
 
-def summary(findings: Sequence[Finding], *, fixable_note: bool = True) -> list[str]:
+def closing(findings: Sequence[Finding], *, fixable_note: bool = True) -> list[str]:
     """The closing lines: the count, then how many fixes `--fix` / `--unsafe-fixes` apply."""
     if not findings:
         return ["All checks passed!"]
@@ -194,7 +194,9 @@ def render(
     sources: dict[str, bytes],
     fixable_note: bool = True,
     color: bool = False,
+    summary: bool = True,
 ) -> str:
     blocks = [render_finding(f, sources.get(f.path), color=color) for f in findings]
-    tail = "\n".join(summary(findings, fixable_note=fixable_note))
-    return "\n\n".join([*blocks, tail]) + "\n"
+    if summary:
+        blocks.append("\n".join(closing(findings, fixable_note=fixable_note)))
+    return "\n\n".join(blocks) + "\n" if blocks else ""

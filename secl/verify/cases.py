@@ -77,6 +77,7 @@ NOT_REPLAYED = {
     "set-type": "the program type is changed by the loader",
     "sleepable": "sleepable programs are not upgraded",
     "autoload": "autoload only chooses which programs load",
+    "autoattach": "autoattach only chooses which programs the skeleton attaches",
     "prog-handler": "a custom section handler takes the program over",
 }
 

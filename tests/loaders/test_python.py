@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from secl.loaders import BCC, FileLoaders, LoaderUse
+from secl.loaders import BCC, LIBBPF, FileLoaders, LoaderUse
 from secl.loaders.python import extract_python, is_python_loader
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "loaders"
@@ -164,3 +164,53 @@ def test_bcc_fixture() -> None:
     assert found.problem is None
     assert (use.kind, use.sources, use.certain) == (BCC, ("probe.c",), True)
     assert (root / use.sources[0]).is_file()
+
+
+# -- pylibbpf: libbpf itself, bound for Python -------------------------------------------
+
+PYLIBBPF = """
+import os
+from pylibbpf import BpfObject, BpfMap
+import pylibbpf as plb
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+def main():
+    obj = BpfObject(os.path.join(HERE, "probe.bpf.o"))
+    obj.load()
+    obj.attach_all()
+    other = plb.BpfObject(object_path="build/other.o")
+    unknown = BpfObject(sys.argv[1])
+"""
+
+
+def test_pylibbpf_objects_are_opened_by_libbpf() -> None:
+    found = read(PYLIBBPF, "tools/run.py")
+    assert [(u.kind, u.objects, u.value, u.auto_attach, u.certain) for u in found.uses] == [
+        (LIBBPF, ("probe.bpf.o",), "pylibbpf BpfObject(probe.bpf.o)", True, True),
+        (LIBBPF, ("build/other.o",), "pylibbpf BpfObject(other.o)", True, True),
+        (LIBBPF, (), "pylibbpf BpfObject(?)", True, False),
+    ]
+
+
+def test_pylibbpf_prefilter_and_other_classes() -> None:
+    assert is_python_loader(b"from pylibbpf import BpfObject\n")
+    # BpfMap and a BpfObject of another module are not pylibbpf's object opener.
+    source = "from pylibbpf import BpfMap\nfrom mine import BpfObject\nBpfObject('x.o')\n"
+    assert read(source).uses == []
+
+
+def test_tinybpf_load_is_opened_by_libbpf() -> None:
+    source = """
+from pathlib import Path
+import tinybpf
+
+def main():
+    bpf_obj = Path(__file__).parent / "trace_exec.bpf.o"
+    with tinybpf.load(bpf_obj) as obj:
+        obj.programs["trace_execve"].attach()
+"""
+    use = only_use(source)
+    assert (use.kind, use.objects, use.value, use.certain) == (
+        LIBBPF, ("trace_exec.bpf.o",), "tinybpf load(trace_exec.bpf.o)", True
+    )  # fmt: skip

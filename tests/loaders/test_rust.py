@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from secl.loaders import AYA, LIBBPF_RS, FileLoaders, LoaderUse
+from secl.loaders import AYA, LIBBPF_RS, OTHER, FileLoaders, LoaderUse
 from secl.loaders.rust import (
     cargo_libbpf_prog_dir,
     cargo_lock_versions,
@@ -304,9 +304,31 @@ def test_program_setters() -> None:
     assert progs(facts(found, "autoload")) == {("skeleton", "probe", "tail")}
     assert [f.value for f in facts(found, "autoload")] == ["false"]
     assert progs(facts(found, "set-type")) == {("skeleton", "probe", "retyped")}
+    assert facts(found, "autoattach") == []
     expected = facts(found, "expected-attach-type")
     assert progs(expected) == {("skeleton", "probe", "typed")}
-    assert expected[0].value == "libbpf_rs::ProgramAttachType::KprobeMulti"
+    # The kernel constant behind libbpf-rs's variant (libbpf-rs/src/program.rs
+    # `ProgramAttachType::KprobeMulti`), as a C loader writes it.
+    assert expected[0].value == "BPF_TRACE_KPROBE_MULTI"
+
+
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [
+        ("libbpf_rs::ProgramAttachType::KprobeMulti", "BPF_TRACE_KPROBE_MULTI"),
+        ("ProgramAttachType::TraceUprobeMulti", "BPF_TRACE_UPROBE_MULTI"),
+        ("ProgramAttachType::CgroupInetIngress", "BPF_CGROUP_INET_INGRESS"),
+        ("attach_type_from_config()", "attach_type_from_config()"),
+    ],
+)
+def test_attach_type_variants_are_the_kernel_constants(written: str, value: str) -> None:
+    source = f"""
+fn main() {{
+    let mut open_skel = ProbeSkelBuilder::default().open(&mut storage).unwrap();
+    open_skel.progs.typed.set_attach_type({written});
+}}
+"""
+    assert [f.value for f in facts(read(source), "expected-attach-type")] == [value]
 
 
 def test_link_info_matched_against_a_perf_event_link() -> None:
@@ -435,6 +457,29 @@ fn attach(thing: &Thing) { thing.inner().progs.handler.attach_kprobe(false, "x")
     assert progs(found) == {("unknown", None, "handler")}
 
 
+def test_program_found_in_an_unresolved_objects_programs() -> None:
+    # libbpf-rs 0.24+: `Object::progs_mut()` is an iterator (libbpf-rs/src/object.rs), so
+    # `.find(|p| p.name() == "x")` on it is program x even when the object comes from a helper
+    # this file cannot follow (a skeleton's `.object()` kept in an Option).
+    source = """
+use libbpf_rs::skel::Skel;
+fn attach(&mut self) -> Result<()> {
+    let obj = match &mut self.skel { Some(skel) => skel.object(), _ => bail!("no") };
+    let prog = obj
+        .progs_mut()
+        .find(|p| p.name() == "probe_entry")
+        .ok_or_else(|| anyhow!("none"))?;
+    self.links.push(prog.attach_kprobe(false, "tcp_connect")?);
+    let every = obj.progs().find(|p| p.name().len() > 3).unwrap();
+    every.attach()?;
+    Ok(())
+}
+"""
+    found = facts(read(source), "attach")
+    # The program with no name told (`every`) is too vague to keep for an unknown object.
+    assert progs(found) == {("unknown", None, "probe_entry")}
+
+
 def test_manifest_dir_include_in_src() -> None:
     source = """
 mod tc {
@@ -516,6 +561,17 @@ def test_object_open_memory_through_a_static_and_a_parameter() -> None:
     assert use.objects == ("probe.bpf.o",)  # OUT_DIR: only the base name is known
 
 
+def test_pre_0_22_open_memory_takes_a_name_first() -> None:
+    # libbpf-rs before 0.22: `ObjectBuilder::open_memory(name, mem)`.
+    source = """
+use libbpf_rs::ObjectBuilder;
+fn open() -> libbpf_rs::Result<libbpf_rs::OpenObject> {
+    ObjectBuilder::default().debug(true).open_memory("probe", include_bytes!("../bpf/probe.bpf.o"))
+}
+"""
+    assert only_use(read(source)).objects == ("../bpf/probe.bpf.o",)
+
+
 def test_pre_0_24_object_programs_by_name_through_a_helper() -> None:
     found = read(OBJECT_MEMORY)
     # `open(..)` is followed into the helper's last expression, its parameter to the callers.
@@ -585,6 +641,41 @@ pub static PROBE: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "
 
 
 # -- bad input ---------------------------------------------------------------------------
+
+
+REDBPF_SOURCE = """
+use redbpf::load::Loader;
+use redbpf::Module;
+static PROBE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/probe.o"));
+fn main() {
+    let mut loaded = Loader::load(PROBE).expect("load");
+    let other = Loader::load_file("target/bpf/other.elf").expect("load");
+    let module = redbpf::Module::parse(&std::fs::read("third.o").unwrap()).unwrap();
+    for kprobe in loaded.kprobes_mut() {
+        kprobe.attach_kprobe(&kprobe.name(), 0).unwrap();
+    }
+}
+"""
+
+
+def test_redbpf_loads_are_another_loader() -> None:
+    found = read(REDBPF_SOURCE)
+    assert is_rust_loader(REDBPF_SOURCE.encode())
+    assert [(u.kind, u.objects, u.value, u.auto_attach) for u in found.uses] == [
+        (OTHER, ("probe.o",), "redbpf Loader::load probe.o", False),
+        (OTHER, ("target/bpf/other.elf",), "redbpf Loader::load_file other.elf", False),
+        (OTHER, ("third.o",), "redbpf Module::parse third.o", False),
+    ]
+    # redbpf's `attach_kprobe(name, offset)` is not libbpf-rs's: no facts for libbpf.
+    assert found.facts is None
+
+
+def test_loader_and_module_of_other_crates_are_not_redbpf() -> None:
+    source = """
+use my_crate::Loader;
+fn main() { let m = Module::parse(&data); let l = Loader::load("x.o"); }
+"""
+    assert read(source).uses == []
 
 
 def test_file_that_does_not_parse() -> None:
@@ -739,3 +830,91 @@ def test_aya_fixture() -> None:
     use = only_use(main)
     assert (use.kind, use.objects, use.auto_attach) == (AYA, ("probe.bpf.o",), False)
     assert cargo_lock_versions((root / "Cargo.lock").read_bytes())["aya"] == "0.13.1"
+
+
+# -- libbpf called directly through libbpf-sys --------------------------------------------
+
+RAW_KPROBE = """
+use libbpf_rs::libbpf_sys;
+use std::ptr;
+
+fn attach_line(skel: &ProbeSkel, offset: u64) -> *mut libbpf_sys::bpf_link {
+    let mut opts = libbpf_sys::bpf_kprobe_opts::default();
+    opts.sz = std::mem::size_of::<libbpf_sys::bpf_kprobe_opts>() as u64;
+    opts.offset = offset;
+    unsafe {
+        libbpf_sys::bpf_program__attach_kprobe_opts(
+            skel.progs.on_line.as_libbpf_object().as_ptr(),
+            c"tcp_sendmsg".as_ptr(),
+            &opts as *const libbpf_sys::bpf_kprobe_opts,
+        )
+    }
+}
+
+fn attach_by_address(skel: &ProbeSkel, addr: u64) {
+    let opts = libbpf_sys::bpf_kprobe_opts { offset: addr as _, ..Default::default() };
+    unsafe {
+        libbpf_sys::bpf_program__attach_kprobe_opts(
+            skel.progs.by_addr.as_libbpf_object().as_ptr(), ptr::null(), &opts);
+    }
+}
+
+fn attach_linked(skel: &ProbeSkel) {
+    let zero = libbpf_sys::bpf_kprobe_opts {
+        offset: 0,
+        attach_mode: libbpf_sys::PROBE_ATTACH_MODE_LINK,
+        ..Default::default()
+    };
+    unsafe {
+        libbpf_sys::bpf_program__attach_kprobe_opts(
+            skel.progs.linked.as_libbpf_object().as_ptr(), c"vfs_read".as_ptr(), &zero);
+        libbpf_sys::bpf_program__attach_kprobe(
+            skel.progs.plain.as_libbpf_object().as_ptr(), false, c"vfs_write".as_ptr());
+    }
+}
+"""
+
+
+def test_libbpf_sys_kprobe_attach_with_offset_address_and_mode() -> None:
+    found = read(RAW_KPROBE)
+    assert progs(facts(found, "attach")) == {
+        ("skeleton", "probe", "on_line"),
+        ("skeleton", "probe", "by_addr"),
+        ("skeleton", "probe", "linked"),
+        ("skeleton", "probe", "plain"),
+    }
+    offsets = {(f.program.name, f.value) for f in facts(found, "attach-offset") if f.program}
+    assert offsets == {("on_line", "offset"), ("by_addr", "addr as _")}  # 0 is no offset
+    assert progs(facts(found, "attach-address")) == {("skeleton", "probe", "by_addr")}
+    modes = [(f.program.name, f.value) for f in facts(found, "attach-mode") if f.program]
+    assert modes == [("linked", "PROBE_ATTACH_MODE_LINK")]
+    targets = {f.program.name: f.targets for f in facts(found, "attach") if f.program}
+    assert targets["plain"] == ("vfs_write",) and targets["by_addr"] == ()
+
+
+def test_libbpf_sys_offset_stored_after_the_call_does_not_count() -> None:
+    source = """
+use libbpf_rs::libbpf_sys;
+fn attach(skel: &ProbeSkel) {
+    let mut opts = libbpf_sys::bpf_kprobe_opts::default();
+    unsafe { libbpf_sys::bpf_program__attach_kprobe_opts(
+        skel.progs.p.as_libbpf_object().as_ptr(), c"f".as_ptr(), &opts) };
+    opts.offset = 0x10;
+}
+"""
+    found = read(source)
+    assert progs(facts(found, "attach")) == {("skeleton", "probe", "p")}
+    assert facts(found, "attach-offset") == []
+
+
+def test_set_autoattach_fact() -> None:
+    source = """
+fn main() {
+    let mut open_skel = ProbeSkelBuilder::default().open(&mut storage).unwrap();
+    open_skel.progs.by_hand.set_autoattach(false);
+}
+"""
+    found = facts(read(source), "autoattach")
+    assert [(f.program.name, f.value, f.api) for f in found if f.program] == [
+        ("by_hand", "false", "OpenProgramMut::set_autoattach")
+    ]
