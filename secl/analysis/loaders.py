@@ -106,6 +106,7 @@ def _index(project: Project) -> _Index | None:
                 project.config,
                 frozenset(scan.manifests),
                 _object_aliases(project),
+                lambda d: scan.manifest_data(d, "Cargo.toml") is not None,
             )
             if scan is not None and sources
             else None
@@ -183,6 +184,7 @@ def _assign(project: Project) -> dict[str, Assignment]:
     out: dict[str, Assignment] = {}
     forced = config.loader
     by_module: dict[str | None, list[LoaderUse]] | None = None
+    outside: list[LoaderUse] | None = None
     for path in sources:
         found = _closest(path, uses[path]) + _c_uses(project, path)
         if not found and index is not None:
@@ -191,8 +193,14 @@ def _assign(project: Project) -> dict[str, Assignment]:
             module = index.module_of(path)
             if module is not None:
                 found = _module_default(by_module.get(module, []))
+                if not found and by_module.get(module):
+                    found = _unnamed_default(project, index, module, by_module[module])
                 if not by_module.get(module):
                     found = _inherited_default(project, module, by_module)
+            else:
+                if outside is None:  # the same for every such source: once per run
+                    outside = _project_default(index, by_module)
+                found = outside
         configured = forced or _configured(path, project)
         if configured:
             version = _version(project, configured, found)
@@ -289,19 +297,57 @@ def _module_default(uses: list[LoaderUse]) -> list[LoaderUse]:
     return [replace(u, certain=False) for u in uses[:4]]
 
 
+def _unnamed_default(
+    project: Project, index: _Index, module: str, uses: list[LoaderUse]
+) -> list[LoaderUse]:
+    """For a BPF source no loader names, in a module whose loaders use several libraries:
+    those of its loaders that reach no source of the run (a run-time path, bytes from another
+    package), if they are all of one library. A loader that opens a source of its own (a C
+    skeleton loader, a bpf2go line) says nothing about the others."""
+    memo = project.memo.setdefault("loader-unnamed-default", {})
+    assert isinstance(memo, dict)
+    found = memo.get(module)
+    if found is None:
+        unnamed = [u for u in uses if u.value not in _C_LOADER_VALUES and not index.links(u)]
+        found = memo[module] = _module_default(unnamed)
+    return found
+
+
+# The values of the uses _uses_by_module makes of C loader files, each linked to a source.
+_C_LOADER_VALUES = frozenset({"C libbpf loader", "C++ libbpf loader"})
+
+
+def _project_default(
+    index: _Index, by_module: dict[str | None, list[LoaderUse]]
+) -> list[LoaderUse]:
+    """For a BPF source no loader names and no go.mod or Cargo.toml is above: a GOPATH-era
+    project (the repository is the package tree, `vendor/` beside it), or BPF C beside the
+    module that loads it (`bpf/` next to `agent/go.mod`). The project's loaders that reach
+    no source of the run (their object's name comes from elsewhere: a run-time path, a build
+    that renames it) stand for it as a module's do, when they are all of one library and no
+    loader of the project is libbpf itself (a C loader may well be the one that opens it).
+    A loader that names its own source says nothing about the others; only Go loaders count
+    (a Go package's objects are found at run time; a script's BCC text is no evidence)."""
+    uses = [u for found in by_module.values() for u in found]
+    if any(u.kind == LIBBPF for u in uses):
+        return []
+    return _module_default([u for u in uses if u.path.endswith(".go") and not index.links(u)])
+
+
 def _inherited_default(
     project: Project, module: str, by_module: dict[str | None, list[LoaderUse]]
 ) -> list[LoaderUse]:
     """For a BPF source no loader names, in a crate or Go module with no loader of its own
     (a workspace's integration tests, loaded through another crate of it): the uses of the
-    project's crates it depends on by path, transitively, and its own manifest's direct
-    dependencies on a loader library (as evidence of that library); like `_module_default`,
-    only when they are all of one library, and uncertain."""
+    project's crates it depends on by path and of the Go modules its go.mod replaces with a
+    directory of the project (`replace example.com/lib => ../lib`), transitively, and its own
+    manifest's direct dependencies on a loader library (as evidence of that library); like
+    `_module_default`, only when they are all of one library, and uncertain."""
     memo = project.memo.setdefault("loader-inherited", {})
     assert isinstance(memo, dict)
     found = memo.get(module)
     if found is None:
-        from secl.loaders.manifests import cargo_path_dependencies
+        from secl.loaders.manifests import cargo_path_dependencies, go_path_dependencies
 
         manifests = _manifests(project)
         root = os.path.abspath(project.root)
@@ -309,6 +355,10 @@ def _inherited_default(
             u
             for crate in cargo_path_dependencies(manifests.cargo, module, root)
             for u in by_module.get(crate, [])
+        ] + [
+            u
+            for dependency in go_path_dependencies(manifests.go, module, root)
+            for u in by_module.get(dependency, [])
         ]
         found = memo[module] = _module_default(uses + manifests.evidence(module, root))
     return found
@@ -316,6 +366,8 @@ def _inherited_default(
 
 TYPE_CHECKING = False  # the loader scan's module is not needed to judge sources
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from secl.loaders.discover import LoaderScan
 
 
@@ -337,6 +389,7 @@ class _Manifests:
     def __init__(self, scan: LoaderScan | None) -> None:
         self._scan = scan
         self.cargo = _CargoManifests(self)
+        self.go = _GoManifests(self)
         self._evidence: dict[str, list[LoaderUse]] = {}
 
     def read(self, directory: str, name: str) -> tuple[str, bytes] | None:
@@ -407,6 +460,21 @@ class _CargoManifests:
         if found is None:
             raise KeyError(directory)
         return found
+
+    def __contains__(self, directory: object) -> bool:
+        return isinstance(directory, str) and self.get(directory) is not None
+
+
+class _GoManifests:
+    """go.mod bytes by absolute directory (what secl.loaders.manifests.go_path_dependencies
+    reads), each read on first access."""
+
+    def __init__(self, files: _Manifests) -> None:
+        self._files = files
+
+    def get(self, directory: str) -> bytes | None:
+        found = self._files.read(directory, "go.mod")
+        return None if found is None else found[1]
 
     def __contains__(self, directory: object) -> bool:
         return isinstance(directory, str) and self.get(directory) is not None
@@ -520,13 +588,19 @@ class _Index:
         config: object,
         modules: frozenset[str] = frozenset(),
         objects: dict[str, str] | None = None,
+        is_crate: Callable[[str], bool] | None = None,
     ) -> None:
         self._root = root
+        self._is_crate = is_crate or (lambda _directory: False)
         self._objects = objects or {}  # compiled objects (absolute) -> what stands for them
         self._modules = modules  # directories holding a go.mod, Cargo.toml or Cargo.lock
         self._module_cache: dict[str, str | None] = {}
         self._loader_dirs: dict[str, str] = {}
         self._absolute = {os.path.abspath(p): p for p in sources}
+        # modules with loader code of their own (Go, Rust, Python or build files)
+        self._loader_modules = {
+            self._module_of(self._here(u.path)) for lf in files for u in lf.uses
+        }
         self._dir_of = {p: os.path.dirname(a) for a, p in self._absolute.items()}
         self._by_name: dict[str, list[str]] = {}
         self._by_stem: dict[str, list[str]] = {}
@@ -534,18 +608,33 @@ class _Index:
             self._by_name.setdefault(os.path.basename(p), []).append(p)
             for name in skeleton_names(p, config):  # type: ignore[arg-type]
                 self._by_stem.setdefault(name, []).append(p)
-        # bpf2go identifier (and output stem) -> the sources its go:generate line names
+        # bpf2go identifier (and output stem) -> the sources its go:generate line names, per
+        # directory the generated files are written to: an identifier is a name in one Go
+        # package (cmd/bpf2go writes `<stem>_<target>.go/.o` and `load<Ident>()` into the
+        # package directory, or -output-dir), and many packages reuse `bpf`.
         self._idents: dict[str, set[str]] = {}
+        self._ident_dirs: dict[tuple[str, str], set[str]] = {}
         for lf in files:
             for use in lf.uses:
                 if use.idents and use.sources:
                     linked = {p for s in use.sources for p in self.source(use, s)}
+                    here = self._here(use.path)
+                    homes = {here} | {
+                        os.path.dirname(os.path.normpath(os.path.join(here, o)))
+                        for o in use.objects
+                    }
                     for ident in use.idents:
-                        self._idents.setdefault(ident, set()).update(linked)
-                        self._idents.setdefault(ident.lower(), set()).update(linked)
+                        for name in (ident, ident.lower()):
+                            self._idents.setdefault(name, set()).update(linked)
+                            for home in homes:
+                                self._ident_dirs.setdefault((home, name), set()).update(linked)
+        self._ident_homes: dict[str, set[str]] = {}
+        for home, name in self._ident_dirs:
+            self._ident_homes.setdefault(name, set()).add(home)
         # (module, skeleton or object name) -> what a build use of that module makes it from
         # (SkeletonBuilder::source, bpf2go), whether or not that source is in this run
         self._produced: dict[tuple[str | None, str], set[str]] = {}
+        self._produced_at: dict[str, set[str]] = {}  # the same, by the object's own path
         for lf in files:
             for use in lf.uses:
                 if use.sources and (use.skeletons or use.objects):
@@ -553,6 +642,9 @@ class _Index:
                     made = {self._written(use, s) for s in use.sources}
                     for name in use.skeletons + use.objects:
                         self._produced.setdefault((module, name), set()).update(made)
+                    for name in use.objects:  # bpf2go writes them beside its go:generate line
+                        at = os.path.normpath(os.path.join(self._here(use.path), name))
+                        self._produced_at.setdefault(at, set()).update(made)
 
     def _here(self, path: str) -> str:
         """The absolute directory of a loader file (asked for every use it links)."""
@@ -605,15 +697,22 @@ class _Index:
         for source in use.sources:
             found.update(dict.fromkeys(self.source(use, source), True))
         for ident in use.idents:
-            found.update(dict.fromkeys(self._idents.get(ident, ()), True))
+            found.update(dict.fromkeys(self._ident_sources(use, ident), True))
         if use.sources:
             # The object and skeleton names of a use that names its sources are what those
             # sources build (SkeletonBuilder, bpf2go): not other sources of the same name.
             return found
         module = self._module_of(self._here(use.path))
         for name in use.objects + use.skeletons:
-            made = self._produced.get((module, name)) or self._produced.get(
-                (module, os.path.basename(name))
+            made = (
+                self._produced_at.get(os.path.normpath(os.path.join(self._here(use.path), name)))
+                if name in use.objects
+                else None
+            )
+            made = (
+                made
+                or self._produced.get((module, name))
+                or self._produced.get((module, os.path.basename(name)))
             )
             if made is not None:
                 # this module's build says what the name is made from: that, or nothing
@@ -629,6 +728,16 @@ class _Index:
                 for path in fuzzy:
                     found.setdefault(path, False)
         return found
+
+    def _ident_sources(self, use: LoaderUse, ident: str) -> set[str]:
+        """The sources bpf2go identifier `ident` is generated from, as `use` sees it: those
+        of its own directory's go:generate lines; with none there, those of the one directory
+        that has the identifier, if only one does (a generated file copied elsewhere)."""
+        found = self._ident_dirs.get((self._here(use.path), ident))
+        if found is not None:
+            return found
+        homes = self._ident_homes.get(ident, ())
+        return self._idents.get(ident, set()) if len(homes) == 1 else set()
 
     def _written(self, use: LoaderUse, source: str) -> str:
         """The absolute path a source path as written means (relative to the file)."""
@@ -651,12 +760,14 @@ class _Index:
         name = os.path.basename(obj)
         m = _BPF2GO_OBJECT.match(name)
         if m is not None and m.group(1) in self._idents:
-            return sorted(self._idents[m.group(1)])
+            return sorted(self._ident_sources(use, m.group(1)))
         for suffix in (".bpf.o", ".o"):
             if name.endswith(suffix):
                 name = name[: -len(suffix)]
                 break
-        return self._near(use, self._by_stem.get(name, []))
+        # the stems are kept as skeleton names (secl.pairing.skeleton_names: `\W` -> `_`):
+        # `straceback-main-bpf.o` is built from `straceback-main-bpf.c`
+        return self._near(use, self._by_stem.get(re.sub(r"\W", "_", name), []))
 
     def _near(self, use: LoaderUse, candidates: list[str]) -> list[str]:
         """Of the sources a name may mean, those in the loader's own Go module or crate (the
@@ -667,12 +778,16 @@ class _Index:
         module = self._module_of(here)
         if module is not None:
             # A source inside another module is that module's (a monorepo of crates); one in
-            # no module, or in an enclosing one (a workspace), may be this loader's.
+            # no module, or in an enclosing one (a workspace), may be this loader's, and so
+            # may one in a Go module without loader code (`bpf/go.mod` written only to keep
+            # the go tool out of a directory of C); a crate's are its own or its path
+            # dependencies' (_inherited_default).
             candidates = [
                 p for p in candidates
                 if (theirs := self._module_of(self._directory(p))) is None
                 or module == theirs
                 or module.startswith(theirs + os.sep)
+                or (theirs not in self._loader_modules and not self._is_crate(theirs))
             ]  # fmt: skip
         if len(candidates) <= 1:
             return list(candidates)

@@ -11,13 +11,13 @@ import os
 import re
 from dataclasses import dataclass
 
-from secl.loaders import AYA, CILIUM, LIBBPF_RS, LIBBPFGO, OTHER
+from secl.loaders import AYA, CILIUM, GOBPF, LIBBPF_RS, LIBBPFGO, OTHER
 
 # Crates whose direct dependency says which library a crate loads its objects with
 # (libbpf-cargo builds libbpf-rs skeletons: a build-dependency).
 # redbpf reads objects with its own ELF parser (secl.loaders.rust `_redbpf`): `other`.
 LOADER_CRATES = {"aya": AYA, "libbpf-rs": LIBBPF_RS, "libbpf-cargo": LIBBPF_RS, "redbpf": OTHER}
-# Go modules, the same: cilium/ebpf, libbpfgo, and ebpf-manager (its names and forks, and
+# Go modules, the same: cilium/ebpf, libbpfgo, gobpf, and ebpf-manager (its names and forks, and
 # DataDog's cilium/ebpf fork that held its first manager package), which loads with
 # cilium/ebpf (secl.loaders.golang EBPF_MANAGER_MODULES).
 LOADER_MODULES = {
@@ -27,6 +27,10 @@ LOADER_MODULES = {
     "github.com/gojue/ebpfmanager": CILIUM,
     "github.com/ehids/ebpfmanager": CILIUM,
     "github.com/DataDog/ebpf": CILIUM,
+    # gobpf (its elf and bcc packages): neither reads names by libbpf's table.
+    "github.com/iovisor/gobpf": GOBPF,
+    # dropbox/goebpf reads objects with an ELF reader of its own (loader.go LoadElf()).
+    "github.com/dropbox/goebpf": OTHER,
 }
 
 _DEPENDENCY_TABLES = ("dependencies", "dev-dependencies", "build-dependencies")
@@ -200,11 +204,10 @@ def cargo_loader_dependencies(
 _GO_COMMENT = re.compile(r"//(.*)")
 
 
-def go_direct_requires(data: bytes) -> list[str]:
-    """Module paths a go.mod requires directly: every `require` line or block entry whose
-    comment does not mark it indirect (golang.org/x/mod modfile/rule.go: isIndirect(), the
-    comment is `// indirect` or starts with `// indirect;`)."""
-    out: list[str] = []
+def _go_directives(data: bytes, verb: str) -> list[tuple[list[str], list[str]]]:
+    """(words, comment words) of every `verb` line and `verb ( ... )` block entry of a
+    go.mod (golang.org/x/mod modfile/read.go: a block is the verb and `(` on one line)."""
+    out: list[tuple[list[str], list[str]]] = []
     block = False
     for raw in data.decode("utf-8", "replace").splitlines():
         m = _GO_COMMENT.search(raw)
@@ -216,19 +219,77 @@ def go_direct_requires(data: bytes) -> list[str]:
                 continue
             entry = line
         else:
-            verb, _, rest = line.partition(" ")
-            if verb == "require(" or (verb == "require" and rest.strip() == "("):
+            first, _, rest = line.partition(" ")
+            if first == verb + "(" or (first == verb and rest.strip() == "("):
                 block = True
                 continue
-            if verb != "require":
+            if first != verb:
                 continue
             entry = rest.strip()
-        words = entry.split()
+        if entry:
+            out.append((entry.split(), comment))
+    return out
+
+
+def go_direct_requires(data: bytes) -> list[str]:
+    """Module paths a go.mod requires directly: every `require` line or block entry whose
+    comment does not mark it indirect (golang.org/x/mod modfile/rule.go: isIndirect(), the
+    comment is `// indirect` or starts with `// indirect;`)."""
+    out: list[str] = []
+    for words, comment in _go_directives(data, "require"):
         indirect = (len(comment) == 1 and comment[0] == "indirect") or (
             len(comment) > 1 and comment[0] == "indirect;"
         )
         if len(words) >= 2 and not indirect:
             out.append(words[0].strip('"`'))
+    return out
+
+
+def go_local_replacements(data: bytes) -> list[str]:
+    """The directories (as written, relative to the go.mod) that `replace` directives put in
+    place of modules the go.mod requires, directly or not: `replace example.com/lib =>
+    ../lib`, `replace example.com/lib v1.2.0 => ./lib`. golang.org/x/mod modfile/rule.go
+    parseReplace(): the target is a directory when it is a path (IsDirectoryPath: `./`,
+    `../`, absolute) and then has no version; a replacement of a module nothing requires
+    changes nothing (cmd/go builds the graph from the requirements). IsDirectoryPath takes
+    Unix and Windows spellings alike (`..\\lib`); a drive letter (`C:`) is outside any
+    project and left out."""
+    required = {w[0].strip('"`') for w, _ in _go_directives(data, "require") if len(w) >= 2}
+    out: list[str] = []
+    for words, _ in _go_directives(data, "replace"):
+        if "=>" not in words:
+            continue
+        arrow = words.index("=>")
+        old, new = words[:arrow], words[arrow + 1 :]
+        if not old or len(new) != 1 or old[0].strip('"`') not in required:
+            continue
+        target = new[0].strip('"`')
+        if target.startswith(("./", "../", "/", ".\\", "..\\", "\\")):
+            out.append(target.replace("\\", "/"))
+    return out
+
+
+def go_path_dependencies(manifests: dict[str, bytes], module: str, root: str) -> list[str]:
+    """The module directories (absolute) `module` uses through local `replace` directives,
+    directly or through theirs, that are in `manifests` (go.mod bytes by absolute directory)
+    under `root`; nearest first, each once, never `module` itself: the Go counterpart of
+    `cargo_path_dependencies`."""
+    out: list[str] = []
+    seen = {module}
+    todo = [module]
+    prefix = root.rstrip(os.sep) + os.sep
+    while todo:
+        directory = todo.pop(0)
+        data = manifests.get(directory)
+        if data is None:
+            continue
+        for target in go_local_replacements(data):
+            found = os.path.normpath(os.path.join(directory, target))
+            inside = found == root or found.startswith(prefix)
+            if inside and found not in seen and found in manifests:
+                seen.add(found)
+                out.append(found)
+                todo.append(found)
     return out
 
 

@@ -7,7 +7,7 @@ from textwrap import dedent
 
 import pytest
 
-from secl.loaders import CILIUM, GOBPF, LIBBPF, LIBBPFGO, FileLoaders, LoaderUse
+from secl.loaders import CILIUM, GOBPF, LIBBPF, LIBBPFGO, OTHER, FileLoaders, LoaderUse
 from secl.loaders.golang import extract_go, go_mod_versions, is_go_loader
 from secl.parse.loader import LoaderFact, ObjectRef, ProgramRef
 
@@ -145,6 +145,40 @@ def test_bpf2go_command_alias_and_go_generate_variables() -> None:
     assert unknown.sources == () and unknown.idents == ("x",) and not unknown.certain
 
 
+def test_bpf2go_named_by_an_environment_variable() -> None:
+    """`$BPF2GO` is the bpf2go binary a Makefile exports to go generate: bpf2go's arguments
+    follow it; a variable of another name is not taken for bpf2go."""
+    found = go(
+        """\
+        package probe
+
+        //go:generate $BPF2GO -cc $BPF_CLANG -cflags $BPF_CFLAGS -target amd64 bpf ../bpf/t.c -- -I../bpf
+        //go:generate ${GO_BPF2GO} -target bpfel Other ../bpf/o.c
+        //go:generate $TOOL -target bpfel nope ../bpf/n.c
+        """
+    )
+    first, second = found.uses
+    assert first.kind == CILIUM and first.sources == ("../bpf/t.c",) and first.idents == ("bpf",)
+    assert first.objects == ("bpf_x86_bpfel.o", "bpf_bpfel_x86.o") and first.certain
+    assert second.idents == ("Other",) and second.sources == ("../bpf/o.c",)
+    # a file holding nothing else is still read (the upper-case name is a prefilter hint)
+    assert is_go_loader(b"package p\n\n//go:generate $BPF2GO x x.c\n")
+
+
+def test_bpf2go_flag_from_the_environment_before_more_flags() -> None:
+    """`"$BPF_STRIP_FLAG"` expands to `-no-strip` or `-strip=...`: a flag, since more flags
+    follow it; the identifier and source come after."""
+    use = bpf2go(
+        '//go:generate go run -mod=mod github.com/cilium/ebpf/cmd/bpf2go -cc "$BPF_CLANG" '
+        '"$BPF_STRIP_FLAG" -cflags "$BPF_CFLAGS" -target "$BPF_TARGET" -type ev bpf kern/t.c '
+        "-- -I./headers"
+    )
+    assert use.idents == ("bpf",) and use.sources == ("kern/t.c",) and use.certain
+    assert use.objects == ()  # the targets come from the environment
+    last = bpf2go('//go:generate bpf2go -cc clang "$IDENT" probe.c')
+    assert last.idents == () and last.sources == ("probe.c",) and not last.certain
+
+
 def test_go_generate_must_start_the_line() -> None:
     found = go("package probe\n\n  //go:generate bpf2go probe probe.c\n")
     assert found.uses == []
@@ -236,6 +270,40 @@ def test_load_collection_spec_from_constant_path() -> None:
     use = only_use(found)  # NewCollection of a spec loaded here adds no second use
     assert use.objects == ("build/probe.o",)
     assert use.value == "LoadCollectionSpec build/probe.o"
+
+
+def test_load_collection_spec_from_a_reader_over_an_asset() -> None:
+    """`assets.Asset("probe.o")` of go-bindata (another package): the `.o` name that flows
+    into the reader is the object; a reader of unknown bytes names none."""
+    found = go(
+        """\
+        package main
+
+        import (
+            "bytes"
+
+            "github.com/cilium/ebpf"
+            "example.com/x/assets"
+        )
+
+        func load(debug bool) {
+            name := "probe.o"
+            if debug {
+                name = "probe-debug.o"
+            }
+            buf, _ := assets.Asset(name)
+            ebpf.LoadCollectionSpecFromReader(bytes.NewReader(buf))
+        }
+
+        func other(buf []byte) {
+            ebpf.LoadCollectionSpecFromReader(bytes.NewReader(buf))
+        }
+        """
+    )
+    named, unknown = found.uses
+    assert named.kind == CILIUM and named.objects == ("probe-debug.o", "probe.o")
+    assert named.certain and named.idents == ()
+    assert unknown.objects == () and not unknown.certain
 
 
 def test_new_collection_of_unknown_spec_and_bpf2go_objects_calls() -> None:
@@ -455,6 +523,35 @@ def test_new_module_args_and_buffers() -> None:
     assert c.objects == ("build/embedded.bpf.o", "named.bpf.o")
 
 
+def test_libbpfgo_open_through_a_wrapper_of_the_same_name() -> None:
+    """An interface kept for mocks wraps libbpfgo's `NewModuleFromBufferArgs`: the argument's
+    type (libbpfgo's NewModuleArgs) says which library opens it; a look-alike with another
+    argument type is nothing."""
+    found = libbpfgo(
+        """\
+        type impl interface {
+            NewModuleFromBufferArgs(*bpf.NewModuleArgs) (*bpf.Module, error)
+        }
+
+        type recorder struct{ impl }
+
+        func (r *recorder) load(obj []byte) {
+            r.NewModuleFromBufferArgs(&bpf.NewModuleArgs{
+                BPFObjBuff: obj,
+                BPFObjName: "recorder.bpf.o",
+            })
+            r.NewModuleFromFileArgs(bpf.NewModuleArgs{BPFObjPath: "other.bpf.o"})
+            r.NewModuleFromBufferArgs(&options{Name: "fake.bpf.o"})
+            r.NewModuleFromFileArgs(other.NewModuleArgs{BPFObjPath: "fake2.bpf.o"})
+        }
+        """
+    )
+    assert [(u.kind, u.objects) for u in found.uses] == [
+        (LIBBPFGO, ("recorder.bpf.o",)),
+        (LIBBPFGO, ("other.bpf.o",)),
+    ]
+
+
 def test_embed_fs_read_file_and_os_read_file() -> None:
     found = libbpfgo(
         """\
@@ -488,6 +585,26 @@ def test_unknown_object_is_still_a_use() -> None:
     use = only_use(found)
     assert use.kind == LIBBPFGO and use.objects == () and not use.certain
     assert use.value == "NewModuleFromFile ?"
+
+
+def test_libbpfgo_under_its_old_import_path() -> None:
+    """libbpfgo lived in tracee's repository before its own: the same library."""
+    found = go(
+        """\
+        package main
+
+        import bpf "github.com/aquasecurity/tracee/libbpfgo"
+
+        func main() {
+            m, _ := bpf.NewModuleFromFile("hello.bpf.o")
+            p, _ := m.GetProgram("hello")
+            p.AttachKprobeOffset(0xffffffff81000000)
+        }
+        """
+    )
+    use = only_use(found)
+    assert use.kind == LIBBPFGO and use.objects == ("hello.bpf.o",)
+    assert [f.kind for f in facts(found, "attach-address")] == ["attach-address"]
 
 
 def test_dot_import_of_libbpfgo() -> None:
@@ -950,6 +1067,63 @@ def test_gobpf_bcc_sources_and_elf_objects() -> None:
     assert d.objects == ("legacy.o",)
     assert e.objects == ("build/x.o",)
     assert found.facts is None
+
+
+def test_gobpf_elf_reader_over_a_bindata_asset() -> None:
+    """go-bindata's `Asset("x.o")` is a call the evaluator cannot follow: the `.o` names that
+    flow into gobpf's reader are still the objects it opens."""
+    found = go(
+        """\
+        package tracer
+
+        import (
+            "bytes"
+
+            bpflib "github.com/iovisor/gobpf/elf"
+        )
+
+        func open(withGuess bool) *bpflib.Module {
+            name := "trace-main.o"
+            if withGuess {
+                name = "trace-guess.o"
+            }
+            buf, _ := Asset(name)
+            return bpflib.NewModuleFromReader(bytes.NewReader(buf))
+        }
+
+        func unknown(buf []byte) *bpflib.Module {
+            return bpflib.NewModuleFromReader(bytes.NewReader(buf))
+        }
+        """
+    )
+    named, unknown = found.uses
+    assert named.kind == GOBPF and named.objects == ("trace-guess.o", "trace-main.o")
+    assert named.certain
+    assert unknown.objects == () and not unknown.certain
+
+
+def test_dropbox_goebpf_load_elf_is_another_loader() -> None:
+    """goebpf reads the object with its own ELF reader: kind `other`; `LoadElf` of a file
+    that does not import goebpf is nothing."""
+    found = go(
+        """\
+        package kexec
+
+        import "github.com/dropbox/goebpf"
+
+        func load(name string) {
+            bpf := goebpf.NewDefaultEbpfSystem()
+            bpf.LoadElf("ebpf/kprobe.o")
+            bpf.LoadElf(name)
+        }
+        """
+    )
+    named, unknown = found.uses
+    assert named.kind == OTHER and named.objects == ("ebpf/kprobe.o",) and named.certain
+    assert named.value == "goebpf LoadElf ebpf/kprobe.o"
+    assert unknown.objects == () and not unknown.certain
+    other = go(CILIUM_HEADER + 'func f(s sys) { s.LoadElf("x.o") }\n')
+    assert other.uses == []
 
 
 # -- bad input -------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from secl.loaders.manifests import (
     dependency_offset,
     go_direct_requires,
     go_loader_requires,
+    go_local_replacements,
+    go_path_dependencies,
     workspace_root,
 )
 
@@ -145,6 +147,41 @@ def test_go_direct_requires_leave_indirect_ones_out() -> None:
     assert go_loader_requires(b"module x\nrequire(\ngithub.com/aquasecurity/libbpfgo v1\n)\n") == [
         ("github.com/aquasecurity/libbpfgo", LIBBPFGO)
     ]
+
+
+def test_go_local_replacements_of_required_modules_only() -> None:
+    data = b"""module example.com/app
+
+require (
+\texample.com/lib v0.0.0
+\texample.com/other v1.0.0 // indirect
+\texample.com/fork v1.0.0
+)
+
+replace example.com/lib => ../lib
+replace (
+\texample.com/other v1.0.0 => ./other // a comment
+\texample.com/unrequired => ../unrequired
+\texample.com/fork v1.0.0 => example.com/elsewhere v1.1.0
+\t"example.com/lib" v9 => ./never
+)
+"""
+    # a module nothing requires is not replaced; a module path is no directory
+    assert go_local_replacements(data) == ["../lib", "./other", "./never"]
+
+
+def test_go_path_dependencies_are_transitive_and_stay_in_the_project() -> None:
+    manifests = {
+        at("examples"): b"module e\nrequire example.com/app v0.0.0\n"
+        b"replace example.com/app => ../\n",
+        ROOT: b"module example.com/app\nrequire example.com/lib v0.0.0\n"
+        b"replace example.com/lib => ./lib\n",
+        at("lib"): b"module example.com/lib\nrequire example.com/out v0.0.0\n"
+        b"replace example.com/out => ../../out\n",
+        os.path.dirname(os.path.dirname(ROOT)) + os.sep + "out": b"module example.com/out\n",
+    }
+    assert go_path_dependencies(manifests, at("examples"), ROOT) == [ROOT, at("lib")]
+    assert go_path_dependencies(manifests, at("lib"), ROOT) == []
 
 
 @pytest.mark.parametrize(
