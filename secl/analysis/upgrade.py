@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from secl.analysis.builds import linked_skeletons, loader_defines
-from secl.analysis.links import LinkedFact, Linker, link_facts
+from secl.analysis.links import LinkedFact, Linker, link_facts, name_sources, open_state
 from secl.analysis.loaders import all_libbpf, assignment, file_named_sources, named_sources
 from secl.analysis.project import Project
 from secl.facts import SectionSite, Span
@@ -956,11 +956,14 @@ def _loaders(project: Project) -> list[LoaderFacts]:
         defines = loader_defines(project, path) if _BUILD_NAMED.search(data) else None
         out.append(project.loader_facts(path, defines))
     if project.loader_scan is not None:
-        # Go and Rust loaders built on libbpf (libbpfgo, libbpf-rs) give the same facts.
+        # Go and Rust loaders built on libbpf (libbpfgo, libbpf-rs) give the same facts; so
+        # does a file that opens nothing and works on a module handed to it (its facts are
+        # libbpfgo's or libbpf-rs's own calls).
         out.extend(
             lf.facts
             for lf in project.loader_scan.files
-            if lf.facts is not None and any(u.kind in LIBBPF_FAMILY for u in lf.uses)
+            if lf.facts is not None
+            and (not lf.uses or any(u.kind in LIBBPF_FAMILY for u in lf.uses))
         )
     return out
 
@@ -1068,6 +1071,8 @@ def _analyse(project: Project) -> UpgradeAnalysis:
         named_sources(project),
         file_named_sources(project),
         linked=linked_skeletons(project, bpf_paths),
+        name_candidates=name_sources(project),
+        opens=open_state(project.loader_scan.files) if project.loader_scan is not None else {},
     )
     linked = link_facts(linker, loaders)
     handlers = []
@@ -1080,9 +1085,11 @@ def _analyse(project: Project) -> UpgradeAnalysis:
     sources: dict[str, _BpfSource] = {}
     programs: list[Program] = []
     ambiguous: dict[int, list[LinkedFact]] = {}
+    by_name: dict[int, frozenset[LoaderFact]] = {}  # facts linked by program name alone
     for site, section in family:
         all_facts = linked.get(site.key, [])
         facts = tuple(lf.fact for lf in all_facts if not lf.ambiguous)
+        named = frozenset(lf.fact for lf in all_facts if lf.by_name and not lf.ambiguous)
         sleepable = any(f.kind == "sleepable" for f in facts)
         decision = upgrade_decision(section, sleepable=sleepable)
         group = _group(decision)
@@ -1104,6 +1111,8 @@ def _analyse(project: Project) -> UpgradeAnalysis:
                 _taken_over(site, section, facts, handlers),
             )
         )
+        if named:
+            by_name[len(programs) - 1] = named
         if any(lf.ambiguous for lf in all_facts):
             ambiguous[len(programs) - 1] = [lf for lf in all_facts if lf.ambiguous]
     for i, proof in _scenarios(programs).items():
@@ -1124,7 +1133,7 @@ def _analyse(project: Project) -> UpgradeAnalysis:
             reason=p.decision.reason,
             needs_single=bool(codes),
             codes=codes,
-            evidence=_evidence(p.facts),
+            evidence=_evidence(p.facts, by_name.get(index, frozenset())),
         )
         if p.site.path not in project.reported:
             continue
@@ -1142,7 +1151,9 @@ def _analyse(project: Project) -> UpgradeAnalysis:
     return UpgradeAnalysis(info, findings, programs)
 
 
-def _evidence(facts: tuple[LoaderFact, ...]) -> tuple[Evidence, ...]:
+def _evidence(
+    facts: tuple[LoaderFact, ...], by_name: frozenset[LoaderFact] = frozenset()
+) -> tuple[Evidence, ...]:
     out = []
     seen = set()
     # Certain facts first: the same fact found both ways is listed once, as certain.
@@ -1151,10 +1162,12 @@ def _evidence(facts: tuple[LoaderFact, ...]) -> tuple[Evidence, ...]:
         if key in seen:
             continue
         seen.add(key)
-        out.append(Evidence(f.kind, f.path, f.span, f.value, f.certain))
+        out.append(Evidence(f.kind, f.path, f.span, f.value, f.certain, f in by_name))
         if f.kind == "attach":
             # The symbol an attach call names, for the runtime verifier to attach to.
-            out.extend(Evidence("attach-target", f.path, f.span, t) for t in f.targets)
+            out.extend(
+                Evidence("attach-target", f.path, f.span, t, True, f in by_name) for t in f.targets
+            )
     return tuple(out)
 
 
