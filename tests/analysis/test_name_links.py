@@ -164,7 +164,9 @@ def test_c_object_from_argv_with_the_name_in_two_sources_is_secl002(tmp_path):
 
 def test_a_source_of_another_library_does_not_make_the_name_ambiguous(tmp_path):
     # copy.bpf.c is built by bpf2go: cilium/ebpf loads it, a libbpf loader cannot mean it.
-    bpf2go = "package probes\n\n//go:generate go run github.com/cilium/ebpf/cmd/bpf2go copy copy.bpf.c\n"
+    bpf2go = (
+        "package probes\n\n//go:generate go run github.com/cilium/ebpf/cmd/bpf2go copy copy.bpf.c\n"
+    )
     root = write(
         tmp_path,
         {
