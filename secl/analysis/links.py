@@ -109,7 +109,7 @@ class Linker:
     # programs), see name_sources; and, per directory of non-C loaders (a Go package), the
     # objects its files open and whether one of its opens is unresolved (see open_state).
     name_candidates: Callable[[str], bool] | None = None
-    opens: dict[str, tuple[frozenset[str], bool]] = field(default_factory=dict)
+    opens: dict[str, tuple[frozenset[str], bool, bool]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for site in self.project.programs:
@@ -242,7 +242,9 @@ class Linker:
         the other files of its package (directory) open, else, when an open of the package
         is unresolved or the package opens nothing (the module comes from elsewhere), the
         sources that define a program `name`. (paths, linked by name)"""
-        objects, unresolved = self.opens.get(_directory(loader.path), (frozenset(), True))
+        objects, unresolved, known = self.opens.get(
+            _directory(loader.path), (frozenset(), True, False)
+        )
         paths = sorted(
             {
                 p
@@ -253,8 +255,8 @@ class Linker:
         )
         if paths:
             return paths, False
-        if not unresolved and objects:
-            return [], False  # every object of the package is known: none has it
+        if known and not unresolved:
+            return [], False  # every object the package opens is named: none has it
         found = sorted(self._named(name, ()))
         return found, bool(found)
 
@@ -263,18 +265,24 @@ def _directory(path: str) -> str:
     return os.path.dirname(os.path.abspath(path))
 
 
-def open_state(files: list[FileLoaders]) -> dict[str, tuple[frozenset[str], bool]]:
+def open_state(files: list[FileLoaders]) -> dict[str, tuple[frozenset[str], bool, bool]]:
     """Per directory of Go/Rust loader files: the objects their libbpf-family opens name,
-    and whether one of those opens names none (its object is not known)."""
-    out: dict[str, tuple[frozenset[str], bool]] = {}
+    whether one of those opens names nothing (its object is not known), and whether one
+    names something (an object, a source, a skeleton: known, even where no source of the
+    project answers to it)."""
+    out: dict[str, tuple[frozenset[str], bool, bool]] = {}
     for found in files:
         for use in found.uses:
             if use.kind not in LIBBPF_FAMILY:
                 continue
             directory = _directory(found.path)
-            objects, unresolved = out.get(directory, (frozenset(), False))
-            known = use.objects or use.sources or use.skeletons or use.idents
-            out[directory] = (objects | frozenset(use.objects), unresolved or not known)
+            objects, unresolved, known = out.get(directory, (frozenset(), False, False))
+            named = bool(use.objects or use.sources or use.skeletons or use.idents)
+            out[directory] = (
+                objects | frozenset(use.objects),
+                unresolved or not named,
+                known or named,
+            )
     return out
 
 

@@ -1559,6 +1559,11 @@ class _GoFile:
                 where = v[4] if len(v) > 4 else self
                 if v[1] != 0:  # offset 0: the multi path takes it
                     shown.append((v[1], where.path, where.positions.span(v[2], v[3])))
+            elif v[0] == "unknown" and len(v) > 3:
+                # What a caller in another file passes, unknown there: shown at that call.
+                where, start, end = v[3], v[1], v[2]
+                text = where.data[start:end].decode("utf-8", "replace")
+                shown.append((text, where.path, where.positions.span(start, end)))
             else:
                 shown.append((_text(arg), self.path, self.span(arg)))
         for value, path, span in dict.fromkeys(shown):
@@ -1828,13 +1833,13 @@ class _GoFile:
                 return self.eval(args[0], fn, 0, depth)
             if name in self.functions:
                 return self._returns(self.functions[name], index, depth) or unknown
+            ident = self._bpf2go_load(name)
+            if ident is not None and index == 0 and not args:
+                return frozenset({("bpf2go", ident)})
             if name not in _GO_PREDECLARED:
                 found = self._package_returns(name, False, index, depth)
                 if found is not None:
                     return found or unknown
-            ident = self._bpf2go_load(name)
-            if ident is not None and index == 0 and not args:
-                return frozenset({("bpf2go", ident)})
             return unknown
         if function.type != "selector_expression":
             return unknown
@@ -2201,7 +2206,11 @@ def _tag(owner: _GoFile, values: frozenset) -> frozenset:
     there, a number shown where it is written."""
     out = set()
     for v in values:
-        if (v[0] == "int" and len(v) == 4) or (v[0] == "lit" and len(v) == 5):
+        if (
+            (v[0] == "int" and len(v) == 4)
+            or (v[0] == "lit" and len(v) == 5)
+            or (v[0] == "unknown" and len(v) == 3)
+        ):
             out.add((*v, owner))
         else:
             out.add(v)

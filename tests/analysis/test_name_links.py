@@ -32,14 +32,17 @@ func Load(objPath string) error {
 	return err
 }
 """
+# The object's path is known only when the program runs.
 GO_MAIN = """package main
 
-import "example.com/t/loader"
+import (
+	"os"
 
-const objName = "tracer.bpf.o"
+	"example.com/t/loader"
+)
 
 func main() {
-	_ = loader.Load("./bpf/" + objName)
+	_ = loader.Load(os.Args[1])
 }
 """
 C_LOADER = """#include <stdlib.h>
