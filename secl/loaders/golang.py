@@ -11,8 +11,12 @@ demand, flow-insensitively (every value a variable is ever given counts):
   `os.ReadFile` / `ioutil.ReadFile`, readers over either (`bytes.NewReader`);
 * composite literals (`NewModuleArgs{BPFObjPath: ...}`, `range` over a slice or map literal,
   fields of anonymous structs), struct fields assigned anywhere in the file (`t.mod = ...`);
-* parameters, to the arguments every caller in the file passes; the returns of the file's own
-  functions.
+* parameters, to the arguments every caller in the file passes (a wrapper whose program comes
+  from its parameters is read once per call: each call's program gets that call's values);
+  the returns of the file's own functions;
+* the rest of the package, when the file needs it (`refine_packages`): names, functions,
+  methods and field stores declared in its other files, the calls there; for an exported
+  function of a libbpfgo loader, the calls `pkg.F(...)` of the module's other packages.
 
 Libraries (module paths as imported):
 
@@ -341,7 +345,9 @@ def refine_packages(files: list[FileLoaders], read: Callable[[str], bytes | None
             me = _GoFile(path, data)
             package = _package_files(directory, me, read, test)
             result = _run_in(me, package, {})
-            if me.wants_outside:
+            # The module's other packages are read for libbpf-family loaders only: what
+            # their callers pass decides SECL2xx evidence (cilium/ebpf never gets any).
+            if me.wants_outside and me._imports_libbpfgo():
                 outside = _module_callers(directory, me.wants_outside, read)
                 if outside:
                     me = _GoFile(path, data)
@@ -409,6 +415,10 @@ def _module_callers(
     rel = os.path.relpath(root, module_dir).replace(os.sep, "/")
     import_path = m.group(1).decode() + ("" if rel == "." else "/" + rel)
     quoted = b'"' + import_path.encode() + b'"'
+    # A file is parsed only if its bytes call one of the functions as `x.Name(`.
+    called = re.compile(
+        rb"\.[ \t]*(?:" + b"|".join(re.escape(n.encode()) for n in names) + rb")\s*\("
+    )
     out: dict[str, list[tuple[_GoFile, Node]]] = {}
     seen = 0
     for current, dirs, files in os.walk(module_dir):
@@ -428,7 +438,7 @@ def _module_callers(
                 return out
             path = os.path.join(current, name)
             data = read(path)
-            if data is None or quoted not in data:
+            if data is None or quoted not in data or called.search(data) is None:
                 continue
             shown = os.path.relpath(path)  # as the scan shows paths: relative inside the cwd
             caller = _GoFile(path if shown.startswith("..") else shown, data)
