@@ -1142,13 +1142,26 @@ def _analyse(project: Project) -> UpgradeAnalysis:
             single_fix(p, project, defines_by_path.get(p.site.path, {}), macros) if codes else None
         )
         for code, hit in hits.items():
-            findings.append(_finding(p, code, hit, fix if code.startswith("SECL2") else None))
+            finding = _finding(p, code, hit, fix if code.startswith("SECL2") else None)
+            if index in by_name and _uses(hit, by_name[index]):
+                note = (
+                    "the loader's object is not known: its evidence is tied to this program by "
+                    f"the name `{p.name}`, which no other source it may load defines"
+                )
+                finding = replace(finding, notes=(*finding.notes, note))
+            findings.append(finding)
         if index in ambiguous:
             note = _ambiguity_note(p, ambiguous[index], set(hits))
             if note is not None:
                 findings.append(note)
     findings.sort(key=lambda f: f.sort_key)
     return UpgradeAnalysis(info, findings, programs)
+
+
+def _uses(hit: Hit, facts: frozenset[LoaderFact]) -> bool:
+    """Whether one of the lines a finding shows is one of `facts`."""
+    shown = {(r.path, r.span) for r in hit.related}
+    return any((f.path, f.span) in shown for f in facts)
 
 
 def _evidence(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.analysis.test_loaders import codes, findings, inventory, write
+from tests.analysis.test_loaders import codes, findings, inventory, secl, write
 
 TRACER = (
     '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n'
@@ -153,6 +153,8 @@ def test_c_object_from_argv_links_by_program_name(tmp_path):
     assert "`off`" in finding["message"]
     offsets = [e for e in _evidence(root, "trace_open") if e["kind"] == "attach-offset"]
     assert [e["linked_by"] for e in offsets] == ["program-name"]
+    full = secl("check", "--no-cache", ".", cwd=root).stdout
+    assert "tied to this program by the name `trace_open`" in full
 
 
 def test_c_object_from_argv_with_the_name_in_two_sources_is_secl002(tmp_path):
