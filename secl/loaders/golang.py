@@ -336,14 +336,18 @@ def refine_packages(files: list[FileLoaders], read: Callable[[str], bytes | None
         if found.wants_package and found.path.endswith(".go"):
             wanted.setdefault(os.path.dirname(found.path), []).append(i)
     for directory, indexes in wanted.items():
+        # One reading of the directory for all its files (test files apart: their package
+        # holds more files, and what is worked out in one package is kept with its files).
+        parsed: dict[bool, dict[str, _GoFile]] = {False: {}, True: {}}
         for i in indexes:
             path = files[i].path
-            data = read(path)
+            test = path.endswith("_test.go")
+            me = parsed[test].get(path)
+            data = me.data if me is not None else read(path)
             if data is None:
                 continue
-            test = path.endswith("_test.go")
-            me = _GoFile(path, data)
-            package = _package_files(directory, me, read, test)
+            me = me or _GoFile(path, data)
+            package = _package_files(directory, me, read, test, parsed[test])
             result = _run_in(me, package, {})
             # The module's other packages are read for libbpf-family loaders only: what
             # their callers pass decides SECL2xx evidence (cilium/ebpf never gets any).
@@ -351,7 +355,7 @@ def refine_packages(files: list[FileLoaders], read: Callable[[str], bytes | None
                 outside = _module_callers(directory, me.wants_outside, read)
                 if outside:
                     me = _GoFile(path, data)
-                    package = _package_files(directory, me, read, test)
+                    package = _package_files(directory, me, read, test, {})
                     result = _run_in(me, package, outside)
             files[i] = result
 
@@ -370,11 +374,17 @@ def _run_in(me: _GoFile, package: list[_GoFile], outside: dict) -> FileLoaders:
 
 
 def _package_files(
-    directory: str, me: _GoFile, read: Callable[[str], bytes | None], test: bool
+    directory: str,
+    me: _GoFile,
+    read: Callable[[str], bytes | None],
+    test: bool,
+    parsed: dict[str, _GoFile],
 ) -> list[_GoFile]:
     """`me` and the other Go files of its directory in the same package (test files only
-    for a test file), parsed as far as their declarations."""
+    for a test file), parsed as far as their declarations; `parsed` keeps the files read
+    (path -> file) for the next file of the directory."""
     out = [me]
+    parsed[me.path] = me
     package = me._package_name()
     try:
         names = sorted(os.listdir(directory or "."))
@@ -384,10 +394,12 @@ def _package_files(
         path = os.path.join(directory, name) if directory else name
         if not name.endswith(".go") or path == me.path or (name.endswith("_test.go") and not test):
             continue
-        data = read(path)
-        if data is None:
-            continue
-        other = _GoFile(path, data)
+        other = parsed.get(path)
+        if other is None:
+            data = read(path)
+            if data is None:
+                continue
+            other = parsed[path] = _GoFile(path, data)
         if other._package_name() != package:
             continue
         other.prepare()
