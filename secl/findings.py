@@ -74,6 +74,9 @@ class Evidence:
     # False when the analysis could not tell whether it applies to the program (the order
     # of a store and the attach call, say): shown, never the reason for a finding.
     certain: bool = True
+    # True when the loader's object is not known and the fact was tied to the program by
+    # its name alone (secl.analysis.links): shown as `"linked_by": "program-name"`.
+    by_name: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,13 @@ A program reference whose skeleton the loader does not show (its type is a build
 nobody defines, an opaque or `void *` pointer) is linked by the program's name: to the one
 BPF source of the project that defines a program of that name.
 
+A loader whose object cannot be resolved (C: `bpf_object__open_file(path)` with `path` from
+argv; Go: `NewModuleFromFile(objPath)` with `objPath` a parameter no caller shows, or a module
+handed in from another package) is linked the same way, by program name, to the sources it
+could load (`name_sources`: libbpf-family, not vendored). A loader whose objects are all
+resolved is never linked by name: a program its objects lack is not the project's. Facts
+linked by name are marked (`LinkedFact.by_name`), and their evidence says so.
+
 When more than one source fits, the link is ambiguous: callers report SECL002 rather than
 guess.
 """
@@ -23,10 +30,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from secl.analysis.loaders import all_libbpf, assignment
 from secl.analysis.project import Project
 from secl.facts import SectionSite
+from secl.loaders import LIBBPF_FAMILY, FileLoaders
+from secl.loaders.discover import VENDOR_DIRS
 from secl.pairing import nearest
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, ProgramRef
 
@@ -40,6 +51,7 @@ class Resolution:
 
     sites: tuple[SectionSite, ...]
     ambiguous: tuple[str, ...] = ()
+    by_name: bool = False  # linked by the program's name alone: the object is not known
 
 
 def skeleton_name(path: str) -> str:
@@ -94,6 +106,11 @@ class Linker:
     _mapped: dict[str, list[str]] = field(default_factory=dict)
     _linked: dict[str, list[str]] = field(default_factory=dict)
     _by_program: dict[str, list[str]] = field(default_factory=dict)
+    # The BPF sources a loader with an unresolved object may mean (None: every source with
+    # programs), see name_sources; and, per directory of non-C loaders (a Go package), the
+    # objects its files open and whether one of its opens is unresolved (see open_state).
+    name_candidates: Callable[[str], bool] | None = None
+    opens: dict[str, tuple[frozenset[str], bool, bool]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for site in self.project.programs:
@@ -177,19 +194,29 @@ class Linker:
             )
             if ref.name is None:
                 return Resolution(())  # "every program of something": too vague to use
-            if not paths and loader.path.endswith(_C_FILES):
+            by_name = False
+            if not paths and not loader.path.endswith(_C_FILES):
+                paths, by_name = self._package_or_name(ref.name, loader)
+            elif not paths:
                 # Nothing the C file names has it: the one source of the project that
                 # defines a program of that name, or an ambiguity between several.
-                paths = sorted(self._by_program.get(ref.name, ()))
+                paths = sorted(self._named(ref.name, ()))
+                by_name = bool(paths)
             linked = False
         elif ref.owner.name is not None and (loader.path, ref.owner.name) in self.file_named:
             paths = [
                 p for p in self.file_named[(loader.path, ref.owner.name)] if p in self.programs
             ]
-            linked = False
+            linked = by_name = False
+        elif ref.owner.kind == "object" and ref.owner.name is None:
+            # An object opened from a path the loader does not show (C: from argv): the
+            # program's name is all there is to go by.
+            paths = sorted(self._named(ref.name, ())) if ref.name is not None else []
+            linked, by_name = False, True
         else:
             paths = self.sources(ref.owner, loader.path)
             linked = self.is_linked(ref.owner)
+            by_name = False
         if not paths:
             return Resolution(())
         sites = []
@@ -207,8 +234,77 @@ class Linker:
                 return Resolution(tuple(sites), tuple(holders))
             return Resolution(tuple(sites))
         if len(paths) > 1 and sites:
-            return Resolution(tuple(sites), tuple(paths))
-        return Resolution(tuple(sites))
+            return Resolution(tuple(sites), tuple(paths), by_name)
+        return Resolution(tuple(sites), (), by_name)
+
+    def _named(self, name: str, default: tuple = ()) -> list[str]:
+        """The sources defining a program `name` that a loader of unknown object may load."""
+        found = self._by_program.get(name, default)
+        keep = self.name_candidates
+        return [p for p in found if keep(p)] if keep is not None else list(found)
+
+    def _package_or_name(self, name: str, loader: LoaderFacts) -> tuple[list[str], bool]:
+        """A Go or Rust program reference whose module the file does not show: the objects
+        the other files of its package (directory) open, else, when an open of the package
+        is unresolved or the package opens nothing (the module comes from elsewhere), the
+        sources that define a program `name`. (paths, linked by name)"""
+        objects, unresolved, known = self.opens.get(
+            _directory(loader.path), (frozenset(), True, False)
+        )
+        paths = sorted(
+            {
+                p
+                for o in objects
+                for p in self.sources(ObjectRef("object", o))
+                if name in self.programs.get(p, {})
+            }
+        )
+        if paths:
+            return paths, False
+        if known and not unresolved:
+            return [], False  # every object the package opens is named: none has it
+        found = sorted(self._named(name, ()))
+        return found, bool(found)
+
+
+def _directory(path: str) -> str:
+    return os.path.dirname(os.path.abspath(path))
+
+
+def open_state(files: list[FileLoaders]) -> dict[str, tuple[frozenset[str], bool, bool]]:
+    """Per directory of Go/Rust loader files: the objects their libbpf-family opens name,
+    whether one of those opens names nothing (its object is not known), and whether one
+    names something (an object, a source, a skeleton: known, even where no source of the
+    project answers to it)."""
+    out: dict[str, tuple[frozenset[str], bool, bool]] = {}
+    for found in files:
+        for use in found.uses:
+            if use.kind not in LIBBPF_FAMILY:
+                continue
+            directory = _directory(found.path)
+            objects, unresolved, known = out.get(directory, (frozenset(), False, False))
+            named = bool(use.objects or use.sources or use.skeletons or use.idents)
+            out[directory] = (
+                objects | frozenset(use.objects),
+                unresolved or not named,
+                known or named,
+            )
+    return out
+
+
+def name_sources(project: Project) -> Callable[[str], bool]:
+    """Whether a loader with an unresolved object could load BPF source `path`: one judged
+    by a libbpf-family loader (a source cilium/ebpf or aya loads is none of a libbpf
+    loader's business), outside vendored directories (their loaders are not read either).
+    Asked only when a link by name is tried: the assignments are not computed otherwise."""
+
+    def could_load(path: str) -> bool:
+        parts = os.path.relpath(os.path.abspath(path), project.root).split(os.sep)
+        if any(p in VENDOR_DIRS for p in parts[:-1]):
+            return False
+        return all_libbpf(project) or assignment(project, path).libbpf_family
+
+    return could_load
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +313,7 @@ class LinkedFact:
 
     fact: LoaderFact
     ambiguous: tuple[str, ...] = ()  # the BPF sources it could mean, when more than one
+    by_name: bool = False  # tied by the program's name alone (Resolution.by_name)
 
 
 def link_facts(
@@ -234,5 +331,7 @@ def link_facts(
             if resolution is None:
                 resolution = cache[key] = linker.resolve(fact.program, loader)
             for site in resolution.sites:
-                out.setdefault(site.key, []).append(LinkedFact(fact, resolution.ambiguous))
+                out.setdefault(site.key, []).append(
+                    LinkedFact(fact, resolution.ambiguous, resolution.by_name)
+                )
     return out

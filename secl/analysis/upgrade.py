@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from secl.analysis.builds import linked_skeletons, loader_defines
-from secl.analysis.links import LinkedFact, Linker, link_facts
+from secl.analysis.links import LinkedFact, Linker, link_facts, name_sources, open_state
 from secl.analysis.loaders import all_libbpf, assignment, file_named_sources, named_sources
 from secl.analysis.project import Project
 from secl.facts import SectionSite, Span
@@ -987,11 +987,14 @@ def _loaders(project: Project) -> list[LoaderFacts]:
         defines = loader_defines(project, path) if _BUILD_NAMED.search(data) else None
         out.append(project.loader_facts(path, defines))
     if project.loader_scan is not None:
-        # Go and Rust loaders built on libbpf (libbpfgo, libbpf-rs) give the same facts.
+        # Go and Rust loaders built on libbpf (libbpfgo, libbpf-rs) give the same facts; so
+        # does a file that opens nothing and works on a module handed to it (its facts are
+        # libbpfgo's or libbpf-rs's own calls).
         out.extend(
             lf.facts
             for lf in project.loader_scan.files
-            if lf.facts is not None and any(u.kind in LIBBPF_FAMILY for u in lf.uses)
+            if lf.facts is not None
+            and (not lf.uses or any(u.kind in LIBBPF_FAMILY for u in lf.uses))
         )
     return out
 
@@ -1099,6 +1102,8 @@ def _analyse(project: Project) -> UpgradeAnalysis:
         named_sources(project),
         file_named_sources(project),
         linked=linked_skeletons(project, bpf_paths),
+        name_candidates=name_sources(project),
+        opens=open_state(project.loader_scan.files) if project.loader_scan is not None else {},
     )
     linked = link_facts(linker, loaders)
     handlers = []
@@ -1115,9 +1120,11 @@ def _analyse(project: Project) -> UpgradeAnalysis:
     sources: dict[str, _BpfSource] = {}
     programs: list[Program] = []
     ambiguous: dict[int, list[LinkedFact]] = {}
+    by_name: dict[int, frozenset[LoaderFact]] = {}  # facts linked by program name alone
     for site, section in family:
         all_facts = linked.get(site.key, [])
         facts = tuple(lf.fact for lf in all_facts if not lf.ambiguous)
+        named = frozenset(lf.fact for lf in all_facts if lf.by_name and not lf.ambiguous)
         sleepable = any(f.kind == "sleepable" for f in facts)
         decision = upgrade_decision(section, sleepable=sleepable)
         group = _group(decision)
@@ -1139,6 +1146,8 @@ def _analyse(project: Project) -> UpgradeAnalysis:
                 _taken_over(site, section, facts, handlers),
             )
         )
+        if named:
+            by_name[len(programs) - 1] = named
         if any(lf.ambiguous for lf in all_facts):
             ambiguous[len(programs) - 1] = [lf for lf in all_facts if lf.ambiguous]
     for i, proof in _scenarios(programs).items():
@@ -1159,7 +1168,7 @@ def _analyse(project: Project) -> UpgradeAnalysis:
             reason=p.decision.reason,
             needs_single=bool(codes),
             codes=codes,
-            evidence=_evidence(p.facts),
+            evidence=_evidence(p.facts, by_name.get(index, frozenset())),
         )
         if p.site.path not in project.reported:
             continue
@@ -1168,7 +1177,14 @@ def _analyse(project: Project) -> UpgradeAnalysis:
             single_fix(p, project, defines_by_path.get(p.site.path, {}), macros) if codes else None
         )
         for code, hit in hits.items():
-            findings.append(_finding(p, code, hit, fix if code.startswith("SECL2") else None))
+            finding = _finding(p, code, hit, fix if code.startswith("SECL2") else None)
+            if index in by_name and _uses(hit, by_name[index]):
+                note = (
+                    "the loader's object is not known: its evidence is tied to this program by "
+                    f"the name `{p.name}`, which no other source it may load defines"
+                )
+                finding = replace(finding, notes=(*finding.notes, note))
+            findings.append(finding)
         if index in ambiguous:
             note = _ambiguity_note(p, ambiguous[index], set(hits))
             if note is not None:
@@ -1177,7 +1193,15 @@ def _analyse(project: Project) -> UpgradeAnalysis:
     return UpgradeAnalysis(info, findings, programs)
 
 
-def _evidence(facts: tuple[LoaderFact, ...]) -> tuple[Evidence, ...]:
+def _uses(hit: Hit, facts: frozenset[LoaderFact]) -> bool:
+    """Whether one of the lines a finding shows is one of `facts`."""
+    shown = {(r.path, r.span) for r in hit.related}
+    return any((f.path, f.span) in shown for f in facts)
+
+
+def _evidence(
+    facts: tuple[LoaderFact, ...], by_name: frozenset[LoaderFact] = frozenset()
+) -> tuple[Evidence, ...]:
     out = []
     seen = set()
     # Certain facts first: the same fact found both ways is listed once, as certain.
@@ -1186,10 +1210,12 @@ def _evidence(facts: tuple[LoaderFact, ...]) -> tuple[Evidence, ...]:
         if key in seen:
             continue
         seen.add(key)
-        out.append(Evidence(f.kind, f.path, f.span, f.value, f.certain))
+        out.append(Evidence(f.kind, f.path, f.span, f.value, f.certain, f in by_name))
         if f.kind == "attach":
             # The symbol an attach call names, for the runtime verifier to attach to.
-            out.extend(Evidence("attach-target", f.path, f.span, t) for t in f.targets)
+            out.extend(
+                Evidence("attach-target", f.path, f.span, t, True, f in by_name) for t in f.targets
+            )
     return tuple(out)
 
 

@@ -81,3 +81,7 @@ class FileLoaders:
     # "prog-handler" (program None, value = the section prefix registered).
     facts: LoaderFacts | None = None
     problem: str | None = None  # one line when the file could not be parsed with confidence
+    # Go: a value its loader calls need comes from the rest of its package (a parameter no
+    # caller in the file shows, a name or function declared in another file): the scan reads
+    # the package's other files and reads this one again with them (golang.refine_packages).
+    wants_package: bool = False

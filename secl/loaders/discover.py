@@ -189,8 +189,14 @@ def assemble(results: list[tuple[str, object]]) -> LoaderScan:
             continue
         if found.problem:
             out.problems.append((path, found.problem))
-        if found.uses or (found.facts is not None and found.facts.facts):
+        if found.uses or (found.facts is not None and found.facts.facts) or found.wants_package:
             out.files.append(found)
+    if any(f.wants_package for f in out.files):
+        # Go loader calls whose values come from the rest of their package or module.
+        from secl.loaders import golang
+
+        golang.refine_packages(out.files, read_candidate)
+        out.files = [f for f in out.files if f.uses or (f.facts is not None and f.facts.facts)]
     return out
 
 

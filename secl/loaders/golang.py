@@ -11,8 +11,12 @@ demand, flow-insensitively (every value a variable is ever given counts):
   `os.ReadFile` / `ioutil.ReadFile`, readers over either (`bytes.NewReader`);
 * composite literals (`NewModuleArgs{BPFObjPath: ...}`, `range` over a slice or map literal,
   fields of anonymous structs), struct fields assigned anywhere in the file (`t.mod = ...`);
-* parameters, to the arguments every caller in the file passes; the returns of the file's own
-  functions.
+* parameters, to the arguments every caller in the file passes (a wrapper whose program comes
+  from its parameters is read once per call: each call's program gets that call's values);
+  the returns of the file's own functions;
+* the rest of the package, when the file needs it (`refine_packages`): names, functions,
+  methods and field stores declared in its other files, the calls there; for an exported
+  function of a libbpfgo loader, the calls `pkg.F(...)` of the module's other packages.
 
 Libraries (module paths as imported):
 
@@ -36,9 +40,10 @@ Libraries (module paths as imported):
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
-from functools import cache
+from functools import cache, partial
 
 from secl.loaders import CILIUM, GOBPF, LIBBPF, LIBBPFGO, OTHER, FileLoaders, LoaderUse
 from secl.parse.binding import binding
@@ -47,6 +52,8 @@ from secl.parse.tree import Positions, inside_error, word_start
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tree_sitter import Node, Parser, Query, Tree
 
     from secl.facts import Span
@@ -250,6 +257,15 @@ _MAX_VALUES = 64
 _MAX_DEPTH = 12
 _MAX_PINNED = 32  # elements of a range literal tried one by one
 _UNKNOWN_OWNER = ObjectRef("unknown", None)
+# Go's predeclared functions and types (the spec's Universe block): a call of one is never a
+# function of another file of the package.
+_GO_PREDECLARED = frozenset(
+    {"append", "cap", "clear", "close", "complex", "copy", "delete", "imag", "len", "make",
+     "max", "min", "new", "panic", "print", "println", "real", "recover", "bool", "byte",
+     "complex64", "complex128", "error", "float32", "float64", "int", "int8", "int16", "int32",
+     "int64", "rune", "string", "uint", "uint8", "uint16", "uint32", "uint64", "uintptr", "any",
+     "true", "false", "iota", "nil"}
+)  # fmt: skip
 
 
 @cache
@@ -312,6 +328,152 @@ def extract_go(path: str, data: bytes) -> FileLoaders:
         return FileLoaders(path, problem="Go file too deeply nested to read; loaders skipped")
     except Exception as err:  # a bug here must not stop the run: say it, in one line
         return FileLoaders(path, problem=f"could not read Go loader code ({err!r}); skipped")
+
+
+# -- packages ------------------------------------------------------------------------------
+
+_MAX_MODULE_FILES = 4000  # Go files of a module read to find the callers of a package
+
+
+def refine_packages(files: list[FileLoaders], read: Callable[[str], bytes | None]) -> None:
+    """Read again, with the other files of their package, the Go files whose loader calls
+    need values from them (FileLoaders.wants_package): names and functions declared next
+    to them, the callers of their functions; and, for an exported function no call in the
+    package gives values, the calls of the module's other packages (`loader.Load("./bpf/" +
+    name)` in cmd/). Each call passes its own values; a value no caller shows stays unknown.
+    `read(path)` gives a file's bytes (None: unreadable). Replaces entries of `files`."""
+    wanted: dict[str, list[int]] = {}
+    for i, found in enumerate(files):
+        if found.wants_package and found.path.endswith(".go"):
+            wanted.setdefault(os.path.dirname(found.path), []).append(i)
+    for directory, indexes in wanted.items():
+        # One reading of the directory for all its files (test files apart: their package
+        # holds more files, and what is worked out in one package is kept with its files).
+        parsed: dict[bool, dict[str, _GoFile]] = {False: {}, True: {}}
+        for i in indexes:
+            path = files[i].path
+            test = path.endswith("_test.go")
+            me = parsed[test].get(path)
+            data = me.data if me is not None else read(path)
+            if data is None:
+                continue
+            me = me or _GoFile(path, data)
+            package = _package_files(directory, me, read, test, parsed[test])
+            result = _run_in(me, package, {})
+            # The module's other packages are read for libbpf-family loaders only: what
+            # their callers pass decides SECL2xx evidence (cilium/ebpf never gets any).
+            if me.wants_outside and me._imports_libbpfgo():
+                outside = _module_callers(directory, me.wants_outside, read)
+                if outside:
+                    me = _GoFile(path, data)
+                    package = _package_files(directory, me, read, test, {})
+                    result = _run_in(me, package, outside)
+            files[i] = result
+
+
+def _run_in(me: _GoFile, package: list[_GoFile], outside: dict) -> FileLoaders:
+    me.package = package
+    me.outside = outside
+    for other in package:
+        other.package = package
+    try:
+        return me.run()
+    except RecursionError:
+        return FileLoaders(me.path, problem="Go file too deeply nested to read; loaders skipped")
+    except Exception as err:  # a bug here must not stop the run: say it, in one line
+        return FileLoaders(me.path, problem=f"could not read Go loader code ({err!r}); skipped")
+
+
+def _package_files(
+    directory: str,
+    me: _GoFile,
+    read: Callable[[str], bytes | None],
+    test: bool,
+    parsed: dict[str, _GoFile],
+) -> list[_GoFile]:
+    """`me` and the other Go files of its directory in the same package (test files only
+    for a test file), parsed as far as their declarations; `parsed` keeps the files read
+    (path -> file) for the next file of the directory."""
+    out = [me]
+    parsed[me.path] = me
+    package = me._package_name()
+    try:
+        names = sorted(os.listdir(directory or "."))
+    except OSError:
+        return out
+    for name in names:
+        path = os.path.join(directory, name) if directory else name
+        if not name.endswith(".go") or path == me.path or (name.endswith("_test.go") and not test):
+            continue
+        other = parsed.get(path)
+        if other is None:
+            data = read(path)
+            if data is None:
+                continue
+            other = parsed[path] = _GoFile(path, data)
+        if other._package_name() != package:
+            continue
+        other.prepare()
+        out.append(other)
+    return out
+
+
+def _module_callers(
+    directory: str, names: set[str], read: Callable[[str], bytes | None]
+) -> dict[str, list[tuple[_GoFile, Node]]]:
+    """Calls `pkg.Name(...)` of the exported functions `names` of the package in
+    `directory`, from the other packages of its Go module (vendored and testdata
+    directories skipped, as the loader walk skips them)."""
+    root = os.path.abspath(directory or ".")
+    module_dir = root
+    while not os.path.isfile(os.path.join(module_dir, "go.mod")):
+        parent = os.path.dirname(module_dir)
+        if parent == module_dir:
+            return {}
+        module_dir = parent
+    mod = read(os.path.join(module_dir, "go.mod")) or b""
+    m = re.search(rb"^module[ \t]+\"?([^\s\"]+)", mod, re.M)
+    if m is None:
+        return {}
+    rel = os.path.relpath(root, module_dir).replace(os.sep, "/")
+    import_path = m.group(1).decode() + ("" if rel == "." else "/" + rel)
+    quoted = b'"' + import_path.encode() + b'"'
+    # A file is parsed only if its bytes call one of the functions as `x.Name(`.
+    called = re.compile(
+        rb"\.[ \t]*(?:" + b"|".join(re.escape(n.encode()) for n in names) + rb")\s*\("
+    )
+    out: dict[str, list[tuple[_GoFile, Node]]] = {}
+    seen = 0
+    for current, dirs, files in os.walk(module_dir):
+        # Another module's directories are not this module's packages.
+        dirs[:] = sorted(
+            d for d in dirs
+            if d not in ("vendor", "testdata") and not d.startswith((".", "_"))
+            and not os.path.isfile(os.path.join(current, d, "go.mod"))
+        )  # fmt: skip
+        if os.path.abspath(current) == root:
+            continue
+        for name in sorted(files):
+            if not name.endswith(".go") or name.endswith("_test.go"):
+                continue
+            seen += 1
+            if seen > _MAX_MODULE_FILES:
+                return out
+            path = os.path.join(current, name)
+            data = read(path)
+            if data is None or quoted not in data or called.search(data) is None:
+                continue
+            shown = os.path.relpath(path)  # as the scan shows paths: relative inside the cwd
+            caller = _GoFile(path if shown.startswith("..") else shown, data)
+            caller.prepare()
+            aliases = {a for a, target in caller.imports.items() if target == import_path}
+            for function in names:
+                for call in caller.calls_to(function, True):
+                    selector = call.child_by_field_name("function")
+                    operand = selector.child_by_field_name("operand") if selector else None
+                    if operand is not None and _text(operand) in aliases:
+                        out.setdefault(function, []).append((caller, call))
+    return out
 
 
 # -- go.mod --------------------------------------------------------------------------------
@@ -649,6 +811,15 @@ class _GoFile:
         self._c_objects: set[str] = set()
         self._seen_facts: set[LoaderFact] = set()
         self._pins: dict[int, int] = {}  # range expression -> the element standing for it
+        # function -> the one call (file, call) standing for all its callers (_call_pins_for)
+        self._call_pin: dict[int, tuple[_GoFile, Node]] = {}
+        # The files of the package (this one among them) and the calls of other packages of
+        # the module to its exported functions, when refine_packages reads them together.
+        self.package: list[_GoFile] = []
+        self.outside: dict[str, list[tuple[_GoFile, Node]]] = {}
+        self.wants_package = False  # a value needed comes from outside the file
+        # Exported functions whose parameters no call in the package gives a value.
+        self.wants_outside: set[str] = set()
 
     # -- driver ----------------------------------------------------------------------------
 
@@ -656,8 +827,7 @@ class _GoFile:
         self._generate_lines()
         data = self.data
         if parses_go(data):
-            self.tree = parse_go(data)
-            self._declarations()
+            self.prepare()
             self._check_errors()
             self._sites()
             self._cgo()
@@ -673,6 +843,7 @@ class _GoFile:
             uses.append(LoaderUse(auto_attach=auto, **fields))
         uses.sort(key=lambda u: (u.span.start_byte, u.kind))
         out = FileLoaders(self.path, uses=uses, problem=self.problem)
+        out.wants_package = self.wants_package and not self.package
         libbpf_family = any(u.kind in (LIBBPFGO, LIBBPF) for u in uses)
         if self.facts or libbpf_family or LIBBPFGO_MODULE in self.imports.values():
             objects = {o for u in uses if u.kind in (LIBBPFGO, LIBBPF) for o in u.objects}
@@ -683,6 +854,12 @@ class _GoFile:
                 self.facts,
             )
         return out
+
+    def prepare(self) -> None:
+        """The tree and the top-level declarations: all another file of the package reads."""
+        if self.tree is None:
+            self.tree = parse_go(self.data)
+            self._declarations()
 
     def _generate_lines(self) -> None:
         """bpf2go `//go:generate` lines. go generate reads them as text at the start of a line
@@ -1363,8 +1540,12 @@ class _GoFile:
         when the element decides which program it is (the attach target of `{prog, sym}`
         pairs stays with its own program)."""
         found_any = False
-        for pin in self._pins_for(receiver, fn):
-            found_any |= self._pinned(pin, lambda: self._program_facts(call, receiver, fn, name))
+        pins = self._pins_for(receiver, fn)
+        callers = self._call_pins_for(receiver, fn) if pins == [None] else [None]
+        facts = partial(self._program_facts, call, receiver, fn, name)
+        for pin in pins:
+            for caller in callers:
+                found_any |= self._called(caller, fn, partial(self._pinned, pin, facts))
         if not found_any and name == "AttachGeneric" and self._imports_libbpfgo():
             self._generic_unknown = True
 
@@ -1442,6 +1623,33 @@ class _GoFile:
                     return pins  # type: ignore[return-value]
         return [None]
 
+    def _call_pins_for(self, receiver: Node, fn: Node | None) -> list:
+        """The calls of the enclosing function, one by one, when the program it touches
+        comes from its parameters and differs from call to call (`t.attach("a", 0x10)`,
+        `t.attach("b", 0)`): each call's program gets that call's values, not every
+        caller's. [None] when one evaluation over every caller will do."""
+        if fn is None or fn.child_by_field_name("parameters") is None:
+            return [None]
+        params = fn.child_by_field_name("parameters")
+        if params is None or not params.named_child_count:
+            return [None]
+        callers = self.callers(fn)
+        if not 1 < len(callers) <= _MAX_PINNED:
+            return [None]
+        chosen = {self._called(c, fn, lambda: self._progs(receiver, fn)) for c in callers}
+        return callers if len(chosen) > 1 else [None]  # type: ignore[return-value]
+
+    def _called(self, caller: tuple[_GoFile, Node] | None, fn: Node | None, compute):
+        """`compute()` with one call of `fn` standing for all its callers."""
+        if caller is None or fn is None:
+            return compute()
+        saved_memo, saved_pins = self._memo, self._call_pin
+        self._memo, self._call_pin = {}, {**saved_pins, fn.id: caller}
+        try:
+            return compute()
+        finally:
+            self._memo, self._call_pin = saved_memo, saved_pins
+
     def _pinned(self, pin: tuple[Node, int] | None, compute):
         """`compute()` with one element of a range literal standing for the loop variable."""
         if pin is None:
@@ -1457,20 +1665,27 @@ class _GoFile:
         """AttachKprobeOffset(addr): libbpf gets a non-NULL empty func_name and
         bpf_kprobe_opts.offset = addr, an attach by address with a nonzero offset."""
         values = self.eval(arg, fn)
-        shown: list[tuple[int | str, Span]] = []
+        shown: list[tuple[int | str, str, Span]] = []
         for v in values:
             if v[0] == "int":
+                # A value a caller in another file passes is shown where it is written.
+                where = v[4] if len(v) > 4 else self
                 if v[1] != 0:  # offset 0: the multi path takes it
-                    shown.append((v[1], self.positions.span(v[2], v[3])))
+                    shown.append((v[1], where.path, where.positions.span(v[2], v[3])))
+            elif v[0] == "unknown" and len(v) > 3:
+                # What a caller in another file passes, unknown there: shown at that call.
+                where, start, end = v[3], v[1], v[2]
+                text = where.data[start:end].decode("utf-8", "replace")
+                shown.append((text, where.path, where.positions.span(start, end)))
             else:
-                shown.append((_text(arg), self.span(arg)))
-        for value, span in dict.fromkeys(shown):
+                shown.append((_text(arg), self.path, self.span(arg)))
+        for value, path, span in dict.fromkeys(shown):
             for owner, prog in progs:
                 ref = ProgramRef(owner, prog)
                 for kind in ("attach-offset", "attach-address"):
                     self._fact(
-                        LoaderFact(kind, ref, self.path, span, value, function, api=name,
-                                   call=call_span)
+                        LoaderFact(kind, ref, path, span, value, function, api=name,
+                                   call=call_span if path == self.path else None)
                     )  # fmt: skip
 
     def _attach_programs(self, call: Node, receiver: Node, fn: Node | None) -> None:
@@ -1669,8 +1884,26 @@ class _GoFile:
             out.add(("embed", patterns, is_fs))
         for ref in refs or ():
             out |= self._eval_ref(ref, scope_fn, depth)
+        if refs is None and name not in self.embeds:
+            out |= self._package_value(name, depth)
         if not out:
             return frozenset({("unknown", node.start_byte, node.end_byte)})
+        return frozenset(out)
+
+    def _package_value(self, name: str, depth: int) -> frozenset:
+        """A package-level name declared in another file of the package (`var probes = ...`
+        next to the loader, a `//go:embed` variable of an embed.go)."""
+        out: set = set()
+        for other in self.package:
+            if other is self:
+                continue
+            if name in other.embeds:
+                patterns, is_fs, _ = other.embeds[name]
+                out.add(("embed", patterns, is_fs))
+            for ref in other.top.get(name) or ():
+                out |= _tag(other, other._eval_ref(ref, None, depth))
+        if not out and not self.package and name not in _GO_PREDECLARED:
+            self.wants_package = True
         return frozenset(out)
 
     def _eval_ref(self, ref: tuple, fn: Node | None, depth: int) -> frozenset:
@@ -1716,6 +1949,10 @@ class _GoFile:
             ident = self._bpf2go_load(name)
             if ident is not None and index == 0 and not args:
                 return frozenset({("bpf2go", ident)})
+            if name not in _GO_PREDECLARED:
+                found = self._package_returns(name, False, index, depth)
+                if found is not None:
+                    return found or unknown
             return unknown
         if function.type != "selector_expression":
             return unknown
@@ -1744,7 +1981,25 @@ class _GoFile:
                 return frozenset(("embed", (p,), False) for p in paths) or unknown
         if name in self.methods:
             return self._returns(self.methods[name], index, depth) or unknown
-        return unknown
+        return self._package_returns(name, True, index, depth) or unknown
+
+    def _package_returns(self, name: str, method: bool, index: int, depth: int):
+        """What a function or method of another file of the package returns; None when no
+        file of the package declares it."""
+        out: set = set()
+        declared = False
+        for other in self.package:
+            if other is self:
+                continue
+            declarations = (other.methods if method else other.functions).get(name)
+            if declarations:
+                declared = True
+                out |= _tag(other, other._returns(declarations, index, depth))
+        if not declared:
+            if not self.package:
+                self.wants_package = True
+            return None
+        return frozenset(out)
 
     def _eval_package_call(
         self, call: Node, package: str, name: str, args: list[Node], fn, index: int, depth: int
@@ -1827,6 +2082,9 @@ class _GoFile:
         for v in values:
             if v[0] != "lit":
                 continue
+            if len(v) > 5:  # a literal of another file of the package: read there
+                out |= _tag(v[5], v[5].field(frozenset({v[:5]}), name, depth))
+                continue
             _, body, fn, fields, _ = v
             for i, element in enumerate(_literal_elements(body)):
                 if element.type == "keyed_element":
@@ -1854,6 +2112,9 @@ class _GoFile:
         for v in values:
             if v[0] != "lit":
                 continue
+            if len(v) > 5:  # a literal of another file of the package: read there
+                out |= _tag(v[5], v[5]._elements(frozenset({v[:5]}), which, depth, only))
+                continue
             _, body, fn, _, element_fields = v
             for i, element in enumerate(_literal_elements(body)):
                 if only is not None and i != only:
@@ -1868,6 +2129,21 @@ class _GoFile:
 
     def _stored(self, name: str, depth: int) -> frozenset:
         """Every value the file assigns to a field called `name` (`t.mod, err = ...`)."""
+        stores = self._field_stores.get(name)
+        if stores is None:
+            stores = self._field_stores[name] = self._find_field_stores(name)
+        out: set = set()
+        for value, index, fn in stores:
+            out |= self.eval(value, fn, index, depth)
+        for other in self.package:
+            if other is not self:
+                out |= _tag(other, other._stored_here(name, depth))
+        if not out and not self.package:
+            self.wants_package = True
+        return frozenset(out)
+
+    def _stored_here(self, name: str, depth: int) -> frozenset:
+        """The stores to field `name` written in this file."""
         stores = self._field_stores.get(name)
         if stores is None:
             stores = self._field_stores[name] = self._find_field_stores(name)
@@ -1907,17 +2183,38 @@ class _GoFile:
         return out
 
     def _param_values(self, fn: Node, index: int, depth: int) -> frozenset:
-        """A parameter's values: the arguments every call of its function in the file passes."""
-        name_node = fn.child_by_field_name("name")
-        if name_node is None or index < 0:
+        """A parameter's values: the arguments every call of its function passes (in the
+        file; with refine_packages, in the package and, for an exported function, in the
+        other packages of the module), or the one call pinned for it (_call_pins_for)."""
+        if fn.child_by_field_name("name") is None or index < 0:
             return frozenset()
-        name = _text(name_node)
+        pinned = self._call_pin.get(fn.id)
+        callers = [pinned] if pinned is not None else self.callers(fn)
+        if not callers and not self.package:
+            self.wants_package = True
+        elif not callers and fn.type == "function_declaration":
+            name = _function_name(fn) or ""
+            if name[:1].isupper() and name not in self.outside:
+                self.wants_outside.add(name)
         out: set = set()
-        for call in self.calls_to(name, fn.type == "method_declaration"):
+        for owner, call in callers:
             args = _args(call)
             if index < len(args):
-                out |= self.eval(args[index], _function_of(call), 0, depth)
+                values = owner.eval(args[index], _function_of(call), 0, depth)
+                out |= values if owner is self else _tag(owner, values)
         return frozenset(out)
+
+    def callers(self, fn: Node) -> list[tuple[_GoFile, Node]]:
+        """Every call of function or method `fn` that secl sees, with the file it is in."""
+        name = _function_name(fn) or ""
+        method = fn.type == "method_declaration"
+        out = [(self, call) for call in self.calls_to(name, method)]
+        for other in self.package:
+            if other is not self:
+                out.extend((other, call) for call in other.calls_to(name, method))
+        if not method:
+            out.extend(self.outside.get(name, ()))
+        return out
 
     def calls_to(self, name: str, method: bool) -> list[Node]:
         key = ("." if method else "") + name
@@ -2015,6 +2312,22 @@ class _GoFile:
 
 
 # -- tree helpers --------------------------------------------------------------------------
+
+
+def _tag(owner: _GoFile, values: frozenset) -> frozenset:
+    """Values another file of the package computed, marked with that file: a literal is read
+    there, a number shown where it is written."""
+    out = set()
+    for v in values:
+        if (
+            (v[0] == "int" and len(v) == 4)
+            or (v[0] == "lit" and len(v) == 5)
+            or (v[0] == "unknown" and len(v) == 3)
+        ):
+            out.add((*v, owner))
+        else:
+            out.add(v)
+    return frozenset(out)
 
 
 def _by_name(declarations: list[Node]) -> dict[str, list[Node]]:

@@ -27,6 +27,8 @@ def _evidence(ev: Evidence) -> dict[str, Any]:
     }
     if not ev.certain:
         item["certain"] = False
+    if ev.by_name:
+        item["linked_by"] = "program-name"
     return item
 
 

@@ -784,8 +784,12 @@ def test_values_through_parameters_of_helpers() -> None:
     found_facts = facts(found)
     assert sorted(str(f.program.name) for f in found_facts if f.program) == ["close", "open"]
     assert {f.function for f in found_facts} == {"attach"}
-    # Flow-insensitive through parameters: each call site's values all count.
-    assert {f.targets for f in found_facts} == {("close_fd", "do_sys_open")}
+    # Each call of the helper gives its own program its own target (was: every call's
+    # targets for every program).
+    assert {(f.program.name, f.targets) for f in found_facts if f.program} == {
+        ("open", ("do_sys_open",)),
+        ("close", ("close_fd",)),
+    }
 
 
 def test_range_over_pairs_keeps_each_target_with_its_program() -> None:
