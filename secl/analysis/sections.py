@@ -33,6 +33,10 @@ from secl.pairing import nearest, skeleton_names, stem
 from secl.parse.pasted import macros_that_open, pasted_skeletons
 from secl.parse.tree import lex
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from secl.analysis.builds import CommandLoad
+
 LIBBPF_1_0 = Version.parse("1.0")
 NAMES = {
     "SECL101": "unknown-section-name",
@@ -312,8 +316,10 @@ def _unknown_is_expected(
         return True
     if loaders and not any(_may_load_object(project, site.path, p) for p in loaders):
         return True  # opened to read its BTF or maps, never loaded: no program type needed
-    if not loaders and _loaded_by_iproute2(project, site.path):
-        return True
+    if not loaders:
+        loads = _command_loads(project, site.path)
+        if loads and all(load.typed for load in loads):
+            return True  # `tc ... obj`, `ip ... xdp obj`, `bpftool prog load ... type T`
     if loaders or did_you_mean(site.section or "", target):
         return False
     return not any(
@@ -450,8 +456,13 @@ def _may_auto_attach(project: Project, site: SectionSite) -> bool:
         from secl.analysis.loaders import module_uses
 
         uses = module_uses(project, site.path)
-        if not uses:
+        # A command that loads the object (`bpftool prog load` attaches only with
+        # `autoattach`; ip and tc attach by their own arguments, never by the name).
+        loads = _command_loads(project, site.path)
+        if any(load.autoattach for load in loads):
             return True
+        if not uses:
+            return not loads
         generic = _generic_attach_files(project)
         return any(u.auto_attach or (u.auto_attach is None and u.path in generic) for u in uses)
     names = [
@@ -659,10 +670,10 @@ _LOAD_CALL = re.compile(
 )
 
 
-def _loaded_by_iproute2(project: Project, bpf_path: str) -> bool:
-    from secl.analysis.builds import loaded_by_iproute2
+def _command_loads(project: Project, bpf_path: str) -> list[CommandLoad]:
+    from secl.analysis.builds import command_loads
 
-    return loaded_by_iproute2(project, bpf_path)
+    return command_loads(project, bpf_path)
 
 
 def _may_load_object(project: Project, bpf_path: str, loader: str) -> bool:
