@@ -29,9 +29,12 @@ def suppressions(path: str, data: bytes, positions: Positions) -> list[Suppressi
     if marks is not None and marks.slashes is not None:
         # A huge file: every comment starts at one of its few `/`, tried there.
         matches = list(large.finditer_at(_SUPPRESSION, data, marks.slashes))
-        if not matches or (b"secl:" not in data and b"SECL:" not in data):
+        if not matches:
             return []
-    elif b"secl:" not in data and b"SECL:" not in data:
+        # As for any file, only one that holds `secl:` or `SECL:` (not `Secl:` alone) has any.
+        if not any(_marked(m.group()) for m in matches) and not _marked(data):
+            return []
+    elif not _marked(data):
         return []
     else:
         matches = _SUPPRESSION.finditer(data)
@@ -44,6 +47,10 @@ def suppressions(path: str, data: bytes, positions: Positions) -> list[Suppressi
         span = positions.span(m.start(), m.end())
         found.append(Suppression(path, span.start.row, codes, span))
     return found
+
+
+def _marked(text: bytes) -> bool:
+    return b"secl:" in text or b"SECL:" in text
 
 
 def covers(s: Suppression, code: str, row: int) -> bool:
