@@ -270,16 +270,16 @@ _PLAIN_FROM = 64 * 1024
 def _plain(data: bytes) -> bool:
     if len(data) < _PLAIN_FROM:
         return False
-    found = large.marks(data)
-    if found is not None:  # a huge file: what memchr found (and no backslash: no continuation)
-        return not found.quotes and not found.backslash
-    return (
-        b'"' not in data
-        and b"'" not in data
-        and (
-            b"\\" not in data  # one memchr, where the two searches below read it all
-            or (b"\\\n" not in data and b"\\\r\n" not in data and not data.endswith(b"\\"))
-        )
+    found = large.marks(data)  # a huge file: what memchr found
+    if found is not None and found.quotes:
+        return False
+    if found is not None and not found.backslash:
+        return True  # no backslash: no continued line
+    if found is None and (b'"' in data or b"'" in data):
+        return False
+    # One memchr for a backslash, where the two searches below read all of the file.
+    return b"\\" not in data or (
+        b"\\\n" not in data and b"\\\r\n" not in data and not data.endswith(b"\\")
     )
 
 

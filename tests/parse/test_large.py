@@ -39,6 +39,7 @@ EXTRAS = [
     b'#include "x.h"\n  #  include <y/z.h>\n',
     b'int include; /* #include "in_a_comment.h" */\n',
     b"#define A 1 \\\n  + 2\n",
+    b"/* a lone \\ in a comment */\n",
     b"x\r\ny\rz\n",
     b"'a' \"b\" /* c */ // d\n# /* e */ define E 1\n",
 ]
