@@ -261,14 +261,17 @@ def parse_go(data: bytes) -> Tree:
     return go_parser().parse(data)
 
 
+# The statements `scope` reads (`_GoFile._bind_statement`).
+_BINDERS = ("short_var_declaration", "assignment_statement", "var_spec", "const_spec",
+            "range_clause", "func_literal")  # fmt: skip
+
+
 @cache
 def _binders() -> Query:
     """The statements `scope` reads, found by tree-sitter in C rather than by a walk."""
     ts = binding("tree_sitter")
     language = ts.Language(binding("tree_sitter_go").language())
-    kinds = ("short_var_declaration", "assignment_statement", "var_spec", "const_spec",
-             "range_clause", "func_literal")  # fmt: skip
-    return ts.Query(language, " ".join(f"({k}) @n" for k in kinds))
+    return ts.Query(language, " ".join(f"({k}) @n" for k in _BINDERS))
 
 
 def _binding_nodes(body: Node) -> list[Node]:
@@ -608,6 +611,8 @@ class _GoFile:
         self._function_nodes: list[Node] = []
         self._method_nodes: list[Node] = []
         self._scopes: dict[int, dict[str, list[tuple]]] = {}
+        self._heads: dict[int, dict[str, list[tuple]]] = {}  # parameters, receiver
+        self._bound: dict[tuple[int, str], list[tuple] | None] = {}  # (fn, name) -> refs
         self._memo: dict[tuple, frozenset] = {}
         self._active: set[tuple] = set()
         self._opens: dict[int, list[tuple[ObjectRef, tuple[str, ...]]]] = {}
@@ -1227,7 +1232,7 @@ class _GoFile:
             for inner in node.named_children:
                 self._loose(inner, fn, index, found, seen, depth)
         elif t == "identifier":
-            refs = self.scope(fn).get(_text(node)) if fn is not None else None
+            refs = self.bound(fn, _text(node)) if fn is not None else None
             refs = _visible(refs, node.start_byte) if refs else None
             scope_fn = fn if refs else None
             for ref in refs or self.top.get(_text(node)) or ():
@@ -1339,6 +1344,9 @@ class _GoFile:
         index) pins; [None] when there is none."""
         if fn is None:
             return [None]
+        body = fn.child_by_field_name("body")
+        if body is None or self.data.find(b"range", body.start_byte, body.end_byte) < 0:
+            return [None]  # no `range` clause: nothing to pin (and no scope to build)
         seen: set[int] = set()
         for refs in self.scope(fn).values():
             for ref in refs:
@@ -1572,7 +1580,7 @@ class _GoFile:
 
     def _eval_identifier(self, node: Node, fn: Node | None, depth: int) -> frozenset:
         name = _text(node)
-        refs = self.scope(fn).get(name) if fn is not None else None
+        refs = self.bound(fn, name) if fn is not None else None
         if refs:
             refs = _visible(refs, node.start_byte) or None
         scope_fn = fn
@@ -1859,8 +1867,67 @@ class _GoFile:
         found = self._scopes.get(fn.id)
         if found is not None:
             return found
-        scope: dict[str, list[tuple]] = {}
+        scope = self._head(fn)
         self._scopes[fn.id] = scope
+        body = fn.child_by_field_name("body")
+        for node in _binding_nodes(body) if body is not None else ():
+            self._bind_statement(node, scope, fn)
+        return scope
+
+    def bound(self, fn: Node, name: str) -> list[tuple] | None:
+        """`scope(fn).get(name)`, reading only the statements of the body that may bind
+        `name`: those around its occurrences in the body's bytes (a name is bound by an
+        identifier at most three levels below its statement), in `scope`'s order. A lookup
+        asks for a few names of a function that binds many."""
+        whole = self._scopes.get(fn.id)
+        if whole is not None:
+            return whole.get(name)
+        key = (fn.id, name)
+        if key in self._bound:
+            return self._bound[key]
+        head = self._heads.get(fn.id)
+        if head is None:
+            head = self._heads[fn.id] = self._head(fn)
+        body = fn.child_by_field_name("body")
+        needle = name.encode()
+        if body is None or "\ufffd" in name:  # no bytes to search for: the whole scope
+            found = self.scope(fn).get(name)
+            self._bound[key] = found
+            return found
+        start, end = body.start_byte, body.end_byte
+        root = fn
+        statements: dict[int, Node] = {}
+        at = self.data.find(needle, start, end)
+        while at >= 0:
+            node = root.descendant_for_byte_range(at, at + len(needle))
+            if (
+                node is not None
+                and node.type == "identifier"
+                and node.start_byte == at
+                and node.end_byte == at + len(needle)
+            ):
+                holder = node.parent
+                for _ in range(3):
+                    if holder is None or holder.start_byte < start or holder.end_byte > end:
+                        break
+                    if holder.type in _BINDERS:
+                        statements[holder.id] = holder
+                    holder = holder.parent
+            at = self.data.find(needle, at + len(needle), end)
+        found = list(head[name]) if name in head else None
+        if statements:
+            local: dict[str, list[tuple]] = {}
+            ordered = sorted(statements.values(), key=lambda n: (-n.end_byte, n.start_byte))
+            for node in ordered:
+                self._bind_statement(node, local, fn)
+            if name in local:
+                found = (found or []) + local[name]
+        self._bound[key] = found
+        return found
+
+    def _head(self, fn: Node) -> dict[str, list[tuple]]:
+        """The names a function's parameters and receiver bind (the start of its scope)."""
+        scope: dict[str, list[tuple]] = {}
         params = fn.child_by_field_name("parameters")
         index = 0
         for decl in params.named_children if params is not None else ():
@@ -1875,36 +1942,37 @@ class _GoFile:
         for decl in receiver.named_children if receiver is not None else ():
             for name in decl.children_by_field_name("name"):
                 scope.setdefault(_text(name), [])
-        body = fn.child_by_field_name("body")
-        for node in _binding_nodes(body) if body is not None else ():
-            t = node.type
-            if t in ("short_var_declaration", "assignment_statement"):
-                operator = node.child_by_field_name("operator")
-                if t == "assignment_statement" and (operator is None or operator.text != b"="):
-                    continue
-                left = node.child_by_field_name("left")
-                right = node.child_by_field_name("right")
-                # `:=` declares a name for its block only; `=` stores to one declared
-                # elsewhere, seen from everywhere.
-                region = _region(node) if t == "short_var_declaration" else None
-                if left is not None and right is not None:
-                    self._bind(_expressions(left), _expressions(right), scope, fn, region)
-            elif t in ("var_spec", "const_spec"):
-                self._bind_spec(node, scope, fn, _region(node))
-            elif t == "range_clause":
-                left = node.child_by_field_name("left")
-                right = node.child_by_field_name("right")
-                if left is not None and right is not None:
-                    for which, name in zip(("key", "value"), _expressions(left), strict=False):
-                        if name.type == "identifier" and name.text != b"_":
-                            ref = ("range", right, which, fn, _region(node))
-                            scope.setdefault(_text(name), []).append(ref)
-            elif t == "func_literal":
-                params = node.child_by_field_name("parameters")
-                for decl in params.named_children if params is not None else ():
-                    for name in decl.children_by_field_name("name"):
-                        scope.setdefault(_text(name), [])
         return scope
+
+    def _bind_statement(self, node: Node, scope: dict[str, list[tuple]], fn: Node) -> None:
+        """What one binding statement of `_binding_nodes` gives the names it binds."""
+        t = node.type
+        if t in ("short_var_declaration", "assignment_statement"):
+            operator = node.child_by_field_name("operator")
+            if t == "assignment_statement" and (operator is None or operator.text != b"="):
+                return
+            left = node.child_by_field_name("left")
+            right = node.child_by_field_name("right")
+            # `:=` declares a name for its block only; `=` stores to one declared
+            # elsewhere, seen from everywhere.
+            region = _region(node) if t == "short_var_declaration" else None
+            if left is not None and right is not None:
+                self._bind(_expressions(left), _expressions(right), scope, fn, region)
+        elif t in ("var_spec", "const_spec"):
+            self._bind_spec(node, scope, fn, _region(node))
+        elif t == "range_clause":
+            left = node.child_by_field_name("left")
+            right = node.child_by_field_name("right")
+            if left is not None and right is not None:
+                for which, name in zip(("key", "value"), _expressions(left), strict=False):
+                    if name.type == "identifier" and name.text != b"_":
+                        ref = ("range", right, which, fn, _region(node))
+                        scope.setdefault(_text(name), []).append(ref)
+        elif t == "func_literal":
+            params = node.child_by_field_name("parameters")
+            for decl in params.named_children if params is not None else ():
+                for name in decl.children_by_field_name("name"):
+                    scope.setdefault(_text(name), [])
 
     def _struct_fields(self, kind: Node | None) -> tuple[str, ...]:
         """Field names, in order, of a struct type (written out or declared in the file)."""
