@@ -426,12 +426,12 @@ def _closest(path: str, links: list[tuple[LoaderUse, bool]]) -> list[LoaderUse]:
     if exact or not links:
         return exact
     here = os.path.dirname(os.path.abspath(path))
-
-    def shared(use: LoaderUse) -> int:
-        return len(os.path.commonpath([here, os.path.dirname(os.path.abspath(use.path))]))
-
-    best = max(shared(u) for u, _ in links)
-    return [u for u, _ in links if shared(u) == best]
+    # One prefix length per use (not one for the maximum and one more for the filter).
+    shared = [
+        len(os.path.commonpath([here, os.path.dirname(os.path.abspath(u.path))])) for u, _ in links
+    ]
+    best = max(shared)
+    return [u for (u, _), size in zip(links, shared, strict=True) if size == best]
 
 
 def _rank(kind: str) -> int:
@@ -519,6 +519,7 @@ class _Index:
         self._loader_dirs: dict[str, str] = {}
         self._absolute = {os.path.abspath(p): p for p in sources}
         self._dir_of = {p: os.path.dirname(a) for a, p in self._absolute.items()}
+        self._source_modules: dict[str, str | None] = {}  # a source -> its module, on first ask
         self._by_name: dict[str, list[str]] = {}
         self._by_stem: dict[str, list[str]] = {}
         for p in sources:
@@ -659,17 +660,17 @@ class _Index:
         if module is not None:
             # A source inside another module is that module's (a monorepo of crates); one in
             # no module, or in an enclosing one (a workspace), may be this loader's.
-            candidates = [
-                p for p in candidates
-                if (theirs := self._module_of(self._directory(p))) is None
-                or module == theirs
-                or module.startswith(theirs + os.sep)
-            ]  # fmt: skip
+            modules = self._source_modules
+            kept = []
+            for p in candidates:
+                theirs = modules.get(p, False)
+                if theirs is False:  # a name many sources share is asked for by every loader
+                    theirs = modules[p] = self._module_of(self._directory(p))
+                if theirs is None or module == theirs or module.startswith(theirs + os.sep):
+                    kept.append(p)
+            candidates = kept
         if len(candidates) <= 1:
             return list(candidates)
-
-        def shared(p: str) -> int:
-            return len(os.path.commonpath([here, self._directory(p)]))
-
-        best = max(shared(p) for p in candidates)
-        return [p for p in candidates if shared(p) == best]
+        shared = [len(os.path.commonpath([here, self._directory(p)])) for p in candidates]
+        best = max(shared)
+        return [p for p, size in zip(candidates, shared, strict=True) if size == best]
