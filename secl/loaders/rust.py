@@ -163,7 +163,7 @@ _AYA_SITES = [
 _SKELETON_BUILDER = re.compile(word_start(b"SkeletonBuilder") + rb"\b")
 _SKEL_BUILDER = re.compile(rb"SkelBuilder\b")
 _SKEL_TYPE = re.compile(rb"Skel\b")
-_WORD_END = re.compile(rb"\w+\Z")
+_WORD_RUN = re.compile(rb"\w+")
 _CONSTS = [
     re.compile(word_start(b"const") + rb"\s+(?:mut\s+)?(\w+)"),
     re.compile(word_start(b"static") + rb"\s+(?:mut\s+)?(\w+)"),
@@ -180,12 +180,16 @@ def _prefixed(pattern: re.Pattern[bytes], data: bytes) -> list[tuple[int, int, s
         start = m.start()
         if start == 0:
             continue
-        before = _WORD_END.search(data, max(0, start - 256), start)
-        if before is None:
+        # The word characters right before `start` (at most 256): `\w+\Z` searched for
+        # between the two would retry from every byte, each a run to the window's end.
+        lo = max(0, start - 256)
+        run = _WORD_RUN.match(data[lo:start][::-1])
+        if run is None:
             continue
-        if before.start() > 0 and (data[before.start() - 1 : before.start()]).isalnum():
+        first = start - run.end()
+        if first > 0 and (data[first - 1 : first]).isalnum():
             continue  # longer than 256 characters: not a type name
-        out.append((before.start(), m.end(), before.group().decode()))
+        out.append((first, m.end(), data[first:start].decode()))
     return out
 
 
