@@ -573,6 +573,11 @@ class _RustFile:
     def span(self, node: Node) -> Span:
         return self.positions.span(node.start_byte, node.end_byte)
 
+    def _in_error(self, node: Node) -> bool:
+        """secl.parse.tree.inside_error, answered without a walk up the tree when the tree
+        has no error at all (each step up is a walk down from the root in tree-sitter)."""
+        return self.root.has_error and inside_error(node)
+
     def node_at(self, start: int, end: int, *types: str) -> Node | None:
         node = self.root.descendant_for_byte_range(start, end)
         if node is None or node.type not in types:
@@ -661,7 +666,7 @@ class _RustFile:
                     value,
                     skeletons=(name,),
                     auto_attach=True if name in auto else None,
-                    certain=not inside_error(node),
+                    certain=not self._in_error(node),
                 )
             )
 
@@ -729,7 +734,7 @@ class _RustFile:
         for name in names:
             self._prefixes.setdefault(skeleton_type_prefix(name), name)
         shown = ", ".join(posixpath.basename(p) for p in written_sources) or "?"
-        certain = bool(written_sources or written_objects) and not inside_error(start)
+        certain = bool(written_sources or written_objects) and not self._in_error(start)
         self.uses.append(
             LoaderUse(
                 LIBBPF_RS,
@@ -843,7 +848,7 @@ class _RustFile:
                     self.span(call),
                     f"ObjectBuilder::{method} {shown}",
                     objects=tuple(names),
-                    certain=bool(names) and not inside_error(call),
+                    certain=bool(names) and not self._in_error(call),
                 )
             )
 
@@ -900,7 +905,7 @@ class _RustFile:
                     f"{shown} {', '.join(posixpath.basename(n) for n in names) or '?'}",
                     objects=names,
                     auto_attach=False,
-                    certain=bool(names) and b"aya" in self.data and not inside_error(call),
+                    certain=bool(names) and b"aya" in self.data and not self._in_error(call),
                 )
             )
         # An embedded object no load call in this file accounts for (passed elsewhere).
@@ -919,7 +924,7 @@ class _RustFile:
                     f"include_bytes_aligned! {', '.join(posixpath.basename(n) for n in names)}",
                     objects=names,
                     auto_attach=False,
-                    certain=bool(names) and not inside_error(macro),
+                    certain=bool(names) and not self._in_error(macro),
                 )
             )
 
@@ -942,7 +947,7 @@ class _RustFile:
                 node = self.node_at(m.start(1), m.end(1), "field_identifier")
                 field = node.parent if node is not None else None
                 call = field.parent if field is not None else None
-                if call is None or call.type != "call_expression" or inside_error(call):
+                if call is None or call.type != "call_expression" or self._in_error(call):
                     continue
                 self._method_fact(m.group(1).decode(), field, call)
             else:
@@ -953,7 +958,7 @@ class _RustFile:
                         node = None
                         break
                     node = node.parent
-                if node is None or inside_error(node):
+                if node is None or self._in_error(node):
                     continue
                 if word.startswith(b"LinkInfo"):
                     args = _args(node)
