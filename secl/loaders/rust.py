@@ -78,6 +78,8 @@ from secl.parse.tree import Positions, finditer_any, first_error_row, inside_err
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from tree_sitter import Node, Parser
 
 # What a Rust file must name to be worth parsing: plain substring tests.
@@ -153,6 +155,7 @@ _FACT_SITES = [
     re.compile(rb"(" + word_start(b"LinkInfo") + rb"\s*::\s*from_fd)\s*\("),
     re.compile(rb"(" + word_start(b"libbpf_register_prog_handler") + rb")\s*\("),
 ]
+_FACT_NEEDLES = [(b"attach", b"set_", b"info"), (b"LinkInfo",), (b"libbpf_register_prog_handler",)]
 _OBJECT_SITE = re.compile(rb"\.\s*(open_file|open_memory)\s*\(")
 # `Ebpf::load(`, `Bpf::load(` (aya's types), then `.load(` (EbpfLoader's method)
 _AYA_SITES = [
@@ -160,14 +163,17 @@ _AYA_SITES = [
     re.compile(word_start(b"Bpf") + rb"\s*::\s*(load_file|load)\s*\("),
     re.compile(rb"\.\s*(load_file|load)\s*\("),
 ]
+_AYA_NEEDLES = [(b"Ebpf",), (b"Bpf",), (b"load",)]
 _SKELETON_BUILDER = re.compile(word_start(b"SkeletonBuilder") + rb"\b")
 _SKEL_BUILDER = re.compile(rb"SkelBuilder\b")
 _SKEL_TYPE = re.compile(rb"Skel\b")
+_SKEL_PATTERNS = (_SKELETON_BUILDER, _SKEL_BUILDER, _SKEL_TYPE)
 _WORD_RUN = re.compile(rb"\w+")
 _CONSTS = [
     re.compile(word_start(b"const") + rb"\s+(?:mut\s+)?(\w+)"),
     re.compile(word_start(b"static") + rb"\s+(?:mut\s+)?(\w+)"),
 ]
+_CONST_NEEDLES = [(b"const",), (b"static",)]
 _FN = re.compile(word_start(b"fn") + rb"\s+(\w+)")
 
 
@@ -175,7 +181,9 @@ def _prefixed(pattern: re.Pattern[bytes], data: bytes) -> list[tuple[int, int, s
     """(start, end, prefix) of every `<prefix><suffix>` word, `prefix` non-empty: the suffix
     is found first and the word start read backwards (a pattern that captures the prefix
     first retries from every word of the file)."""
-    out = []
+    out: list[tuple[int, int, str]] = []
+    if pattern in _SKEL_PATTERNS and b"Skel" not in data:  # every match holds "Skel"
+        return out
     for m in pattern.finditer(data):
         start = m.start()
         if start == 0:
@@ -191,6 +199,19 @@ def _prefixed(pattern: re.Pattern[bytes], data: bytes) -> list[tuple[int, int, s
             continue  # longer than 256 characters: not a type name
         out.append((first, m.end(), data[first:start].decode()))
     return out
+
+
+def _sites_of(
+    patterns: list[re.Pattern[bytes]], needles: list[tuple[bytes, ...]], data: bytes
+) -> Iterator[tuple[int, re.Match[bytes]]]:
+    """secl.parse.tree.finditer_any over the patterns whose needles (bytes every match of
+    the pattern holds, one of them at least) are in `data`, with their indices in
+    `patterns`: a substring test scans a file several times faster than a regex search, and
+    most of these names are in few files."""
+    kept = [i for i in range(len(patterns)) if any(w in data for w in needles[i])]
+    if kept:
+        for j, m in finditer_any([patterns[i] for i in kept], data):
+            yield kept[j], m
 
 
 _INCLUDE = re.compile(rb"(" + word_start(b"include") + rb"(?:_bytes_aligned)?)\s*!")
@@ -589,7 +610,7 @@ class _RustFile:
     def _skeleton_names(self) -> None:
         """Skeletons the file includes or names: `include!(... "/x.skel.rs")`,
         `#[path = "x.skel.rs"]`, `XSkelBuilder`, and (types only) `OpenXSkel` / `XSkel`."""
-        for m in _INCLUDE.finditer(self.data):
+        for m in _INCLUDE.finditer(self.data) if b"include" in self.data else ():
             if m.group(1) != b"include":
                 continue
             macro = self._macro_at(m.start(1), m.end(1))
@@ -599,7 +620,7 @@ class _RustFile:
                 base = _base(value)
                 if base and base.endswith(".skel.rs"):
                     self._add_skeleton(base[: -len(".skel.rs")], macro)
-        for m in _PATH_ATTR.finditer(self.data):
+        for m in _PATH_ATTR.finditer(self.data) if b"path" in self.data else ():
             node = self.root.descendant_for_byte_range(m.end(), m.end())
             while node is not None and node.type != "string_literal":
                 node = node.parent
@@ -821,7 +842,7 @@ class _RustFile:
     # -- libbpf-rs objects ---------------------------------------------------------------
 
     def _object_builders(self) -> None:
-        for m in _OBJECT_SITE.finditer(self.data):
+        for m in _OBJECT_SITE.finditer(self.data) if b"open_" in self.data else ():
             node = self.node_at(m.start(1), m.end(1), "field_identifier")
             if node is None:
                 continue
@@ -873,7 +894,7 @@ class _RustFile:
         # names aya's loader type can mean EbpfLoader::load by it.
         loader_type = b"EbpfLoader" in self.data or b"BpfLoader" in self.data
         sites = _AYA_SITES if loader_type else _AYA_SITES[:2]
-        for which, m in finditer_any(sites, self.data):
+        for which, m in _sites_of(sites, _AYA_NEEDLES, self.data):
             if which < 2:  # `Ebpf::load(`
                 node = self.node_at(m.start(1), m.end(1), "identifier")
                 scoped = node.parent if node is not None else None
@@ -909,7 +930,7 @@ class _RustFile:
                 )
             )
         # An embedded object no load call in this file accounts for (passed elsewhere).
-        for m in _INCLUDE.finditer(self.data):
+        for m in _INCLUDE.finditer(self.data) if b"include" in self.data else ():
             if m.group(1) != b"include_bytes_aligned":
                 continue
             macro = self._macro_at(m.start(1), m.end(1))
@@ -942,7 +963,7 @@ class _RustFile:
     # -- libbpf-rs program facts ---------------------------------------------------------
 
     def _program_facts(self) -> None:
-        for which, m in finditer_any(_FACT_SITES, self.data):
+        for which, m in _sites_of(_FACT_SITES, _FACT_NEEDLES, self.data):
             if which == 0:  # `.method(`
                 node = self.node_at(m.start(1), m.end(1), "field_identifier")
                 field = node.parent if node is not None else None
@@ -1202,7 +1223,7 @@ class _RustFile:
         """Values of `const NAME` / `static NAME` items anywhere in the file."""
         if self._consts is None:
             found: dict[str, list[Node]] = {}
-            for _, m in finditer_any(_CONSTS, self.data):
+            for _, m in _sites_of(_CONSTS, _CONST_NEEDLES, self.data):
                 node = self.node_at(m.start(1), m.end(1), "identifier")
                 item = node.parent if node is not None else None
                 if item is None or item.type not in ("const_item", "static_item"):
