@@ -457,9 +457,15 @@ def _version(project: Project, kind: str, uses: list[LoaderUse]) -> str | None:
     names = PACKAGES.get(kind)
     if scan is None or not names:
         return None
+    # One look-up per loader file and library, not one per source each of its uses reaches.
+    known = project.memo.setdefault("loader-versions", {})
+    assert isinstance(known, dict)
     for use in uses:
         if use.kind == kind:
-            version = scan.version(use.path, names)
+            key = (use.path, names)
+            if key not in known:
+                known[key] = scan.version(use.path, names)
+            version = known[key]
             if version:
                 # go.mod's `v0.8.0 (replaced by ../fork)` reads as the required version
                 return version.split()[0]
@@ -520,6 +526,8 @@ class _Index:
         self._absolute = {os.path.abspath(p): p for p in sources}
         self._dir_of = {p: os.path.dirname(a) for a, p in self._absolute.items()}
         self._source_modules: dict[str, str | None] = {}  # a source -> its module, on first ask
+        # id(use) -> (use, what it links to): asked by the assignment and by named sources
+        self._links: dict[int, tuple[LoaderUse, dict[str, bool]]] = {}
         self._by_name: dict[str, list[str]] = {}
         self._by_stem: dict[str, list[str]] = {}
         for p in sources:
@@ -584,7 +592,15 @@ class _Index:
     def links(self, use: LoaderUse) -> dict[str, bool]:
         """The sources `use` reaches -> whether by path (exact: a source path, a bpf2go
         identifier, a name this module's build makes from a source) or only by a name that
-        sources elsewhere may share."""
+        sources elsewhere may share. Found once per use (the mapping is not to be changed)."""
+        known = self._links.get(id(use))
+        if known is not None and known[0] is use:
+            return known[1]
+        found = self._find_links(use)
+        self._links[id(use)] = (use, found)
+        return found
+
+    def _find_links(self, use: LoaderUse) -> dict[str, bool]:
         found: dict[str, bool] = {}
         if self._objects:
             # An object file of the run that the use names by its path (bpf2go's outputs,
