@@ -184,7 +184,7 @@ def _assign(project: Project) -> dict[str, Assignment]:
     forced = config.loader
     by_module: dict[str | None, list[LoaderUse]] | None = None
     for path in sources:
-        found = _closest(path, uses[path]) + _c_uses(project, path)
+        found = _closest(path, uses[path], index) + _c_uses(project, path)
         if not found and index is not None:
             if by_module is None:
                 by_module = _uses_by_module(project, index)
@@ -419,19 +419,26 @@ def _manifests(project: Project) -> _Manifests:
     return found  # type: ignore[return-value]
 
 
-def _closest(path: str, links: list[tuple[LoaderUse, bool]]) -> list[LoaderUse]:
+def _closest(
+    path: str, links: list[tuple[LoaderUse, bool]], index: _Index | None = None
+) -> list[LoaderUse]:
     """The uses that reach a source by path; with none, of those that reach it only by a name
     (an object or skeleton name other sources may share), the ones nearest to it in the tree."""
     exact = [u for u, by_path in links if by_path]
     if exact or not links:
         return exact
-    here = os.path.dirname(os.path.abspath(path))
+    # The index knows the directories (each an abspath, which asks for the cwd).
+    directory = index._directory if index is not None else _directory_of
+    loader_dir = index._here if index is not None else _directory_of
+    here = directory(path)
     # One prefix length per use (not one for the maximum and one more for the filter).
-    shared = [
-        len(os.path.commonpath([here, os.path.dirname(os.path.abspath(u.path))])) for u, _ in links
-    ]
+    shared = [len(os.path.commonpath([here, loader_dir(u.path)])) for u, _ in links]
     best = max(shared)
     return [u for (u, _), size in zip(links, shared, strict=True) if size == best]
+
+
+def _directory_of(path: str) -> str:
+    return os.path.dirname(os.path.abspath(path))
 
 
 def _rank(kind: str) -> int:
@@ -527,6 +534,7 @@ class _Index:
         self._dir_of = {p: os.path.dirname(a) for a, p in self._absolute.items()}
         self._source_modules: dict[str, str | None] = {}  # a source -> its module, on first ask
         # id(use) -> (use, what it links to): asked by the assignment and by named sources
+        self._groups: dict[int, tuple[list[str], dict]] = {}  # see _module_groups
         self._links: dict[int, tuple[LoaderUse, dict[str, bool]]] = {}
         self._by_name: dict[str, list[str]] = {}
         self._by_stem: dict[str, list[str]] = {}
@@ -666,6 +674,22 @@ class _Index:
                 break
         return self._near(use, self._by_stem.get(name, []))
 
+    def _module_groups(self, candidates: list[str]) -> dict[str | None, list[tuple[int, str]]]:
+        """The candidates of one name by the module each is in, with their positions: a
+        name many sources share (`main` in a tree of examples) is asked for by every loader
+        that opens one of them."""
+        known = self._groups.get(id(candidates))
+        if known is not None and known[0] is candidates:
+            return known[1]
+        groups: dict[str | None, list[tuple[int, str]]] = {}
+        for i, p in enumerate(candidates):
+            theirs = self._source_modules.get(p, False)
+            if theirs is False:
+                theirs = self._source_modules[p] = self._module_of(self._directory(p))
+            groups.setdefault(theirs, []).append((i, p))  # type: ignore[arg-type]
+        self._groups[id(candidates)] = (candidates, groups)  # holds the list: its id stays
+        return groups
+
     def _near(self, use: LoaderUse, candidates: list[str]) -> list[str]:
         """Of the sources a name may mean, those in the loader's own Go module or crate (the
         nearest directory with go.mod or Cargo.toml) when there are any; of several, those
@@ -675,16 +699,19 @@ class _Index:
         module = self._module_of(here)
         if module is not None:
             # A source inside another module is that module's (a monorepo of crates); one in
-            # no module, or in an enclosing one (a workspace), may be this loader's.
-            modules = self._source_modules
-            kept = []
-            for p in candidates:
-                theirs = modules.get(p, False)
-                if theirs is False:  # a name many sources share is asked for by every loader
-                    theirs = modules[p] = self._module_of(self._directory(p))
-                if theirs is None or module == theirs or module.startswith(theirs + os.sep):
-                    kept.append(p)
-            candidates = kept
+            # no module, or in an enclosing one (a workspace), may be this loader's: the
+            # candidates of no module, this one and the modules above it, in their order.
+            groups = self._module_groups(candidates)
+            kept = list(groups.get(None, ()))
+            probe = module
+            while True:
+                if probe in groups and (probe == module or module.startswith(probe + os.sep)):
+                    kept += groups[probe]
+                parent = os.path.dirname(probe)
+                if parent == probe:
+                    break
+                probe = parent
+            candidates = [p for _, p in sorted(kept)]
         if len(candidates) <= 1:
             return list(candidates)
         shared = [len(os.path.commonpath([here, self._directory(p)])) for p in candidates]
