@@ -535,6 +535,7 @@ class _Index:
         self._source_modules: dict[str, str | None] = {}  # a source -> its module, on first ask
         # id(use) -> (use, what it links to): asked by the assignment and by named sources
         self._groups: dict[int, tuple[list[str], dict]] = {}  # see _module_groups
+        self._above: dict[str, list[str]] = {}  # see _enclosing
         self._links: dict[int, tuple[LoaderUse, dict[str, bool]]] = {}
         self._by_name: dict[str, list[str]] = {}
         self._by_stem: dict[str, list[str]] = {}
@@ -690,6 +691,21 @@ class _Index:
         self._groups[id(candidates)] = (candidates, groups)  # holds the list: its id stays
         return groups
 
+    def _enclosing(self, module: str) -> list[str]:
+        """`module` and the directories above it that a module enclosing it would be."""
+        found = self._above.get(module)
+        if found is None:
+            found = self._above[module] = []
+            probe = module
+            while True:
+                if probe == module or module.startswith(probe + os.sep):
+                    found.append(probe)
+                parent = os.path.dirname(probe)
+                if parent == probe:
+                    break
+                probe = parent
+        return found
+
     def _near(self, use: LoaderUse, candidates: list[str]) -> list[str]:
         """Of the sources a name may mean, those in the loader's own Go module or crate (the
         nearest directory with go.mod or Cargo.toml) when there are any; of several, those
@@ -703,14 +719,8 @@ class _Index:
             # candidates of no module, this one and the modules above it, in their order.
             groups = self._module_groups(candidates)
             kept = list(groups.get(None, ()))
-            probe = module
-            while True:
-                if probe in groups and (probe == module or module.startswith(probe + os.sep)):
-                    kept += groups[probe]
-                parent = os.path.dirname(probe)
-                if parent == probe:
-                    break
-                probe = parent
+            for above in self._enclosing(module):
+                kept += groups.get(above, ())
             candidates = [p for _, p in sorted(kept)]
         if len(candidates) <= 1:
             return list(candidates)
