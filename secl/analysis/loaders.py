@@ -187,7 +187,7 @@ def _assign(project: Project) -> dict[str, Assignment]:
     by_module: dict[str | None, list[LoaderUse]] | None = None
     outside: list[LoaderUse] | None = None
     for path in sources:
-        found = _closest(path, uses[path]) + _c_uses(project, path)
+        found = _closest(path, uses[path], index) + _c_uses(project, path)
         if not found and index is not None:
             if by_module is None:
                 by_module = _uses_by_module(project, index)
@@ -488,19 +488,26 @@ def _manifests(project: Project) -> _Manifests:
     return found  # type: ignore[return-value]
 
 
-def _closest(path: str, links: list[tuple[LoaderUse, bool]]) -> list[LoaderUse]:
+def _closest(
+    path: str, links: list[tuple[LoaderUse, bool]], index: _Index | None = None
+) -> list[LoaderUse]:
     """The uses that reach a source by path; with none, of those that reach it only by a name
     (an object or skeleton name other sources may share), the ones nearest to it in the tree."""
     exact = [u for u, by_path in links if by_path]
     if exact or not links:
         return exact
-    here = os.path.dirname(os.path.abspath(path))
+    # The index knows the directories (each an abspath, which asks for the cwd).
+    directory = index._directory if index is not None else _directory_of
+    loader_dir = index._here if index is not None else _directory_of
+    here = directory(path)
+    # One prefix length per use (not one for the maximum and one more for the filter).
+    shared = [len(os.path.commonpath([here, loader_dir(u.path)])) for u, _ in links]
+    best = max(shared)
+    return [u for (u, _), size in zip(links, shared, strict=True) if size == best]
 
-    def shared(use: LoaderUse) -> int:
-        return len(os.path.commonpath([here, os.path.dirname(os.path.abspath(use.path))]))
 
-    best = max(shared(u) for u, _ in links)
-    return [u for u, _ in links if shared(u) == best]
+def _directory_of(path: str) -> str:
+    return os.path.dirname(os.path.abspath(path))
 
 
 def _rank(kind: str) -> int:
@@ -526,9 +533,15 @@ def _version(project: Project, kind: str, uses: list[LoaderUse]) -> str | None:
     names = PACKAGES.get(kind)
     if scan is None or not names:
         return None
+    # One look-up per loader file and library, not one per source each of its uses reaches.
+    known = project.memo.setdefault("loader-versions", {})
+    assert isinstance(known, dict)
     for use in uses:
         if use.kind == kind:
-            version = scan.version(use.path, names)
+            key = (use.path, names)
+            if key not in known:
+                known[key] = scan.version(use.path, names)
+            version = known[key]
             if version:
                 # go.mod's `v0.8.0 (replaced by ../fork)` reads as the required version
                 return version.split()[0]
@@ -603,6 +616,11 @@ class _Index:
             self._module_of(self._here(u.path)) for lf in files for u in lf.uses
         }
         self._dir_of = {p: os.path.dirname(a) for a, p in self._absolute.items()}
+        self._source_modules: dict[str, str | None] = {}  # a source -> its module, on first ask
+        # id(use) -> (use, what it links to): asked by the assignment and by named sources
+        self._groups: dict[int, tuple[list[str], dict]] = {}  # see _module_groups
+        self._above: dict[str, list[str]] = {}  # see _enclosing
+        self._links: dict[int, tuple[LoaderUse, dict[str, bool]]] = {}
         self._by_name: dict[str, list[str]] = {}
         self._by_stem: dict[str, list[str]] = {}
         for p in sources:
@@ -685,7 +703,15 @@ class _Index:
     def links(self, use: LoaderUse) -> dict[str, bool]:
         """The sources `use` reaches -> whether by path (exact: a source path, a bpf2go
         identifier, a name this module's build makes from a source) or only by a name that
-        sources elsewhere may share."""
+        sources elsewhere may share. Found once per use (the mapping is not to be changed)."""
+        known = self._links.get(id(use))
+        if known is not None and known[0] is use:
+            return known[1]
+        found = self._find_links(use)
+        self._links[id(use)] = (use, found)
+        return found
+
+    def _find_links(self, use: LoaderUse) -> dict[str, bool]:
         found: dict[str, bool] = {}
         if self._objects:
             # An object file of the run that the use names by its path (bpf2go's outputs,
@@ -770,6 +796,37 @@ class _Index:
         # `straceback-main-bpf.o` is built from `straceback-main-bpf.c`
         return self._near(use, self._by_stem.get(re.sub(r"\W", "_", name), []))
 
+    def _module_groups(self, candidates: list[str]) -> dict[str | None, list[tuple[int, str]]]:
+        """The candidates of one name by the module each is in, with their positions: a
+        name many sources share (`main` in a tree of examples) is asked for by every loader
+        that opens one of them."""
+        known = self._groups.get(id(candidates))
+        if known is not None and known[0] is candidates:
+            return known[1]
+        groups: dict[str | None, list[tuple[int, str]]] = {}
+        for i, p in enumerate(candidates):
+            theirs = self._source_modules.get(p, False)
+            if theirs is False:
+                theirs = self._source_modules[p] = self._module_of(self._directory(p))
+            groups.setdefault(theirs, []).append((i, p))  # type: ignore[arg-type]
+        self._groups[id(candidates)] = (candidates, groups)  # holds the list: its id stays
+        return groups
+
+    def _enclosing(self, module: str) -> list[str]:
+        """`module` and the directories above it that a module enclosing it would be."""
+        found = self._above.get(module)
+        if found is None:
+            found = self._above[module] = []
+            probe = module
+            while True:
+                if probe == module or module.startswith(probe + os.sep):
+                    found.append(probe)
+                parent = os.path.dirname(probe)
+                if parent == probe:
+                    break
+                probe = parent
+        return found
+
     def _near(self, use: LoaderUse, candidates: list[str]) -> list[str]:
         """Of the sources a name may mean, those in the loader's own Go module or crate (the
         nearest directory with go.mod or Cargo.toml) when there are any; of several, those
@@ -782,19 +839,23 @@ class _Index:
             # no module, or in an enclosing one (a workspace), may be this loader's, and so
             # may one in a Go module without loader code (`bpf/go.mod` written only to keep
             # the go tool out of a directory of C); a crate's are its own or its path
-            # dependencies' (_inherited_default).
-            candidates = [
-                p for p in candidates
-                if (theirs := self._module_of(self._directory(p))) is None
-                or module == theirs
-                or module.startswith(theirs + os.sep)
-                or (theirs not in self._loader_modules and not self._is_crate(theirs))
-            ]  # fmt: skip
+            # dependencies' (_inherited_default). In the candidates' order.
+            groups = self._module_groups(candidates)
+            enclosing = self._enclosing(module)
+            kept = list(groups.get(None, ()))
+            for above in enclosing:
+                kept += groups.get(above, ())
+            for theirs, members in groups.items():
+                if (
+                    theirs is not None
+                    and theirs not in enclosing
+                    and theirs not in self._loader_modules
+                    and not self._is_crate(theirs)
+                ):
+                    kept += members
+            candidates = [p for _, p in sorted(kept)]
         if len(candidates) <= 1:
             return list(candidates)
-
-        def shared(p: str) -> int:
-            return len(os.path.commonpath([here, self._directory(p)]))
-
-        best = max(shared(p) for p in candidates)
-        return [p for p in candidates if shared(p) == best]
+        shared = [len(os.path.commonpath([here, self._directory(p)])) for p in candidates]
+        best = max(shared)
+        return [p for p, size in zip(candidates, shared, strict=True) if size == best]

@@ -48,7 +48,7 @@ from functools import cache, partial
 from secl.loaders import CILIUM, GOBPF, LIBBPF, LIBBPFGO, OTHER, FileLoaders, LoaderUse
 from secl.parse.binding import binding
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, ProgramRef
-from secl.parse.tree import Positions, inside_error, word_start
+from secl.parse.tree import Positions, finditer_any, inside_error, word_start
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -112,14 +112,19 @@ _SITE_NAMES = {
 }  # fmt: skip
 
 
-def _site_regex(libraries: list[str]) -> re.Pattern[bytes]:
-    """`\\b(NAME|...)\\s*\\(` for the names of `libraries`, every alternative led by its
-    literal (secl.parse.tree.word_start): searched for by its first bytes, not tried at every
-    byte of the file."""
-    names = dict.fromkeys(
-        word_start(lit) + rest for name in libraries for lit, rest in _SITE_NAMES[name]
+def _site_names(libraries: list[str]) -> list[bytes]:
+    """The name patterns of `libraries`' sites, each led by its literal
+    (secl.parse.tree.word_start), in `_SITE_NAMES` order without repeats."""
+    return list(
+        dict.fromkeys(
+            word_start(lit) + rest for name in libraries for lit, rest in _SITE_NAMES[name]
+        )
     )
-    return re.compile(rb"(" + b"|".join(names) + rb")\s*\(")
+
+
+def _site_regex(libraries: list[str]) -> re.Pattern[bytes]:
+    """`\\b(NAME|...)\\s*\\(` for the names of `libraries` (a search of one broken chunk)."""
+    return re.compile(rb"(" + b"|".join(_site_names(libraries)) + rb")\s*\(")
 
 
 _SITE = _site_regex(list(_SITE_NAMES))
@@ -130,9 +135,12 @@ _METHOD_VALUE = re.compile(rb"\.[ \t]*(Attach\w+)\b(?![ \t]*\()")
 
 
 @cache
-def _site_pattern(libraries: frozenset[str]) -> re.Pattern[bytes]:
-    """The site search for the libraries a file imports (fewer alternatives run faster)."""
-    return _site_regex(sorted(libraries))
+def _site_patterns(libraries: frozenset[str]) -> list[re.Pattern[bytes]]:
+    """The site search for the libraries a file imports: `(NAME)\\s*\\(` per name, for
+    secl.parse.tree.finditer_any (the matches of the alternation `_site_regex`). Each is
+    searched for by its literal; one pattern of alternatives with different first bytes is
+    tried at every byte of the file."""
+    return [re.compile(rb"(" + name + rb")\s*\(") for name in _site_names(sorted(libraries))]
 
 
 # At the start of a line (`^` in MULTILINE), checked behind the literal so that the literal
@@ -250,7 +258,8 @@ _TRANSPARENT = frozenset(
     {("bytes", "NewReader"), ("bytes", "NewBuffer"), ("strings", "NewReader"), ("C", "CString"),
      ("C", "CBytes")}
 )  # fmt: skip
-_NOT_NEWLINE = re.compile(rb"[^\n]")
+# Every byte but LF to a space, in one C pass (bytes.translate), not one regex match per byte.
+_BLANK_BUT_NEWLINES = bytes(10 if b == 10 else 32 for b in range(256))
 _UNKNOWN_VAR = "\x00"  # stands for an environment variable go generate would expand
 
 _MAX_VALUES = 64
@@ -279,14 +288,17 @@ def parse_go(data: bytes) -> Tree:
     return go_parser().parse(data)
 
 
+# The statements `scope` reads (`_GoFile._bind_statement`).
+_BINDERS = ("short_var_declaration", "assignment_statement", "var_spec", "const_spec",
+            "range_clause", "func_literal")  # fmt: skip
+
+
 @cache
 def _binders() -> Query:
     """The statements `scope` reads, found by tree-sitter in C rather than by a walk."""
     ts = binding("tree_sitter")
     language = ts.Language(binding("tree_sitter_go").language())
-    kinds = ("short_var_declaration", "assignment_statement", "var_spec", "const_spec",
-             "range_clause", "func_literal")  # fmt: skip
-    return ts.Query(language, " ".join(f"({k}) @n" for k in kinds))
+    return ts.Query(language, " ".join(f"({k}) @n" for k in _BINDERS))
 
 
 def _binding_nodes(body: Node) -> list[Node]:
@@ -478,8 +490,6 @@ def _module_callers(
 
 # -- go.mod --------------------------------------------------------------------------------
 
-_GO_MOD_COMMENT = re.compile(r"//.*")
-
 
 def go_mod_versions(data: bytes) -> dict[str, str]:
     """Module path -> version from a go.mod: `require` lines and blocks. A `replace` of a
@@ -491,7 +501,7 @@ def go_mod_versions(data: bytes) -> dict[str, str]:
     replaced: dict[str, tuple[str | None, str]] = {}  # old path -> (old version, new text)
     block: str | None = None
     for raw in text.splitlines():
-        line = _GO_MOD_COMMENT.sub("", raw).strip()
+        line = raw.partition("//")[0].strip()  # splitlines(): no newline left in `raw`
         if not line:
             continue
         if block is not None:
@@ -796,6 +806,8 @@ class _GoFile:
         self._function_nodes: list[Node] = []
         self._method_nodes: list[Node] = []
         self._scopes: dict[int, dict[str, list[tuple]]] = {}
+        self._heads: dict[int, dict[str, list[tuple]]] = {}  # parameters, receiver
+        self._bound: dict[tuple[int, str], list[tuple] | None] = {}  # (fn, name) -> refs
         self._memo: dict[tuple, frozenset] = {}
         self._active: set[tuple] = set()
         self._opens: dict[int, list[tuple[ObjectRef, tuple[str, ...]]]] = {}
@@ -1087,7 +1099,7 @@ class _GoFile:
         if not libraries:
             return
         broken = root.has_error
-        for m in _site_pattern(frozenset(libraries)).finditer(self.data):
+        for _, m in finditer_any(_site_patterns(frozenset(libraries)), self.data):
             name = m.group(1).decode()
             node = root.descendant_for_byte_range(m.start(1), m.end(1))
             call = _call_of(node, name)
@@ -1488,7 +1500,7 @@ class _GoFile:
             for inner in node.named_children:
                 self._loose(inner, fn, index, found, seen, depth)
         elif t == "identifier":
-            refs = self.scope(fn).get(_text(node)) if fn is not None else None
+            refs = self.bound(fn, _text(node)) if fn is not None else None
             refs = _visible(refs, node.start_byte) if refs else None
             scope_fn = fn if refs else None
             for ref in refs or self.top.get(_text(node)) or ():
@@ -1604,6 +1616,9 @@ class _GoFile:
         index) pins; [None] when there is none."""
         if fn is None:
             return [None]
+        body = fn.child_by_field_name("body")
+        if body is None or self.data.find(b"range", body.start_byte, body.end_byte) < 0:
+            return [None]  # no `range` clause: nothing to pin (and no scope to build)
         seen: set[int] = set()
         for refs in self.scope(fn).values():
             for ref in refs:
@@ -1735,7 +1750,7 @@ class _GoFile:
         from secl.parse.loader import extract_loader_facts, is_loader
         from secl.parse.tree import parse
 
-        masked = bytearray(_NOT_NEWLINE.sub(b" ", self.data))
+        masked = bytearray(self.data.translate(_BLANK_BUT_NEWLINES))
         for comment in self._cgo_preamble:
             start, end = comment.start_byte + 2, comment.end_byte
             if self.data[comment.start_byte : start] == b"/*":
@@ -1871,7 +1886,7 @@ class _GoFile:
 
     def _eval_identifier(self, node: Node, fn: Node | None, depth: int) -> frozenset:
         name = _text(node)
-        refs = self.scope(fn).get(name) if fn is not None else None
+        refs = self.bound(fn, name) if fn is not None else None
         if refs:
             refs = _visible(refs, node.start_byte) or None
         scope_fn = fn
@@ -2240,8 +2255,67 @@ class _GoFile:
         found = self._scopes.get(fn.id)
         if found is not None:
             return found
-        scope: dict[str, list[tuple]] = {}
+        scope = self._head(fn)
         self._scopes[fn.id] = scope
+        body = fn.child_by_field_name("body")
+        for node in _binding_nodes(body) if body is not None else ():
+            self._bind_statement(node, scope, fn)
+        return scope
+
+    def bound(self, fn: Node, name: str) -> list[tuple] | None:
+        """`scope(fn).get(name)`, reading only the statements of the body that may bind
+        `name`: those around its occurrences in the body's bytes (a name is bound by an
+        identifier at most three levels below its statement), in `scope`'s order. A lookup
+        asks for a few names of a function that binds many."""
+        whole = self._scopes.get(fn.id)
+        if whole is not None:
+            return whole.get(name)
+        key = (fn.id, name)
+        if key in self._bound:
+            return self._bound[key]
+        head = self._heads.get(fn.id)
+        if head is None:
+            head = self._heads[fn.id] = self._head(fn)
+        body = fn.child_by_field_name("body")
+        needle = name.encode()
+        if body is None or "\ufffd" in name:  # no bytes to search for: the whole scope
+            found = self.scope(fn).get(name)
+            self._bound[key] = found
+            return found
+        start, end = body.start_byte, body.end_byte
+        root = fn
+        statements: dict[int, Node] = {}
+        at = self.data.find(needle, start, end)
+        while at >= 0:
+            node = root.descendant_for_byte_range(at, at + len(needle))
+            if (
+                node is not None
+                and node.type == "identifier"
+                and node.start_byte == at
+                and node.end_byte == at + len(needle)
+            ):
+                holder = node.parent
+                for _ in range(3):
+                    if holder is None or holder.start_byte < start or holder.end_byte > end:
+                        break
+                    if holder.type in _BINDERS:
+                        statements[holder.id] = holder
+                    holder = holder.parent
+            at = self.data.find(needle, at + len(needle), end)
+        found = list(head[name]) if name in head else None
+        if statements:
+            local: dict[str, list[tuple]] = {}
+            ordered = sorted(statements.values(), key=lambda n: (-n.end_byte, n.start_byte))
+            for node in ordered:
+                self._bind_statement(node, local, fn)
+            if name in local:
+                found = (found or []) + local[name]
+        self._bound[key] = found
+        return found
+
+    def _head(self, fn: Node) -> dict[str, list[tuple]]:
+        """The names a function's parameters and receiver bind (the start of its scope)."""
+        scope: dict[str, list[tuple]] = {}
         params = fn.child_by_field_name("parameters")
         index = 0
         for decl in params.named_children if params is not None else ():
@@ -2256,36 +2330,37 @@ class _GoFile:
         for decl in receiver.named_children if receiver is not None else ():
             for name in decl.children_by_field_name("name"):
                 scope.setdefault(_text(name), [])
-        body = fn.child_by_field_name("body")
-        for node in _binding_nodes(body) if body is not None else ():
-            t = node.type
-            if t in ("short_var_declaration", "assignment_statement"):
-                operator = node.child_by_field_name("operator")
-                if t == "assignment_statement" and (operator is None or operator.text != b"="):
-                    continue
-                left = node.child_by_field_name("left")
-                right = node.child_by_field_name("right")
-                # `:=` declares a name for its block only; `=` stores to one declared
-                # elsewhere, seen from everywhere.
-                region = _region(node) if t == "short_var_declaration" else None
-                if left is not None and right is not None:
-                    self._bind(_expressions(left), _expressions(right), scope, fn, region)
-            elif t in ("var_spec", "const_spec"):
-                self._bind_spec(node, scope, fn, _region(node))
-            elif t == "range_clause":
-                left = node.child_by_field_name("left")
-                right = node.child_by_field_name("right")
-                if left is not None and right is not None:
-                    for which, name in zip(("key", "value"), _expressions(left), strict=False):
-                        if name.type == "identifier" and name.text != b"_":
-                            ref = ("range", right, which, fn, _region(node))
-                            scope.setdefault(_text(name), []).append(ref)
-            elif t == "func_literal":
-                params = node.child_by_field_name("parameters")
-                for decl in params.named_children if params is not None else ():
-                    for name in decl.children_by_field_name("name"):
-                        scope.setdefault(_text(name), [])
         return scope
+
+    def _bind_statement(self, node: Node, scope: dict[str, list[tuple]], fn: Node) -> None:
+        """What one binding statement of `_binding_nodes` gives the names it binds."""
+        t = node.type
+        if t in ("short_var_declaration", "assignment_statement"):
+            operator = node.child_by_field_name("operator")
+            if t == "assignment_statement" and (operator is None or operator.text != b"="):
+                return
+            left = node.child_by_field_name("left")
+            right = node.child_by_field_name("right")
+            # `:=` declares a name for its block only; `=` stores to one declared
+            # elsewhere, seen from everywhere.
+            region = _region(node) if t == "short_var_declaration" else None
+            if left is not None and right is not None:
+                self._bind(_expressions(left), _expressions(right), scope, fn, region)
+        elif t in ("var_spec", "const_spec"):
+            self._bind_spec(node, scope, fn, _region(node))
+        elif t == "range_clause":
+            left = node.child_by_field_name("left")
+            right = node.child_by_field_name("right")
+            if left is not None and right is not None:
+                for which, name in zip(("key", "value"), _expressions(left), strict=False):
+                    if name.type == "identifier" and name.text != b"_":
+                        ref = ("range", right, which, fn, _region(node))
+                        scope.setdefault(_text(name), []).append(ref)
+        elif t == "func_literal":
+            params = node.child_by_field_name("parameters")
+            for decl in params.named_children if params is not None else ():
+                for name in decl.children_by_field_name("name"):
+                    scope.setdefault(_text(name), [])
 
     def _struct_fields(self, kind: Node | None) -> tuple[str, ...]:
         """Field names, in order, of a struct type (written out or declared in the file)."""

@@ -341,7 +341,8 @@ class _PythonFile:
             self.positions.span(call.start_byte, call.end_byte),
             shown,
             sources=tuple(dict.fromkeys(sources)),
-            certain=certain and not inside_error(call),
+            # No ERROR node anywhere when the root has none: no walk up the tree needed.
+            certain=certain and not (self.root.has_error and inside_error(call)),
         )
 
     @staticmethod

@@ -82,6 +82,8 @@ from secl.parse.tree import Positions, finditer_any, first_error_row, inside_err
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from tree_sitter import Node, Parser
 
 # What a Rust file must name to be worth parsing: plain substring tests.
@@ -187,6 +189,13 @@ _FACT_SITES = [
 # names): an offset or an attach mode a libbpf-rs program gets only by calling libbpf itself.
 _KPROBE_OPTS_FIELDS = frozenset({"offset", "attach_mode"})
 _NULL_POINTERS = frozenset({"null", "null_mut"})
+# One tuple per pattern of _FACT_SITES: bytes every match of it holds (see _sites_of).
+_FACT_NEEDLES = [
+    (b"attach", b"set_", b"info"),
+    (b"LinkInfo",),
+    (b"libbpf_register_prog_handler",),
+    (b"bpf_program__attach_kprobe",),
+]
 _OBJECT_SITE = re.compile(rb"\.\s*(open_file|open_memory)\s*\(")
 # `Ebpf::load(`, `Bpf::load(` (aya's types), then `.load(` (EbpfLoader's method)
 _AYA_SITES = [
@@ -200,14 +209,17 @@ _REDBPF_SITES = [
     re.compile(word_start(b"Loader") + rb"\s*::\s*(load_file|load)\s*\("),
     re.compile(word_start(b"Module") + rb"\s*::\s*(parse)\s*\("),
 ]
+_AYA_NEEDLES = [(b"Ebpf",), (b"Bpf",), (b"load",)]
 _SKELETON_BUILDER = re.compile(word_start(b"SkeletonBuilder") + rb"\b")
 _SKEL_BUILDER = re.compile(rb"SkelBuilder\b")
 _SKEL_TYPE = re.compile(rb"Skel\b")
-_WORD_END = re.compile(rb"\w+\Z")
+_SKEL_PATTERNS = (_SKELETON_BUILDER, _SKEL_BUILDER, _SKEL_TYPE)
+_WORD_RUN = re.compile(rb"\w+")
 _CONSTS = [
     re.compile(word_start(b"const") + rb"\s+(?:mut\s+)?(\w+)"),
     re.compile(word_start(b"static") + rb"\s+(?:mut\s+)?(\w+)"),
 ]
+_CONST_NEEDLES = [(b"const",), (b"static",)]
 _FN = re.compile(word_start(b"fn") + rb"\s+(\w+)")
 
 
@@ -215,18 +227,37 @@ def _prefixed(pattern: re.Pattern[bytes], data: bytes) -> list[tuple[int, int, s
     """(start, end, prefix) of every `<prefix><suffix>` word, `prefix` non-empty: the suffix
     is found first and the word start read backwards (a pattern that captures the prefix
     first retries from every word of the file)."""
-    out = []
+    out: list[tuple[int, int, str]] = []
+    if pattern in _SKEL_PATTERNS and b"Skel" not in data:  # every match holds "Skel"
+        return out
     for m in pattern.finditer(data):
         start = m.start()
         if start == 0:
             continue
-        before = _WORD_END.search(data, max(0, start - 256), start)
-        if before is None:
+        # The word characters right before `start` (at most 256): `\w+\Z` searched for
+        # between the two would retry from every byte, each a run to the window's end.
+        lo = max(0, start - 256)
+        run = _WORD_RUN.match(data[lo:start][::-1])
+        if run is None:
             continue
-        if before.start() > 0 and (data[before.start() - 1 : before.start()]).isalnum():
+        first = start - run.end()
+        if first > 0 and (data[first - 1 : first]).isalnum():
             continue  # longer than 256 characters: not a type name
-        out.append((before.start(), m.end(), before.group().decode()))
+        out.append((first, m.end(), data[first:start].decode()))
     return out
+
+
+def _sites_of(
+    patterns: list[re.Pattern[bytes]], needles: list[tuple[bytes, ...]], data: bytes
+) -> Iterator[tuple[int, re.Match[bytes]]]:
+    """secl.parse.tree.finditer_any over the patterns whose needles (bytes every match of
+    the pattern holds, one of them at least) are in `data`, with their indices in
+    `patterns`: a substring test scans a file several times faster than a regex search, and
+    most of these names are in few files."""
+    kept = [i for i in range(len(patterns)) if any(w in data for w in needles[i])]
+    if kept:
+        for j, m in finditer_any([patterns[i] for i in kept], data):
+            yield kept[j], m
 
 
 _INCLUDE = re.compile(rb"(" + word_start(b"include") + rb"(?:_bytes_aligned)?)\s*!")
@@ -657,6 +688,11 @@ class _RustFile:
     def span(self, node: Node) -> Span:
         return self.positions.span(node.start_byte, node.end_byte)
 
+    def _in_error(self, node: Node) -> bool:
+        """secl.parse.tree.inside_error, answered without a walk up the tree when the tree
+        has no error at all (each step up is a walk down from the root in tree-sitter)."""
+        return self.root.has_error and inside_error(node)
+
     def node_at(self, start: int, end: int, *types: str) -> Node | None:
         node = self.root.descendant_for_byte_range(start, end)
         if node is None or node.type not in types:
@@ -668,7 +704,7 @@ class _RustFile:
     def _skeleton_names(self) -> None:
         """Skeletons the file includes or names: `include!(... "/x.skel.rs")`,
         `#[path = "x.skel.rs"]`, `XSkelBuilder`, and (types only) `OpenXSkel` / `XSkel`."""
-        for m in _INCLUDE.finditer(self.data):
+        for m in _INCLUDE.finditer(self.data) if b"include" in self.data else ():
             if m.group(1) != b"include":
                 continue
             macro = self._macro_at(m.start(1), m.end(1))
@@ -678,7 +714,7 @@ class _RustFile:
                 base = _base(value)
                 if base and base.endswith(".skel.rs"):
                     self._add_skeleton(base[: -len(".skel.rs")], macro)
-        for m in _PATH_ATTR.finditer(self.data):
+        for m in _PATH_ATTR.finditer(self.data) if b"path" in self.data else ():
             node = self.root.descendant_for_byte_range(m.end(), m.end())
             while node is not None and node.type != "string_literal":
                 node = node.parent
@@ -745,7 +781,7 @@ class _RustFile:
                     value,
                     skeletons=(name,),
                     auto_attach=True if name in auto else None,
-                    certain=not inside_error(node),
+                    certain=not self._in_error(node),
                 )
             )
 
@@ -813,7 +849,7 @@ class _RustFile:
         for name in names:
             self._prefixes.setdefault(skeleton_type_prefix(name), name)
         shown = ", ".join(posixpath.basename(p) for p in written_sources) or "?"
-        certain = bool(written_sources or written_objects) and not inside_error(start)
+        certain = bool(written_sources or written_objects) and not self._in_error(start)
         self.uses.append(
             LoaderUse(
                 LIBBPF_RS,
@@ -900,7 +936,7 @@ class _RustFile:
     # -- libbpf-rs objects ---------------------------------------------------------------
 
     def _object_builders(self) -> None:
-        for m in _OBJECT_SITE.finditer(self.data):
+        for m in _OBJECT_SITE.finditer(self.data) if b"open_" in self.data else ():
             node = self.node_at(m.start(1), m.end(1), "field_identifier")
             if node is None:
                 continue
@@ -927,7 +963,7 @@ class _RustFile:
                     self.span(call),
                     f"ObjectBuilder::{method} {shown}",
                     objects=tuple(names),
-                    certain=bool(names) and not inside_error(call),
+                    certain=bool(names) and not self._in_error(call),
                 )
             )
 
@@ -956,7 +992,7 @@ class _RustFile:
         # names aya's loader type can mean EbpfLoader::load by it.
         loader_type = b"EbpfLoader" in self.data or b"BpfLoader" in self.data
         sites = _AYA_SITES if loader_type else _AYA_SITES[:2]
-        for which, m in finditer_any(sites, self.data):
+        for which, m in _sites_of(sites, _AYA_NEEDLES, self.data):
             if which < 2:  # `Ebpf::load(`
                 node = self.node_at(m.start(1), m.end(1), "identifier")
                 scoped = node.parent if node is not None else None
@@ -988,11 +1024,11 @@ class _RustFile:
                     f"{shown} {', '.join(posixpath.basename(n) for n in names) or '?'}",
                     objects=names,
                     auto_attach=False,
-                    certain=bool(names) and b"aya" in self.data and not inside_error(call),
+                    certain=bool(names) and b"aya" in self.data and not self._in_error(call),
                 )
             )
         # An embedded object no load call in this file accounts for (passed elsewhere).
-        for m in _INCLUDE.finditer(self.data):
+        for m in _INCLUDE.finditer(self.data) if b"include" in self.data else ():
             if m.group(1) != b"include_bytes_aligned":
                 continue
             macro = self._macro_at(m.start(1), m.end(1))
@@ -1007,7 +1043,7 @@ class _RustFile:
                     f"include_bytes_aligned! {', '.join(posixpath.basename(n) for n in names)}",
                     objects=names,
                     auto_attach=False,
-                    certain=bool(names) and not inside_error(macro),
+                    certain=bool(names) and not self._in_error(macro),
                 )
             )
 
@@ -1063,12 +1099,12 @@ class _RustFile:
     # -- libbpf-rs program facts ---------------------------------------------------------
 
     def _program_facts(self) -> None:
-        for which, m in finditer_any(_FACT_SITES, self.data):
+        for which, m in _sites_of(_FACT_SITES, _FACT_NEEDLES, self.data):
             if which == 0:  # `.method(`
                 node = self.node_at(m.start(1), m.end(1), "field_identifier")
                 field = node.parent if node is not None else None
                 call = field.parent if field is not None else None
-                if call is None or call.type != "call_expression" or inside_error(call):
+                if call is None or call.type != "call_expression" or self._in_error(call):
                     continue
                 self._method_fact(m.group(1).decode(), field, call)
             else:
@@ -1079,7 +1115,7 @@ class _RustFile:
                         node = None
                         break
                     node = node.parent
-                if node is None or inside_error(node):
+                if node is None or self._in_error(node):
                     continue
                 if word.startswith(b"LinkInfo"):
                     args = _args(node)
@@ -1413,7 +1449,7 @@ class _RustFile:
         """Values of `const NAME` / `static NAME` items anywhere in the file."""
         if self._consts is None:
             found: dict[str, list[Node]] = {}
-            for _, m in finditer_any(_CONSTS, self.data):
+            for _, m in _sites_of(_CONSTS, _CONST_NEEDLES, self.data):
                 node = self.node_at(m.start(1), m.end(1), "identifier")
                 item = node.parent if node is not None else None
                 if item is None or item.type not in ("const_item", "static_item"):
