@@ -168,8 +168,9 @@ def own_loaders(project: Project) -> dict[str, OwnLoader]:
     found = project.memo.get("own-elf-loaders")
     if found is None:
         found = {}
+        bpf = {s.path for s in project.sites}  # BPF code loads nothing: half a tree's bytes
         for path, data in project.files.items():
-            if not (path.endswith(_C_SUFFIXES) or is_cpp(path)):
+            if path in bpf or not (path.endswith(_C_SUFFIXES) or is_cpp(path)):
                 continue
             hit = detect(data)
             if hit is not None:
