@@ -30,6 +30,7 @@ from secl.files import (
 from secl.findings import Finding, InventoryEntry
 from secl.index import GIT_GREP_FROM, SITE_CALL, pairing_names
 from secl.pairing import skeleton_names, stem
+from secl.parse.filefacts import survey
 from secl.parse.macros import resolve_sites
 from secl.parse.tree import parse
 
@@ -125,6 +126,7 @@ def load(paths: Iterable[str], config: Config | None = None, *, pair: bool = Tru
         note = source.text_problem
         if note:
             problems.append(FileProblem(path, note))
+        survey(source.data)
         files[path] = source.data
     run = _build(
         files, reported + objects, problems, root, config, pair=pair and explicit_files,
@@ -648,6 +650,7 @@ class _Reader:
             if source.identity in self.seen:
                 return None
             self.seen.add(source.identity)
+        survey(source.data)
         return source.data
 
 

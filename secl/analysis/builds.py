@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 
 from secl.analysis.project import Project
 from secl.parse.buildfiles import BuildFile, default_skeleton_name, is_build_file, read_build_file
@@ -280,51 +281,122 @@ def executables_of(project: Project, path: str) -> list[str]:
     return found
 
 
+# Objects loaded by a command in a shell script or a build recipe, not by code of the project.
+#
 # iproute2 loads a BPF object named on its command line: `tc filter add ... bpf da obj F sec S`,
 # `ip link set dev D xdp obj F sec S` (iproute2 lib/bpf_libbpf.c load_bpf_object(): every
 # program's type is set from the command, bpf_program__set_type(p, cfg->type), and the
 # section picks the program, so libbpf never types a program by its section name).
 _IPROUTE2_LOAD = re.compile(rb"(?m)^[^#\n]*\b(?:bpf|xdp\w*)\b[^\n]*\bobj\s+\S")
+# bpftool loads with libbpf: `bpftool [OPTIONS] prog load|loadall OBJ PATH [type TYPE] ...
+# [autoattach]` (tools/bpf/bpftool/prog.c load_with_options(): with `type`, every program
+# gets that type (bpf_program__set_type); without it each is typed by its section name
+# (get_prog_type_by_name(), which fails the command on a name libbpf does not know);
+# `autoattach` attaches every program with bpf_program__attach() (auto_attach_program()),
+# which parses the section's suffix; without it programs are only pinned.)
+_BPFTOOL_LOAD = re.compile(
+    rb"(?m)^[^#\n]*\bbpftool(?:[ \t]+-{1,2}[\w-]+)*[ \t]+prog[ \t]+load(?:all)?[ \t]+"
+    rb"(?P<rest>(?:[^\\\n;&|]|\\[^\n]|\\\n)*)"
+)
+# bpftool's keywords of `prog load` that take a value, and how many (prog.c: `map` takes
+# `idx N` or `name NAME` then the map file).
+_BPFTOOL_VALUES = {"type": 1, "map": 3, "dev": 1, "offload_dev": 1, "xdpmeta_dev": 1,
+                   "pinmaps": 1, "kernel_btf": 1}  # fmt: skip
 
 
-def loaded_by_iproute2(project: Project, bpf_path: str) -> bool:
-    """Whether a shell script in the directory of `bpf_path` or above runs iproute2's BPF
-    loading (`... bpf ... obj F` / `... xdp obj F`) and names the object built from it."""
+@dataclass(frozen=True, slots=True)
+class CommandLoad:
+    """One command that loads the object of a BPF source (see _BPFTOOL_LOAD)."""
+
+    tool: str  # "bpftool" or "iproute2"
+    path: str  # the script or build file
+    typed: bool  # every program's type is given on the command line
+    autoattach: bool  # every program is attached the generic way (suffix parsed)
+
+
+def command_loads(project: Project, bpf_path: str) -> list[CommandLoad]:
+    """The commands in the shell scripts and build files of the directory of `bpf_path` and
+    above that load the object built from it (named by its file name)."""
     from secl.pairing import stem
 
     base = stem(bpf_path)
-    names = (f"{base}.o", f"{base}.bpf.o")
+    names = {f"{base}.o", f"{base}.bpf.o"}
     root = os.path.abspath(project.root)
     directory = os.path.dirname(os.path.abspath(bpf_path))
-    memo = project.memo.setdefault("iproute2-scripts", {})
+    memo = project.memo.setdefault("command-loads", {})
+    found: list[CommandLoad] = []
     while True:
-        scripts = memo.get(directory)  # type: ignore[attr-defined]
-        if scripts is None:
-            scripts = memo[directory] = _iproute2_scripts(directory)  # type: ignore[index]
-        for data in scripts:
-            if any(
-                re.search(rb"(?<![\w.-])" + re.escape(n.encode()) + rb"\b", data) for n in names
-            ):
-                return True
+        loads = memo.get(directory)  # type: ignore[attr-defined]
+        if loads is None:
+            loads = memo[directory] = _command_loads_in(directory)  # type: ignore[index]
+        found.extend(load for obj, load in loads if obj in names)
         if directory == root or not directory.startswith(root + os.sep):
-            return False
+            return found
         directory = os.path.dirname(directory)
 
 
-def _iproute2_scripts(directory: str) -> list[bytes]:
-    """The shell scripts of one directory that load a BPF object with ip or tc."""
-    out = []
+def _command_loads_in(directory: str) -> list[tuple[str, CommandLoad]]:
+    """(object file name, load) for the commands of one directory's scripts and build files."""
+    out: list[tuple[str, CommandLoad]] = []
     try:
         with os.scandir(directory) as entries:
-            names = sorted(e.name for e in entries if e.name.endswith(".sh") and e.is_file())
+            names = sorted(
+                e.name for e in entries if (e.name.endswith(".sh") or is_build_file(e.name))
+                and e.is_file()
+            )  # fmt: skip
     except OSError:
         return []
     for name in names:
+        path = os.path.join(directory, name)
         try:
-            with open(os.path.join(directory, name), "rb") as fh:
+            with open(path, "rb") as fh:
                 data = fh.read(_MAX_BUILD_BYTES)
         except OSError:
             continue
-        if b"obj" in data and _IPROUTE2_LOAD.search(data) is not None:
-            out.append(data)
+        loads: list[tuple[bytes, CommandLoad]] = []
+        if b"obj" in data:
+            for m in _IPROUTE2_LOAD.finditer(data):
+                end = data.find(b"\n", m.end())
+                line = data[m.start() : end if end >= 0 else len(data)]
+                for obj in re.findall(rb"\bobj\s+(\S+)", line):
+                    loads.append((obj, CommandLoad("iproute2", path, typed=True, autoattach=False)))
+        if b"bpftool" in data:
+            for m in _BPFTOOL_LOAD.finditer(data):
+                parsed = _bpftool_load(m.group("rest").replace(b"\\\n", b" "))
+                if parsed is not None:
+                    obj, typed, autoattach = parsed
+                    loads.append((obj, CommandLoad("bpftool", path, typed, autoattach)))
+        for obj, load in loads:
+            if b"$" not in obj:
+                out.append((_file_name(obj), load))
+                continue
+            # A variable (`obj $OBJ`, `prog load $< ...`): any object the file names may be it.
+            for name in sorted(set(_OBJECT_NAME.findall(data))):
+                out.append((name.decode("utf-8", "replace"), load))
     return out
+
+
+# An object file name written in a script or build file.
+_OBJECT_NAME = re.compile(rb"(?<![\w.-])[\w.-]+\.o\b(?![\w.-])")
+
+
+def _file_name(word: bytes) -> str:
+    """The file name of a path as written (`$(OUTPUT)/x.bpf.o` -> `x.bpf.o`)."""
+    return os.path.basename(word.decode("utf-8", "replace").strip("\"'"))
+
+
+def _bpftool_load(rest: bytes) -> tuple[bytes, bool, bool] | None:
+    """(OBJ, whether `type` is given, whether `autoattach` is) of what follows `prog load`."""
+    words = rest.split()
+    if len(words) < 2:
+        return None
+    typed = autoattach = False
+    i = 2  # OBJ PATH, then keywords
+    while i < len(words):
+        word = words[i].decode("utf-8", "replace")
+        if word == "autoattach":
+            autoattach = True
+        elif word == "type":
+            typed = True
+        i += 1 + _BPFTOOL_VALUES.get(word, 0)
+    return words[0], typed, autoattach

@@ -33,6 +33,7 @@ from secl.loaders import (
     LoaderUse,
 )
 from secl.pairing import skeleton_names, stem
+from secl.parse.filefacts import has_body
 
 # Which kind wins when several reach one source: libbpf-family first (the issue of secl is
 # libbpf's behaviour; a source also opened by libbpf must satisfy it), C before the bindings.
@@ -584,9 +585,9 @@ _WINDOWS_MARKS = (
 
 
 def _windows(data: bytes) -> bool:
-    """Whether `data` uses eBPF for Windows' API. Every mark holds `ebpf_`: one search of a
-    multi-megabyte vmlinux.h, not four."""
-    return b"ebpf_" in data and any(mark in data for mark in _WINDOWS_MARKS)
+    """Whether `data` uses eBPF for Windows' API. Every mark holds `ebpf_`: one search, not
+    four; none for a huge header without a function body (no loader code: has_body)."""
+    return has_body(data) and b"ebpf_" in data and any(mark in data for mark in _WINDOWS_MARKS)
 
 
 class _Index:

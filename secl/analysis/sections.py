@@ -30,8 +30,14 @@ from secl.libbpf.table import (
     strip_question_mark,
 )
 from secl.pairing import nearest, skeleton_names, stem
+from secl.parse import large
+from secl.parse.filefacts import has_body
 from secl.parse.pasted import macros_that_open, pasted_skeletons
 from secl.parse.tree import lex
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from secl.analysis.builds import CommandLoad
 
 LIBBPF_1_0 = Version.parse("1.0")
 NAMES = {
@@ -120,7 +126,8 @@ def custom_handlers(project: Project, paths: list[str] | None = None) -> CustomH
     fallback = False
     for path in project.files if paths is None else paths:
         data = project.files[path]
-        if b"libbpf_register_prog_handler" not in data:
+        # (a huge header without a function body registers nothing: has_body)
+        if not has_body(data) or b"libbpf_register_prog_handler" not in data:
             continue
         for m in _REGISTER.finditer(data):
             if m.group(2) is not None:
@@ -312,8 +319,10 @@ def _unknown_is_expected(
         return True
     if loaders and not any(_may_load_object(project, site.path, p) for p in loaders):
         return True  # opened to read its BTF or maps, never loaded: no program type needed
-    if not loaders and _loaded_by_iproute2(project, site.path):
-        return True
+    if not loaders:
+        loads = _command_loads(project, site.path)
+        if loads and all(load.typed for load in loads):
+            return True  # `tc ... obj`, `ip ... xdp obj`, `bpftool prog load ... type T`
     if loaders or did_you_mean(site.section or "", target):
         return False
     return not any(
@@ -450,8 +459,13 @@ def _may_auto_attach(project: Project, site: SectionSite) -> bool:
         from secl.analysis.loaders import module_uses
 
         uses = module_uses(project, site.path)
-        if not uses:
+        # A command that loads the object (`bpftool prog load` attaches only with
+        # `autoattach`; ip and tc attach by their own arguments, never by the name).
+        loads = _command_loads(project, site.path)
+        if any(load.autoattach for load in loads):
             return True
+        if not uses:
+            return not loads
         generic = _generic_attach_files(project)
         return any(u.auto_attach or (u.auto_attach is None and u.path in generic) for u in uses)
     names = [
@@ -659,10 +673,10 @@ _LOAD_CALL = re.compile(
 )
 
 
-def _loaded_by_iproute2(project: Project, bpf_path: str) -> bool:
-    from secl.analysis.builds import loaded_by_iproute2
+def _command_loads(project: Project, bpf_path: str) -> list[CommandLoad]:
+    from secl.analysis.builds import command_loads
 
-    return loaded_by_iproute2(project, bpf_path)
+    return command_loads(project, bpf_path)
 
 
 def _may_load_object(project: Project, bpf_path: str, loader: str) -> bool:
@@ -708,7 +722,8 @@ def _functions_calling(
     for path, data in project.files.items():
         if not path.endswith((".c", ".h", ".cc", ".cpp", ".cxx")):
             continue
-        if not any(n in data for n in needles):
+        # (_FUNCTION_HEAD ends in `) {`: a huge file without one has no function, has_body)
+        if not has_body(data) or not any(n in data for n in needles):
             continue
         for m in _FUNCTION_HEAD.finditer(data):
             name = m.group(1)
@@ -761,13 +776,24 @@ def _object_macros(project: Project) -> dict[bytes, set[str]]:
     if found is None:
         found = {}
         for data in project.files.values():
-            if b'.o"' not in data or b"define" not in data:
+            marks = large.marks(data)  # a huge file without a `"` names no object
+            if (marks is not None and not marks.quotes) or b'.o"' not in data:
+                continue
+            if b"define" not in data:
                 continue
             for m in _OBJECT_MACRO.finditer(data):
                 names = {n.group(1).decode() for n in _OBJECT_NAME.finditer(m.group(2))}
                 found.setdefault(m.group(1), set()).update(names)
         project.memo["object-macros"] = found
     return found  # type: ignore[return-value]
+
+
+def _pastes(data: bytes) -> bool:
+    """Whether `data` holds `##` (a huge file: at one of its few `#`, secl.parse.large)."""
+    marks = large.marks(data)
+    if marks is None or marks.hashes is None:
+        return b"##" in data
+    return any(data.startswith(b"##", at) for at in marks.hashes)
 
 
 def _loader_index(project: Project) -> dict[str, list[str]]:
@@ -777,9 +803,11 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
         built: dict[str, list[str]] = {}
         wrappers = _wrapper_calls(project)
         pasting = macros_that_open(
-            [d for d in project.files.values() if b"##" in d and b"__open" in d]
+            [d for d in project.files.values() if _pastes(d) and b"__open" in d]
         )
         for path, data in project.files.items():
+            if not has_body(data):
+                continue  # a huge header without a function body opens nothing
             if (
                 b"__open" not in data
                 and b"::open" not in data

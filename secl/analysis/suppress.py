@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from secl.facts import Span
+from secl.parse import large
 from secl.parse.tree import Positions
 
 _SUPPRESSION = re.compile(
@@ -24,10 +25,21 @@ class Suppression:
 
 
 def suppressions(path: str, data: bytes, positions: Positions) -> list[Suppression]:
-    if b"secl:" not in data and b"SECL:" not in data:
+    marks = large.marks(data)
+    if marks is not None and marks.slashes is not None:
+        # A huge file: every comment starts at one of its few `/`, tried there.
+        matches = list(large.finditer_at(_SUPPRESSION, data, marks.slashes))
+        if not matches:
+            return []
+        # As for any file, only one that holds `secl:` or `SECL:` (not `Secl:` alone) has any.
+        if not any(_marked(m.group()) for m in matches) and not _marked(data):
+            return []
+    elif not _marked(data):
         return []
+    else:
+        matches = _SUPPRESSION.finditer(data)
     found = []
-    for m in _SUPPRESSION.finditer(data):
+    for m in matches:
         raw = m.group("codes")
         codes = None
         if raw is not None:
@@ -35,6 +47,10 @@ def suppressions(path: str, data: bytes, positions: Positions) -> list[Suppressi
         span = positions.span(m.start(), m.end())
         found.append(Suppression(path, span.start.row, codes, span))
     return found
+
+
+def _marked(text: bytes) -> bool:
+    return b"secl:" in text or b"SECL:" in text
 
 
 def covers(s: Suppression, code: str, row: int) -> bool:

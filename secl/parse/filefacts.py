@@ -4,9 +4,10 @@ results cache. A pure function of the file's path and bytes."""
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
+
+from secl.parse import large
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -31,32 +32,37 @@ class FileFacts:
     problem: str | None = None
 
 
-# A file this large is read by its text first: a header that bpftool dumped (vmlinux.h, 2-3
-# MB of declarations) names SECCOMP_* and BPF_PERF_EVENT, but has no section call and no
-# function body, so neither a site nor a loader fact; its parse would cost a second and a
-# hundred megabytes.
-HUGE = 1024 * 1024
+# A huge file (secl.parse.large) is read by its text first: a header that bpftool dumped
+# (vmlinux.h, 2-3 MB of declarations) names SECCOMP_* and BPF_PERF_EVENT, but has no section
+# call and no function body, so neither a site nor a loader fact; its parse would cost a
+# second and a hundred megabytes.
+HUGE = large.HUGE
 # A function body: what every loader fact sits in (secl.parse.loader reads calls and stores).
 _BODY = re.compile(rb"\)\s*\{")
 
 
-# What every section call contains (secl.index.SITE_CALL without its `\b`: a literal first,
-# which the regex engine finds fast in megabytes).
+# What every section call contains (secl.index.SITE_CALL without its `\b`), each match
+# starting at a `SEC` or a `section` (secl.parse.large.Marks).
 _SEC_CALL = re.compile(rb"SEC\w*\s*\(")
 _SECTION_CALL = re.compile(rb"section\s*\(")
 
 
-@functools.lru_cache(maxsize=16)
 def has_sites(data: bytes) -> bool:
     """Whether a file may hold a section site (and is worth a parse for it)."""
-    if b"SEC" not in data and b"section" not in data:
-        return False
-    if len(data) < HUGE:
-        return True
-    return _SEC_CALL.search(data) is not None or _SECTION_CALL.search(data) is not None
+    if len(data) >= HUGE:
+        return large.once(data, "sites", _calls)
+    return b"SEC" in data or b"section" in data
 
 
-@functools.lru_cache(maxsize=16)
+def _calls(data: bytes) -> bool:
+    found = large.marks(data)
+    assert found is not None
+    return (
+        large.search_at(_SEC_CALL, data, found.sec) is not None
+        or large.search_at(_SECTION_CALL, data, found.section) is not None
+    )
+
+
 def may_load(data: bytes) -> bool:
     """Whether a file may hold C loader facts (secl.parse.loader.is_loader, and for a huge
     file a function body)."""
@@ -65,10 +71,29 @@ def may_load(data: bytes) -> bool:
     return is_loader(data) and has_body(data)
 
 
-@functools.lru_cache(maxsize=16)
 def has_body(data: bytes) -> bool:
-    """Whether a file may hold a function body: any but a huge one without `) {`."""
-    return len(data) < HUGE or _BODY.search(data) is not None
+    """Whether a file may hold a function body: any but a huge one without `) {`. A huge
+    file without one holds no loader code: the loader facts, the names of the skeletons
+    and objects it opens, its eBPF for Windows calls and libbpf_register_prog_handler()
+    calls are all none, and the stages that search files for those skip it."""
+    return len(data) < HUGE or large.once(data, "body", _has_body)
+
+
+def _has_body(data: bytes) -> bool:
+    return _BODY.search(data) is not None
+
+
+def survey(data: bytes) -> None:
+    """Ask a huge file, just read, what the stages will ask of it (the answers are kept:
+    secl.parse.large.once): each question reads its megabytes while they are still in the
+    CPU's caches, where the stages, each going over every file, would read them back from
+    memory."""
+    if len(data) >= HUGE:
+        from secl.parse.loader import is_loader
+
+        has_sites(data)
+        has_body(data)
+        is_loader(data)
 
 
 def function_bodies(tree: Tree) -> dict[str, tuple[int, int]]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 
 from secl.facts import Piece, Position, SectionSite, Span, Spelling
 from secl.files import FileProblem
+from secl.parse import large
 from secl.parse.bpf import negate_condition
 from secl.parse.cstring import decode_literal
 from secl.parse.tree import line_ends
@@ -227,6 +228,18 @@ _SITE_CALL = re.compile(rb"\b(?:SEC|__section|section|__section__)\s*\(")
 _ANY_INCLUDE = re.compile(rb'#[ \t]*include[ \t]*(?:"([^"\n]+)"|<([^>\n]+)>)')
 
 
+def _site_call(data: bytes) -> bool:
+    """Whether `_SITE_CALL` matches in `data`: a huge file's `SEC` and `section` are few, and
+    every match starts at one (or two bytes before a `section`: `__section`)."""
+    found = large.marks(data)
+    if found is None or found.sec is None or found.section is None:
+        return _SITE_CALL.search(data) is not None
+    match = _SITE_CALL.match
+    return any(match(data, at) for at in found.sec) or any(
+        match(data, at) or (at >= 2 and match(data, at - 2)) for at in found.section
+    )
+
+
 # word: str, start and end: int, body: int (the offset after the directive word)
 Directive = namedtuple("Directive", "word start end body")
 
@@ -254,21 +267,44 @@ _COMMENT_OPENER = re.compile(rb"/[*/]")
 _PLAIN_FROM = 64 * 1024
 
 
-@functools.lru_cache(maxsize=16)
 def _plain(data: bytes) -> bool:
-    return (
-        len(data) >= _PLAIN_FROM
-        and b'"' not in data
-        and b"'" not in data
-        and b"\\\n" not in data
-        and b"\\\r\n" not in data
-        and not data.endswith(b"\\")
+    if len(data) < _PLAIN_FROM:
+        return False
+    found = large.marks(data)  # a huge file: what memchr found
+    if found is not None and found.quotes:
+        return False
+    if found is not None and not found.backslash:
+        return True  # no backslash: no continued line
+    if found is None and (b'"' in data or b"'" in data):
+        return False
+    # One memchr for a backslash, where the two searches below read all of the file.
+    return b"\\" not in data or (
+        b"\\\n" not in data and b"\\\r\n" not in data and not data.endswith(b"\\")
     )
 
 
 def _hash_lines(data: bytes) -> Iterator[tuple[int, int, int]]:
     """(line start, `#`, line end) of every line whose first non-blank is `#`: memchr over
-    the few `#` of a declarations file instead of a regex attempt at every line start."""
+    the few `#` of a declarations file instead of a regex attempt at every line start (a
+    huge file's `#` are known: secl.parse.large)."""
+    marks = large.marks(data)
+    hashes = marks.hashes if marks is not None else None
+    if hashes is None:
+        yield from _hash_lines_found(data)
+        return
+    after = 0  # the end of the last directive's line
+    for pos in hashes:
+        if pos < after:
+            continue
+        start = data.rfind(b"\n", 0, pos) + 1
+        if data[start:pos].strip(b" \t"):
+            continue  # not the first token of its line
+        end = data.find(b"\n", pos)
+        after = end = len(data) if end < 0 else end
+        yield start, pos, end
+
+
+def _hash_lines_found(data: bytes) -> Iterator[tuple[int, int, int]]:
     find = data.find
     pos = find(b"#")
     while pos >= 0:
@@ -290,7 +326,9 @@ def _plain_directives(data: bytes) -> list[Directive]:
     covers, and a directive's line hides the comment openers on it."""
     out = []
     directives = _hash_lines(data)
-    openers = (m.start() for m in _COMMENT_OPENER.finditer(data))
+    found = large.marks(data)
+    slashes = found.slashes if found is not None else None
+    openers = (m.start() for m in large.finditer_at(_COMMENT_OPENER, data, slashes))
     d = next(directives, None)
     o = next(openers, None)
     covered = 0  # the end of the last comment or directive
@@ -501,7 +539,7 @@ class _Reader:
         if found is None:
             data = self.data(path) or b""
             found = False
-            if _SITE_CALL.search(data):
+            if _site_call(data):
                 found = any(
                     d.word == "define" and _SITE_CALL.search(data, d.body, d.end)
                     for d in self.directives(path)
@@ -1208,9 +1246,20 @@ def spell(toks: Iterable[Tok]) -> str:
 _DEFINE_NAME = re.compile(rb"[ \t]*define[ \t]+([A-Za-z_]\w*)")
 
 
-@functools.lru_cache(maxsize=64)
 def _defined_names(data: bytes) -> frozenset[str]:
-    # Once per file's bytes: every #include of a header asks again (a vmlinux.h is megabytes).
+    # Once per file's bytes: every #include of a header asks again (a vmlinux.h is megabytes;
+    # keyed by identity, as hashing it to key a cache would read it all).
+    if len(data) >= large.HUGE:
+        return large.once(data, "defined", _defined_names_in)
+    return _defined_names_in_small(data)
+
+
+@functools.lru_cache(maxsize=64)
+def _defined_names_in_small(data: bytes) -> frozenset[str]:
+    return _defined_names_in(data)
+
+
+def _defined_names_in(data: bytes) -> frozenset[str]:
     if len(data) >= _PLAIN_FROM:  # the same lines, found from their `#`
         found = (_DEFINE_NAME.match(data, at + 1) for _start, at, _end in _hash_lines(data))
         return frozenset(m.group(1).decode() for m in found if m is not None)
@@ -2180,10 +2229,21 @@ def _is_candidate(
 ) -> bool:
     if any(s.template or s.section is None for s in sites):
         return True
-    if b"#" not in data or b"include" not in data:
+    if not _may_include(data):
         return False
     dirs = _search_dirs(path, db, include_dirs)
     return _reaches_templates(os.path.abspath(path), data, reader, dirs, memo, 0)
+
+
+def _may_include(data: bytes) -> bool:
+    """Whether `_ANY_INCLUDE` may match: each match starts at a `#` (a huge file: tried at
+    its few, not searched for `include` in megabytes)."""
+    if b"#" not in data:
+        return False
+    found = large.marks(data)
+    if found is None or found.hashes is None:
+        return b"include" in data
+    return large.search_at(_ANY_INCLUDE, data, found.hashes) is not None
 
 
 def _search_dirs(path: str, db: CompileDb | None, include_dirs: tuple[str, ...]) -> tuple[str, ...]:
@@ -2262,7 +2322,7 @@ def _lost_programs(
     out: list[SectionSite] = []
     memo: dict[tuple[str, tuple[str, ...]], tuple[list[str], list[str]]] = {}
     for path, data in files.items():
-        if b"#" not in data or b"include" not in data:
+        if not _may_include(data):
             continue
         if not (path.endswith(".bpf.c") or path in by_path or b"bpf_helpers.h" in data):
             continue

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from functools import cache
 
 from secl.facts import Position, Span
+from secl.parse import large
 from secl.parse.binding import binding
 
 TYPE_CHECKING = False
@@ -49,7 +50,10 @@ def line_ends(data: bytes) -> bytes:
     patterns here end lines at LF only: a file with old Mac line endings would be one line
     whose first `//` comment hides everything after it.
     """
-    if b"\r" not in data or data.count(b"\r") == data.count(b"\r\n"):
+    marks = large.marks(data)  # a huge file: found once, with its other marks
+    if not (marks.cr if marks is not None else b"\r" in data):
+        return data
+    if data.count(b"\r") == data.count(b"\r\n"):
         return data
     return _LONE_CR.sub(b"\n", data)
 
