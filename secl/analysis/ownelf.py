@@ -32,6 +32,7 @@ from secl.analysis.project import Project
 from secl.files import is_cpp
 from secl.loaders import OTHER, LoaderUse
 from secl.pairing import nearest, stem
+from secl.parse.filefacts import has_body
 
 # Every evidence value of an own loader starts so (secl.analysis.loaders tells them by it).
 VALUE = "loader with its own ELF reader"
@@ -171,6 +172,8 @@ def own_loaders(project: Project) -> dict[str, OwnLoader]:
         bpf = {s.path for s in project.sites}  # BPF code loads nothing: half a tree's bytes
         for path, data in project.files.items():
             if path in bpf or not (path.endswith(_C_SUFFIXES) or is_cpp(path)):
+                continue
+            if not has_body(data):  # a huge header without a function body: no loader code
                 continue
             hit = detect(data)
             if hit is not None:
