@@ -14,6 +14,7 @@ import os
 import re
 from dataclasses import dataclass, replace
 
+from secl.analysis.ownelf import VALUE, loader_use, own_loaders, own_uses
 from secl.analysis.project import Project
 from secl.files import is_cpp
 from secl.loaders import (
@@ -187,7 +188,7 @@ def _assign(project: Project) -> dict[str, Assignment]:
     by_module: dict[str | None, list[LoaderUse]] | None = None
     outside: list[LoaderUse] | None = None
     for path in sources:
-        found = _closest(path, uses[path], index) + _c_uses(project, path)
+        found = _closest(path, uses[path], index) + _c_uses(project, path) + own_uses(project, path)
         if not found and index is not None:
             if by_module is None:
                 by_module = _uses_by_module(project, index)
@@ -230,6 +231,7 @@ def all_libbpf(project: Project) -> bool:
             and (scan is None or not any(lf.uses for lf in scan.files))
             and not any(_windows(data) for data in project.files.values())
             and not _manifests_name_a_loader(project)
+            and not own_loaders(project)
         )
         project.memo["all-libbpf"] = found
     return found  # type: ignore[return-value]
@@ -284,6 +286,10 @@ def _uses_by_module(project: Project, index: _Index) -> dict[str | None, list[Lo
         out.setdefault(index.module_of(loader), []).append(
             LoaderUse(LIBBPF, loader, span, value, certain=False)
         )
+    for own in own_loaders(project).values():  # C loaders with an ELF reader of their own
+        out.setdefault(index.module_of(own.path), []).append(
+            loader_use(project, own, certain=False)
+        )
     return out
 
 
@@ -309,7 +315,10 @@ def _unnamed_default(
     assert isinstance(memo, dict)
     found = memo.get(module)
     if found is None:
-        unnamed = [u for u in uses if u.value not in _C_LOADER_VALUES and not index.links(u)]
+        unnamed = [
+            u for u in uses
+            if u.value not in _C_LOADER_VALUES and VALUE not in u.value and not index.links(u)
+        ]  # fmt: skip
         found = memo[module] = _module_default(unnamed)
     return found
 
@@ -327,12 +336,15 @@ def _project_default(
     no source of the run (their object's name comes from elsewhere: a run-time path, a build
     that renames it) stand for it as a module's do, when they are all of one library and no
     loader of the project is libbpf itself (a C loader may well be the one that opens it).
-    A loader that names its own source says nothing about the others; only Go loaders count
-    (a Go package's objects are found at run time; a script's BCC text is no evidence)."""
+    A loader that names its own source says nothing about the others; only Go loaders and C
+    loaders with an ELF reader of their own count (their objects are found at run time or
+    embedded; a script's BCC text is no evidence)."""
     uses = [u for found in by_module.values() for u in found]
     if any(u.kind == LIBBPF for u in uses):
         return []
-    return _module_default([u for u in uses if u.path.endswith(".go") and not index.links(u)])
+    return _module_default(
+        [u for u in uses if (u.path.endswith(".go") and not index.links(u)) or VALUE in u.value]
+    )
 
 
 def _inherited_default(
