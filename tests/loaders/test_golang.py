@@ -1278,3 +1278,11 @@ def test_gobpf_fixture() -> None:
     assert go_mod_versions(read_fixture("gobpf", "go.mod")) == {
         "github.com/iovisor/gobpf": "v0.2.0"
     }
+
+
+def test_every_loader_hint_holds_bpf_for_the_quick_refusal() -> None:
+    from secl.loaders.golang import _HINTS, is_go_loader
+
+    assert all(b"bpf" in hint or b"BPF" in hint for hint in _HINTS)
+    assert is_go_loader(b"package x\n\n//go:embed probe.o\nvar obj []byte\n")
+    assert not is_go_loader(b'package x\n\nimport "fmt"\n')
