@@ -2145,13 +2145,9 @@ class _GoFile:
         return frozenset(out)
 
     def _stored(self, name: str, depth: int) -> frozenset:
-        """Every value the file assigns to a field called `name` (`t.mod, err = ...`)."""
-        stores = self._field_stores.get(name)
-        if stores is None:
-            stores = self._field_stores[name] = self._find_field_stores(name)
-        out: set = set()
-        for value, index, fn in stores:
-            out |= self.eval(value, fn, index, depth)
+        """Every value the file (or another file of its package) assigns to a field called
+        `name` (`t.mod, err = ...`)."""
+        out = set(self._stored_here(name, depth))
         for other in self.package:
             if other is not self:
                 out |= _tag(other, other._stored_here(name, depth))
