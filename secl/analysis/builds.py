@@ -298,9 +298,9 @@ _BPFTOOL_LOAD = re.compile(
     rb"(?m)^[^#\n]*\bbpftool(?:[ \t]+-{1,2}[\w-]+)*[ \t]+prog[ \t]+load(?:all)?[ \t]+"
     rb"(?P<rest>(?:[^\\\n;&|]|\\[^\n]|\\\n)*)"
 )
-# bpftool's keywords of `prog load` that take a value, and how many (prog.c: `map` takes
-# `idx N` or `name NAME` then the map file).
-_BPFTOOL_VALUES = {"type": 1, "map": 3, "dev": 1, "offload_dev": 1, "xdpmeta_dev": 1,
+# bpftool's keywords of `prog load` that take a value, and how many (prog.c do_help(): `map
+# {idx IDX | name NAME} MAP`, and MAP is `id ID`, `pinned FILE` or `name NAME`).
+_BPFTOOL_VALUES = {"type": 1, "map": 4, "dev": 1, "offload_dev": 1, "xdpmeta_dev": 1,
                    "pinmaps": 1, "kernel_btf": 1}  # fmt: skip
 
 

@@ -54,7 +54,7 @@ def test_bpftool_autoattach_parses_the_suffix(tmp_path: Path) -> None:
 def test_bpftool_type_types_every_program(tmp_path: Path) -> None:
     script = (
         "#!/bin/sh\nset -e\nbpftool -d prog loadall $OUT/hello.bpf.o /sys/fs/bpf/h \\\n"
-        "    map name events /sys/fs/bpf/events \\\n    type xdp\n"
+        "    map name events pinned /sys/fs/bpf/events \\\n    type xdp\n"
     )
     assert codes(tmp_path, {"hello.bpf.c": HELLO, "Makefile": BUILD, "load.sh": script}) == set()
 
@@ -86,9 +86,10 @@ def test_ip_in_a_makefile_recipe_types_the_programs(tmp_path: Path) -> None:
     [
         (b"x.o /sys/fs/bpf/x", (b"x.o", False, False)),
         (b"x.o /sys/fs/bpf/x autoattach", (b"x.o", False, True)),
-        (b"x.o /p map idx 0 /sys/fs/bpf/m type xdp", (b"x.o", True, False)),
+        (b"x.o /p map idx 0 pinned /sys/fs/bpf/m type xdp", (b"x.o", True, False)),
         # `type` as a map name is the map's value, not the keyword
-        (b"x.o /p map name type /sys/fs/bpf/m", (b"x.o", False, False)),
+        (b"x.o /p map name type pinned /sys/fs/bpf/m", (b"x.o", False, False)),
+        (b"x.o /p map name events name type autoattach", (b"x.o", False, True)),
         (b"x.o /p pinmaps autoattach", (b"x.o", False, False)),
         (b"x.o", None),
     ],
