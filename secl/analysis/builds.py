@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from secl.analysis.project import Project
+from secl.facts import Span
 from secl.parse.buildfiles import BuildFile, default_skeleton_name, is_build_file, read_build_file
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from secl.loaders import LoaderUse
 
 _MAX_BUILD_BYTES = 2 * 1024 * 1024
 # What build systems put between a source's name and `.o` for the objects made from it:
@@ -312,6 +317,8 @@ class CommandLoad:
     path: str  # the script or build file
     typed: bool  # every program's type is given on the command line
     autoattach: bool  # every program is attached the generic way (suffix parsed)
+    span: Span | None = None  # the command
+    named: bool = True  # the object is written out (not a variable: any object the file names)
 
 
 def command_loads(project: Project, bpf_path: str) -> list[CommandLoad]:
@@ -358,26 +365,55 @@ def _command_loads_in(directory: str) -> list[tuple[str, CommandLoad]]:
             for m in _IPROUTE2_LOAD.finditer(data):
                 end = data.find(b"\n", m.end())
                 line = data[m.start() : end if end >= 0 else len(data)]
+                span = _span(data, m.start(), m.end())
                 for obj in re.findall(rb"\bobj\s+(\S+)", line):
-                    loads.append((obj, CommandLoad("iproute2", path, typed=True, autoattach=False)))
+                    loads.append((obj, CommandLoad("iproute2", path, True, False, span)))
         if b"bpftool" in data:
             for m in _BPFTOOL_LOAD.finditer(data):
                 parsed = _bpftool_load(m.group("rest").replace(b"\\\n", b" "))
                 if parsed is not None:
                     obj, typed, autoattach = parsed
-                    loads.append((obj, CommandLoad("bpftool", path, typed, autoattach)))
+                    span = _span(data, m.start(), m.end())
+                    loads.append((obj, CommandLoad("bpftool", path, typed, autoattach, span)))
         for obj, load in loads:
             if b"$" not in obj:
                 out.append((_file_name(obj), load))
                 continue
             # A variable (`obj $OBJ`, `prog load $< ...`): any object the file names may be it.
             for name in sorted(set(_OBJECT_NAME.findall(data))):
-                out.append((name.decode("utf-8", "replace"), load))
+                out.append((name.decode("utf-8", "replace"), replace(load, named=False)))
     return out
 
 
 # An object file name written in a script or build file.
 _OBJECT_NAME = re.compile(rb"(?<![\w.-])[\w.-]+\.o\b(?![\w.-])")
+
+
+def _span(data: bytes, start: int, end: int) -> Span:
+    from secl.parse.tree import Positions
+
+    start += len(data[start:end]) - len(data[start:end].lstrip())  # the command, not the indent
+    return Positions(data).span(start, end)
+
+
+def command_uses(project: Project, bpf_path: str) -> list[LoaderUse]:
+    """`bpftool prog load` commands of the object of `bpf_path` as uses of libbpf (bpftool
+    opens and loads with it: prog.c load_with_options()), so the upgrade applies to what they
+    load; certain when the command writes the object's name out."""
+    from secl.loaders import LIBBPF, LoaderUse
+
+    out = []
+    for load in command_loads(project, bpf_path):
+        if load.tool != "bpftool" or load.span is None:
+            continue
+        verb = "prog load" + (" ... autoattach" if load.autoattach else "")
+        out.append(
+            LoaderUse(
+                LIBBPF, os.path.relpath(load.path), load.span, f"bpftool {verb}",
+                auto_attach=load.autoattach, certain=load.named,
+            )
+        )  # fmt: skip
+    return out
 
 
 def _file_name(word: bytes) -> str:

@@ -14,6 +14,7 @@ import os
 import re
 from dataclasses import dataclass, replace
 
+from secl.analysis.builds import command_uses
 from secl.analysis.ownelf import VALUE, loader_use, own_loaders, own_uses
 from secl.analysis.project import Project
 from secl.files import is_cpp
@@ -188,7 +189,12 @@ def _assign(project: Project) -> dict[str, Assignment]:
     by_module: dict[str | None, list[LoaderUse]] | None = None
     outside: list[LoaderUse] | None = None
     for path in sources:
-        found = _closest(path, uses[path], index) + _c_uses(project, path) + own_uses(project, path)
+        found = (
+            _closest(path, uses[path], index)
+            + _c_uses(project, path)
+            + own_uses(project, path)
+            + command_uses(project, path)
+        )
         if not found and index is not None:
             if by_module is None:
                 by_module = _uses_by_module(project, index)

@@ -96,3 +96,39 @@ def test_ip_in_a_makefile_recipe_types_the_programs(tmp_path: Path) -> None:
 )
 def test_bpftool_load_words(rest: bytes, expected: object) -> None:
     assert _bpftool_load(rest) == expected
+
+
+def test_an_object_bpftool_loads_is_loaded_by_libbpf_whatever_the_module_default(
+    tmp_path: Path,
+) -> None:
+    """A Go module whose loaders use cilium/ebpf lends that library to its unnamed sources,
+    but an object a recipe loads with `bpftool prog loadall` is libbpf's: the upgrade
+    applies to it (the Go code only picks up the pinned programs)."""
+    from secl.analysis.loaders import assignment
+    from secl.api import load
+    from secl.config import Config
+
+    probe = 'SEC("kprobe/do_exit")\nint on_exit(void *ctx) { return 0; }\n'
+    files = {
+        "go.mod": "module example.com/m\n\ngo 1.22\n\nrequire github.com/cilium/ebpf v0.16.0\n",
+        "main.go": 'package main\n\nimport "github.com/cilium/ebpf"\n\nfunc main() {\n'
+        '\tebpf.LoadCollectionSpec("bpf/other.o")\n}\n',
+        "bpf/proc.c": probe,
+        "bpf/other.c": 'SEC("socket")\nint s(void *ctx) { return 0; }\n',
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    (tmp_path / ".git").mkdir()
+
+    def kind() -> tuple[str, str]:
+        project = load([str(tmp_path)], Config(root=str(tmp_path), cache=False)).project
+        found = assignment(project, str(tmp_path / "bpf" / "proc.c"))
+        return found.kind, found.evidence[0].value if found.evidence else ""
+
+    assert kind()[0] == "cilium-ebpf"
+    (tmp_path / "bpf" / "Makefile").write_text(
+        "load: proc.o\n\tsudo bpftool -m prog loadall proc.o /sys/fs/bpf/proc \\\n"
+        "\t\tmap name events pinned /sys/fs/bpf/events\n"
+    )
+    assert kind() == ("libbpf", "bpftool prog load")
