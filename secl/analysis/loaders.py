@@ -770,9 +770,17 @@ class _Index:
                     if name in use.objects
                     else self._near(use, self._by_stem.get(name, []))
                 )
+                beside = self._beside(use, name) if name in use.objects else ()
                 for path in fuzzy:
-                    found.setdefault(path, False)
+                    found.setdefault(path, path in beside)
         return found
+
+    def _beside(self, use: LoaderUse, obj: str) -> tuple[str, ...]:
+        """The sources of the object's stem in the very directory its path as written names,
+        read from the loader's directory (`NewModuleFromFile("probe.bpf.o")` beside
+        `probe.bpf.c`): the object built there, as sure as a source path, not a namesake."""
+        at = os.path.dirname(os.path.normpath(os.path.join(self._here(use.path), obj)))
+        return tuple(p for p in self._object(use, obj) if self._directory(p) == at)
 
     def _ident_sources(self, use: LoaderUse, ident: str) -> set[str]:
         """The sources bpf2go identifier `ident` is generated from, as `use` sees it: those

@@ -1,0 +1,46 @@
+"""Which library loads a source, for the loader layouts of the fourth evaluation round (Go,
+Rust and eBPF for Windows projects). Each test is a small project of our own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.analysis.test_loaders import PROBE, loaders, write
+
+GO_MOD = (
+    "module example.com/demo\n\ngo 1.22\n\nrequire (\n"
+    "\tgithub.com/aquasecurity/libbpfgo v0.8.0-libbpf-1.5\n"
+    "\tgithub.com/cilium/ebpf v0.16.0\n)\n"
+)
+LIBBPFGO_MAIN = (
+    'package main\n\nimport bpf "github.com/aquasecurity/libbpfgo"\n\nfunc main() {{\n'
+    '\tm, _ := bpf.NewModuleFromFile("{obj}")\n\t_ = m.BPFLoadObject()\n}}\n'
+)
+BPF2GO_MAIN = (
+    "package main\n\n//go:generate go run github.com/cilium/ebpf/cmd/bpf2go bpf {src}\n\n"
+    "func main() {{\n\tobjs := bpfObjects{{}}\n\t_ = loadBpfObjects(&objs, nil)\n}}\n"
+)
+
+
+def test_object_opened_beside_its_source_is_as_sure_as_a_bpf2go_path(tmp_path: Path) -> None:
+    """One source, two loaders: a libbpfgo program opens `probe.bpf.o` from the source's own
+    directory, and a cilium/ebpf variant in a subdirectory runs bpf2go on `../probe.bpf.c`.
+    libbpf opens it too, so libbpf's rules apply; a namesake elsewhere stays bpf2go's."""
+    write(
+        tmp_path,
+        {
+            "go.mod": GO_MOD,
+            "ex/probe.bpf.c": PROBE.format(section="kprobe/do_unlinkat"),
+            "ex/main.go": LIBBPFGO_MAIN.format(obj="probe.bpf.o"),
+            "ex/cilium/main.go": BPF2GO_MAIN.format(src="../probe.bpf.c"),
+            "other/probe.bpf.c": PROBE.format(section="kprobe/do_rmdir").replace("handle", "other"),
+            "other/cilium/main.go": BPF2GO_MAIN.format(src="../probe.bpf.c"),
+        },
+    )
+    found = loaders(tmp_path)
+    assert found["handle"]["kind"] == "libbpfgo"
+    assert {e["filename"] for e in found["handle"]["evidence"]} >= {
+        "ex/main.go",
+        "ex/cilium/main.go",
+    }
+    assert found["other"]["kind"] == "cilium-ebpf"
