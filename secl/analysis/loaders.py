@@ -236,6 +236,7 @@ def all_libbpf(project: Project) -> bool:
             and not project.config.loaders
             and (scan is None or not any(lf.uses for lf in scan.files))
             and not any(_windows(data) for data in project.files.values())
+            and not _windows_api_header(project)
             and not _manifests_name_a_loader(project)
             and not own_loaders(project)
         )
@@ -288,10 +289,12 @@ def _uses_by_module(project: Project, index: _Index) -> dict[str | None, list[Lo
             out.setdefault(index.module_of(use.path), []).append(use)
     for loader in sorted({f for files in _loader_index(project).values() for f in files}):
         span = project.positions(loader).span(0, 0)
-        value = f"{'C++' if is_cpp(loader) else 'C'} libbpf loader"
-        out.setdefault(index.module_of(loader), []).append(
-            LoaderUse(LIBBPF, loader, span, value, certain=False)
-        )
+        if _windows_loader(project, project.files[loader]):
+            use = LoaderUse(EBPF_FOR_WINDOWS, loader, span, _WINDOWS_VALUE, certain=False)
+        else:
+            value = f"{'C++' if is_cpp(loader) else 'C'} libbpf loader"
+            use = LoaderUse(LIBBPF, loader, span, value, certain=False)
+        out.setdefault(index.module_of(loader), []).append(use)
     for own in own_loaders(project).values():  # C loaders with an ELF reader of their own
         out.setdefault(index.module_of(own.path), []).append(
             loader_use(project, own, certain=False)
@@ -348,9 +351,15 @@ def _project_default(
     uses = [u for found in by_module.values() for u in found]
     if any(u.kind == LIBBPF for u in uses):
         return []
-    return _module_default(
-        [u for u in uses if (u.path.endswith(".go") and not index.links(u)) or VALUE in u.value]
-    )
+    # eBPF for Windows builds each program into a native image (`X.sys`, bpf2c) that its
+    # loaders open by a name secl does not link: with no libbpf loader beside them, the
+    # project's sources are theirs.
+    kept = [
+        u for u in uses
+        if (u.path.endswith(".go") and not index.links(u)) or VALUE in u.value
+        or u.kind == EBPF_FOR_WINDOWS
+    ]  # fmt: skip
+    return _module_default(sorted(kept, key=lambda u: u.path.endswith(".h")))  # code first
 
 
 def _inherited_default(
@@ -582,8 +591,8 @@ def _c_uses(project: Project, path: str) -> list[LoaderUse]:
         at = min((i for n in shown if (i := data.find(n.encode())) >= 0), default=0)
         end = data.find(b"\n", at)
         span = project.positions(loader).span(at, at if end < 0 else end)
-        if any(mark in data for mark in _WINDOWS_MARKS):
-            out.append(LoaderUse(EBPF_FOR_WINDOWS, loader, span, "eBPF for Windows loader"))
+        if _windows_loader(project, data):
+            out.append(LoaderUse(EBPF_FOR_WINDOWS, loader, span, _WINDOWS_VALUE))
         else:
             out.append(LoaderUse(LIBBPF, loader, span, f"{'C++' if cpp else 'C'} libbpf loader"))
     return out
@@ -600,7 +609,28 @@ _WINDOWS_MARKS = (
     b"ebpf_object_get_info_by_fd",
     b"ebpf_object_unpin",
     b"ebpf_store_",
+    # how a program runs (JIT, interpreter, native image): include/ebpf_execution_type.h's
+    # ebpf_execution_type_t, named by the tests that load each sample every way
+    b"ebpf_execution_type",
 )
+_WINDOWS_VALUE = "eBPF for Windows loader"
+
+
+def _windows_loader(project: Project, data: bytes) -> bool:
+    """Whether a C loader file uses eBPF for Windows' API (libbpf's names, its library): it
+    names that API, or the project holds eBPF for Windows' own API header (ebpf-for-windows
+    include/ebpf_api.h), so its `bpf/libbpf.h` is the one that API ships, not libbpf's."""
+    return any(mark in data for mark in _WINDOWS_MARKS) or _windows_api_header(project)
+
+
+def _windows_api_header(project: Project) -> bool:
+    """Whether the project holds eBPF for Windows' API header (see _windows_loader)."""
+    found = project.memo.get("windows-api-header")
+    if found is None:
+        found = project.memo["windows-api-header"] = any(
+            p.endswith("ebpf_api.h") and os.path.basename(p) == "ebpf_api.h" for p in project.files
+        )
+    return found  # type: ignore[return-value]
 
 
 def _windows(data: bytes) -> bool:

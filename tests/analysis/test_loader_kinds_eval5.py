@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.analysis.test_loaders import PROBE, loaders, write
+from tests.analysis.test_loaders import PROBE, codes, loaders, write
 
 GO_MOD = (
     "module example.com/demo\n\ngo 1.22\n\nrequire (\n"
@@ -44,3 +44,57 @@ def test_object_opened_beside_its_source_is_as_sure_as_a_bpf2go_path(tmp_path: P
         "ex/cilium/main.go",
     }
     assert found["other"]["kind"] == "cilium-ebpf"
+
+
+WINDOWS_LOADER = (
+    '#include "bpf/libbpf.h"\n\nint load(void)\n{{\n'
+    '\tstruct bpf_object *obj = bpf_object__open("{obj}");\n'
+    "\treturn obj == NULL ? -1 : bpf_object__load(obj);\n}}\n"
+)
+
+
+def test_a_project_holding_ebpf_for_windows_api_is_loaded_by_it(tmp_path: Path) -> None:
+    """A tree with eBPF for Windows' own API header: its libbpf-API loaders are built against
+    eBPF for Windows (whose program types come from its extensions, not libbpf's table), and
+    a sample no loader names (opened as a native `.sys` image) is loaded by it too."""
+    write(
+        tmp_path,
+        {
+            "include/ebpf_api.h": "#pragma once\nint ebpf_api_initiate(void);\n",
+            "samples/connect.c": PROBE.format(section="cgroup/connect_authorization4"),
+            "samples/bind.c": PROBE.format(section="bind").replace("handle", "bind_hook"),
+            "tests/load.cpp": WINDOWS_LOADER.format(obj="connect.o"),
+        },
+    )
+    found = loaders(tmp_path)
+    assert found["handle"]["kind"] == "ebpf-for-windows"
+    assert found["bind_hook"]["kind"] == "ebpf-for-windows"
+    assert codes(tmp_path) == []
+
+
+def test_execution_type_marks_an_ebpf_for_windows_loader(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "connect.c": PROBE.format(section="cgroup/connect_authorization4"),
+            "load.cpp": WINDOWS_LOADER.format(obj="connect.o").replace(
+                "\treturn obj", "\tebpf_execution_type_t how = EBPF_EXECUTION_JIT;\n\treturn obj"
+            ),
+        },
+    )
+    assert loaders(tmp_path)["handle"]["kind"] == "ebpf-for-windows"
+
+
+def test_a_linux_libbpf_project_stays_libbpf(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "samples/connect.c": PROBE.format(section="cgroup/connect_authorization4"),
+            "samples/bind.c": PROBE.format(section="bind").replace("handle", "bind_hook"),
+            "tests/load.cpp": WINDOWS_LOADER.format(obj="connect.o"),
+        },
+    )
+    found = loaders(tmp_path)
+    assert found["handle"]["kind"] == "libbpf"
+    assert found["bind_hook"]["kind"] == "libbpf-assumed"
+    assert codes(tmp_path) == [("samples/connect.c", "SECL101", 1)]
