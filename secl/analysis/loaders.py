@@ -368,20 +368,35 @@ def _inherited_default(
     """For a BPF source no loader names, in a crate or Go module with no loader of its own
     (a workspace's integration tests, loaded through another crate of it): the uses of the
     project's crates it depends on by path and of the Go modules its go.mod replaces with a
-    directory of the project (`replace example.com/lib => ../lib`), transitively, and its own
-    manifest's direct dependencies on a loader library (as evidence of that library); like
-    `_module_default`, only when they are all of one library, and uncertain."""
+    directory of the project (`replace example.com/lib => ../lib`), transitively, those of
+    the member crates of a virtual workspace (a root Cargo.toml with no [package] has no code:
+    its `bpf/` is loaded by a member), and its own manifest's direct dependencies on a loader
+    library (as evidence of that library); like `_module_default`, only when they are all of
+    one library, and uncertain."""
     memo = project.memo.setdefault("loader-inherited", {})
     assert isinstance(memo, dict)
     found = memo.get(module)
     if found is None:
-        from secl.loaders.manifests import cargo_path_dependencies, go_path_dependencies
+        from secl.loaders.manifests import (
+            cargo_path_dependencies,
+            go_path_dependencies,
+            virtual_workspace_member,
+        )
 
         manifests = _manifests(project)
         root = os.path.abspath(project.root)
+        workspace = manifests.cargo.get(module)
+        members = (
+            [
+                m for m in sorted(d for d in by_module if d is not None)
+                if virtual_workspace_member(workspace, module, m)  # type: ignore[arg-type]
+            ]
+            if workspace is not None and not workspace.is_package  # type: ignore[attr-defined]
+            else []
+        )  # fmt: skip
         uses = [
             u
-            for crate in cargo_path_dependencies(manifests.cargo, module, root)
+            for crate in cargo_path_dependencies(manifests.cargo, module, root) + members
             for u in by_module.get(crate, [])
         ] + [
             u

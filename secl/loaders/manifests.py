@@ -7,6 +7,7 @@ Pure functions of manifest bytes; secl.analysis.loaders decides what they are ev
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from dataclasses import dataclass
@@ -62,6 +63,10 @@ class CargoManifest:
     workspace_dependencies: dict[str, CargoDependency]  # [workspace.dependencies] by alias
     is_workspace: bool  # has a [workspace] table: the root of the crates below it
     workspace_path: str | None  # `package.workspace`: the root named explicitly
+    # A workspace root with no [package] (a virtual manifest) is no crate: no code of its own.
+    is_package: bool = True
+    members: tuple[str, ...] = ()  # [workspace].members, as written (globs allowed)
+    exclude: tuple[str, ...] = ()  # [workspace].exclude
 
 
 def cargo_manifest(data: bytes) -> CargoManifest:
@@ -86,11 +91,45 @@ def cargo_manifest(data: bytes) -> CargoManifest:
         inherited = {d.alias: d for d in _entries(workspace["dependencies"])}
     package = parsed.get("package")
     root = package.get("workspace") if isinstance(package, dict) else None
+    members: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    if isinstance(workspace, dict):
+        members = _strings(workspace.get("members"))
+        exclude = _strings(workspace.get("exclude"))
     return CargoManifest(
         dependencies=dependencies,
         workspace_dependencies=inherited,
         is_workspace=isinstance(workspace, dict),
         workspace_path=root if isinstance(root, str) else None,
+        is_package=isinstance(package, dict),
+        members=members,
+        exclude=exclude,
+    )
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+def virtual_workspace_member(manifest: CargoManifest, workspace: str, directory: str) -> bool:
+    """Whether crate `directory` (absolute) is a member of the virtual workspace `workspace`
+    (its Cargo.toml has [workspace] and no [package]: a manifest with no code, whose BPF
+    sources only its members can load). Cargo (core/workspace.rs: find_members,
+    expand_member_paths, is_excluded): each `members` entry is a path or a glob relative to
+    the root, and a path under an `exclude` entry is not a member."""
+    if manifest.is_package or not manifest.is_workspace:
+        return False
+    rel = os.path.relpath(directory, workspace)
+    if rel.startswith(os.pardir) or rel == os.curdir:
+        return False
+    rel = rel.replace(os.sep, "/")
+    for excluded in manifest.exclude:
+        prefix = os.path.normpath(excluded).replace(os.sep, "/")
+        if rel == prefix or rel.startswith(prefix + "/"):
+            return False
+    return any(
+        fnmatch.fnmatchcase(rel, os.path.normpath(member).replace(os.sep, "/"))
+        for member in manifest.members
     )
 
 

@@ -98,3 +98,50 @@ def test_a_linux_libbpf_project_stays_libbpf(tmp_path: Path) -> None:
     assert found["handle"]["kind"] == "libbpf"
     assert found["bind_hook"]["kind"] == "libbpf-assumed"
     assert codes(tmp_path) == [("samples/connect.c", "SECL101", 1)]
+
+
+AYA_LOADER = (
+    "use aya::Ebpf;\n\nuse crate::config::object;\n\n"
+    "pub fn load() -> Result<Ebpf, aya::EbpfError> {\n"
+    "    let path = object();\n    Ebpf::load_file(&path)\n}\n"
+)
+# The object's path is computed in another module of the crate, as run-time configuration.
+AYA_CONFIG = (
+    "pub fn object() -> std::path::PathBuf {\n"
+    '    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(std::env::var("OBJ").unwrap())\n'
+    "}\n"
+)
+
+
+def test_a_virtual_workspace_bpf_dir_is_loaded_by_its_members(tmp_path: Path) -> None:
+    """A workspace root with no [package] holds `bpf/prog.bpf.c`; the member crate `agent`
+    loads its object with aya from a path computed at run time. The root has no code: the
+    member's loader is the source's. A crate the workspace excludes says nothing."""
+    files = {
+        "Cargo.toml": '[workspace]\nresolver = "2"\nmembers = ["agent", "common"]\n',
+        "bpf/prog.bpf.c": PROBE.format(section="xdp"),
+        "agent/Cargo.toml": '[package]\nname = "agent"\n\n[dependencies]\naya = "0.13.1"\n',
+        "agent/src/main.rs": AYA_LOADER,
+        "agent/src/config.rs": AYA_CONFIG,
+        "common/Cargo.toml": '[package]\nname = "common"\n',
+        "common/src/lib.rs": "pub struct Key(u32);\n",
+    }
+    write(tmp_path, files)
+    loader = loaders(tmp_path)["handle"]
+    assert loader["kind"] == "aya"
+    assert loader["version"] == "0.13.1"
+    assert [e["filename"] for e in loader["evidence"]] == ["agent/src/main.rs"]
+
+
+def test_an_excluded_crate_is_no_member(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "Cargo.toml": '[workspace]\nmembers = ["crates/*"]\nexclude = ["crates/agent"]\n',
+            "bpf/prog.bpf.c": PROBE.format(section="xdp"),
+            "crates/agent/Cargo.toml": '[package]\nname = "agent"\n\n[dependencies]\naya = "0.13"\n',
+            "crates/agent/src/main.rs": AYA_LOADER,
+            "crates/agent/src/config.rs": AYA_CONFIG,
+        },
+    )
+    assert loaders(tmp_path)["handle"]["kind"] == "libbpf-assumed"

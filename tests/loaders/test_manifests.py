@@ -17,6 +17,7 @@ from secl.loaders.manifests import (
     go_loader_requires,
     go_local_replacements,
     go_path_dependencies,
+    virtual_workspace_member,
     workspace_root,
 )
 
@@ -239,3 +240,21 @@ def test_may_name_a_loader(data: bytes, go: bool, expected: bool) -> None:
     from secl.loaders.manifests import may_name_a_loader
 
     assert may_name_a_loader(data, go) is expected
+
+
+@pytest.mark.parametrize(
+    ("manifest", "member", "expected"),
+    [
+        (b'[workspace]\nmembers = ["agent"]\n', "agent", True),
+        (b'[workspace]\nmembers = ["crates/*"]\n', "crates/agent", True),
+        (b'[workspace]\nmembers = ["crates/*"]\n', "tools/agent", False),
+        (b'[workspace]\nmembers = ["crates/*"]\nexclude = ["crates/old"]\n', "crates/old", False),
+        # a root with a [package] is a crate with code of its own, not a virtual manifest
+        (b'[package]\nname = "root"\n\n[workspace]\nmembers = ["agent"]\n', "agent", False),
+        (b'[package]\nname = "lone"\n', "agent", False),
+    ],
+)
+def test_virtual_workspace_member(manifest: bytes, member: str, expected: bool) -> None:
+    parsed = cargo_manifest(manifest)
+    assert virtual_workspace_member(parsed, ROOT, at(*member.split("/"))) is expected
+    assert not virtual_workspace_member(parsed, ROOT, ROOT)
