@@ -207,7 +207,7 @@ def _assign(project: Project) -> dict[str, Assignment]:
                     found = _inherited_default(project, module, by_module)
             else:
                 if outside is None:  # the same for every such source: once per run
-                    outside = _project_default(index, by_module)
+                    outside = _project_default(project, index, by_module)
                 found = outside
         configured = forced or _configured(path, project)
         if configured:
@@ -239,6 +239,7 @@ def all_libbpf(project: Project) -> bool:
             and not _windows_api_header(project)
             and not _manifests_name_a_loader(project)
             and not own_loaders(project)
+            and not _windows_platform_loaders(project)
         )
         project.memo["all-libbpf"] = found
     return found  # type: ignore[return-value]
@@ -337,7 +338,7 @@ _C_LOADER_VALUES = frozenset({"C libbpf loader", "C++ libbpf loader"})
 
 
 def _project_default(
-    index: _Index, by_module: dict[str | None, list[LoaderUse]]
+    project: Project, index: _Index, by_module: dict[str | None, list[LoaderUse]]
 ) -> list[LoaderUse]:
     """For a BPF source no loader names and no go.mod or Cargo.toml is above: a GOPATH-era
     project (the repository is the package tree, `vendor/` beside it), or BPF C beside the
@@ -351,6 +352,8 @@ def _project_default(
     uses = [u for found in by_module.values() for u in found]
     if any(u.kind == LIBBPF for u in uses):
         return []
+    if not any(u.kind == EBPF_FOR_WINDOWS for u in uses):
+        uses += _windows_loaders(project)
     # eBPF for Windows builds each program into a native image (`X.sys`, bpf2c) that its
     # loaders open by a name secl does not link: with no libbpf loader beside them, the
     # project's sources are theirs.
@@ -627,15 +630,50 @@ _WINDOWS_MARKS = (
     # how a program runs (JIT, interpreter, native image): include/ebpf_execution_type.h's
     # ebpf_execution_type_t, named by the tests that load each sample every way
     b"ebpf_execution_type",
+    b"ebpf_fd_invalid",  # include/ebpf_api.h: the invalid fd_t
 )
 _WINDOWS_VALUE = "eBPF for Windows loader"
+# Windows SDK headers. libbpf builds for Linux only: a loader that includes one of them and
+# calls libbpf's API calls eBPF for Windows' (its ebpfapi offers libbpf's names there).
+_WINDOWS_PLATFORM = re.compile(rb"#\s*include\s*[<\"](?i:windows|winsock2|ntddndis)\.h[>\"]")
 
 
 def _windows_loader(project: Project, data: bytes) -> bool:
     """Whether a C loader file uses eBPF for Windows' API (libbpf's names, its library): it
-    names that API, or the project holds eBPF for Windows' own API header (ebpf-for-windows
-    include/ebpf_api.h), so its `bpf/libbpf.h` is the one that API ships, not libbpf's."""
-    return any(mark in data for mark in _WINDOWS_MARKS) or _windows_api_header(project)
+    names that API, is written for Windows, or the project holds eBPF for Windows' own API
+    header (ebpf-for-windows include/ebpf_api.h), so its `bpf/libbpf.h` is the one that API
+    ships, not libbpf's."""
+    return (
+        any(mark in data for mark in _WINDOWS_MARKS)
+        or _windows_api_header(project)
+        or _WINDOWS_PLATFORM.search(data) is not None
+    )
+
+
+def _windows_platform_loaders(project: Project) -> bool:
+    """Whether a C loader file of the project (one that opens an object it names: the index
+    the section rules build anyway) is written for Windows (_WINDOWS_PLATFORM)."""
+    from secl.analysis.sections import _loader_index
+
+    loaders = {f for files in _loader_index(project).values() for f in files}
+    return any(_WINDOWS_PLATFORM.search(project.files[f]) for f in sorted(loaders))
+
+
+def _windows_loaders(project: Project) -> list[LoaderUse]:
+    """The project's files that use eBPF for Windows' API, as uncertain uses (asked only for
+    a source no loader names: a Windows loader opens the native image `X.sys` bpf2c makes
+    of it, or a path it builds at run time)."""
+    found = project.memo.get("windows-loaders")
+    if found is None:
+        found = project.memo["windows-loaders"] = [
+            LoaderUse(
+                EBPF_FOR_WINDOWS, path, project.positions(path).span(0, 0), _WINDOWS_VALUE,
+                certain=False,
+            )
+            for path, data in sorted(project.files.items())
+            if _windows(data)
+        ]  # fmt: skip
+    return found  # type: ignore[return-value]
 
 
 def _windows_api_header(project: Project) -> bool:

@@ -145,3 +145,35 @@ def test_an_excluded_crate_is_no_member(tmp_path: Path) -> None:
         },
     )
     assert loaders(tmp_path)["handle"]["kind"] == "libbpf-assumed"
+
+
+def test_a_loader_written_for_windows_is_ebpf_for_windows(tmp_path: Path) -> None:
+    """libbpf builds for Linux only: a loader that includes the Windows SDK and calls
+    libbpf's API calls eBPF for Windows' ebpfapi, whose program type for a section is the
+    longest registered prefix it starts with (`xdp/drop` is XDP there)."""
+    write(
+        tmp_path,
+        {
+            "test/bpf/drop.c": PROBE.format(section="xdp/drop"),
+            "test/lib/tests.cpp": "#include <winsock2.h>\n" + WINDOWS_LOADER.format(obj="drop.o"),
+        },
+    )
+    assert loaders(tmp_path)["handle"]["kind"] == "ebpf-for-windows"
+    assert codes(tmp_path) == []
+
+
+def test_a_windows_loader_naming_no_object_stands_for_unnamed_sources(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "bpf/drop.c": PROBE.format(section="xdp/drop"),
+            "tools/load.c": '#include "bpf/libbpf.h"\n\nint main(int argc, char **argv)\n{\n'
+            "\tstruct bpf_object *obj = bpf_object__open(argv[1]);\n"
+            "\treturn bpf_object__load(obj) == 0 ? 0 : (int)ebpf_fd_invalid;\n}\n",
+        },
+    )
+    loader = loaders(tmp_path)["handle"]
+    assert loader["kind"] == "ebpf-for-windows"
+    assert [(e["filename"], e.get("certain")) for e in loader["evidence"]] == [
+        ("tools/load.c", False)
+    ]
