@@ -404,12 +404,15 @@ def command_uses(project: Project, bpf_path: str) -> list[LoaderUse]:
 
     out = []
     for load in command_loads(project, bpf_path):
-        if load.tool != "bpftool" or load.span is None:
+        if load.span is None:
             continue
-        verb = "prog load" + (" ... autoattach" if load.autoattach else "")
+        # iproute2 built with libbpf loads every object through it (lib/bpf_legacy.c
+        # bpf_do_load(): iproute2_load_libbpf() under HAVE_LIBBPF), typing programs itself.
+        value = "iproute2 ... obj" if load.tool == "iproute2" else "bpftool prog load"
+        value += " ... autoattach" if load.autoattach else ""
         out.append(
             LoaderUse(
-                LIBBPF, os.path.relpath(load.path), load.span, f"bpftool {verb}",
+                LIBBPF, os.path.relpath(load.path), load.span, value,
                 auto_attach=load.autoattach, certain=load.named,
             )
         )  # fmt: skip

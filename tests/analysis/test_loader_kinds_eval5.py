@@ -177,3 +177,25 @@ def test_a_windows_loader_naming_no_object_stands_for_unnamed_sources(tmp_path: 
     assert [(e["filename"], e.get("certain")) for e in loader["evidence"]] == [
         ("tools/load.c", False)
     ]
+
+
+def test_an_object_tc_loads_is_loaded_by_libbpf(tmp_path: Path) -> None:
+    """The Go module only reads pinned maps; `tc ... bpf da obj` in a recipe loads the object,
+    and iproute2 built with libbpf loads every object through it. The go.mod's cilium/ebpf
+    requirement is no evidence against that command."""
+    write(
+        tmp_path,
+        {
+            "go.mod": "module example.com/relay\n\ngo 1.22\n\nrequire github.com/cilium/ebpf v0.16.0\n",
+            "agent/maps.go": 'package agent\n\nimport "github.com/cilium/ebpf"\n\n'
+            "func Open() (*ebpf.Map, error) {\n"
+            '\treturn ebpf.LoadPinnedMap("/sys/fs/bpf/tc/globals/events", nil)\n}\n',
+            "bpf/tc_prog.c": PROBE.format(section="tc_ingress"),
+            "bpf/Makefile": "load: tc_prog.o\n"
+            "\ttc filter add dev eth0 ingress bpf da obj tc_prog.o sec tc_ingress\n",
+        },
+    )
+    loader = loaders(tmp_path)["handle"]
+    assert loader["kind"] == "libbpf"
+    assert loader["evidence"][0]["filename"] == "bpf/Makefile"
+    assert codes(tmp_path) == []
