@@ -646,8 +646,19 @@ def _windows_loader(project: Project, data: bytes) -> bool:
     return (
         any(mark in data for mark in _WINDOWS_MARKS)
         or _windows_api_header(project)
-        or _WINDOWS_PLATFORM.search(data) is not None
+        or _for_windows_only(data)
     )
+
+
+def _for_windows_only(data: bytes) -> bool:
+    """Whether a file includes a Windows SDK header outside any `#if`: one that includes it
+    under `#ifdef _WIN32` builds for Linux too, where libbpf is the library."""
+    for m in _WINDOWS_PLATFORM.finditer(data):
+        before = data[: m.start()]
+        opened = len(re.findall(rb"(?m)^[ \t]*#[ \t]*if", before))
+        if opened == len(re.findall(rb"(?m)^[ \t]*#[ \t]*endif", before)):
+            return True
+    return False
 
 
 def _windows_platform_loaders(project: Project) -> bool:
@@ -656,7 +667,7 @@ def _windows_platform_loaders(project: Project) -> bool:
     from secl.analysis.sections import _loader_index
 
     loaders = {f for files in _loader_index(project).values() for f in files}
-    return any(_WINDOWS_PLATFORM.search(project.files[f]) for f in sorted(loaders))
+    return any(_for_windows_only(project.files[f]) for f in sorted(loaders))
 
 
 def _windows_loaders(project: Project) -> list[LoaderUse]:

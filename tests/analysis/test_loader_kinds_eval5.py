@@ -199,3 +199,18 @@ def test_an_object_tc_loads_is_loaded_by_libbpf(tmp_path: Path) -> None:
     assert loader["kind"] == "libbpf"
     assert loader["evidence"][0]["filename"] == "bpf/Makefile"
     assert codes(tmp_path) == []
+
+
+def test_a_loader_that_builds_for_windows_too_stays_libbpf(tmp_path: Path) -> None:
+    """The Windows SDK under `#ifdef _WIN32`: the loader builds for Linux as well, where the
+    library is libbpf, whose table rejects `xdp/drop`."""
+    write(
+        tmp_path,
+        {
+            "bpf/drop.c": PROBE.format(section="xdp/drop"),
+            "runner/run.cpp": "#ifdef _WIN32\n#include <windows.h>\n#endif\n"
+            + WINDOWS_LOADER.format(obj="drop.o"),
+        },
+    )
+    assert loaders(tmp_path)["handle"]["kind"] == "libbpf"
+    assert [c for _, c, _ in codes(tmp_path)] == ["SECL102"]
