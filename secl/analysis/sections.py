@@ -627,7 +627,10 @@ _CPP_SKELETON_CALL = rb"\b([A-Za-z_]\w*)::open(?:_and_load)?\s*\("
 # xdp_program__create() with `.open_filename` / `.find_filename`, all over
 # bpf_object__open_file()).
 _LIBXDP_OPENS = (b"xdp_program__open_file", b"xdp_program__find_file", b"xdp_program__create")
-_OPENS_OBJECT = (b"bpf_object__open", *_LIBXDP_OPENS)
+# libbpf before 1.0: bpf_prog_load_xattr(&attr, &obj, &fd) opens attr.file with
+# bpf_object__open_xattr() and loads it (libbpf.c of 0.x; removed in 1.0).
+_LEGACY_OPENS = (b"bpf_prog_load_xattr",)
+_OPENS_OBJECT = (b"bpf_object__open", *_LIBXDP_OPENS, *_LEGACY_OPENS)
 
 
 def _sets_program_type(data: bytes) -> bool:
@@ -639,7 +642,14 @@ def _sets_program_type(data: bytes) -> bool:
         b"bpf_program__set_type" in data
         or b"xdp_program__from_bpf_obj" in data  # libxdp over an object libbpf opened
         or any(call in data for call in _LIBXDP_OPENS)
+        or (b"bpf_prog_load_xattr" in data and _LEGACY_TYPE.search(data) is not None)
     )
+
+
+# bpf_prog_load_xattr() with `.prog_type` given sets it on every program of the object
+# (libbpf.c of 0.x, bpf_prog_load_xattr(): bpf_program__set_type(prog, attr->prog_type) when
+# it is not BPF_PROG_TYPE_UNSPEC), so the section's name types none.
+_LEGACY_TYPE = re.compile(rb"\.prog_type\s*=\s*(?!BPF_PROG_TYPE_UNSPEC\b|0\b)\w")
 
 
 # An object file named after the program's own executable: `snprintf(path, n, "%s_kern.o",
@@ -812,6 +822,7 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
                 b"__open" not in data
                 and b"::open" not in data
                 and b"xdp_program__" not in data
+                and b"bpf_prog_load_xattr" not in data
                 and (wrappers is None or wrappers.search(data) is None)
                 and not any(name in data for name in pasting)
             ):
@@ -856,6 +867,9 @@ def loaders_of(project: Project, bpf_path: str) -> list[str]:
         return known
     base = stem(bpf_path)
     names = skeleton_names(bpf_path, project.config) | {f"{base}.bpf.o", f"{base}.o"}
+    # CMake names the object of source `x.c` `x.c.o` (an OBJECT library's objects,
+    # `CMakeFiles/T.dir/x.c.o`): a loader may open it by that name.
+    names.add(os.path.basename(bpf_path) + ".o")
     linked = project.memo.get("linked-skeletons")
     if linked is None:
         sources = sorted({s.path for s in project.sites if s.kind == "program"})
@@ -879,8 +893,34 @@ def loaders_of(project: Project, bpf_path: str) -> list[str]:
             ):
                 continue
             found.add(path)
+    if not found and bpf_path.endswith(".c"):
+        # A BPF `.c` another BPF source #includes is compiled into that one's object: it
+        # is loaded by what loads the includer.
+        memo[bpf_path] = []  # (an include cycle ends here)
+        for includer in _c_includers(project).get(os.path.basename(bpf_path), ()):
+            if includer != bpf_path:
+                found.update(loaders_of(project, includer))
     memo[bpf_path] = result = sorted(found)  # type: ignore[index]
     return result
+
+
+_C_INCLUDE = re.compile(rb'(?m)^[ \t]*#[ \t]*include[ \t]*"(?:[^"\n]*/)?([\w.+-]+\.c)"')
+
+
+def _c_includers(project: Project) -> dict[str, list[str]]:
+    """Base names of `.c` files -> the BPF sources that `#include` them, built once per run
+    from the BPF sources only (the files with a SEC site)."""
+    found = project.memo.get("c-includers")
+    if found is None:
+        found = {}
+        for path in sorted({s.path for s in project.sites}):
+            data = project.files.get(path, b"")
+            if b'.c"' not in data:
+                continue
+            for m in _C_INCLUDE.finditer(data):
+                found.setdefault(m.group(1).decode(), []).append(path)
+        project.memo["c-includers"] = found
+    return found  # type: ignore[return-value]
 
 
 def _sources_by_name(project: Project) -> dict[str, list[str]]:

@@ -459,3 +459,123 @@ int main(void)
     }
     findings, _ = check(tmp_path, files)
     assert ("sock_kern.c", "SECL102") not in codes(findings)
+
+
+# libbpf 0.x bpf_prog_load_xattr(): opens attr.file itself; a `.prog_type` given types every
+# program of it (bpf_program__set_type()), so the section's name does not.
+LOAD_XATTR = """
+#include <stdio.h>
+#include <bpf/libbpf.h>
+
+int main(int argc, char **argv)
+{
+	struct bpf_prog_load_attr attr = {
+		.prog_type = BPF_PROG_TYPE_XDP,
+	};
+	struct bpf_object *obj;
+	char filename[256];
+	int fd;
+
+	snprintf(filename, sizeof(filename), "%s_kern.o", argv[0]);
+	attr.file = filename;
+	return bpf_prog_load_xattr(&attr, &obj, &fd);
+}
+"""
+
+
+def test_bpf_prog_load_xattr_opens_the_object_and_types_its_programs(tmp_path: Path) -> None:
+    files = {
+        "tool_kern.c": NAMED_AFTER_EXE["tool_kern.c"],
+        "tool_user.c": LOAD_XATTR,
+        "other_kern.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_other"),
+        "other.c": '#include "other.skel.h"\nint main(void) { return !other__open_and_load(); }\n',
+        "Makefile": "TARGETS := tool\n$(TARGETS): %: %_user.c\n\t$(CC) -o $@ $<\n",
+    }
+    findings, _ = check(tmp_path, files)
+    assert ("tool_kern.c", "SECL102") not in codes(findings)
+    assert ("other_kern.c", "SECL102") in codes(findings)
+    loader = kinds_of(tmp_path)["tool_kern.c"]
+    assert loader.kind == "libbpf"
+    assert [os.path.normpath(u.path) for u in loader.evidence] == ["tool_user.c"]
+    # without the type, libbpf types the program by its section's name
+    files["tool_user.c"] = LOAD_XATTR.replace("BPF_PROG_TYPE_XDP", "BPF_PROG_TYPE_UNSPEC")
+    findings, _ = check(tmp_path, files)
+    assert ("tool_kern.c", "SECL102") in codes(findings)
+
+
+def kinds_of(root: Path) -> dict:
+    from secl.analysis.loaders import assignments
+    from secl.api import load
+    from secl.config import Config
+
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        loaded = load(["."], Config(root=str(root)))
+        return {os.path.normpath(p): a for p, a in assignments(loaded.project).items()}
+    finally:
+        os.chdir(cwd)
+
+
+# A BPF `.c` that another BPF source #includes is compiled into the includer's object: the
+# loader of `main_xdp.o` loads the programs of `entry.c` too.
+INCLUDED = {
+    "kernel/entry.c": """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("xdp_hook")
+int hook(struct xdp_md *ctx) { return 2; }
+""",
+    "kernel/main_xdp.c": """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "entry.c"
+
+char _license[] SEC("license") = "GPL";
+""",
+    "user/load.c": """
+#include <bpf/libbpf.h>
+
+int main(void)
+{
+	struct bpf_object *obj = bpf_object__open("/opt/app/main_xdp.o");
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, obj)
+		bpf_program__set_type(prog, BPF_PROG_TYPE_XDP);
+	return bpf_object__load(obj);
+}
+""",
+}
+
+
+def test_a_c_file_included_by_a_bpf_source_is_loaded_with_it(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, INCLUDED)
+    assert ("kernel/entry.c", "SECL102") not in codes(findings)
+    loader = kinds_of(tmp_path)["kernel/entry.c"]
+    assert loader.kind == "libbpf"
+    assert [os.path.normpath(u.path) for u in loader.evidence] == ["user/load.c"]
+    # the same loader without the type set: libbpf types `xdp_hook` by its name
+    files = dict(INCLUDED)
+    files["user/load.c"] = INCLUDED["user/load.c"].replace(
+        "bpf_program__set_type(prog, BPF_PROG_TYPE_XDP)", "bpf_program__set_autoload(prog, 1)"
+    )
+    findings, _ = check(tmp_path, files)
+    assert ("kernel/entry.c", "SECL102") in codes(findings)
+
+
+def test_cmake_names_the_object_of_x_c_x_c_o(tmp_path: Path) -> None:
+    # CMake's object of `tool_kern.c` (an OBJECT library) is `tool_kern.c.o`
+    files = {
+        "bpf/tool_kern.c": NAMED_AFTER_EXE["tool_kern.c"],
+        "bpf/CMakeLists.txt": "add_library(tool_kern OBJECT tool_kern.c)\n",
+        "tool_user.c": NAMED_AFTER_EXE["tool_user.c"].replace(
+            'snprintf(filename, sizeof(filename), "%s_kern.o", argv[0]);',
+            'snprintf(filename, sizeof(filename), "%s", "build/bpf/CMakeFiles/tool_kern.dir/tool_kern.c.o");',
+        ),
+    }
+    findings, _ = check(tmp_path, files)
+    assert ("bpf/tool_kern.c", "SECL102") not in codes(findings)
+    loader = kinds_of(tmp_path)["bpf/tool_kern.c"]
+    assert [os.path.normpath(u.path) for u in loader.evidence] == ["tool_user.c"]
