@@ -323,6 +323,8 @@ def _unknown_is_expected(
         loads = _command_loads(project, site.path)
         if loads and all(load.typed for load in loads):
             return True  # `tc ... obj`, `ip ... xdp obj`, `bpftool prog load ... type T`
+        if not loads and _written_for_iproute2(project, site.path):
+            return True
     if loaders or did_you_mean(site.section or "", target):
         return False
     return not any(
@@ -330,6 +332,35 @@ def _unknown_is_expected(
         for other in _program_sites(project)
         if other.path == site.path
     )
+
+
+# iproute2's include/bpf_elf.h: "a contract between the application and the BPF loader in
+# tc" (its `struct bpf_elf_map` and section names); include/bpf_api.h includes it.
+_IPROUTE2_MARKS = (b"bpf_elf.h", b"bpf_elf_map", b"bpf_api.h")
+_IPROUTE2_INCLUDE = re.compile(rb'#\s*include\s*[<"]([^">]*bpf_(?:elf|api)\.h)[">]')
+
+
+def _written_for_iproute2(project: Project, path: str) -> bool:
+    """Whether a BPF source no loader of the project opens is written for iproute2's loader
+    (tc/ip): it includes iproute2's bpf_elf.h (directly, or through a bpf_api.h that does)
+    or declares its maps with `struct bpf_elf_map`. Both of iproute2's loaders give every
+    program the type of the command (lib/bpf_libbpf.c load_bpf_object():
+    bpf_program__set_type(p, cfg->type); lib/bpf_legacy.c bpf_obj_open(): the `type`
+    argument) and pick the program by the section named on the command line."""
+    data = project.files.get(path, b"")
+    if not any(mark in data for mark in _IPROUTE2_MARKS):
+        return False
+    if re.search(rb"\bstruct\s+bpf_elf_map\b", data):
+        return True
+    for m in _IPROUTE2_INCLUDE.finditer(data):
+        header = m.group(1).decode("utf-8", "replace")
+        if header.endswith("bpf_elf.h") or "iproute2/" in header:
+            return True
+        # a bpf_api.h of the project: iproute2's when it includes bpf_elf.h
+        here = os.path.normpath(os.path.join(os.path.dirname(path), header))
+        if b"bpf_elf.h" in project.files.get(here, b""):
+            return True
+    return False
 
 
 def _name_finding(code: str, extra: object, site: SectionSite, target: Target) -> Finding:
@@ -763,6 +794,46 @@ def _wrapper_calls(project: Project) -> re.Pattern[bytes] | None:
     return project.memo["open-wrappers"]  # type: ignore[return-value]
 
 
+def _wrapper_definers(project: Project) -> tuple[re.Pattern[bytes], dict[bytes, list[str]]] | None:
+    """Any call of the project's own functions that open an object, or of a function of the
+    same file that calls one (`load_link_pin(cfg)` over `load(cfg)` over
+    bpf_object__open_file(cfg->file)), with the files defining each: a file that names an
+    object and hands it to one (through a struct field or a variable) opens it there. None
+    when the project has no such function."""
+    if "open-wrapper-definers" not in project.memo:
+        definers: dict[bytes, list[str]] = {}
+        for path, data in project.files.items():
+            if not path.endswith((".c", ".h", ".cc", ".cpp", ".cxx")):
+                continue
+            if not has_body(data) or not any(n in data for n in _OPENS_OBJECT):
+                continue
+            bodies = {}
+            for m in _FUNCTION_HEAD.finditer(data):
+                name = m.group(1)
+                if name in _NOT_FUNCTIONS or name.startswith((b"bpf_", b"xdp_program__")):
+                    continue
+                bodies.setdefault(name, (m.end(), _body_end(data, m.end())))
+            reached = {n for n, (a, b) in bodies.items() if _OPEN_CALL.search(data, a, b)}
+            if reached:  # one level more: the file's own functions over those
+                calls = re.compile(
+                    rb"\b(?:" + b"|".join(map(re.escape, sorted(reached))) + rb")\s*\("
+                )
+                reached |= {n for n, (a, b) in bodies.items() if calls.search(data, a, b)}
+            for name in reached - {b"main"}:
+                definers.setdefault(name, []).append(path)
+        project.memo["open-wrapper-definers"] = (
+            (
+                re.compile(
+                    rb"\b(" + b"|".join(re.escape(n) for n in sorted(definers)) + rb")\s*\("
+                ),
+                definers,
+            )
+            if definers
+            else None
+        )
+    return project.memo["open-wrapper-definers"]  # type: ignore[return-value]
+
+
 def _body_end(data: bytes, start: int) -> int:
     """The end of a function body whose `{` is just before `start` (braces counted)."""
     depth = 1
@@ -812,6 +883,7 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
     if index is None:
         built: dict[str, list[str]] = {}
         wrappers = _wrapper_calls(project)
+        handed = _wrapper_definers(project) if wrappers is not None else None
         pasting = macros_that_open(
             [d for d in project.files.values() if _pastes(d) and b"__open" in d]
         )
@@ -823,7 +895,7 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
                 and b"::open" not in data
                 and b"xdp_program__" not in data
                 and b"bpf_prog_load_xattr" not in data
-                and (wrappers is None or wrappers.search(data) is None)
+                and (handed is None or handed[0].search(data) is None)
                 and not any(name in data for name in pasting)
             ):
                 continue
@@ -837,13 +909,23 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
             # An object named in a file that never opens one (bpf_object__open*(), or libxdp
             # over libbpf) is loaded by something else (a shell-out to `ip`/`tc`): not a
             # libbpf loader of it.
-            if any(call in data for call in _OPENS_OBJECT):
-                names.update(m.group(1).decode() for m in _OBJECT_NAME.finditer(data))
+            opens = any(call in data for call in _OPENS_OBJECT)
+            called = (
+                set() if opens or handed is None else {m.group(1) for m in handed[0].finditer(data)}
+            )
+            if opens or called:
+                named = {m.group(1).decode() for m in _OBJECT_NAME.finditer(data)}
                 for macro, objects in _object_macros(project).items():
                     if macro in data and re.search(rb"\b" + macro + rb"\b", data):
-                        names.update(objects)
+                        named.update(objects)
                 if b"argv[0]" in data and b"%s" in data:
-                    names.update(_named_after_executable(project, path, data))
+                    named.update(_named_after_executable(project, path, data))
+                names.update(named)
+                # handed to a function of another file that opens it: that file opens it
+                # too (where bpf_program__set_type() and the attach calls are)
+                for definer in sorted({d for n in called for d in handed[1][n]} - {path}):  # type: ignore[index]
+                    for name in named:
+                        built.setdefault(name, []).append(definer)
             if pasting:
                 names.update(pasted_skeletons(data, pasting))
             if wrappers is not None:

@@ -579,3 +579,95 @@ def test_cmake_names_the_object_of_x_c_x_c_o(tmp_path: Path) -> None:
     assert ("bpf/tool_kern.c", "SECL102") not in codes(findings)
     loader = kinds_of(tmp_path)["bpf/tool_kern.c"]
     assert [os.path.normpath(u.path) for u in loader.evidence] == ["tool_user.c"]
+
+
+# The object's name handed to a function of another file through a struct field: that
+# function (over one more of its file) opens it and sets the type of its program.
+HANDED = {
+    "probe/probe.bpf.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_parser"),
+    "probe/loader.c": """
+#include <bpf/libbpf.h>
+#include "probe.h"
+
+static struct bpf_object *open_it(struct probe_cfg *cfg)
+{
+	struct bpf_object *obj = bpf_object__open_file(cfg->file, NULL);
+	struct bpf_program *prog = bpf_object__next_program(obj, NULL);
+
+	bpf_program__set_type(prog, BPF_PROG_TYPE_XDP);
+	return obj;
+}
+
+struct bpf_object *load_and_pin(struct probe_cfg *cfg)
+{
+	struct bpf_object *obj = open_it(cfg);
+
+	return bpf_object__load(obj) ? NULL : obj;
+}
+""",
+    "probe/main.c": """
+#include <stdio.h>
+#include "probe.h"
+
+#define OBJ_PATH "/opt/app/probe.bpf.o"
+
+int main(void)
+{
+	struct probe_cfg cfg;
+
+	snprintf(cfg.file, sizeof(cfg.file), "%s", OBJ_PATH);
+	return load_and_pin(&cfg) == NULL;
+}
+""",
+}
+
+
+def test_an_object_handed_to_an_opening_function_of_another_file(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, HANDED)
+    assert ("probe/probe.bpf.c", "SECL102") not in codes(findings)
+    loader = kinds_of(tmp_path)["probe/probe.bpf.c"]
+    assert {os.path.normpath(u.path) for u in loader.evidence} == {"probe/main.c", "probe/loader.c"}
+    # a caller of an unrelated function names the object: nothing opens it there
+    files = dict(HANDED)
+    files["probe/main.c"] = HANDED["probe/main.c"].replace("load_and_pin(", "other_thing(")
+    findings, _ = check(tmp_path, files)
+    assert ("probe/probe.bpf.c", "SECL102") in codes(findings)
+
+
+# A source written for iproute2's tc (its bpf_api.h over bpf_elf.h): tc gives every program
+# the type of its command and picks the program by the section it is told.
+TC_SOURCE = """
+#include "../include/bpf_api.h"
+
+__section("classifier")
+int entry(struct __sk_buff *skb) { return 0; }
+
+__section("jump_a")
+int jump_a(struct __sk_buff *skb) { return 0; }
+"""
+BPF_API = """
+#include "bpf_elf.h"
+#define __section(NAME) __attribute__((section(NAME), used))
+"""
+
+
+def test_a_source_written_for_tc_names_its_sections_for_tc(tmp_path: Path) -> None:
+    files = {
+        "examples/tc_prog.c": TC_SOURCE,
+        "include/bpf_api.h": BPF_API,
+        "include/bpf_elf.h": "struct bpf_elf_map { unsigned int type; };\n",
+    }
+    findings, _ = check(tmp_path, files)
+    assert ("examples/tc_prog.c", "SECL101") not in codes(findings)
+    # a bpf_api.h of another kind says nothing about the loader
+    files["include/bpf_api.h"] = BPF_API.replace('#include "bpf_elf.h"', "")
+    findings, _ = check(tmp_path, files)
+    assert ("examples/tc_prog.c", "SECL101") in codes(findings)
+    # nor when a libbpf loader of the project opens the object without setting the type
+    files["include/bpf_api.h"] = BPF_API
+    files["examples/load.c"] = (
+        "#include <bpf/libbpf.h>\n"
+        'int main(void) { return bpf_object__load(bpf_object__open("tc_prog.o")); }\n'
+    )
+    findings, _ = check(tmp_path, files)
+    assert ("examples/tc_prog.c", "SECL101") in codes(findings)
