@@ -1495,7 +1495,10 @@ class _Loader:
             owners = self.owners(self.eval(args[0], fn, ctx)) or {("unknown",)}
             names = self.strings(self.eval(args[1], fn, ctx))
             if not names:
-                return self._unknown(node)
+                # A name known only at run time (argv, a config) on a known object: any
+                # program of it, as bpf_object__next_program() gives.
+                known = frozenset(("prog", o, None) for o in owners if o[0] != "unknown")
+                return known or self._unknown(node)
             return frozenset(("prog", o, n) for o in owners for n in names)
         if name == "bpf_object__next_program" and args:
             owners = self.owners(self.eval(args[0], fn, ctx)) or {("unknown",)}

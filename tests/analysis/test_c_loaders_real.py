@@ -671,3 +671,40 @@ def test_a_source_written_for_tc_names_its_sections_for_tc(tmp_path: Path) -> No
     )
     findings, _ = check(tmp_path, files)
     assert ("examples/tc_prog.c", "SECL101") in codes(findings)
+
+
+# A program picked by a name known only at run time (`--progname`) from a known skeleton:
+# whichever the user picks is attached with the offset.
+PICKED = {
+    "probe.bpf.c": PROBE,
+    "pick.c": """
+#include <bpf/libbpf.h>
+#include "probe.skel.h"
+
+int main(int argc, char **argv)
+{
+	struct probe_bpf *skel = probe_bpf__open_and_load();
+	struct bpf_program *prog = bpf_object__find_program_by_name(skel->obj, argv[1]);
+	LIBBPF_OPTS(bpf_kprobe_opts, opts, .offset = 4);
+
+	return !bpf_program__attach_kprobe_opts(prog, argv[2], &opts);
+}
+""",
+}
+
+
+def test_a_program_named_at_run_time_may_be_any_program_of_its_object(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, PICKED)
+    assert ("probe.bpf.c", "SECL201") in codes(findings)
+    assert {f.program for f in findings if f.code == "SECL201"} == {"on_sleep"}
+    # the user picks a kprobe program for a kprobe attach: no program is known to be of the
+    # other kind (SECL206 needs the loader to name it)
+    assert ("probe.bpf.c", "SECL206") not in codes(findings)
+    # the object itself named at run time too: nothing ties it to this source
+    files = dict(PICKED)
+    files["pick.c"] = PICKED["pick.c"].replace(
+        "struct probe_bpf *skel = probe_bpf__open_and_load();",
+        "struct { struct bpf_object *obj; } *skel = open_somehow(argv[3]);",
+    )
+    findings, _ = check(tmp_path, files)
+    assert ("probe.bpf.c", "SECL201") not in codes(findings)
