@@ -708,3 +708,56 @@ def test_a_program_named_at_run_time_may_be_any_program_of_its_object(tmp_path: 
     )
     findings, _ = check(tmp_path, files)
     assert ("probe.bpf.c", "SECL201") not in codes(findings)
+
+
+# Programs reached through the skeleton's own bpf_object_skeleton (`skel->skeleton->progs`,
+# libbpf.h struct bpf_prog_skeleton: `struct bpf_program **prog`), picked by name at run time.
+SKELETON_ARRAY_CPP = """
+#include <algorithm>
+#include <cstring>
+#include "probe.skel.h"
+
+struct Api { const char *probe; const char *func; };
+static const Api APIS[] = {{"on_sleep", "do_nanosleep"}};
+
+int attach_all(probe_bpf *skel)
+{
+	LIBBPF_OPTS(bpf_kprobe_opts, opts, .offset = 4);
+	for (const auto &api : APIS) {
+		auto entry = std::find_if(skel->skeleton->progs,
+					  skel->skeleton->progs + skel->skeleton->prog_cnt,
+					  [&](const auto &p) { return strcmp(api.probe, p.name) == 0; });
+		if (!bpf_program__attach_kprobe_opts(*entry->prog, api.func, &opts))
+			return -1;
+	}
+	return 0;
+}
+
+int main() { return attach_all(probe_bpf__open_and_load()); }
+"""
+SKELETON_ARRAY_C = """
+#include "probe.skel.h"
+
+int main(int argc, char **argv)
+{
+	struct probe_bpf *skel = probe_bpf__open_and_load();
+	LIBBPF_OPTS(bpf_kprobe_opts, opts, .offset = 4);
+	int i;
+
+	for (i = 0; i < skel->skeleton->prog_cnt; i++)
+		bpf_program__attach_kprobe_opts(*skel->skeleton->progs[i].prog, argv[1], &opts);
+	return 0;
+}
+"""
+
+
+def test_programs_through_the_skeletons_own_program_array(tmp_path: Path) -> None:
+    for name, loader in (("loader.cpp", SKELETON_ARRAY_CPP), ("loader.c", SKELETON_ARRAY_C)):
+        root = tmp_path / name.replace(".", "_")
+        findings, _ = check(root, {"probe.bpf.c": PROBE, name: loader})
+        assert {(f.program, f.code) for f in findings if f.code.startswith("SECL2")} == {
+            ("on_sleep", "SECL201")
+        }, name
+        # the same loop without the offset: nothing
+        findings, _ = check(root, {"probe.bpf.c": PROBE, name: loader.replace(".offset = 4", "")})
+        assert not [f for f in findings if f.code.startswith("SECL2")], name
