@@ -794,6 +794,20 @@ def _wrapper_calls(project: Project) -> re.Pattern[bytes] | None:
     return project.memo["open-wrappers"]  # type: ignore[return-value]
 
 
+_WORD_BEFORE_CALL = re.compile(rb"(\w+)[ \t]*\Z")
+_KEYWORDS_BEFORE_CALL = frozenset({b"return", b"else", b"case", b"do"})
+
+
+def _is_call(data: bytes, at: int) -> bool:
+    """Whether the name at `at` is called, not declared: a declaration has its type (a
+    word, or `*`) before the name (`struct bpf_object *open_obj(...);`)."""
+    before = data[max(0, at - 64) : at].rstrip(b" \t")
+    if before.endswith(b"*"):
+        return False
+    word = _WORD_BEFORE_CALL.search(before)
+    return word is None or word.group(1) in _KEYWORDS_BEFORE_CALL
+
+
 def _wrapper_definers(project: Project) -> tuple[re.Pattern[bytes], dict[bytes, list[str]]] | None:
     """Any call of the project's own functions that open an object, or of a function of the
     same file that calls one (`load_link_pin(cfg)` over `load(cfg)` over
@@ -911,7 +925,9 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
             # libbpf loader of it.
             opens = any(call in data for call in _OPENS_OBJECT)
             called = (
-                set() if opens or handed is None else {m.group(1) for m in handed[0].finditer(data)}
+                set()
+                if opens or handed is None
+                else {m.group(1) for m in handed[0].finditer(data) if _is_call(data, m.start())}
             )
             if opens or called:
                 named = {m.group(1).decode() for m in _OBJECT_NAME.finditer(data)}

@@ -725,8 +725,8 @@ int attach_all(probe_bpf *skel)
 	LIBBPF_OPTS(bpf_kprobe_opts, opts, .offset = 4);
 	for (const auto &api : APIS) {
 		auto entry = std::find_if(skel->skeleton->progs,
-					  skel->skeleton->progs + skel->skeleton->prog_cnt,
-					  [&](const auto &p) { return strcmp(api.probe, p.name) == 0; });
+			skel->skeleton->progs + skel->skeleton->prog_cnt,
+			[&](const auto &p) { return strcmp(api.probe, p.name) == 0; });
 		if (!bpf_program__attach_kprobe_opts(*entry->prog, api.func, &opts))
 			return -1;
 	}
