@@ -701,6 +701,11 @@ def _named_after_executable(project: Project, path: str, data: bytes) -> set[str
 _FUNCTION_HEAD = re.compile(
     rb"(?m)^[A-Za-z_][\w \t*]*?\b([A-Za-z_]\w*)[ \t]*\([^;{}()]*(?:\([^;{}()]*\)[^;{}()]*)*\)\s*\{"
 )
+# A C++ member function defined out of its class: `T Class::name(...) const {`.
+_METHOD_HEAD = re.compile(
+    rb"(?m)^[\w \t*&:<>,]*?\b\w+::(~?[A-Za-z_]\w*)[ \t]*\([^;{}()]*(?:\([^;{}()]*\)[^;{}()]*)*\)"
+    rb"[ \t]*(?:const\b[ \t]*)?(?:noexcept\b[ \t]*)?\s*\{"
+)
 _NOT_FUNCTIONS = frozenset({b"if", b"for", b"while", b"switch", b"return", b"sizeof"})
 
 
@@ -822,11 +827,15 @@ def _wrapper_definers(project: Project) -> tuple[re.Pattern[bytes], dict[bytes, 
             if not has_body(data) or not any(n in data for n in _OPENS_OBJECT):
                 continue
             bodies = {}
-            for m in _FUNCTION_HEAD.finditer(data):
-                name = m.group(1)
-                if name in _NOT_FUNCTIONS or name.startswith((b"bpf_", b"xdp_program__")):
-                    continue
-                bodies.setdefault(name, (m.end(), _body_end(data, m.end())))
+            heads = [_FUNCTION_HEAD]
+            if b"::" in data and is_cpp(path):
+                heads.append(_METHOD_HEAD)  # `int Loader::open(const std::string &p) {`
+            for head in heads:
+                for m in head.finditer(data):
+                    name = m.group(1)
+                    if name in _NOT_FUNCTIONS or name.startswith((b"bpf_", b"xdp_program__")):
+                        continue
+                    bodies.setdefault(name, (m.end(), _body_end(data, m.end())))
             reached = {n for n, (a, b) in bodies.items() if _OPEN_CALL.search(data, a, b)}
             if reached:  # one level more: the file's own functions over those
                 calls = re.compile(
@@ -897,7 +906,7 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
     if index is None:
         built: dict[str, list[str]] = {}
         wrappers = _wrapper_calls(project)
-        handed = _wrapper_definers(project) if wrappers is not None else None
+        handed = _wrapper_definers(project)
         pasting = macros_that_open(
             [d for d in project.files.values() if _pastes(d) and b"__open" in d]
         )

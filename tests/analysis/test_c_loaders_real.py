@@ -761,3 +761,49 @@ def test_programs_through_the_skeletons_own_program_array(tmp_path: Path) -> Non
         # the same loop without the offset: nothing
         findings, _ = check(root, {"probe.bpf.c": PROBE, name: loader.replace(".offset = 4", "")})
         assert not [f for f in findings if f.code.startswith("SECL2")], name
+
+
+# A C++ class's member function (defined out of the class) opens the object it is handed.
+METHOD = {
+    "probe_kern.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_probe"),
+    "loader.cc": """
+#include <string>
+#include <bpf/libbpf.h>
+#include "loader.h"
+
+int Loader::openFile(const std::string &path, Module &mod)
+{
+	auto obj = ::bpf_object__open(path.c_str());
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, obj)
+		bpf_program__set_type(prog, BPF_PROG_TYPE_XDP);
+	mod.obj = obj;
+	return bpf_object__load(obj);
+}
+""",
+    "main.cc": """
+#include <string>
+#include "loader.h"
+
+int main()
+{
+	Loader loader;
+	Module mod;
+	std::string path("probe_kern.o");
+
+	return loader.openFile(path, mod);
+}
+""",
+}
+
+
+def test_an_object_handed_to_a_cpp_member_function_that_opens_it(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, METHOD)
+    assert ("probe_kern.c", "SECL102") not in codes(findings)
+    loader = kinds_of(tmp_path)["probe_kern.c"]
+    assert {os.path.normpath(u.path) for u in loader.evidence} == {"loader.cc", "main.cc"}
+    files = dict(METHOD)
+    files["main.cc"] = METHOD["main.cc"].replace("loader.openFile(path, mod)", "path.size()")
+    findings, _ = check(tmp_path, files)
+    assert ("probe_kern.c", "SECL102") in codes(findings)
