@@ -900,6 +900,36 @@ def _pastes(data: bytes) -> bool:
     return any(data.startswith(b"##", at) for at in marks.hashes)
 
 
+_TEMPLATE_HEAD = re.compile(
+    rb"\btemplate\s*<\s*(?:typename|class)\s+(\w+)\s*>\s*(?:class|struct)\s+(\w+)"
+)
+
+
+def _skeleton_templates(project: Project) -> re.Pattern[bytes] | None:
+    """Instantiations `Tmpl<NAME>` of the project's C++ class templates that open their
+    parameter as a skeleton (`T::open(opts)`, `T::open_and_load()`: bpftool's C++ skeleton
+    static members, gen.c do_skeleton()): group 1 is the skeleton NAME. None without such
+    a template."""
+    if "skeleton-templates" not in project.memo:
+        names: set[bytes] = set()
+        for path, data in project.files.items():
+            if b"template" not in data or b"::open" not in data or not is_cpp(path):
+                continue
+            for m in _TEMPLATE_HEAD.finditer(data):
+                parameter = re.escape(m.group(1))
+                if re.search(rb"\b" + parameter + rb"\s*::\s*open(?:_and_load)?\s*\(", data):
+                    names.add(m.group(2))
+        project.memo["skeleton-templates"] = (
+            re.compile(
+                rb"\b(?:" + b"|".join(re.escape(n) for n in sorted(names)) + rb")\s*<\s*"
+                rb"(?:struct\s+)?([A-Za-z_]\w*)\s*>"
+            )
+            if names
+            else None
+        )
+    return project.memo["skeleton-templates"]  # type: ignore[return-value]
+
+
 def _loader_index(project: Project) -> dict[str, list[str]]:
     """Skeleton and object names -> the files that open them, built once per run."""
     index = project.memo.get("loader-index")
@@ -907,6 +937,7 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
         built: dict[str, list[str]] = {}
         wrappers = _wrapper_calls(project)
         handed = _wrapper_definers(project)
+        templates = _skeleton_templates(project)
         pasting = macros_that_open(
             [d for d in project.files.values() if _pastes(d) and b"__open" in d]
         )
@@ -920,6 +951,7 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
                 and b"bpf_prog_load_xattr" not in data
                 and (handed is None or handed[0].search(data) is None)
                 and not any(name in data for name in pasting)
+                and (templates is None or templates.search(data) is None)
             ):
                 continue
             names = set()
@@ -929,6 +961,8 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
                     names.add(ident.group().decode())
             if b"::open" in data and is_cpp(path):
                 names.update(m.group(1).decode() for m in re.finditer(_CPP_SKELETON_CALL, data))
+            if templates is not None and is_cpp(path):
+                names.update(m.group(1).decode() for m in templates.finditer(data))
             # An object named in a file that never opens one (bpf_object__open*(), or libxdp
             # over libbpf) is loaded by something else (a shell-out to `ip`/`tc`): not a
             # libbpf loader of it.

@@ -807,3 +807,44 @@ def test_an_object_handed_to_a_cpp_member_function_that_opens_it(tmp_path: Path)
     files["main.cc"] = METHOD["main.cc"].replace("loader.openFile(path, mod)", "path.size()")
     findings, _ = check(tmp_path, files)
     assert ("probe_kern.c", "SECL102") in codes(findings)
+
+
+# A C++ class template over bpftool's C++ skeleton (`T::open(opts)`): `Skeleton<probe_bpf>`
+# opens skeleton probe_bpf.
+TEMPLATE = {
+    "probe.bpf.c": PROBE,
+    "skeleton.hpp": """
+template <typename T>
+class Skeleton {
+	T *skel = nullptr;
+public:
+	int open(const struct bpf_object_open_opts *opts = nullptr) { skel = T::open(opts); return !skel; }
+	int load() { return T::load(skel); }
+	int attach() { return T::attach(skel); }
+	~Skeleton() { T::destroy(skel); }
+};
+""",
+    "main.cpp": """
+#include "probe.skel.h"
+#include "skeleton.hpp"
+
+int main()
+{
+	auto skel = Skeleton<probe_bpf>();
+
+	return skel.open() || skel.load() || skel.attach();
+}
+""",
+}
+
+
+def test_a_class_template_over_the_cpp_skeleton_opens_its_argument(tmp_path: Path) -> None:
+    write = dict(TEMPLATE)
+    check(tmp_path, write)
+    loader = kinds_of(tmp_path)["probe.bpf.c"]
+    assert loader.kind == "libbpf"
+    assert [os.path.normpath(u.path) for u in loader.evidence] == ["main.cpp"]
+    # a template that only destroys its argument opens nothing
+    write["skeleton.hpp"] = TEMPLATE["skeleton.hpp"].replace("T::open(opts)", "nullptr")
+    check(tmp_path, write)
+    assert "probe.bpf.c" not in kinds_of(tmp_path)
