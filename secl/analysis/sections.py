@@ -913,7 +913,9 @@ def _skeleton_templates(project: Project) -> re.Pattern[bytes] | None:
     if "skeleton-templates" not in project.memo:
         names: set[bytes] = set()
         for path, data in project.files.items():
-            if b"template" not in data or b"::open" not in data or not is_cpp(path):
+            if not (is_cpp(path) or path.endswith(".h")) or not has_body(data):
+                continue  # (a huge header without a function body holds no template)
+            if b"::open" not in data or b"template" not in data:
                 continue
             for m in _TEMPLATE_HEAD.finditer(data):
                 parameter = re.escape(m.group(1))
