@@ -900,6 +900,16 @@ def _pastes(data: bytes) -> bool:
     return any(data.startswith(b"##", at) for at in marks.hashes)
 
 
+_XXD_ARRAY = re.compile(rb"\b[A-Za-z_]\w*_o\b")
+
+
+def _xxd_name(file_name: str) -> str:
+    """The C array `xxd -i FILE` writes for a file (xxd.c: every character of the name but
+    letters and digits becomes `_`; a leading digit gets `__`)."""
+    name = re.sub(r"[^A-Za-z0-9]", "_", file_name)
+    return "__" + name if name[:1].isdigit() else name
+
+
 _TEMPLATE_HEAD = re.compile(
     rb"\btemplate\s*<\s*(?:typename|class)\s+(\w+)\s*>\s*(?:class|struct)\s+(\w+)"
 )
@@ -981,6 +991,9 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
                         named.update(objects)
                 if b"argv[0]" in data and b"%s" in data:
                     named.update(_named_after_executable(project, path, data))
+                if b"bpf_object__open_mem" in data or called:
+                    # an object embedded by `xxd -i`, opened from memory (see _xxd_name)
+                    named.update(m.group().decode() for m in _XXD_ARRAY.finditer(data))
                 names.update(named)
                 # handed to a function of another file that opens it: that file opens it
                 # too (where bpf_program__set_type() and the attach calls are)
@@ -1013,6 +1026,9 @@ def loaders_of(project: Project, bpf_path: str) -> list[str]:
     # CMake names the object of source `x.c` `x.c.o` (an OBJECT library's objects,
     # `CMakeFiles/T.dir/x.c.o`): a loader may open it by that name.
     names.add(os.path.basename(bpf_path) + ".o")
+    # An object embedded with `xxd -i x.bpf.o` is the array `x_bpf_o` (xxd names it after
+    # the file, every character but letters and digits made `_`), opened from memory.
+    names |= {_xxd_name(n) for n in names if n.endswith(".o")}
     linked = project.memo.get("linked-skeletons")
     if linked is None:
         sources = sorted({s.path for s in project.sites if s.kind == "program"})

@@ -848,3 +848,35 @@ def test_a_class_template_over_the_cpp_skeleton_opens_its_argument(tmp_path: Pat
     write["skeleton.hpp"] = TEMPLATE["skeleton.hpp"].replace("T::open(opts)", "nullptr")
     check(tmp_path, write)
     assert "probe.bpf.c" not in kinds_of(tmp_path)
+
+
+# An object embedded with `xxd -i probe_kern.o` (the array `probe_kern_o`) and opened from
+# memory.
+EMBEDDED = {
+    "probe_kern.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_probe"),
+    "Makefile": "probe_kern.h: probe_kern.o\n\txxd -i $< > $@\n",
+    "main.c": """
+#include <bpf/libbpf.h>
+#include "probe_kern.h"
+
+int main(void)
+{
+	struct bpf_object *obj = bpf_object__open_mem(probe_kern_o, probe_kern_o_len, NULL);
+	struct bpf_program *prog = bpf_object__next_program(obj, NULL);
+
+	bpf_program__set_type(prog, BPF_PROG_TYPE_XDP);
+	return bpf_object__load(obj);
+}
+""",
+}
+
+
+def test_an_object_embedded_by_xxd_and_opened_from_memory(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, EMBEDDED)
+    assert ("probe_kern.c", "SECL102") not in codes(findings)
+    loader = kinds_of(tmp_path)["probe_kern.c"]
+    assert [os.path.normpath(u.path) for u in loader.evidence] == ["main.c"]
+    files = dict(EMBEDDED)
+    files["main.c"] = EMBEDDED["main.c"].replace("probe_kern_o", "other_kern_o")
+    findings, _ = check(tmp_path, files)
+    assert ("probe_kern.c", "SECL102") in codes(findings)
