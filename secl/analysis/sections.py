@@ -813,6 +813,10 @@ def _is_call(data: bytes, at: int) -> bool:
     return word is None or word.group(1) in _KEYWORDS_BEFORE_CALL
 
 
+_STATIC = re.compile(rb"\bstatic\b")
+_NO_PARAMETERS = re.compile(rb"\(\s*(?:void\s*)?\)\s*\{\Z")
+
+
 def _wrapper_definers(project: Project) -> tuple[re.Pattern[bytes], dict[bytes, list[str]]] | None:
     """Any call of the project's own functions that open an object, or of a function of the
     same file that calls one (`load_link_pin(cfg)` over `load(cfg)` over
@@ -827,6 +831,9 @@ def _wrapper_definers(project: Project) -> tuple[re.Pattern[bytes], dict[bytes, 
             if not has_body(data) or not any(n in data for n in _OPENS_OBJECT):
                 continue
             bodies = {}
+            # Functions another file can call and hand a name to: not `static` (but in a
+            # header), with parameters (C++ member functions hold it in the object too).
+            shared: set[bytes] = set()
             heads = [_FUNCTION_HEAD]
             if b"::" in data and is_cpp(path):
                 heads.append(_METHOD_HEAD)  # `int Loader::open(const std::string &p) {`
@@ -836,13 +843,19 @@ def _wrapper_definers(project: Project) -> tuple[re.Pattern[bytes], dict[bytes, 
                     if name in _NOT_FUNCTIONS or name.startswith((b"bpf_", b"xdp_program__")):
                         continue
                     bodies.setdefault(name, (m.end(), _body_end(data, m.end())))
+                    text = m.group(0)
+                    if head is _METHOD_HEAD or (
+                        (path.endswith(".h") or not _STATIC.search(text))
+                        and _NO_PARAMETERS.search(text) is None
+                    ):
+                        shared.add(name)
             reached = {n for n, (a, b) in bodies.items() if _OPEN_CALL.search(data, a, b)}
             if reached:  # one level more: the file's own functions over those
                 calls = re.compile(
                     rb"\b(?:" + b"|".join(map(re.escape, sorted(reached))) + rb")\s*\("
                 )
                 reached |= {n for n, (a, b) in bodies.items() if calls.search(data, a, b)}
-            for name in reached - {b"main"}:
+            for name in (reached & shared) - {b"main"}:
                 definers.setdefault(name, []).append(path)
         project.memo["open-wrapper-definers"] = (
             (
@@ -984,6 +997,8 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
                 if opens or handed is None
                 else {m.group(1) for m in handed[0].finditer(data) if _is_call(data, m.start())}
             )
+            if called:  # a function of the file's own by that name is the one it calls
+                called -= {m.group(1) for m in _FUNCTION_HEAD.finditer(data)}
             if opens or called:
                 named = {m.group(1).decode() for m in _OBJECT_NAME.finditer(data)}
                 for macro, objects in _object_macros(project).items():
