@@ -323,6 +323,8 @@ def _unknown_is_expected(
         loads = _command_loads(project, site.path)
         if loads and all(load.typed for load in loads):
             return True  # `tc ... obj`, `ip ... xdp obj`, `bpftool prog load ... type T`
+        if not loads and _written_for_iproute2(project, site.path):
+            return True
     if loaders or did_you_mean(site.section or "", target):
         return False
     return not any(
@@ -330,6 +332,35 @@ def _unknown_is_expected(
         for other in _program_sites(project)
         if other.path == site.path
     )
+
+
+# iproute2's include/bpf_elf.h: "a contract between the application and the BPF loader in
+# tc" (its `struct bpf_elf_map` and section names); include/bpf_api.h includes it.
+_IPROUTE2_MARKS = (b"bpf_elf.h", b"bpf_elf_map", b"bpf_api.h")
+_IPROUTE2_INCLUDE = re.compile(rb'#\s*include\s*[<"]([^">]*bpf_(?:elf|api)\.h)[">]')
+
+
+def _written_for_iproute2(project: Project, path: str) -> bool:
+    """Whether a BPF source no loader of the project opens is written for iproute2's loader
+    (tc/ip): it includes iproute2's bpf_elf.h (directly, or through a bpf_api.h that does)
+    or declares its maps with `struct bpf_elf_map`. Both of iproute2's loaders give every
+    program the type of the command (lib/bpf_libbpf.c load_bpf_object():
+    bpf_program__set_type(p, cfg->type); lib/bpf_legacy.c bpf_obj_open(): the `type`
+    argument) and pick the program by the section named on the command line."""
+    data = project.files.get(path, b"")
+    if not any(mark in data for mark in _IPROUTE2_MARKS):
+        return False
+    if re.search(rb"\bstruct\s+bpf_elf_map\b", data):
+        return True
+    for m in _IPROUTE2_INCLUDE.finditer(data):
+        header = m.group(1).decode("utf-8", "replace")
+        if header.endswith("bpf_elf.h") or "iproute2/" in header:
+            return True
+        # a bpf_api.h of the project: iproute2's when it includes bpf_elf.h
+        here = os.path.normpath(os.path.join(os.path.dirname(path), header))
+        if b"bpf_elf.h" in project.files.get(here, b""):
+            return True
+    return False
 
 
 def _name_finding(code: str, extra: object, site: SectionSite, target: Target) -> Finding:
@@ -627,7 +658,10 @@ _CPP_SKELETON_CALL = rb"\b([A-Za-z_]\w*)::open(?:_and_load)?\s*\("
 # xdp_program__create() with `.open_filename` / `.find_filename`, all over
 # bpf_object__open_file()).
 _LIBXDP_OPENS = (b"xdp_program__open_file", b"xdp_program__find_file", b"xdp_program__create")
-_OPENS_OBJECT = (b"bpf_object__open", *_LIBXDP_OPENS)
+# libbpf before 1.0: bpf_prog_load_xattr(&attr, &obj, &fd) opens attr.file with
+# bpf_object__open_xattr() and loads it (libbpf.c of 0.x; removed in 1.0).
+_LEGACY_OPENS = (b"bpf_prog_load_xattr",)
+_OPENS_OBJECT = (b"bpf_object__open", *_LIBXDP_OPENS, *_LEGACY_OPENS)
 
 
 def _sets_program_type(data: bytes) -> bool:
@@ -639,7 +673,14 @@ def _sets_program_type(data: bytes) -> bool:
         b"bpf_program__set_type" in data
         or b"xdp_program__from_bpf_obj" in data  # libxdp over an object libbpf opened
         or any(call in data for call in _LIBXDP_OPENS)
+        or (b"bpf_prog_load_xattr" in data and _LEGACY_TYPE.search(data) is not None)
     )
+
+
+# bpf_prog_load_xattr() with `.prog_type` given sets it on every program of the object
+# (libbpf.c of 0.x, bpf_prog_load_xattr(): bpf_program__set_type(prog, attr->prog_type) when
+# it is not BPF_PROG_TYPE_UNSPEC), so the section's name types none.
+_LEGACY_TYPE = re.compile(rb"\.prog_type\s*=\s*(?!BPF_PROG_TYPE_UNSPEC\b|0\b)\w")
 
 
 # An object file named after the program's own executable: `snprintf(path, n, "%s_kern.o",
@@ -659,6 +700,11 @@ def _named_after_executable(project: Project, path: str, data: bytes) -> set[str
 # A C function definition's head, up to its body's brace (the return type may span lines).
 _FUNCTION_HEAD = re.compile(
     rb"(?m)^[A-Za-z_][\w \t*]*?\b([A-Za-z_]\w*)[ \t]*\([^;{}()]*(?:\([^;{}()]*\)[^;{}()]*)*\)\s*\{"
+)
+# A C++ member function defined out of its class: `T Class::name(...) const {`.
+_METHOD_HEAD = re.compile(
+    rb"(?m)^[\w \t*&:<>,]*?\b\w+::(~?[A-Za-z_]\w*)[ \t]*\([^;{}()]*(?:\([^;{}()]*\)[^;{}()]*)*\)"
+    rb"[ \t]*(?:const\b[ \t]*)?(?:noexcept\b[ \t]*)?\s*\{"
 )
 _NOT_FUNCTIONS = frozenset({b"if", b"for", b"while", b"switch", b"return", b"sizeof"})
 
@@ -753,6 +799,77 @@ def _wrapper_calls(project: Project) -> re.Pattern[bytes] | None:
     return project.memo["open-wrappers"]  # type: ignore[return-value]
 
 
+_WORD_BEFORE_CALL = re.compile(rb"(\w+)[ \t]*\Z")
+_KEYWORDS_BEFORE_CALL = frozenset({b"return", b"else", b"case", b"do"})
+
+
+def _is_call(data: bytes, at: int) -> bool:
+    """Whether the name at `at` is called, not declared: a declaration has its type (a
+    word, or `*`) before the name (`struct bpf_object *open_obj(...);`)."""
+    before = data[max(0, at - 64) : at].rstrip(b" \t")
+    if before.endswith(b"*"):
+        return False
+    word = _WORD_BEFORE_CALL.search(before)
+    return word is None or word.group(1) in _KEYWORDS_BEFORE_CALL
+
+
+_STATIC = re.compile(rb"\bstatic\b")
+_NO_PARAMETERS = re.compile(rb"\(\s*(?:void\s*)?\)\s*\{\Z")
+
+
+def _wrapper_definers(project: Project) -> tuple[re.Pattern[bytes], dict[bytes, list[str]]] | None:
+    """Any call of the project's own functions that open an object, or of a function of the
+    same file that calls one (`load_link_pin(cfg)` over `load(cfg)` over
+    bpf_object__open_file(cfg->file)), with the files defining each: a file that names an
+    object and hands it to one (through a struct field or a variable) opens it there. None
+    when the project has no such function."""
+    if "open-wrapper-definers" not in project.memo:
+        definers: dict[bytes, list[str]] = {}
+        for path, data in project.files.items():
+            if not path.endswith((".c", ".h", ".cc", ".cpp", ".cxx")):
+                continue
+            if not has_body(data) or not any(n in data for n in _OPENS_OBJECT):
+                continue
+            bodies = {}
+            # Functions another file can call and hand a name to: not `static` (but in a
+            # header), with parameters (C++ member functions hold it in the object too).
+            shared: set[bytes] = set()
+            heads = [_FUNCTION_HEAD]
+            if b"::" in data and is_cpp(path):
+                heads.append(_METHOD_HEAD)  # `int Loader::open(const std::string &p) {`
+            for head in heads:
+                for m in head.finditer(data):
+                    name = m.group(1)
+                    if name in _NOT_FUNCTIONS or name.startswith((b"bpf_", b"xdp_program__")):
+                        continue
+                    bodies.setdefault(name, (m.end(), _body_end(data, m.end())))
+                    text = m.group(0)
+                    if head is _METHOD_HEAD or (
+                        (path.endswith(".h") or not _STATIC.search(text))
+                        and _NO_PARAMETERS.search(text) is None
+                    ):
+                        shared.add(name)
+            reached = {n for n, (a, b) in bodies.items() if _OPEN_CALL.search(data, a, b)}
+            if reached:  # one level more: the file's own functions over those
+                calls = re.compile(
+                    rb"\b(?:" + b"|".join(map(re.escape, sorted(reached))) + rb")\s*\("
+                )
+                reached |= {n for n, (a, b) in bodies.items() if calls.search(data, a, b)}
+            for name in (reached & shared) - {b"main"}:
+                definers.setdefault(name, []).append(path)
+        project.memo["open-wrapper-definers"] = (
+            (
+                re.compile(
+                    rb"\b(" + b"|".join(re.escape(n) for n in sorted(definers)) + rb")\s*\("
+                ),
+                definers,
+            )
+            if definers
+            else None
+        )
+    return project.memo["open-wrapper-definers"]  # type: ignore[return-value]
+
+
 def _body_end(data: bytes, start: int) -> int:
     """The end of a function body whose `{` is just before `start` (braces counted)."""
     depth = 1
@@ -796,12 +913,56 @@ def _pastes(data: bytes) -> bool:
     return any(data.startswith(b"##", at) for at in marks.hashes)
 
 
+_XXD_ARRAY = re.compile(rb"\b[A-Za-z_]\w*_o\b")
+
+
+def _xxd_name(file_name: str) -> str:
+    """The C array `xxd -i FILE` writes for a file (xxd.c: every character of the name but
+    letters and digits becomes `_`; a leading digit gets `__`)."""
+    name = re.sub(r"[^A-Za-z0-9]", "_", file_name)
+    return "__" + name if name[:1].isdigit() else name
+
+
+_TEMPLATE_HEAD = re.compile(
+    rb"\btemplate\s*<\s*(?:typename|class)\s+(\w+)\s*>\s*(?:class|struct)\s+(\w+)"
+)
+
+
+def _skeleton_templates(project: Project) -> re.Pattern[bytes] | None:
+    """Instantiations `Tmpl<NAME>` of the project's C++ class templates that open their
+    parameter as a skeleton (`T::open(opts)`, `T::open_and_load()`: bpftool's C++ skeleton
+    static members, gen.c do_skeleton()): group 1 is the skeleton NAME. None without such
+    a template."""
+    if "skeleton-templates" not in project.memo:
+        names: set[bytes] = set()
+        for path, data in project.files.items():
+            if not (is_cpp(path) or path.endswith(".h")) or not has_body(data):
+                continue  # (a huge header without a function body holds no template)
+            if b"::open" not in data or b"template" not in data:
+                continue
+            for m in _TEMPLATE_HEAD.finditer(data):
+                parameter = re.escape(m.group(1))
+                if re.search(rb"\b" + parameter + rb"\s*::\s*open(?:_and_load)?\s*\(", data):
+                    names.add(m.group(2))
+        project.memo["skeleton-templates"] = (
+            re.compile(
+                rb"\b(?:" + b"|".join(re.escape(n) for n in sorted(names)) + rb")\s*<\s*"
+                rb"(?:struct\s+)?([A-Za-z_]\w*)\s*>"
+            )
+            if names
+            else None
+        )
+    return project.memo["skeleton-templates"]  # type: ignore[return-value]
+
+
 def _loader_index(project: Project) -> dict[str, list[str]]:
     """Skeleton and object names -> the files that open them, built once per run."""
     index = project.memo.get("loader-index")
     if index is None:
         built: dict[str, list[str]] = {}
         wrappers = _wrapper_calls(project)
+        handed = _wrapper_definers(project)
+        templates = _skeleton_templates(project)
         pasting = macros_that_open(
             [d for d in project.files.values() if _pastes(d) and b"__open" in d]
         )
@@ -812,8 +973,10 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
                 b"__open" not in data
                 and b"::open" not in data
                 and b"xdp_program__" not in data
-                and (wrappers is None or wrappers.search(data) is None)
+                and b"bpf_prog_load_xattr" not in data
+                and (handed is None or handed[0].search(data) is None)
                 and not any(name in data for name in pasting)
+                and (templates is None or templates.search(data) is None)
             ):
                 continue
             names = set()
@@ -823,16 +986,35 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
                     names.add(ident.group().decode())
             if b"::open" in data and is_cpp(path):
                 names.update(m.group(1).decode() for m in re.finditer(_CPP_SKELETON_CALL, data))
+            if templates is not None and is_cpp(path):
+                names.update(m.group(1).decode() for m in templates.finditer(data))
             # An object named in a file that never opens one (bpf_object__open*(), or libxdp
             # over libbpf) is loaded by something else (a shell-out to `ip`/`tc`): not a
             # libbpf loader of it.
-            if any(call in data for call in _OPENS_OBJECT):
-                names.update(m.group(1).decode() for m in _OBJECT_NAME.finditer(data))
+            opens = any(call in data for call in _OPENS_OBJECT)
+            called = (
+                set()
+                if opens or handed is None
+                else {m.group(1) for m in handed[0].finditer(data) if _is_call(data, m.start())}
+            )
+            if called:  # a function of the file's own by that name is the one it calls
+                called -= {m.group(1) for m in _FUNCTION_HEAD.finditer(data)}
+            if opens or called:
+                named = {m.group(1).decode() for m in _OBJECT_NAME.finditer(data)}
                 for macro, objects in _object_macros(project).items():
                     if macro in data and re.search(rb"\b" + macro + rb"\b", data):
-                        names.update(objects)
+                        named.update(objects)
                 if b"argv[0]" in data and b"%s" in data:
-                    names.update(_named_after_executable(project, path, data))
+                    named.update(_named_after_executable(project, path, data))
+                if b"bpf_object__open_mem" in data or called:
+                    # an object embedded by `xxd -i`, opened from memory (see _xxd_name)
+                    named.update(m.group().decode() for m in _XXD_ARRAY.finditer(data))
+                names.update(named)
+                # handed to a function of another file that opens it: that file opens it
+                # too (where bpf_program__set_type() and the attach calls are)
+                for definer in sorted({d for n in called for d in handed[1][n]} - {path}):  # type: ignore[index]
+                    for name in named:
+                        built.setdefault(name, []).append(definer)
             if pasting:
                 names.update(pasted_skeletons(data, pasting))
             if wrappers is not None:
@@ -856,6 +1038,12 @@ def loaders_of(project: Project, bpf_path: str) -> list[str]:
         return known
     base = stem(bpf_path)
     names = skeleton_names(bpf_path, project.config) | {f"{base}.bpf.o", f"{base}.o"}
+    # CMake names the object of source `x.c` `x.c.o` (an OBJECT library's objects,
+    # `CMakeFiles/T.dir/x.c.o`): a loader may open it by that name.
+    names.add(os.path.basename(bpf_path) + ".o")
+    # An object embedded with `xxd -i x.bpf.o` is the array `x_bpf_o` (xxd names it after
+    # the file, every character but letters and digits made `_`), opened from memory.
+    names |= {_xxd_name(n) for n in names if n.endswith(".o")}
     linked = project.memo.get("linked-skeletons")
     if linked is None:
         sources = sorted({s.path for s in project.sites if s.kind == "program"})
@@ -879,8 +1067,34 @@ def loaders_of(project: Project, bpf_path: str) -> list[str]:
             ):
                 continue
             found.add(path)
+    if not found and bpf_path.endswith(".c"):
+        # A BPF `.c` another BPF source #includes is compiled into that one's object: it
+        # is loaded by what loads the includer.
+        memo[bpf_path] = []  # (an include cycle ends here)
+        for includer in _c_includers(project).get(os.path.basename(bpf_path), ()):
+            if includer != bpf_path:
+                found.update(loaders_of(project, includer))
     memo[bpf_path] = result = sorted(found)  # type: ignore[index]
     return result
+
+
+_C_INCLUDE = re.compile(rb'(?m)^[ \t]*#[ \t]*include[ \t]*"(?:[^"\n]*/)?([\w.+-]+\.c)"')
+
+
+def _c_includers(project: Project) -> dict[str, list[str]]:
+    """Base names of `.c` files -> the BPF sources that `#include` them, built once per run
+    from the BPF sources only (the files with a SEC site)."""
+    found = project.memo.get("c-includers")
+    if found is None:
+        found = {}
+        for path in sorted({s.path for s in project.sites}):
+            data = project.files.get(path, b"")
+            if b'.c"' not in data:
+                continue
+            for m in _C_INCLUDE.finditer(data):
+                found.setdefault(m.group(1).decode(), []).append(path)
+        project.memo["c-includers"] = found
+    return found  # type: ignore[return-value]
 
 
 def _sources_by_name(project: Project) -> dict[str, list[str]]:

@@ -413,8 +413,12 @@ def _attached_as_other_kind(p: Program) -> Hit | None:
     attach type of its section's kind and may make only links of that kind
     (kernel/bpf/syscall.c: bpf_prog_attach_check_attach_type()); the other kind's perf-event
     or multi link is refused."""
+    # (A program the loader picks at run time, any of the object's, is one of the kind it
+    # attaches as: only a program it names is known to be of the other kind.)
     facts = [
-        f for f in p.of("attach") if _attach_kind(f.api or "") not in (None, p.group)
+        f for f in p.of("attach")
+        if _attach_kind(f.api or "") not in (None, p.group)
+        and (f.program is None or f.program.name is not None)
     ]  # fmt: skip
     if not facts:
         return None

@@ -111,6 +111,7 @@ class _Rule:
     targets: list[str]
     prereqs: list[str]
     recipe: list[str]
+    pattern: str | None = None  # a static pattern rule's target pattern (`%` of `T: %: %.c`)
 
 
 class _Makefile:
@@ -167,10 +168,14 @@ class _Makefile:
             recipe_inline = ""
             if ";" in rest:
                 rest, recipe_inline = rest.split(";", 1)
+            pattern = None
             if rest.count(":") == 1 and "%" in rest.split(":", 1)[0]:
-                rest = rest.split(":", 1)[1]  # a static pattern rule: TARGETS: PAT: PREREQS
+                # a static pattern rule: TARGETS: PAT: PREREQS
+                pattern, rest = rest.split(":", 1)
+                pattern = pattern.strip()
             prereqs = self.expand(rest.split("|", 1)[0]).split()
-            current = _Rule(targets, prereqs, [recipe_inline] if recipe_inline.strip() else [])
+            recipe = [recipe_inline] if recipe_inline.strip() else []
+            current = _Rule(targets, prereqs, recipe, pattern)
             self.rules.append(current)
 
     @staticmethod
@@ -278,7 +283,18 @@ class _Makefile:
             members = _members(rule.prereqs)
             for target in rule.targets:
                 base = os.path.basename(target)
-                if members and "." not in base and "%" not in base and "$" not in base:
+                if "." in base or "%" in base or "$" in base:
+                    continue
+                if rule.pattern is not None:
+                    # GNU Make, static pattern rules: each target's stem (what `%` matched
+                    # in the target pattern) replaces `%` in its prerequisites.
+                    stem = _stem(rule.pattern, target)
+                    if stem is None:
+                        continue
+                    mine = _members([p.replace("%", stem, 1) for p in rule.prereqs])
+                    if mine:
+                        out.setdefault(base, []).extend(mine)
+                elif members:
                     out.setdefault(base, []).extend(members)
         return tuple((name, tuple(dict.fromkeys(m))) for name, m in out.items() if m)
 
@@ -474,6 +490,16 @@ def _cmake(path: str, text: str) -> BuildFile:
         for flag in _cmake_flags(m.group(1)):
             defines.append((None, flag))
     return BuildFile(path, tuple(linked), tuple(skeletons), tuple(defines), tuple(executables))
+
+
+def _stem(pattern: str, target: str) -> str | None:
+    """What `%` of a static pattern rule's target pattern matches in `target`, or None."""
+    head, _, tail = pattern.partition("%")
+    if len(target) < len(head) + len(tail) or not target.startswith(head):
+        return None
+    if not target.endswith(tail):
+        return None
+    return target[len(head) : len(target) - len(tail)]
 
 
 def _members(words: list[str]) -> list[str]:

@@ -170,6 +170,8 @@ _CPP_CONTAINERS = frozenset(
      "field_declaration_list", "declaration", "export_declaration"}
 )  # fmt: skip
 _SMART_POINTERS = frozenset({"unique_ptr", "shared_ptr"})
+# <algorithm> searches whose result is an iterator into their first argument's range.
+_STD_FINDS = frozenset({b"std::find_if", b"std::find", b"std::find_if_not"})
 # bpftool's C++ skeleton (gen.c: do_skeleton(), under `#ifdef __cplusplus`) gives `struct
 # NAME` static members: NAME::open(opts), NAME::open_and_load(), NAME::attach(skel), ...
 # The C++-only patterns stay source text, compiled (and cached by `re`) on the first C++ file:
@@ -1228,6 +1230,9 @@ class _Loader:
         right = self.eval(node.child_by_field_name("right"), fn, ctx)
         if op is not None and op.type == "|":
             return left | right  # flags: every bit named on either side
+        entries = {v for v in left | right if v[0] == "skelprogs"}
+        if entries and op is not None and op.type in ("+", "-"):
+            return frozenset(entries)  # `progs + i`: an entry of the skeleton's programs
         ints_l = [v for v in left if v[0] == "int"]
         ints_r = [v for v in right if v[0] == "int"]
         if op is not None and len(ints_l) == len(left) == 1 and len(ints_r) == len(right) == 1:
@@ -1461,6 +1466,9 @@ class _Loader:
     def _eval_call(self, node: Node, fn: Node | None, ctx: Ctx = None) -> frozenset:
         callee = node.child_by_field_name("function")
         if self.cpp and callee is not None and callee.type != "identifier":
+            if callee.type == "qualified_identifier" and callee.text in _STD_FINDS and _args(node):
+                # std::find_if(first, last, pred) gives an iterator into [first, last)
+                return self.eval(_args(node)[0], fn, ctx)
             found = self._eval_cpp_call(node, callee, fn, ctx)
             if found is not None:
                 return found
@@ -1495,7 +1503,10 @@ class _Loader:
             owners = self.owners(self.eval(args[0], fn, ctx)) or {("unknown",)}
             names = self.strings(self.eval(args[1], fn, ctx))
             if not names:
-                return self._unknown(node)
+                # A name known only at run time (argv, a config) on a known object: any
+                # program of it, as bpf_object__next_program() gives.
+                known = frozenset(("prog", o, None) for o in owners if o[0] != "unknown")
+                return known or self._unknown(node)
             return frozenset(("prog", o, n) for o in owners for n in names)
         if name == "bpf_object__next_program" and args:
             owners = self.owners(self.eval(args[0], fn, ctx)) or {("unknown",)}
@@ -1598,6 +1609,19 @@ class _Loader:
         out: set = set()
         if name == "obj":  # skel->obj is the skeleton's bpf_object
             out |= {v for v in self.eval(base, fn, ctx) if v[0] in ("skel", "obj")}
+        if name == "progs" and base.type == "field_expression":
+            # bpftool's skeleton keeps its bpf_object_skeleton in `skel->skeleton`; its
+            # `progs` array (libbpf.h struct bpf_prog_skeleton) holds every program
+            inner_field = base.child_by_field_name("field")
+            if inner_field is not None and inner_field.text == b"skeleton":
+                holder = base.child_by_field_name("argument")
+                owners = self.owners(self.eval(holder, fn, ctx)) if holder is not None else set()
+                out |= {("skelprogs", o) for o in owners if o[0] == "skel"}
+        if name in ("prog", "link"):
+            # `*entry->prog` / `*entry->link` of a bpf_prog_skeleton: any program of it
+            entries = {v[1] for v in self.eval(base, fn, ctx) if v[0] == "skelprogs"}
+            progs = {("prog", o, None) for o in entries}
+            out |= progs if name == "prog" else {("link", p) for p in progs}
         for type_name in self.field_types(name):
             skeleton = self.skeleton_type(type_name)
             if skeleton is not None:

@@ -37,24 +37,41 @@ class Macro:
 def macros_that_open(sources: list[bytes]) -> dict[bytes, Macro]:
     """The function-like macros of `sources` whose expansion may call a skeleton's open
     function: their body pastes or calls `__open`, or calls another such macro."""
-    defined: dict[bytes, Macro] = {}
+    # A name may be defined differently in several files (each probe's own `LOAD(...)`):
+    # every definition counts, and the one that opens stands for the name (a file's own
+    # definition wins where it is used: pasted_skeletons()).
+    variants: dict[bytes, list[Macro]] = {}
     for data in sources:
         if b"define" not in data:
             continue
         for m in _DEFINITION.finditer(data):
-            params = tuple(p.strip() for p in m.group(2).split(b",") if p.strip())
-            body = re.sub(rb"\\\r?\n", b" ", m.group(3))
-            defined.setdefault(m.group(1), Macro(params, body))
-    wanted = {n for n, macro in defined.items() if b"__open" in macro.body and b"##" in macro.body}
+            macro = _macro(m)
+            if macro not in variants.setdefault(m.group(1), []):
+                variants[m.group(1)].append(macro)
+    chosen: dict[bytes, Macro] = {}
+    for name, found in variants.items():
+        for macro in found:
+            if b"__open" in macro.body and b"##" in macro.body:
+                chosen[name] = macro
+                break
     while True:
-        calls = re.compile(rb"\b(?:" + b"|".join(re.escape(w) for w in sorted(wanted)) + rb")\s*\(")
-        more = {
-            n for n, macro in defined.items()
-            if wanted and n not in wanted and calls.search(macro.body) is not None
-        }  # fmt: skip
+        calls = re.compile(rb"\b(?:" + b"|".join(re.escape(w) for w in sorted(chosen)) + rb")\s*\(")
+        more = {}
+        for name, found in variants.items():
+            if not chosen or name in chosen:
+                continue
+            for macro in found:
+                if calls.search(macro.body) is not None:
+                    more[name] = macro
+                    break
         if not more:
-            return {n: defined[n] for n in wanted}
-        wanted |= more
+            return chosen
+        chosen.update(more)
+
+
+def _macro(m: re.Match[bytes]) -> Macro:
+    params = tuple(p.strip() for p in m.group(2).split(b",") if p.strip())
+    return Macro(params, re.sub(rb"\\\r?\n", b" ", m.group(3)))
 
 
 def pasted_skeletons(data: bytes, macros: dict[bytes, Macro]) -> set[str]:
@@ -64,11 +81,22 @@ def pasted_skeletons(data: bytes, macros: dict[bytes, Macro]) -> set[str]:
     if not macros:
         return set()
     found: set[str] = set()
-    use = re.compile(rb"\b(" + b"|".join(re.escape(n) for n in sorted(macros)) + rb")\s*\(")
     # uses inside a macro's own definition are expanded where that macro is used
-    defining = (
-        [(d.start(), d.end()) for d in _DEFINITION.finditer(data)] if b"define" in data else []
-    )
+    definitions = list(_DEFINITION.finditer(data)) if b"define" in data else []
+    defining = [(d.start(), d.end()) for d in definitions]
+    # The file's own definition of a macro is the one its uses expand; its own macros that
+    # call one that opens open too (`__LOAD_PROBE(p)` over a header's `OPEN_OPTS(p)`).
+    own = {d.group(1): _macro(d) for d in definitions}
+    mine = {n: m for n, m in own.items() if n in macros}
+    while True:
+        known = {**macros, **mine}
+        calls = re.compile(rb"\b(?:" + b"|".join(re.escape(n) for n in sorted(known)) + rb")\s*\(")
+        more = {n: m for n, m in own.items() if n not in known and calls.search(m.body) is not None}
+        if not more:
+            break
+        mine.update(more)
+    macros = {**macros, **mine}
+    use = re.compile(rb"\b(" + b"|".join(re.escape(n) for n in sorted(macros)) + rb")\s*\(")
     for m in use.finditer(data):
         if any(start <= m.start() < end for start, end in defining):
             continue

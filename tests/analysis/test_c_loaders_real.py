@@ -459,3 +459,424 @@ int main(void)
     }
     findings, _ = check(tmp_path, files)
     assert ("sock_kern.c", "SECL102") not in codes(findings)
+
+
+# libbpf 0.x bpf_prog_load_xattr(): opens attr.file itself; a `.prog_type` given types every
+# program of it (bpf_program__set_type()), so the section's name does not.
+LOAD_XATTR = """
+#include <stdio.h>
+#include <bpf/libbpf.h>
+
+int main(int argc, char **argv)
+{
+	struct bpf_prog_load_attr attr = {
+		.prog_type = BPF_PROG_TYPE_XDP,
+	};
+	struct bpf_object *obj;
+	char filename[256];
+	int fd;
+
+	snprintf(filename, sizeof(filename), "%s_kern.o", argv[0]);
+	attr.file = filename;
+	return bpf_prog_load_xattr(&attr, &obj, &fd);
+}
+"""
+
+
+def test_bpf_prog_load_xattr_opens_the_object_and_types_its_programs(tmp_path: Path) -> None:
+    files = {
+        "tool_kern.c": NAMED_AFTER_EXE["tool_kern.c"],
+        "tool_user.c": LOAD_XATTR,
+        "other_kern.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_other"),
+        "other.c": '#include "other.skel.h"\nint main(void) { return !other__open_and_load(); }\n',
+        "Makefile": "TARGETS := tool\n$(TARGETS): %: %_user.c\n\t$(CC) -o $@ $<\n",
+    }
+    findings, _ = check(tmp_path, files)
+    assert ("tool_kern.c", "SECL102") not in codes(findings)
+    assert ("other_kern.c", "SECL102") in codes(findings)
+    loader = kinds_of(tmp_path)["tool_kern.c"]
+    assert loader.kind == "libbpf"
+    assert [os.path.normpath(u.path) for u in loader.evidence] == ["tool_user.c"]
+    # without the type, libbpf types the program by its section's name
+    files["tool_user.c"] = LOAD_XATTR.replace("BPF_PROG_TYPE_XDP", "BPF_PROG_TYPE_UNSPEC")
+    findings, _ = check(tmp_path, files)
+    assert ("tool_kern.c", "SECL102") in codes(findings)
+
+
+def kinds_of(root: Path) -> dict:
+    from secl.analysis.loaders import assignments
+    from secl.api import load
+    from secl.config import Config
+
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        loaded = load(["."], Config(root=str(root)))
+        return {os.path.normpath(p): a for p, a in assignments(loaded.project).items()}
+    finally:
+        os.chdir(cwd)
+
+
+# A BPF `.c` that another BPF source #includes is compiled into the includer's object: the
+# loader of `main_xdp.o` loads the programs of `entry.c` too.
+INCLUDED = {
+    "kernel/entry.c": """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("xdp_hook")
+int hook(struct xdp_md *ctx) { return 2; }
+""",
+    "kernel/main_xdp.c": """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "entry.c"
+
+char _license[] SEC("license") = "GPL";
+""",
+    "user/load.c": """
+#include <bpf/libbpf.h>
+
+int main(void)
+{
+	struct bpf_object *obj = bpf_object__open("/opt/app/main_xdp.o");
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, obj)
+		bpf_program__set_type(prog, BPF_PROG_TYPE_XDP);
+	return bpf_object__load(obj);
+}
+""",
+}
+
+
+def test_a_c_file_included_by_a_bpf_source_is_loaded_with_it(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, INCLUDED)
+    assert ("kernel/entry.c", "SECL102") not in codes(findings)
+    loader = kinds_of(tmp_path)["kernel/entry.c"]
+    assert loader.kind == "libbpf"
+    assert [os.path.normpath(u.path) for u in loader.evidence] == ["user/load.c"]
+    # the same loader without the type set: libbpf types `xdp_hook` by its name
+    files = dict(INCLUDED)
+    files["user/load.c"] = INCLUDED["user/load.c"].replace(
+        "bpf_program__set_type(prog, BPF_PROG_TYPE_XDP)", "bpf_program__set_autoload(prog, 1)"
+    )
+    findings, _ = check(tmp_path, files)
+    assert ("kernel/entry.c", "SECL102") in codes(findings)
+
+
+def test_cmake_names_the_object_of_x_c_x_c_o(tmp_path: Path) -> None:
+    # CMake's object of `tool_kern.c` (an OBJECT library) is `tool_kern.c.o`
+    files = {
+        "bpf/tool_kern.c": NAMED_AFTER_EXE["tool_kern.c"],
+        "bpf/CMakeLists.txt": "add_library(tool_kern OBJECT tool_kern.c)\n",
+        "tool_user.c": NAMED_AFTER_EXE["tool_user.c"].replace(
+            'snprintf(filename, sizeof(filename), "%s_kern.o", argv[0]);',
+            'snprintf(filename, sizeof(filename), "%s", "build/bpf/CMakeFiles/tool_kern.dir/tool_kern.c.o");',
+        ),
+    }
+    findings, _ = check(tmp_path, files)
+    assert ("bpf/tool_kern.c", "SECL102") not in codes(findings)
+    loader = kinds_of(tmp_path)["bpf/tool_kern.c"]
+    assert [os.path.normpath(u.path) for u in loader.evidence] == ["tool_user.c"]
+
+
+# The object's name handed to a function of another file through a struct field: that
+# function (over one more of its file) opens it and sets the type of its program.
+HANDED = {
+    "probe/probe.bpf.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_parser"),
+    "probe/loader.c": """
+#include <bpf/libbpf.h>
+#include "probe.h"
+
+static struct bpf_object *open_it(struct probe_cfg *cfg)
+{
+	struct bpf_object *obj = bpf_object__open_file(cfg->file, NULL);
+	struct bpf_program *prog = bpf_object__next_program(obj, NULL);
+
+	bpf_program__set_type(prog, BPF_PROG_TYPE_XDP);
+	return obj;
+}
+
+struct bpf_object *load_and_pin(struct probe_cfg *cfg)
+{
+	struct bpf_object *obj = open_it(cfg);
+
+	return bpf_object__load(obj) ? NULL : obj;
+}
+""",
+    "probe/main.c": """
+#include <stdio.h>
+#include "probe.h"
+
+#define OBJ_PATH "/opt/app/probe.bpf.o"
+
+int main(void)
+{
+	struct probe_cfg cfg;
+
+	snprintf(cfg.file, sizeof(cfg.file), "%s", OBJ_PATH);
+	return load_and_pin(&cfg) == NULL;
+}
+""",
+}
+
+
+def test_an_object_handed_to_an_opening_function_of_another_file(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, HANDED)
+    assert ("probe/probe.bpf.c", "SECL102") not in codes(findings)
+    loader = kinds_of(tmp_path)["probe/probe.bpf.c"]
+    assert {os.path.normpath(u.path) for u in loader.evidence} == {"probe/main.c", "probe/loader.c"}
+    # a caller of an unrelated function names the object: nothing opens it there
+    files = dict(HANDED)
+    files["probe/main.c"] = HANDED["probe/main.c"].replace("load_and_pin(", "other_thing(")
+    findings, _ = check(tmp_path, files)
+    assert ("probe/probe.bpf.c", "SECL102") in codes(findings)
+
+
+# A source written for iproute2's tc (its bpf_api.h over bpf_elf.h): tc gives every program
+# the type of its command and picks the program by the section it is told.
+TC_SOURCE = """
+#include "../include/bpf_api.h"
+
+__section("classifier")
+int entry(struct __sk_buff *skb) { return 0; }
+
+__section("jump_a")
+int jump_a(struct __sk_buff *skb) { return 0; }
+"""
+BPF_API = """
+#include "bpf_elf.h"
+#define __section(NAME) __attribute__((section(NAME), used))
+"""
+
+
+def test_a_source_written_for_tc_names_its_sections_for_tc(tmp_path: Path) -> None:
+    files = {
+        "examples/tc_prog.c": TC_SOURCE,
+        "include/bpf_api.h": BPF_API,
+        "include/bpf_elf.h": "struct bpf_elf_map { unsigned int type; };\n",
+    }
+    findings, _ = check(tmp_path, files)
+    assert ("examples/tc_prog.c", "SECL101") not in codes(findings)
+    # a bpf_api.h of another kind says nothing about the loader
+    files["include/bpf_api.h"] = BPF_API.replace('#include "bpf_elf.h"', "")
+    findings, _ = check(tmp_path, files)
+    assert ("examples/tc_prog.c", "SECL101") in codes(findings)
+    # nor when a libbpf loader of the project opens the object without setting the type
+    files["include/bpf_api.h"] = BPF_API
+    files["examples/load.c"] = (
+        "#include <bpf/libbpf.h>\n"
+        'int main(void) { return bpf_object__load(bpf_object__open("tc_prog.o")); }\n'
+    )
+    findings, _ = check(tmp_path, files)
+    assert ("examples/tc_prog.c", "SECL101") in codes(findings)
+
+
+# A program picked by a name known only at run time (`--progname`) from a known skeleton:
+# whichever the user picks is attached with the offset.
+PICKED = {
+    "probe.bpf.c": PROBE,
+    "pick.c": """
+#include <bpf/libbpf.h>
+#include "probe.skel.h"
+
+int main(int argc, char **argv)
+{
+	struct probe_bpf *skel = probe_bpf__open_and_load();
+	struct bpf_program *prog = bpf_object__find_program_by_name(skel->obj, argv[1]);
+	LIBBPF_OPTS(bpf_kprobe_opts, opts, .offset = 4);
+
+	return !bpf_program__attach_kprobe_opts(prog, argv[2], &opts);
+}
+""",
+}
+
+
+def test_a_program_named_at_run_time_may_be_any_program_of_its_object(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, PICKED)
+    assert ("probe.bpf.c", "SECL201") in codes(findings)
+    assert {f.program for f in findings if f.code == "SECL201"} == {"on_sleep"}
+    # the user picks a kprobe program for a kprobe attach: no program is known to be of the
+    # other kind (SECL206 needs the loader to name it)
+    assert ("probe.bpf.c", "SECL206") not in codes(findings)
+    # the object itself named at run time too: nothing ties it to this source
+    files = dict(PICKED)
+    files["pick.c"] = PICKED["pick.c"].replace(
+        "struct probe_bpf *skel = probe_bpf__open_and_load();",
+        "struct { struct bpf_object *obj; } *skel = open_somehow(argv[3]);",
+    )
+    findings, _ = check(tmp_path, files)
+    assert ("probe.bpf.c", "SECL201") not in codes(findings)
+
+
+# Programs reached through the skeleton's own bpf_object_skeleton (`skel->skeleton->progs`,
+# libbpf.h struct bpf_prog_skeleton: `struct bpf_program **prog`), picked by name at run time.
+SKELETON_ARRAY_CPP = """
+#include <algorithm>
+#include <cstring>
+#include "probe.skel.h"
+
+struct Api { const char *probe; const char *func; };
+static const Api APIS[] = {{"on_sleep", "do_nanosleep"}};
+
+int attach_all(probe_bpf *skel)
+{
+	LIBBPF_OPTS(bpf_kprobe_opts, opts, .offset = 4);
+	for (const auto &api : APIS) {
+		auto entry = std::find_if(skel->skeleton->progs,
+			skel->skeleton->progs + skel->skeleton->prog_cnt,
+			[&](const auto &p) { return strcmp(api.probe, p.name) == 0; });
+		if (!bpf_program__attach_kprobe_opts(*entry->prog, api.func, &opts))
+			return -1;
+	}
+	return 0;
+}
+
+int main() { return attach_all(probe_bpf__open_and_load()); }
+"""
+SKELETON_ARRAY_C = """
+#include "probe.skel.h"
+
+int main(int argc, char **argv)
+{
+	struct probe_bpf *skel = probe_bpf__open_and_load();
+	LIBBPF_OPTS(bpf_kprobe_opts, opts, .offset = 4);
+	int i;
+
+	for (i = 0; i < skel->skeleton->prog_cnt; i++)
+		bpf_program__attach_kprobe_opts(*skel->skeleton->progs[i].prog, argv[1], &opts);
+	return 0;
+}
+"""
+
+
+def test_programs_through_the_skeletons_own_program_array(tmp_path: Path) -> None:
+    for name, loader in (("loader.cpp", SKELETON_ARRAY_CPP), ("loader.c", SKELETON_ARRAY_C)):
+        root = tmp_path / name.replace(".", "_")
+        findings, _ = check(root, {"probe.bpf.c": PROBE, name: loader})
+        assert {(f.program, f.code) for f in findings if f.code.startswith("SECL2")} == {
+            ("on_sleep", "SECL201")
+        }, name
+        # the same loop without the offset: nothing
+        findings, _ = check(root, {"probe.bpf.c": PROBE, name: loader.replace(".offset = 4", "")})
+        assert not [f for f in findings if f.code.startswith("SECL2")], name
+
+
+# A C++ class's member function (defined out of the class) opens the object it is handed.
+METHOD = {
+    "probe_kern.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_probe"),
+    "loader.cc": """
+#include <string>
+#include <bpf/libbpf.h>
+#include "loader.h"
+
+int Loader::openFile(const std::string &path, Module &mod)
+{
+	auto obj = ::bpf_object__open(path.c_str());
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, obj)
+		bpf_program__set_type(prog, BPF_PROG_TYPE_XDP);
+	mod.obj = obj;
+	return bpf_object__load(obj);
+}
+""",
+    "main.cc": """
+#include <string>
+#include "loader.h"
+
+int main()
+{
+	Loader loader;
+	Module mod;
+	std::string path("probe_kern.o");
+
+	return loader.openFile(path, mod);
+}
+""",
+}
+
+
+def test_an_object_handed_to_a_cpp_member_function_that_opens_it(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, METHOD)
+    assert ("probe_kern.c", "SECL102") not in codes(findings)
+    loader = kinds_of(tmp_path)["probe_kern.c"]
+    assert {os.path.normpath(u.path) for u in loader.evidence} == {"loader.cc", "main.cc"}
+    files = dict(METHOD)
+    files["main.cc"] = METHOD["main.cc"].replace("loader.openFile(path, mod)", "path.size()")
+    findings, _ = check(tmp_path, files)
+    assert ("probe_kern.c", "SECL102") in codes(findings)
+
+
+# A C++ class template over bpftool's C++ skeleton (`T::open(opts)`): `Skeleton<probe_bpf>`
+# opens skeleton probe_bpf.
+TEMPLATE = {
+    "probe.bpf.c": PROBE,
+    "skeleton.hpp": """
+template <typename T>
+class Skeleton {
+	T *skel = nullptr;
+public:
+	int open(const struct bpf_object_open_opts *opts = nullptr) { skel = T::open(opts); return !skel; }
+	int load() { return T::load(skel); }
+	int attach() { return T::attach(skel); }
+	~Skeleton() { T::destroy(skel); }
+};
+""",
+    "main.cpp": """
+#include "probe.skel.h"
+#include "skeleton.hpp"
+
+int main()
+{
+	auto skel = Skeleton<probe_bpf>();
+
+	return skel.open() || skel.load() || skel.attach();
+}
+""",
+}
+
+
+def test_a_class_template_over_the_cpp_skeleton_opens_its_argument(tmp_path: Path) -> None:
+    write = dict(TEMPLATE)
+    check(tmp_path, write)
+    loader = kinds_of(tmp_path)["probe.bpf.c"]
+    assert loader.kind == "libbpf"
+    assert [os.path.normpath(u.path) for u in loader.evidence] == ["main.cpp"]
+    # a template that only destroys its argument opens nothing
+    write["skeleton.hpp"] = TEMPLATE["skeleton.hpp"].replace("T::open(opts)", "nullptr")
+    check(tmp_path, write)
+    assert "probe.bpf.c" not in kinds_of(tmp_path)
+
+
+# An object embedded with `xxd -i probe_kern.o` (the array `probe_kern_o`) and opened from
+# memory.
+EMBEDDED = {
+    "probe_kern.c": NAMED_AFTER_EXE["tool_kern.c"].replace("xdp_tool", "xdp_probe"),
+    "Makefile": "probe_kern.h: probe_kern.o\n\txxd -i $< > $@\n",
+    "main.c": """
+#include <bpf/libbpf.h>
+#include "probe_kern.h"
+
+int main(void)
+{
+	struct bpf_object *obj = bpf_object__open_mem(probe_kern_o, probe_kern_o_len, NULL);
+	struct bpf_program *prog = bpf_object__next_program(obj, NULL);
+
+	bpf_program__set_type(prog, BPF_PROG_TYPE_XDP);
+	return bpf_object__load(obj);
+}
+""",
+}
+
+
+def test_an_object_embedded_by_xxd_and_opened_from_memory(tmp_path: Path) -> None:
+    findings, _ = check(tmp_path, EMBEDDED)
+    assert ("probe_kern.c", "SECL102") not in codes(findings)
+    loader = kinds_of(tmp_path)["probe_kern.c"]
+    assert [os.path.normpath(u.path) for u in loader.evidence] == ["main.c"]
+    files = dict(EMBEDDED)
+    files["main.c"] = EMBEDDED["main.c"].replace("probe_kern_o", "other_kern_o")
+    findings, _ = check(tmp_path, files)
+    assert ("probe_kern.c", "SECL102") in codes(findings)

@@ -226,6 +226,24 @@ def test_a_caller_names_the_object_after_its_executable(tmp_path: Path) -> None:
     assert not [code for path, code in found if code.startswith(("SECL1", "SECL2"))]
 
 
+def test_executables_of_a_static_pattern_rule(tmp_path: Path) -> None:
+    # `$(TARGETS): %: %_user.c own_load.o`: tool is linked from tool_user.c, whose argv[0]
+    # names tool_kern.o
+    files = {
+        "tool_kern.c": LEGACY.format(name="tool"),
+        "own_load.c": OWN_LOADER,
+        "own_load.h": "int load_object_file(const char *path);\n",
+        "tool_user.c": CALLER,
+        "Makefile": "TARGETS := tool\n$(TARGETS): %: %_user.c own_load.o\n\t$(CC) -o $@ $^\n",
+        "other.bpf.c": LEGACY.format(name="other"),
+        "other.c": SKELETON_LOADER.replace("tool", "other"),
+    }
+    found, kinds, _ = run(tmp_path, files)
+    assert kinds["tool_kern.c"].kind == "other"
+    assert [u.path for u in kinds["tool_kern.c"].evidence] == ["own_load.c", "tool_user.c"]
+    assert not [c for p, c in found if p == "tool_kern.c" and c.startswith(("SECL1", "SECL2"))]
+
+
 def test_the_object_named_in_a_call_of_the_loader(tmp_path: Path) -> None:
     files = {
         "probe_kern.c": LEGACY.format(name="probe"),

@@ -174,6 +174,20 @@ def test_executables_and_what_they_are_linked_from() -> None:
     assert meson.executables == (("tool", ("tool_user.c",)),)
 
 
+def test_a_static_pattern_rule_links_each_target_from_its_own_stem() -> None:
+    # `$(TARGETS): %: %_user.c helpers.o`: every target's stem replaces `%` in its inputs
+    make = read_build_file(
+        "Makefile",
+        b"TARGETS := alpha\nTARGETS += beta\n"
+        b"$(TARGETS): %: %_user.c helpers.o Makefile\n\t$(CC) -o $@ $<\n"
+        b"$(TOOLS): x%: lib%.c\n\t$(CC) -o $@ $<\nTOOLS := xone\n",
+    )
+    assert dict(make.executables) == {
+        "alpha": ("alpha_user.c", "helpers.o"),
+        "beta": ("beta_user.c", "helpers.o"),
+    }
+
+
 def test_a_variable_that_refers_to_itself_through_functions_is_not_read() -> None:
     # Expanding it never ends: the file says nothing, and secl does not recurse to death.
     text = b"A = $(A:.c=.o)\nx.skel.h: $(A)\n\t$(BPFTOOL) gen skeleton $(A) > $@\n"
