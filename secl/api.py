@@ -613,6 +613,8 @@ def _read_pairs(
         files.update(added)
         if not added:
             break
+    if isinstance(candidates, _IndexCandidates):
+        files.update(candidates.context(files))
 
 
 def _own_directory(root: str) -> list[str]:
@@ -812,6 +814,45 @@ class _IndexCandidates:
             return None
         self._taken.add(item)
         return self._reader(item)
+
+    def context(self, files: dict[str, bytes]) -> dict[str, bytes]:
+        """The other files the whole-tree linking would read for `files`: loaders that link
+        a program of theirs by its name alone (secl.analysis.links), loaders that change how
+        the whole project is judged (index.everywhere), and the files that define the
+        functions and macros the loader code read relies on (index.providers), until none
+        is new."""
+        from secl.index import by_program, everywhere, providers
+
+        out: dict[str, bytes] = {}
+        programs: set[bytes] = set()
+        for data in files.values():
+            if SITE_CALL.search(data):
+                programs.update(_CALLED.findall(data))
+        todo = (by_program(self._index, programs) if programs else []) + everywhere(self._index)
+        given: dict[bytes, list[str]] | None = None
+        scanned = list(files.values())
+        while True:
+            for item in todo:
+                data = self.take(item)
+                if data is not None:
+                    rel = os.path.relpath(item)
+                    out[item if rel.startswith("..") else rel] = data
+                    scanned.append(data)
+            if not scanned:
+                return out
+            if given is None:
+                given = providers(self._index)
+                if not given:
+                    return out
+            words: set[bytes] = set()
+            for data in scanned:
+                words.update(_WORD.findall(data))
+            scanned = []
+            todo = [p for w in words.intersection(given) for p in given[w] if p not in self._taken]
+
+
+_CALLED = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
+_WORD = re.compile(rb"[A-Za-z_]\w*")
 
 
 def _uses(data: bytes | None, skeletons: set[bytes], objects: set[bytes]) -> bool:

@@ -71,30 +71,194 @@ NAME_HINTS = (b"__open", b"__load", b"__attach", b"__detach", b"__destroy", b'.o
 # `git grep` instead of walked and read in Python (a kernel checkout: ~60,000 .c/.h files).
 GIT_GREP_FROM = 2000
 RACY_NS = 2_000_000_000
-INDEX_FORMAT = 4
+INDEX_FORMAT = 5  # 5: PairingNames beyond direct names, TreeIndex.defines
 
 
 @dataclass(frozen=True, slots=True)
 class PairingNames:
-    """The names by which a C file refers to BPF sources (see SKELETON_USE, OBJECT_NAME)."""
+    """The names by which a C file refers to BPF sources (see SKELETON_USE, OBJECT_NAME),
+    and what the whole-tree linking (secl.analysis.sections._loader_index, secl.analysis.
+    ownelf) reads from it besides: names it makes with the project's definitions, the
+    definitions it gives other files, and whether it is a loader every run must see."""
 
     skeletons: frozenset[bytes] = frozenset()
     objects: frozenset[bytes] = frozenset()
+    # skeletons the project's token-pasting macros open here (secl.parse.pasted)
+    pasted: frozenset[bytes] = frozenset()
+    # object stems named by the project's `#define NAME "x.o"` macros used here
+    macro_objects: frozenset[bytes] = frozenset()
+    # `"%s_kern.o"` after argv[0]: the object is the executable's name + `_kern`; these
+    # tails (b"" for `"%s.o"`); the build files name the executable
+    executable_objects: frozenset[bytes] = frozenset()
+    # program names of `progs.NAME` references in a file that names no skeleton: the
+    # analysis links them by the program's name (secl.analysis.links)
+    unowned_programs: frozenset[bytes] = frozenset()
+    # functions and macros loader code elsewhere may rely on: open and load wrappers,
+    # an own ELF loader's functions, macros that paste skeleton names or name objects
+    provides: frozenset[bytes] = frozenset()
+    defines: bytes = b""  # the macro definitions of `provides` (Definitions)
+    roles: int = 0  # OWN_ELF, WINDOWS: project-wide facts every run must see
 
     def __bool__(self) -> bool:
-        return bool(self.skeletons or self.objects)
+        return bool(
+            self.skeletons or self.objects or self.pasted or self.macro_objects
+            or self.executable_objects or self.unowned_programs or self.provides
+            or self.roles
+        )  # fmt: skip
 
 
 NO_NAMES = PairingNames()
 
+# Roles (PairingNames.roles): a loader with an ELF reader of its own (secl.analysis.ownelf)
+# and a file using eBPF for Windows: each makes the whole project not all-libbpf
+# (secl.analysis.loaders.all_libbpf), so a one-file run must read them as the whole tree.
+OWN_ELF = 1
+WINDOWS = 2
+
 
 def pairing_names(data: bytes) -> PairingNames:
+    """The names a file uses directly (no project definitions): what `_wanted` and the
+    candidates without an index test."""
     if not any(hint in data for hint in NAME_HINTS):
         return NO_NAMES
     return PairingNames(
         frozenset(m.group(1) for m in SKELETON_USE.finditer(data)),
         frozenset(m.group(1) for m in OBJECT_NAME.finditer(data)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Definitions:
+    """The project's macros that make names in other files: function-like macros that paste
+    a skeleton's name (secl.parse.pasted), object-like ones that name an object file. Built
+    from the `defines` of every indexed file (`text`, in index order)."""
+
+    text: bytes = b""
+    pasting: dict = field(default_factory=dict)  # name -> secl.parse.pasted.Macro
+    objects: dict = field(default_factory=dict)  # macro name -> object stems
+
+    @classmethod
+    def of(cls, text: bytes) -> Definitions:
+        if not text:
+            return NO_DEFINITIONS
+        from secl.parse.pasted import macros_that_open
+
+        objects: dict[bytes, set[bytes]] = {}
+        for m in OBJECT_MACRO.finditer(text):
+            found = {n.group(1) for n in OBJECT_NAME.finditer(m.group(2))}
+            objects.setdefault(m.group(1), set()).update(found)
+        return cls(text, macros_that_open([text]), objects)
+
+
+NO_DEFINITIONS = Definitions()
+
+# secl.analysis.sections._OBJECT_MACRO: `#define RAW_OBJ "raw.o"`
+OBJECT_MACRO = re.compile(rb'(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+("[^"\n]*\.o")[ \t]*$')
+_FUNCTION_MACRO = re.compile(
+    rb"(?m)^[ \t]*#[ \t]*define[ \t]+\w+\([^)]*\)(?:[^\n]*\\\r?\n)*[^\n]*"
+)
+# secl.analysis.sections._EXECUTABLE_OBJECT
+_EXECUTABLE_OBJECT = re.compile(rb'"%s([\w.+-]*)\.o"')
+_PROGRAM_REF = re.compile(rb"\bprogs\s*(?:\.|->)\s*([A-Za-z_]\w*)")
+# What marks a file worth reading beyond NAME_HINTS: an own ELF reader (secl.analysis.
+# ownelf), eBPF for Windows (secl.analysis.loaders._WINDOWS_MARKS), libxdp's opens, and
+# program references (`progs.`).
+ROLE_HINTS = (b"elf_strptr", b"sh_name", b"ebpf_", b"xdp_program__", b"progs")
+
+
+def file_names(data: bytes, defs: Definitions = NO_DEFINITIONS) -> PairingNames:
+    """Everything pairing asks about one C file (PairingNames), with the project's
+    definitions `defs`. A pure function of the bytes and `defs`."""
+    direct = any(hint in data for hint in NAME_HINTS)
+    pasting = defs.pasting and any(name in data for name in defs.pasting)
+    if not direct and not pasting and not any(hint in data for hint in ROLE_HINTS):
+        return NO_NAMES
+    from secl.parse.filefacts import has_body
+
+    skeletons = frozenset(m.group(1) for m in SKELETON_USE.finditer(data)) if direct else frozenset()
+    objects = frozenset(m.group(1) for m in OBJECT_NAME.finditer(data)) if direct else frozenset()
+    pasted: frozenset[bytes] = frozenset()
+    if pasting:
+        from secl.parse.pasted import pasted_skeletons
+
+        pasted = frozenset(n.encode() for n in pasted_skeletons(data, defs.pasting))
+    macro_objects = frozenset(
+        o
+        for macro, found in defs.objects.items()
+        if macro in data and re.search(rb"\b" + re.escape(macro) + rb"\b", data)
+        for o in found
+    )
+    executable = frozenset()
+    if b"argv[0]" in data and b"%s" in data:
+        executable = frozenset(
+            _object_stem(m.group(1) + b".o") for m in _EXECUTABLE_OBJECT.finditer(data)
+        )
+    unowned = frozenset()
+    if not skeletons and not pasted and b"progs" in data:
+        unowned = frozenset(m.group(1) for m in _PROGRAM_REF.finditer(data))
+    provides, defines, roles = _definitions(data) if has_body(data) or b"define" in data else (
+        frozenset(), b"", 0
+    )
+    names = PairingNames(
+        skeletons, objects, pasted, macro_objects, executable, unowned, provides, defines, roles
+    )
+    return names if names else NO_NAMES
+
+
+def _object_stem(name: bytes) -> bytes:
+    for suffix in (b".bpf.o", b".o"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _definitions(data: bytes) -> tuple[frozenset[bytes], bytes, int]:
+    """(what the file provides, the text of its macro definitions, its roles)."""
+    from secl.analysis.loaders import _windows
+    from secl.analysis.ownelf import _reaching, detect
+    from secl.analysis.sections import (
+        _FUNCTION_HEAD,
+        _LOAD_CALL,
+        _LOAD_NEEDLES,
+        _NOT_FUNCTIONS,
+        _OPEN_CALL,
+        _OPENS_OBJECT,
+        _body_end,
+    )
+
+    provides: set[bytes] = set()
+    texts: list[bytes] = []
+    roles = 0
+    if b"define" in data:
+        if b"##" in data and b"__open" in data:  # secl.analysis.sections._loader_index
+            texts += [m.group(0) for m in _FUNCTION_MACRO.finditer(data)]
+            provides.update(m.group(1) for m in re.finditer(rb"define[ \t]+(\w+)\(", b"\n".join(texts)))
+        if b'.o"' in data:
+            for m in OBJECT_MACRO.finditer(data):
+                texts.append(m.group(0))
+                provides.add(m.group(1))
+    calls = [
+        (call, needles)
+        for call, needles in ((_OPEN_CALL, _OPENS_OBJECT), (_LOAD_CALL, _LOAD_NEEDLES))
+        if any(n in data for n in needles)
+    ]
+    if calls:  # secl.analysis.sections._functions_calling
+        for m in _FUNCTION_HEAD.finditer(data):
+            name = m.group(1)
+            if name in _NOT_FUNCTIONS or name.startswith((b"bpf_", b"xdp_program__")):
+                continue
+            end = None
+            for call, _needles in calls:
+                end = _body_end(data, m.end()) if end is None else end
+                if call.search(data, m.end(), end) is not None:
+                    provides.add(name)
+                    break
+    if detect(data) is not None:
+        roles |= OWN_ELF
+        provides.update(_reaching(data))
+    if _windows(data):
+        roles |= WINDOWS
+    return frozenset(provides), b"\n".join(texts), roles
 
 
 # size, mtime_ns, ctime_ns, inode, packed: three objects per indexed file instead of eight
@@ -140,6 +304,7 @@ class _Tree:
     tracked: frozenset[str] = frozenset()  # git mode: the tracked C files
     named: set[str] = field(default_factory=set)  # the C files with pairing names
     matched_excludes: frozenset[str] = frozenset()
+    defines: bytes = b""
 
     def path(self, rel: str) -> str:
         return self.root if rel == "." else f"{self.root}/{rel}"
@@ -177,6 +342,7 @@ class TreeIndex:
     loader_sigs: bytes
     loaders: dict[str, object]  # what the loader scan found, where it found anything
     format: int = INDEX_FORMAT
+    defines: bytes = b""  # the Definitions text the derived names were made with
     # The columns split into lists, once per run (not kept: secl.cache pickles init fields)
     _lists: dict[str, list[str]] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -259,6 +425,7 @@ def _freeze(tree: _Tree) -> TreeIndex:
         loader_text="\0".join(loader_order),
         loader_sigs=b"".join(tree.loader_files[r][0] or UNTRUSTED for r in loader_order),
         loaders={r: found for r in loader_order if (found := tree.loader_files[r][1]) is not None},
+        defines=tree.defines,
     )
 
 
@@ -280,6 +447,7 @@ def _thawed(index: TreeIndex) -> _Tree | None:
     mtimes = struct.unpack(f"<{len(rels)}q", index.dir_mtimes)
     tree = _Tree(index.root, git=index.git, git_state=index.git_state)
     tree.matched_excludes = index.matched_excludes
+    tree.defines = index.defines
     tree.dirs = {rel: _Dir(m, *e) for rel, m, e in zip(rels, mtimes, entries, strict=True)}
     c_rels = _split(index.c_text)
     names = index.named
@@ -333,6 +501,7 @@ class Indexer:
         self.vendor_dirs = vendor_dirs
         self.now = time.time_ns()
         self.changed = False
+        self.defs = NO_DEFINITIONS  # the project's definitions derived names are made with
 
     # -- walking ------------------------------------------------------------------------------
 
@@ -404,12 +573,19 @@ class Indexer:
         if index.format != INDEX_FORMAT or index.root != self.root:
             return self.build()
         self.exclusion.matched.update(index.matched_excludes)
+        self.defs = Definitions.of(index.defines)
         if self._same_listing(index):
-            return self._restat_columns(index)
+            found = self._restat_columns(index)
+            if not self.changed or _defines_text(found.named) == index.defines:
+                return found
+            return self.build()  # a definition changed: other files' names with it
         tree = _thaw(index)
         if tree is None:
             return self.build()
-        return _freeze(self._refresh(tree))
+        refreshed = self._refresh(tree)
+        if _defines_text({r: refreshed.c_files[r][1] for r in refreshed.named}) != refreshed.defines:
+            return self.build()
+        return _freeze(refreshed)
 
     def _same_listing(self, index: TreeIndex) -> bool:
         """Whether the files to index are those `index` has: no directory changed (one
@@ -486,6 +662,7 @@ class Indexer:
         index = _Tree(self.root)
         self._walk(index, ".", False, set())
         self.changed = True
+        self.defs = NO_DEFINITIONS
         walked = self._walked_c(index)
         if (
             len(walked) >= GIT_GREP_FROM
@@ -498,6 +675,21 @@ class Indexer:
         else:
             for rel in walked:
                 self._read_c(index, rel)
+        # The project's definitions, then the names other files make with them: a file that
+        # uses one of them is read again (in a git tree, those git finds).
+        index.defines = _defines_text({r: index.c_files[r][1] for r in index.named})
+        self.defs = Definitions.of(index.defines)
+        words = [*self.defs.pasting, *self.defs.objects]
+        if words:
+            if index.git:
+                hits = git_grep(self.root, words, self.exclusion)
+                cut = len(os.path.join(self.root, ""))
+                again = [p[cut:] for p in hits] if hits is not None else list(index.c_files)
+            else:
+                again = list(index.c_files)
+            for rel in again:
+                if rel in index.c_files:
+                    self._read_c(index, rel)
         for rel in self._walked_loaders(index):
             self._read_loader(index, rel)
         index.matched_excludes = frozenset(self.exclusion.matched)
@@ -610,7 +802,7 @@ class Indexer:
             data = None if isinstance(source, FileProblem) else source.data
         if data is None:
             return None, NO_NAMES
-        names = pairing_names(data)
+        names = file_names(data, self.defs)
         return self._sig(path, st), names
 
     def _read_c(self, index: _Tree, rel: str, st: os.stat_result | None = None) -> None:
@@ -704,7 +896,7 @@ class Indexer:
     def _git_names(self, index: _Tree) -> None:
         """Names of every listed C file on a first build: one git grep for NAME_HINTS finds
         the few files that have any; the others are stat'ed only."""
-        hits = git_grep(self.root, NAME_HINTS, self.exclusion)
+        hits = git_grep(self.root, NAME_HINTS + ROLE_HINTS, self.exclusion)
         cut = len(os.path.join(self.root, ""))
         hit = {p[cut:] for p in hits} if hits is not None else None
         for rel in list(index.c_files):
@@ -757,11 +949,46 @@ def c_paths(index: TreeIndex) -> list[str]:
 
 def users(index: TreeIndex, skeletons: set[bytes], objects: set[bytes]) -> list[str]:
     """The C files that use one of `skeletons` or name one of `objects`, in `c_paths`
-    order."""
+    order: directly, through the project's macros, or (an object named after the
+    executable, `"%s_kern.o"`) by a tail any of `objects` ends with."""
     return [
         index.path(rel)
         for rel, names in index.named.items()
-        if names.skeletons & skeletons or names.objects & objects
+        if names.skeletons & skeletons
+        or names.objects & objects
+        or names.pasted & skeletons
+        or names.macro_objects & objects
+        or (names.executable_objects and _tails(names.executable_objects, objects))
+    ]
+
+
+def _tails(tails: frozenset[bytes], objects: set[bytes]) -> bool:
+    return any(o.endswith(t) for t in tails for o in objects)
+
+
+def everywhere(index: TreeIndex) -> list[str]:
+    """The C files every run must read: loaders with an ELF reader of their own and eBPF
+    for Windows code (each changes how the whole project is judged)."""
+    return [index.path(rel) for rel, names in index.named.items() if names.roles]
+
+
+def providers(index: TreeIndex) -> dict[bytes, list[str]]:
+    """Function or macro name -> the C files that define it, for the definitions loader code
+    elsewhere may rely on (PairingNames.provides)."""
+    out: dict[bytes, list[str]] = {}
+    for rel, names in index.named.items():
+        for name in names.provides:
+            out.setdefault(name, []).append(index.path(rel))
+    return out
+
+
+def by_program(index: TreeIndex, programs: set[bytes]) -> list[str]:
+    """The C files that reference one of `programs` without naming a skeleton (linked by
+    the program's name)."""
+    return [
+        index.path(rel)
+        for rel, names in index.named.items()
+        if names.unowned_programs & programs
     ]
 
 
@@ -799,6 +1026,11 @@ def _changed(root: str, text: str, sigs: bytes) -> list[int]:
                 if now[at : at + size] != sigs[at : at + size]:
                     out.append(at // size)
     return out
+
+
+def _defines_text(named: dict[str, PairingNames]) -> bytes:
+    """The Definitions text of the files `named` (by path: the same whatever the order)."""
+    return b"\n".join(named[r].defines for r in sorted(named) if named[r].defines)
 
 
 def _gitignores(tree: _Tree) -> list[str]:
