@@ -28,7 +28,7 @@ from secl.files import (
     split_objects,
 )
 from secl.findings import Finding, InventoryEntry
-from secl.index import GIT_GREP_FROM, SITE_CALL, pairing_names
+from secl.index import GIT_GREP_FROM, SITE_CALL, c_paths, pairing_names
 from secl.pairing import skeleton_names, stem
 from secl.parse.filefacts import survey
 from secl.parse.macros import resolve_sites
@@ -578,11 +578,10 @@ def _read_pairs(
     known = {os.path.abspath(p) for p in files}
     candidates: _Candidates | _GitCandidates | _IndexCandidates | None = None
     if index is not None:
-        from secl.index import c_paths
-
         if len(known) >= len(index.c_files) and known.issuperset(c_paths(index)):
             return  # everything there is was given
         candidates = _IndexCandidates(index, config, known, reader)
+        files.update(candidates.includers(files, exclusion))
     elif deep:
         paths = []
         for item in discover([root], exclusion):
@@ -815,6 +814,36 @@ class _IndexCandidates:
         self._taken.add(item)
         return self._reader(item)
 
+    def includers(self, files: dict[str, bytes], exclusion: Exclusion) -> dict[str, bytes]:
+        """The BPF sources that include a header of `files` that has section sites: the
+        header is judged by their loaders (secl.analysis.loaders.judged_as)."""
+        headers = {
+            os.path.basename(p).encode()
+            for p, data in files.items()
+            if p.endswith(".h") and SITE_CALL.search(data)
+        }
+        if not headers:
+            return {}
+        index = self._index
+        if index.git:
+            found = git_grep(index.root, sorted(headers), exclusion)
+            paths = found if found is not None else c_paths(index)
+        else:
+            paths = c_paths(index)
+        out: dict[str, bytes] = {}
+        for item in paths:
+            if item in self._taken:
+                continue
+            source = read(item, self._reader.max_size)
+            if isinstance(source, FileProblem) or not SITE_CALL.search(source.data):
+                continue
+            if any(_includes(source.data, h) for h in headers if h in source.data):
+                data = self.take(item)
+                if data is not None:
+                    rel = os.path.relpath(item)
+                    out[item if rel.startswith("..") else rel] = data
+        return out
+
     def context(self, files: dict[str, bytes]) -> dict[str, bytes]:
         """The other files the whole-tree linking would read for `files`: loaders that link
         a program of theirs by its name alone (secl.analysis.links), loaders that change how
@@ -849,6 +878,11 @@ class _IndexCandidates:
                 words.update(_WORD.findall(data))
             scanned = []
             todo = [p for w in words.intersection(given) for p in given[w] if p not in self._taken]
+
+
+def _includes(data: bytes, header: bytes) -> bool:
+    # as secl.analysis.loaders.judged_as finds an includer
+    return re.search(rb'#\s*include\s*[<"](?:[^">]*/)?' + re.escape(header) + rb'[">]', data) is not None
 
 
 _CALLED = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")

@@ -90,8 +90,9 @@ class PairingNames:
     # `"%s_kern.o"` after argv[0]: the object is the executable's name + `_kern`; these
     # tails (b"" for `"%s.o"`); the build files name the executable
     executable_objects: frozenset[bytes] = frozenset()
-    # program names of `progs.NAME` references in a file that names no skeleton: the
-    # analysis links them by the program's name (secl.analysis.links)
+    # program names of `progs.NAME` references: where the skeleton's type is not shown
+    # (`struct SKEL_NAME *`), the analysis links them by the program's name
+    # (secl.analysis.links)
     unowned_programs: frozenset[bytes] = frozenset()
     # functions and macros loader code elsewhere may rely on: open and load wrappers,
     # an own ELF loader's functions, macros that paste skeleton names or name objects
@@ -194,7 +195,7 @@ def file_names(data: bytes, defs: Definitions = NO_DEFINITIONS) -> PairingNames:
             _object_stem(m.group(1) + b".o") for m in _EXECUTABLE_OBJECT.finditer(data)
         )
     unowned = frozenset()
-    if not skeletons and not pasted and b"progs" in data:
+    if b"progs" in data:  # (a file may name one skeleton and reach another's programs)
         unowned = frozenset(m.group(1) for m in _PROGRAM_REF.finditer(data))
     provides, defines, roles = _definitions(data) if has_body(data) or b"define" in data else (
         frozenset(), b"", 0
