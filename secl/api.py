@@ -28,7 +28,7 @@ from secl.files import (
     split_objects,
 )
 from secl.findings import Finding, InventoryEntry
-from secl.index import GIT_GREP_FROM, SITE_CALL, c_paths, pairing_names
+from secl.index import GIT_GREP_FROM, SITE_CALL, PairingNames, c_paths, pairing_names, uses
 from secl.pairing import skeleton_names, stem
 from secl.parse.filefacts import survey
 from secl.parse.macros import resolve_sites
@@ -581,7 +581,6 @@ def _read_pairs(
         if len(known) >= len(index.c_files) and known.issuperset(c_paths(index)):
             return  # everything there is was given
         candidates = _IndexCandidates(index, config, known, reader)
-        files.update(candidates.includers(files, exclusion))
     elif deep:
         paths = []
         for item in discover([root], exclusion):
@@ -600,6 +599,8 @@ def _read_pairs(
         if not paths:
             return  # everything there is was given
         candidates = _Candidates(paths, config, reader)
+    if isinstance(candidates, _Context):
+        files.update(candidates.includers(files, exclusion))
     added = dict(files)
     for _hop in range(2):
         stems, skeletons, objects = _wanted(added, config, root)
@@ -612,7 +613,7 @@ def _read_pairs(
         files.update(added)
         if not added:
             break
-    if isinstance(candidates, _IndexCandidates):
+    if isinstance(candidates, _Context):
         files.update(candidates.context(files))
 
 
@@ -655,7 +656,87 @@ class _Reader:
         return source.data
 
 
-class _Candidates:
+class _Context:
+    """What a one-file run reads besides the loaders that name its sources, so that it links
+    as the whole-tree run does (the candidates' `_names`: secl.index.PairingNames of every
+    C file, with the project's definitions)."""
+
+    def _names(self) -> list[tuple[str, PairingNames]]:
+        raise NotImplementedError
+
+    def _paths_holding(self, needles: list[bytes], exclusion: Exclusion) -> list[str]:
+        raise NotImplementedError
+
+    def _is_taken(self, item: str) -> bool:
+        raise NotImplementedError
+
+    def take(self, item: str) -> bytes | None:
+        raise NotImplementedError
+
+    def includers(self, files: dict[str, bytes], exclusion: Exclusion) -> dict[str, bytes]:
+        """The BPF sources that include a header of `files` that has section sites: the
+        header is judged by their loaders (secl.analysis.loaders.judged_as)."""
+        headers = {
+            os.path.basename(p).encode()
+            for p, data in files.items()
+            if p.endswith(".h") and SITE_CALL.search(data)
+        }
+        if not headers:
+            return {}
+        paths = self._paths_holding(sorted(headers), exclusion)
+        out: dict[str, bytes] = {}
+        for item in paths:
+            if self._is_taken(item):
+                continue
+            source = read(item, self._reader.max_size)
+            if isinstance(source, FileProblem) or not SITE_CALL.search(source.data):
+                continue
+            if any(_includes(source.data, h) for h in headers if h in source.data):
+                data = self.take(item)
+                if data is not None:
+                    rel = os.path.relpath(item)
+                    out[item if rel.startswith("..") else rel] = data
+        return out
+
+    def context(self, files: dict[str, bytes]) -> dict[str, bytes]:
+        """The other files the whole-tree linking would read for `files`: loaders that link
+        a program of theirs by its name alone (secl.analysis.links), loaders that change how
+        the whole project is judged (index.everywhere), and the files that define the
+        functions and macros the loader code read relies on (index.providers), until none
+        is new."""
+        out: dict[str, bytes] = {}
+        programs: set[bytes] = set()
+        for data in files.values():
+            if SITE_CALL.search(data):
+                programs.update(_CALLED.findall(data))
+        named = self._names()
+        todo = [p for p, n in named if n.roles or n.unowned_programs & programs]
+        given: dict[bytes, list[str]] | None = None
+        scanned = list(files.values())
+        while True:
+            for item in todo:
+                data = self.take(item)
+                if data is not None:
+                    rel = os.path.relpath(item)
+                    out[item if rel.startswith("..") else rel] = data
+                    scanned.append(data)
+            if not scanned:
+                return out
+            if given is None:
+                given = {}
+                for path, n in named:
+                    for name in n.provides:
+                        given.setdefault(name, []).append(path)
+                if not given:
+                    return out
+            words: set[bytes] = set()
+            for data in scanned:
+                words.update(_WORD.findall(data))
+            scanned = []
+            todo = [p for w in words.intersection(given) for p in given[w] if not self._is_taken(p)]
+
+
+class _Candidates(_Context):
     """The files a pairing hop may add, read whole once: one regex search per file is the
     cheapest test there is for a tree of a few thousand files."""
 
@@ -664,6 +745,8 @@ class _Candidates:
         self._data = {item: reader(item) for item in paths}
         self._mapped = {os.path.abspath(src): n.encode() for n, src in config.skeleton_pairs()}
         self._stems: dict[str, bytes] | None = None
+        self._reader = reader
+        self._all: list[tuple[str, PairingNames]] | None = None
 
     def named(self, stems: set[bytes]) -> list[str]:
         """Files whose name (or configured skeleton name) is one of `stems`."""
@@ -681,11 +764,35 @@ class _Candidates:
         """Files that use one of `skeletons` or name one of `objects` (secl.index)."""
         if not skeletons and not objects:
             return []
-        return [item for item, data in self._data.items() if _uses(data, skeletons, objects)]
+        return [
+            item for item, names in self._names()
+            if item in self._data and uses(names, skeletons, objects)
+        ]  # fmt: skip
 
     def take(self, item: str) -> bytes | None:
         """The file's bytes, once: None if taken already, unreadable or binary."""
         return self._data.pop(item, None)
+
+    def _is_taken(self, item: str) -> bool:
+        return item not in self._data
+
+    def _names(self) -> list[tuple[str, PairingNames]]:
+        """Every candidate's names with the definitions of all of them (as secl.index)."""
+        if self._all is None:
+            from secl.index import Definitions, file_names
+
+            first = {item: file_names(data) for item, data in self._data.items() if data}
+            text = b"\n".join(n.defines for _i, n in sorted(first.items()) if n.defines)
+            defs = Definitions.of(text)
+            if defs.text:
+                first = {item: file_names(data, defs) for item, data in self._data.items() if data}
+            self._all = [(item, names) for item, names in first.items() if names]
+        return self._all
+
+    def _paths_holding(self, needles: list[bytes], exclusion: Exclusion) -> list[str]:
+        return [
+            item for item, data in self._data.items() if data and any(n in data for n in needles)
+        ]
 
 
 class _GitCandidates:
@@ -777,7 +884,7 @@ class _GitCandidates:
         return self._walked
 
 
-class _IndexCandidates:
+class _IndexCandidates(_Context):
     """The same questions answered by the tree's index (secl.index): nothing is read but
     the answers."""
 
@@ -814,75 +921,28 @@ class _IndexCandidates:
         self._taken.add(item)
         return self._reader(item)
 
-    def includers(self, files: dict[str, bytes], exclusion: Exclusion) -> dict[str, bytes]:
-        """The BPF sources that include a header of `files` that has section sites: the
-        header is judged by their loaders (secl.analysis.loaders.judged_as)."""
-        headers = {
-            os.path.basename(p).encode()
-            for p, data in files.items()
-            if p.endswith(".h") and SITE_CALL.search(data)
-        }
-        if not headers:
-            return {}
+    def _is_taken(self, item: str) -> bool:
+        return item in self._taken
+
+    def _names(self) -> list[tuple[str, PairingNames]]:
+        index = self._index
+        return [(index.path(rel), names) for rel, names in index.named.items()]
+
+    def _paths_holding(self, needles: list[bytes], exclusion: Exclusion) -> list[str]:
         index = self._index
         if index.git:
-            found = git_grep(index.root, sorted(headers), exclusion)
-            paths = found if found is not None else c_paths(index)
-        else:
-            paths = c_paths(index)
-        out: dict[str, bytes] = {}
-        for item in paths:
-            if item in self._taken:
-                continue
-            source = read(item, self._reader.max_size)
-            if isinstance(source, FileProblem) or not SITE_CALL.search(source.data):
-                continue
-            if any(_includes(source.data, h) for h in headers if h in source.data):
-                data = self.take(item)
-                if data is not None:
-                    rel = os.path.relpath(item)
-                    out[item if rel.startswith("..") else rel] = data
-        return out
-
-    def context(self, files: dict[str, bytes]) -> dict[str, bytes]:
-        """The other files the whole-tree linking would read for `files`: loaders that link
-        a program of theirs by its name alone (secl.analysis.links), loaders that change how
-        the whole project is judged (index.everywhere), and the files that define the
-        functions and macros the loader code read relies on (index.providers), until none
-        is new."""
-        from secl.index import by_program, everywhere, providers
-
-        out: dict[str, bytes] = {}
-        programs: set[bytes] = set()
-        for data in files.values():
-            if SITE_CALL.search(data):
-                programs.update(_CALLED.findall(data))
-        todo = (by_program(self._index, programs) if programs else []) + everywhere(self._index)
-        given: dict[bytes, list[str]] | None = None
-        scanned = list(files.values())
-        while True:
-            for item in todo:
-                data = self.take(item)
-                if data is not None:
-                    rel = os.path.relpath(item)
-                    out[item if rel.startswith("..") else rel] = data
-                    scanned.append(data)
-            if not scanned:
-                return out
-            if given is None:
-                given = providers(self._index)
-                if not given:
-                    return out
-            words: set[bytes] = set()
-            for data in scanned:
-                words.update(_WORD.findall(data))
-            scanned = []
-            todo = [p for w in words.intersection(given) for p in given[w] if p not in self._taken]
+            found = git_grep(index.root, needles, exclusion)
+            if found is not None:
+                return found
+        return c_paths(index)
 
 
 def _includes(data: bytes, header: bytes) -> bool:
     # as secl.analysis.loaders.judged_as finds an includer
-    return re.search(rb'#\s*include\s*[<"](?:[^">]*/)?' + re.escape(header) + rb'[">]', data) is not None
+    return (
+        re.search(rb'#\s*include\s*[<"](?:[^">]*/)?' + re.escape(header) + rb'[">]', data)
+        is not None
+    )
 
 
 _CALLED = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")

@@ -155,9 +155,7 @@ NO_DEFINITIONS = Definitions()
 
 # secl.analysis.sections._OBJECT_MACRO: `#define RAW_OBJ "raw.o"`
 OBJECT_MACRO = re.compile(rb'(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+("[^"\n]*\.o")[ \t]*$')
-_FUNCTION_MACRO = re.compile(
-    rb"(?m)^[ \t]*#[ \t]*define[ \t]+\w+\([^)]*\)(?:[^\n]*\\\r?\n)*[^\n]*"
-)
+_FUNCTION_MACRO = re.compile(rb"(?m)^[ \t]*#[ \t]*define[ \t]+\w+\([^)]*\)(?:[^\n]*\\\r?\n)*[^\n]*")
 # secl.analysis.sections._EXECUTABLE_OBJECT
 _EXECUTABLE_OBJECT = re.compile(rb'"%s([\w.+-]*)\.o"')
 _PROGRAM_REF = re.compile(rb"\bprogs\s*(?:\.|->)\s*([A-Za-z_]\w*)")
@@ -176,7 +174,9 @@ def file_names(data: bytes, defs: Definitions = NO_DEFINITIONS) -> PairingNames:
         return NO_NAMES
     from secl.parse.filefacts import has_body
 
-    skeletons = frozenset(m.group(1) for m in SKELETON_USE.finditer(data)) if direct else frozenset()
+    skeletons = (
+        frozenset(m.group(1) for m in SKELETON_USE.finditer(data)) if direct else frozenset()
+    )
     objects = frozenset(m.group(1) for m in OBJECT_NAME.finditer(data)) if direct else frozenset()
     pasted: frozenset[bytes] = frozenset()
     if pasting:
@@ -197,8 +197,8 @@ def file_names(data: bytes, defs: Definitions = NO_DEFINITIONS) -> PairingNames:
     unowned = frozenset()
     if b"progs" in data:  # (a file may name one skeleton and reach another's programs)
         unowned = frozenset(m.group(1) for m in _PROGRAM_REF.finditer(data))
-    provides, defines, roles = _definitions(data) if has_body(data) or b"define" in data else (
-        frozenset(), b"", 0
+    provides, defines, roles = (
+        _definitions(data) if has_body(data) or b"define" in data else (frozenset(), b"", 0)
     )
     names = PairingNames(
         skeletons, objects, pasted, macro_objects, executable, unowned, provides, defines, roles
@@ -233,7 +233,9 @@ def _definitions(data: bytes) -> tuple[frozenset[bytes], bytes, int]:
     if b"define" in data:
         if b"##" in data and b"__open" in data:  # secl.analysis.sections._loader_index
             texts += [m.group(0) for m in _FUNCTION_MACRO.finditer(data)]
-            provides.update(m.group(1) for m in re.finditer(rb"define[ \t]+(\w+)\(", b"\n".join(texts)))
+            provides.update(
+                m.group(1) for m in re.finditer(rb"define[ \t]+(\w+)\(", b"\n".join(texts))
+            )
         if b'.o"' in data:
             for m in OBJECT_MACRO.finditer(data):
                 texts.append(m.group(0))
@@ -584,7 +586,10 @@ class Indexer:
         if tree is None:
             return self.build()
         refreshed = self._refresh(tree)
-        if _defines_text({r: refreshed.c_files[r][1] for r in refreshed.named}) != refreshed.defines:
+        if (
+            _defines_text({r: refreshed.c_files[r][1] for r in refreshed.named})
+            != refreshed.defines
+        ):
             return self.build()
         return _freeze(refreshed)
 
@@ -953,14 +958,19 @@ def users(index: TreeIndex, skeletons: set[bytes], objects: set[bytes]) -> list[
     order: directly, through the project's macros, or (an object named after the
     executable, `"%s_kern.o"`) by a tail any of `objects` ends with."""
     return [
-        index.path(rel)
-        for rel, names in index.named.items()
-        if names.skeletons & skeletons
+        index.path(rel) for rel, names in index.named.items() if uses(names, skeletons, objects)
+    ]
+
+
+def uses(names: PairingNames, skeletons: set[bytes], objects: set[bytes]) -> bool:
+    """Whether a file of `names` uses one of `skeletons` or names one of `objects`."""
+    return bool(
+        names.skeletons & skeletons
         or names.objects & objects
         or names.pasted & skeletons
         or names.macro_objects & objects
         or (names.executable_objects and _tails(names.executable_objects, objects))
-    ]
+    )
 
 
 def _tails(tails: frozenset[bytes], objects: set[bytes]) -> bool:
@@ -987,9 +997,7 @@ def by_program(index: TreeIndex, programs: set[bytes]) -> list[str]:
     """The C files that reference one of `programs` without naming a skeleton (linked by
     the program's name)."""
     return [
-        index.path(rel)
-        for rel, names in index.named.items()
-        if names.unowned_programs & programs
+        index.path(rel) for rel, names in index.named.items() if names.unowned_programs & programs
     ]
 
 
