@@ -598,7 +598,8 @@ def _read_pairs(
         paths = [p for p in paths if p not in known]
         if not paths:
             return  # everything there is was given
-        candidates = _Candidates(paths, config, reader)
+        candidates = _Candidates(paths, config, reader, root)
+    given = dict(files)
     if isinstance(candidates, _Context):
         files.update(candidates.includers(files, exclusion))
     added = dict(files)
@@ -614,7 +615,7 @@ def _read_pairs(
         if not added:
             break
     if isinstance(candidates, _Context):
-        files.update(candidates.context(files))
+        files.update(candidates.context(files, given))
 
 
 def _own_directory(root: str) -> list[str]:
@@ -698,20 +699,23 @@ class _Context:
                     out[item if rel.startswith("..") else rel] = data
         return out
 
-    def context(self, files: dict[str, bytes]) -> dict[str, bytes]:
-        """The other files the whole-tree linking would read for `files`: loaders that link
-        a program of theirs by its name alone (secl.analysis.links), loaders that change how
-        the whole project is judged (index.everywhere), and the files that define the
-        functions and macros the loader code read relies on (index.providers), until none
-        is new."""
+    def context(self, files: dict[str, bytes], given: dict[str, bytes]) -> dict[str, bytes]:
+        """The other files the whole-tree linking would read for `files`: loaders that may
+        link a program of the `given` files by its name alone (secl.analysis.links), loaders
+        that change how the whole project is judged (own ELF readers, eBPF for Windows), and
+        the files that define the functions and macros the loader code read relies on, until
+        none is new."""
+        from secl.analysis.sections import _FUNCTION_HEAD
+
         out: dict[str, bytes] = {}
         programs: set[bytes] = set()
-        for data in files.values():
-            if SITE_CALL.search(data):
-                programs.update(_CALLED.findall(data))
+        for data in given.values():  # (findings are the given files')
+            for m in SITE_CALL.finditer(data):
+                programs.update(_program_names(data, m.end()))
         named = self._names()
         todo = [p for p, n in named if n.roles or n.unowned_programs & programs]
         given: dict[bytes, list[str]] | None = None
+        macros: set[bytes] = set()
         scanned = list(files.values())
         while True:
             for item in todo:
@@ -727,11 +731,18 @@ class _Context:
                 for path, n in named:
                     for name in n.provides:
                         given.setdefault(name, []).append(path)
+                    if n.defines:
+                        macros.update(_MACRO_NAME.findall(n.defines))
                 if not given:
                     return out
+            # What a file relies on: the functions it calls and does not define, the macros
+            # it uses.
             words: set[bytes] = set()
             for data in scanned:
-                words.update(_WORD.findall(data))
+                own = {m.group(1) for m in _FUNCTION_HEAD.finditer(data)}
+                words.update(w for w in _CALLED.findall(data) if w not in own)
+                if macros:
+                    words.update(macros.intersection(_WORD.findall(data)))
             scanned = []
             todo = [p for w in words.intersection(given) for p in given[w] if not self._is_taken(p)]
 
@@ -740,13 +751,15 @@ class _Candidates(_Context):
     """The files a pairing hop may add, read whole once: one regex search per file is the
     cheapest test there is for a tree of a few thousand files."""
 
-    def __init__(self, paths: list[str], config: Config, reader: _Reader) -> None:
+    def __init__(self, paths: list[str], config: Config, reader: _Reader, root: str) -> None:
         # In walk order, so that of one file's paths the first in the sorted walk is kept.
         self._data = {item: reader(item) for item in paths}
         self._mapped = {os.path.abspath(src): n.encode() for n, src in config.skeleton_pairs()}
         self._stems: dict[str, bytes] | None = None
         self._reader = reader
+        self._root = root
         self._all: list[tuple[str, PairingNames]] | None = None
+        self._executables: dict[str, frozenset[bytes]] | None = None
 
     def named(self, stems: set[bytes]) -> list[str]:
         """Files whose name (or configured skeleton name) is one of `stems`."""
@@ -764,9 +777,24 @@ class _Candidates(_Context):
         """Files that use one of `skeletons` or name one of `objects` (secl.index)."""
         if not skeletons and not objects:
             return []
+        if self._executables is None:  # (secl.index.TreeIndex.executables)
+            from secl.index import executable_names
+
+            root = self._root
+            tails = {
+                os.path.relpath(item, root): n.executable_objects
+                for item, n in self._names()
+                if n.executable_objects
+            }
+            found = executable_names(root, tails)[0] if tails else {}
+            self._executables = {os.path.join(root, r): stems for r, stems in found.items()}
+        executables = self._executables
         return [
             item for item, names in self._names()
-            if item in self._data and uses(names, skeletons, objects)
+            if item in self._data and (
+                uses(names, skeletons, objects)
+                or not executables.get(item, frozenset()).isdisjoint(objects)
+            )
         ]  # fmt: skip
 
     def take(self, item: str) -> bytes | None:
@@ -880,7 +908,7 @@ class _GitCandidates:
                 for p in discover([self._root], self._exclusion)
                 if not isinstance(p, FileProblem) and p not in self._taken
             ]
-            self._walked = _Candidates(paths, self._config, self._reader)
+            self._walked = _Candidates(paths, self._config, self._reader, self._root)
         return self._walked
 
 
@@ -946,6 +974,22 @@ def _includes(data: bytes, header: bytes) -> bool:
 
 
 _CALLED = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
+_MACRO_NAME = re.compile(rb"define[ \t]+(\w+)")
+# What follows a section site's `)`: the function's head, `int handle(` or a macro's
+# `int BPF_KPROBE(handle, ...`.
+_PROGRAM_HEAD = re.compile(rb"\s*(?:[A-Za-z_]\w*[\s*]+){0,6}?([A-Za-z_]\w*)\s*\(\s*([A-Za-z_]\w*)?")
+
+
+def _program_names(data: bytes, start: int) -> list[bytes]:
+    """The names a program defined by the section site whose call opens at `start` may
+    have: the function's, or a wrapper macro's first argument."""
+    end = data.find(b")", start, start + 512)
+    if end < 0:
+        return []
+    m = _PROGRAM_HEAD.match(data, end + 1)
+    return [] if m is None else [n for n in m.groups() if n]
+
+
 _WORD = re.compile(rb"[A-Za-z_]\w*")
 
 

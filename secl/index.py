@@ -29,6 +29,7 @@ import operator
 import os
 import re
 import struct
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from itertools import starmap
 
@@ -59,6 +60,30 @@ SKELETON_USE = re.compile(
     rb"|::(?:open_and_load|open))\s*\("
 )
 OBJECT_NAME = re.compile(rb'["/]([\w.+-]+?)(?:\.bpf)?\.o"')
+# SKELETON_USE from its tail: a regex that starts with `\b` and a name is tried at every byte
+# of a file; the tail is found first and the name read back from it.
+_SKELETON_TAIL = re.compile(
+    rb"(?:__(?:open_and_load|open_opts|open|load|attach|detach|destroy)|::(?:open_and_load|open))"
+    rb"\s*\("
+)
+_NAME_START = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_WORD_BYTES = _NAME_START | frozenset(b"0123456789")
+
+
+def skeleton_uses(data: bytes) -> frozenset[bytes]:
+    """The names of SKELETON_USE in `data` (`probe` of `probe__open_and_load(`)."""
+    out = set()
+    for m in _SKELETON_TAIL.finditer(data):
+        end = start = m.start()
+        while start and data[start - 1] in _WORD_BYTES:
+            start -= 1
+        while start < end and data[start] not in _NAME_START:
+            start += 1  # (a name starts with a letter or `_`)
+        if start < end:
+            out.add(data[start:end])
+    return frozenset(out)
+
+
 # A section site's call, or a wrapper macro's (KPROBE_SEC(f)): a file without one is no BPF
 # source (a loader that only mentions "section" in a comment or calls
 # bpf_program__section_name() must not send pairing after loaders of its own).
@@ -123,7 +148,7 @@ def pairing_names(data: bytes) -> PairingNames:
     if not any(hint in data for hint in NAME_HINTS):
         return NO_NAMES
     return PairingNames(
-        frozenset(m.group(1) for m in SKELETON_USE.finditer(data)),
+        skeleton_uses(data),
         frozenset(m.group(1) for m in OBJECT_NAME.finditer(data)),
     )
 
@@ -155,14 +180,18 @@ NO_DEFINITIONS = Definitions()
 
 # secl.analysis.sections._OBJECT_MACRO: `#define RAW_OBJ "raw.o"`
 OBJECT_MACRO = re.compile(rb'(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+("[^"\n]*\.o")[ \t]*$')
-_FUNCTION_MACRO = re.compile(rb"(?m)^[ \t]*#[ \t]*define[ \t]+\w+\([^)]*\)(?:[^\n]*\\\r?\n)*[^\n]*")
+_FUNCTION_MACRO = re.compile(
+    rb"(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)\([^)]*\)(?:[^\n]*\\\r?\n)*[^\n]*"
+)
 # secl.analysis.sections._EXECUTABLE_OBJECT
 _EXECUTABLE_OBJECT = re.compile(rb'"%s([\w.+-]*)\.o"')
-_PROGRAM_REF = re.compile(rb"\bprogs\s*(?:\.|->)\s*([A-Za-z_]\w*)")
-# What marks a file worth reading beyond NAME_HINTS: an own ELF reader (secl.analysis.
-# ownelf), eBPF for Windows (secl.analysis.loaders._WINDOWS_MARKS), libxdp's opens, and
-# program references (`progs.`).
-ROLE_HINTS = (b"elf_strptr", b"sh_name", b"ebpf_", b"xdp_program__", b"progs")
+_PROGRAM_REF = re.compile(rb"progs\s*(?:\.|->)\s*([A-Za-z_]\w*)")  # (\b: checked after)
+# What marks a file worth reading beyond NAME_HINTS: program references (`progs.`), an own
+# ELF reader (secl.analysis.ownelf: it reads section names with elf_strptr(); one that walks
+# the headers itself through `sh_name` and names no object is not seen in a git tree), eBPF
+# for Windows (secl.analysis.loaders._WINDOWS_MARKS). libxdp's loaders open or attach
+# (`__open`, `__attach`). Each more needle costs a git grep of a kernel tree a tenth more.
+ROLE_HINTS = (b"progs", b"elf_strptr", b"ebpf_")
 
 
 def file_names(data: bytes, defs: Definitions = NO_DEFINITIONS) -> PairingNames:
@@ -174,9 +203,7 @@ def file_names(data: bytes, defs: Definitions = NO_DEFINITIONS) -> PairingNames:
         return NO_NAMES
     from secl.parse.filefacts import has_body
 
-    skeletons = (
-        frozenset(m.group(1) for m in SKELETON_USE.finditer(data)) if direct else frozenset()
-    )
+    skeletons = skeleton_uses(data) if direct else frozenset()
     objects = frozenset(m.group(1) for m in OBJECT_NAME.finditer(data)) if direct else frozenset()
     pasted: frozenset[bytes] = frozenset()
     if pasting:
@@ -194,9 +221,7 @@ def file_names(data: bytes, defs: Definitions = NO_DEFINITIONS) -> PairingNames:
         executable = frozenset(
             _object_stem(m.group(1) + b".o") for m in _EXECUTABLE_OBJECT.finditer(data)
         )
-    unowned = frozenset()
-    if b"progs" in data:  # (a file may name one skeleton and reach another's programs)
-        unowned = frozenset(m.group(1) for m in _PROGRAM_REF.finditer(data))
+    unowned = _unowned_programs(data, skeletons | pasted) if b"progs" in data else frozenset()
     provides, defines, roles = (
         _definitions(data) if has_body(data) or b"define" in data else (frozenset(), b"", 0)
     )
@@ -204,6 +229,76 @@ def file_names(data: bytes, defs: Definitions = NO_DEFINITIONS) -> PairingNames:
         skeletons, objects, pasted, macro_objects, executable, unowned, provides, defines, roles
     )
     return names if names else NO_NAMES
+
+
+# secl.analysis.sections._LOAD_CALL, found from its literals (`load`, `xdp_`): a regex that
+# starts with an alternation is tried at every byte of a file.
+_LOAD_BEFORE = (b"__", b"::", b".", b"->", b"__open_and_", b"::open_and_", b"bpf_prog_")
+_CALL_AFTER = re.compile(rb"\w*\s*\(")
+_XDP_ATTACH = re.compile(rb"\bxdp_(?:program|multiprog)__attach\w*\s*\(")
+
+
+def _load_calls(data: bytes) -> list[int]:
+    """Where `data` calls a load function (secl.analysis.sections._LOAD_CALL): offsets
+    within the call, in order."""
+    out = []
+    at = data.find(b"load")
+    while at >= 0:
+        after = _CALL_AFTER.match(data, at + 4)
+        if after is not None:
+            for before in _LOAD_BEFORE:
+                start = at - len(before)
+                if start < 0 or not data.startswith(before, start):
+                    continue
+                if before == b"bpf_prog_":
+                    if data.startswith(b"_xattr", at + 4) and (
+                        not start or data[start - 1] not in _WORD_BYTES
+                    ):
+                        out.append(at)
+                        break
+                    continue
+                if before.startswith(b"__"):  # `NAME__load...(`: a name, not btf's
+                    if not start or data[start - 1] not in _WORD_BYTES:
+                        continue
+                    if data[max(0, start - 3) : start] == b"btf" and (
+                        start < 4 or data[start - 4] not in _WORD_BYTES
+                    ):
+                        continue
+                elif before.startswith(b"::") and data[at + 4 : after.end()].strip(b" \t\n(")[:1]:
+                    continue  # `::load(` and `::open_and_load(` only
+                out.append(at)
+                break
+        at = data.find(b"load", at + 4)
+    if b"xdp_" in data:
+        out += [m.start() for m in _XDP_ATTACH.finditer(data)]
+        out.sort()
+    return out
+
+
+def _unowned_programs(data: bytes, skeletons: frozenset[bytes]) -> frozenset[bytes]:
+    """The programs of `VAR->progs.NAME` references whose VAR is not declared a pointer to
+    a skeleton the file uses (`struct SKEL_NAME *skel`, a `void *`, a parameter of another
+    type): the analysis may link those by the program's name alone."""
+    out = set()
+    owned: dict[bytes, bool] = {}
+    for m in _PROGRAM_REF.finditer(data):
+        at = m.start()
+        if at and data[at - 1] in _WORD_BYTES:
+            continue
+        var = _VAR_BEFORE.search(data, max(0, at - 64), at)
+        name = var.group(1) if var is not None else b""
+        known = owned.get(name)
+        if known is None:
+            types = set(
+                re.findall(rb"\bstruct\s+(\w+)\s*\*\s*" + re.escape(name) + rb"\b", data)
+            ) if name else set()  # fmt: skip
+            known = owned[name] = bool(types) and types <= skeletons
+        if not known:
+            out.add(m.group(1))
+    return frozenset(out)
+
+
+_VAR_BEFORE = re.compile(rb"(\w+)\s*(?:->|\.)\s*\Z")
 
 
 def _object_stem(name: bytes) -> bytes:
@@ -219,10 +314,8 @@ def _definitions(data: bytes) -> tuple[frozenset[bytes], bytes, int]:
     from secl.analysis.ownelf import _reaching, detect
     from secl.analysis.sections import (
         _FUNCTION_HEAD,
-        _LOAD_CALL,
         _LOAD_NEEDLES,
         _NOT_FUNCTIONS,
-        _OPEN_CALL,
         _OPENS_OBJECT,
         _body_end,
     )
@@ -232,30 +325,46 @@ def _definitions(data: bytes) -> tuple[frozenset[bytes], bytes, int]:
     roles = 0
     if b"define" in data:
         if b"##" in data and b"__open" in data:  # secl.analysis.sections._loader_index
-            texts += [m.group(0) for m in _FUNCTION_MACRO.finditer(data)]
-            provides.update(
-                m.group(1) for m in re.finditer(rb"define[ \t]+(\w+)\(", b"\n".join(texts))
-            )
+            from secl.parse.pasted import macros_that_open
+
+            # Only the macros that open here are kept (a chain through a macro of another
+            # file that neither pastes nor opens is not followed).
+            opening = macros_that_open([data])
+            provides.update(opening)
+            texts += [m.group(0) for m in _FUNCTION_MACRO.finditer(data) if m.group(1) in opening]
         if b'.o"' in data:
             for m in OBJECT_MACRO.finditer(data):
                 texts.append(m.group(0))
                 provides.add(m.group(1))
-    calls = [
-        (call, needles)
-        for call, needles in ((_OPEN_CALL, _OPENS_OBJECT), (_LOAD_CALL, _LOAD_NEEDLES))
-        if any(n in data for n in needles)
-    ]
-    if calls:  # secl.analysis.sections._functions_calling
-        for m in _FUNCTION_HEAD.finditer(data):
-            name = m.group(1)
-            if name in _NOT_FUNCTIONS or name.startswith((b"bpf_", b"xdp_program__")):
+    # secl.analysis.sections._functions_calling: the functions whose body opens or loads.
+    # One pass for the calls, one for the function heads; the function of a call is the
+    # last head before it (C has no nested functions).
+    hits: list[int] = []
+    if any(n in data for n in _OPENS_OBJECT):
+        for needle in _OPENS_OBJECT:  # (_OPEN_CALL, by its literals)
+            at = data.find(needle)
+            while at >= 0:
+                hits.append(at)
+                at = data.find(needle, at + len(needle))
+    if any(n in data for n in _LOAD_NEEDLES):
+        hits += _load_calls(data)
+    if hits:
+        heads = [(m.end(), m.group(1)) for m in _FUNCTION_HEAD.finditer(data)]
+        starts = [end for end, _name in heads]
+        ends: dict[int, int] = {}
+        for at in sorted(set(hits)):
+            i = bisect_right(starts, at) - 1
+            if i < 0:
                 continue
-            end = None
-            for call, _needles in calls:
-                end = _body_end(data, m.end()) if end is None else end
-                if call.search(data, m.end(), end) is not None:
-                    provides.add(name)
-                    break
+            body, name = heads[i]
+            if name in provides or name in _NOT_FUNCTIONS or name == b"main":
+                continue  # (no other file calls `main`)
+            if name.startswith((b"bpf_", b"xdp_program__")):
+                continue
+            if i not in ends:
+                ends[i] = _body_end(data, body)
+            if at < ends[i]:
+                provides.add(name)
     if detect(data) is not None:
         roles |= OWN_ELF
         provides.update(_reaching(data))
@@ -346,6 +455,12 @@ class TreeIndex:
     loaders: dict[str, object]  # what the loader scan found, where it found anything
     format: int = INDEX_FORMAT
     defines: bytes = b""  # the Definitions text the derived names were made with
+    # Objects named after the executable (PairingNames.executable_objects), resolved with
+    # the build files that link each file: rel -> object stems; the tails they were resolved
+    # for, and the state of the build files read (executable_names)
+    executables: dict = field(default_factory=dict)
+    executable_tails: dict = field(default_factory=dict)
+    executable_state: tuple = ()
     # The columns split into lists, once per run (not kept: secl.cache pickles init fields)
     _lists: dict[str, list[str]] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -505,6 +620,7 @@ class Indexer:
         self.now = time.time_ns()
         self.changed = False
         self.defs = NO_DEFINITIONS  # the project's definitions derived names are made with
+        self._kept: dict[str, bytes] | None = None
 
     # -- walking ------------------------------------------------------------------------------
 
@@ -569,29 +685,47 @@ class Indexer:
     # -- building and refreshing -----------------------------------------------------------
 
     def build(self) -> TreeIndex:
-        return _freeze(self._build())
+        return self._resolved(_freeze(self._build()))
 
     def refresh(self, index: TreeIndex) -> TreeIndex:
         """Bring `index` up to date with the tree (see the module docstring for the cost)."""
+        return self._resolved(self._refreshed(index))
+
+    def _resolved(self, index: TreeIndex) -> TreeIndex:
+        """`index` with its objects named after executables resolved anew when the files
+        naming them or the build files read for them changed (a stat of each)."""
+        tails = {r: n.executable_objects for r, n in index.named.items() if n.executable_objects}
+        if tails == index.executable_tails and _same_state(index.executable_state):
+            return index
+        index.executables, index.executable_state = executable_names(index.root, tails)
+        index.executable_tails = tails
+        self.changed = True
+        return index
+
+    def _refreshed(self, index: TreeIndex) -> TreeIndex:
         if index.format != INDEX_FORMAT or index.root != self.root:
-            return self.build()
+            return _freeze(self._build())
         self.exclusion.matched.update(index.matched_excludes)
         self.defs = Definitions.of(index.defines)
         if self._same_listing(index):
             found = self._restat_columns(index)
             if not self.changed or _defines_text(found.named) == index.defines:
                 return found
-            return self.build()  # a definition changed: other files' names with it
+            return _freeze(self._build())  # a definition changed: other files' names with it
         tree = _thaw(index)
         if tree is None:
-            return self.build()
+            return _freeze(self._build())
         refreshed = self._refresh(tree)
         if (
             _defines_text({r: refreshed.c_files[r][1] for r in refreshed.named})
             != refreshed.defines
         ):
-            return self.build()
-        return _freeze(refreshed)
+            return _freeze(self._build())
+        frozen = _freeze(refreshed)
+        frozen.executables = index.executables  # (kept: _resolved says whether still true)
+        frozen.executable_tails = index.executable_tails
+        frozen.executable_state = index.executable_state
+        return frozen
 
     def _same_listing(self, index: TreeIndex) -> bool:
         """Whether the files to index are those `index` has: no directory changed (one
@@ -669,6 +803,7 @@ class Indexer:
         self._walk(index, ".", False, set())
         self.changed = True
         self.defs = NO_DEFINITIONS
+        self._kept = {}  # what this build read, by path: the second look (definitions)
         walked = self._walked_c(index)
         if (
             len(walked) >= GIT_GREP_FROM
@@ -681,21 +816,25 @@ class Indexer:
         else:
             for rel in walked:
                 self._read_c(index, rel)
-        # The project's definitions, then the names other files make with them: a file that
-        # uses one of them is read again (in a git tree, those git finds).
+        kept, self._kept = self._kept, None
+        # The project's definitions, then the names the files read make with them. (In a
+        # git tree only the files with NAME_HINTS or ROLE_HINTS were read: a file there that
+        # uses a pasting macro and calls no skeleton function itself is not seen; another
+        # git grep of the tree would cost a third of this build.)
         index.defines = _defines_text({r: index.c_files[r][1] for r in index.named})
         self.defs = Definitions.of(index.defines)
         words = [*self.defs.pasting, *self.defs.objects]
         if words:
-            if index.git:
-                hits = git_grep(self.root, words, self.exclusion)
-                cut = len(os.path.join(self.root, ""))
-                again = [p[cut:] for p in hits] if hits is not None else list(index.c_files)
-            else:
-                again = list(index.c_files)
-            for rel in again:
-                if rel in index.c_files:
-                    self._read_c(index, rel)
+            for rel, (sig, _names) in list(index.c_files.items()):
+                data = kept.get(index.path(rel))
+                if data is None or not any(w in data for w in words):
+                    continue
+                names = file_names(data, self.defs)
+                index.c_files[rel] = (sig, names)
+                if names:
+                    index.named.add(rel)
+                else:
+                    index.named.discard(rel)
         for rel in self._walked_loaders(index):
             self._read_loader(index, rel)
         index.matched_excludes = frozenset(self.exclusion.matched)
@@ -808,6 +947,8 @@ class Indexer:
             data = None if isinstance(source, FileProblem) else source.data
         if data is None:
             return None, NO_NAMES
+        if self._kept is not None:
+            self._kept[path] = data
         names = file_names(data, self.defs)
         return self._sig(path, st), names
 
@@ -905,13 +1046,25 @@ class Indexer:
         hits = git_grep(self.root, NAME_HINTS + ROLE_HINTS, self.exclusion)
         cut = len(os.path.join(self.root, ""))
         hit = {p[cut:] for p in hits} if hits is not None else None
-        for rel in list(index.c_files):
-            if hit is None or rel in hit:
-                self._read_c(index, rel)
-            else:
-                sig = self._sig(index.path(rel), None)
+        rels = list(index.c_files)
+        if hit is not None:
+            rest = [r for r in rels if r not in hit]
+            for rel, sig in zip(rest, self._sigs([index.path(r) for r in rest]), strict=True):
                 index.c_files[rel] = (sig, NO_NAMES)
                 index.named.discard(rel)
+            rels = [r for r in rels if r in hit]
+        for rel in rels:
+            self._read_c(index, rel)
+
+    def _sigs(self, paths: list[str]) -> list[Signature | None]:
+        """`_sig` of many files, the stats in C (a kernel tree: 60,000 of them)."""
+        try:
+            stats = list(map(os.stat, paths))
+        except OSError:  # one is gone: one at a time
+            return [self._sig(p, None) for p in paths]
+        now = self.now
+        fields = list(map(_STAT_FIELDS, stats))
+        return [None if now - f[1] < RACY_NS or now - f[2] < RACY_NS else _PACK(*f) for f in fields]
 
 
 def named(index: TreeIndex, stems: set[bytes]) -> list[str]:
@@ -957,8 +1110,12 @@ def users(index: TreeIndex, skeletons: set[bytes], objects: set[bytes]) -> list[
     """The C files that use one of `skeletons` or name one of `objects`, in `c_paths`
     order: directly, through the project's macros, or (an object named after the
     executable, `"%s_kern.o"`) by a tail any of `objects` ends with."""
+    executables = index.executables
     return [
-        index.path(rel) for rel, names in index.named.items() if uses(names, skeletons, objects)
+        index.path(rel)
+        for rel, names in index.named.items()
+        if uses(names, skeletons, objects)
+        or (rel in executables and not executables[rel].isdisjoint(objects))
     ]
 
 
@@ -969,12 +1126,59 @@ def uses(names: PairingNames, skeletons: set[bytes], objects: set[bytes]) -> boo
         or names.objects & objects
         or names.pasted & skeletons
         or names.macro_objects & objects
-        or (names.executable_objects and _tails(names.executable_objects, objects))
     )
 
 
-def _tails(tails: frozenset[bytes], objects: set[bytes]) -> bool:
-    return any(o.endswith(t) for t in tails for o in objects)
+def executable_names(
+    root: str, tails: dict[str, frozenset[bytes]]
+) -> tuple[dict[str, frozenset[bytes]], tuple]:
+    """The object stems of `"%s<tail>.o"` after argv[0] in the C files `tails` (relative to
+    `root`): the executables the build files of the file's directory and above link from
+    it (secl.analysis.builds.executables_of), each with the tail. And the state those names
+    depend on: the mtimes of those directories and the signatures of their build files."""
+    from secl.analysis.builds import _EXECUTABLES, _build_files_in
+    from secl.parse.buildfiles import is_build_file
+
+    out: dict[str, frozenset[bytes]] = {}
+    builds: dict[str, list] = {}
+    state: list[tuple[str, bytes | None]] = []
+    for rel, found in tails.items():
+        path = root if rel == "." else f"{root}/{rel}"
+        own = os.path.splitext(os.path.basename(path))[0]
+        directory = os.path.dirname(path)
+        exes: list[str] = []
+        while True:
+            if directory not in builds:
+                builds[directory] = _build_files_in(directory, _EXECUTABLES)
+                state.append((directory, _stat_sig(directory)))
+                try:
+                    with os.scandir(directory) as entries:
+                        names = sorted(e.name for e in entries if is_build_file(e.name))
+                except OSError:
+                    names = []
+                state += [(p, _stat_sig(p)) for p in (os.path.join(directory, n) for n in names)]
+            for build in builds[directory]:
+                for name, members in build.executables:
+                    if any(os.path.splitext(m)[0] == own for m in members) and name not in exes:
+                        exes.append(name)
+            if directory == root or not directory.startswith(root + os.sep):
+                break
+            directory = os.path.dirname(directory)
+        stems = frozenset(os.fsencode(e) + t for e in exes for t in found)
+        if stems:
+            out[rel] = stems
+    return out, tuple(state)
+
+
+def _stat_sig(path: str) -> bytes | None:
+    try:
+        return _PACK(*_STAT_FIELDS(os.stat(path)))
+    except OSError:
+        return None
+
+
+def _same_state(state: tuple) -> bool:
+    return all(_stat_sig(path) == sig for path, sig in state)
 
 
 def everywhere(index: TreeIndex) -> list[str]:
