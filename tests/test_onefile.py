@@ -61,7 +61,10 @@ def _one_file(capsys: pytest.CaptureFixture[str], path: str) -> list[str]:
     cached = _lines(capsys, path)
     whole = [line for line in _lines(capsys, "--no-cache", ".") if line.startswith(path + ":")]
     assert cached == whole
-    assert _lines(capsys, "--no-cache", path) == whole
+    if not (Path.cwd() / ".git" / "HEAD").exists():
+        # (Without the cache, a git tree is searched by git for the direct names alone:
+        # secl.api._GitCandidates, the path of a large tree run without the cache.)
+        assert _lines(capsys, "--no-cache", path) == whole
     return cached
 
 
