@@ -21,6 +21,15 @@ the rest is kept small by the stored form (`TreeIndex`): paths joined in one str
 signatures packed in one bytes object per kind, so that loading costs a few copies and
 "nothing changed" is one comparison of bytes. Only a run that finds a directory or git's
 state changed rebuilds the dictionaries to update (`_thaw`, `Indexer._refresh`).
+
+What the whole-tree linking reads beyond the direct names (so that a one-file run reads the
+same loaders, secl.api._Context): names made with the project's macros (skeletons pasted
+by function-like macros, objects of `#define NAME "x.o"`: `Definitions`, from every file's
+`defines`; a change of them rebuilds the index), objects named after the executable
+(`"%s_kern.o"`, resolved with the build files that link the file: `executable_names`, kept
+fresh by a stat of those build files and their directories), program references whose
+skeleton is not shown, the functions and macros a file provides to loaders elsewhere, and
+the loaders every run must see (own ELF readers, eBPF for Windows: `roles`).
 """
 
 from __future__ import annotations
