@@ -1145,11 +1145,11 @@ def executable_names(
     `root`): the executables the build files of the file's directory and above link from
     it (secl.analysis.builds.executables_of), each with the tail. And the state those names
     depend on: the mtimes of those directories and the signatures of their build files."""
-    from secl.analysis.builds import _EXECUTABLES, _build_files_in
+    from secl.analysis.builds import _build_files_in
     from secl.parse.buildfiles import is_build_file
 
     out: dict[str, frozenset[bytes]] = {}
-    builds: dict[str, list] = {}
+    listed: set[str] = set()
     state: list[tuple[str, bytes | None]] = []
     for rel, found in tails.items():
         path = root if rel == "." else f"{root}/{rel}"
@@ -1157,8 +1157,11 @@ def executable_names(
         directory = os.path.dirname(path)
         exes: list[str] = []
         while True:
-            if directory not in builds:
-                builds[directory] = _build_files_in(directory, _EXECUTABLES)
+            # Only the build files that spell the file's name are parsed (a kernel's top
+            # Makefile takes a second): one whose variables compose it is not followed.
+            builds = _build_files_in(directory, (os.fsencode(own).lower(),))
+            if directory not in listed:
+                listed.add(directory)
                 state.append((directory, _stat_sig(directory)))
                 try:
                     with os.scandir(directory) as entries:
@@ -1166,7 +1169,7 @@ def executable_names(
                 except OSError:
                     names = []
                 state += [(p, _stat_sig(p)) for p in (os.path.join(directory, n) for n in names)]
-            for build in builds[directory]:
+            for build in builds:
                 for name, members in build.executables:
                     if any(os.path.splitext(m)[0] == own for m in members) and name not in exes:
                         exes.append(name)
