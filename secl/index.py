@@ -195,12 +195,14 @@ _FUNCTION_MACRO = re.compile(
 # secl.analysis.sections._EXECUTABLE_OBJECT
 _EXECUTABLE_OBJECT = re.compile(rb'"%s([\w.+-]*)\.o"')
 _PROGRAM_REF = re.compile(rb"progs\s*(?:\.|->)\s*([A-Za-z_]\w*)")  # (\b: checked after)
-# What marks a file worth reading beyond NAME_HINTS: program references (`progs.`), an own
-# ELF reader (secl.analysis.ownelf: it reads section names with elf_strptr(); one that walks
-# the headers itself through `sh_name` and names no object is not seen in a git tree), eBPF
-# for Windows (secl.analysis.loaders._WINDOWS_MARKS). libxdp's loaders open or attach
-# (`__open`, `__attach`). Each more needle costs a git grep of a kernel tree a tenth more.
-ROLE_HINTS = (b"progs", b"elf_strptr", b"ebpf_")
+# What marks a file worth reading beyond NAME_HINTS: an own ELF reader (secl.analysis.
+# ownelf: it reads section names with elf_strptr(); one that walks the headers itself through
+# `sh_name` and names no object is not seen in a git tree), eBPF for Windows (secl.analysis.
+# loaders._WINDOWS_MARKS). libxdp's loaders open or attach (`__open`, `__attach`); program
+# references (`progs.`) are read where the file is (a git tree's files without a hint, which
+# neither attach nor load, are not). Each more needle costs a git grep of a kernel tree a
+# tenth more.
+ROLE_HINTS = (b"elf_strptr", b"ebpf_")
 
 
 def file_names(data: bytes, defs: Definitions = NO_DEFINITIONS) -> PairingNames:
@@ -208,7 +210,12 @@ def file_names(data: bytes, defs: Definitions = NO_DEFINITIONS) -> PairingNames:
     definitions `defs`. A pure function of the bytes and `defs`."""
     direct = any(hint in data for hint in NAME_HINTS)
     pasting = defs.pasting and any(name in data for name in defs.pasting)
-    if not direct and not pasting and not any(hint in data for hint in ROLE_HINTS):
+    if (
+        not direct
+        and not pasting
+        and b"progs" not in data
+        and not any(hint in data for hint in ROLE_HINTS)
+    ):
         return NO_NAMES
     from secl.parse.filefacts import has_body
 
