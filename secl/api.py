@@ -28,7 +28,7 @@ from secl.files import (
     split_objects,
 )
 from secl.findings import Finding, InventoryEntry
-from secl.index import GIT_GREP_FROM, SITE_CALL, pairing_names
+from secl.index import GIT_GREP_FROM, SITE_CALL, PairingNames, c_paths, pairing_names, uses
 from secl.pairing import skeleton_names, stem
 from secl.parse.filefacts import survey
 from secl.parse.macros import resolve_sites
@@ -578,8 +578,6 @@ def _read_pairs(
     known = {os.path.abspath(p) for p in files}
     candidates: _Candidates | _GitCandidates | _IndexCandidates | None = None
     if index is not None:
-        from secl.index import c_paths
-
         if len(known) >= len(index.c_files) and known.issuperset(c_paths(index)):
             return  # everything there is was given
         candidates = _IndexCandidates(index, config, known, reader)
@@ -600,7 +598,10 @@ def _read_pairs(
         paths = [p for p in paths if p not in known]
         if not paths:
             return  # everything there is was given
-        candidates = _Candidates(paths, config, reader)
+        candidates = _Candidates(paths, config, reader, root)
+    given = dict(files)
+    if isinstance(candidates, _Context):
+        files.update(candidates.includers(files, exclusion))
     added = dict(files)
     for _hop in range(2):
         stems, skeletons, objects = _wanted(added, config, root)
@@ -613,6 +614,8 @@ def _read_pairs(
         files.update(added)
         if not added:
             break
+    if isinstance(candidates, _Context):
+        files.update(candidates.context(files, given))
 
 
 def _own_directory(root: str) -> list[str]:
@@ -654,15 +657,109 @@ class _Reader:
         return source.data
 
 
-class _Candidates:
+class _Context:
+    """What a one-file run reads besides the loaders that name its sources, so that it links
+    as the whole-tree run does (the candidates' `_names`: secl.index.PairingNames of every
+    C file, with the project's definitions)."""
+
+    def _names(self) -> list[tuple[str, PairingNames]]:
+        raise NotImplementedError
+
+    def _paths_holding(self, needles: list[bytes], exclusion: Exclusion) -> list[str]:
+        raise NotImplementedError
+
+    def _is_taken(self, item: str) -> bool:
+        raise NotImplementedError
+
+    def take(self, item: str) -> bytes | None:
+        raise NotImplementedError
+
+    def includers(self, files: dict[str, bytes], exclusion: Exclusion) -> dict[str, bytes]:
+        """The BPF sources that include a header of `files` that has section sites: the
+        header is judged by their loaders (secl.analysis.loaders.judged_as)."""
+        headers = {
+            os.path.basename(p).encode()
+            for p, data in files.items()
+            if p.endswith(".h") and SITE_CALL.search(data)
+        }
+        if not headers:
+            return {}
+        paths = self._paths_holding(sorted(headers), exclusion)
+        out: dict[str, bytes] = {}
+        for item in paths:
+            if self._is_taken(item):
+                continue
+            source = read(item, self._reader.max_size)
+            if isinstance(source, FileProblem) or not SITE_CALL.search(source.data):
+                continue
+            if any(_includes(source.data, h) for h in headers if h in source.data):
+                data = self.take(item)
+                if data is not None:
+                    rel = os.path.relpath(item)
+                    out[item if rel.startswith("..") else rel] = data
+        return out
+
+    def context(self, files: dict[str, bytes], given: dict[str, bytes]) -> dict[str, bytes]:
+        """The other files the whole-tree linking would read for `files`: loaders that may
+        link a program of the `given` files by its name alone (secl.analysis.links), loaders
+        that change how the whole project is judged (own ELF readers, eBPF for Windows), and
+        the files that define the functions and macros the loader code read relies on, until
+        none is new."""
+        from secl.analysis.sections import _FUNCTION_HEAD
+
+        out: dict[str, bytes] = {}
+        programs: set[bytes] = set()
+        for data in given.values():  # (findings are the given files')
+            for m in SITE_CALL.finditer(data):
+                programs.update(_program_names(data, m.end()))
+        named = self._names()
+        todo = [p for p, n in named if n.roles or n.unowned_programs & programs]
+        given: dict[bytes, list[str]] | None = None
+        macros: set[bytes] = set()
+        scanned = list(files.values())
+        while True:
+            for item in todo:
+                data = self.take(item)
+                if data is not None:
+                    rel = os.path.relpath(item)
+                    out[item if rel.startswith("..") else rel] = data
+                    scanned.append(data)
+            if not scanned:
+                return out
+            if given is None:
+                given = {}
+                for path, n in named:
+                    for name in n.provides:
+                        given.setdefault(name, []).append(path)
+                    if n.defines:
+                        macros.update(_MACRO_NAME.findall(n.defines))
+                if not given:
+                    return out
+            # What a file relies on: the functions it calls and does not define, the macros
+            # it uses.
+            words: set[bytes] = set()
+            for data in scanned:
+                own = {m.group(1) for m in _FUNCTION_HEAD.finditer(data)}
+                words.update(w for w in _CALLED.findall(data) if w not in own)
+                if macros:
+                    words.update(macros.intersection(_WORD.findall(data)))
+            scanned = []
+            todo = [p for w in words.intersection(given) for p in given[w] if not self._is_taken(p)]
+
+
+class _Candidates(_Context):
     """The files a pairing hop may add, read whole once: one regex search per file is the
     cheapest test there is for a tree of a few thousand files."""
 
-    def __init__(self, paths: list[str], config: Config, reader: _Reader) -> None:
+    def __init__(self, paths: list[str], config: Config, reader: _Reader, root: str) -> None:
         # In walk order, so that of one file's paths the first in the sorted walk is kept.
         self._data = {item: reader(item) for item in paths}
         self._mapped = {os.path.abspath(src): n.encode() for n, src in config.skeleton_pairs()}
         self._stems: dict[str, bytes] | None = None
+        self._reader = reader
+        self._root = root
+        self._all: list[tuple[str, PairingNames]] | None = None
+        self._executables: dict[str, frozenset[bytes]] | None = None
 
     def named(self, stems: set[bytes]) -> list[str]:
         """Files whose name (or configured skeleton name) is one of `stems`."""
@@ -680,11 +777,50 @@ class _Candidates:
         """Files that use one of `skeletons` or name one of `objects` (secl.index)."""
         if not skeletons and not objects:
             return []
-        return [item for item, data in self._data.items() if _uses(data, skeletons, objects)]
+        if self._executables is None:  # (secl.index.TreeIndex.executables)
+            from secl.index import executable_names
+
+            root = self._root
+            tails = {
+                os.path.relpath(item, root): n.executable_objects
+                for item, n in self._names()
+                if n.executable_objects
+            }
+            found = executable_names(root, tails)[0] if tails else {}
+            self._executables = {os.path.join(root, r): stems for r, stems in found.items()}
+        executables = self._executables
+        return [
+            item for item, names in self._names()
+            if item in self._data and (
+                uses(names, skeletons, objects)
+                or not executables.get(item, frozenset()).isdisjoint(objects)
+            )
+        ]  # fmt: skip
 
     def take(self, item: str) -> bytes | None:
         """The file's bytes, once: None if taken already, unreadable or binary."""
         return self._data.pop(item, None)
+
+    def _is_taken(self, item: str) -> bool:
+        return item not in self._data
+
+    def _names(self) -> list[tuple[str, PairingNames]]:
+        """Every candidate's names with the definitions of all of them (as secl.index)."""
+        if self._all is None:
+            from secl.index import Definitions, file_names
+
+            first = {item: file_names(data) for item, data in self._data.items() if data}
+            text = b"\n".join(n.defines for _i, n in sorted(first.items()) if n.defines)
+            defs = Definitions.of(text)
+            if defs.text:
+                first = {item: file_names(data, defs) for item, data in self._data.items() if data}
+            self._all = [(item, names) for item, names in first.items() if names]
+        return self._all
+
+    def _paths_holding(self, needles: list[bytes], exclusion: Exclusion) -> list[str]:
+        return [
+            item for item, data in self._data.items() if data and any(n in data for n in needles)
+        ]
 
 
 class _GitCandidates:
@@ -772,11 +908,11 @@ class _GitCandidates:
                 for p in discover([self._root], self._exclusion)
                 if not isinstance(p, FileProblem) and p not in self._taken
             ]
-            self._walked = _Candidates(paths, self._config, self._reader)
+            self._walked = _Candidates(paths, self._config, self._reader, self._root)
         return self._walked
 
 
-class _IndexCandidates:
+class _IndexCandidates(_Context):
     """The same questions answered by the tree's index (secl.index): nothing is read but
     the answers."""
 
@@ -812,6 +948,49 @@ class _IndexCandidates:
             return None
         self._taken.add(item)
         return self._reader(item)
+
+    def _is_taken(self, item: str) -> bool:
+        return item in self._taken
+
+    def _names(self) -> list[tuple[str, PairingNames]]:
+        index = self._index
+        return [(index.path(rel), names) for rel, names in index.named.items()]
+
+    def _paths_holding(self, needles: list[bytes], exclusion: Exclusion) -> list[str]:
+        index = self._index
+        if index.git:
+            found = git_grep(index.root, needles, exclusion)
+            if found is not None:
+                return found
+        return c_paths(index)
+
+
+def _includes(data: bytes, header: bytes) -> bool:
+    # as secl.analysis.loaders.judged_as finds an includer
+    return (
+        re.search(rb'#\s*include\s*[<"](?:[^">]*/)?' + re.escape(header) + rb'[">]', data)
+        is not None
+    )
+
+
+_CALLED = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
+_MACRO_NAME = re.compile(rb"define[ \t]+(\w+)")
+# What follows a section site's `)`: the function's head, `int handle(` or a macro's
+# `int BPF_KPROBE(handle, ...`.
+_PROGRAM_HEAD = re.compile(rb"\s*(?:[A-Za-z_]\w*[\s*]+){0,6}?([A-Za-z_]\w*)\s*\(\s*([A-Za-z_]\w*)?")
+
+
+def _program_names(data: bytes, start: int) -> list[bytes]:
+    """The names a program defined by the section site whose call opens at `start` may
+    have: the function's, or a wrapper macro's first argument."""
+    end = data.find(b")", start, start + 512)
+    if end < 0:
+        return []
+    m = _PROGRAM_HEAD.match(data, end + 1)
+    return [] if m is None else [n for n in m.groups() if n]
+
+
+_WORD = re.compile(rb"[A-Za-z_]\w*")
 
 
 def _uses(data: bytes | None, skeletons: set[bytes], objects: set[bytes]) -> bool:

@@ -21,6 +21,15 @@ the rest is kept small by the stored form (`TreeIndex`): paths joined in one str
 signatures packed in one bytes object per kind, so that loading costs a few copies and
 "nothing changed" is one comparison of bytes. Only a run that finds a directory or git's
 state changed rebuilds the dictionaries to update (`_thaw`, `Indexer._refresh`).
+
+What the whole-tree linking reads beyond the direct names (so that a one-file run reads the
+same loaders, secl.api._Context): names made with the project's macros (skeletons pasted
+by function-like macros, objects of `#define NAME "x.o"`: `Definitions`, from every file's
+`defines`; a change of them rebuilds the index), objects named after the executable
+(`"%s_kern.o"`, resolved with the build files that link the file: `executable_names`, kept
+fresh by a stat of those build files and their directories), program references whose
+skeleton is not shown, the functions and macros a file provides to loaders elsewhere, and
+the loaders every run must see (own ELF readers, eBPF for Windows: `roles`).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import operator
 import os
 import re
 import struct
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from itertools import starmap
 
@@ -59,6 +69,30 @@ SKELETON_USE = re.compile(
     rb"|::(?:open_and_load|open))\s*\("
 )
 OBJECT_NAME = re.compile(rb'["/]([\w.+-]+?)(?:\.bpf)?\.o"')
+# SKELETON_USE from its tail: a regex that starts with `\b` and a name is tried at every byte
+# of a file; the tail is found first and the name read back from it.
+_SKELETON_TAIL = re.compile(
+    rb"(?:__(?:open_and_load|open_opts|open|load|attach|detach|destroy)|::(?:open_and_load|open))"
+    rb"\s*\("
+)
+_NAME_START = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_WORD_BYTES = _NAME_START | frozenset(b"0123456789")
+
+
+def skeleton_uses(data: bytes) -> frozenset[bytes]:
+    """The names of SKELETON_USE in `data` (`probe` of `probe__open_and_load(`)."""
+    out = set()
+    for m in _SKELETON_TAIL.finditer(data):
+        end = start = m.start()
+        while start and data[start - 1] in _WORD_BYTES:
+            start -= 1
+        while start < end and data[start] not in _NAME_START:
+            start += 1  # (a name starts with a letter or `_`)
+        if start < end:
+            out.add(data[start:end])
+    return frozenset(out)
+
+
 # A section site's call, or a wrapper macro's (KPROBE_SEC(f)): a file without one is no BPF
 # source (a loader that only mentions "section" in a comment or calls
 # bpf_program__section_name() must not send pairing after loaders of its own).
@@ -71,30 +105,288 @@ NAME_HINTS = (b"__open", b"__load", b"__attach", b"__detach", b"__destroy", b'.o
 # `git grep` instead of walked and read in Python (a kernel checkout: ~60,000 .c/.h files).
 GIT_GREP_FROM = 2000
 RACY_NS = 2_000_000_000
-INDEX_FORMAT = 4
+INDEX_FORMAT = 5  # 5: PairingNames beyond direct names, TreeIndex.defines
 
 
 @dataclass(frozen=True, slots=True)
 class PairingNames:
-    """The names by which a C file refers to BPF sources (see SKELETON_USE, OBJECT_NAME)."""
+    """The names by which a C file refers to BPF sources (see SKELETON_USE, OBJECT_NAME),
+    and what the whole-tree linking (secl.analysis.sections._loader_index, secl.analysis.
+    ownelf) reads from it besides: names it makes with the project's definitions, the
+    definitions it gives other files, and whether it is a loader every run must see."""
 
     skeletons: frozenset[bytes] = frozenset()
     objects: frozenset[bytes] = frozenset()
+    # skeletons the project's token-pasting macros open here (secl.parse.pasted)
+    pasted: frozenset[bytes] = frozenset()
+    # object stems named by the project's `#define NAME "x.o"` macros used here
+    macro_objects: frozenset[bytes] = frozenset()
+    # `"%s_kern.o"` after argv[0]: the object is the executable's name + `_kern`; these
+    # tails (b"" for `"%s.o"`); the build files name the executable
+    executable_objects: frozenset[bytes] = frozenset()
+    # program names of `progs.NAME` references: where the skeleton's type is not shown
+    # (`struct SKEL_NAME *`), the analysis links them by the program's name
+    # (secl.analysis.links)
+    unowned_programs: frozenset[bytes] = frozenset()
+    # functions and macros loader code elsewhere may rely on: open and load wrappers,
+    # an own ELF loader's functions, macros that paste skeleton names or name objects
+    provides: frozenset[bytes] = frozenset()
+    defines: bytes = b""  # the macro definitions of `provides` (Definitions)
+    roles: int = 0  # OWN_ELF, WINDOWS: project-wide facts every run must see
 
     def __bool__(self) -> bool:
-        return bool(self.skeletons or self.objects)
+        return bool(
+            self.skeletons or self.objects or self.pasted or self.macro_objects
+            or self.executable_objects or self.unowned_programs or self.provides
+            or self.roles
+        )  # fmt: skip
 
 
 NO_NAMES = PairingNames()
 
+# Roles (PairingNames.roles): a loader with an ELF reader of its own (secl.analysis.ownelf)
+# and a file using eBPF for Windows: each makes the whole project not all-libbpf
+# (secl.analysis.loaders.all_libbpf), so a one-file run must read them as the whole tree.
+OWN_ELF = 1
+WINDOWS = 2
+
 
 def pairing_names(data: bytes) -> PairingNames:
+    """The names a file uses directly (no project definitions): what `_wanted` and the
+    candidates without an index test."""
     if not any(hint in data for hint in NAME_HINTS):
         return NO_NAMES
     return PairingNames(
-        frozenset(m.group(1) for m in SKELETON_USE.finditer(data)),
+        skeleton_uses(data),
         frozenset(m.group(1) for m in OBJECT_NAME.finditer(data)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Definitions:
+    """The project's macros that make names in other files: function-like macros that paste
+    a skeleton's name (secl.parse.pasted), object-like ones that name an object file. Built
+    from the `defines` of every indexed file (`text`, in index order)."""
+
+    text: bytes = b""
+    pasting: dict = field(default_factory=dict)  # name -> secl.parse.pasted.Macro
+    objects: dict = field(default_factory=dict)  # macro name -> object stems
+
+    @classmethod
+    def of(cls, text: bytes) -> Definitions:
+        if not text:
+            return NO_DEFINITIONS
+        from secl.parse.pasted import macros_that_open
+
+        objects: dict[bytes, set[bytes]] = {}
+        for m in OBJECT_MACRO.finditer(text):
+            found = {n.group(1) for n in OBJECT_NAME.finditer(m.group(2))}
+            objects.setdefault(m.group(1), set()).update(found)
+        return cls(text, macros_that_open([text]), objects)
+
+
+NO_DEFINITIONS = Definitions()
+
+# secl.analysis.sections._OBJECT_MACRO: `#define RAW_OBJ "raw.o"`
+OBJECT_MACRO = re.compile(rb'(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+("[^"\n]*\.o")[ \t]*$')
+_FUNCTION_MACRO = re.compile(
+    rb"(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)\([^)]*\)(?:[^\n]*\\\r?\n)*[^\n]*"
+)
+# secl.analysis.sections._EXECUTABLE_OBJECT
+_EXECUTABLE_OBJECT = re.compile(rb'"%s([\w.+-]*)\.o"')
+_PROGRAM_REF = re.compile(rb"progs\s*(?:\.|->)\s*([A-Za-z_]\w*)")  # (\b: checked after)
+# What marks a file worth reading beyond NAME_HINTS: an own ELF reader (secl.analysis.
+# ownelf: it reads section names with elf_strptr(); one that walks the headers itself through
+# `sh_name` and names no object is not seen in a git tree), eBPF for Windows (secl.analysis.
+# loaders._WINDOWS_MARKS). libxdp's loaders open or attach (`__open`, `__attach`); program
+# references (`progs.`) are read where the file is (a git tree's files without a hint, which
+# neither attach nor load, are not). Each more needle costs a git grep of a kernel tree a
+# tenth more.
+ROLE_HINTS = (b"elf_strptr", b"ebpf_")
+
+
+def file_names(data: bytes, defs: Definitions = NO_DEFINITIONS) -> PairingNames:
+    """Everything pairing asks about one C file (PairingNames), with the project's
+    definitions `defs`. A pure function of the bytes and `defs`."""
+    direct = any(hint in data for hint in NAME_HINTS)
+    pasting = defs.pasting and any(name in data for name in defs.pasting)
+    if (
+        not direct
+        and not pasting
+        and b"progs" not in data
+        and not any(hint in data for hint in ROLE_HINTS)
+    ):
+        return NO_NAMES
+    from secl.parse.filefacts import has_body
+
+    skeletons = skeleton_uses(data) if direct else frozenset()
+    objects = frozenset(m.group(1) for m in OBJECT_NAME.finditer(data)) if direct else frozenset()
+    pasted: frozenset[bytes] = frozenset()
+    if pasting:
+        from secl.parse.pasted import pasted_skeletons
+
+        pasted = frozenset(n.encode() for n in pasted_skeletons(data, defs.pasting))
+    macro_objects = frozenset(
+        o
+        for macro, found in defs.objects.items()
+        if macro in data and re.search(rb"\b" + re.escape(macro) + rb"\b", data)
+        for o in found
+    )
+    executable = frozenset()
+    if b"argv[0]" in data and b"%s" in data:
+        executable = frozenset(
+            _object_stem(m.group(1) + b".o") for m in _EXECUTABLE_OBJECT.finditer(data)
+        )
+    unowned = _unowned_programs(data, skeletons | pasted) if b"progs" in data else frozenset()
+    provides, defines, roles = (
+        _definitions(data) if has_body(data) or b"define" in data else (frozenset(), b"", 0)
+    )
+    names = PairingNames(
+        skeletons, objects, pasted, macro_objects, executable, unowned, provides, defines, roles
+    )
+    return names if names else NO_NAMES
+
+
+# secl.analysis.sections._LOAD_CALL, found from its literals (`load`, `xdp_`): a regex that
+# starts with an alternation is tried at every byte of a file.
+_LOAD_BEFORE = (b"__", b"::", b".", b"->", b"__open_and_", b"::open_and_", b"bpf_prog_")
+_CALL_AFTER = re.compile(rb"\w*\s*\(")
+_XDP_ATTACH = re.compile(rb"\bxdp_(?:program|multiprog)__attach\w*\s*\(")
+
+
+def _load_calls(data: bytes) -> list[int]:
+    """Where `data` calls a load function (secl.analysis.sections._LOAD_CALL): offsets
+    within the call, in order."""
+    out = []
+    at = data.find(b"load")
+    while at >= 0:
+        after = _CALL_AFTER.match(data, at + 4)
+        if after is not None:
+            for before in _LOAD_BEFORE:
+                start = at - len(before)
+                if start < 0 or not data.startswith(before, start):
+                    continue
+                if before == b"bpf_prog_":
+                    if data.startswith(b"_xattr", at + 4) and (
+                        not start or data[start - 1] not in _WORD_BYTES
+                    ):
+                        out.append(at)
+                        break
+                    continue
+                if before.startswith(b"__"):  # `NAME__load...(`: a name, not btf's
+                    if not start or data[start - 1] not in _WORD_BYTES:
+                        continue
+                    if data[max(0, start - 3) : start] == b"btf" and (
+                        start < 4 or data[start - 4] not in _WORD_BYTES
+                    ):
+                        continue
+                elif before.startswith(b"::") and data[at + 4 : after.end()].strip(b" \t\n(")[:1]:
+                    continue  # `::load(` and `::open_and_load(` only
+                out.append(at)
+                break
+        at = data.find(b"load", at + 4)
+    if b"xdp_" in data:
+        out += [m.start() for m in _XDP_ATTACH.finditer(data)]
+        out.sort()
+    return out
+
+
+def _unowned_programs(data: bytes, skeletons: frozenset[bytes]) -> frozenset[bytes]:
+    """The programs of `VAR->progs.NAME` references whose VAR is not declared a pointer to
+    a skeleton the file uses (`struct SKEL_NAME *skel`, a `void *`, a parameter of another
+    type): the analysis may link those by the program's name alone."""
+    out = set()
+    owned: dict[bytes, bool] = {}
+    for m in _PROGRAM_REF.finditer(data):
+        at = m.start()
+        if at and data[at - 1] in _WORD_BYTES:
+            continue
+        var = _VAR_BEFORE.search(data, max(0, at - 64), at)
+        name = var.group(1) if var is not None else b""
+        known = owned.get(name)
+        if known is None:
+            types = set(
+                re.findall(rb"\bstruct\s+(\w+)\s*\*\s*" + re.escape(name) + rb"\b", data)
+            ) if name else set()  # fmt: skip
+            known = owned[name] = bool(types) and types <= skeletons
+        if not known:
+            out.add(m.group(1))
+    return frozenset(out)
+
+
+_VAR_BEFORE = re.compile(rb"(\w+)\s*(?:->|\.)\s*\Z")
+
+
+def _object_stem(name: bytes) -> bytes:
+    for suffix in (b".bpf.o", b".o"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _definitions(data: bytes) -> tuple[frozenset[bytes], bytes, int]:
+    """(what the file provides, the text of its macro definitions, its roles)."""
+    from secl.analysis.loaders import _windows
+    from secl.analysis.ownelf import _reaching, detect
+    from secl.analysis.sections import (
+        _FUNCTION_HEAD,
+        _LOAD_NEEDLES,
+        _NOT_FUNCTIONS,
+        _OPENS_OBJECT,
+        _body_end,
+    )
+
+    provides: set[bytes] = set()
+    texts: list[bytes] = []
+    roles = 0
+    if b"define" in data:
+        if b"##" in data and b"__open" in data:  # secl.analysis.sections._loader_index
+            from secl.parse.pasted import macros_that_open
+
+            # Only the macros that open here are kept (a chain through a macro of another
+            # file that neither pastes nor opens is not followed).
+            opening = macros_that_open([data])
+            provides.update(opening)
+            texts += [m.group(0) for m in _FUNCTION_MACRO.finditer(data) if m.group(1) in opening]
+        if b'.o"' in data:
+            for m in OBJECT_MACRO.finditer(data):
+                texts.append(m.group(0))
+                provides.add(m.group(1))
+    # secl.analysis.sections._functions_calling: the functions whose body opens or loads.
+    # One pass for the calls, one for the function heads; the function of a call is the
+    # last head before it (C has no nested functions).
+    hits: list[int] = []
+    if any(n in data for n in _OPENS_OBJECT):
+        for needle in _OPENS_OBJECT:  # (_OPEN_CALL, by its literals)
+            at = data.find(needle)
+            while at >= 0:
+                hits.append(at)
+                at = data.find(needle, at + len(needle))
+    if any(n in data for n in _LOAD_NEEDLES):
+        hits += _load_calls(data)
+    if hits:
+        heads = [(m.end(), m.group(1)) for m in _FUNCTION_HEAD.finditer(data)]
+        starts = [end for end, _name in heads]
+        ends: dict[int, int] = {}
+        for at in sorted(set(hits)):
+            i = bisect_right(starts, at) - 1
+            if i < 0:
+                continue
+            body, name = heads[i]
+            if name in provides or name in _NOT_FUNCTIONS or name == b"main":
+                continue  # (no other file calls `main`)
+            if name.startswith((b"bpf_", b"xdp_program__")):
+                continue
+            if i not in ends:
+                ends[i] = _body_end(data, body)
+            if at < ends[i]:
+                provides.add(name)
+    if detect(data) is not None:
+        roles |= OWN_ELF
+        provides.update(_reaching(data))
+    if _windows(data):
+        roles |= WINDOWS
+    return frozenset(provides), b"\n".join(texts), roles
 
 
 # size, mtime_ns, ctime_ns, inode, packed: three objects per indexed file instead of eight
@@ -140,6 +432,7 @@ class _Tree:
     tracked: frozenset[str] = frozenset()  # git mode: the tracked C files
     named: set[str] = field(default_factory=set)  # the C files with pairing names
     matched_excludes: frozenset[str] = frozenset()
+    defines: bytes = b""
 
     def path(self, rel: str) -> str:
         return self.root if rel == "." else f"{self.root}/{rel}"
@@ -177,6 +470,13 @@ class TreeIndex:
     loader_sigs: bytes
     loaders: dict[str, object]  # what the loader scan found, where it found anything
     format: int = INDEX_FORMAT
+    defines: bytes = b""  # the Definitions text the derived names were made with
+    # Objects named after the executable (PairingNames.executable_objects), resolved with
+    # the build files that link each file: rel -> object stems; the tails they were resolved
+    # for, and the state of the build files read (executable_names)
+    executables: dict = field(default_factory=dict)
+    executable_tails: dict = field(default_factory=dict)
+    executable_state: tuple = ()
     # The columns split into lists, once per run (not kept: secl.cache pickles init fields)
     _lists: dict[str, list[str]] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -259,6 +559,7 @@ def _freeze(tree: _Tree) -> TreeIndex:
         loader_text="\0".join(loader_order),
         loader_sigs=b"".join(tree.loader_files[r][0] or UNTRUSTED for r in loader_order),
         loaders={r: found for r in loader_order if (found := tree.loader_files[r][1]) is not None},
+        defines=tree.defines,
     )
 
 
@@ -280,6 +581,7 @@ def _thawed(index: TreeIndex) -> _Tree | None:
     mtimes = struct.unpack(f"<{len(rels)}q", index.dir_mtimes)
     tree = _Tree(index.root, git=index.git, git_state=index.git_state)
     tree.matched_excludes = index.matched_excludes
+    tree.defines = index.defines
     tree.dirs = {rel: _Dir(m, *e) for rel, m, e in zip(rels, mtimes, entries, strict=True)}
     c_rels = _split(index.c_text)
     names = index.named
@@ -333,6 +635,8 @@ class Indexer:
         self.vendor_dirs = vendor_dirs
         self.now = time.time_ns()
         self.changed = False
+        self.defs = NO_DEFINITIONS  # the project's definitions derived names are made with
+        self._kept: dict[str, bytes] | None = None
 
     # -- walking ------------------------------------------------------------------------------
 
@@ -397,19 +701,47 @@ class Indexer:
     # -- building and refreshing -----------------------------------------------------------
 
     def build(self) -> TreeIndex:
-        return _freeze(self._build())
+        return self._resolved(_freeze(self._build()))
 
     def refresh(self, index: TreeIndex) -> TreeIndex:
         """Bring `index` up to date with the tree (see the module docstring for the cost)."""
+        return self._resolved(self._refreshed(index))
+
+    def _resolved(self, index: TreeIndex) -> TreeIndex:
+        """`index` with its objects named after executables resolved anew when the files
+        naming them or the build files read for them changed (a stat of each)."""
+        tails = {r: n.executable_objects for r, n in index.named.items() if n.executable_objects}
+        if tails == index.executable_tails and _same_state(index.executable_state):
+            return index
+        index.executables, index.executable_state = executable_names(index.root, tails)
+        index.executable_tails = tails
+        self.changed = True
+        return index
+
+    def _refreshed(self, index: TreeIndex) -> TreeIndex:
         if index.format != INDEX_FORMAT or index.root != self.root:
-            return self.build()
+            return _freeze(self._build())
         self.exclusion.matched.update(index.matched_excludes)
+        self.defs = Definitions.of(index.defines)
         if self._same_listing(index):
-            return self._restat_columns(index)
+            found = self._restat_columns(index)
+            if not self.changed or _defines_text(found.named) == index.defines:
+                return found
+            return _freeze(self._build())  # a definition changed: other files' names with it
         tree = _thaw(index)
         if tree is None:
-            return self.build()
-        return _freeze(self._refresh(tree))
+            return _freeze(self._build())
+        refreshed = self._refresh(tree)
+        if (
+            _defines_text({r: refreshed.c_files[r][1] for r in refreshed.named})
+            != refreshed.defines
+        ):
+            return _freeze(self._build())
+        frozen = _freeze(refreshed)
+        frozen.executables = index.executables  # (kept: _resolved says whether still true)
+        frozen.executable_tails = index.executable_tails
+        frozen.executable_state = index.executable_state
+        return frozen
 
     def _same_listing(self, index: TreeIndex) -> bool:
         """Whether the files to index are those `index` has: no directory changed (one
@@ -486,6 +818,8 @@ class Indexer:
         index = _Tree(self.root)
         self._walk(index, ".", False, set())
         self.changed = True
+        self.defs = NO_DEFINITIONS
+        self._kept = {}  # what this build read, by path: the second look (definitions)
         walked = self._walked_c(index)
         if (
             len(walked) >= GIT_GREP_FROM
@@ -498,6 +832,25 @@ class Indexer:
         else:
             for rel in walked:
                 self._read_c(index, rel)
+        kept, self._kept = self._kept, None
+        # The project's definitions, then the names the files read make with them. (In a
+        # git tree only the files with NAME_HINTS or ROLE_HINTS were read: a file there that
+        # uses a pasting macro and calls no skeleton function itself is not seen; another
+        # git grep of the tree would cost a third of this build.)
+        index.defines = _defines_text({r: index.c_files[r][1] for r in index.named})
+        self.defs = Definitions.of(index.defines)
+        words = [*self.defs.pasting, *self.defs.objects]
+        if words:
+            for rel, (sig, _names) in list(index.c_files.items()):
+                data = kept.get(index.path(rel))
+                if data is None or not any(w in data for w in words):
+                    continue
+                names = file_names(data, self.defs)
+                index.c_files[rel] = (sig, names)
+                if names:
+                    index.named.add(rel)
+                else:
+                    index.named.discard(rel)
         for rel in self._walked_loaders(index):
             self._read_loader(index, rel)
         index.matched_excludes = frozenset(self.exclusion.matched)
@@ -610,7 +963,9 @@ class Indexer:
             data = None if isinstance(source, FileProblem) else source.data
         if data is None:
             return None, NO_NAMES
-        names = pairing_names(data)
+        if self._kept is not None:
+            self._kept[path] = data
+        names = file_names(data, self.defs)
         return self._sig(path, st), names
 
     def _read_c(self, index: _Tree, rel: str, st: os.stat_result | None = None) -> None:
@@ -704,16 +1059,28 @@ class Indexer:
     def _git_names(self, index: _Tree) -> None:
         """Names of every listed C file on a first build: one git grep for NAME_HINTS finds
         the few files that have any; the others are stat'ed only."""
-        hits = git_grep(self.root, NAME_HINTS, self.exclusion)
+        hits = git_grep(self.root, NAME_HINTS + ROLE_HINTS, self.exclusion)
         cut = len(os.path.join(self.root, ""))
         hit = {p[cut:] for p in hits} if hits is not None else None
-        for rel in list(index.c_files):
-            if hit is None or rel in hit:
-                self._read_c(index, rel)
-            else:
-                sig = self._sig(index.path(rel), None)
+        rels = list(index.c_files)
+        if hit is not None:
+            rest = [r for r in rels if r not in hit]
+            for rel, sig in zip(rest, self._sigs([index.path(r) for r in rest]), strict=True):
                 index.c_files[rel] = (sig, NO_NAMES)
                 index.named.discard(rel)
+            rels = [r for r in rels if r in hit]
+        for rel in rels:
+            self._read_c(index, rel)
+
+    def _sigs(self, paths: list[str]) -> list[Signature | None]:
+        """`_sig` of many files, the stats in C (a kernel tree: 60,000 of them)."""
+        try:
+            stats = list(map(os.stat, paths))
+        except OSError:  # one is gone: one at a time
+            return [self._sig(p, None) for p in paths]
+        now = self.now
+        fields = list(map(_STAT_FIELDS, stats))
+        return [None if now - f[1] < RACY_NS or now - f[2] < RACY_NS else _PACK(*f) for f in fields]
 
 
 def named(index: TreeIndex, stems: set[bytes]) -> list[str]:
@@ -757,11 +1124,103 @@ def c_paths(index: TreeIndex) -> list[str]:
 
 def users(index: TreeIndex, skeletons: set[bytes], objects: set[bytes]) -> list[str]:
     """The C files that use one of `skeletons` or name one of `objects`, in `c_paths`
-    order."""
+    order: directly, through the project's macros, or (an object named after the
+    executable, `"%s_kern.o"`) by a tail any of `objects` ends with."""
+    executables = index.executables
     return [
         index.path(rel)
         for rel, names in index.named.items()
-        if names.skeletons & skeletons or names.objects & objects
+        if uses(names, skeletons, objects)
+        or (rel in executables and not executables[rel].isdisjoint(objects))
+    ]
+
+
+def uses(names: PairingNames, skeletons: set[bytes], objects: set[bytes]) -> bool:
+    """Whether a file of `names` uses one of `skeletons` or names one of `objects`."""
+    return bool(
+        names.skeletons & skeletons
+        or names.objects & objects
+        or names.pasted & skeletons
+        or names.macro_objects & objects
+    )
+
+
+def executable_names(
+    root: str, tails: dict[str, frozenset[bytes]]
+) -> tuple[dict[str, frozenset[bytes]], tuple]:
+    """The object stems of `"%s<tail>.o"` after argv[0] in the C files `tails` (relative to
+    `root`): the executables the build files of the file's directory and above link from
+    it (secl.analysis.builds.executables_of), each with the tail. And the state those names
+    depend on: the mtimes of those directories and the signatures of their build files."""
+    from secl.analysis.builds import _build_files_in
+    from secl.parse.buildfiles import is_build_file
+
+    out: dict[str, frozenset[bytes]] = {}
+    listed: set[str] = set()
+    state: list[tuple[str, bytes | None]] = []
+    for rel, found in tails.items():
+        path = root if rel == "." else f"{root}/{rel}"
+        own = os.path.splitext(os.path.basename(path))[0]
+        directory = os.path.dirname(path)
+        exes: list[str] = []
+        while True:
+            # Only the build files that spell the file's name are parsed (a kernel's top
+            # Makefile takes a second): one whose variables compose it is not followed.
+            builds = _build_files_in(directory, (os.fsencode(own).lower(),))
+            if directory not in listed:
+                listed.add(directory)
+                state.append((directory, _stat_sig(directory)))
+                try:
+                    with os.scandir(directory) as entries:
+                        names = sorted(e.name for e in entries if is_build_file(e.name))
+                except OSError:
+                    names = []
+                state += [(p, _stat_sig(p)) for p in (os.path.join(directory, n) for n in names)]
+            for build in builds:
+                for name, members in build.executables:
+                    if any(os.path.splitext(m)[0] == own for m in members) and name not in exes:
+                        exes.append(name)
+            if directory == root or not directory.startswith(root + os.sep):
+                break
+            directory = os.path.dirname(directory)
+        stems = frozenset(os.fsencode(e) + t for e in exes for t in found)
+        if stems:
+            out[rel] = stems
+    return out, tuple(state)
+
+
+def _stat_sig(path: str) -> bytes | None:
+    try:
+        return _PACK(*_STAT_FIELDS(os.stat(path)))
+    except OSError:
+        return None
+
+
+def _same_state(state: tuple) -> bool:
+    return all(_stat_sig(path) == sig for path, sig in state)
+
+
+def everywhere(index: TreeIndex) -> list[str]:
+    """The C files every run must read: loaders with an ELF reader of their own and eBPF
+    for Windows code (each changes how the whole project is judged)."""
+    return [index.path(rel) for rel, names in index.named.items() if names.roles]
+
+
+def providers(index: TreeIndex) -> dict[bytes, list[str]]:
+    """Function or macro name -> the C files that define it, for the definitions loader code
+    elsewhere may rely on (PairingNames.provides)."""
+    out: dict[bytes, list[str]] = {}
+    for rel, names in index.named.items():
+        for name in names.provides:
+            out.setdefault(name, []).append(index.path(rel))
+    return out
+
+
+def by_program(index: TreeIndex, programs: set[bytes]) -> list[str]:
+    """The C files that reference one of `programs` without naming a skeleton (linked by
+    the program's name)."""
+    return [
+        index.path(rel) for rel, names in index.named.items() if names.unowned_programs & programs
     ]
 
 
@@ -799,6 +1258,11 @@ def _changed(root: str, text: str, sigs: bytes) -> list[int]:
                 if now[at : at + size] != sigs[at : at + size]:
                     out.append(at // size)
     return out
+
+
+def _defines_text(named: dict[str, PairingNames]) -> bytes:
+    """The Definitions text of the files `named` (by path: the same whatever the order)."""
+    return b"\n".join(named[r].defines for r in sorted(named) if named[r].defines)
 
 
 def _gitignores(tree: _Tree) -> list[str]:
