@@ -683,7 +683,34 @@ def _meson(path: str, text: str) -> BuildFile:
         for flag in _meson_strings(call):
             if flag.startswith("-D"):
                 defines.append((None, flag[2:]))
-    return BuildFile(path, tuple(linked), tuple(skeletons), tuple(defines), tuple(executables))
+    return BuildFile(
+        path, tuple(linked), tuple(skeletons), tuple(defines), tuple(executables),
+        _meson_includes(text),
+    )  # fmt: skip
+
+
+def _meson_includes(text: str) -> tuple[tuple[str, str], ...]:
+    """(BPF C input, include directory) of custom targets that compile BPF C. Meson runs the
+    command in the build directory: only directories it names from the source directory
+    (`-I@CURRENT_SOURCE_DIR@/include`, substituted by meson in custom_target commands) are
+    known."""
+    out: list[tuple[str, str]] = []
+    for call in _meson_calls(text, "custom_target"):
+        inputs = _meson_strings(_meson_keyword(call, "input"))
+        words: list[str] = []
+        for word in _meson_strings(_meson_keyword(call, "command")):
+            if word in ("@INPUT@", "@INPUT0@"):
+                words += inputs if word == "@INPUT@" else inputs[:1]
+            else:
+                words.append(word.replace("@CURRENT_SOURCE_DIR@", _ROOTED))
+        if not is_bpf_compile(" ".join(words)):
+            continue
+        sources = [w for w in inputs if w.endswith(".c") and "@" not in w]
+        for directory in include_flags(words):
+            if directory.startswith(_ROOTED):
+                directory = os.path.normpath(directory.replace(_ROOTED, "."))
+                out += [(s, directory) for s in sources]
+    return tuple(dict.fromkeys(out))
 
 
 def _meson_calls(text: str, name: str) -> list[str]:

@@ -137,6 +137,18 @@ target_include_directories(xdp PUBLIC ${SRC} headers)
     assert build.includes == (("xdp.c", "common"), ("xdp.c", "headers"))
 
 
+def test_meson_custom_target_compiling_for_bpf() -> None:
+    meson = """
+bpf_o = custom_target('demo',
+  input: 'src/demo.bpf.c',
+  output: 'demo.bpf.o',
+  command: [clang, '-g', '-target', 'bpf', '-I@CURRENT_SOURCE_DIR@/include', '-Ibuild',
+            '-c', '@INPUT@', '-o', '@OUTPUT@'])
+"""
+    build = read_build_file("/p/meson.build", meson.encode())
+    assert build.includes == (("src/demo.bpf.c", "include"),)
+
+
 GO_GENERATE = (
     "package demo\n\n"
     "//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang"
