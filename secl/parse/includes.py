@@ -139,21 +139,35 @@ def _rule(origin: str, here: str, source: str, written: Iterable[str]) -> list[I
 
 # -- bpf2go ----------------------------------------------------------------------------------
 
-_GENERATE = re.compile(rb"//go:generate[ \t]([^\n]*)")
-
 
 def _bpf2go_rules(path: str) -> list[IncludeRule]:
+    """bpf2go's go:generate lines read as secl.loaders.golang reads them (_generate_lines():
+    go generate's variables, `-command` aliases, a variable named after bpf2go)."""
     from secl.loaders import golang
 
-    data = _read(path)
+    data = _read(path) or b""
     out: list[IncludeRule] = []
     here = os.path.dirname(os.path.abspath(path))
-    for m in _GENERATE.finditer(data or b""):
-        words = golang._generate_words(m.group(1).decode("utf-8", "replace").strip())
-        args = golang._bpf2go_args(words) if words else None
-        if not args:
+    package = re.search(rb"^package[ \t]+(\w+)", data, re.M)
+    variables = {
+        "GOFILE": os.path.basename(path),
+        "GOPACKAGE": package.group(1).decode() if package else "",
+        "DOLLAR": "$",
+    }
+    aliases: dict[str, list[str]] = {}
+    for m in golang._GENERATE.finditer(data):
+        words = golang._generate_words(m.group(1).decode("utf-8", "replace").rstrip("\r"))
+        if not words:
             continue
-        found = bpf2go_includes(args)
+        words = [golang._tool_variable(w) or golang._expand(w, variables) for w in words]
+        if words[0] == "-command":
+            if len(words) >= 3:
+                aliases[words[1]] = words[2:]
+            continue
+        if words[0] in aliases:
+            words = aliases[words[0]] + words[1:]
+        args = golang._bpf2go_args(words)
+        found = bpf2go_includes(args) if args else None
         if found is not None:
             out += _rule(path, here, found[0], found[1])
     return out
@@ -165,8 +179,10 @@ def bpf2go_includes(args: list[str]) -> tuple[str, list[str]] | None:
     SOURCE; the words after the next `--`, after those of -cflags, split like a shell)."""
     import shlex
 
-    from secl.loaders.golang import _BPF2GO_BOOL_FLAGS
+    from secl.loaders.golang import _BPF2GO_BOOL_FLAGS, _UNKNOWN_VAR
 
+    # A word go generate takes from the environment is unknown: `$` to what reads it here.
+    args = [w.replace(_UNKNOWN_VAR, "$") for w in args]
     cflags: list[str] = []
     i = 0
     while i < len(args):
@@ -174,6 +190,9 @@ def bpf2go_includes(args: list[str]) -> tuple[str, list[str]] | None:
         if word == "--":
             i += 1
             break
+        if word.startswith("$") and i + 1 < len(args) and args[i + 1].startswith("-"):
+            i += 1  # `"$BPF_STRIP_FLAG" -cflags ...`: one flag (golang._bpf2go_use)
+            continue
         if not word.startswith("-") or word == "-":
             break
         name, has_value, value = word.lstrip("-").partition("=")

@@ -151,8 +151,8 @@ bpf_o = custom_target('demo',
 
 GO_GENERATE = (
     "package demo\n\n"
-    "//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang"
-    ' -cflags "-O2 -I../common" probe ../bpf/probe.c -- -I../headers -Wall\n'
+    '//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc "$BPF_CLANG" "$BPF_STRIP"'
+    ' -cflags "-O2 -I../common" probe ../bpf/probe.c -- -I../headers -I../$ARCH -Wall\n'
 )
 
 
@@ -175,6 +175,10 @@ def test_bpf2go_arguments() -> None:
     # -cc's own words come first (newB2G: append(ccParts[1:], cFlags...))
     assert bpf2go_includes(args) == ("../bpf/probe.c", ["extra", "../common", "../headers"])
     assert bpf2go_includes(["probe"]) is None
+    # Words go generate takes from the environment (golang._UNKNOWN_VAR): a whole word before
+    # a flag is one flag; a directory built from one is unknown.
+    args = ["\x00", "-cflags", "-I a", "p", "x.c", "--", "-I../v/\x00/", "-I", "b"]
+    assert bpf2go_includes(args) == ("x.c", ["a", "b"])
 
 
 def test_cargo_build_script_clang_args(tmp_path: Path) -> None:
