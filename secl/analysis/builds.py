@@ -31,7 +31,9 @@ _OBJECT_PARTS = re.compile(r"\.(?:bpf|tmp|lto|linked\d*|o)$")
 # asked). Substrings of the lowered text: a case-insensitive regex costs more than the rest of
 # a warm one-file run's look at the build files up to a kernel tree's root.
 _LINKS = (b"bpftool",)
-_DEFINES = (b"bpftool", b"-d", b"definitions", b"c_args")
+# (`-i`, `include_directories`: the include directories of secl.parse.includes, which reads
+# the same files and so shares the one look at each directory)
+_DEFINES = (b"bpftool", b"-d", b"definitions", b"c_args", b"-i", b"include_directories")
 
 
 def build_files(project: Project, wanted: tuple[bytes, ...] = _DEFINES) -> list[BuildFile]:

@@ -447,16 +447,17 @@ def _usable(word: str) -> bool:
 
 # What says a compile line builds BPF: clang's BPF target (`-target bpf`, `--target=bpfel`),
 # llc's (`-march=bpf`, a `clang -emit-llvm | llc` pipe), or a `.bpf.c`/`.bpf.o` name.
-_BPF_COMPILE = re.compile(r"(?:^|\s)(?:-target\s+|--target=|-march=)bpf(?:el|eb)?\b|\.bpf\.[co]\b")
+# (Pattern texts: compiled on first use, by re's cache; most runs read no compile line.)
+_BPF_COMPILE = r"(?:^|\s)(?:-target\s+|--target=|-march=)bpf(?:el|eb)?\b|\.bpf\.[co]\b"
 # -I DIR, -IDIR, -isystem DIR, -idirafter DIR: the directories `<...>` and `"..."` includes
 # are searched in (clang's -iquote only for `"..."`: left out).
-_INCLUDE_FLAG = re.compile(r"(-I|-isystem|-idirafter)(.*)")
+_INCLUDE_FLAG = r"(-I|-isystem|-idirafter)(.*)"
 _INCLUDE_BUDGET = 20_000
 
 
 def is_bpf_compile(line: str) -> bool:
     """Whether a command line compiles C (`-c`) for BPF."""
-    return _compiles(line) and _BPF_COMPILE.search(line) is not None
+    return _compiles(line) and re.search(_BPF_COMPILE, line) is not None
 
 
 def include_flags(words: list[str]) -> list[str]:
@@ -465,7 +466,7 @@ def include_flags(words: list[str]) -> list[str]:
     out: list[str] = []
     i = 0
     while i < len(words):
-        m = _INCLUDE_FLAG.fullmatch(words[i])
+        m = re.fullmatch(_INCLUDE_FLAG, words[i])
         i += 1
         if m is None:
             continue

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass
+from collections import namedtuple
 
 from secl.parse.buildfiles import include_flags
 
@@ -36,16 +36,20 @@ if TYPE_CHECKING:
     from secl.analysis.project import Project
 
 
-@dataclass(frozen=True, slots=True)
-class IncludeRule:
-    """One build step that compiles BPF C with include directories."""
-
-    origin: str  # the build file or Go file that says so
-    scope: str  # absolute directory the step runs in
-    # what it compiles: an absolute path (`%` for any stem), or a base name (`%` allowed)
-    # when the directory is not known; then any file at or under `scope` by that name
-    source: str
-    dirs: tuple[str, ...]  # absolute, in the order given
+# One build step that compiles BPF C with include directories. A plain namedtuple (as in
+# secl.parse.macros): this module is imported by every run that reads C, a dataclass costs
+# more to define.
+IncludeRule = namedtuple(
+    "IncludeRule",
+    (
+        "origin",  # str: the build file or Go file that says so
+        "scope",  # str: the absolute directory the step runs in
+        # str: what it compiles: an absolute path (`%` for any stem), or a base name (`%`
+        # allowed) when the directory is not known; then any file at or under `scope`
+        "source",
+        "dirs",  # tuple[str, ...]: absolute, in the order given
+    ),
+)
 
 
 class BuildIncludes:
@@ -64,13 +68,17 @@ class BuildIncludes:
         return self._rules
 
     def dirs_for(self, path: str) -> tuple[str, ...]:
-        """The include directories the build compiles `path` (absolute) with."""
+        """The include directories the build compiles `path` with (memoised by the path as
+        given: asked once per file and header crawl)."""
         found = self._memo.get(path)
         if found is None:
             dirs: list[str] = []
-            for rule in self.rules():
-                if _applies(rule, path):
-                    dirs += [d for d in rule.dirs if d not in dirs]
+            rules = self.rules()
+            if rules:
+                absolute = os.path.abspath(path)
+                for rule in rules:
+                    if _applies(rule, absolute):
+                        dirs += [d for d in rule.dirs if d not in dirs]
             found = self._memo[path] = tuple(dirs)
         return found
 
@@ -102,7 +110,9 @@ def _rules(project: Project) -> list[IncludeRule]:
     from secl.analysis.builds import build_files
 
     out: list[IncludeRule] = []
-    for build in build_files(project, _WANTED):
+    # The build files the loader analysis reads (its needles include `-i` and
+    # `include_directories`): one look at each directory serves both.
+    for build in build_files(project):
         here = os.path.dirname(os.path.abspath(build.path))
         by_source: dict[str, list[str]] = {}
         for source, directory in build.includes:
@@ -111,15 +121,14 @@ def _rules(project: Project) -> list[IncludeRule]:
             out += _rule(build.path, here, source, written)
     scan = project.loader_scan
     for f in scan.files if scan is not None else ():
-        if f.path.endswith(".go") and any(u.value.startswith("bpf2go") for u in f.uses):
-            out += _bpf2go_rules(f.path)
+        if f.path.endswith(".go"):
+            here = os.path.dirname(os.path.abspath(f.path))
+            for u in f.uses:
+                if u.include_dirs and len(u.sources) == 1:
+                    out += _rule(f.path, here, u.sources[0], u.include_dirs)
         elif os.path.basename(f.path) == "build.rs" and f.uses:
             out += _cargo_rules(f.path)
     return out
-
-
-# What a build file must contain to be worth reading for include directories.
-_WANTED = (b"-i", b"include_directories")
 
 
 def _rule(origin: str, here: str, source: str, written: Iterable[str]) -> list[IncludeRule]:
@@ -140,45 +149,10 @@ def _rule(origin: str, here: str, source: str, written: Iterable[str]) -> list[I
 # -- bpf2go ----------------------------------------------------------------------------------
 
 
-def _bpf2go_rules(path: str) -> list[IncludeRule]:
-    """bpf2go's go:generate lines read as secl.loaders.golang reads them (_generate_lines():
-    go generate's variables, `-command` aliases, a variable named after bpf2go)."""
-    from secl.loaders import golang
-
-    data = _read(path) or b""
-    out: list[IncludeRule] = []
-    here = os.path.dirname(os.path.abspath(path))
-    package = re.search(rb"^package[ \t]+(\w+)", data, re.M)
-    variables = {
-        "GOFILE": os.path.basename(path),
-        "GOPACKAGE": package.group(1).decode() if package else "",
-        "DOLLAR": "$",
-    }
-    aliases: dict[str, list[str]] = {}
-    for m in golang._GENERATE.finditer(data):
-        words = golang._generate_words(m.group(1).decode("utf-8", "replace").rstrip("\r"))
-        if not words:
-            continue
-        words = [golang._tool_variable(w) or golang._expand(w, variables) for w in words]
-        if words[0] == "-command":
-            if len(words) >= 3:
-                aliases[words[1]] = words[2:]
-            continue
-        if words[0] in aliases:
-            words = aliases[words[0]] + words[1:]
-        args = golang._bpf2go_args(words)
-        found = bpf2go_includes(args) if args else None
-        if found is not None:
-            out += _rule(path, here, found[0], found[1])
-    return out
-
-
 def bpf2go_includes(args: list[str]) -> tuple[str, list[str]] | None:
     """(SOURCE, the -I directories clang is given) of bpf2go's arguments, parsed as its flag
     set does (cmd/bpf2go/main.go newB2G(): flags up to the first non-flag or `--`; IDENT and
     SOURCE; the words after the next `--`, after those of -cflags, split like a shell)."""
-    import shlex
-
     from secl.loaders.golang import _BPF2GO_BOOL_FLAGS, _UNKNOWN_VAR
 
     # A word go generate takes from the environment is unknown: `$` to what reads it here.
@@ -200,9 +174,8 @@ def bpf2go_includes(args: list[str]) -> tuple[str, list[str]] | None:
             value = args[i + 1] if i + 1 < len(args) else ""
             i += 1
         if name in ("cflags", "cc"):
-            try:
-                split = shlex.split(value)
-            except ValueError:
+            split = _split_flags(value)
+            if split is None:
                 return None
             cflags += split if name == "cflags" else split[1:]
         i += 1
@@ -216,10 +189,23 @@ def bpf2go_includes(args: list[str]) -> tuple[str, list[str]] | None:
     return rest[1], include_flags(cflags + after)
 
 
+def _split_flags(value: str) -> list[str] | None:
+    """Words as a shell splits them (bpf2go: splitArguments()); shlex only for quotes and
+    escapes, as it costs a parser per call."""
+    if not any(c in value for c in "\"'\\"):
+        return value.split()
+    import shlex
+
+    try:
+        return shlex.split(value)
+    except ValueError:
+        return None
+
+
 # -- libbpf-cargo build scripts ----------------------------------------------------------------
 
-_BUILDER = re.compile(rb"\.source\s*\(\s*\"([^\"]+)\"\s*\)|\.clang_args\s*\(")
-_RUST_STRING = re.compile(rb'"((?:[^"\\]|\\.)*)"')
+_BUILDER = rb"\.source\s*\(\s*\"([^\"]+)\"\s*\)|\.clang_args\s*\("
+_RUST_STRING = rb'"((?:[^"\\]|\\.)*)"'
 
 
 def _cargo_rules(path: str) -> list[IncludeRule]:
@@ -232,7 +218,7 @@ def _cargo_rules(path: str) -> list[IncludeRule]:
     out: list[IncludeRule] = []
     source: str | None = None
     last = 0
-    for m in _BUILDER.finditer(data):
+    for m in re.finditer(_BUILDER, data):
         if b";" in data[last : m.start()]:
             source = None
         last = m.end()
@@ -245,7 +231,7 @@ def _cargo_rules(path: str) -> list[IncludeRule]:
         words: list[str] = []
         for piece in re.split(rb",", data[m.end() : end]):
             piece = piece.strip().strip(b"[]&").strip()
-            literal = _RUST_STRING.search(piece)
+            literal = re.search(_RUST_STRING, piece)
             if literal is None or piece.count(b'"') != 2:
                 words.append("$?")  # an expression: its value is not known
             else:
@@ -274,9 +260,12 @@ def _read(path: str) -> bytes | None:
 
 # -- the last resort: a unique path suffix -------------------------------------------------
 
+
 # Headers of the C library, the kernel's uapi and libbpf: never looked for by suffix (a copy
 # of one in the project is no evidence that the build uses it).
-_SYSTEM = re.compile(r"^(?:linux|asm|asm-generic|bpf|sys|net|netinet|arpa|uapi|bits|gnu)/")
+_SYSTEM = frozenset(
+    {"linux", "asm", "asm-generic", "bpf", "sys", "net", "netinet", "arpa", "uapi", "bits", "gnu"}
+)
 
 
 def suffix_key(name: str) -> str | None:
@@ -286,7 +275,7 @@ def suffix_key(name: str) -> str | None:
     name = os.path.normpath(name)
     if "/" not in name or os.path.isabs(name) or name.startswith(".."):
         return None
-    if "/../" in "/" + name or _SYSTEM.search(name):
+    if "/../" in "/" + name or name.partition("/")[0] in _SYSTEM:
         return None
     return name
 
@@ -301,6 +290,8 @@ class SuffixIndex:
 
     def unique(self, name: str) -> str | None:
         """The one project file whose path ends with `/name`, or None (none, or several)."""
+        if "/" not in name:
+            return None  # a bare name (suffix_key): the common case, without a lookup
         if name in self._found:
             return self._found[name]
         found = self._found[name] = self._unique(name)

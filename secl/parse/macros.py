@@ -2287,7 +2287,7 @@ def _file_dirs(
     command says how (a compile command is the compiler's own view)."""
     if build is None or (db is not None and db.for_file(path)):
         return include_dirs
-    extra = build.dirs_for(os.path.abspath(path))
+    extra = build.dirs_for(path)
     return include_dirs + tuple(d for d in extra if d not in include_dirs)
 
 
@@ -2306,9 +2306,14 @@ def _reaches_templates(
         name = (m.group(1) or m.group(2)).decode("utf-8", "replace")
         # `<...>` headers are searched in the -I directories only (system ones never hold a
         # project's SEC-writing macros).
-        target = _find(name, (here, *dirs) if m.group(1) else dirs, reader)
-        if target is None:
-            continue
+        for directory in (here, *dirs) if m.group(1) else dirs:
+            target = os.path.normpath(os.path.join(directory, name))
+            if reader.exists(target):
+                break
+        else:
+            target = reader.suffixes.unique(name)
+            if target is None:
+                continue
         # Keyed by the directories too: what a header reaches depends on them.
         key = (target, dirs)
         if key not in memo:
