@@ -204,28 +204,36 @@ def _split_flags(value: str) -> list[str] | None:
 
 # -- libbpf-cargo build scripts ----------------------------------------------------------------
 
-_BUILDER = rb"\.source\s*\(\s*\"([^\"]+)\"\s*\)|\.clang_args\s*\("
+_BUILDER = rb"\.source\s*\(\s*(?:\"([^\"]+)\"|(\w+))\s*\)|\.clang_args\s*\("
 _RUST_STRING = rb'"((?:[^"\\]|\\.)*)"'
 
 
 def _cargo_rules(path: str) -> list[IncludeRule]:
     """`SkeletonBuilder::new().source("src/bpf/x.bpf.c").clang_args(["-I", "src/bpf"])`: the
-    string literals of each clang_args call that follows a source() in the same chain (a
-    `;` ends it); any other argument (`vmlinux::include_path_root()`) is unknown and ends
-    the directories of that call."""
+    string literals of each clang_args call; any other argument
+    (`vmlinux::include_path_root()`) is unknown, and so is a directory it is the value of.
+    A source may be a `const NAME: &str = "..."` of the file. A build script with one source
+    gives it every clang_args call; with several, a call serves the source() before it in
+    the same chain (a `;` ends a chain)."""
     data = _read(path) or b""
     here = os.path.dirname(os.path.abspath(path))
-    out: list[IncludeRule] = []
+    consts = {
+        m.group(1): m.group(2).decode("utf-8", "replace")
+        for m in re.finditer(rb'\bconst\s+(\w+)\s*:\s*&(?:\'static\s+)?str\s*=\s*"([^"]+)"', data)
+    }
+    calls: list[tuple[str | None, list[str]]] = []  # (source of the chain, words)
     source: str | None = None
+    sources: set[str | None] = set()
     last = 0
     for m in re.finditer(_BUILDER, data):
         if b";" in data[last : m.start()]:
             source = None
         last = m.end()
-        if m.group(1) is not None:
-            source = m.group(1).decode("utf-8", "replace")
-            continue
-        if source is None:
+        if m.group(1) is not None or m.group(2) is not None:
+            source = m.group(1).decode("utf-8", "replace") if m.group(1) else None
+            if source is None:
+                source = consts.get(m.group(2))
+            sources.add(source)
             continue
         end = _closing(data, m.end())
         words: list[str] = []
@@ -236,8 +244,14 @@ def _cargo_rules(path: str) -> list[IncludeRule]:
                 words.append("$?")  # an expression: its value is not known
             else:
                 words.append(literal.group(1).decode("utf-8", "replace"))
-        out += _rule(path, here, source, include_flags(words))
+        calls.append((source, words))
         last = end
+    only = next(iter(sources)) if len(sources) == 1 else None
+    out: list[IncludeRule] = []
+    for chained, words in calls:
+        target = only if only is not None else chained
+        if target is not None:
+            out += _rule(path, here, target, include_flags(words))
     return out
 
 

@@ -270,3 +270,56 @@ def test_editing_the_build_file_between_cached_runs(
     assert "program demo_enqueue" not in sections()
     (tmp_path / "Makefile").write_text(MAKEFILE)
     assert "program demo_enqueue" in sections()
+
+
+def test_editing_a_go_generate_line_between_cached_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The bpf2go flags are kept with the Go file's loader scan in the tree index (secl.index):
+    # a changed line is read again.
+    monkeypatch.delenv("SECL_CACHE_DIR", raising=False)
+    write_files(
+        tmp_path,
+        {
+            "pyproject.toml": "[project]\nname = 'x'\n",
+            "headers/fw_common.bpf.h": HEADER,
+            "bpf/probe.c": SOURCE,
+            "pkg/gen.go": GO_GENERATE,
+            "go.mod": "module x\n\nrequire github.com/cilium/ebpf v0.16.0\n",
+        },
+    )
+    monkeypatch.chdir(tmp_path)
+
+    def sections() -> str:
+        assert main(["sections", "--output-format", "concise", "."]) == 0
+        return capsys.readouterr().out
+
+    assert "program demo_enqueue" in sections()
+    assert (tmp_path / ".secl_cache").is_dir()
+    (tmp_path / "pkg/gen.go").write_text(GO_GENERATE.replace("-I../headers", "-I../h"))
+    assert "program demo_enqueue" not in sections()
+    (tmp_path / "pkg/gen.go").write_text(GO_GENERATE)
+    assert "program demo_enqueue" in sections()
+
+
+def test_cargo_build_script_in_statements_with_a_const_source(tmp_path: Path) -> None:
+    build_rs = """
+const SRC: &str = "src/bpf/probe.bpf.c";
+fn main() {
+    let mut builder = SkeletonBuilder::new();
+    let builder = builder.source(SRC);
+    builder.clang_args(["-Isrc/include"]);
+    builder.build_and_generate(&out).unwrap();
+}
+"""
+    write_files(
+        tmp_path,
+        {
+            "src/include/fw_common.bpf.h": HEADER,
+            "src/bpf/probe.bpf.c": SOURCE,
+            "build.rs": build_rs,
+            "Cargo.toml": '[package]\nname = "x"\n\n[build-dependencies]\nlibbpf-cargo = "0.24"\n',
+            "src/main.rs": 'mod probe { include!("probe.skel.rs"); }\nfn main() {}\n',
+        },
+    )
+    assert _programs(tmp_path) == {"demo_enqueue": "struct_ops/demo_enqueue"}
