@@ -595,12 +595,28 @@ def _cmake_includes(
                     if directory.startswith(_ROOTED) or in_source:
                         directory = os.path.normpath(directory.replace(_ROOTED, "."))
                         out += [(s, directory) for s in sources]
-    if not re.search(r"(?:-target\s+|--target=)bpf", text):
+    # Targets compiled for BPF: every one of a file whose C flags or compile options say so,
+    # else those whose own compile options do.
+    bpf = r"(?:-target\s+|--target=)bpf"
+    flags = _meson_calls(text, "add_compile_options") + [
+        c for c in _meson_calls(text, "set") if re.match(r"\s*CMAKE_C_FLAGS\b", c)
+    ]
+    if any(re.search(bpf, c) for c in flags):
+        built = set(targets)
+    else:
+        built = {
+            c.split()[0]
+            for c in _meson_calls(text, "target_compile_options")
+            if c.split() and re.search(bpf, c)
+        }
+    if not built:
         return tuple(dict.fromkeys(out))
     shared: list[str] = []
     for m in re.finditer(r"(?is)\binclude_directories\s*\(([^)]*)\)", text):
         shared += _cmake_dirs(m.group(1), expand)
     for target, sources in targets.items():
+        if target not in built:
+            continue
         dirs = list(shared)
         pattern = r"(?is)\btarget_include_directories\s*\(\s*" + re.escape(target) + r"\s([^)]*)\)"
         for m in re.finditer(pattern, text):

@@ -135,6 +135,15 @@ target_include_directories(xdp PUBLIC ${SRC} headers)
 """
     build = read_build_file("/p/CMakeLists.txt", cmake.encode())
     assert build.includes == (("xdp.c", "common"), ("xdp.c", "headers"))
+    # Only the target compiled for BPF, when its own options say so.
+    cmake = """
+include_directories(common)
+add_library(xdp OBJECT xdp.c)
+add_executable(loader loader.c)
+target_compile_options(xdp PRIVATE -O2 --target=bpf)
+"""
+    build = read_build_file("/p/CMakeLists.txt", cmake.encode())
+    assert build.includes == (("xdp.c", "common"),)
 
 
 def test_meson_custom_target_compiling_for_bpf() -> None:
