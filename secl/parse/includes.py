@@ -295,9 +295,13 @@ def suffix_key(name: str) -> str | None:
 
 
 class SuffixIndex:
-    """The project's files by base name, built on first use, for `locate`."""
+    """Where an #include that no directory resolves is looked for: at the project root (a
+    build that roots includes there: `#include "proj/lib/x.h"`; one look, so that a run of
+    one file finds it too), else by a unique path suffix among the project's files (their
+    base names indexed on first use)."""
 
-    def __init__(self, paths: Iterable[str]) -> None:
+    def __init__(self, paths: Iterable[str], root: str | None = None) -> None:
+        self._root = os.path.abspath(root) if root is not None else None
         self._paths = paths
         self._by_name: dict[str, list[str]] | None = None
         self._found: dict[str, str | None] = {}
@@ -310,7 +314,7 @@ class SuffixIndex:
             return self._found[name]
         found = self._found[name] = self._unique(name)
         if found is not None and os.environ.get("SECL_DEBUG", "0") not in ("", "0"):
-            print(f"secl: debug: #include {name!r} found by its path suffix: {found}",
+            print(f"secl: debug: #include {name!r} found at the root or by suffix: {found}",
                   file=sys.stderr)  # fmt: skip
         return found
 
@@ -318,6 +322,10 @@ class SuffixIndex:
         key = suffix_key(name)
         if key is None:
             return None
+        if self._root is not None:
+            at_root = os.path.join(self._root, key)
+            if os.path.isfile(at_root):
+                return at_root
         if self._by_name is None:
             self._by_name = {}
             for p in self._paths:

@@ -443,12 +443,12 @@ class _Reader:
     """The bytes of every file the preprocessor reads, once per run: the linted files as they
     were read, other headers from disk."""
 
-    def __init__(self, files: dict[str, bytes]) -> None:
+    def __init__(self, files: dict[str, bytes], root: str | None = None) -> None:
         self._data: dict[str, bytes | None] = {os.path.abspath(p): d for p, d in files.items()}
         from secl.parse.includes import SuffixIndex
 
         # The last resort for an #include no directory resolves (secl.parse.includes).
-        self.suffixes = SuffixIndex(tuple(self._data))
+        self.suffixes = SuffixIndex(tuple(self._data), root)
         self._directives: dict[str, list[Directive]] = {}
         self._positions: dict[str, list[int]] = {}
         self._bodies: dict[tuple[str, int, str], tuple[Tok, ...]] = {}
@@ -2097,7 +2097,7 @@ def resolve_sites(
 
     # A lone CR ends a line as LF does (see tree.line_ends); offsets do not move.
     files = {path: line_ends(data) for path, data in files.items()}
-    reader = _Reader(files)
+    reader = _Reader(files, root)
     by_path: dict[str, list[SectionSite]] = {}
     for s in sites:
         by_path.setdefault(s.path, []).append(s)
@@ -2180,6 +2180,7 @@ class FileResolver:
             self.enabled = False
         self._config = config
         self._files = files
+        self._root = root
         self._ready = False
         self._build = build
         if self.enabled and build is not None:
@@ -2189,7 +2190,7 @@ class FileResolver:
         # As resolve_sites prepares (its problems are its own to report).
         config = self._config
         self._files = {path: line_ends(data) for path, data in self._files.items()}
-        self._reader = _Reader(self._files)
+        self._reader = _Reader(self._files, self._root)
         self._include_dirs = tuple(os.path.abspath(d) for d in config.include_dirs)
         self._arch = known_arch(config.target_arch) if config.target_arch else None
         self._defines = [text for text in config.defines if _DEFINE_ARG.match(text)]

@@ -226,17 +226,24 @@ CONSTS = '#ifndef PROG_SEC\n#define PROG_SEC "xdp"\n#endif\n'
 
 
 def test_an_include_rooted_elsewhere_is_found_by_its_unique_suffix(tmp_path: Path) -> None:
-    write_files(tmp_path, {"proj/lib/consts.h": CONSTS, "proj/lib/bpf/entry.bpf.c": ROOTED})
+    # (the include is rooted at `src/`, not at the project root)
+    write_files(tmp_path, {"src/proj/lib/consts.h": CONSTS, "src/proj/lib/bpf/entry.bpf.c": ROOTED})
     assert _programs(tmp_path) == {"entry": "xdp"}
+
+
+def test_an_include_rooted_at_the_project_root_in_a_one_file_run(tmp_path: Path) -> None:
+    write_files(tmp_path, {"proj/lib/consts.h": CONSTS, "proj/lib/bpf/entry.bpf.c": ROOTED})
+    run = load([str(tmp_path / "proj/lib/bpf/entry.bpf.c")], Config())
+    assert [(s.program, s.section) for s in run.project.sites] == [("entry", "xdp")]
 
 
 def test_two_files_with_the_suffix_resolve_nothing(tmp_path: Path) -> None:
     write_files(
         tmp_path,
         {
-            "proj/lib/consts.h": CONSTS,
-            "copy/proj/lib/consts.h": CONSTS.replace("xdp", "tc"),
-            "proj/lib/bpf/entry.bpf.c": ROOTED,
+            "a/proj/lib/consts.h": CONSTS,
+            "b/proj/lib/consts.h": CONSTS.replace("xdp", "tc"),
+            "a/proj/lib/bpf/entry.bpf.c": ROOTED,
         },
     )
     assert _programs(tmp_path) == {"entry": None}
