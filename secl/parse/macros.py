@@ -3,7 +3,8 @@
 `SEC("kprobe/" SYS_PREFIX "sys_nanosleep")`, `#define KPROBE(fn) SEC("kprobe/" #fn)` and a
 family picked with `#ifdef` are resolved here from what the file and its local headers say:
 object-like and function-like macros, `#` and `##`, `#if`/`#ifdef`/`#elif` and `#include "..."`
-(plus the -I directories of a compile command). Every token keeps where it is spelled, so a fix
+(plus the -I directories of a compile command, else those the project's build passes:
+secl.parse.includes). Every token keeps where it is spelled, so a fix
 can edit a literal in the macro definition that produced it.
 
 Conditions are evaluated three-valued. A name that no visible file defines and that the
