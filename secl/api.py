@@ -204,9 +204,17 @@ def _build(
         project = without(project, *failed)
         resolved = {}  # resolved with the files that failed still there
     whole = project
+    from secl.parse.includes import build_includes
+
     resolution, project = isolating(
         lambda p: resolve_sites(
-            p.sites, _c_files(p.files), config, root, p.tree, resolved if p is whole else None
+            p.sites,
+            _c_files(p.files),
+            config,
+            root,
+            p.tree,
+            resolved if p is whole else None,
+            build_includes(p),
         ),
         project,
         problems,
@@ -276,10 +284,13 @@ def _parse_files(
     jobs = _jobs(config, todo, project.files)
     resolver = None
     if jobs > 1:
+        from secl.parse.includes import build_includes
         from secl.parse.macros import FileResolver
 
         # The files resolve_sites is given (C++ code is never a BPF source).
-        resolver = FileResolver(_c_files(project.files), config, project.root)
+        resolver = FileResolver(
+            _c_files(project.files), config, project.root, build_includes(project)
+        )
 
     def here(path: str) -> FileFacts | FileProblem:
         data = project.files[path]

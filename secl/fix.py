@@ -296,10 +296,13 @@ def reanalysed(
         if path in redo:
             fresh.extend(extract_sites(path, data, new.tree(path)))
     if redo:
+        from secl.parse.includes import build_includes
         from secl.parse.macros import resolve_sites
 
         given = {path: files[path] for path in redo if path in files}
-        fresh = list(resolve_sites(fresh, given, project.config, project.root, new.tree).sites)
+        build = build_includes(project)
+        config, root = project.config, project.root
+        fresh = list(resolve_sites(fresh, given, config, root, new.tree, build=build).sites)
     new.sites = kept + fresh
     return new
 

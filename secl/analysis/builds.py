@@ -31,7 +31,9 @@ _OBJECT_PARTS = re.compile(r"\.(?:bpf|tmp|lto|linked\d*|o)$")
 # asked). Substrings of the lowered text: a case-insensitive regex costs more than the rest of
 # a warm one-file run's look at the build files up to a kernel tree's root.
 _LINKS = (b"bpftool",)
-_DEFINES = (b"bpftool", b"-d", b"definitions", b"c_args")
+# (`-i`, `include_directories`: the include directories of secl.parse.includes, which reads
+# the same files and so shares the one look at each directory)
+_DEFINES = (b"bpftool", b"-d", b"definitions", b"c_args", b"-i", b"include_directories")
 
 
 def build_files(project: Project, wanted: tuple[bytes, ...] = _DEFINES) -> list[BuildFile]:
@@ -54,23 +56,32 @@ def _read_build_files(project: Project, wanted: tuple[bytes, ...]) -> list[Build
             directory = os.path.dirname(directory)
     # Each build file is read once per run, whatever it is asked for.
     parsed = project.memo.setdefault("c-build-parsed", {})
+    # and each directory listed once (its build files' names), whatever is asked
+    listed = project.memo.setdefault("c-build-listed", {})
     return [
         b
         for directory in sorted(directories)
-        for b in _build_files_in(directory, wanted, parsed)  # type: ignore[arg-type]
+        for b in _build_files_in(directory, wanted, parsed, listed)  # type: ignore[arg-type]
     ]
 
 
 def _build_files_in(
-    directory: str, wanted: tuple[bytes, ...], parsed: dict[str, BuildFile] | None = None
+    directory: str,
+    wanted: tuple[bytes, ...],
+    parsed: dict[str, BuildFile] | None = None,
+    listed: dict[str, list[str]] | None = None,
 ) -> list[BuildFile]:
     """The build files of one directory whose text holds one of `wanted` (in any case),
-    read (from `parsed` when an earlier question read them)."""
-    try:
-        with os.scandir(directory) as entries:
-            names = sorted(e.name for e in entries if is_build_file(e.name) and e.is_file())
-    except OSError:
-        return []
+    read (from `parsed` when an earlier question read them; the names from `listed`)."""
+    names = listed.get(directory) if listed is not None else None
+    if names is None:
+        try:
+            with os.scandir(directory) as entries:
+                names = sorted(e.name for e in entries if is_build_file(e.name) and e.is_file())
+        except OSError:
+            names = []
+        if listed is not None:
+            listed[directory] = names
     out = []
     for name in names:
         path = os.path.join(directory, name)

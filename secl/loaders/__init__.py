@@ -66,6 +66,8 @@ class LoaderUse:
     # bpf2go objects are never auto-attached): None when it cannot be told.
     auto_attach: bool | None = None
     certain: bool = True  # False when read from a build file or by a loose text match
+    # bpf2go: the -I directories clang is given, as written (secl.parse.includes)
+    include_dirs: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

@@ -679,11 +679,15 @@ def _bpf2go_use(path: str, words: list[str], span: Span, package_version: str) -
         idents = tuple(dict.fromkeys(n for n in names if n and _UNKNOWN_VAR not in n))
     shown_ident = ident.replace(_UNKNOWN_VAR, "$?") or "?"
     shown_source = source.replace(_UNKNOWN_VAR, "$?") or "?"
+    from secl.parse.includes import bpf2go_includes
+
+    found = bpf2go_includes(words)
     return LoaderUse(
         kind=CILIUM,
         path=path,
         span=span,
         value=f"bpf2go{package_version} {shown_ident} {shown_source}",
+        include_dirs=tuple(found[1]) if found is not None else (),
         sources=(source,) if known_source else (),
         objects=tuple(dict.fromkeys(objects)),
         idents=idents,

@@ -47,6 +47,10 @@ class BuildFile:
     # (executable, the base names of the sources or objects it is linked from): a loader's
     # argv[0] is its executable's name (`snprintf(f, n, "%s_kern.o", argv[0])`)
     executables: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # (BPF C source the flags are for, as written relative to the build file's directory,
+    # `%` for any stem; the -I directory, as written): from the rules that compile BPF C
+    # (secl.parse.includes)
+    includes: tuple[tuple[str, str], ...] = ()
 
 
 def default_skeleton_name(obj: str) -> str:
@@ -122,6 +126,7 @@ class _Makefile:
         self.rules: list[_Rule] = []
         self._budget = _EXPANSION_BUDGET
         self._depth = 0
+        self._paths = False  # expanding for -I directories (see _includes)
         self._parse(text)
 
     def _parse(self, text: str) -> None:
@@ -227,6 +232,9 @@ class _Makefile:
                     value = _substitute(value, auto.group(3), auto.group(4))
                 return value
         function = re.match(r"(\w+)\s+(.*)", body, re.S)
+        if self._paths and function is not None and function.group(1) == "abspath":
+            args = self.expand(function.group(2), automatic, local).split()
+            return " ".join(os.path.normpath(w) for w in args)
         if function is not None and function.group(1) in _FUNCTIONS:
             args = [self.expand(a, automatic, local) for a in _split_args(function.group(2))]
             result = _FUNCTIONS[function.group(1)](args)
@@ -238,6 +246,8 @@ class _Makefile:
         if "bpftool" in name.lower():
             return "bpftool"  # however it is built or found, the command is bpftool
         value = (local or {}).get(name, self.variables.get(name))
+        if value is None and self._paths and name == "CURDIR":
+            return "."  # GNU Make sets it to the directory it runs in
         if value is None:
             return _UNKNOWN
         if ref.group(2) is not None:
@@ -248,6 +258,7 @@ class _Makefile:
         linked: list[tuple[str, tuple[str, ...]]] = []
         skeletons: list[tuple[str, str]] = []
         defines: list[tuple[str | None, str]] = []
+        includes: list[tuple[str, str]] = []
         for rule in self.rules:
             for target, prereqs, stem in self._instances(rule):
                 local = self.target_variables.get(os.path.basename(target))
@@ -266,9 +277,33 @@ class _Makefile:
                             if "$" not in flag:
                                 for source in _compiled_sources(expanded, rule, target):
                                     defines.append((source, flag))
+                        if is_bpf_compile(expanded):
+                            includes += self._includes(line, automatic, local)
         return BuildFile(
-            self.path, tuple(linked), tuple(skeletons), tuple(defines), self._executables()
-        )
+            self.path, tuple(linked), tuple(skeletons), tuple(defines), self._executables(),
+            tuple(dict.fromkeys(includes)),
+        )  # fmt: skip
+
+    def _includes(self, line: str, automatic: dict, local: dict | None) -> list[tuple[str, str]]:
+        """(source, -I directory) of a recipe line that compiles BPF C. Expanded again knowing
+        what the loader reading leaves unknown: Make's CURDIR (the directory make runs in,
+        which relative -I directories are relative to: the Makefile's) and `$(abspath X)`, X
+        relative to that same directory. On a budget of its own: a Makefile too complex for
+        this says nothing about includes but keeps its links and defines."""
+        saved, self._budget = self._budget, _INCLUDE_BUDGET
+        self._paths = True
+        try:
+            expanded = self.expand(line, automatic, local)
+        except _TooComplex:
+            return []
+        finally:
+            self._budget, self._paths = saved, False
+        words = expanded.split()
+        sources = [w for w in words if w.endswith(".c") and not w.startswith("-") and "$" not in w]
+        if not sources:  # `-c $(filter-out ...)`: the rule's C prerequisite
+            first = automatic.get("<", "")
+            sources = [first] if first.endswith(".c") and "$" not in first else []
+        return [(s, d) for s in sources for d in include_flags(words)]
 
     def _executables(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """Executables and what they are linked from: kbuild's composite host programs
@@ -426,6 +461,40 @@ def _usable(word: str) -> bool:
     return "$" not in word and not word.startswith("-")
 
 
+# What says a compile line builds BPF: clang's BPF target (`-target bpf`, `--target=bpfel`),
+# llc's (`-march=bpf`, a `clang -emit-llvm | llc` pipe), or a `.bpf.c`/`.bpf.o` name.
+# (Pattern texts: compiled on first use, by re's cache; most runs read no compile line.)
+_BPF_COMPILE = r"(?:^|\s)(?:-target\s+|--target=|-march=)bpf(?:el|eb)?\b|\.bpf\.[co]\b"
+# -I DIR, -IDIR, -isystem DIR, -idirafter DIR: the directories `<...>` and `"..."` includes
+# are searched in (clang's -iquote only for `"..."`: left out).
+_INCLUDE_FLAG = r"(-I|-isystem|-idirafter)(.*)"
+_INCLUDE_BUDGET = 20_000
+
+
+def is_bpf_compile(line: str) -> bool:
+    """Whether a command line compiles C (`-c`) for BPF."""
+    return _compiles(line) and re.search(_BPF_COMPILE, line) is not None
+
+
+def include_flags(words: list[str]) -> list[str]:
+    """The include directories of a compiler's argument words, in order; a directory secl
+    cannot expand (`$`) is left out."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        m = re.fullmatch(_INCLUDE_FLAG, words[i])
+        i += 1
+        if m is None:
+            continue
+        directory = m.group(2)
+        if not directory and i < len(words):
+            directory = words[i]
+            i += 1
+        if directory and "$" not in directory and not directory.startswith("-"):
+            out.append(os.path.normpath(directory))
+    return list(dict.fromkeys(out))
+
+
 def _compiles(line: str) -> bool:
     return bool(re.search(r"(?:^|\s)-c(?:\s|$)", line)) and ".c" in line
 
@@ -489,7 +558,96 @@ def _cmake(path: str, text: str) -> BuildFile:
     for m in re.finditer(r"(?is)\badd_(?:compile_definitions|definitions)\s*\(([^)]*)\)", text):
         for flag in _cmake_flags(m.group(1)):
             defines.append((None, flag))
-    return BuildFile(path, tuple(linked), tuple(skeletons), tuple(defines), tuple(executables))
+    return BuildFile(
+        path, tuple(linked), tuple(skeletons), tuple(defines), tuple(executables),
+        _cmake_includes(text, variables, targets),
+    )  # fmt: skip
+
+
+# The directory of the CMakeLists.txt being read, as CMake names it; relative to it, `.`.
+_CMAKE_HERE = ("CMAKE_CURRENT_SOURCE_DIR", "CMAKE_CURRENT_LIST_DIR")
+_ROOTED = "\x00here"  # stands for the source directory while a command is read
+_CMAKE_INCLUDE_KEYWORDS = frozenset({"PUBLIC", "PRIVATE", "INTERFACE", "SYSTEM", "BEFORE", "AFTER"})
+
+
+def _cmake_includes(
+    text: str, variables: dict[str, str], targets: dict[str, list[str]]
+) -> tuple[tuple[str, str], ...]:
+    """(BPF C source, include directory) of what this CMake file compiles for BPF:
+    custom commands that run `clang -target bpf -c` (relative directories only where the
+    command runs in the source directory: by default it runs in the build directory), and
+    targets of a file that compiles C for BPF (`-target bpf` in its C flags or compile
+    options) with their `include_directories` and `target_include_directories`."""
+    known = {k: v for k, v in variables.items() if k not in _CMAKE_HERE}
+
+    def value(name: str, here: str) -> str:
+        return here if name in _CMAKE_HERE else known.get(name, "$?")
+
+    def expand(word: str, here: str = ".") -> str:
+        for _ in range(_MAX_EXPANSION):
+            done = _CMAKE_VAR.sub(lambda m: value(m.group(0)[2:-1], here), word)
+            if done == word:
+                break
+            word = done
+        return word
+
+    out: list[tuple[str, str]] = []
+    for name in ("add_custom_command", "add_custom_target"):
+        for call in _meson_calls(text, name):
+            words = call.split()
+            in_source = False
+            if "WORKING_DIRECTORY" in words:
+                at = words.index("WORKING_DIRECTORY") + 1
+                in_source = at < len(words) and expand(words[at].strip("\"'")) in (".", "./")
+            for command in re.split(r"\bCOMMAND\b", call)[1:]:
+                line = " ".join(expand(w.strip("\"'"), _ROOTED) for w in command.split())
+                if not is_bpf_compile(line):
+                    continue
+                words = line.split()
+                sources = [
+                    w.replace(_ROOTED, ".") for w in words if w.endswith(".c") and "$" not in w
+                ]
+                for directory in include_flags(words):
+                    if directory.startswith(_ROOTED) or in_source:
+                        directory = os.path.normpath(directory.replace(_ROOTED, "."))
+                        out += [(s, directory) for s in sources]
+    # Targets compiled for BPF: every one of a file whose C flags or compile options say so,
+    # else those whose own compile options do.
+    bpf = r"(?:-target\s+|--target=)bpf"
+    flags = _meson_calls(text, "add_compile_options") + [
+        c for c in _meson_calls(text, "set") if re.match(r"\s*CMAKE_C_FLAGS\b", c)
+    ]
+    if any(re.search(bpf, c) for c in flags):
+        built = set(targets)
+    else:
+        built = {
+            c.split()[0]
+            for c in _meson_calls(text, "target_compile_options")
+            if c.split() and re.search(bpf, c)
+        }
+    if not built:
+        return tuple(dict.fromkeys(out))
+    shared: list[str] = []
+    for m in re.finditer(r"(?is)\binclude_directories\s*\(([^)]*)\)", text):
+        shared += _cmake_dirs(m.group(1), expand)
+    for target, sources in targets.items():
+        if target not in built:
+            continue
+        dirs = list(shared)
+        pattern = r"(?is)\btarget_include_directories\s*\(\s*" + re.escape(target) + r"\s([^)]*)\)"
+        for m in re.finditer(pattern, text):
+            dirs += _cmake_dirs(m.group(1), expand)
+        out += [(s, d) for s in sources for d in dict.fromkeys(dirs)]
+    return tuple(dict.fromkeys(out))
+
+
+def _cmake_dirs(text: str, expand) -> list[str]:
+    out = []
+    for word in text.split():
+        word = expand(word.strip("\"'"))
+        if word not in _CMAKE_INCLUDE_KEYWORDS and "$" not in word and "<" not in word:
+            out.append(word)
+    return out
 
 
 def _stem(pattern: str, target: str) -> str | None:
@@ -568,7 +726,34 @@ def _meson(path: str, text: str) -> BuildFile:
         for flag in _meson_strings(call):
             if flag.startswith("-D"):
                 defines.append((None, flag[2:]))
-    return BuildFile(path, tuple(linked), tuple(skeletons), tuple(defines), tuple(executables))
+    return BuildFile(
+        path, tuple(linked), tuple(skeletons), tuple(defines), tuple(executables),
+        _meson_includes(text),
+    )  # fmt: skip
+
+
+def _meson_includes(text: str) -> tuple[tuple[str, str], ...]:
+    """(BPF C input, include directory) of custom targets that compile BPF C. Meson runs the
+    command in the build directory: only directories it names from the source directory
+    (`-I@CURRENT_SOURCE_DIR@/include`, substituted by meson in custom_target commands) are
+    known."""
+    out: list[tuple[str, str]] = []
+    for call in _meson_calls(text, "custom_target"):
+        inputs = _meson_strings(_meson_keyword(call, "input"))
+        words: list[str] = []
+        for word in _meson_strings(_meson_keyword(call, "command")):
+            if word in ("@INPUT@", "@INPUT0@"):
+                words += inputs if word == "@INPUT@" else inputs[:1]
+            else:
+                words.append(word.replace("@CURRENT_SOURCE_DIR@", _ROOTED))
+        if not is_bpf_compile(" ".join(words)):
+            continue
+        sources = [w for w in inputs if w.endswith(".c") and "@" not in w]
+        for directory in include_flags(words):
+            if directory.startswith(_ROOTED):
+                directory = os.path.normpath(directory.replace(_ROOTED, "."))
+                out += [(s, directory) for s in sources]
+    return tuple(dict.fromkeys(out))
 
 
 def _meson_calls(text: str, name: str) -> list[str]:

@@ -3,7 +3,8 @@
 `SEC("kprobe/" SYS_PREFIX "sys_nanosleep")`, `#define KPROBE(fn) SEC("kprobe/" #fn)` and a
 family picked with `#ifdef` are resolved here from what the file and its local headers say:
 object-like and function-like macros, `#` and `##`, `#if`/`#ifdef`/`#elif` and `#include "..."`
-(plus the -I directories of a compile command). Every token keeps where it is spelled, so a fix
+(plus the -I directories of a compile command, else those the project's build passes:
+secl.parse.includes). Every token keeps where it is spelled, so a fix
 can edit a literal in the macro definition that produced it.
 
 Conditions are evaluated three-valued. A name that no visible file defines and that the
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from secl.config import Config
     from secl.parse.clang import ClangResult
     from secl.parse.compdb import CompileCommand, CompileDb
+    from secl.parse.includes import BuildIncludes
 
 # -- the configuration ----------------------------------------------------------------------
 
@@ -442,8 +444,12 @@ class _Reader:
     """The bytes of every file the preprocessor reads, once per run: the linted files as they
     were read, other headers from disk."""
 
-    def __init__(self, files: dict[str, bytes]) -> None:
+    def __init__(self, files: dict[str, bytes], root: str | None = None) -> None:
         self._data: dict[str, bytes | None] = {os.path.abspath(p): d for p, d in files.items()}
+        from secl.parse.includes import SuffixIndex
+
+        # The last resort for an #include no directory resolves (secl.parse.includes).
+        self.suffixes = SuffixIndex(tuple(self._data), root)
         self._directives: dict[str, list[Directive]] = {}
         self._positions: dict[str, list[int]] = {}
         self._bodies: dict[tuple[str, int, str], tuple[Tok, ...]] = {}
@@ -993,7 +999,7 @@ class Preprocessor:
             candidate = os.path.normpath(os.path.join(directory, name))
             if self.reader.exists(candidate):
                 return candidate
-        return None
+        return self.reader.suffixes.unique(name)
 
     # -- #if expressions
 
@@ -2080,17 +2086,19 @@ def resolve_sites(
     root: str,
     tree_of: Callable[[str], Tree],
     presolved: Mapping[str, list[SectionSite]] | None = None,
+    build: BuildIncludes | None = None,
 ) -> Resolution:
     """`sites` with every unresolved section computed where the configuration allows, plus a
     site for each use of a macro that writes `SEC(...)`. With a compile_commands.json (found
     under `root` or configured) libclang settles the sites of the files it lists.
     `presolved` has the sites of files that a `FileResolver` resolved already (where their
-    trees were: a worker process), for the same files and configuration."""
+    trees were: a worker process), for the same files and configuration. `build` gives the
+    include directories the project's build compiles each file with (secl.parse.includes)."""
     from secl.parse import compdb
 
     # A lone CR ends a line as LF does (see tree.line_ends); offsets do not move.
     files = {path: line_ends(data) for path, data in files.items()}
-    reader = _Reader(files)
+    reader = _Reader(files, root)
     by_path: dict[str, list[SectionSite]] = {}
     for s in sites:
         by_path.setdefault(s.path, []).append(s)
@@ -2103,8 +2111,8 @@ def resolve_sites(
     except compdb.CompileCommandsError as err:
         problems.append(FileProblem(err.path, f"{err.message}; resolving macros without it"))
     include_dirs = tuple(os.path.abspath(d) for d in config.include_dirs)
-    candidates = _candidates(by_path, files, reader, db, include_dirs)
-    lost = _lost_programs(by_path, files, reader, db, include_dirs, tree_of)
+    candidates = _candidates(by_path, files, reader, db, include_dirs, build)
+    lost = _lost_programs(by_path, files, reader, db, include_dirs, tree_of, build)
     if not candidates:
         return Resolution(sites + lost, tuple(problems))
     arch = None
@@ -2143,7 +2151,7 @@ def resolve_sites(
             tree_of,
             display,
             clang,
-            include_dirs,
+            _file_dirs(path, db, include_dirs, build),
         )
     out: list[SectionSite] = []
     for path in dict.fromkeys([*by_path, *replaced]):
@@ -2158,7 +2166,13 @@ class FileResolver:
     the main process) and for the files `resolve_sites` resolves; the same files and
     configuration give the same sites in any process (the reader's tables are caches)."""
 
-    def __init__(self, files: dict[str, bytes], config: Config, root: str) -> None:
+    def __init__(
+        self,
+        files: dict[str, bytes],
+        config: Config,
+        root: str,
+        build: BuildIncludes | None = None,
+    ) -> None:
         from secl.parse import compdb
 
         try:
@@ -2167,20 +2181,24 @@ class FileResolver:
             self.enabled = False
         self._config = config
         self._files = files
+        self._root = root
         self._ready = False
+        self._build = build
+        if self.enabled and build is not None:
+            build.rules()  # read once here, before the workers fork
 
     def _prepare(self) -> None:
         # As resolve_sites prepares (its problems are its own to report).
         config = self._config
         self._files = {path: line_ends(data) for path, data in self._files.items()}
-        self._reader = _Reader(self._files)
+        self._reader = _Reader(self._files, self._root)
         self._include_dirs = tuple(os.path.abspath(d) for d in config.include_dirs)
         self._arch = known_arch(config.target_arch) if config.target_arch else None
         self._defines = [text for text in config.defines if _DEFINE_ARG.match(text)]
         arch_extra = arch_defines(self._arch) if self._arch else ()
         self._clang = _Clang([], [*self._defines, *arch_extra])
         self._display = _display(self._files)
-        self._memo: dict[str, bool] = {}
+        self._memo: dict[tuple[str, tuple[str, ...]], bool] = {}
         self._ready = True
 
     def sites(
@@ -2192,12 +2210,12 @@ class FileResolver:
         if not self._ready:
             self._prepare()
         data = self._files[path]
-        reader, dirs = self._reader, self._include_dirs
-        if not _is_candidate(path, data, sites, reader, None, dirs, self._memo):
+        reader, dirs, build = self._reader, self._include_dirs, self._build
+        if not _is_candidate(path, data, sites, reader, None, dirs, self._memo, build):
             return None
         return _resolve_file(
             path, data, list(sites), reader, None, self._defines, self._arch,
-            lambda _path: tree, self._display, self._clang, dirs,
+            lambda _path: tree, self._display, self._clang, _file_dirs(path, None, dirs, build),
         )  # fmt: skip
 
 
@@ -2207,14 +2225,15 @@ def _candidates(
     reader: _Reader,
     db: CompileDb | None,
     include_dirs: tuple[str, ...] = (),
+    build: BuildIncludes | None = None,
 ) -> list[str]:
     """Files with a site to resolve, a #define that writes a site, or a local header that has
     one (its uses become sites)."""
-    memo: dict[str, bool] = {}
+    memo: dict[tuple[str, tuple[str, ...]], bool] = {}
     return [
         path
         for path, data in files.items()
-        if _is_candidate(path, data, by_path.get(path, ()), reader, db, include_dirs, memo)
+        if _is_candidate(path, data, by_path.get(path, ()), reader, db, include_dirs, memo, build)
     ]
 
 
@@ -2225,13 +2244,14 @@ def _is_candidate(
     reader: _Reader,
     db: CompileDb | None,
     include_dirs: tuple[str, ...],
-    memo: dict[str, bool],
+    memo: dict[tuple[str, tuple[str, ...]], bool],
+    build: BuildIncludes | None = None,
 ) -> bool:
     if any(s.template or s.section is None for s in sites):
         return True
     if not _may_include(data):
         return False
-    dirs = _search_dirs(path, db, include_dirs)
+    dirs = _search_dirs(path, db, include_dirs, build)
     return _reaches_templates(os.path.abspath(path), data, reader, dirs, memo, 0)
 
 
@@ -2246,12 +2266,31 @@ def _may_include(data: bytes) -> bool:
     return large.search_at(_ANY_INCLUDE, data, found.hashes) is not None
 
 
-def _search_dirs(path: str, db: CompileDb | None, include_dirs: tuple[str, ...]) -> tuple[str, ...]:
-    """The -I directories a file is read with: its compile command's, then --include-dir."""
-    dirs: tuple[str, ...] = ()
+def _search_dirs(
+    path: str,
+    db: CompileDb | None,
+    include_dirs: tuple[str, ...],
+    build: BuildIncludes | None = None,
+) -> tuple[str, ...]:
+    """The -I directories a file is read with: its compile command's, then --include-dir,
+    then (without a compile command) those its build passes."""
     if db is not None and (entries := db.for_file(path)):
-        dirs = entries[0].quote_dirs + entries[0].include_dirs
-    return dirs + include_dirs
+        return entries[0].quote_dirs + entries[0].include_dirs + include_dirs
+    return _file_dirs(path, db, include_dirs, build)
+
+
+def _file_dirs(
+    path: str,
+    db: CompileDb | None,
+    include_dirs: tuple[str, ...],
+    build: BuildIncludes | None,
+) -> tuple[str, ...]:
+    """--include-dir, then the directories the build compiles `path` with when no compile
+    command says how (a compile command is the compiler's own view)."""
+    if build is None or (db is not None and db.for_file(path)):
+        return include_dirs
+    extra = build.dirs_for(path)
+    return include_dirs + tuple(d for d in extra if d not in include_dirs)
 
 
 def _reaches_templates(
@@ -2271,17 +2310,32 @@ def _reaches_templates(
         # project's SEC-writing macros).
         for directory in (here, *dirs) if m.group(1) else dirs:
             target = os.path.normpath(os.path.join(directory, name))
-            if not reader.exists(target):
+            if reader.exists(target):
+                break
+        else:
+            target = reader.suffixes.unique(name)
+            if target is None:
                 continue
-            if target not in memo:
-                memo[target] = False  # cycles end here
-                memo[target] = reader.has_templates(target) or _reaches_templates(
-                    target, reader.data(target) or b"", reader, dirs, memo, depth + 1
-                )
-            if memo[target]:
-                return True
-            break
+        # Keyed by the directories too: what a header reaches depends on them.
+        key = (target, dirs)
+        if key not in memo:
+            memo[key] = False  # cycles end here
+            memo[key] = reader.has_templates(target) or _reaches_templates(
+                target, reader.data(target) or b"", reader, dirs, memo, depth + 1
+            )
+        if memo[key]:
+            return True
     return False
+
+
+def _find(name: str, dirs: Iterable[str], reader: _Reader) -> str | None:
+    """The file an #include names: in the first of `dirs` that has it, else by a unique path
+    suffix among the project's files (secl.parse.includes)."""
+    for directory in dirs:
+        target = os.path.normpath(os.path.join(directory, name))
+        if reader.exists(target):
+            return target
+    return reader.suffixes.unique(name)
 
 
 # -- programs behind macros of headers secl cannot find -------------------------------------
@@ -2314,6 +2368,7 @@ def _lost_programs(
     db: CompileDb | None,
     include_dirs: tuple[str, ...],
     tree_of: Callable[[str], Tree],
+    build: BuildIncludes | None = None,
 ) -> list[SectionSite]:
     """Sites for programs a wrapper macro defines (`KPROBE_PROG(do_x) { ... }`) when the
     macro is defined in no file secl can read because a project header is not found: with
@@ -2328,7 +2383,7 @@ def _lost_programs(
             continue
         if not _has_wrapper_line(data):
             continue  # no line starts with a macro call: no function a macro introduces
-        dirs = _search_dirs(path, db, include_dirs)
+        dirs = _search_dirs(path, db, include_dirs, build)
         missing, found = _project_headers(os.path.abspath(path), data, reader, dirs, memo)
         if not missing:
             continue
@@ -2486,12 +2541,7 @@ def _project_headers(
     for m in _ANY_INCLUDE.finditer(data):
         quoted = m.group(1) is not None
         name = (m.group(1) or m.group(2)).decode("utf-8", "replace")
-        target = None
-        for directory in (here, *dirs) if quoted else dirs:
-            candidate = os.path.normpath(os.path.join(directory, name))
-            if reader.exists(candidate):
-                target = candidate
-                break
+        target = _find(name, (here, *dirs) if quoted else dirs, reader)
         if target is None:
             if not _SYSTEM_HEADER.search(name):
                 missing.append(f'"{name}"' if quoted else f"<{name}>")
