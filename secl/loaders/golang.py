@@ -623,11 +623,11 @@ def _is_bpf2go(word: str) -> bool:
     return word == "bpf2go" or word.endswith("/bpf2go")
 
 
-def _bpf2go_use(path: str, words: list[str], span: Span, package_version: str) -> LoaderUse:
-    """A LoaderUse from bpf2go's arguments, parsed as its flag set does (cmd/bpf2go/main.go:
-    newB2G(): Go's flag package stops at the first non-flag or after `--`; then
-    splitCFlagsFromArgs() cuts at the next `--`; IDENT and SOURCE are the first two left)."""
-    flags: dict[str, str] = {}
+def bpf2go_flags(words: list[str]) -> tuple[list[tuple[str, str]], int, bool]:
+    """bpf2go's flags as its flag set reads them (cmd/bpf2go/main.go newB2G(): Go's flag
+    package stops at the first non-flag or after `--`): (name, value) in order, the index of
+    the first word after them, and whether every flag is one bpf2go is known to have."""
+    flags: list[tuple[str, str]] = []
     certain = True
     i = 0
     while i < len(words):
@@ -650,8 +650,17 @@ def _bpf2go_use(path: str, words: list[str], span: Span, package_version: str) -
                 certain = False  # a flag of another release: assume it takes a value
             value = words[i + 1] if i + 1 < len(words) else ""
             i += 1
-        flags[name] = value
+        flags.append((name, value))
         i += 1
+    return flags, i, certain
+
+
+def _bpf2go_use(path: str, words: list[str], span: Span, package_version: str) -> LoaderUse:
+    """A LoaderUse from bpf2go's arguments, parsed as its flag set does (cmd/bpf2go/main.go:
+    newB2G(): Go's flag package stops at the first non-flag or after `--`; then
+    splitCFlagsFromArgs() cuts at the next `--`; IDENT and SOURCE are the first two left)."""
+    parsed, i, certain = bpf2go_flags(words)
+    flags = dict(parsed)
     rest = words[i:]
     if "--" in rest:
         rest = rest[: rest.index("--")]

@@ -153,32 +153,18 @@ def bpf2go_includes(args: list[str]) -> tuple[str, list[str]] | None:
     """(SOURCE, the -I directories clang is given) of bpf2go's arguments, parsed as its flag
     set does (cmd/bpf2go/main.go newB2G(): flags up to the first non-flag or `--`; IDENT and
     SOURCE; the words after the next `--`, after those of -cflags, split like a shell)."""
-    from secl.loaders.golang import _BPF2GO_BOOL_FLAGS, _UNKNOWN_VAR
+    from secl.loaders.golang import _UNKNOWN_VAR, bpf2go_flags
 
+    flags, i, _certain = bpf2go_flags(args)
     # A word go generate takes from the environment is unknown: `$` to what reads it here.
     args = [w.replace(_UNKNOWN_VAR, "$") for w in args]
     cflags: list[str] = []
-    i = 0
-    while i < len(args):
-        word = args[i]
-        if word == "--":
-            i += 1
-            break
-        if word.startswith("$") and i + 1 < len(args) and args[i + 1].startswith("-"):
-            i += 1  # `"$BPF_STRIP_FLAG" -cflags ...`: one flag (golang._bpf2go_use)
-            continue
-        if not word.startswith("-") or word == "-":
-            break
-        name, has_value, value = word.lstrip("-").partition("=")
-        if not has_value and name not in _BPF2GO_BOOL_FLAGS:
-            value = args[i + 1] if i + 1 < len(args) else ""
-            i += 1
+    for name, value in flags:
         if name in ("cflags", "cc"):
-            split = _split_flags(value)
+            split = _split_flags(value.replace(_UNKNOWN_VAR, "$"))
             if split is None:
                 return None
             cflags += split if name == "cflags" else split[1:]
-        i += 1
     rest = args[i:]
     after: list[str] = []
     if "--" in rest:
