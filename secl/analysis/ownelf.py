@@ -233,7 +233,7 @@ def _links(project: Project) -> dict[str, list[_Link]]:
     found = project.memo.get("own-elf-links")
     if found is not None:
         return found  # type: ignore[return-value]
-    from secl.analysis.sections import _FUNCTION_HEAD, _OBJECT_NAME
+    from secl.analysis.sections import _FUNCTION_HEAD, named_objects
 
     out: dict[str, list[_Link]] = {}
     loaders = own_loaders(project)
@@ -262,25 +262,10 @@ def _links(project: Project) -> dict[str, list[_Link]]:
                     break
         if not links:
             continue
-        for name in sorted(_object_names(project, path, data, _OBJECT_NAME)):
+        for name in sorted(named_objects(project, path, data)):
             out.setdefault(name, []).extend(links)
     project.memo["own-elf-links"] = out
     return out
-
-
-def _object_names(project: Project, path: str, data: bytes, pattern: re.Pattern[bytes]) -> set[str]:
-    """The object files a C file names: string literals (`"x_kern.o"`), the project's macros
-    that name one, and `"%s_kern.o"` of argv[0] through the build's executables (as for
-    libbpf loaders, secl.analysis.sections._loader_index)."""
-    from secl.analysis.sections import _named_after_executable, _object_macros
-
-    names = {m.group(1).decode() for m in pattern.finditer(data)}
-    for macro, objects in _object_macros(project).items():
-        if macro in data and re.search(rb"\b" + macro + rb"\b", data):
-            names.update(objects)
-    if b"argv[0]" in data and b"%s" in data:
-        names.update(_named_after_executable(project, path, data))
-    return names
 
 
 def own_uses(project: Project, bpf_path: str) -> list[LoaderUse]:

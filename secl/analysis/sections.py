@@ -688,6 +688,19 @@ _LEGACY_TYPE = re.compile(rb"\.prog_type\s*=\s*(?!BPF_PROG_TYPE_UNSPEC\b|0\b)\w"
 _EXECUTABLE_OBJECT = re.compile(rb'"%s([\w.+-]*\.o)"')
 
 
+def named_objects(project: Project, path: str, data: bytes) -> set[str]:
+    """The object files a C file names: string literals (`"x_kern.o"`), the project's macros
+    that name one, and `"%s_kern.o"` of argv[0] through the build's executables. Read alike
+    for libbpf loaders (_loader_index) and own ELF loaders (secl.analysis.ownelf)."""
+    names = {m.group(1).decode() for m in _OBJECT_NAME.finditer(data)}
+    for macro, objects in _object_macros(project).items():
+        if macro in data and re.search(rb"\b" + macro + rb"\b", data):
+            names.update(objects)
+    if b"argv[0]" in data and b"%s" in data:
+        names.update(_named_after_executable(project, path, data))
+    return names
+
+
 def _named_after_executable(project: Project, path: str, data: bytes) -> set[str]:
     from secl.analysis.builds import executables_of
 
@@ -1000,12 +1013,7 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
             if called:  # a function of the file's own by that name is the one it calls
                 called -= {m.group(1) for m in _FUNCTION_HEAD.finditer(data)}
             if opens or called:
-                named = {m.group(1).decode() for m in _OBJECT_NAME.finditer(data)}
-                for macro, objects in _object_macros(project).items():
-                    if macro in data and re.search(rb"\b" + macro + rb"\b", data):
-                        named.update(objects)
-                if b"argv[0]" in data and b"%s" in data:
-                    named.update(_named_after_executable(project, path, data))
+                named = named_objects(project, path, data)
                 if b"bpf_object__open_mem" in data or called:
                     # an object embedded by `xxd -i`, opened from memory (see _xxd_name)
                     named.update(m.group().decode() for m in _XXD_ARRAY.finditer(data))
