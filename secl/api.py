@@ -620,8 +620,7 @@ def _read_pairs(
         for item in candidates.named(stems) + candidates.containing(skeletons, objects):
             data = candidates.take(item)
             if data is not None:
-                rel = os.path.relpath(item)
-                added[item if rel.startswith("..") else rel] = data
+                added[_shown(item)] = data
         files.update(added)
         if not added:
             break
@@ -706,8 +705,7 @@ class _Context:
             if any(_includes(source.data, h) for h in headers if h in source.data):
                 data = self.take(item)
                 if data is not None:
-                    rel = os.path.relpath(item)
-                    out[item if rel.startswith("..") else rel] = data
+                    out[_shown(item)] = data
         return out
 
     def context(self, files: dict[str, bytes], given: dict[str, bytes]) -> dict[str, bytes]:
@@ -732,8 +730,7 @@ class _Context:
             for item in todo:
                 data = self.take(item)
                 if data is not None:
-                    rel = os.path.relpath(item)
-                    out[item if rel.startswith("..") else rel] = data
+                    out[_shown(item)] = data
                     scanned.append(data)
             if not scanned:
                 return out
