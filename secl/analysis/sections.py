@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
+from secl.analysis.manual_links import linked_by_hand
 from secl.analysis.project import Project
 from secl.facts import SectionSite
 from secl.files import is_cpp
@@ -509,11 +510,18 @@ def _may_auto_attach(project: Project, site: SectionSite) -> bool:
     def attaches(data: bytes) -> bool:
         if b"bpf_program__attach(" in data:
             return True  # attaches whatever it is given, autoattach or not
-        if not any(n in data for n in names) and b"bpf_object__attach_skeleton(" not in data:
+        attach_calls = [*names, b"bpf_object__attach_skeleton("]
+        calls = [i for n in attach_calls if (i := data.find(n)) >= 0]
+        if not calls:
             return False
         # libbpf.c bpf_object__attach_skeleton() skips a program whose autoload or
-        # autoattach is off (bpf_program__set_autoattach(prog, false)).
-        return not (_autoload_off(data, program) or _autoattach_off(data, program))
+        # autoattach is off (bpf_program__set_autoattach(prog, false)), or whose link the
+        # loader has already set by hand (secl.analysis.manual_links).
+        return not (
+            _autoload_off(data, program)
+            or _autoattach_off(data, program)
+            or linked_by_hand(project, data, program, max(calls))
+        )
 
     return any(attaches(project.files[p]) for p in loaders)
 
