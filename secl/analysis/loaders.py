@@ -307,7 +307,12 @@ def _module_default(uses: list[LoaderUse]) -> list[LoaderUse]:
     """For a BPF source no loader names, the loaders of its Go module or crate, if they are
     all of one library: a loader that reads its object from a buffer filled elsewhere
     (`NewModuleFromBufferArgs(args)` with the bytes from another package) still tells which
-    library the module's objects are for. Kept as uncertain evidence."""
+    library the module's objects are for. Kept as uncertain evidence.
+
+    A BCC use whose C text is known (`BPF(src_file="x.c")`, inline C) is left out: BCC
+    compiles only the text it is handed (bcc's BPF.__init__()), so it loads no other source
+    and says nothing of how the module's other sources are loaded."""
+    uses = [u for u in uses if not (u.kind == BCC and u.certain)]
     kinds = {u.kind for u in uses}
     if len(kinds) != 1:
         return []

@@ -76,6 +76,39 @@ class OwnLoader:
 def detect(data: bytes) -> tuple[int, str] | None:
     """Where a C/C++ file loads with its own ELF reader: (offset of the first raw load call,
     its name), or None. A pure function of the bytes."""
+    return _reads_elf(data) or _library_load(data)
+
+
+# Libraries with ELF readers of their own, by the call that loads and the header it needs:
+# - DPDK's lib/bpf/bpf_load_elf.c: rte_bpf_elf_load(prm, fname, sname) opens the file with
+#   libelf, finds the one section named `sname` (find_elf_code(): elf_strptr() on each
+#   section header) and loads its code into DPDK's own eBPF VM (rte_bpf_load()). No program
+#   types: any section name is fine.
+# - Linux samples/bpf/bpf_load.c (removed in 5.12), which loaders of that era built beside
+#   themselves: load_bpf_file() and load_bpf_file_fixup_map(), declared in bpf_load.h, type
+#   programs by prefixes of their own and read legacy `maps`. Its callers count only while
+#   bpf_load.c itself is out of view (own_loaders); in view, it is the loader.
+_LIBRARY_LOADS = (
+    (b"rte_bpf_elf_load", b"rte_bpf_elf_load"),
+    (b"load_bpf_file", b"bpf_load.h"),
+    (b"load_bpf_file_fixup_map", b"bpf_load.h"),
+)
+_BPF_LOAD_CALLS = frozenset({"load_bpf_file", "load_bpf_file_fixup_map"})
+
+
+def _library_load(data: bytes) -> tuple[int, str] | None:
+    """Where a C/C++ file loads through a library's own ELF reader (_LIBRARY_LOADS): (offset
+    of the first such call, its name), or None."""
+    if b"rte_bpf_elf_load" not in data and b"bpf_load.h" not in data:
+        return None
+    calls = [(name, needed) for name, needed in _LIBRARY_LOADS if needed in data]
+    hit = _first_call(data, tuple(name for name, _ in calls))
+    if hit is None or _LIBBPF_OBJECT.search(data) is not None:
+        return None
+    return hit[0], hit[1].decode()
+
+
+def _reads_elf(data: bytes) -> tuple[int, str] | None:
     if not any(n in data for n in _NAME_NEEDLES) or not any(n in data for n in _HEADER_NEEDLES):
         return None
     if not any(n in data for n in _LOAD_NEEDLES):
@@ -178,6 +211,11 @@ def own_loaders(project: Project) -> dict[str, OwnLoader]:
             hit = detect(data)
             if hit is not None:
                 found[path] = OwnLoader(path, hit[0], hit[1], _reaching(data))
+        # A bpf_load.c in view is the loader its callers reach (_links): they are not.
+        defined = {f for o in found.values() if o.call not in _BPF_LOAD_CALLS for f in o.functions}
+        for path, own in list(found.items()):
+            if own.call in _BPF_LOAD_CALLS and own.call.encode() in defined:
+                del found[path]
         project.memo["own-elf-loaders"] = found
     return found  # type: ignore[return-value]
 
@@ -186,7 +224,8 @@ def own_loaders(project: Project) -> dict[str, OwnLoader]:
 # looks for.
 _READS = re.compile(
     rb"\b(?:elf_begin|elf_memory|gelf_getshdr|elf64_getshdr|elf_getscn|elf_nextscn"
-    rb"|bcc_prog_load|bpf_load_program|bpf_prog_load)\s*\(|\bBPF_PROG_LOAD\b"
+    rb"|bcc_prog_load|bpf_load_program|bpf_prog_load|rte_bpf_elf_load|load_bpf_file\w*)\s*\("
+    rb"|\bBPF_PROG_LOAD\b"
 )
 
 

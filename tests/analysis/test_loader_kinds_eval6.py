@@ -88,3 +88,90 @@ def test_stores_after_the_attach_or_in_comments_do_not_count(tmp_path: Path) -> 
         ("bpf/locks.bpf.c", "SECL104", 10),
     ]
     assert loaders(tmp_path)["on_lock"]["kind"] == "libbpf"
+
+
+LEGACY_KERN = (
+    "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n\n"
+    'struct bpf_map_def SEC("maps") counts = {\n\t.type = BPF_MAP_TYPE_ARRAY,\n'
+    "\t.key_size = 4,\n\t.value_size = 8,\n\t.max_entries = 1,\n};\n\n"
+    'SEC("kprobe/do_unlinkat")\nint count_unlinks(void *ctx)\n{\n\treturn 0;\n}\n\n'
+    'char _license[] SEC("license") = "GPL";\n'
+)
+SAMPLES_USER = (
+    '#include <stdio.h>\n#include "bpf_load.h"\n\nint main(void)\n{\n'
+    '\tif (load_bpf_file("tracer_kern.o"))\n\t\treturn 1;\n\treturn 0;\n}\n'
+)
+
+
+def test_a_samples_bpf_load_caller_is_an_own_elf_loader_when_bpf_load_c_is_not_in_view(
+    tmp_path: Path,
+) -> None:
+    """Linux samples/bpf/bpf_load.c (removed in 5.12) reads legacy `maps` and types programs
+    by its own prefixes: a caller of its load_bpf_file() that includes bpf_load.h loads the
+    object it names with that reader, not libbpf, so libbpf 1.0's refusal of `maps` (SECL108)
+    does not apply."""
+    write(tmp_path, {"tracer_kern.c": LEGACY_KERN, "tracer_user.c": SAMPLES_USER})
+    found = loaders(tmp_path)["count_unlinks"]
+    assert found["kind"] == "other"
+    assert found["evidence"][0]["value"] == "C loader with its own ELF reader (load_bpf_file)"
+    assert codes(tmp_path) == []
+
+
+def test_without_bpf_load_h_a_load_bpf_file_call_is_nobody_s_reader(tmp_path: Path) -> None:
+    """A project's own `load_bpf_file()` wrapper, not samples' header: libbpf is still
+    assumed and the legacy map still refused."""
+    user = SAMPLES_USER.replace('#include "bpf_load.h"\n', "int load_bpf_file(const char *);\n")
+    write(tmp_path, {"tracer_kern.c": LEGACY_KERN, "tracer_user.c": user})
+    assert loaders(tmp_path)["count_unlinks"]["kind"] == "libbpf-assumed"
+    assert [c for _, c, _ in codes(tmp_path)] == ["SECL108"]
+
+
+DPDK_FILTER = (
+    "#include <stdint.h>\n#include <rte_mbuf_core.h>\n\n"
+    '__attribute__((section("classify"), used))\nuint64_t classify(void *pkt)\n{\n'
+    "\treturn 1;\n}\n\n"
+    '__attribute__((section("xdp/drop"), used))\nuint64_t drop(void *pkt)\n{\n\treturn 0;\n}\n'
+)
+DPDK_APP = (
+    "#include <rte_bpf.h>\n\nstatic struct rte_bpf *load(const char *section)\n{\n"
+    "\tstruct rte_bpf_prm prm = { .prog_arg = { .type = RTE_BPF_ARG_PTR } };\n\n"
+    '\treturn rte_bpf_elf_load(&prm, "filter.o", section);\n}\n\n'
+    'int main(void)\n{\n\treturn load("classify") == NULL;\n}\n'
+)
+
+
+def test_dpdk_rte_bpf_elf_load_is_dpdk_s_own_elf_reader(tmp_path: Path) -> None:
+    """DPDK's lib/bpf/bpf_load_elf.c rte_bpf_elf_load() finds one section by its name and
+    runs it in DPDK's own VM: no program types, so no libbpf rule applies (`xdp/drop` on a
+    function DPDK never attaches is no SECL102 there)."""
+    write(tmp_path, {"bpf/filter.c": DPDK_FILTER, "app/main.c": DPDK_APP})
+    found = loaders(tmp_path)
+    assert found["classify"]["kind"] == "other"
+    assert found["classify"]["evidence"][0]["filename"] == "app/main.c"
+    assert "rte_bpf_elf_load" in found["classify"]["evidence"][0]["value"]
+    assert codes(tmp_path) == []
+
+
+BCC_SCRIPT = (
+    "from bcc import BPF\n\n"
+    'b = BPF(src_file="trace.c")\nb.attach_kprobe(event="do_unlinkat", fn_name="on_unlink")\n'
+)
+
+
+def test_a_bcc_script_with_known_text_does_not_make_the_module_s_other_sources_bcc(
+    tmp_path: Path,
+) -> None:
+    """BCC compiles only the C it is handed: a script loading `trace.c` says nothing of a
+    libbpf-style source beside it in the same Go module, which stays libbpf (assumed)."""
+    write(
+        tmp_path,
+        {
+            "go.mod": "module example.com/tool\n\ngo 1.22\n",
+            "main.go": "package main\n\nfunc main() {}\n",
+            "scripts/trace.c": "int on_unlink(void *ctx)\n{\n\treturn 0;\n}\n",
+            "scripts/trace.py": BCC_SCRIPT,
+            "bpf/probe.bpf.c": 'SEC("kprobes/do_rmdir")\nint on_rmdir(void *ctx)\n{\n\treturn 0;\n}\n',
+        },
+    )
+    assert loaders(tmp_path)["on_rmdir"]["kind"] == "libbpf-assumed"
+    assert [c for _, c, _ in codes(tmp_path)] == ["SECL101"]
