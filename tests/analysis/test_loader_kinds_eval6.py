@@ -175,3 +175,33 @@ def test_a_bcc_script_with_known_text_does_not_make_the_module_s_other_sources_b
     )
     assert loaders(tmp_path)["on_rmdir"]["kind"] == "libbpf-assumed"
     assert [c for _, c, _ in codes(tmp_path)] == ["SECL101"]
+
+
+# A bpf_load.c of samples/bpf's shape (our own few lines): libelf section walk, names by
+# elf_strptr(), programs typed by prefix, a raw load.
+BPF_LOAD_C = (
+    '#include <gelf.h>\n#include <string.h>\n#include "bpf_load.h"\n\n'
+    "static int load_and_attach(const char *event, void *insns, int size)\n{\n"
+    '\tif (strncmp(event, "kprobe/", 7) == 0)\n'
+    '\t\treturn bpf_load_program(BPF_PROG_TYPE_KPROBE, insns, size, "GPL", 0, 0, 0);\n'
+    "\treturn -1;\n}\n\n"
+    "static int do_load_bpf_file(const char *path)\n{\n"
+    "\tElf *elf = elf_begin(0, ELF_C_READ, NULL);\n\tElf_Scn *scn = elf_getscn(elf, 1);\n"
+    "\tGElf_Shdr shdr;\n\n\tgelf_getshdr(scn, &shdr);\n"
+    "\treturn load_and_attach(elf_strptr(elf, 0, shdr.sh_name), NULL, 0);\n}\n\n"
+    "int load_bpf_file(const char *path)\n{\n\treturn do_load_bpf_file(path);\n}\n"
+)
+
+
+def test_with_bpf_load_c_in_view_its_callers_reach_it_as_before(tmp_path: Path) -> None:
+    """bpf_load.c in the tree is the loader (its reader is read); the caller names the
+    object and is linked through the function, not taken for a reader of its own."""
+    write(
+        tmp_path,
+        {"tracer_kern.c": LEGACY_KERN, "tracer_user.c": SAMPLES_USER, "bpf_load.c": BPF_LOAD_C},
+    )
+    evidence = loaders(tmp_path)["count_unlinks"]["evidence"]
+    assert {(e["filename"], e["value"]) for e in evidence} == {
+        ("tracer_user.c", "load_bpf_file() of bpf_load.c, a loader with its own ELF reader"),
+        ("bpf_load.c", "C loader with its own ELF reader (bpf_load_program)"),
+    }
