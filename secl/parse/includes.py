@@ -275,7 +275,12 @@ def suffix_key(name: str) -> str | None:
     name = os.path.normpath(name)
     if "/" not in name or os.path.isabs(name) or name.startswith(".."):
         return None
-    if "/../" in "/" + name or name.partition("/")[0] in _SYSTEM:
+    if "/../" in "/" + name:
+        return None
+    top, _, rest = name.partition("/")
+    # libbpf installs its headers flat into include/bpf (tools/lib/bpf/Makefile:
+    # install_headers), so `bpf/DIR/x.h` is never one of them: a project's own tree.
+    if top in _SYSTEM and not (top == "bpf" and "/" in rest):
         return None
     return name
 

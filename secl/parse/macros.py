@@ -1899,6 +1899,7 @@ def _declared(stream: _Stream, site: int, after: int) -> tuple[str, Tok | None, 
     prev: Tok | None = None
     prev2: Tok | None = None
     idents: list[Tok] = []
+    guessed: tuple[Tok, Tok] | None = None
     is_static = False
     for _ in range(600):
         t = stream.get(i)
@@ -1912,9 +1913,13 @@ def _declared(stream: _Stream, site: int, after: int) -> tuple[str, Tok | None, 
             if close is None:
                 break
             if callee is not None:
-                if callee.text in ATTRIBUTE_CALLEES or _ATTRIBUTE_LIKE.match(callee.text):
+                if callee.text in _TYPEOF:
+                    pass  # `typeof(expr) name(...)`: a return type, not the declarator
+                elif callee.text in ATTRIBUTE_CALLEES or _ATTRIBUTE_LIKE.match(callee.text):
                     if idents and idents[-1] is callee:
                         idents.pop()  # `x __contains(...)`: still `x`
+                    if callee.text not in ATTRIBUTE_CALLEES:
+                        guessed = (callee, close)  # `__x(...)` right before `{` is a function
                 else:
                     name = first if _WRAPPER.match(callee.text) and single and first else callee
                     calls.append((name, close))
@@ -1932,6 +1937,8 @@ def _declared(stream: _Stream, site: int, after: int) -> tuple[str, Tok | None, 
                 continue
             if calls:
                 return "program", calls[-1][0], is_static, t
+            if guessed is not None and guessed[1] is prev:
+                return "program", guessed[0], is_static, t
             break
         if text in (";", "=", ","):
             if prev is None:
@@ -1950,6 +1957,8 @@ def _declared(stream: _Stream, site: int, after: int) -> tuple[str, Tok | None, 
 
 
 _TYPE_KEYWORDS = frozenset({"struct", "union", "enum"})
+# GNU C's typeof operators (C23's typeof too): `typeof(f(0)) f(...)` names a type.
+_TYPEOF = frozenset({"typeof", "__typeof__", "__typeof", "typeof_unqual"})
 # `head __contains(foo, node)`, `__arg_ctx`, `__ksym`: lower-case `__` macros annotate a
 # declaration; they are never the program's name.
 _ATTRIBUTE_LIKE = re.compile(r"__[a-z]")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.analysis.test_loaders import codes, loaders, write
+from tests.analysis.test_loaders import codes, inventory, loaders, write
 
 UPROBES = (
     '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n\n'
@@ -205,3 +205,42 @@ def test_with_bpf_load_c_in_view_its_callers_reach_it_as_before(tmp_path: Path) 
         ("tracer_user.c", "load_bpf_file() of bpf_load.c, a loader with its own ELF reader"),
         ("bpf_load.c", "C loader with its own ELF reader (bpf_load_program)"),
     }
+
+
+# A project's hook macro: a prototype, SEC() of its first argument, a function whose return
+# type is `typeof(...)` and whose name is pasted with a lower-case `__` prefix.
+HOOK_HEADER = (
+    "#define TRACE_HOOK(sec, fn, args...)                          \\\n"
+    "\t__hook__##fn(unsigned long long *ctx);                     \\\n"
+    "\tSEC(sec)                                                    \\\n"
+    "\ttypeof(__hook__##fn(0)) __hook__##fn(unsigned long long *ctx) \\\n"
+    "\t{                                                           \\\n"
+    "\t\treturn __hook__body__##fn(ctx);                          \\\n"
+    "\t}                                                           \\\n"
+    "\ttypeof(__hook__##fn(0)) BPF_PROG(__hook__body__##fn, ##args)\n"
+)
+HOOK_USER = (
+    '#include "vmlinux.h"\n#include <bpf/bpf_tracing.h>\n#include "bpf/helpers/hook.bpf.h"\n\n'
+    'int TRACE_HOOK("fexit/{target}", on_connect, struct file *file, int ret)\n'
+    "{{\n\treturn 0;\n}}\n"
+)
+
+
+def test_a_sec_macro_in_a_project_bpf_subdirectory_header_is_expanded(tmp_path: Path) -> None:
+    """`#include "bpf/helpers/hook.bpf.h"` with the project's `src/` on the -I path (an
+    automake AM_CPPFLAGS secl does not read) is found by its path suffix: libbpf installs its
+    headers flat into include/bpf, so a `bpf/DIR/x.h` is never one of its. The macro's program
+    is named by its pasted function, not by `typeof`."""
+    write(
+        tmp_path,
+        {
+            "src/bpf/helpers/hook.bpf.h": HOOK_HEADER,
+            "src/bpf/events/connect.bpf.c": HOOK_USER.format(target="__sys_connect"),
+            "src/bpf/events/bind.bpf.c": HOOK_USER.format(target="").replace(
+                "on_connect", "on_bind"
+            ),
+        },
+    )
+    sites = {e["program"]: e["section"] for e in inventory(tmp_path) if e["kind"] == "program"}
+    assert sites == {"__hook__on_connect": "fexit/__sys_connect", "__hook__on_bind": "fexit/"}
+    assert [(p.rsplit("/", 1)[-1], c) for p, c, _ in codes(tmp_path)] == [("bind.bpf.c", "SECL104")]
