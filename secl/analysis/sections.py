@@ -326,6 +326,8 @@ def _unknown_is_expected(
             return True  # `tc ... obj`, `ip ... xdp obj`, `bpftool prog load ... type T`
         if not loads and _written_for_iproute2(project, site.path):
             return True
+        if (site.section or "") in _libxdp_sections(project):
+            return True  # libxdp picks the program by this name and types it itself
     if loaders or did_you_mean(site.section or "", target):
         return False
     return not any(
@@ -333,6 +335,32 @@ def _unknown_is_expected(
         for other in _program_sites(project)
         if other.path == site.path
     )
+
+
+# libxdp's opens that pick a program by its section name: xdp_program__open_file(filename,
+# section_name, opts) and xdp_program__find_file(...) (xdp-tools headers/xdp/libxdp.h), the
+# object's name not a literal (a run-time path: the object cannot be told).
+_LIBXDP_SECTION_OPEN = re.compile(
+    rb'\bxdp_program__(?:open|find)_file\s*\(\s*[^",()]+(?:\([^()]*\))?\s*,\s*"([^"\\]*)"\s*,'
+)
+
+
+def _libxdp_sections(project: Project) -> frozenset[str]:
+    """Section names that a C loader of the project hands libxdp to pick a program from an
+    object it names only at run time. libxdp finds the program by that section name
+    (libxdp.c: xdp_program__create_from_obj(), bpf_program_by_section_name()) and sets its
+    type before loading it (BPF_PROG_TYPE_XDP in xdp_program__attach_single(),
+    BPF_PROG_TYPE_EXT in xdp_multiprog__link_prog()), so libbpf's table never types it."""
+    found = project.memo.get("libxdp-sections")
+    if found is None:
+        names: set[str] = set()
+        for path, data in project.files.items():
+            if b"xdp_program__" not in data or not (path.endswith((".c", ".h")) or is_cpp(path)):
+                continue
+            names |= {m.group(1).decode("utf-8", "replace")
+                      for m in _LIBXDP_SECTION_OPEN.finditer(data)}  # fmt: skip
+        found = project.memo["libxdp-sections"] = frozenset(names)
+    return found  # type: ignore[return-value]
 
 
 # iproute2's include/bpf_elf.h: "a contract between the application and the BPF loader in

@@ -244,3 +244,35 @@ def test_a_sec_macro_in_a_project_bpf_subdirectory_header_is_expanded(tmp_path: 
     sites = {e["program"]: e["section"] for e in inventory(tmp_path) if e["kind"] == "program"}
     assert sites == {"__hook__on_connect": "fexit/__sys_connect", "__hook__on_bind": "fexit/"}
     assert [(p.rsplit("/", 1)[-1], c) for p, c, _ in codes(tmp_path)] == [("bind.bpf.c", "SECL104")]
+
+
+XSK_KERN = (
+    "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n\n"
+    'SEC("{section}")\nint redirect_xsk(struct xdp_md *ctx)\n{{\n\treturn XDP_PASS;\n}}\n\n'
+    'char LICENSE[] SEC("license") = "GPL";\n'
+)
+XSK_USER = (
+    "#include <xdp/libxdp.h>\n\nint attach(const char *object, int ifindex)\n{\n"
+    '\tstruct xdp_program *prog = xdp_program__open_file(object, "xdp_rx", NULL);\n\n'
+    "\tif (libxdp_get_error(prog))\n\t\treturn -1;\n"
+    "\treturn xdp_program__attach(prog, ifindex, XDP_MODE_NATIVE, 0);\n}\n"
+)
+
+
+def test_libxdp_picking_a_section_of_an_object_named_at_run_time_types_it(
+    tmp_path: Path,
+) -> None:
+    """libxdp finds the program by the section name it is handed and sets its type before
+    loading it (libxdp.c: xdp_program__attach_single()): `xdp_rx`, which libbpf 1.0 alone
+    rejects (`xdp` takes no suffix), is no SECL102 even though the object's name comes from
+    the command line. A section nobody hands libxdp is still judged by libbpf's table."""
+    write(
+        tmp_path,
+        {
+            "bpf/rx_vlan100.c": XSK_KERN.format(section="xdp_rx"),
+            "bpf/rx_vlan200.c": XSK_KERN.format(section="xdp_rx"),
+            "bpf/tx.c": XSK_KERN.format(section="xdp_tx"),
+            "src/xdp.c": XSK_USER,
+        },
+    )
+    assert codes(tmp_path) == [("bpf/tx.c", "SECL102", 4)]
