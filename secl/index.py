@@ -1152,7 +1152,7 @@ def executable_names(
     `root`): the executables the build files of the file's directory and above link from
     it (secl.analysis.builds.executables_of), each with the tail. And the state those names
     depend on: the mtimes of those directories and the signatures of their build files."""
-    from secl.analysis.builds import _build_files_in
+    from secl.analysis.builds import _build_files_in, samples_executable
     from secl.parse.buildfiles import is_build_file
 
     out: dict[str, frozenset[bytes]] = {}
@@ -1183,6 +1183,7 @@ def executable_names(
             if directory == root or not directory.startswith(root + os.sep):
                 break
             directory = os.path.dirname(directory)
+        exes = exes or samples_executable(path)
         stems = frozenset(os.fsencode(e) + t for e in exes for t in found)
         if stems:
             out[rel] = stems

@@ -297,6 +297,14 @@ def executables_of(project: Project, path: str) -> list[str]:
     return found
 
 
+def samples_executable(path: str) -> list[str]:
+    """For a C file no build file in view links: the executable samples/bpf's own layout
+    makes of it, which the loaders of its bpf_load.c copied (Linux samples/bpf/Makefile:
+    `X-objs := X_user.o`, and X opens "%s_kern.o" of argv[0], X_kern.o), or none."""
+    name = os.path.basename(path)
+    return [name[: -len("_user.c")]] if name.endswith("_user.c") and len(name) > 7 else []
+
+
 # Objects loaded by a command in a shell script or a build recipe, not by code of the project.
 #
 # iproute2 loads a BPF object named on its command line: `tc filter add ... bpf da obj F sec S`,

@@ -738,12 +738,13 @@ def named_objects(project: Project, path: str, data: bytes) -> set[str]:
 
 
 def _named_after_executable(project: Project, path: str, data: bytes) -> set[str]:
-    from secl.analysis.builds import executables_of
+    from secl.analysis.builds import executables_of, samples_executable
 
     suffixes = {m.group(1).decode() for m in _EXECUTABLE_OBJECT.finditer(data)}
     if not suffixes:
         return set()
-    return {exe + suffix for exe in executables_of(project, path) for suffix in suffixes}
+    executables = executables_of(project, path) or samples_executable(path)
+    return {exe + suffix for exe in executables for suffix in suffixes}
 
 
 # A C function definition's head, up to its body's brace (the return type may span lines).

@@ -276,3 +276,34 @@ def test_libxdp_picking_a_section_of_an_object_named_at_run_time_types_it(
         },
     )
     assert codes(tmp_path) == [("bpf/tx.c", "SECL102", 4)]
+
+
+ARGV_USER = (
+    '#include <stdio.h>\n#include "bpf_load.h"\n\nint main(int argc, char **argv)\n{\n'
+    "\tchar filename[256];\n\n"
+    '\tsnprintf(filename, sizeof(filename), "%s_kern.o", argv[0]);\n'
+    "\treturn load_bpf_file(filename);\n}\n"
+)
+
+
+def test_samples_layout_names_the_object_after_the_user_file_without_a_build_file(
+    tmp_path: Path,
+) -> None:
+    """samples/bpf builds executable X from X_user.c, which opens "%s_kern.o" of argv[0]:
+    with no build file in view, `pmu_user.c` opens `pmu_kern.o` (here through bpf_load.c's
+    reader, so `maps` is no SECL108); a file not named `_user.c` names no object (its
+    source is only the project's default, uncertain)."""
+    write(
+        tmp_path,
+        {
+            "pmu_kern.c": LEGACY_KERN,
+            "pmu_user.c": ARGV_USER,
+            "other/cpu_kern.c": LEGACY_KERN.replace("count_unlinks", "cpu_unlinks"),
+            "other/main.c": ARGV_USER,
+        },
+    )
+    found = loaders(tmp_path)
+    assert found["count_unlinks"]["kind"] == "other"
+    assert found["count_unlinks"]["evidence"][0]["filename"] == "pmu_user.c"
+    assert found["count_unlinks"]["evidence"][0].get("certain", True) is True
+    assert [e.get("certain", True) for e in found["cpu_unlinks"]["evidence"]] == [False, False]
