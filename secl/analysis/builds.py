@@ -298,11 +298,21 @@ def executables_of(project: Project, path: str) -> list[str]:
 
 
 def samples_executable(path: str) -> list[str]:
-    """For a C file no build file in view links: the executable samples/bpf's own layout
-    makes of it, which the loaders of its bpf_load.c copied (Linux samples/bpf/Makefile:
-    `X-objs := X_user.o`, and X opens "%s_kern.o" of argv[0], X_kern.o), or none."""
+    """For a C file in a directory with no build file: the executable samples/bpf's own
+    layout makes of it, which the loaders of its bpf_load.c copied (Linux
+    samples/bpf/Makefile: `X-objs := X_user.o`, and X opens "%s_kern.o" of argv[0],
+    X_kern.o), or none. A build file beside it that links no executable from it says
+    otherwise."""
     name = os.path.basename(path)
-    return [name[: -len("_user.c")]] if name.endswith("_user.c") and len(name) > 7 else []
+    if not name.endswith("_user.c") or len(name) <= len("_user.c"):
+        return []
+    try:
+        with os.scandir(os.path.dirname(os.path.abspath(path))) as entries:
+            if any(is_build_file(e.name) for e in entries):
+                return []
+    except OSError:
+        return []
+    return [name[: -len("_user.c")]]
 
 
 # Objects loaded by a command in a shell script or a build recipe, not by code of the project.
