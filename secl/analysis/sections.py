@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from secl.analysis.builds import CommandLoad
 
 LIBBPF_1_0 = Version.parse("1.0")
+_MANUAL_LINK_SKIPPED = Version.parse("0.8")  # skeleton attach skips links set by hand
 NAMES = {
     "SECL101": "unknown-section-name",
     "SECL102": "suffix-on-exact-section-name",
@@ -543,12 +544,16 @@ def _may_auto_attach(project: Project, site: SectionSite) -> bool:
         if not calls:
             return False
         # libbpf.c bpf_object__attach_skeleton() skips a program whose autoload or
-        # autoattach is off (bpf_program__set_autoattach(prog, false)), or whose link the
-        # loader has already set by hand (secl.analysis.manual_links).
+        # autoattach is off (bpf_program__set_autoattach(prog, false)), or, since libbpf 0.8
+        # (commit 0d834905, "Allow BPF program auto-attach handlers to bail out"), whose link
+        # the loader has already set by hand (secl.analysis.manual_links).
         return not (
             _autoload_off(data, program)
             or _autoattach_off(data, program)
-            or linked_by_hand(project, data, program, max(calls))
+            or (
+                _target(project).allows_version(_MANUAL_LINK_SKIPPED)
+                and linked_by_hand(project, data, program, max(calls))
+            )
         )
 
     return any(attaches(project.files[p]) for p in loaders)

@@ -216,7 +216,13 @@ def test_attach_suffix_problems_need_auto_attach(tmp_path):
     )
     # attached by hand only: libbpf never parses the suffix
     assert codes(tmp_path / "a", {"r.bpf.c": bpf, "r.c": manual}) == []
-    auto = manual.replace("\treturn 0;", "\tr_bpf__attach(obj);\n\treturn 0;")
+    auto = manual.replace("\tobj->links.p", "\tr_bpf__attach(obj);\n\tobj->links.p")
     assert codes(tmp_path / "b", {"r.bpf.c": bpf, "r.c": auto}) == [("SECL104", 1, "p")]
+    # the link set by hand before the skeleton's attach: libbpf >= 0.8 skips the program
+    # (bpf_object__attach_skeleton(): "if user already set the link manually, don't attempt
+    # auto-attach"); older ones attach it anyway
+    before = manual.replace("\treturn 0;", "\tr_bpf__attach(obj);\n\treturn 0;")
+    assert codes(tmp_path / "d", {"r.bpf.c": bpf, "r.c": before}) == []
+    assert codes(tmp_path / "e", {"r.bpf.c": bpf, "r.c": before}, "0.7") == [("SECL104", 1, "p")]
     # no loader in view: it may be auto-attached
     assert codes(tmp_path / "c", {"only.bpf.c": bpf}) == [("SECL104", 1, "p")]
