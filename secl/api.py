@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from secl.analysis.project import Project
+from secl.collector import run_scope
 from secl.config import DEFAULT_EXCLUDE, Config, project_root
 from secl.facts import SectionSite
 from secl.files import (
@@ -93,6 +94,7 @@ class InventoryResult:
         return [e.site for e in self.entries]
 
 
+@run_scope()
 def load(paths: Iterable[str], config: Config | None = None, *, pair: bool = True) -> Run:
     """Read and parse `paths`; with `pair`, also read the rest of the project so that loaders
     and BPF sources of the given files are known (findings stay limited to the given files)."""
@@ -137,6 +139,7 @@ def load(paths: Iterable[str], config: Config | None = None, *, pair: bool = Tru
     return run
 
 
+@run_scope()
 def load_stdin(name: str, data: bytes, config: Config | None = None) -> Run:
     """One file read from standard input and linted as `name` (editors, pipes)."""
     config = config or Config()
@@ -297,12 +300,19 @@ def _parse_files(
         try:
             tree = None
             sites, loads = flags[path]
+            keep = False
             if needs_parse(data, path, sites=sites, loads=loads):
                 tree = parse(data, is_cpp(path))
-                project.remember_tree(path, tree)
-            # Without the results cache the tree stays with the project: the functions of
-            # the file are read from it if the analysis asks.
-            facts = file_facts(path, data, tree, sites=sites, loads=loads, bodies=store is not None)
+                keep = _keeps_tree(data)
+                if keep:
+                    project.remember_tree(path, tree)
+            # A tree a later stage is likely to read stays with the project (without the
+            # results cache, the functions of the file are read from it if the analysis asks);
+            # the others are dropped now: a run holding every tree until its end parses
+            # slower in the memory they take.
+            facts = file_facts(
+                path, data, tree, sites=sites, loads=loads, bodies=store is not None or not keep
+            )
         except Exception as err:  # a bug in secl: this file is skipped, the run goes on
             return internal_error(path, err)
         if resolver is not None and tree is not None:
@@ -346,6 +356,15 @@ def _parse_files(
             if facts.problem is not None:  # cached or not, the same line
                 problems.append(FileProblem(path, facts.problem))
     return sites, failed, resolved
+
+
+def _keeps_tree(data: bytes) -> bool:
+    """Whether a later stage is likely to read the file's tree again: section macros to
+    resolve (secl.parse.macros.may_read_tree) or prog array maps to read
+    (upgrade._BpfSource.prog_arrays). A wrong answer costs a parse, never a result."""
+    from secl.parse.macros import may_read_tree
+
+    return b"BPF_MAP_TYPE_PROG_ARRAY" in data or may_read_tree(data)
 
 
 def _resolve_early(
@@ -1039,6 +1058,7 @@ def _wanted(
     return stems, skeletons, objects
 
 
+@run_scope()
 def inventory(paths: Iterable[str], config: Config | None = None) -> InventoryResult:
     from secl.analysis.inventory import build_inventory
 
@@ -1046,6 +1066,7 @@ def inventory(paths: Iterable[str], config: Config | None = None) -> InventoryRe
     return InventoryResult(run, build_inventory(run.project))
 
 
+@run_scope()
 def check(paths: Iterable[str], config: Config | None = None) -> CheckResult:
     from secl.analysis.run import run_rules
 
