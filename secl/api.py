@@ -300,19 +300,12 @@ def _parse_files(
         try:
             tree = None
             sites, loads = flags[path]
-            keep = False
             if needs_parse(data, path, sites=sites, loads=loads):
                 tree = parse(data, is_cpp(path))
-                keep = _keeps_tree(data)
-                if keep:
-                    project.remember_tree(path, tree)
-            # A tree a later stage is likely to read stays with the project (without the
-            # results cache, the functions of the file are read from it if the analysis asks);
-            # the others are dropped now: a run holding every tree until its end parses
-            # slower in the memory they take.
-            facts = file_facts(
-                path, data, tree, sites=sites, loads=loads, bodies=store is not None or not keep
-            )
+                project.remember_tree(path, tree)
+            # Without the results cache the tree stays with the project: the functions of
+            # the file are read from it if the analysis asks.
+            facts = file_facts(path, data, tree, sites=sites, loads=loads, bodies=store is not None)
         except Exception as err:  # a bug in secl: this file is skipped, the run goes on
             return internal_error(path, err)
         if resolver is not None and tree is not None:
@@ -356,15 +349,6 @@ def _parse_files(
             if facts.problem is not None:  # cached or not, the same line
                 problems.append(FileProblem(path, facts.problem))
     return sites, failed, resolved
-
-
-def _keeps_tree(data: bytes) -> bool:
-    """Whether a later stage is likely to read the file's tree again: section macros to
-    resolve (secl.parse.macros.may_read_tree) or prog array maps to read
-    (upgrade._BpfSource.prog_arrays). A wrong answer costs a parse, never a result."""
-    from secl.parse.macros import may_read_tree
-
-    return b"BPF_MAP_TYPE_PROG_ARRAY" in data or may_read_tree(data)
 
 
 def _resolve_early(
