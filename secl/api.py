@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from secl.analysis.project import Project
-from secl.collector import run_scope
 from secl.config import DEFAULT_EXCLUDE, Config, project_root
 from secl.facts import SectionSite
 from secl.files import (
@@ -94,7 +93,6 @@ class InventoryResult:
         return [e.site for e in self.entries]
 
 
-@run_scope()
 def load(paths: Iterable[str], config: Config | None = None, *, pair: bool = True) -> Run:
     """Read and parse `paths`; with `pair`, also read the rest of the project so that loaders
     and BPF sources of the given files are known (findings stay limited to the given files)."""
@@ -139,7 +137,6 @@ def load(paths: Iterable[str], config: Config | None = None, *, pair: bool = Tru
     return run
 
 
-@run_scope()
 def load_stdin(name: str, data: bytes, config: Config | None = None) -> Run:
     """One file read from standard input and linted as `name` (editors, pipes)."""
     config = config or Config()
@@ -1042,7 +1039,6 @@ def _wanted(
     return stems, skeletons, objects
 
 
-@run_scope()
 def inventory(paths: Iterable[str], config: Config | None = None) -> InventoryResult:
     from secl.analysis.inventory import build_inventory
 
@@ -1050,7 +1046,6 @@ def inventory(paths: Iterable[str], config: Config | None = None) -> InventoryRe
     return InventoryResult(run, build_inventory(run.project))
 
 
-@run_scope()
 def check(paths: Iterable[str], config: Config | None = None) -> CheckResult:
     from secl.analysis.run import run_rules
 
