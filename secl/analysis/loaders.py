@@ -439,18 +439,13 @@ class _Manifests:
 
     def __init__(self, scan: LoaderScan | None) -> None:
         self._scan = scan
-        self.cargo = _CargoManifests(self)
-        self.go = _GoManifests(self)
+        # The scan, not this object: a child that held its parent would make a cycle.
+        self.cargo = _CargoManifests(scan)
+        self.go = _GoManifests(scan)
         self._evidence: dict[str, list[LoaderUse]] = {}
 
     def read(self, directory: str, name: str) -> tuple[str, bytes] | None:
-        """(the path as the run shows paths, bytes) of manifest `name` in `directory`."""
-        data = self._scan.manifest_data(directory, name) if self._scan is not None else None
-        if data is None:
-            return None
-        path = os.path.join(directory, name)
-        rel = os.path.relpath(path)  # as secl.api shows a path: relative inside the cwd
-        return (path if rel.startswith("..") else rel), data
+        return _read_manifest(self._scan, directory, name)
 
     def evidence(self, directory: str, root: str) -> list[LoaderUse]:
         """Uncertain uses from the loader libraries the manifests of `directory` depend on
@@ -490,19 +485,29 @@ class _Manifests:
         return out
 
 
+def _read_manifest(scan: LoaderScan | None, directory: str, name: str) -> tuple[str, bytes] | None:
+    """(the path as the run shows paths, bytes) of manifest `name` in `directory`."""
+    data = scan.manifest_data(directory, name) if scan is not None else None
+    if data is None:
+        return None
+    path = os.path.join(directory, name)
+    rel = os.path.relpath(path)  # as secl.api shows a path: relative inside the cwd
+    return (path if rel.startswith("..") else rel), data
+
+
 class _CargoManifests:
     """Parsed Cargo.toml files by absolute directory (the mapping the functions of
     secl.loaders.manifests read), each parsed on first access."""
 
-    def __init__(self, files: _Manifests) -> None:
-        self._files = files
+    def __init__(self, scan: LoaderScan | None) -> None:
+        self._scan = scan
         self._parsed: dict[str, object] = {}
 
     def get(self, directory: str) -> object:
         if directory not in self._parsed:
             from secl.loaders.manifests import cargo_manifest
 
-            found = self._files.read(directory, "Cargo.toml")
+            found = _read_manifest(self._scan, directory, "Cargo.toml")
             self._parsed[directory] = None if found is None else cargo_manifest(found[1])
         return self._parsed[directory]
 
@@ -520,11 +525,11 @@ class _GoManifests:
     """go.mod bytes by absolute directory (what secl.loaders.manifests.go_path_dependencies
     reads), each read on first access."""
 
-    def __init__(self, files: _Manifests) -> None:
-        self._files = files
+    def __init__(self, scan: LoaderScan | None) -> None:
+        self._scan = scan
 
     def get(self, directory: str) -> bytes | None:
-        found = self._files.read(directory, "go.mod")
+        found = _read_manifest(self._scan, directory, "go.mod")
         return None if found is None else found[1]
 
     def __contains__(self, directory: object) -> bool:

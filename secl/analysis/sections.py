@@ -1086,6 +1086,10 @@ def loaders_of(project: Project, bpf_path: str) -> list[str]:
     known = memo.get(bpf_path)  # type: ignore[attr-defined]
     if known is not None:
         return known
+    index = _loader_index(project)
+    if not index:  # no C file of the run opens anything (a Go or Rust project)
+        memo[bpf_path] = []  # type: ignore[index]
+        return []
     base = stem(bpf_path)
     names = skeleton_names(bpf_path, project.config) | {f"{base}.bpf.o", f"{base}.o"}
     # CMake names the object of source `x.c` `x.c.o` (an OBJECT library's objects,
@@ -1101,7 +1105,6 @@ def loaders_of(project: Project, bpf_path: str) -> list[str]:
     chosen = {n for n, paths in linked.items() if bpf_path in paths}  # type: ignore[attr-defined]
     absolute = os.path.abspath(bpf_path)
     chosen |= {n for n, src in project.config.skeleton_pairs() if os.path.abspath(src) == absolute}
-    index = _loader_index(project)
     shared = _sources_by_name(project)
     found = set()
     for name in names | chosen:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -524,14 +525,16 @@ class _BpfSource:
         self.path = path
         self.data = project.files[path]
         self.positions = project.positions(path)
-        self._project = project
+        # Weak: the project's memo holds the analysis that holds this source (a cycle would
+        # keep every tree of the run alive until the cyclic collector ran).
+        self._project = weakref.ref(project)
         self._functions: dict[str, tuple[int, int]] | None = None
         self._tokens: dict[tuple[int, int], list] = {}
         self._bodies: dict[tuple[int, int], BodyFacts] = {}
 
     def functions(self) -> dict[str, tuple[int, int]]:
         if self._functions is None:
-            self._functions = self._project.functions(self.path)
+            self._functions = self._project().functions(self.path)  # type: ignore[union-attr]
         return self._functions
 
     def tokens(self, body: tuple[int, int]) -> list:

@@ -336,12 +336,15 @@ def parses_go(data: bytes) -> bool:
 def extract_go(path: str, data: bytes) -> FileLoaders:
     """Every loader use and libbpf-family fact of one Go file. Never raises: a file that does
     not parse where it matters gets a one-line `problem`, and what is certain."""
+    go = _GoFile(path, data)
     try:
-        return _GoFile(path, data).run()
+        return go.run()
     except RecursionError:
         return FileLoaders(path, problem="Go file too deeply nested to read; loaders skipped")
     except Exception as err:  # a bug here must not stop the run: say it, in one line
         return FileLoaders(path, problem=f"could not read Go loader code ({err!r}); skipped")
+    finally:
+        go.release()
 
 
 # -- packages ------------------------------------------------------------------------------
@@ -382,7 +385,12 @@ def refine_packages(files: list[FileLoaders], read: Callable[[str], bytes | None
                     me = _GoFile(path, data)
                     package = _package_files(directory, me, read, test, {})
                     result = _run_in(me, package, outside)
+                    for go in [*package, *(f for calls in outside.values() for f, _ in calls)]:
+                        go.release()
             files[i] = result
+        for group in parsed.values():
+            for go in group.values():
+                go.release()
 
 
 def _run_in(me: _GoFile, package: list[_GoFile], outside: dict) -> FileLoaders:
@@ -881,6 +889,13 @@ class _GoFile:
                 self.facts,
             )
         return out
+
+    def release(self) -> None:
+        """Let go of what refers back to this file and its package (the package list holds
+        the file, memoised values name their file): without it a file read for a run, its
+        tree and its values, stays alive until the cyclic collector finds them."""
+        self.package, self.outside = [], {}
+        self._memo, self._call_pin, self._opens, self._bound = {}, {}, {}, {}
 
     def prepare(self) -> None:
         """The tree and the top-level declarations: all another file of the package reads."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import weakref
 from collections import namedtuple
 
 from secl.parse.buildfiles import include_flags
@@ -102,7 +103,10 @@ def build_includes(project: Project) -> BuildIncludes:
     """The project's BuildIncludes, one per run (memoised on the project)."""
     found = project.memo.get("c-build-includes")
     if found is None:
-        found = project.memo["c-build-includes"] = BuildIncludes(lambda: _rules(project))
+        # Through a weak reference: a memo entry that held its project would keep a run's
+        # trees and facts alive until the cyclic collector found them.
+        ref = weakref.ref(project)
+        found = project.memo["c-build-includes"] = BuildIncludes(lambda: _rules(ref()))
     return found  # type: ignore[return-value]
 
 
