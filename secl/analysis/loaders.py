@@ -307,7 +307,14 @@ def _module_default(uses: list[LoaderUse]) -> list[LoaderUse]:
     """For a BPF source no loader names, the loaders of its Go module or crate, if they are
     all of one library: a loader that reads its object from a buffer filled elsewhere
     (`NewModuleFromBufferArgs(args)` with the bytes from another package) still tells which
-    library the module's objects are for. Kept as uncertain evidence."""
+    library the module's objects are for. Kept as uncertain evidence.
+
+    A BCC use whose C is known (`src_file` read, or the text written in the script) stands
+    for nothing else: BCC compiles the C it is handed at run time and opens no object built
+    elsewhere (bcc src/python/bcc/__init__.py `BPF.__init__`: the `src_file` read into
+    `text`, then `lib.bpf_module_create_c_from_string(text, ...)`), so a script beside other
+    sources says nothing about them."""
+    uses = [u for u in uses if u.kind != BCC or not (u.sources or u.certain)]
     kinds = {u.kind for u in uses}
     if len(kinds) != 1:
         return []

@@ -169,6 +169,7 @@ def own_loaders(project: Project) -> dict[str, OwnLoader]:
     found = project.memo.get("own-elf-loaders")
     if found is None:
         found = {}
+        callers: list[tuple[str, int]] = []
         bpf = {s.path for s in project.sites}  # BPF code loads nothing: half a tree's bytes
         for path, data in project.files.items():
             if path in bpf or not (path.endswith(_C_SUFFIXES) or is_cpp(path)):
@@ -178,8 +179,40 @@ def own_loaders(project: Project) -> dict[str, OwnLoader]:
             hit = detect(data)
             if hit is not None:
                 found[path] = OwnLoader(path, hit[0], hit[1], _reaching(data))
+            elif _SAMPLES_LOAD in data:
+                at = samples_loader_call(data)
+                if at >= 0:
+                    callers.append((path, at))
+        if callers and not any(_SAMPLES_LOAD in own.functions for own in found.values()):
+            # bpf_load.c itself is not in view: its callers stand for it
+            for path, at in callers:
+                found[path] = OwnLoader(path, at, _SAMPLES_CALL, frozenset())
         project.memo["own-elf-loaders"] = found
     return found  # type: ignore[return-value]
+
+
+# The kernel's old samples/bpf/bpf_load.h API: `int load_bpf_file(char *path)`, whose
+# bpf_load.c (do_load_bpf_file(), above) reads the object with an ELF reader of its own. A
+# project built against the kernel tree's copy calls it with bpf_load.c out of view.
+_SAMPLES_LOAD = b"load_bpf_file"
+_SAMPLES_CALL = "load_bpf_file() of samples/bpf/bpf_load.h"
+_SAMPLES_HEADER = re.compile(rb'#\s*include\s*[<"](?:[^">]*/)?bpf_load\.h[">]')
+
+
+def samples_loader_call(data: bytes) -> int:
+    """Where a C file calls samples/bpf's load_bpf_file() from bpf_load.h (not a function
+    of its own by that name) and opens nothing through libbpf: the offset of the call, or -1.
+    A pure function of the bytes."""
+    if _SAMPLES_HEADER.search(data) is None or _LIBBPF_OBJECT.search(data) is not None:
+        return -1
+    call = _first_call(data, (_SAMPLES_LOAD,))
+    if call is None:
+        return -1
+    from secl.analysis.sections import _FUNCTION_HEAD
+
+    if any(m.group(1) == _SAMPLES_LOAD for m in _FUNCTION_HEAD.finditer(data)):
+        return -1  # defines it: bpf_load.c's own copy, or a loader of its own by that name
+    return call[0]
 
 
 # Calls that start reading an object: libelf's elf_begin()/elf_memory(), and what detect()
