@@ -186,7 +186,7 @@ def own_loaders(project: Project) -> dict[str, OwnLoader]:
         if callers and not any(_SAMPLES_LOAD in own.functions for own in found.values()):
             # bpf_load.c itself is not in view: its callers stand for it
             for path, at in callers:
-                found[path] = OwnLoader(path, at, _SAMPLES_CALL, frozenset())
+                found[path] = OwnLoader(path, at, SAMPLES_CALL, frozenset())
         project.memo["own-elf-loaders"] = found
     return found  # type: ignore[return-value]
 
@@ -195,7 +195,7 @@ def own_loaders(project: Project) -> dict[str, OwnLoader]:
 # bpf_load.c (do_load_bpf_file(), above) reads the object with an ELF reader of its own. A
 # project built against the kernel tree's copy calls it with bpf_load.c out of view.
 _SAMPLES_LOAD = b"load_bpf_file"
-_SAMPLES_CALL = "load_bpf_file() of samples/bpf/bpf_load.h"
+SAMPLES_CALL = "load_bpf_file() of samples/bpf/bpf_load.h"
 _SAMPLES_HEADER = re.compile(rb'#\s*include\s*[<"](?:[^">]*/)?bpf_load\.h[">]')
 
 

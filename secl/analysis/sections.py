@@ -517,8 +517,13 @@ def _may_auto_attach(project: Project, site: SectionSite) -> bool:
         if not any(n in data for n in names) and b"bpf_object__attach_skeleton(" not in data:
             return False
         # libbpf.c bpf_object__attach_skeleton() skips a program whose autoload or
-        # autoattach is off (bpf_program__set_autoattach(prog, false)).
-        return not (_autoload_off(data, program) or _autoattach_off(data, program))
+        # autoattach is off (bpf_program__set_autoattach(prog, false)), or whose link the
+        # loader has stored already.
+        return not (
+            _autoload_off(data, program)
+            or _autoattach_off(data, program)
+            or _link_stored(project, data, program)
+        )
 
     return any(attaches(project.files[p]) for p in loaders)
 
@@ -641,6 +646,101 @@ def _autoattach_off(data: bytes, program: str) -> bool:
     """The loader turns autoattach off for this program (a tail-call target attached by
     nothing): the skeleton's attach leaves it alone."""
     return _switched_off(data, program, b"autoattach")
+
+
+_LINK_STORE = re.compile(rb"\blinks\s*\.\s*(\w+)\s*=(?!=)")
+_DEFINE = re.compile(rb"(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)((?:[^\n]*\\\n)*[^\n]*)")
+
+
+def _link_stored(project: Project, data: bytes, program: str) -> bool:
+    """The loader stores the program's link in the skeleton itself before attaching it
+    (`skel->links.P = bpf_program__attach_uprobe_opts(skel->progs.P, ...)`), written out or
+    through a macro of the project (`__ATTACH_UPROBE(skel, malloc, P, false)`, as bcc's
+    libbpf-tools write it): bpf_object__attach_skeleton() then leaves the program alone and
+    never parses its section (libbpf.c: "if user already set the link manually, don't
+    attempt auto-attach")."""
+    if not program or (b"links" not in data and not _link_macros(project)):
+        return False
+    name = program.encode()
+    if any(m.group(1) == name for m in _LINK_STORE.finditer(data)):
+        return True
+    for macro, indexes in _link_macros(project).items():
+        if macro not in data:
+            continue
+        for m in re.finditer(rb"\b" + macro + rb"\s*\(", data):
+            args = _macro_args(data, m.end())
+            if any(i < len(args) and args[i] == name for i in indexes):
+                return True
+    return False
+
+
+def _link_macros(project: Project) -> dict[bytes, frozenset[int]]:
+    """Function-like macros of the project that store a skeleton link named by one of their
+    arguments (`skel->links.prog_name = ...` with `prog_name` a parameter), and the macros
+    that hand one of their arguments on to such a macro: name -> those arguments' indexes."""
+    found = project.memo.get("link-storing-macros")
+    if found is not None:
+        return found  # type: ignore[return-value]
+
+    def defines_of(data: bytes) -> list[tuple[bytes, list[bytes], bytes]]:
+        return [
+            (m.group(1), [p.strip() for p in m.group(2).split(b",")], m.group(3))
+            for m in _DEFINE.finditer(data)
+        ]
+
+    out: dict[bytes, set[int]] = {}
+    for data in project.files.values():
+        if b"links" in data and b"define" in data:
+            for macro, params, body in defines_of(data):
+                for m in _LINK_STORE.finditer(body):
+                    if m.group(1) in params:
+                        out.setdefault(macro, set()).add(params.index(m.group(1)))
+    # the macros that may wrap them: in the files that name one
+    defines = [
+        d
+        for data in project.files.values()
+        if out and b"define" in data and any(name in data for name in out)
+        for d in defines_of(data)
+    ]
+    for _ in range(4):  # wrappers of wrappers, a few levels deep
+        grown = False
+        for macro, params, body in defines:
+            for inner, indexes in list(out.items()):
+                if inner == macro or inner not in body:
+                    continue
+                for m in re.finditer(rb"\b" + inner + rb"\s*\(", body):
+                    args = _macro_args(body, m.end())
+                    for i in indexes:
+                        if i < len(args) and args[i] in params:
+                            at = params.index(args[i])
+                            if at not in out.setdefault(macro, set()):
+                                out[macro].add(at)
+                                grown = True
+        if not grown:
+            break
+    result = {k: frozenset(v) for k, v in out.items()}
+    project.memo["link-storing-macros"] = result
+    return result
+
+
+def _macro_args(data: bytes, start: int) -> list[bytes]:
+    """The top-level arguments of a call whose `(` ends just before `start`, stripped."""
+    args: list[bytes] = []
+    depth = 0
+    current = start
+    for i in range(start, min(len(data), start + 4096)):
+        c = data[i : i + 1]
+        if c in b"([{":
+            depth += 1
+        elif c in b")]}":
+            if depth == 0:
+                args.append(data[current:i].strip())
+                return args
+            depth -= 1
+        elif c == b"," and depth == 0:
+            args.append(data[current:i].strip())
+            current = i + 1
+    return args
 
 
 def _switched_off(data: bytes, program: str, what: bytes) -> bool:

@@ -161,7 +161,7 @@ MANUAL_LOADER = (
     '#include "readline.skel.h"\n\nint main(void)\n{{\n'
     "\tstruct readline_bpf *obj = readline_bpf__open();\n\n"
     "\tif (readline_bpf__load(obj))\n\t\treturn 1;\n"
-    '\tobj->links.printret = bpf_program__attach_uprobe(obj->progs.printret, true, -1, "/bin/bash", 0x1234);\n'
+    '\tstruct bpf_link *link = bpf_program__attach_uprobe(obj->progs.printret, true, -1, "/bin/bash", 0x1234);\n'
     "{attach}\treturn 0;\n}}\n"
 )
 READLINE = 'SEC("uretprobe/readline")\nint printret(void *ctx)\n{\n\treturn 0;\n}\n'
@@ -246,3 +246,56 @@ def test_a_sched_ext_linked_build_loads_every_added_source(tmp_path: Path) -> No
     for program in ("handle", "arena"):
         assert found[program]["kind"] == "libbpf-rs"
         assert [e["filename"] for e in found[program]["evidence"]] == ["build.rs"]
+
+
+MACRO_HEADER = (
+    "#define __ATTACH_UPROBE(skel, sym_name, prog_name, is_retprobe)  \\\n"
+    "\tdo {  \\\n"
+    "\t\tLIBBPF_OPTS(bpf_uprobe_opts, uprobe_opts, .retprobe = is_retprobe,  \\\n"
+    "\t\t\t    .func_name = #sym_name);  \\\n"
+    "\t\tskel->links.prog_name = bpf_program__attach_uprobe_opts(  \\\n"
+    '\t\t\tskel->progs.prog_name, -1, "/lib/libc.so.6", 0, &uprobe_opts);  \\\n'
+    "\t} while (0)\n"
+    "#define ATTACH_URETPROBE(skel, sym_name, prog_name) "
+    "__ATTACH_UPROBE(skel, sym_name, prog_name, true)\n"
+)
+STORED_LOADER = (
+    '#include "readline.skel.h"\n#include "helpers.h"\n\nint main(void)\n{{\n'
+    "\tstruct readline_bpf *obj = readline_bpf__open_and_load();\n\n"
+    "{store}"
+    "\treturn readline_bpf__attach(obj);\n}}\n"
+)
+
+
+def test_a_link_stored_before_the_skeleton_attach_is_left_alone(tmp_path: Path) -> None:
+    """libbpf's bpf_object__attach_skeleton() skips a program whose link the loader has
+    stored (`skel->links.P = ...`): written out, or through a macro of the project and a
+    wrapper of it, as bcc's libbpf-tools write `__ATTACH_UPROBE`."""
+    for store in (
+        "\tobj->links.printret = bpf_program__attach_uprobe(obj->progs.printret, true, -1,"
+        ' "/bin/bash", 0);\n',
+        "\tATTACH_URETPROBE(obj, readline, printret);\n",
+    ):
+        write(
+            tmp_path,
+            {
+                "readline.bpf.c": READLINE,
+                "helpers.h": MACRO_HEADER,
+                "readline.c": STORED_LOADER.format(store=store),
+            },
+        )
+        assert codes(tmp_path, "--no-cache") == []
+
+
+def test_a_link_stored_for_another_program_does_not_count(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "readline.bpf.c": READLINE,
+            "helpers.h": MACRO_HEADER,
+            "readline.c": STORED_LOADER.format(
+                store="\tATTACH_URETPROBE(obj, readline, other_prog);\n"
+            ),
+        },
+    )
+    assert codes(tmp_path) == [("readline.bpf.c", "SECL104", 1)]

@@ -217,6 +217,11 @@ def test_attach_suffix_problems_need_auto_attach(tmp_path):
     # attached by hand only: libbpf never parses the suffix
     assert codes(tmp_path / "a", {"r.bpf.c": bpf, "r.c": manual}) == []
     auto = manual.replace("\treturn 0;", "\tr_bpf__attach(obj);\n\treturn 0;")
+    # the link stored by hand first: the skeleton's attach skips the program (libbpf.c
+    # bpf_object__attach_skeleton(), since v0.8: "if user already set the link manually,
+    # don't attempt auto-attach")
+    assert codes(tmp_path / "s", {"r.bpf.c": bpf, "r.c": auto}) == []
+    auto = auto.replace("obj->links.p = ", "struct bpf_link *l = ")
     assert codes(tmp_path / "b", {"r.bpf.c": bpf, "r.c": auto}) == [("SECL104", 1, "p")]
     # no loader in view: it may be auto-attached
     assert codes(tmp_path / "c", {"only.bpf.c": bpf}) == [("SECL104", 1, "p")]
