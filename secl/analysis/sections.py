@@ -1091,11 +1091,6 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
         for path, data in project.files.items():
             if not has_body(data):
                 continue  # a huge header without a function body opens nothing
-            if b"LIBBPF_API" in data:
-                # libbpf itself (a vendored copy of its headers or sources): it marks its
-                # exported functions so (libbpf_common.h defines LIBBPF_API); its own
-                # `bpf_object__open()` declarations open nothing
-                continue
             if (
                 b"__open" not in data
                 and b"::open" not in data
@@ -1105,6 +1100,11 @@ def _loader_index(project: Project) -> dict[str, list[str]]:
                 and not any(name in data for name in pasting)
                 and (templates is None or templates.search(data) is None)
             ):
+                continue
+            if b"LIBBPF_API" in data:
+                # libbpf itself (a vendored copy of its headers or sources): it marks its
+                # exported functions so (libbpf_common.h defines LIBBPF_API); its own
+                # `bpf_object__open()` declarations open nothing
                 continue
             names = set()
             for m in _SKELETON_CALL.finditer(data):
