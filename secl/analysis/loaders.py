@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, replace
 
 from secl.analysis.builds import command_uses
-from secl.analysis.ownelf import SAMPLES_CALL, VALUE, loader_use, own_loaders, own_uses
+from secl.analysis.ownelf import VALUE, loader_use, own_loaders, own_uses
 from secl.analysis.project import Project
 from secl.files import is_cpp
 from secl.loaders import (
@@ -280,7 +280,7 @@ def module_uses(project: Project, path: str) -> list[LoaderUse]:
 def _uses_by_module(project: Project, index: _Index) -> dict[str | None, list[LoaderUse]]:
     """Every loader use of the project by the Go module or crate its file is in, C libbpf
     loader files included (as uses of kind libbpf)."""
-    from secl.analysis.sections import _loader_index, named_objects
+    from secl.analysis.sections import _loader_index
 
     out: dict[str | None, list[LoaderUse]] = {}
     scan = project.loader_scan
@@ -297,9 +297,6 @@ def _uses_by_module(project: Project, index: _Index) -> dict[str | None, list[Lo
             use = LoaderUse(LIBBPF, loader, span, value, certain=False)
         out.setdefault(index.module_of(loader), []).append(use)
     for own in own_loaders(project).values():  # C loaders with an ELF reader of their own
-        if own.call == SAMPLES_CALL and named_objects(project, own.path, project.files[own.path]):
-            # a caller of samples/bpf's loader hands it the objects it names, and no other
-            continue
         out.setdefault(index.module_of(own.path), []).append(
             loader_use(project, own, certain=False)
         )
