@@ -816,7 +816,14 @@ def _named_after_executable(project: Project, path: str, data: bytes) -> set[str
     suffixes = {m.group(1).decode() for m in _EXECUTABLE_OBJECT.finditer(data)}
     if not suffixes:
         return set()
-    return {exe + suffix for exe in executables_of(project, path) for suffix in suffixes}
+    executables = executables_of(project, path)
+    name = os.path.basename(path)
+    if not executables and name.endswith("_user.c") and b"load_bpf_file" in data:
+        # a caller of samples/bpf's loader built by the kernel samples' Makefile, out of
+        # view: its program X is linked from X_user.o (samples/bpf/Makefile `X-objs :=
+        # X_user.o`), so argv[0] is X
+        executables = [name[: -len("_user.c")]]
+    return {exe + suffix for exe in executables for suffix in suffixes}
 
 
 # A C function definition's head, up to its body's brace (the return type may span lines).

@@ -299,3 +299,25 @@ def test_a_link_stored_for_another_program_does_not_count(tmp_path: Path) -> Non
         },
     )
     assert codes(tmp_path) == [("readline.bpf.c", "SECL104", 1)]
+
+
+def test_a_samples_caller_names_its_object_after_its_program(tmp_path: Path) -> None:
+    """`snprintf(f, n, "%s_kern.o", argv[0])` in `pmu_user.c`, with the kernel samples'
+    Makefile out of view: samples/bpf builds program `pmu` from `pmu_user.o`, so it opens
+    `pmu_kern.o`."""
+    write(
+        tmp_path,
+        {
+            "pmu_kern.c": LEGACY_MAP.format(name="counts")
+            + PROBE.format(section="perf_event").replace("handle", "on_cycles"),
+            "pmu_user.c": SAMPLES_LOADER.format(obj="%s_kern.o").replace(
+                '"%s_kern.o")', '"%s_kern.o", argv[0])'
+            ),
+        },
+    )
+    found = loaders(tmp_path)
+    assert found["on_cycles"]["kind"] == "other"
+    first = found["on_cycles"]["evidence"][0]
+    assert first["filename"] == "pmu_user.c"
+    assert first.get("certain", True)  # the object it names, not a guess for the tree
+    assert codes(tmp_path) == []
