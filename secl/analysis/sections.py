@@ -659,11 +659,14 @@ def _link_stored(project: Project, data: bytes, program: str) -> bool:
     libbpf-tools write it): bpf_object__attach_skeleton() then leaves the program alone and
     never parses its section (libbpf.c: "if user already set the link manually, don't
     attempt auto-attach")."""
-    if not program or (b"links" not in data and not _link_macros(project)):
+    if not program:
         return False
     name = program.encode()
-    if any(m.group(1) == name for m in _LINK_STORE.finditer(data)):
+    if b"links" in data and any(m.group(1) == name for m in _LINK_STORE.finditer(data)):
         return True
+    # through a macro: the program's name is an argument of a call in the loader
+    if name not in data or not re.search(rb"[(,]\s*" + re.escape(name) + rb"\s*[,)]", data):
+        return False
     for macro, indexes in _link_macros(project).items():
         if macro not in data:
             continue
