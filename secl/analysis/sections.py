@@ -522,7 +522,7 @@ def _may_auto_attach(project: Project, site: SectionSite) -> bool:
         return not (
             _autoload_off(data, program)
             or _autoattach_off(data, program)
-            or _link_stored(project, data, program)
+            or _link_stored(project, data, program, names)
         )
 
     return any(attaches(project.files[p]) for p in loaders)
@@ -652,29 +652,62 @@ _LINK_STORE = re.compile(rb"\blinks\s*\.\s*(\w+)\s*=(?!=)")
 _DEFINE = re.compile(rb"(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)((?:[^\n]*\\\n)*[^\n]*)")
 
 
-def _link_stored(project: Project, data: bytes, program: str) -> bool:
-    """The loader stores the program's link in the skeleton itself before attaching it
-    (`skel->links.P = bpf_program__attach_uprobe_opts(skel->progs.P, ...)`), written out or
-    through a macro of the project (`__ATTACH_UPROBE(skel, malloc, P, false)`, as bcc's
-    libbpf-tools write it): bpf_object__attach_skeleton() then leaves the program alone and
-    never parses its section (libbpf.c: "if user already set the link manually, don't
-    attempt auto-attach")."""
+def _link_stored(project: Project, data: bytes, program: str, attach: list[bytes]) -> bool:
+    """The loader stores the program's link in the skeleton itself before the skeleton's
+    attach (`skel->links.P = bpf_program__attach_uprobe_opts(skel->progs.P, ...)`), written
+    out or through a macro of the project (`__ATTACH_UPROBE(skel, malloc, P, false)`, as
+    bcc's libbpf-tools write it): bpf_object__attach_skeleton() then leaves the program alone
+    and never parses its section (libbpf.c, since v0.8: "if user already set the link
+    manually, don't attempt auto-attach"). A link stored only after that attach (in the same
+    function, or in a function first called after it) was too late. `attach`: the skeleton
+    attach calls the loader may make (`NAME__attach(`)."""
     if not program:
         return False
     name = program.encode()
-    if b"links" in data and any(m.group(1) == name for m in _LINK_STORE.finditer(data)):
-        return True
+    stores = []
+    if b"links" in data:
+        stores = [m.start() for m in _LINK_STORE.finditer(data) if m.group(1) == name]
     # through a macro: the program's name is an argument of a call in the loader
-    if name not in data or not re.search(rb"[(,]\s*" + re.escape(name) + rb"\s*[,)]", data):
+    if name in data and re.search(rb"[(,]\s*" + re.escape(name) + rb"\s*[,)]", data):
+        for macro, indexes in _link_macros(project).items():
+            if macro not in data:
+                continue
+            for m in re.finditer(rb"\b" + macro + rb"\s*\(", data):
+                args = _macro_args(data, m.end())
+                if any(i < len(args) and args[i] == name for i in indexes):
+                    stores.append(m.start())
+    if not stores:
         return False
-    for macro, indexes in _link_macros(project).items():
-        if macro not in data:
-            continue
-        for m in re.finditer(rb"\b" + macro + rb"\s*\(", data):
-            args = _macro_args(data, m.end())
-            if any(i < len(args) and args[i] == name for i in indexes):
-                return True
-    return False
+    calls = [data.find(n) for n in [*attach, b"bpf_object__attach_skeleton("]]
+    first = min((c for c in calls if c >= 0), default=-1)
+    return first < 0 or any(_before(data, at, first) for at in stores)
+
+
+def _before(data: bytes, at: int, attach: int) -> bool:
+    """Whether code at `at` runs before the call at `attach`: earlier in the same function,
+    or in a function whose first call in the file comes before it (or that the file never
+    calls: its callers are out of view)."""
+    here, there = _function_at(data, at), _function_at(data, attach)
+    if here is None or there is None or here[0] == there[0]:
+        return at < attach
+    callers = [
+        m.start()
+        for m in re.finditer(rb"\b" + re.escape(here[0]) + rb"\s*\(", data)
+        if not (here[1] <= m.start() < here[2]) and _function_at(data, m.start()) is not None
+    ]
+    return not callers or min(callers) < attach
+
+
+def _function_at(data: bytes, at: int) -> tuple[bytes, int, int] | None:
+    """(name, head start, body end) of the function whose body holds offset `at`."""
+    found = None
+    for m in _FUNCTION_HEAD.finditer(data, 0, at):
+        if m.group(1) not in _NOT_FUNCTIONS:
+            found = m
+    if found is None:
+        return None
+    end = _body_end(data, found.end())
+    return (found.group(1), found.start(), end) if at < end else None
 
 
 def _link_macros(project: Project) -> dict[bytes, frozenset[int]]:

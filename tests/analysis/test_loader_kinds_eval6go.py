@@ -321,3 +321,29 @@ def test_a_samples_caller_names_its_object_after_its_program(tmp_path: Path) -> 
     assert first["filename"] == "pmu_user.c"
     assert first.get("certain", True)  # the object it names, not a guess for the tree
     assert codes(tmp_path) == []
+
+
+def test_a_link_stored_after_the_skeleton_attach_is_too_late(tmp_path: Path) -> None:
+    """The skeleton attached first, the link stored later by a helper it then calls: libbpf
+    has already parsed the section (and failed) by then."""
+    loader = (
+        '#include "readline.skel.h"\n\n'
+        "static int attach_readline(struct readline_bpf *obj)\n{\n"
+        "\tobj->links.printret = bpf_program__attach_uprobe(obj->progs.printret, true, -1,"
+        ' "/bin/bash", 0);\n\treturn 0;\n}\n\n'
+        "int main(void)\n{\n\tstruct readline_bpf *obj = readline_bpf__open_and_load();\n\n"
+        "\tif (readline_bpf__attach(obj))\n\t\treturn 1;\n"
+        "\treturn attach_readline(obj);\n}\n"
+    )
+    write(tmp_path, {"readline.bpf.c": READLINE, "readline.c": loader})
+    assert codes(tmp_path) == [("readline.bpf.c", "SECL104", 1)]
+    write(
+        tmp_path,
+        {
+            "readline.c": loader.replace(
+                "\tif (readline_bpf__attach(obj))\n\t\treturn 1;\n\treturn attach_readline(obj);",
+                "\tattach_readline(obj);\n\treturn readline_bpf__attach(obj);",
+            )
+        },
+    )
+    assert codes(tmp_path, "--no-cache") == []
