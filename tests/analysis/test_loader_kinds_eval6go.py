@@ -347,3 +347,38 @@ def test_a_link_stored_after_the_skeleton_attach_is_too_late(tmp_path: Path) -> 
         },
     )
     assert codes(tmp_path, "--no-cache") == []
+
+
+AWS_GO_MOD = (
+    "module example.com/agent\n\ngo 1.22\n\nrequire github.com/aws/aws-ebpf-sdk-go v1.0.10\n"
+)
+AWS_CLIENT = (
+    "package ebpf\n\n"
+    'import goelf "github.com/aws/aws-ebpf-sdk-go/pkg/elfparser"\n\n'
+    'const INGRESS_BINARY = "tc.ingress.bpf.o"\n\n'
+    "type client struct {\n\tsdk goelf.BpfSDKClient\n\tingressBinary string\n}\n\n"
+    "func New() *client {\n"
+    "\treturn &client{sdk: goelf.New(goelf.Config{}), ingressBinary: INGRESS_BINARY}\n}\n\n"
+    "func (c *client) load(file string) error {\n"
+    '\t_, _, err := c.sdk.LoadBpfFile(file, "pod")\n\treturn err\n}\n\n'
+    "func (c *client) Attach() error {\n\treturn c.load(c.ingressBinary)\n}\n"
+)
+
+
+def test_the_aws_ebpf_sdk_reads_objects_itself(tmp_path: Path) -> None:
+    """aws-ebpf-sdk-go's elfparser reads the object with Go's debug/elf: the legacy `maps`
+    section and `tc_cls` are its own names, not libbpf's, so nothing of libbpf's applies;
+    the object is named through a constant, a struct field and a parameter."""
+    write(
+        tmp_path,
+        {
+            "go.mod": AWS_GO_MOD,
+            "pkg/ebpf/client.go": AWS_CLIENT,
+            "pkg/ebpf/c/tc.ingress.bpf.c": LEGACY_MAP.format(name="ingress_map")
+            + PROBE.format(section="tc_cls"),
+        },
+    )
+    found = loaders(tmp_path)
+    assert found["handle"]["kind"] == "other"
+    assert found["handle"]["evidence"][0]["value"].startswith("aws-ebpf-sdk-go LoadBpfFile")
+    assert codes(tmp_path) == []
