@@ -915,7 +915,8 @@ class _Index:
         m = _BPF2GO_OBJECT.match(name)
         if m is not None and m.group(1) in self._idents:
             return sorted(self._ident_sources(use, m.group(1)))
-        for suffix in (".bpf.o", ".o"):
+        # (`.elf`: what aws-ebpf-sdk-go's users name their objects, `x.bpf.elf`)
+        for suffix in (".bpf.o", ".o", ".bpf.elf", ".elf"):
             if name.endswith(suffix):
                 name = name[: -len(suffix)]
                 break

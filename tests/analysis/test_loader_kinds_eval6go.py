@@ -382,3 +382,26 @@ def test_the_aws_ebpf_sdk_reads_objects_itself(tmp_path: Path) -> None:
     assert found["handle"]["kind"] == "other"
     assert found["handle"]["evidence"][0]["value"].startswith("aws-ebpf-sdk-go LoadBpfFile")
     assert codes(tmp_path) == []
+
+
+def test_an_object_named_dot_elf_links_its_source(tmp_path: Path) -> None:
+    """`x.bpf.elf`, as aws-ebpf-sdk-go's users name their objects, is built from `x.bpf.c`:
+    linked by name even in a module whose other sources are cilium/ebpf's."""
+    write(
+        tmp_path,
+        {
+            "go.mod": AWS_GO_MOD,
+            "pkg/ebpf/client.go": AWS_CLIENT.replace("tc.ingress.bpf.o", "tc.ingress.bpf.elf"),
+            "pkg/ebpf/c/tc.ingress.bpf.c": PROBE.format(section="tc_cls"),
+            "pkg/probe/gen.go": (
+                "package probe\n\n"
+                "//go:generate go run github.com/cilium/ebpf/cmd/bpf2go probe probe.bpf.c\n"
+            ),
+            "pkg/probe/probe.bpf.c": PROBE.format(section="kprobe/do_unlinkat").replace(
+                "handle", "unlink"
+            ),
+        },
+    )
+    found = loaders(tmp_path)
+    assert found["handle"]["kind"] == "other"
+    assert found["unlink"]["kind"] == "cilium-ebpf"
