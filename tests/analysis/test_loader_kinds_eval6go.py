@@ -404,4 +404,5 @@ def test_an_object_named_dot_elf_links_its_source(tmp_path: Path) -> None:
     )
     found = loaders(tmp_path)
     assert found["handle"]["kind"] == "other"
+    assert found["handle"]["evidence"][0].get("certain", True)  # linked, not a default
     assert found["unlink"]["kind"] == "cilium-ebpf"
