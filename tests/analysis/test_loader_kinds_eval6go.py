@@ -391,7 +391,9 @@ def test_an_object_named_dot_elf_links_its_source(tmp_path: Path) -> None:
         tmp_path,
         {
             "go.mod": AWS_GO_MOD,
-            "pkg/ebpf/client.go": AWS_CLIENT.replace("tc.ingress.bpf.o", "tc.ingress.bpf.elf"),
+            "pkg/ebpf/client.go": AWS_CLIENT.replace(
+                "tc.ingress.bpf.o", "tc.ingress.bpf.elf"
+            ).replace("c.load(c.ingressBinary)", "c.load(INGRESS_BINARY)"),
             "pkg/ebpf/c/tc.ingress.bpf.c": PROBE.format(section="tc_cls"),
             "pkg/probe/gen.go": (
                 "package probe\n\n"
