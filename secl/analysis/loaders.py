@@ -314,8 +314,10 @@ def _module_default(uses: list[LoaderUse]) -> list[LoaderUse]:
     elsewhere (bcc src/python/bcc/__init__.py `BPF.__init__`: the `src_file` read into
     `text`, then `lib.bpf_module_create_c_from_string(text, ...)`), so a script beside other
     sources says nothing about them."""
-    uses = [u for u in uses if u.kind != BCC or not (u.sources or u.certain)]
     kinds = {u.kind for u in uses}
+    if BCC in kinds:
+        uses = [u for u in uses if u.kind != BCC or not (u.sources or u.certain)]
+        kinds = {u.kind for u in uses}
     if len(kinds) != 1:
         return []
     return [replace(u, certain=False) for u in uses[:4]]

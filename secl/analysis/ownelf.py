@@ -179,7 +179,7 @@ def own_loaders(project: Project) -> dict[str, OwnLoader]:
             hit = detect(data)
             if hit is not None:
                 found[path] = OwnLoader(path, hit[0], hit[1], _reaching(data))
-            elif _SAMPLES_LOAD in data:
+            elif path.endswith(".c") and _SAMPLES_LOAD in data:
                 at = samples_loader_call(data)
                 if at >= 0:
                     callers.append((path, at))
