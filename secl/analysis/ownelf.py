@@ -196,14 +196,14 @@ def own_loaders(project: Project) -> dict[str, OwnLoader]:
 # project built against the kernel tree's copy calls it with bpf_load.c out of view.
 _SAMPLES_LOAD = b"load_bpf_file"
 SAMPLES_CALL = "load_bpf_file() of samples/bpf/bpf_load.h"
-_SAMPLES_HEADER = re.compile(rb'#\s*include\s*[<"](?:[^">]*/)?bpf_load\.h[">]')
+_SAMPLES_HEADER = rb'#\s*include\s*[<"](?:[^">]*/)?bpf_load\.h[">]'  # compiled on first use
 
 
 def samples_loader_call(data: bytes) -> int:
     """Where a C file calls samples/bpf's load_bpf_file() from bpf_load.h (not a function
     of its own by that name) and opens nothing through libbpf: the offset of the call, or -1.
     A pure function of the bytes."""
-    if _SAMPLES_HEADER.search(data) is None or _LIBBPF_OBJECT.search(data) is not None:
+    if re.search(_SAMPLES_HEADER, data) is None or _LIBBPF_OBJECT.search(data) is not None:
         return -1
     call = _first_call(data, (_SAMPLES_LOAD,))
     if call is None:

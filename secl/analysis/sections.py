@@ -648,8 +648,9 @@ def _autoattach_off(data: bytes, program: str) -> bool:
     return _switched_off(data, program, b"autoattach")
 
 
-_LINK_STORE = re.compile(rb"\blinks\s*\.\s*(\w+)\s*=(?!=)")
-_DEFINE = re.compile(rb"(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)((?:[^\n]*\\\n)*[^\n]*)")
+# (pattern texts: compiled on first use, by re's cache; most runs never need them)
+_LINK_STORE = rb"\blinks\s*\.\s*(\w+)\s*=(?!=)"
+_DEFINE = rb"(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)((?:[^\n]*\\\n)*[^\n]*)"
 
 
 def _link_stored(project: Project, data: bytes, program: str, attach: list[bytes]) -> bool:
@@ -666,7 +667,7 @@ def _link_stored(project: Project, data: bytes, program: str, attach: list[bytes
     name = program.encode()
     stores = []
     if b"links" in data:
-        stores = [m.start() for m in _LINK_STORE.finditer(data) if m.group(1) == name]
+        stores = [m.start() for m in re.finditer(_LINK_STORE, data) if m.group(1) == name]
     # through a macro: the program's name is an argument of a call in the loader
     if name in data and re.search(rb"[(,]\s*" + re.escape(name) + rb"\s*[,)]", data):
         for macro, indexes in _link_macros(project).items():
@@ -721,14 +722,14 @@ def _link_macros(project: Project) -> dict[bytes, frozenset[int]]:
     def defines_of(data: bytes) -> list[tuple[bytes, list[bytes], bytes]]:
         return [
             (m.group(1), [p.strip() for p in m.group(2).split(b",")], m.group(3))
-            for m in _DEFINE.finditer(data)
+            for m in re.finditer(_DEFINE, data)
         ]
 
     out: dict[bytes, set[int]] = {}
     for data in project.files.values():
         if b"links" in data and b"define" in data:
             for macro, params, body in defines_of(data):
-                for m in _LINK_STORE.finditer(body):
+                for m in re.finditer(_LINK_STORE, body):
                     if m.group(1) in params:
                         out.setdefault(macro, set()).add(params.index(m.group(1)))
     # the macros that may wrap them: in the files that name one

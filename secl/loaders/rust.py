@@ -212,7 +212,7 @@ _REDBPF_SITES = [
 _AYA_NEEDLES = [(b"Ebpf",), (b"Bpf",), (b"load",)]
 _SKELETON_BUILDER = re.compile(word_start(b"SkeletonBuilder") + rb"\b")
 _SKEL_BUILDER = re.compile(rb"SkelBuilder\b")
-_BPF_BUILDER = re.compile(word_start(b"BpfBuilder") + rb"\b")
+_BPF_BUILDER = word_start(b"BpfBuilder") + rb"\b"  # compiled on first use
 _SKEL_TYPE = re.compile(rb"Skel\b")
 _SKEL_PATTERNS = (_SKELETON_BUILDER, _SKEL_BUILDER, _SKEL_TYPE)
 _WORD_RUN = re.compile(rb"\w+")
@@ -669,7 +669,7 @@ class _RustFile:
             problem = f"Rust syntax error at line {row}; read what parses"
         self._skeleton_names()
         self._skeleton_builders()
-        if b"BpfBuilder" in self.data:  # sched_ext's build scripts only
+        if self.path.endswith("build.rs") and b"BpfBuilder" in self.data:  # sched_ext's
             self._bpf_builders()
         if self.libbpf_rs or b"ObjectBuilder" in self.data:
             self._object_builders()
@@ -825,7 +825,7 @@ class _RustFile:
         `{name}.bpf.o` and writes `{name}_skel.rs`: skeleton `name`. `compile_link_gen()`
         compiles `input` and every `add_source(x)` and links them into `bpf.bpf.o`, whose
         skeleton is always `bpf` (`bpf_skel.rs`). Either way libbpf-rs loads it."""
-        for m in _BPF_BUILDER.finditer(self.data):
+        for m in re.finditer(_BPF_BUILDER, self.data):
             call = self._constructor(m)
             if call is None:
                 continue
