@@ -309,11 +309,15 @@ def _module_default(uses: list[LoaderUse]) -> list[LoaderUse]:
     (`NewModuleFromBufferArgs(args)` with the bytes from another package) still tells which
     library the module's objects are for. Kept as uncertain evidence.
 
-    A BCC use whose C text is known (`BPF(src_file="x.c")`, inline C) is left out: BCC
-    compiles only the text it is handed (bcc's BPF.__init__()), so it loads no other source
-    and says nothing of how the module's other sources are loaded."""
-    uses = [u for u in uses if not (u.kind == BCC and u.certain)]
+    A BCC use whose C is known (`src_file` read, or the text written in the script) stands
+    for nothing else: BCC compiles the C it is handed at run time and opens no object built
+    elsewhere (bcc src/python/bcc/__init__.py `BPF.__init__`: the `src_file` read into
+    `text`, then `lib.bpf_module_create_c_from_string(text, ...)`), so a script beside other
+    sources says nothing about them."""
     kinds = {u.kind for u in uses}
+    if BCC in kinds:
+        uses = [u for u in uses if u.kind != BCC or not (u.sources or u.certain)]
+        kinds = {u.kind for u in uses}
     if len(kinds) != 1:
         return []
     return [replace(u, certain=False) for u in uses[:4]]
@@ -918,7 +922,8 @@ class _Index:
         m = _BPF2GO_OBJECT.match(name)
         if m is not None and m.group(1) in self._idents:
             return sorted(self._ident_sources(use, m.group(1)))
-        for suffix in (".bpf.o", ".o"):
+        # (`.elf`: what aws-ebpf-sdk-go's users name their objects, `x.bpf.elf`)
+        for suffix in (".bpf.o", ".o", ".bpf.elf", ".elf"):
             if name.endswith(suffix):
                 name = name[: -len(suffix)]
                 break

@@ -19,6 +19,7 @@ attach and whose loader calls the skeleton's attach.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from secl.analysis.project import Project
 
@@ -29,24 +30,27 @@ _DEFINE = re.compile(rb"(?m)^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)((?:[^\n\\
 _MAX_ROUNDS = 4  # macros over macros over macros: libbpf-tools' chains are two deep
 
 
-def linked_by_hand(project: Project, data: bytes, program: str, before: int) -> bool:
-    """Whether loader `data` stores program `program`'s skeleton link before byte `before`
-    (its skeleton's attach call), directly or through a macro, outside comments."""
+def linked_by_hand(
+    project: Project, data: bytes, program: str, runs_first: Callable[[int], bool]
+) -> bool:
+    """Whether loader `data` stores program `program`'s skeleton link, directly or through a
+    macro, outside comments, at an offset `runs_first` says runs before the skeleton's
+    attach call."""
     name = program.encode()
     if name not in data:
         return False
-    for m in _STORE.finditer(data, 0, before):
-        if m.group(1) == name and not _in_comment(data, m.start()):
+    for m in _STORE.finditer(data):
+        if m.group(1) == name and not _in_comment(data, m.start()) and runs_first(m.start()):
             return True
     macros = link_macros(project)
     for macro, positions in macros.items():
         if macro not in data:
             continue
-        for m in re.finditer(rb"\b" + re.escape(macro) + rb"\s*\(", data[:before]):
+        for m in re.finditer(rb"\b" + re.escape(macro) + rb"\s*\(", data):
             if _in_comment(data, m.start()) or _on_define_line(data, m.start()):
                 continue
             args = _arguments(data, m.end())
-            if any(i < len(args) and args[i] == name for i in positions):
+            if any(i < len(args) and args[i] == name for i in positions) and runs_first(m.start()):
                 return True
     return False
 

@@ -31,6 +31,10 @@ Libraries (module paths as imported):
 * gobpf (`GOBPF`): `bcc.NewModule(source, cflags)` (BCC compiles C text), `elf.NewModule*`.
 * dropbox/goebpf (`OTHER`): `LoadElf(path)` of its System reads the object with its own ELF
   reader (loader.go: legacy `maps` section, programs by exact section name), not libbpf.
+* aws/aws-ebpf-sdk-go (`OTHER`): `LoadBpfFile(path, pinPath)` and
+  `LoadBpfFileWithCustomData(BpfCustomData{FilePath: path, ...})` of its elfparser client
+  (pkg/elfparser/elf.go: the object read with Go's debug/elf, the legacy `maps` section,
+  programs typed by the section's first word, parseSection()), not libbpf.
 * cgo: `C.libbpf_register_prog_handler(...)` in Go, and the C code of the preamble (the comment
   right before `import "C"`), read by the C extractor; `C.bpf_object__open*` (C libbpf).
 * ebpf-manager (`EBPF_MANAGER_MODULES`): `Init` / `InitWithOptions` / `LoadELF` of a manager
@@ -66,6 +70,7 @@ _IMPORT_ALIASES = {"github.com/aquasecurity/tracee/libbpfgo": LIBBPFGO_MODULE}
 GOBPF_BCC = "github.com/iovisor/gobpf/bcc"
 GOBPF_ELF = "github.com/iovisor/gobpf/elf"
 GOEBPF_MODULE = "github.com/dropbox/goebpf"
+AWS_ELFPARSER = "github.com/aws/aws-ebpf-sdk-go/pkg/elfparser"
 # ebpf-manager: github.com/DataDog/ebpf-manager, its fork github.com/gojue/ebpfmanager (named
 # github.com/ehids/ebpfmanager before: its go.mod history), and the older manager package of
 # DataDog's cilium/ebpf fork. All load with cilium/ebpf (see _MANAGER_INIT).
@@ -89,6 +94,7 @@ _HINTS = (
     b"github.com/DataDog/ebpf/manager",
     b"github.com/dropbox/goebpf",
     b"github.com/aquasecurity/tracee/libbpfgo",
+    b"aws-ebpf-sdk-go/pkg/elfparser",
     b"BPF2GO",  # `//go:generate $BPF2GO ...` (_tool_variable), as text only
 )
 _EMBED_OBJECT = re.compile(rb"//go:embed[ \t][^\n]*\.o\b")
@@ -104,6 +110,7 @@ _SITE_NAMES = {
     ),
     "gobpf": ((b"NewModule", rb"\w*"),),
     "goebpf": ((b"LoadElf", b""),),
+    "awssdk": ((b"LoadBpfFile", rb"(?:WithCustomData)?"),),
     "cilium": (
         (b"LoadCollection", rb"\w*"), (b"NewCollection", rb"\w*"), (b"load", rb"\w+Objects"),
         (b"Load", rb"\w+Objects"),
@@ -1122,6 +1129,7 @@ class _GoFile:
                 ("cilium", (CILIUM_MODULE,)),
                 ("gobpf", (GOBPF_BCC, GOBPF_ELF)),
                 ("goebpf", (GOEBPF_MODULE,)),
+                ("awssdk", (AWS_ELFPARSER,)),
                 ("cgo", ("C",)),
             )
             if any(p in imported for p in paths)
@@ -1187,6 +1195,8 @@ class _GoFile:
             return
         if name == "LoadElf" and GOEBPF_MODULE in self.imports.values():
             self._goebpf_use(call, fn)
+        elif name.startswith("LoadBpfFile") and AWS_ELFPARSER in self.imports.values():
+            self._aws_sdk_use(call, fn, name)
         elif name in _LIBBPFGO_ARGS_OPEN and self._libbpfgo_args(call):
             # A wrapper with libbpfgo's own method name (an interface kept for mocks:
             # `r.impl.NewModuleFromBufferArgs(&bpf.NewModuleArgs{...})`): the literal's type
@@ -1405,6 +1415,28 @@ class _GoFile:
                 path=self.path,
                 span=self.span(call),
                 value=f"goebpf LoadElf {', '.join(objects) or '?'}",
+                objects=tuple(objects),
+                certain=bool(objects),
+            )
+        )
+
+    def _aws_sdk_use(self, call: Node, fn: Node | None, name: str) -> None:
+        """aws-ebpf-sdk-go: `client.LoadBpfFile(path, pinPath)` and
+        `client.LoadBpfFileWithCustomData(data)` with the path in `data.FilePath`
+        (pkg/elfparser/elf.go: both end in doLoadELF() over Go's debug/elf)."""
+        args = _args(call)
+        objects: list[str] = []
+        if args:
+            if name == "LoadBpfFile":
+                values = self.eval(args[0], fn)
+                objects = list(dict.fromkeys(self.strings(values)))
+            objects = objects or self._loose_objects(args[0], fn)
+        self.uses.append(
+            LoaderUse(
+                kind=OTHER,
+                path=self.path,
+                span=self.span(call),
+                value=f"aws-ebpf-sdk-go {name} {', '.join(objects) or '?'}",
                 objects=tuple(objects),
                 certain=bool(objects),
             )

@@ -212,6 +212,7 @@ _REDBPF_SITES = [
 _AYA_NEEDLES = [(b"Ebpf",), (b"Bpf",), (b"load",)]
 _SKELETON_BUILDER = re.compile(word_start(b"SkeletonBuilder") + rb"\b")
 _SKEL_BUILDER = re.compile(rb"SkelBuilder\b")
+_BPF_BUILDER = word_start(b"BpfBuilder") + rb"\b"  # compiled on first use
 _SKEL_TYPE = re.compile(rb"Skel\b")
 _SKEL_PATTERNS = (_SKELETON_BUILDER, _SKEL_BUILDER, _SKEL_TYPE)
 _WORD_RUN = re.compile(rb"\w+")
@@ -668,6 +669,8 @@ class _RustFile:
             problem = f"Rust syntax error at line {row}; read what parses"
         self._skeleton_names()
         self._skeleton_builders()
+        if self.path.endswith("build.rs") and b"BpfBuilder" in self.data:  # sched_ext's
+            self._bpf_builders()
         if self.libbpf_rs or b"ObjectBuilder" in self.data:
             self._object_builders()
         if self.libbpf_rs:
@@ -789,28 +792,75 @@ class _RustFile:
 
     def _skeleton_builders(self) -> None:
         for m in _SKELETON_BUILDER.finditer(self.data):
-            node = self.node_at(m.start(), m.end(), "identifier", "type_identifier")
-            if node is None:
-                continue
-            scoped = node.parent
-            while (  # `libbpf_cargo::SkeletonBuilder::new`
-                scoped is not None
-                and scoped.type == "scoped_identifier"
-                and scoped.parent is not None
-                and scoped.parent.type == "scoped_identifier"
-                and scoped.parent.child_by_field_name("path") == scoped
-            ):
-                scoped = scoped.parent
-            if scoped is None or scoped.type != "scoped_identifier":
-                continue
-            if _last_segment(scoped.child_by_field_name("name")) not in ("new", "default"):
-                continue
-            call = scoped.parent
-            if call is None or call.type != "call_expression":
-                continue
-            self._skeleton_builder(call)
+            call = self._constructor(m)
+            if call is not None:
+                self._skeleton_builder(call)
 
-    def _skeleton_builder(self, start: Node) -> None:
+    def _constructor(self, m: re.Match[bytes]) -> Node | None:
+        """The `Type::new()` / `Type::default()` call whose type name `m` matched (the type
+        maybe behind a path: `libbpf_cargo::SkeletonBuilder::new`)."""
+        node = self.node_at(m.start(), m.end(), "identifier", "type_identifier")
+        if node is None:
+            return None
+        scoped = node.parent
+        while (
+            scoped is not None
+            and scoped.type == "scoped_identifier"
+            and scoped.parent is not None
+            and scoped.parent.type == "scoped_identifier"
+            and scoped.parent.child_by_field_name("path") == scoped
+        ):
+            scoped = scoped.parent
+        if scoped is None or scoped.type != "scoped_identifier":
+            return None
+        if _last_segment(scoped.child_by_field_name("name")) not in ("new", "default"):
+            return None
+        call = scoped.parent
+        return call if call is not None and call.type == "call_expression" else None
+
+    def _bpf_builders(self) -> None:
+        """sched_ext's `scx_cargo::BpfBuilder` (scx_utils::BpfBuilder before it), read from
+        scx rust/scx_cargo/src/bpf_builder.rs: `enable_skel(input, name)` makes the source a
+        libbpf-cargo skeleton. `build()` (gen_bpf_skel()) compiles `input` alone into
+        `{name}.bpf.o` and writes `{name}_skel.rs`: skeleton `name`. `compile_link_gen()`
+        compiles `input` and every `add_source(x)` and links them into `bpf.bpf.o`, whose
+        skeleton is always `bpf` (`bpf_skel.rs`). Either way libbpf-rs loads it."""
+        for m in re.finditer(_BPF_BUILDER, self.data):
+            call = self._constructor(m)
+            if call is None:
+                continue
+            methods, top = self._builder_methods(call)
+            sources: list[Str] = []
+            names: list[Str] = []
+            for name, args, _call in methods:
+                if name == "enable_skel" and len(args) >= 2:
+                    sources.extend(sorted(self.strings(args[0]), key=repr))
+                    names.extend(sorted(self.strings(args[1]), key=repr))
+                elif name == "add_source" and args:
+                    sources.extend(sorted(self.strings(args[0]), key=repr))
+            if not any(name == "enable_skel" for name, _args, _call in methods):
+                continue  # another crate's BpfBuilder, or none that makes a skeleton
+            linked = any(name == "compile_link_gen" for name, _args, _call in methods)
+            skeletons = ["bpf"] if linked else [v for _p, v in names if _p is None and v]
+            written = self._written_all(sources)
+            for skeleton in skeletons:
+                self._prefixes.setdefault(skeleton_type_prefix(skeleton), skeleton)
+            shown = ", ".join(posixpath.basename(p) for p in written) or "?"
+            self.uses.append(
+                LoaderUse(
+                    LIBBPF_RS,
+                    self.path,
+                    self.span(top),
+                    f"BpfBuilder {shown}",
+                    sources=tuple(written),
+                    skeletons=tuple(dict.fromkeys(skeletons)),
+                    certain=bool(written) and not self._in_error(top),
+                )
+            )
+
+    def _builder_methods(self, start: Node) -> tuple[list[tuple[str, list[Node], Node]], Node]:
+        """The method calls made on a builder, in its own chain and on the variable a `let`
+        binds it to, and the outermost expression of its own chain."""
         methods, top = self._chain(start)
         variable = self._bound_name(top)
         if variable is not None:
@@ -822,6 +872,10 @@ class _RustFile:
                     if call is not None and call.type == "call_expression":
                         more, _ = self._chain(use)
                         methods.extend(more)
+        return methods, top
+
+    def _skeleton_builder(self, start: Node) -> None:
+        methods, top = self._builder_methods(start)
         sources: list[Str] = []
         objects: list[Str] = []
         outputs: list[Str] = []
