@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from secl.analysis.project import Project
+from secl.collector import collecting_less
 from secl.config import DEFAULT_EXCLUDE, Config, project_root
 from secl.facts import SectionSite
 from secl.files import (
@@ -93,6 +94,7 @@ class InventoryResult:
         return [e.site for e in self.entries]
 
 
+@collecting_less()
 def load(paths: Iterable[str], config: Config | None = None, *, pair: bool = True) -> Run:
     """Read and parse `paths`; with `pair`, also read the rest of the project so that loaders
     and BPF sources of the given files are known (findings stay limited to the given files)."""
@@ -137,6 +139,7 @@ def load(paths: Iterable[str], config: Config | None = None, *, pair: bool = Tru
     return run
 
 
+@collecting_less()
 def load_stdin(name: str, data: bytes, config: Config | None = None) -> Run:
     """One file read from standard input and linted as `name` (editors, pipes)."""
     config = config or Config()
@@ -1039,6 +1042,7 @@ def _wanted(
     return stems, skeletons, objects
 
 
+@collecting_less()
 def inventory(paths: Iterable[str], config: Config | None = None) -> InventoryResult:
     from secl.analysis.inventory import build_inventory
 
@@ -1046,6 +1050,7 @@ def inventory(paths: Iterable[str], config: Config | None = None) -> InventoryRe
     return InventoryResult(run, build_inventory(run.project))
 
 
+@collecting_less()
 def check(paths: Iterable[str], config: Config | None = None) -> CheckResult:
     from secl.analysis.run import run_rules
 

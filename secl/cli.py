@@ -166,8 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] not in (*_COMMANDS, "-h", "--help", "--version"):
         argv.insert(0, "check")  # `secl src/` is `secl check src/`, as with ruff
     args = _parser(argv[0]).parse_args(argv)
+    from secl.collector import collecting_less
+
     try:
-        with _output(args):
+        with _output(args), collecting_less():
             return _command(args)
     except BrokenPipeError:
         return EXIT_CLEAN

@@ -41,3 +41,26 @@ def test_a_dropped_result_leaves_no_cyclic_garbage(
     assert not cyclic, (
         f"{len(cyclic)} secl objects left in cycles in {os.path.basename(project)}: {names[:8]}"
     )
+
+
+def test_the_collector_looks_less_often_during_a_run_and_as_before_after() -> None:
+    from secl.collector import collecting_less
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        with collecting_less():
+            assert gc.get_threshold() == (20_000, 10, 10)
+            with collecting_less():  # nested runs keep the raised value
+                assert gc.get_threshold() == (20_000, 10, 10)
+            assert gc.get_threshold() == (20_000, 10, 10)
+        assert gc.get_threshold() == (700, 10, 10)
+        gc.set_threshold(0, 10, 10)  # switched off by the caller: left so
+        with collecting_less():
+            assert gc.get_threshold() == (0, 10, 10)
+        gc.set_threshold(700, 10, 10)
+        with pytest.raises(RuntimeError), collecting_less():
+            raise RuntimeError
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)

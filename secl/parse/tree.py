@@ -65,6 +65,11 @@ def parse(data: bytes, cpp: bool = False) -> Tree:
     return (cpp_parser() if cpp else c_parser()).parse(line_ends(data))
 
 
+# Bytes that `Positions.at` counts again from the start of a file rather than build its line
+# table for one lookup backwards (a count runs at memory speed; a table is a list per line).
+_RECOUNT = 16384
+
+
 class Positions:
     """Byte offsets to 1-based (row, character column) for one file. Rows end at LF, CR LF or
     a lone CR, as a compiler counts them."""
@@ -83,13 +88,18 @@ class Positions:
         data = self._data
         start, line = self._line_start, self._line
         if offset < start:
-            # Backwards (macros are read out of order): from the line table, not by counting
-            # the file again from its start.
-            from bisect import bisect_right
+            if self._starts is None and offset <= _RECOUNT:
+                # Backwards near the top (a loader's uses are read out of order): counting
+                # again from the start costs less than the line table.
+                start, line = 0, 0
+            else:
+                # Backwards further in (macros are read out of order): from the line table,
+                # not by counting the file again from its start.
+                from bisect import bisect_right
 
-            starts = self._line_starts()
-            line = bisect_right(starts, offset) - 1
-            start = starts[line]
+                starts = self._line_starts()
+                line = bisect_right(starts, offset) - 1
+                start = starts[line]
         newlines = data.count(b"\n", start, offset)
         if newlines:
             line += newlines
