@@ -1390,12 +1390,16 @@ class _GoFile:
             # `Asset("x.o")` (elf/module.go NewModuleFromReader takes any io.ReaderAt): the
             # `.o` name that flows into the reader, as for ebpf-manager.
             objects = self._loose_objects(args[0], fn)
+        self._object_use(GOBPF, call, f"elf.{name}", objects)
+
+    def _object_use(self, kind: str, call: Node, label: str, objects: list[str]) -> None:
+        """A use of `call` that opens `objects` (certain when any is known)."""
         self.uses.append(
             LoaderUse(
-                kind=GOBPF,
+                kind=kind,
                 path=self.path,
                 span=self.span(call),
-                value=f"elf.{name} {', '.join(objects) or '?'}",
+                value=f"{label} {', '.join(objects) or '?'}",
                 objects=tuple(objects),
                 certain=bool(objects),
             )
@@ -1409,16 +1413,7 @@ class _GoFile:
         if len(args) == 1:
             values = self.eval(args[0], fn)
             objects = list(dict.fromkeys(self.strings(values))) or self._loose_objects(args[0], fn)
-        self.uses.append(
-            LoaderUse(
-                kind=OTHER,
-                path=self.path,
-                span=self.span(call),
-                value=f"goebpf LoadElf {', '.join(objects) or '?'}",
-                objects=tuple(objects),
-                certain=bool(objects),
-            )
-        )
+        self._object_use(OTHER, call, "goebpf LoadElf", objects)
 
     def _aws_sdk_use(self, call: Node, fn: Node | None, name: str) -> None:
         """aws-ebpf-sdk-go: `client.LoadBpfFile(path, pinPath)` and
@@ -1431,16 +1426,7 @@ class _GoFile:
                 values = self.eval(args[0], fn)
                 objects = list(dict.fromkeys(self.strings(values)))
             objects = objects or self._loose_objects(args[0], fn)
-        self.uses.append(
-            LoaderUse(
-                kind=OTHER,
-                path=self.path,
-                span=self.span(call),
-                value=f"aws-ebpf-sdk-go {name} {', '.join(objects) or '?'}",
-                objects=tuple(objects),
-                certain=bool(objects),
-            )
-        )
+        self._object_use(OTHER, call, f"aws-ebpf-sdk-go {name}", objects)
 
     def _c_open_use(self, call: Node, fn: Node | None, name: str) -> None:
         """C libbpf called from Go through cgo."""
@@ -1448,16 +1434,7 @@ class _GoFile:
         objects: list[str] = []
         if args and name != "bpf_object__open_mem":
             objects = self.strings(self.eval(args[0], fn))
-        self.uses.append(
-            LoaderUse(
-                kind=LIBBPF,
-                path=self.path,
-                span=self.span(call),
-                value=f"C.{name} {', '.join(objects) or '?'}",
-                objects=tuple(objects),
-                certain=bool(objects),
-            )
-        )
+        self._object_use(LIBBPF, call, f"C.{name}", objects)
 
     # -- ebpf-manager ----------------------------------------------------------------------
 
