@@ -274,7 +274,8 @@ def _plain(data: bytes) -> bool:
         return False
     found = large.marks(data)  # a huge file: what memchr found
     if found is not None and found.quotes:
-        return False
+        # Quotes only inside comments (kernel-doc in a vmlinux.h: "don't") make no literal.
+        return not found.backslash and _quotes_in_comments_only(data, found.slashes)
     if found is not None and not found.backslash:
         return True  # no backslash: no continued line
     if found is None and (b'"' in data or b"'" in data):
@@ -283,6 +284,49 @@ def _plain(data: bytes) -> bool:
     return b"\\" not in data or (
         b"\\\n" not in data and b"\\\r\n" not in data and not data.endswith(b"\\")
     )
+
+
+_MAX_QUOTES = 256  # past this many, a file has literals worth the full scan
+
+
+def _quotes_in_comments_only(data: bytes, slashes: tuple[int, ...] | None) -> bool:
+    """Whether every `"` and `'` of a file without backslashes lies inside a comment whose
+    opener, like the quote, is on no directive's line: then the file has no literal, and
+    its comments are where `_plain_directives` finds them."""
+    quotes: list[int] = []
+    for quote in (b'"', b"'"):
+        at = data.find(quote)
+        while at >= 0:
+            if len(quotes) == _MAX_QUOTES:
+                return False
+            quotes.append(at)
+            at = data.find(quote, at + 1)
+    quotes.sort()
+    openers = (m.start() for m in large.finditer_at(_COMMENT_OPENER, data, slashes))
+    covered = 0  # the end of the last comment
+    comment = (0, 0)  # (opener, end) of the last comment
+    for q in quotes:
+        while comment[1] <= q:
+            o = next(openers, None)
+            if o is None or o > q:
+                return False  # the quote is in no comment
+            if o < covered:
+                continue  # inside the comment before
+            if data[o + 1] == 0x2A:  # `/*`
+                end = data.find(b"*/", o + 2)
+                covered = len(data) if end < 0 else end + 2
+            else:
+                end = data.find(b"\n", o)
+                covered = len(data) if end < 0 else end
+            comment = (o, covered)
+        if comment[0] > q or _on_directive_line(data, q) or _on_directive_line(data, comment[0]):
+            return False
+    return True
+
+
+def _on_directive_line(data: bytes, at: int) -> bool:
+    line = data.rfind(b"\n", 0, at) + 1
+    return data[line:at].lstrip(b" \t").startswith(b"#")
 
 
 def _hash_lines(data: bytes) -> Iterator[tuple[int, int, int]]:

@@ -45,20 +45,31 @@ def test_a_huge_file_with_a_site_or_a_body_is_parsed(header: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "extra",
+    ("extra", "plain"),
     [
-        b"",
-        b"#define A 1\n  #  if A\n#endif\n",
-        b"/* #define HIDDEN 1 */\n#define SHOWN 2\n",  # a comment: the full scan
-        b'char *s = "x \\\n#define IN_STRING";\n#define AFTER 3\n',  # a continued literal
-        b"#define X 1 /* opened on the line of a directive\n#define SEEN 2 */\n",
-        b"// a /* in a line comment\n#define D 4\n/* unclosed\n#define E 5\n",
-        b"  /* a */ # define F /* b */ 6\n//\n#endif",
+        (b"", True),
+        (b"#define A 1\n  #  if A\n#endif\n", True),
+        (b"/* #define HIDDEN 1 */\n#define SHOWN 2\n", True),  # a comment: the full scan
+        # a continued literal
+        (b'char *s = "x \\\n#define IN_STRING";\n#define AFTER 3\n', False),
+        (b"#define X 1 /* opened on the line of a directive\n#define SEEN 2 */\n", True),
+        (b"// a /* in a line comment\n#define D 4\n/* unclosed\n#define E 5\n", True),
+        (b"  /* a */ # define F /* b */ 6\n//\n#endif", True),
+        # quotes in comments only (kernel-doc: "don't"): no literal, the fast path
+        (b"/**\n * @X: don't \"quote\" me\n */\n#define Q 1\n// it's\n#define R 2\n", True),
+        (b'/* it\'s */ /* a "b" */\n#define S 3\n', True),
+        # a quote in code, on a directive's line, or in a comment opened on one: the scan
+        (b"char c = 'x';\n#define T 4\n", False),
+        (b"#error don't\n#define U 5\n", False),
+        (b"#define V 6 /* it's\n * here */\n", False),
+        (b'/* a */ int x; char *s = "/* not a comment */";\n#define W 7\n', False),
     ],
 )
-def test_directives_are_those_of_the_full_scan(header: bytes, monkeypatch, extra: bytes) -> None:
+def test_directives_are_those_of_the_full_scan(
+    header: bytes, monkeypatch, extra: bytes, plain: bool
+) -> None:
     data = header + extra
-    assert macros._plain(data) == (b'"' not in extra)
+    assert macros._plain(data) == plain
     fast = macros.directives(data)
     monkeypatch.setattr(macros, "_plain", lambda data: False)
     assert fast == macros.directives(data)

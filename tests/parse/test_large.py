@@ -59,13 +59,18 @@ def test_each_answer_is_that_of_a_search_of_the_whole_file(header, extra) -> Non
     assert macros._site_call(data) == (macros._SITE_CALL.search(data) is not None)
     assert macros._may_include(data) == (macros._ANY_INCLUDE.search(data) is not None)
     assert list(macros._hash_lines(data)) == list(macros._hash_lines_found(data))
-    assert macros._plain(data) == (
+    no_literal = (
         b'"' not in data
         and b"'" not in data
         and b"\\\n" not in data
         and b"\\\r\n" not in data
         and not data.endswith(b"\\")
     )
+    # No literal: the fast path; quotes in comments only may take it too, with the same
+    # directives as the full scan.
+    assert macros._plain(data) or not no_literal
+    if macros._plain(data) and not no_literal:
+        assert macros._plain_directives(data) == [d for d in _scan_directives(data)]
     # A huge file's suppressions are tried at its `/`; the whole-file search finds the same.
     positions = Positions(data)
     found = suppress.suppressions("h.h", data, positions)
@@ -133,3 +138,12 @@ def test_matches_tried_at_their_first_byte_are_those_of_finditer(parts) -> None:
         first = large.search_at(pattern, data, at)
         whole = pattern.search(data)
         assert (first and first.span()) == (whole and whole.span())
+
+
+def _scan_directives(data: bytes) -> list:
+    """The full scan's directives (secl.parse.macros.directives without its fast path)."""
+    return [
+        macros.Directive(m.group("w").decode(), m.start("d") - 1, m.end() - 1, m.end("w") - 1)
+        for m in macros._SCAN.finditer(b"\n" + data)
+        if m.start("d") >= 0
+    ]
