@@ -105,7 +105,7 @@ NAME_HINTS = (b"__open", b"__load", b"__attach", b"__detach", b"__destroy", b'.o
 # `git grep` instead of walked and read in Python (a kernel checkout: ~60,000 .c/.h files).
 GIT_GREP_FROM = 2000
 RACY_NS = 2_000_000_000
-INDEX_FORMAT = 5  # 5: PairingNames beyond direct names, TreeIndex.defines
+INDEX_FORMAT = 6  # 5: PairingNames beyond direct names, TreeIndex.defines; 6: libxdp role
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +149,10 @@ NO_NAMES = PairingNames()
 # (secl.analysis.loaders.all_libbpf), so a one-file run must read them as the whole tree.
 OWN_ELF = 1
 WINDOWS = 2
+# A loader that hands libxdp a section name to pick a program from an object named at run
+# time (secl.analysis.sections._libxdp_sections): any source's program of that section
+# name is typed by libxdp, so a one-file run of that source must read the loader.
+LIBXDP_SECTIONS = 4
 
 
 def pairing_names(data: bytes) -> PairingNames:
@@ -330,6 +334,7 @@ def _definitions(data: bytes) -> tuple[frozenset[bytes], bytes, int]:
     from secl.analysis.ownelf import _reaching, detect
     from secl.analysis.sections import (
         _FUNCTION_HEAD,
+        _LIBXDP_SECTION_OPEN,
         _LOAD_NEEDLES,
         _NOT_FUNCTIONS,
         _OPENS_OBJECT,
@@ -386,6 +391,8 @@ def _definitions(data: bytes) -> tuple[frozenset[bytes], bytes, int]:
         provides.update(_reaching(data))
     if _windows(data):
         roles |= WINDOWS
+    if b"xdp_program__" in data and _LIBXDP_SECTION_OPEN.search(data) is not None:
+        roles |= LIBXDP_SECTIONS
     return frozenset(provides), b"\n".join(texts), roles
 
 

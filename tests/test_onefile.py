@@ -269,3 +269,36 @@ def test_a_loader_with_its_own_elf_reader_and_a_header_of_its_source(
     assert any("SECL108" in line for line in _one_file(capsys, target))
     (tree / "user/load.c").write_text(OWN_ELF.replace("LOAD", RAW_LOAD))
     assert _one_file(capsys, target) == []
+
+
+XDP_SOURCE = """\
+#include <bpf/bpf_helpers.h>
+SEC("{section}")
+int rx(struct xdp_md *ctx) {{ return 2; }}
+"""
+# A libxdp loader that names its object only at run time and picks the program by section:
+# libxdp types it (secl.analysis.sections._libxdp_sections), so `xdp_rx` is no SECL102.
+LIBXDP_PICK = """\
+#include <xdp/libxdp.h>
+int attach(const char *object, int ifindex)
+{
+    struct xdp_program *prog = xdp_program__open_file(object, "xdp_rx", NULL);
+    return xdp_program__attach(prog, ifindex, XDP_MODE_NATIVE, 0);
+}
+"""
+
+
+def test_a_libxdp_loader_that_picks_the_section_by_name(tree: Path, capsys) -> None:
+    write_files(
+        tree,
+        {
+            "bpf/rx.c": XDP_SOURCE.format(section="xdp_rx"),
+            "bpf/tx.c": XDP_SOURCE.format(section="xdp_tx"),
+            "src/xdp.c": LIBXDP_PICK,
+        },
+    )
+    assert _one_file(capsys, "bpf/rx.c") == []
+    assert [line.split()[1] for line in _one_file(capsys, "bpf/tx.c")] == ["SECL102"]
+    (tree / "src/xdp.c").write_text(LIBXDP_PICK.replace('"xdp_rx"', '"xdp_tx"'))
+    assert [line.split()[1] for line in _one_file(capsys, "bpf/rx.c")] == ["SECL102"]
+    assert _one_file(capsys, "bpf/tx.c") == []
