@@ -332,6 +332,15 @@ _BPFTOOL_LOAD = re.compile(
     rb"(?m)^[^#\n]*\bbpftool(?:[ \t]+-{1,2}[\w-]+)*[ \t]+prog[ \t]+load(?:all)?[ \t]+"
     rb"(?P<rest>(?:[^\\\n;&|]|\\[^\n]|\\\n)*)"
 )
+# xdp-tools' loader: `xdp-loader load [options] IFACE FILE...` (xdp-loader/xdp-loader.c
+# do_load(): each FILE is opened with xdp_program__create()/xdp_program__open_file(), the
+# program picked by `--prog-name`/`--section`, and attached through libxdp, which sets
+# BPF_PROG_TYPE_XDP on it before loading (lib/libxdp/libxdp.c xdp_program__attach_single()),
+# so libbpf never types it by its section name). Every `.o` word after `load` is an object,
+# and a variable ending the command may be one.
+_XDP_LOADER_LOAD = re.compile(
+    rb"(?m)^[^#\n]*\bxdp-loader[ \t]+load[ \t]+(?P<rest>(?:[^\\\n;&|]|\\[^\n]|\\\n)*)"
+)
 # bpftool's keywords of `prog load` that take a value, and how many (prog.c do_help(): `map
 # {idx IDX | name NAME} MAP`, and MAP is `id ID`, `pinned FILE` or `name NAME`).
 _BPFTOOL_VALUES = {"type": 1, "map": 4, "dev": 1, "offload_dev": 1, "xdpmeta_dev": 1,
@@ -342,7 +351,7 @@ _BPFTOOL_VALUES = {"type": 1, "map": 4, "dev": 1, "offload_dev": 1, "xdpmeta_dev
 class CommandLoad:
     """One command that loads the object of a BPF source (see _BPFTOOL_LOAD)."""
 
-    tool: str  # "bpftool" or "iproute2"
+    tool: str  # "bpftool", "iproute2" or "xdp-loader"
     path: str  # the script or build file
     typed: bool  # every program's type is given on the command line
     autoattach: bool  # every program is attached the generic way (suffix parsed)
@@ -404,6 +413,14 @@ def _command_loads_in(directory: str) -> list[tuple[str, CommandLoad]]:
                     obj, typed, autoattach = parsed
                     span = _span(data, m.start(), m.end())
                     loads.append((obj, CommandLoad("bpftool", path, typed, autoattach, span)))
+        if b"xdp-loader" in data:
+            for m in _XDP_LOADER_LOAD.finditer(data):
+                span = _span(data, m.start(), m.end())
+                words = m.group("rest").replace(b"\\\n", b" ").split()
+                for i, obj in enumerate(words):
+                    # FILE... come last: a variable there (`$<`) may be any object named
+                    if obj.rstrip(b"\"'").endswith(b".o") or (b"$" in obj and i == len(words) - 1):
+                        loads.append((obj, CommandLoad("xdp-loader", path, True, False, span)))
         for obj, load in loads:
             if b"$" not in obj:
                 out.append((_file_name(obj), load))
@@ -437,7 +454,10 @@ def command_uses(project: Project, bpf_path: str) -> list[LoaderUse]:
             continue
         # iproute2 built with libbpf loads every object through it (lib/bpf_legacy.c
         # bpf_do_load(): iproute2_load_libbpf() under HAVE_LIBBPF), typing programs itself.
-        value = "iproute2 ... obj" if load.tool == "iproute2" else "bpftool prog load"
+        # xdp-loader opens and loads through libxdp, over libbpf (xdp-loader.c do_load()).
+        value = {"iproute2": "iproute2 ... obj", "xdp-loader": "xdp-loader load"}.get(
+            load.tool, "bpftool prog load"
+        )
         value += " ... autoattach" if load.autoattach else ""
         out.append(
             LoaderUse(

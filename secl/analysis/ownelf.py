@@ -301,9 +301,32 @@ def _links(project: Project) -> dict[str, list[_Link]]:
                     break
         if not links:
             continue
-        for name in sorted(named_objects(project, path, data)):
+        names = named_objects(project, path, data)
+        if b"_o_len" in data:
+            names |= _embedded_by_xxd(data)
+        for name in sorted(names):
             out.setdefault(name, []).extend(links)
     project.memo["own-elf-links"] = out
+    return out
+
+
+# `xxd -i DIR/x.o` writes the object as a C array named after the path it was given, every
+# character but letters and digits made `_` (`dir_x_o`), and its size as `dir_x_o_len` (xxd's
+# `-i` output): a loader that uses both holds the object in memory (DPDK's tests write it to
+# a file for rte_bpf_elf_load()).
+_XXD_LENGTH = re.compile(rb"\b([A-Za-z_]\w*)_o_len\b")
+
+
+def _embedded_by_xxd(data: bytes) -> set[str]:
+    """The object files the xxd-made arrays of a file may hold: the path's separators are
+    lost with the other characters, so every tail of the name (`x.o`, `dir_x.o`) is one."""
+    out: set[str] = set()
+    for m in _XXD_LENGTH.finditer(data):
+        stem = m.group(1)
+        if re.search(rb"\b" + re.escape(stem) + rb"_o\b", data) is None:
+            continue
+        parts = stem.decode("utf-8", "replace").split("_")
+        out.update("_".join(parts[i:]) + ".o" for i in range(len(parts)) if parts[i])
     return out
 
 
