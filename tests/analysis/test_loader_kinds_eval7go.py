@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.analysis.test_loaders import codes, write
+from tests.analysis.test_loaders import codes, loaders, write
 
 GO_MOD = "module example.com/shaper\n\ngo 1.22\n\nrequire github.com/cilium/ebpf v0.16.0\n"
 TWO_PROGRAMS = (
@@ -94,3 +94,59 @@ def test_a_type_set_only_in_a_go_test_file_does_not_count(tmp_path: Path) -> Non
     )
     _project(tmp_path, "\t_ = ebpf.SchedCLS\n", {"shaper/load_test.go": test_file})
     assert codes(tmp_path) == [("bpf/shaper.c", "SECL101", 2), ("bpf/shaper.c", "SECL101", 3)]
+
+
+FORK_GO_MOD = (
+    "module example.com/cover\n\ngo 1.22\n\nrequire github.com/someone/libbpfgo v0.8.0-fork.1\n"
+)
+FORK_LOADER = (
+    "package probe\n\n"
+    'import bpf "github.com/someone/libbpfgo"\n\n'
+    "func attach(obj []byte, exe string, offsets []uint64) error {\n"
+    '\tm, err := bpf.NewModuleFromBuffer(obj, "cover.bpf.o")\n'
+    "\tif err != nil {\n\t\treturn err\n\t}\n"
+    '\tp, err := m.GetProgram("on_call")\n'
+    "\tif err != nil {\n\t\treturn err\n\t}\n"
+    "\tif err := m.BPFLoadObject(); err != nil {\n\t\treturn err\n\t}\n"
+    "\t_, err = p.AttachUprobeMulti(-1, exe, offsets, nil)\n"
+    "\treturn err\n"
+    "}\n"
+)
+UPROBE_NO_TARGET = (
+    "#define SEC(n) __attribute__((section(n), used))\n"
+    'SEC("uprobe/on_call") int on_call(void *ctx) { return 0; }\n'
+    'char _license[] SEC("license") = "GPL";\n'
+)
+
+
+def test_a_libbpfgo_fork_imported_under_its_own_path_is_libbpfgo(tmp_path: Path) -> None:
+    """A fork keeps the package name and API: its NewModuleFromBuffer / AttachUprobeMulti
+    are libbpfgo's, which attaches through bpf_program__attach_uprobe_multi with explicit
+    offsets, never by parsing the section's suffix, so `uprobe/on_call` (no `:function`)
+    is not SECL104 as it would be for a libbpf skeleton's auto-attach."""
+    write(
+        tmp_path,
+        {
+            "go.mod": FORK_GO_MOD,
+            "bpf/cover.bpf.c": UPROBE_NO_TARGET,
+            "pkg/probe/probe.go": FORK_LOADER,
+        },
+    )
+    loader = loaders(tmp_path)["on_call"]
+    assert loader["kind"] == "libbpfgo"
+    assert codes(tmp_path) == []
+
+
+def test_a_go_package_named_otherwise_is_not_libbpfgo(tmp_path: Path) -> None:
+    """The control: the same code over a package whose path does not end in `libbpfgo`
+    is nobody's loader, so libbpf is assumed and the skeleton rule applies."""
+    write(
+        tmp_path,
+        {
+            "go.mod": FORK_GO_MOD.replace("libbpfgo", "bpfwrap"),
+            "bpf/cover.bpf.c": UPROBE_NO_TARGET,
+            "pkg/probe/probe.go": FORK_LOADER.replace("someone/libbpfgo", "someone/bpfwrap"),
+        },
+    )
+    assert loaders(tmp_path)["on_call"]["kind"] == "libbpf-assumed"
+    assert codes(tmp_path) == [("bpf/cover.bpf.c", "SECL104", 2)]
