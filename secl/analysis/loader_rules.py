@@ -7,6 +7,8 @@ programs `loader-not-libbpf`.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 
 from secl.analysis.loaders import Assignment, all_libbpf, assignments
@@ -47,6 +49,8 @@ def loader_section_names(project: Project) -> Iterator[Finding]:
             code = verdict.code_for(generated)
             if code not in NAMES:
                 continue
+            if verdict.code == "skip" and _typed_by_go(project, loader, site.program):
+                continue
             fix = None
             if verdict.did_you_mean:
                 best = verdict.did_you_mean[0]
@@ -63,6 +67,84 @@ def _generated_loader(loader: Assignment) -> bool:
         u.kind == CILIUM and u.certain and (u.idents or "bpf2go" in u.value)
         for u in loader.evidence
     )
+
+
+# cilium/ebpf: a ProgramSpec is a plain struct the caller may change between reading the
+# object and loading it. collection.go (collectionLoader.loadProgram) refuses a program only
+# when its spec's Type is still UnspecifiedProgram at load time, and CollectionSpec.Programs
+# is keyed by the program's ELF symbol name (elf_reader.go: loadProgramSections). So
+# `spec.Programs["fn"].Type = ebpf.SchedCLS`, or a `range spec.Programs` loop setting
+# `p.Type`, types a program its section name leaves untyped before LoadAndAssign sees it.
+_SPEC_PROGRAMS = b".Programs"
+_NAMED_TYPE = re.compile(rb'\.Programs\s*\[\s*"([^"\\\n]+)"\s*\]\s*\.Type\s*=(?!=)\s*(\S+)')
+_KEYED_TYPE = re.compile(rb"\.Programs\s*\[\s*[A-Za-z_]\w*\s*\]\s*\.Type\s*=(?!=)\s*(\S+)")
+_NAMED_VAR = re.compile(rb'\b([A-Za-z_]\w*)\s*:?=\s*[\w.]+\.Programs\s*\[\s*"([^"\\\n]+)"\s*\]')
+_RANGE_VAR = re.compile(
+    rb"\bfor\s+[A-Za-z_]\w*\s*,\s*([A-Za-z_]\w*)\s*:?=\s*range\s+[\w.()]*\.Programs\b"
+)
+_LINE_COMMENT = re.compile(rb"//[^\n]*")
+
+
+def _typed_by_go(project: Project, loader: Assignment, program: str | None) -> bool:
+    """Whether Go code of the loader's packages (the directories its cilium/ebpf evidence is
+    in: a bpf2go loader `load<Name>()` of a lower-case name is unexported, so its caller is
+    there) sets the ProgramSpec type of `program`, or of every program, before loading."""
+    typed = _go_typed_programs(project, loader)
+    return typed is not None and (typed[1] or (program is not None and program in typed[0]))
+
+
+def _go_typed_programs(project: Project, loader: Assignment) -> tuple[frozenset[str], bool] | None:
+    directories = sorted({os.path.dirname(u.path) for u in loader.evidence if u.kind == CILIUM})
+    key = "go-typed-programs:" + "\0".join(directories)
+    if key in project.memo:
+        return project.memo[key]  # type: ignore[return-value]
+    names: set[str] = set()
+    every = False
+    for directory in directories:
+        absolute = os.path.join(project.root, directory)
+        try:
+            entries = sorted(os.listdir(absolute))
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.endswith(".go") or entry.endswith("_test.go"):
+                continue
+            try:
+                with open(os.path.join(absolute, entry), "rb") as handle:
+                    data = handle.read(4 << 20)
+            except OSError:
+                continue
+            if _SPEC_PROGRAMS not in data or b".Type" not in data:  # cheap gate
+                continue
+            found, all_of_them = _spec_types(_LINE_COMMENT.sub(b"", data))
+            names |= found
+            every = every or all_of_them
+    result = (frozenset(names), every) if names or every else None
+    project.memo[key] = result
+    return result
+
+
+def _sets_a_type(value: bytes) -> bool:
+    return not value.startswith(b"ebpf.UnspecifiedProgram")
+
+
+def _spec_types(data: bytes) -> tuple[set[str], bool]:
+    """Program names whose ProgramSpec.Type one Go file assigns, and whether it assigns the
+    Type of programs it picks at run time (a loop over spec.Programs, a variable key)."""
+    names = {m.group(1).decode() for m in _NAMED_TYPE.finditer(data) if _sets_a_type(m.group(2))}
+    every = any(_sets_a_type(m.group(1)) for m in _KEYED_TYPE.finditer(data))
+    bound = [(m.group(1), m.group(2).decode()) for m in _NAMED_VAR.finditer(data)]
+    loops = [m.group(1) for m in _RANGE_VAR.finditer(data)]
+    for var, name in bound:
+        if _var_type_set(data, var):
+            names.add(name)
+    every = every or any(_var_type_set(data, var) for var in loops)
+    return names, every
+
+
+def _var_type_set(data: bytes, var: bytes) -> bool:
+    pattern = re.compile(rb"\b" + re.escape(var) + rb"\.Type\s*=(?!=)\s*(\S+)")
+    return any(_sets_a_type(m.group(1)) for m in pattern.finditer(data))
 
 
 def unmodelled_loader(project: Project) -> Iterator[Finding]:

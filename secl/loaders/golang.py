@@ -65,8 +65,11 @@ if TYPE_CHECKING:
 CILIUM_MODULE = "github.com/cilium/ebpf"
 LIBBPFGO_MODULE = "github.com/aquasecurity/libbpfgo"
 # Import paths that are one of the libraries under an older name: libbpfgo lived in tracee's
-# repository (github.com/aquasecurity/tracee/libbpfgo) before its own.
+# repository (github.com/aquasecurity/tracee/libbpfgo) before its own. A fork imported under
+# its own path (`bpf "github.com/someone/libbpfgo"`) is the same package, libbpfgo, with the
+# same API over libbpf: any import path whose last element is `libbpfgo` stands for it.
 _IMPORT_ALIASES = {"github.com/aquasecurity/tracee/libbpfgo": LIBBPFGO_MODULE}
+_LIBBPFGO_PACKAGE = "/libbpfgo"
 GOBPF_BCC = "github.com/iovisor/gobpf/bcc"
 GOBPF_ELF = "github.com/iovisor/gobpf/elf"
 GOEBPF_MODULE = "github.com/dropbox/goebpf"
@@ -84,7 +87,9 @@ EBPF_MANAGER_MODULES = (
 # Plain substring tests, cheaper than one regex over every Go file of a tree.
 _HINTS = (
     CILIUM_MODULE.encode(),
-    LIBBPFGO_MODULE.encode(),
+    # libbpfgo's import path, or a fork's (an import string ending in /libbpfgo; only its
+    # /helpers package alone, which loads nothing, no longer passes)
+    b'/libbpfgo"',
     b"github.com/iovisor/gobpf",
     b"bpf2go",
     b"libbpf_register_prog_handler",
@@ -1029,6 +1034,8 @@ class _GoFile:
                 continue
             target = _go_unquote(_text(path_node))
             target = _IMPORT_ALIASES.get(target, target)
+            if target.endswith(_LIBBPFGO_PACKAGE):
+                target = LIBBPFGO_MODULE
             name_node = spec.child_by_field_name("name")
             name = _text(name_node) if name_node is not None else target.rsplit("/", 1)[-1]
             if name == ".":
