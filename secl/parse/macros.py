@@ -312,16 +312,21 @@ def _quotes_in_comments_only(data: bytes, slashes: tuple[int, ...] | None) -> bo
                 return False  # the quote is in no comment
             if o < covered:
                 continue  # inside the comment before
-            if data[o + 1] == 0x2A:  # `/*`
-                end = data.find(b"*/", o + 2)
-                covered = len(data) if end < 0 else end + 2
-            else:
-                end = data.find(b"\n", o)
-                covered = len(data) if end < 0 else end
+            covered = _comment_end(data, o)
             comment = (o, covered)
         if comment[0] > q or _on_directive_line(data, q) or _on_directive_line(data, comment[0]):
             return False
     return True
+
+
+def _comment_end(data: bytes, opener: int) -> int:
+    """Where the comment opened at `opener` (`/*` or `//`) ends: past its `*/`, or at the end
+    of its line; the end of the file when unclosed."""
+    if data[opener + 1] == 0x2A:  # `/*`
+        end = data.find(b"*/", opener + 2)
+        return len(data) if end < 0 else end + 2
+    end = data.find(b"\n", opener)
+    return len(data) if end < 0 else end
 
 
 def _on_directive_line(data: bytes, at: int) -> bool:
@@ -381,12 +386,7 @@ def _plain_directives(data: bytes) -> list[Directive]:
     while d is not None:
         if o is not None and o < d[0]:
             if o >= covered:
-                if data[o + 1] == 0x2A:  # `/*`
-                    end = data.find(b"*/", o + 2)
-                    covered = len(data) if end < 0 else end + 2
-                else:
-                    end = data.find(b"\n", o)
-                    covered = len(data) if end < 0 else end
+                covered = _comment_end(data, o)
             o = next(openers, None)
             continue
         start, hash_at, end = d
