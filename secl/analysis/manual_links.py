@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable
 
 from secl.analysis.project import Project
+from secl.parse.pasted import call_arguments
 
 # `->links.NAME =` / `.links.NAME =` (not `==`): a store to a skeleton's link slot.
 _STORE = re.compile(rb"(?:->|\.)\s*links\s*\.\s*(\w+)\s*=(?!=)")
@@ -49,7 +50,7 @@ def linked_by_hand(
         for m in re.finditer(rb"\b" + re.escape(macro) + rb"\s*\(", data):
             if _in_comment(data, m.start()) or _on_define_line(data, m.start()):
                 continue
-            args = _arguments(data, m.end())
+            args, _ = call_arguments(data, m.end(), len(data))
             if any(i < len(args) and args[i] == name for i in positions) and runs_first(m.start()):
                 return True
     return False
@@ -81,7 +82,7 @@ def link_macros(project: Project) -> dict[bytes, frozenset[int]]:
             mine = set(out.get(name, ()))
             for inner, positions in list(out.items()):
                 for m in re.finditer(rb"\b" + re.escape(inner) + rb"\s*\(", body):
-                    args = _arguments(body, m.end())
+                    args, _ = call_arguments(body, m.end(), len(body))
                     mine |= {
                         params.index(args[i]) for i in positions
                         if i < len(args) and args[i] in params
@@ -93,26 +94,6 @@ def link_macros(project: Project) -> dict[bytes, frozenset[int]]:
             break
     project.memo["manual-link-macros"] = out
     return out
-
-
-def _arguments(data: bytes, start: int) -> list[bytes]:
-    """The top-level arguments of a call whose `(` ends just before `start`, stripped."""
-    args: list[bytes] = []
-    depth, begin, i = 0, start, start
-    while i < len(data):
-        ch = data[i : i + 1]
-        if ch in b"([{":
-            depth += 1
-        elif ch in b")]}":
-            if depth == 0:
-                args.append(data[begin:i].strip())
-                return args
-            depth -= 1
-        elif ch == b"," and depth == 0:
-            args.append(data[begin:i].strip())
-            begin = i + 1
-        i += 1
-    return args
 
 
 def _line_start(data: bytes, at: int) -> int:

@@ -113,9 +113,17 @@ def pasted_skeletons(data: bytes, macros: dict[bytes, Macro]) -> set[str]:
 
 
 def _call(data: bytes, start: int) -> list[bytes] | None:
-    """The arguments of a call whose `(` ends just before `start`."""
+    """The arguments of a call whose `(` ends just before `start` (None: not closed within
+    _MAX_TEXT bytes)."""
+    args, closed = call_arguments(data, start, min(len(data), start + _MAX_TEXT))
+    return args if closed else None
+
+
+def call_arguments(data: bytes, start: int, end: int) -> tuple[list[bytes], bool]:
+    """The top-level arguments, stripped, of a call whose `(` ends just before `start`, read
+    up to `end`; and whether its `)` was found (if not: the arguments that ended before)."""
     depth, args, begin = 1, [], start
-    for i in range(start, min(len(data), start + _MAX_TEXT)):
+    for i in range(start, end):
         ch = data[i : i + 1]
         if ch in (b"(", b"[", b"{"):
             depth += 1
@@ -123,11 +131,11 @@ def _call(data: bytes, start: int) -> list[bytes] | None:
             depth -= 1
             if depth == 0:
                 args.append(data[begin:i].strip())
-                return args
+                return args, True
         elif ch == b"," and depth == 1:
             args.append(data[begin:i].strip())
             begin = i + 1
-    return None
+    return args, False
 
 
 def _expand(name: bytes, args: list[bytes], macros: dict[bytes, Macro], depth: int) -> bytes | None:
