@@ -261,19 +261,18 @@ def test_suffix_keys() -> None:
 # -- the results cache ---------------------------------------------------------------------
 
 
-def test_editing_the_build_file_between_cached_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def _cached_runs_follow(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    files: dict[str, str],
+    edited: str,
+    broken: str,
 ) -> None:
+    """With the results cache: the program is found; writing `broken` to `edited` (an include
+    directory that no longer holds the header) loses it; writing the file back finds it."""
     monkeypatch.delenv("SECL_CACHE_DIR", raising=False)
-    write_files(
-        tmp_path,
-        {
-            "pyproject.toml": "[project]\nname = 'x'\n",
-            "include/fw_common.bpf.h": HEADER,
-            "demo.bpf.c": SOURCE,
-            "Makefile": MAKEFILE,
-        },
-    )
+    write_files(tmp_path, {"pyproject.toml": "[project]\nname = 'x'\n", **files})
     monkeypatch.chdir(tmp_path)
 
     def sections() -> str:
@@ -282,10 +281,18 @@ def test_editing_the_build_file_between_cached_runs(
 
     assert "program demo_enqueue" in sections()
     assert (tmp_path / ".secl_cache").is_dir()
-    (tmp_path / "Makefile").write_text(MAKEFILE.replace("$(CURDIR)/include", "$(CURDIR)/inc"))
+    (tmp_path / edited).write_text(broken)
     assert "program demo_enqueue" not in sections()
-    (tmp_path / "Makefile").write_text(MAKEFILE)
+    (tmp_path / edited).write_text(files[edited])
     assert "program demo_enqueue" in sections()
+
+
+def test_editing_the_build_file_between_cached_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {"include/fw_common.bpf.h": HEADER, "demo.bpf.c": SOURCE, "Makefile": MAKEFILE}
+    broken = MAKEFILE.replace("$(CURDIR)/include", "$(CURDIR)/inc")
+    _cached_runs_follow(tmp_path, monkeypatch, capsys, files, "Makefile", broken)
 
 
 def test_editing_a_go_generate_line_between_cached_runs(
@@ -293,29 +300,14 @@ def test_editing_a_go_generate_line_between_cached_runs(
 ) -> None:
     # The bpf2go flags are kept with the Go file's loader scan in the tree index (secl.index):
     # a changed line is read again.
-    monkeypatch.delenv("SECL_CACHE_DIR", raising=False)
-    write_files(
-        tmp_path,
-        {
-            "pyproject.toml": "[project]\nname = 'x'\n",
-            "headers/fw_common.bpf.h": HEADER,
-            "bpf/probe.c": SOURCE,
-            "pkg/gen.go": GO_GENERATE,
-            "go.mod": "module x\n\nrequire github.com/cilium/ebpf v0.16.0\n",
-        },
-    )
-    monkeypatch.chdir(tmp_path)
-
-    def sections() -> str:
-        assert main(["sections", "--output-format", "concise", "."]) == 0
-        return capsys.readouterr().out
-
-    assert "program demo_enqueue" in sections()
-    assert (tmp_path / ".secl_cache").is_dir()
-    (tmp_path / "pkg/gen.go").write_text(GO_GENERATE.replace("-I../headers", "-I../h"))
-    assert "program demo_enqueue" not in sections()
-    (tmp_path / "pkg/gen.go").write_text(GO_GENERATE)
-    assert "program demo_enqueue" in sections()
+    files = {
+        "headers/fw_common.bpf.h": HEADER,
+        "bpf/probe.c": SOURCE,
+        "pkg/gen.go": GO_GENERATE,
+        "go.mod": "module x\n\nrequire github.com/cilium/ebpf v0.16.0\n",
+    }
+    broken = GO_GENERATE.replace("-I../headers", "-I../h")
+    _cached_runs_follow(tmp_path, monkeypatch, capsys, files, "pkg/gen.go", broken)
 
 
 def test_cargo_build_script_in_statements_with_a_const_source(tmp_path: Path) -> None:
