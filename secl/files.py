@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import os
 import re
@@ -10,6 +9,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 
 # C++ user-space code is read as libbpf loader code (never as BPF sources): the suffixes GCC
 # takes for C++ sources and headers (GCC manual, "Options Controlling the Kind of Output").
@@ -221,25 +221,29 @@ def _walk(
     # inside the root (a child's is its parent's and its name), else relative() every time.
     top = exclusion.relative(root) if exclusion else "."
     inside = not top.startswith(os.pardir) and not os.path.isabs(top)
-    # (directory, its relative path, whether under a directory `also` skips)
-    stack = [(root, top, False)]
+    # (directory, its relative path, whether under a directory `also` skips, whether reached
+    # through a link). Only a directory reached through a link can be reached twice (there
+    # are no hard links to directories, and a link into the tree is never followed), so
+    # only those are told apart by device and inode: one stat each, not one per directory.
+    stack = [(root, top, False, True)]
     wanted = also.wanted if also is not None else None
     while stack:
-        directory, base, under_skipped = stack.pop()
+        directory, base, under_skipped, linked = stack.pop()
         outside = also is not None and not under_skipped
+        if linked:
+            try:
+                st = os.stat(directory)
+            except OSError as err:
+                yield FileProblem(directory, _os_message(err))
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in seen_dirs:
+                if outside and seen_dirs[key]:
+                    also.complete = False  # type: ignore[union-attr]
+                continue  # reached before through another link
+            seen_dirs[key] = not outside
         try:
-            st = os.stat(directory)
-        except OSError as err:
-            yield FileProblem(directory, _os_message(err))
-            continue
-        key = (st.st_dev, st.st_ino)
-        if key in seen_dirs:
-            if outside and seen_dirs[key]:
-                also.complete = False  # type: ignore[union-attr]
-            continue  # reached before through another link
-        seen_dirs[key] = not outside
-        try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            entries = sorted(os.scandir(directory), key=_entry_name)
         except OSError as err:
             yield FileProblem(directory, _os_message(err))
             continue
@@ -258,28 +262,35 @@ def _walk(
                     if name in SKIP_DIRS:
                         continue
                     skipped = also is not None and (not outside or name in also.skipped)
+                    link = linked
                     if entry.is_symlink():
                         kept = link_kept(entry.path, directory, real_root)
                         if kept is None:
                             yield FileProblem(path, "symbolic link loop, not followed")
                         if not kept:
                             continue
-                    subdirs.append((path, relative, skipped))
+                        link = True
+                    subdirs.append((path, relative, skipped, link))
                     continue
             except OSError as err:  # a link that loops: a problem only where a source would be
                 if source:
                     yield FileProblem(path, _os_message(err))
                 continue
             if outside and wanted(name):  # type: ignore[misc]
-                with contextlib.suppress(OSError):  # FIFOs, sockets, devices are never read
+                try:  # FIFOs, sockets, devices are never read
                     if entry.is_file():
                         also.found.append(path)  # type: ignore[union-attr]
+                except OSError:
+                    pass
             if source:
                 if entry.is_symlink() and not os.path.exists(entry.path):
                     yield FileProblem(path, "broken symbolic link")
                     continue
                 yield path
         stack.extend(reversed(subdirs))
+
+
+_entry_name = attrgetter("name")
 
 
 def link_kept(link: str, directory: str, real_root: str) -> bool | None:
