@@ -352,11 +352,12 @@ def _decorated_clean(ident: Node, data: bytes, root: Node):
             return None
         static_before = _STATIC.search(rest) is not None
     elif stmt is None or stmt.type != "expression_statement":
-        return None
+        return _data_clean(call, data) if stmt is not None else None
     else:
         semicolon = stmt.child(stmt.child_count - 1)
         if semicolon is None or not semicolon.is_missing:
-            return None  # `} name SEC(".maps");`: a real `;` ends a data declaration
+            # `} name SEC(".maps");`: a real `;` ends a data declaration
+            return _data_clean(call, data)
     # Test annotations (`__success __msg("...")`) between the site and the function come out
     # as ERROR nodes or as calls with a missing `;`; step over them to a clean definition.
     func = stmt.next_sibling
@@ -419,6 +420,49 @@ def _decorated_clean(ident: Node, data: bytes, root: Node):
         is_static,
         (body.start_byte, body.end_byte) if body is not None else None,
     )
+
+
+# What may follow a data site before its declaration ends (`;`, or `=` and an initialiser).
+_DATA_END = re.compile(rb"[ \t\n]*(?:;|=(?!=))")
+# Declarators whose name is the identifier inside them, read backwards past `[...]` or `*`.
+_NAMED_DECLARATORS = frozenset({"array_declarator", "pointer_declarator"})
+
+
+def _data_clean(call: Node, data: bytes):
+    """The common data site parsed cleanly, `} name SEC(".maps");` or `char x[] SEC("l") =
+    ...;`: the tree ends the declaration before the site with a missing `;`, and the site
+    starts a statement of its own. The same answer as `_decorated` (a `;` or `=` straight
+    after the site: `_symbol_before`), read from the tree; None for any other shape."""
+    stmt = call.parent
+    if stmt is not None and stmt.type == "assignment_expression":
+        if stmt.child(0) != call:
+            return None
+        stmt = stmt.parent
+    if stmt is None or stmt.type != "expression_statement" or stmt.child(0) is None:
+        return None
+    if stmt.child(0).start_byte != call.start_byte or not _DATA_END.match(data, call.end_byte):
+        return None
+    declaration = stmt.prev_sibling
+    if declaration is None or declaration.type != "declaration":
+        return None
+    count = declaration.child_count
+    end = declaration.child(count - 1)
+    name = declaration.child(count - 2) if count >= 2 else None
+    if end is None or not end.is_missing or name is None or name.has_error:
+        return None
+    # Only blanks between the declarator and the site: no comment or directive to step over.
+    gap = data[name.end_byte : call.start_byte]
+    if gap and not gap.isspace():
+        return None
+    while name.type in _NAMED_DECLARATORS:
+        inner = name.child_by_field_name("declarator")
+        if inner is None:
+            return None
+        name = inner
+    if name.type != "identifier" or name.text.decode() in ATTRIBUTE_CALLEES:
+        return None
+    token = Token(name.type, name.text, name.start_byte, name.end_byte, name)
+    return "data", None, name.text.decode(), token, False, None
 
 
 def _group(stream: Iterator[Token]) -> tuple[Token | None, bool, Token | None]:
