@@ -225,12 +225,12 @@ def _walk(
     # through a link). Only a directory reached through a link can be reached twice (there
     # are no hard links to directories, and a link into the tree is never followed), so
     # only those are told apart by device and inode: one stat each, not one per directory.
-    stack = [(root, top, False, True)]
+    stack = [(root, top, False, False)]
     wanted = also.wanted if also is not None else None
     while stack:
         directory, base, under_skipped, linked = stack.pop()
         outside = also is not None and not under_skipped
-        if linked:
+        if linked or directory is root:
             try:
                 st = os.stat(directory)
             except OSError as err:
