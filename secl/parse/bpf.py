@@ -63,6 +63,7 @@ def extract_sites(path: str, data: bytes, tree=None) -> list[SectionSite]:
     root = tree.root_node
     sites: list[SectionSite] = []
     guard = _include_guard(root)
+    branches = _CONDITIONAL.search(data) is not None
     aliases: set[str] = set()
     pattern = _HIT
     seen: set[int] = set()
@@ -87,7 +88,7 @@ def extract_sites(path: str, data: bytes, tree=None) -> list[SectionSite]:
                 continue  # in a comment, a string, or part of a longer token
             if node.parent is not None and node.parent.type in _DEFINES:
                 continue  # `#define SEC(name) ...`: the macro's own name
-            site = _site(path, data, node, name, positions, guard, root)
+            site = _site(path, data, node, name, positions, guard, root, branches)
             if site is not None:
                 sites.append(site)
         new = {a for a in aliases if a not in SECTION_MACROS}
@@ -100,6 +101,11 @@ def extract_sites(path: str, data: bytes, tree=None) -> list[SectionSite]:
     return sites
 
 
+# Where a conditional directive may start: tree-sitter-c's `#if`, `#ifdef` and `#ifndef` tokens
+# are `#[ \t]*if...` (grammar.js `preprocessor()`). A file without one has no #if branch.
+_CONDITIONAL = re.compile(rb"#[ \t]*if")
+
+
 def _site(
     path: str,
     data: bytes,
@@ -108,6 +114,7 @@ def _site(
     positions: Positions,
     guard: Node | None,
     root: Node,
+    branches: bool = True,
 ) -> SectionSite | None:
     if name == "section" and not _in_attribute(ident, data, root):
         return None
@@ -145,7 +152,7 @@ def _site(
         name_span=positions.span(name_tok.start_byte, name_tok.end_byte) if name_tok else None,
         is_static=is_static,
         body=body,
-        branch=branch_condition(ident, guard, root),
+        branch=branch_condition(ident, guard, root) if branches else None,
         template=False,
     )
 
