@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from functools import cache
 from itertools import accumulate
 
-from secl.facts import Position, Span
+from secl.facts import Position, Span, position
 from secl.parse import large
 from secl.parse.binding import binding
 
@@ -68,13 +68,15 @@ def parse(data: bytes, cpp: bool = False) -> Tree:
 # Bytes that `Positions.at` counts again from the start of a file rather than build its line
 # table for one lookup backwards (a count runs at memory speed; a table is a list per line).
 _RECOUNT = 16384
+# Files under this size are checked for non-ASCII bytes once, at their first position.
+_WHOLE_ASCII = 1 << 20
 
 
 class Positions:
     """Byte offsets to 1-based (row, character column) for one file. Rows end at LF, CR LF or
     a lone CR, as a compiler counts them."""
 
-    __slots__ = ("_data", "_line", "_line_start", "_starts")
+    __slots__ = ("_ascii", "_data", "_line", "_line_start", "_starts")
 
     def __init__(self, data: bytes) -> None:
         self._data = line_ends(data)
@@ -83,6 +85,7 @@ class Positions:
         # there (in C) is cheaper than a line table for a file with a handful of sites.
         self._line_start = 0
         self._line = 0
+        self._ascii: bool | None = None  # whether the whole file is ASCII, on first lookup
 
     def at(self, offset: int) -> Position:
         data = self._data
@@ -105,9 +108,16 @@ class Positions:
             line += newlines
             start = data.rfind(b"\n", start, offset) + 1
         self._line_start, self._line = start, line
+        ascii_ = self._ascii
+        if ascii_ is None:
+            # Once for a file of ordinary size (a scan at memory speed): then every column is
+            # a byte count. A huge header asks for few positions: each checks its own line.
+            ascii_ = self._ascii = len(data) < _WHOLE_ASCII and data.isascii()
+        if ascii_:
+            return position(line + 1, offset - start + 1)
         prefix = data[start:offset]
         column = offset - start if prefix.isascii() else len(prefix.decode("utf-8", "replace"))
-        return Position(line + 1, column + 1)
+        return position(line + 1, column + 1)
 
     def span(self, start: int, end: int) -> Span:
         return Span(start, end, self.at(start), self.at(end))

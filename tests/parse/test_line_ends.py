@@ -11,6 +11,7 @@ import pytest
 from secl.api import load
 from secl.cli import main
 from secl.config import Config
+from secl.facts import Position
 from secl.parse.bpf import extract_sites
 from secl.parse.cstring import decode_literal
 from secl.parse.tree import Positions, lex, line_ends
@@ -124,3 +125,13 @@ def test_fix_keeps_cr_only_line_ends(cr_project, capsys):
     after = (cr_project / "p.bpf.c").read_bytes()
     assert after == before.replace(b'"kprobes/debug"', b'"kprobe/debug"')
     assert b"\n" not in after
+
+
+def test_columns_count_characters_in_a_file_with_non_ascii_bytes():
+    data = 'int x;\n/* é */ SEC("xdp")\nint y;\n'.encode()
+    positions = Positions(data)
+    assert positions.at(data.index(b"SEC")) == Position(2, 9)  # `é` is one character
+    assert positions.at(data.index(b"int y")) == Position(3, 1)
+    ascii_only = Positions(b'int x;\n/* e */ SEC("xdp")\n')
+    assert ascii_only.at(15) == Position(2, 9)
+    assert hash(ascii_only.at(15)) == hash(Position(2, 9))
