@@ -102,6 +102,18 @@ class Exclusion:
     def __bool__(self) -> bool:
         return bool(self.patterns)
 
+    def names(self) -> dict[str, list[str]] | None:
+        """Name -> its patterns, when every pattern is a plain name (no `/`, no wildcard):
+        then a path is excluded exactly when one of its components is such a name, and a
+        walk that checked a directory's components tests only each entry's own name."""
+        out: dict[str, list[str]] = {}
+        for p in self.patterns:
+            name = p.rstrip("/")
+            if not name or "/" in name or any(c in name for c in "*?["):
+                return None
+            out.setdefault(name, []).append(p)
+        return out
+
     def relative(self, path: str) -> str:
         """`path` relative to the root, with `/`; as reached (normalised) outside the root."""
         if self.root is not None:
@@ -227,6 +239,11 @@ def _walk(
     # only those are told apart by device and inode: one stat each, not one per directory.
     stack = [(root, top, False, False)]
     wanted = also.wanted if also is not None else None
+    # Plain names only and a walk inside the root that is not itself excluded: an entry is
+    # excluded when its own name is one of them (its directories were checked on the way).
+    names = exclusion.names() if exclusion and inside else None
+    if names is not None and top != "." and exclusion._match(top):
+        names = None
     while stack:
         directory, base, under_skipped, linked = stack.pop()
         outside = also is not None and not under_skipped
@@ -254,7 +271,11 @@ def _walk(
             name = entry.name
             path = entry.path if directory != "." else name
             relative = name if base == "." else f"{base}/{name}"
-            if exclusion and exclusion(path, relative):
+            if names is not None:
+                if name in names:
+                    exclusion.matched.update(names[name])
+                    continue
+            elif exclusion and exclusion(path, relative):
                 continue
             source = name.endswith(suffixes)
             try:

@@ -125,3 +125,31 @@ def test_the_run_scans_the_same_loaders_with_and_without_the_gathering(
     walked = load(["."], config).project.loader_scan
     assert gathered == walked
     assert gathered is not None and [lf.path for lf in gathered.files] == ["tools/gen.py"]
+
+
+def test_plain_name_excludes_walk_as_the_general_patterns_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path.resolve()
+    _tree(root)
+    for name in ("gen/x.bpf.c", "src/gen/y.bpf.c", "src/b.bpf.c", "src/keep.bpf.c"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("")
+    monkeypatch.chdir(root)
+    plain = ["gen", "gen/", "b.bpf.c", "none", *DEFAULT_EXCLUDE]
+    general = [*plain, "zz/*"]  # a pattern with `/`: every path goes through the matcher
+    runs = []
+    for patterns in (plain, general):
+        exclusion = Exclusion(patterns, str(root))
+        found = [i for i in discover(["."], exclusion) if not isinstance(i, FileProblem)]
+        runs.append((found, exclusion.unmatched()))
+    assert Exclusion(plain, str(root)).names() is not None
+    assert Exclusion(general, str(root)).names() is None
+    assert runs[0][0] == runs[1][0]
+    assert "src/keep.bpf.c" in runs[0][0] and "src/b.bpf.c" not in runs[0][0]
+    assert not any("gen/" in p for p in runs[0][0])
+    assert runs[0][1][0] == "none" and "vendor" not in runs[0][1] and "dist" in runs[0][1]
+    assert runs[1][1] == [*runs[0][1], "zz/*"]
+    # Walking an excluded directory itself: everything under it is excluded, as before.
+    exclusion = Exclusion(plain, str(root))
+    assert [i for i in discover(["gen"], exclusion) if not isinstance(i, FileProblem)] == []
