@@ -100,9 +100,6 @@ _SKIP = rb"(?:[ \t\r\n\f\v]+|//(?:[^\r\n\\]|\\(?:\r\n|.))*|/\*.*?(?:\*/|\Z)|\\(?
 _REGISTER_WORD = re.compile(
     rb"(?<!\w)(?:" + b"|".join(sorted(r.encode() for r in UNRELIABLE_REGISTERS)) + rb")(?!\w)"
 )
-_SIZEOF_READ = re.compile(
-    rb"(?<!\w)sizeof" + _SKIP + rb"\(" + _SKIP + rb"(?:\*|struct(?!\w))", re.S
-)
 
 
 @functools.cache
@@ -110,16 +107,26 @@ def _deref_of(name: bytes) -> re.Pattern[bytes]:
     return re.compile(rb"=" + _SKIP + rb"\*" + _SKIP + re.escape(name) + rb"(?!\w)", re.S)
 
 
+@functools.cache
+def _sizeof_of(name: bytes) -> re.Pattern[bytes]:
+    """`sizeof(*NAME)`: the whole-struct read `register_reads` looks for (`sizeof(struct
+    pt_regs)` holds `pt_regs`, searched for on its own)."""
+    return re.compile(
+        rb"(?<!\w)sizeof" + _SKIP + rb"\(" + _SKIP + rb"\*" + _SKIP + re.escape(name) + rb"(?!\w)",
+        re.S,
+    )
+
+
 def _may_read_registers(data: bytes, body: tuple[int, int], ctx_names: set[bytes]) -> bool:
     """Whether `register_reads` can find anything in the body: each read it looks for has
     bytes that show in the body whatever blanks and comments its tokens are spread with (a
-    register's name as a word, `pt_regs`, `sizeof(*` / `sizeof(struct`, `= *ctx`), which a
+    register's name as a word, `pt_regs`, `sizeof(*ctx)`, `= *ctx`), which a
     few searches tell without lexing a large program's body."""
     start, end = body
     text = data[start:end]
     if b"#" in text or b"pt_regs" in text or _REGISTER_WORD.search(text):
         return True
-    if b"sizeof" in text and _SIZEOF_READ.search(text):
+    if b"sizeof" in text and any(_sizeof_of(n).search(text) for n in ctx_names):
         return True
     return b"=" in text and any(_deref_of(n).search(text) for n in ctx_names)
 

@@ -959,8 +959,15 @@ class _GoFile:
         assert self.tree is not None
         pending: list[tuple[str, int]] = []  # go:embed directives waiting for their var
         previous: Node | None = None
+        functions = self._function_nodes
         for node in self.tree.root_node.children:
             t = node.type
+            if t == "function_declaration":  # most of a file: tested first
+                functions.append(node)
+                if pending:
+                    pending = []
+                previous = node
+                continue
             if t == "comment":
                 # The comment's bytes are the file's: only a go:embed one is cut out of it.
                 start, end = node.start_byte, node.end_byte
@@ -976,8 +983,6 @@ class _GoFile:
                 self._top_nodes.append(node)
                 if pending and t == "var_declaration":
                     self._embed(node, pending)
-            elif t == "function_declaration":
-                self._function_nodes.append(node)
             elif t == "method_declaration":
                 self._method_nodes.append(node)
             elif t == "type_declaration":
