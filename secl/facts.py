@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from secl.records import quick_init
+
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
     from typing import Literal
@@ -38,6 +40,7 @@ def position(row: int, column: int) -> Position:
     return made
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Span:
     """A byte range of a file with the positions of both ends."""
@@ -48,6 +51,7 @@ class Span:
     end: Position
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Piece:
     """One token of a section argument: `"kprobe/"`, `SYS_PREFIX`, `#fn`."""
@@ -58,6 +62,7 @@ class Piece:
     span: Span
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SectionSite:
     """One `SEC(...)` / `__attribute__((section(...)))` in a source file."""

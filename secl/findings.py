@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from secl.facts import SectionSite, Span
+from secl.records import quick_init
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class Fix:
     edits: tuple[Edit, ...]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Related:
     """Another place a finding points at (the loader line behind it, say)."""
@@ -41,6 +43,7 @@ class Related:
     message: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One problem a rule reports at one span."""
@@ -79,6 +82,7 @@ class Evidence:
     by_name: bool = False
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class UpgradeInfo:
     """What the auto-upgrade does to one program, and why."""

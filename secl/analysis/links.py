@@ -40,10 +40,12 @@ from secl.loaders import LIBBPF_FAMILY, FileLoaders
 from secl.loaders.discover import VENDOR_DIRS
 from secl.pairing import nearest
 from secl.parse.loader import LoaderFact, LoaderFacts, ObjectRef, ProgramRef
+from secl.records import quick_init
 
 _C_FILES = (".c", ".h", ".cc", ".cpp", ".cxx")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Resolution:
     """The program sites a loader reference names; `ambiguous` lists every BPF source it
@@ -307,6 +309,7 @@ def name_sources(project: Project) -> Callable[[str], bool]:
     return could_load
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LinkedFact:
     """A loader fact tied to a program site."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from secl.records import quick_init
+
 TYPE_CHECKING = False  # typing and the C loader extractor are not needed at run time here
 if TYPE_CHECKING:
     from secl.facts import Span
@@ -46,6 +48,7 @@ PACKAGES = {
 }
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LoaderUse:
     """One place in user-space code or a build file that opens BPF objects with a library.

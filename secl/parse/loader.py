@@ -40,6 +40,7 @@ from secl.parse import large
 from secl.parse.cstring import decode_literal
 from secl.parse.flow import ENTRY, Flow, always_runs
 from secl.parse.tree import Positions, finditer_any, parse
+from secl.records import quick_init
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -203,6 +204,7 @@ _NOT_WRITING = frozenset(
 _MAX_DEPTH = 40
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ObjectRef:
     """What a program belongs to: a skeleton (by type name), an object file (by the path
@@ -212,6 +214,7 @@ class ObjectRef:
     name: str | None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ProgramRef:
     """A program of an object, or all of them."""
@@ -220,6 +223,7 @@ class ProgramRef:
     name: str | None  # None: every program of the owner
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LoaderFact:
     """One thing loader code does to a program, and where."""
