@@ -361,7 +361,7 @@ def read(
         os.close(fd)
     if data is None:
         return _too_large(path, None, max_size)
-    if not binary and b"\0" in data[:BINARY_SNIFF]:
+    if not binary and data.find(b"\0", 0, BINARY_SNIFF) >= 0:  # no copy of the slice
         return FileProblem(path, "binary file (NUL bytes), skipped")
     return SourceFile(path, data, (st.st_dev, st.st_ino))
 

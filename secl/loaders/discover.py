@@ -140,7 +140,7 @@ def read_candidate(path: str) -> bytes | None:
         return None
     finally:
         os.close(fd)
-    return None if data is None or b"\0" in data[:8192] else data
+    return None if data is None or data.find(b"\0", 0, 8192) >= 0 else data
 
 
 _read = read_candidate
