@@ -235,11 +235,24 @@ def _site_call(data: bytes) -> bool:
     every match starts at one (or two bytes before a `section`: `__section`)."""
     found = large.marks(data)
     if found is None or found.sec is None or found.section is None:
-        return _SITE_CALL.search(data) is not None
+        # The same starts, found by bytes.find: a regex led by `\b` is tried at every byte
+        # (a crawl through a project's headers searched them all that way).
+        return _matches_from(data, b"SEC", 0) or _matches_from(data, b"section", 2)
     match = _SITE_CALL.match
     return any(match(data, at) for at in found.sec) or any(
         match(data, at) or (at >= 2 and match(data, at - 2)) for at in found.section
     )
+
+
+def _matches_from(data: bytes, needle: bytes, back: int) -> bool:
+    """Whether `_SITE_CALL` matches at an occurrence of `needle` or `back` bytes before it."""
+    match = _SITE_CALL.match
+    at = data.find(needle)
+    while at >= 0:
+        if match(data, at) or (back and at >= back and match(data, at - back)):
+            return True
+        at = data.find(needle, at + 1)
+    return False
 
 
 # word: str, start and end: int, body: int (the offset after the directive word)
