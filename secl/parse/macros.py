@@ -217,16 +217,21 @@ def tokens(data: bytes, start: int, end: int, path: str, macro: str | None = Non
 # (the text scanned starts with one): every alternative then starts with one of four bytes,
 # which the regex engine looks for instead of trying the pattern at every byte (`^` would
 # make it). No other match ends just after a newline that starts a directive's line, so the
-# directives found are those of `^` in MULTILINE mode.
+# directives found are those of `^` in MULTILINE mode. Each part is written as runs of plain
+# bytes between the special ones (`[^*]*`, `[^\n\\]*`: counted at C speed) rather than one
+# alternation per byte (`.*?`, `(?:[^\n\\]|\\.)*`): the same matches (checked on every C file of
+# the evaluation projects), about twice as fast.
 _SCAN = re.compile(
-    rb"/\*.*?(?:\*/|\Z)|//(?:[^\n\\]|\\(?:\r\n|.))*"
-    rb"|\"(?:[^\"\\\n]|\\(?:\r\n|.))*\"|'(?:[^'\\\n]|\\(?:\r\n|.))*'"
-    rb"|\n(?P<d>[ \t]*\#[ \t]*(?P<w>[a-z_]*)(?:[^\n\\]|\\(?:\r\n|.))*)",
+    rb"/\*[^*]*(?:\*+[^*/][^*]*)*(?:\*+/|\**\Z)|//[^\n\\]*(?:\\(?:\r\n|.)[^\n\\]*)*"
+    rb"|\"[^\"\\\n]*(?:\\(?:\r\n|.)[^\"\\\n]*)*\"|'[^'\\\n]*(?:\\(?:\r\n|.)[^'\\\n]*)*'"
+    rb"|\n(?P<d>[ \t]*\#[ \t]*(?P<w>[a-z_]*)[^\n\\]*(?:\\(?:\r\n|.)[^\n\\]*)*)",
     re.S,
 )
 _DEFINE_HEAD = re.compile(rb"[ \t]*([A-Za-z_]\w*)(\()?")
 _IDENT = re.compile(rb"[A-Za-z_]\w*")
 _SITE_CALL = re.compile(rb"\b(?:SEC|__section|section|__section__)\s*\(")
+# The bytes `\w` matches in a bytes pattern (ASCII: re.LOCALE and re.UNICODE unset)
+_WORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _ANY_INCLUDE = re.compile(rb'#[ \t]*include[ \t]*(?:"([^"\n]+)"|<([^>\n]+)>)')
 
 
@@ -1700,13 +1705,25 @@ class _FileJob:
             alternatives = b"|".join(
                 re.escape(n.encode()) for n in sorted(names, key=len, reverse=True)
             )
-            pattern = self._patterns[names] = re.compile(rb"\b(?:" + alternatives + rb")\b")
-        for hit in pattern.finditer(self.data, max(start, self.consumed), end):
-            if hit.start() < self.consumed or self._inside_site(hit.start()):
+            # No `\b` in front: a pattern led by its names is searched for by their first
+            # bytes (or common prefix), one led by `\b` is tried at every byte. The boundary
+            # is checked below, as `\b` would (names are identifiers: a hit that fails it holds
+            # no other hit).
+            pattern = self._patterns[names] = re.compile(rb"(?:" + alternatives + rb")\b")
+        data = self.data
+        search = pattern.search
+        pos = max(start, self.consumed)
+        while (hit := search(data, pos, end)) is not None:
+            at = hit.start()
+            if at and data[at - 1] in _WORD_BYTES:
+                pos = at + 1
                 continue
-            if not self._is_code(hit.start(), hit.end()):
+            pos = hit.end()
+            if at < self.consumed or self._inside_site(at):
                 continue
-            self._use(hit.start(), hit.group().decode(), end)
+            if not self._is_code(at, pos):
+                continue
+            self._use(at, hit.group().decode(), end)
 
     def _inside_site(self, offset: int) -> bool:
         return any(a <= offset < b for a, b in self.taken)
