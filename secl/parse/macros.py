@@ -1328,12 +1328,10 @@ def _defined_names_in_small(data: bytes) -> frozenset[str]:
 
 
 def _defined_names_in(data: bytes) -> frozenset[str]:
-    if len(data) >= _PLAIN_FROM:  # the same lines, found from their `#`
-        found = (_DEFINE_NAME.match(data, at + 1) for _start, at, _end in _hash_lines(data))
-        return frozenset(m.group(1).decode() for m in found if m is not None)
-    return frozenset(
-        m.decode() for m in re.findall(rb"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)", data, re.M)
-    )
+    # The names of `^[ \t]*#[ \t]*define[ \t]+NAME` lines, found from their `#` (bytes.find):
+    # a MULTILINE regex led by `^` is tried at every byte (3x the time on a project's headers).
+    found = (_DEFINE_NAME.match(data, at + 1) for _start, at, _end in _hash_lines(data))
+    return frozenset(m.group(1).decode() for m in found if m is not None)
 
 
 def _value_token(t: Tok, value: int | None) -> Tok:
@@ -2596,9 +2594,10 @@ def _at_file_scope(data: bytes, uses: list) -> list:
     return out
 
 
+# (Runs of plain bytes between the special ones, as in _SCAN: the same matches, faster.)
 _BRACES = re.compile(
-    rb"//(?:[^\r\n\\]|\\.)*|/\*.*?(?:\*/|\Z)|\"(?:[^\"\\\r\n]|\\.)*\"?"
-    rb"|'(?:[^'\\\r\n]|\\.)*'?|[{}]",
+    rb"//[^\r\n\\]*(?:\\.[^\r\n\\]*)*|/\*[^*]*(?:\*+[^*/][^*]*)*(?:\*+/|\**\Z)"
+    rb"|\"[^\"\\\r\n]*(?:\\.[^\"\\\r\n]*)*\"?|'[^'\\\r\n]*(?:\\.[^'\\\r\n]*)*'?|[{}]",
     re.S,
 )
 
