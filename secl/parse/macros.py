@@ -24,6 +24,7 @@ from bisect import bisect_right
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import accumulate
 
 from secl.facts import Piece, Position, SectionSite, Span, Spelling
 from secl.files import FileProblem
@@ -470,23 +471,26 @@ class _Branch:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Macro:
-    """One #define."""
+# name: str; params: tuple[str, ...] | None (None for object-like; the variadic one last);
+# variadic: bool; path: str; start, end: int (the body's byte range in `path`);
+# where: _Branch | None (the #if branch it is defined in; None: outside any);
+# certain: bool (False under an #if secl cannot decide);
+# scope: _Branch | None (the undecided #if branch it is defined in: it is as good as certain
+# while that branch is being read; None: never, for an uncertain macro);
+# blame: tuple[_Branch, ...] (whose unknown names made it uncertain: the first branch that has
+# some).
+_MacroFields = namedtuple(
+    "_MacroFields",
+    "name params variadic path start end where certain scope blame",
+    defaults=(None, True, None, ()),
+)
 
-    name: str
-    params: tuple[str, ...] | None  # None for object-like; the variadic one last
-    variadic: bool
-    path: str
-    start: int  # the body's byte range in `path`
-    end: int
-    where: _Branch | None = None  # the #if branch it is defined in (None: outside any)
-    certain: bool = True  # False under an #if secl cannot decide
-    # The undecided #if branch it is defined in: it is as good as certain while that branch is
-    # being read (None: never, for an uncertain macro).
-    scope: _Branch | None = None
-    # Whose unknown names made it uncertain: the first branch that has some.
-    blame: tuple[_Branch, ...] = ()
+
+class Macro(_MacroFields):
+    """One #define. A namedtuple (as Tok and Directive are): a frozen dataclass's __init__,
+    one object.__setattr__ per field, cost more than the rest of reading a #define."""
+
+    __slots__ = ()
 
     @property
     def configured(self) -> bool:
@@ -565,7 +569,10 @@ class _Reader:
         data = self.data(path) or b""
         starts = self._positions.get(path)
         if starts is None:
-            starts = self._positions[path] = [0, *(m.end() for m in re.finditer(b"\n", data))]
+            # 0 and the offset after each newline, summed from the lines' lengths at C speed
+            # (a match object per line cost as much as the rest of a big file's resolving)
+            sums = accumulate(map((1).__add__, map(len, data.split(b"\n"))), initial=0)
+            starts = self._positions[path] = list(sums)[:-1]
         line = bisect_right(starts, offset) - 1
         prefix = data[starts[line] : offset]
         column = len(prefix) if prefix.isascii() else len(prefix.decode("utf-8", "replace"))
@@ -1000,7 +1007,7 @@ class Preprocessor:
         here = self._here()
         if self.state is None and name in self.table and here is not None:
             old = self.table[name]
-            self.table[name] = replace(old, certain=False, scope=None, blame=(here, *old.blame))
+            self.table[name] = old._replace(certain=False, scope=None, blame=(here, *old.blame))
         else:
             self.table.pop(name, None)
             self.reaching.discard(name)
