@@ -17,6 +17,7 @@ stem (`%.bpf.o: %.tmp.bpf.o common.bpf.o` links common.bpf.o into every object i
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -30,6 +31,14 @@ _DEFINE_FLAG = re.compile(r"(?:^|\s)-D\s*([A-Za-z_]\w*(?:=\S*)?)")
 _MAKE_ASSIGN = re.compile(r"^([A-Za-z_][\w.-]*)\s*(:{1,3}=|\?=|\+=|!=|=)\s*(.*)$")
 _MAKE_RULE = re.compile(r"^([^:=#\t][^:=]*?)\s*(::?)(?!=)\s*(.*)$")
 _MAX_EXPANSION = 20
+
+
+@functools.cache
+def _pattern(text: str, flags: int = 0) -> re.Pattern[str]:
+    """`text` compiled on first use (most runs read no build file), then taken without the
+    flag checks and cache lookup that re's module functions pay on every call: a Makefile's
+    expansion asks thousands of times."""
+    return re.compile(text, flags)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +205,8 @@ class _Makefile:
     def expand(
         self, text: str, automatic: dict[str, str] | None = None, local: dict | None = None
     ) -> str:
+        if "$" not in text and self._depth < _MAX_NESTING:
+            return text  # no reference: nothing to expand (most recipe words)
         self._depth += 1
         if self._depth > _MAX_NESTING:
             raise _TooComplex  # a variable that refers to itself through functions
@@ -221,7 +232,7 @@ class _Makefile:
             return m.group(0) if single != "$" else "$"
         body = m.group("body") if m.group("body") is not None else m.group("body2")
         if automatic is not None:
-            auto = re.fullmatch(r"([@<^*+])(F|D)?(?::([^=]*)=(.*))?", body)
+            auto = _pattern(r"([@<^*+])(F|D)?(?::([^=]*)=(.*))?").fullmatch(body)
             if auto is not None and auto.group(1) in automatic:
                 value = automatic[auto.group(1)]
                 if auto.group(2) == "F":
@@ -231,7 +242,7 @@ class _Makefile:
                 if auto.group(3) is not None:
                     value = _substitute(value, auto.group(3), auto.group(4))
                 return value
-        function = re.match(r"(\w+)\s+(.*)", body, re.S)
+        function = _pattern(r"(\w+)\s+(.*)", re.S).match(body)
         if self._paths and function is not None and function.group(1) == "abspath":
             args = self.expand(function.group(2), automatic, local).split()
             return " ".join(os.path.normpath(w) for w in args)
@@ -239,7 +250,7 @@ class _Makefile:
             args = [self.expand(a, automatic, local) for a in _split_args(function.group(2))]
             result = _FUNCTIONS[function.group(1)](args)
             return result if result is not None else _UNKNOWN
-        ref = re.fullmatch(r"([\w.-]+)(?::([^=]*)=(.*))?", body)
+        ref = _pattern(r"([\w.-]+)(?::([^=]*)=(.*))?").fullmatch(body)
         if ref is None:
             return _UNKNOWN
         name = ref.group(1)
@@ -432,6 +443,8 @@ _FUNCTIONS = {
 
 
 def _gen(line: str, linked: list, skeletons: list) -> None:
+    if "bpftool" not in line.lower():
+        return  # _GEN cannot match: a substring test, not its search at every offset
     for m in _GEN.finditer(line):
         words = [_known_name(w) for w in m.group(2).split() if w]
         if m.group(1).lower() == "object":
@@ -473,7 +486,7 @@ _INCLUDE_BUDGET = 20_000
 
 def is_bpf_compile(line: str) -> bool:
     """Whether a command line compiles C (`-c`) for BPF."""
-    return _compiles(line) and re.search(_BPF_COMPILE, line) is not None
+    return _compiles(line) and _pattern(_BPF_COMPILE).search(line) is not None
 
 
 def include_flags(words: list[str]) -> list[str]:
@@ -482,7 +495,7 @@ def include_flags(words: list[str]) -> list[str]:
     out: list[str] = []
     i = 0
     while i < len(words):
-        m = re.fullmatch(_INCLUDE_FLAG, words[i])
+        m = _pattern(_INCLUDE_FLAG).fullmatch(words[i])
         i += 1
         if m is None:
             continue
@@ -496,7 +509,7 @@ def include_flags(words: list[str]) -> list[str]:
 
 
 def _compiles(line: str) -> bool:
-    return bool(re.search(r"(?:^|\s)-c(?:\s|$)", line)) and ".c" in line
+    return ".c" in line and _pattern(r"(?:^|\s)-c(?:\s|$)").search(line) is not None
 
 
 def _compiled_sources(line: str, rule: _Rule, target: str) -> list[str | None]:
