@@ -45,10 +45,10 @@ def build_files(project: Project, wanted: tuple[bytes, ...] = _DEFINES) -> list[
 
 
 def _read_build_files(project: Project, wanted: tuple[bytes, ...]) -> list[BuildFile]:
-    root = os.path.abspath(project.root)
+    root = project.absolute(project.root)
     directories: set[str] = set()
     for path in project.files:
-        directory = os.path.dirname(os.path.abspath(path))
+        directory = os.path.dirname(project.absolute(path))
         while directory not in directories:
             directories.add(directory)
             if directory == root or not directory.startswith(root + os.sep):
@@ -366,8 +366,8 @@ def command_loads(project: Project, bpf_path: str) -> list[CommandLoad]:
 
     base = stem(bpf_path)
     names = {f"{base}.o", f"{base}.bpf.o"}
-    root = os.path.abspath(project.root)
-    directory = os.path.dirname(os.path.abspath(bpf_path))
+    root = project.absolute(project.root)
+    directory = os.path.dirname(project.absolute(bpf_path))
     memo = project.memo.setdefault("command-loads", {})
     found: list[CommandLoad] = []
     while True:

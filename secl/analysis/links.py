@@ -130,9 +130,10 @@ class Linker:
         for name, paths in self.linked.items():
             self._mapped.pop(name, None)
             self._linked[name] = [p for p in paths if p in self.programs]
-        absolute = {os.path.abspath(p): p for p in self.programs}
-        for name, targets in self.project.config.skeleton_map.items():
-            found = [absolute.get(os.path.abspath(t)) for t in targets]
+        skeleton_map = self.project.config.skeleton_map
+        absolute = {self.project.absolute(p): p for p in self.programs} if skeleton_map else {}
+        for name, targets in skeleton_map.items():
+            found = [absolute.get(self.project.absolute(t)) for t in targets]
             sources = [p for p in found if p is not None]
             self._mapped.pop(name, None)
             self._linked.pop(name, None)

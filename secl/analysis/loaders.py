@@ -110,6 +110,7 @@ def _index(project: Project) -> _Index | None:
                 frozenset(scan.manifests),
                 _object_aliases(project),
                 lambda d: scan.manifest_data(d, "Cargo.toml") is not None,
+                project.absolute,
             )
             if scan is not None and sources
             else None
@@ -729,14 +730,16 @@ class _Index:
         modules: frozenset[str] = frozenset(),
         objects: dict[str, str] | None = None,
         is_crate: Callable[[str], bool] | None = None,
+        absolute: Callable[[str], str] = os.path.abspath,
     ) -> None:
         self._root = root
+        self._abs = absolute
         self._is_crate = is_crate or (lambda _directory: False)
         self._objects = objects or {}  # compiled objects (absolute) -> what stands for them
         self._modules = modules  # directories holding a go.mod, Cargo.toml or Cargo.lock
         self._module_cache: dict[str, str | None] = {}
         self._loader_dirs: dict[str, str] = {}
-        self._absolute = {os.path.abspath(p): p for p in sources}
+        self._absolute = {absolute(p): p for p in sources}
         # modules with loader code of their own (Go, Rust, Python or build files)
         self._loader_modules = {
             self._module_of(self._here(u.path)) for lf in files for u in lf.uses
@@ -795,16 +798,16 @@ class _Index:
         """The absolute directory of a loader file (asked for every use it links)."""
         found = self._loader_dirs.get(path)
         if found is None:
-            found = self._loader_dirs[path] = os.path.dirname(os.path.abspath(path))
+            found = self._loader_dirs[path] = os.path.dirname(self._abs(path))
         return found
 
     def _directory(self, path: str) -> str:
         known = self._dir_of.get(path)
-        return known if known is not None else os.path.dirname(os.path.abspath(path))
+        return known if known is not None else os.path.dirname(self._abs(path))
 
     def module_of(self, path: str) -> str | None:
         """The Go module or crate directory `path` is in (None: none)."""
-        return self._module_of(os.path.dirname(os.path.abspath(path)))
+        return self._module_of(os.path.dirname(self._abs(path)))
 
     def _module_of(self, directory: str) -> str | None:
         known = self._module_cache.get(directory, False)

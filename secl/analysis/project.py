@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from secl.facts import SectionSite
@@ -45,6 +46,17 @@ class Project:
     # What a worker process or the results cache read from a file's tree (parse/filefacts):
     # the analysis asks these before it parses a file again.
     _facts: dict[str, FileFacts] = field(default_factory=dict, repr=False)
+    # The directory the run reads relative paths from, and their absolute forms.
+    _cwd: str = field(default_factory=os.getcwd, repr=False)
+    _absolute: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def absolute(self, path: str) -> str:
+        """`os.path.abspath(path)` for the run, remembered (the rules ask it thousands of
+        times, each a `getcwd` system call and a normalisation)."""
+        found = self._absolute.get(path)
+        if found is None:
+            found = self._absolute[path] = os.path.normpath(os.path.join(self._cwd, path))
+        return found
 
     def tree(self, path: str) -> Tree:
         """The tree of `path`, parsed once per run whichever stage asks first."""

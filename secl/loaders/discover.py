@@ -147,12 +147,32 @@ _read = read_candidate
 
 
 def scan(paths: list[str]) -> LoaderScan:
-    """Read the given candidate files (see `walk`)."""
-    results = []
+    """Read the given candidate files (see `walk`): every file and its prefilter first, then
+    the few worth reading as code one after the other (the readers' code and data stay in
+    the processor's caches; the reads of a dozen other files between two evict them)."""
+    results: list[tuple[str, object]] = []
+    code: list[tuple[int, str, str, bytes]] = []
     for path in paths:
         data = read_candidate(path)
-        if data is not None:
+        if data is None:
+            continue
+        name = os.path.basename(path)
+        if name in MANIFESTS:
             results.append((path, extract_one(path, data)))
+            continue
+        try:
+            wanted = _wanted(name, data)
+        except Exception as err:  # one bad file never stops the run
+            results.append((path, _problem(err)))
+            continue
+        if wanted:
+            code.append((len(results), path, name, data))
+        results.append((path, None))
+    for i, path, name, data in code:
+        try:
+            results[i] = (path, _read_code(path, name, data))
+        except Exception as err:  # one bad file never stops the run
+            results[i] = (path, _problem(err))
     return assemble(results)
 
 
@@ -164,9 +184,13 @@ def extract_one(path: str, data: bytes) -> object:
     try:
         if name in MANIFESTS:
             return ("manifest", name, _versions(name, data))
-        return _extract(path, name, data)
+        return _read_code(path, name, data) if _wanted(name, data) else None
     except Exception as err:  # one bad file never stops the run
-        return ("problem", f"could not read loader code ({err!r}), skipped")
+        return _problem(err)
+
+
+def _problem(err: Exception) -> tuple[str, str]:
+    return ("problem", f"could not read loader code ({err!r}), skipped")
 
 
 def assemble(results: list[tuple[str, object]]) -> LoaderScan:
@@ -200,22 +224,43 @@ def assemble(results: list[tuple[str, object]]) -> LoaderScan:
     return out
 
 
-def _extract(path: str, name: str, data: bytes) -> FileLoaders | None:
+def _wanted(name: str, data: bytes) -> bool:
+    """Whether a candidate that is not a manifest is worth reading as code: its language's
+    byte prefilter."""
     if name.endswith(".go"):
         from secl.loaders import golang
 
-        return golang.extract_go(path, data) if golang.is_go_loader(data) else None
+        return golang.is_go_loader(data)
     if name.endswith(".rs"):
         from secl.loaders import rust
 
-        return rust.extract_rust(path, data) if rust.is_rust_loader(data) else None
+        return rust.is_rust_loader(data)
     if name.endswith(".py"):
         from secl.loaders import python
 
-        return python.extract_python(path, data) if python.is_python_loader(data) else None
+        return python.is_python_loader(data)
     from secl.loaders import build
 
-    return build.extract_build(path, data) if build.is_build_loader(data) else None
+    return build.is_build_loader(data)
+
+
+def _read_code(path: str, name: str, data: bytes) -> FileLoaders | None:
+    """What a candidate `_wanted` keeps says, read by its language's reader."""
+    if name.endswith(".go"):
+        from secl.loaders import golang
+
+        return golang.extract_go(path, data)
+    if name.endswith(".rs"):
+        from secl.loaders import rust
+
+        return rust.extract_rust(path, data)
+    if name.endswith(".py"):
+        from secl.loaders import python
+
+        return python.extract_python(path, data)
+    from secl.loaders import build
+
+    return build.extract_build(path, data)
 
 
 # Every package a version is ever asked for (PACKAGES), as bytes.
