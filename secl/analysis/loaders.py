@@ -110,7 +110,7 @@ def _index(project: Project) -> _Index | None:
                 frozenset(scan.manifests),
                 _object_aliases(project),
                 lambda d: scan.manifest_data(d, "Cargo.toml") is not None,
-                project.absolute,
+                project.absolute_paths(),
             )
             if scan is not None and sources
             else None

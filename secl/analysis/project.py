@@ -11,6 +11,8 @@ from secl.parse.tree import Positions, parse
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tree_sitter import Tree
 
     from secl.config import Config
@@ -57,6 +59,20 @@ class Project:
         if found is None:
             found = self._absolute[path] = os.path.normpath(os.path.join(self._cwd, path))
         return found
+
+    def absolute_paths(self) -> Callable[[str], str]:
+        """`absolute` for a record the project's memo keeps: it shares the paths but holds
+        no reference to the project (the bound method would make a cycle through the memo,
+        keeping every tree of the run alive until the cyclic collector ran)."""
+        cwd, known = self._cwd, self._absolute
+
+        def absolute(path: str) -> str:
+            found = known.get(path)
+            if found is None:
+                found = known[path] = os.path.normpath(os.path.join(cwd, path))
+            return found
+
+        return absolute
 
     def tree(self, path: str) -> Tree:
         """The tree of `path`, parsed once per run whichever stage asks first."""
