@@ -386,8 +386,8 @@ def _command_loads_in(directory: str) -> list[tuple[str, CommandLoad]]:
     try:
         with os.scandir(directory) as entries:
             names = sorted(
-                e.name for e in entries if (e.name.endswith(".sh") or is_build_file(e.name))
-                and e.is_file()
+                e.name for e in entries
+                if (e.name.endswith((".sh", *_C_SUFFIXES)) or is_build_file(e.name)) and e.is_file()
             )  # fmt: skip
     except OSError:
         return []
@@ -398,6 +398,8 @@ def _command_loads_in(directory: str) -> list[tuple[str, CommandLoad]]:
                 data = fh.read(_MAX_BUILD_BYTES)
         except OSError:
             continue
+        if name.endswith(_C_SUFFIXES):
+            data = _shelled_commands(data)
         loads: list[tuple[bytes, CommandLoad]] = []
         if b"obj" in data:
             for m in _IPROUTE2_LOAD.finditer(data):
@@ -429,6 +431,39 @@ def _command_loads_in(directory: str) -> list[tuple[str, CommandLoad]]:
             for name in sorted(set(_OBJECT_NAME.findall(data))):
                 out.append((name.decode("utf-8", "replace"), replace(load, named=False)))
     return out
+
+
+# A C program that shells out: the command line it hands system() or popen() (one string,
+# adjacent literals joined as C joins them) or the argv it hands execl()/execlp()/execle()
+# (one literal a word, after the path) runs the same tool a script would.
+_C_SUFFIXES = (".c", ".cc", ".cpp", ".cxx")
+_SHELL_CALL = re.compile(rb"\b(?:(?P<shell>system|popen)|execl[pe]?)\s*\(")
+_C_LITERAL = re.compile(rb'"((?:[^"\\\n]|\\.)*)"')
+
+
+def _shelled_commands(data: bytes) -> bytes:
+    """The command lines a C file runs through system()/popen()/execl*(), from their string
+    literals only (a command built at run time is not read), each written where its first
+    literal starts over a copy of the file blanked to spaces and newlines, so a span found in
+    it is the call's place in the file. `b""` for a file that shells out to no such command:
+    a cheap byte test keeps the others from being scanned."""
+    if b"obj" not in data or (b"system" not in data and b"popen" not in data
+                              and b"execl" not in data):  # fmt: skip
+        return b""
+    out = bytearray(re.sub(rb"[^\n]", b" ", data))
+    for m in _SHELL_CALL.finditer(data):
+        end = data.find(b";", m.end())
+        args = data[m.end() : end if end >= 0 else len(data)]
+        literals = list(_C_LITERAL.finditer(args))
+        if not literals:
+            continue
+        words = [w.group(1) for w in literals]
+        # execl's first argument is the file run, its second argv[0]: the command's words
+        # start there
+        line = b"".join(words) if m.group("shell") else b" ".join(words[1:])
+        at = m.end() + literals[0].start()
+        out[at : at + len(line)] = line.replace(b"\n", b" ")  # never longer than the literals
+    return bytes(out)
 
 
 # An object file name written in a script or build file.

@@ -321,6 +321,13 @@ def _unknown_is_expected(
         return True
     if loaders and not any(_may_load_object(project, site.path, p) for p in loaders):
         return True  # opened to read its BTF or maps, never loaded: no program type needed
+    if loaders and all(_BPFTOOL_SKELETON in project.files[p][:256] for p in loaders):
+        # Only a skeleton bpftool generated (a build makes one of every source) and no
+        # file that calls it: what loads the object is a command (`tc ... obj` run by
+        # system()), if any.
+        loads = _command_loads(project, site.path)
+        if loads and all(load.typed for load in loads):
+            return True
     if not loaders:
         loads = _command_loads(project, site.path)
         if loads and all(load.typed for load in loads):
@@ -329,6 +336,10 @@ def _unknown_is_expected(
             return True
         if (site.section or "") in _libxdp_sections(project):
             return True  # libxdp picks the program by this name and types it itself
+        if not loads:
+            libxdp, every = _run_time_typing(project)
+            if every or (libxdp and strip_question_mark(site.section or "")[0].startswith("xdp")):
+                return True  # a loader of objects named at run time types their programs
     if loaders or did_you_mean(site.section or "", target):
         return False
     return not any(
@@ -362,6 +373,64 @@ def _libxdp_sections(project: Project) -> frozenset[str]:
                       for m in _LIBXDP_SECTION_OPEN.finditer(data)}  # fmt: skip
         found = project.memo["libxdp-sections"] = frozenset(names)
     return found  # type: ignore[return-value]
+
+
+# Loaders that open an object whose file name comes at run time (an argument, a test
+# description) and type its programs themselves, so libbpf's table types none of them:
+# * libxdp: xdp_program__open_file(PATH, ...) or xdp_program__create() with `.open_filename`
+#   (xdp-tools headers/xdp/libxdp.h, struct xdp_program_opts), not a literal; libxdp loads
+#   XDP programs only and sets BPF_PROG_TYPE_XDP on them (libxdp.c
+#   xdp_program__attach_single());
+# * libbpf: bpf_object__open(PATH) / bpf_object__open_file(PATH, ...) and, in a
+#   bpf_object__for_each_program() loop, bpf_program__set_type() on each program from
+#   something other than its section name (libbpf.c bpf_object_load_prog() then needs no
+#   type from the name; bpftool's `prog load` derives it from bpf_program__section_name()
+#   and still fails on unknown names, so a loop that reads the name does not count).
+_LIBXDP_RUN_TIME_OPEN = re.compile(
+    rb'\bxdp_program__open_file\s*\(\s*[^"\s,()]|\.open_filename\s*=\s*[^"\s,]'
+)
+_LIBBPF_RUN_TIME_OPEN = re.compile(rb'\bbpf_object__open(?:_file)?\s*\(\s*[^"\s,()]')
+_EACH_PROGRAM = re.compile(rb"\bbpf_object__for_each_program\s*\(")
+
+
+def _run_time_typing(project: Project) -> tuple[bool, bool]:
+    """(libxdp, libbpf): whether a C loader of the project opens objects named at run time
+    and types their programs itself (see _LIBXDP_RUN_TIME_OPEN), through libxdp (XDP
+    programs) or through libbpf (every program of the object). A source no loader or command
+    names is taken to be loaded by it."""
+    found = project.memo.get("run-time-typing")
+    if found is None:
+        libxdp = every = False
+        for path, data in project.files.items():
+            if b"open" not in data or not (path.endswith(".c") or is_cpp(path)):
+                continue
+            if b"LIBBPF_API" in data or _BPFTOOL_SKELETON in data[:256]:
+                continue  # libbpf itself, or a generated skeleton
+            if b"xdp_program__" in data and _LIBXDP_RUN_TIME_OPEN.search(data):
+                libxdp = True
+            if b"bpf_program__set_type" in data and _LIBBPF_RUN_TIME_OPEN.search(data):
+                every = every or _types_each_program(data)
+        found = project.memo["run-time-typing"] = (libxdp, every)
+    return found  # type: ignore[return-value]
+
+
+def _types_each_program(data: bytes) -> bool:
+    """Whether a bpf_object__for_each_program() loop body sets each program's type without
+    reading the program's section name (the loop's braces matched, not its statements)."""
+    for m in _EACH_PROGRAM.finditer(data):
+        brace = data.find(b"{", m.end())
+        if brace < 0:
+            continue
+        depth, i = 0, brace
+        while i < len(data):
+            depth += {123: 1, 125: -1}.get(data[i], 0)
+            if depth == 0:
+                break
+            i += 1
+        body = data[brace:i]
+        if b"bpf_program__set_type" in body and b"section_name" not in body:
+            return True
+    return False
 
 
 # iproute2's include/bpf_elf.h: "a contract between the application and the BPF loader in
