@@ -188,3 +188,85 @@ def test_runner_typing_one_program_or_a_literal_object_does_not_count(tmp_path: 
     for runner in (one, literal):
         files = {"progs/shaper.bpf.c": FILTER, "runner/runner.c": runner}
         assert codes(tmp_path, files, "shaper.bpf.c") == ["SECL102", "SECL102"]
+
+
+IPROUTE2_MAPS = """\
+#include <linux/bpf.h>
+#include "bpf_elf.h"
+
+#define SEC(n) __attribute__((section(n), used))
+
+struct bpf_elf_map SEC("maps") counters = {
+\t.type = BPF_MAP_TYPE_ARRAY, .size_key = 4, .size_value = 8, .max_elem = 1,
+};
+
+SEC("ingress_count")
+int count(struct __sk_buff *skb) { return 0; }
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+# The command is built at run time (the object's name is an argument): nothing names it.
+BUILT_TC = """\
+#include <stdio.h>
+#include <stdlib.h>
+
+int main(int argc, char **argv)
+{
+\tchar cmd[256];
+\tsnprintf(cmd, sizeof(cmd), "tc filter add dev lo ingress bpf da obj %s sec ingress_count",
+\t\t argv[1]);
+\treturn system(cmd);
+}
+"""
+
+
+def test_iproute2_legacy_maps_are_not_libbpf_ones(tmp_path: Path) -> None:
+    # iproute2 reads its own `struct bpf_elf_map` from `maps` (lib/bpf_legacy.c)
+    files = {"count_kern.c": IPROUTE2_MAPS, "count_user.c": BUILT_TC}
+    assert codes(tmp_path, files, "count_kern.c") == []
+
+
+def test_libbpf_map_defs_in_maps_are_still_findings(tmp_path: Path) -> None:
+    libbpf = IPROUTE2_MAPS.replace('#include "bpf_elf.h"\n', "").replace(
+        "struct bpf_elf_map", "struct bpf_map_def"
+    )
+    files = {"count_kern.c": libbpf, "count_user.c": BUILT_TC}
+    assert "SECL108" in codes(tmp_path, files, "count_kern.c")
+
+
+def test_iproute2_maps_opened_by_a_libbpf_loader_are_findings(tmp_path: Path) -> None:
+    loader = (
+        "#include <bpf/libbpf.h>\nint main(void)\n{\n"
+        '\tstruct bpf_object *o = bpf_object__open("count_kern.o");\n'
+        "\treturn bpf_object__load(o);\n}\n"
+    )
+    files = {"count_kern.c": IPROUTE2_MAPS, "count_user.c": loader}
+    assert "SECL108" in codes(tmp_path, files, "count_kern.c")
+
+
+SECTION_MACRO = """\
+#include <linux/bpf.h>
+
+#define section(secname) __attribute__((section(secname), used))
+
+char __license[] section("license") = "GPL";
+
+section("xdp_drop") int drop(struct xdp_md *ctx) { return XDP_DROP; }
+"""
+
+
+def test_a_macro_named_section_is_a_site(tmp_path: Path) -> None:
+    # `section` defined to the attribute marks sections as SEC() does
+    assert codes(tmp_path, {"drop.c": SECTION_MACRO}, "drop.c") == ["SECL102"]
+
+
+def test_section_is_only_a_site_when_defined_so(tmp_path: Path) -> None:
+    plain = (
+        SECTION_MACRO.replace(
+            "#define section(secname) __attribute__((section(secname), used))",
+            "#define SEC(n) __attribute__((section(n), used))\nint section(const char *s);",
+        )
+        .replace('section("xdp_drop") int', 'SEC("xdp") int')
+        .replace("{ return XDP_DROP; }", '{ return section("xdp_drop"); }')
+    )
+    assert codes(tmp_path, {"drop.c": plain}, "drop.c") == []
