@@ -438,7 +438,7 @@ def _command_loads_in(directory: str) -> list[tuple[str, CommandLoad]]:
 # (one literal a word, after the path) runs the same tool a script would.
 _C_SUFFIXES = (".c", ".cc", ".cpp", ".cxx")
 _SHELL_CALL = re.compile(rb"\b(?:(?P<shell>system|popen)|execl[pe]?)\s*\(")
-_C_LITERAL = re.compile(rb'"((?:[^"\\\n]|\\.)*)"')
+_CALL_TOKEN = re.compile(rb'"((?:[^"\\\n]|\\.)*)"|[();]')
 
 
 def _shelled_commands(data: bytes) -> bytes:
@@ -452,17 +452,25 @@ def _shelled_commands(data: bytes) -> bytes:
         return b""
     out = bytearray(re.sub(rb"[^\n]", b" ", data))
     for m in _SHELL_CALL.finditer(data):
-        end = data.find(b";", m.end())
-        args = data[m.end() : end if end >= 0 else len(data)]
-        literals = list(_C_LITERAL.finditer(args))
+        literals, depth = [], 1
+        for t in _CALL_TOKEN.finditer(data, m.end()):  # the call's own arguments only
+            if t.group(1) is not None:
+                literals.append(t)
+            else:
+                depth += 1 if t.group() == b"(" else -1
+                if depth == 0 or t.group() == b";":
+                    break
         if not literals:
             continue
         words = [w.group(1) for w in literals]
         # execl's first argument is the file run, its second argv[0]: the command's words
         # start there
         line = b"".join(words) if m.group("shell") else b" ".join(words[1:])
-        at = m.end() + literals[0].start()
-        out[at : at + len(line)] = line.replace(b"\n", b" ")  # never longer than the literals
+        at, end = literals[0].start(), literals[-1].end()
+        # never longer than the literals; the newlines between them follow it, so every
+        # later line keeps its number
+        line = line.replace(b"\n", b" ") + b"\n" * data.count(b"\n", at, end)
+        out[at : at + len(line)] = line
     return bytes(out)
 
 

@@ -270,3 +270,18 @@ def test_section_is_only_a_site_when_defined_so(tmp_path: Path) -> None:
         .replace("{ return XDP_DROP; }", '{ return section("xdp_drop"); }')
     )
     assert codes(tmp_path, {"drop.c": plain}, "drop.c") == []
+
+
+def test_shelled_commands_keep_their_place_in_the_file() -> None:
+    from secl.analysis.builds import _shelled_commands
+
+    data = SYSTEM.encode()
+    out = _shelled_commands(data)
+    assert len(out) == len(data) and out.count(b"\n") == data.count(b"\n")
+    # each command where its first literal starts, from the call's own literals only
+    first = data.index(b'"tc qdisc add')
+    assert out[first : first + 30] == b"tc qdisc add dev lo clsact    "
+    second = data.index(b'"tc filter')
+    want = b"tc filter add dev lo egress bpf da obj shaper.bpf.o sec classifier/out"
+    assert out[second : second + len(want)] == want
+    assert _shelled_commands(FILTER.encode()) == b""
