@@ -377,18 +377,22 @@ def _libxdp_sections(project: Project) -> frozenset[str]:
 
 # Loaders that open an object whose file name comes at run time (an argument, a test
 # description) and type its programs themselves, so libbpf's table types none of them:
-# * libxdp: xdp_program__open_file(PATH, ...) or xdp_program__create() with `.open_filename`
-#   (xdp-tools headers/xdp/libxdp.h, struct xdp_program_opts), not a literal; libxdp loads
-#   XDP programs only and sets BPF_PROG_TYPE_XDP on them (libxdp.c
-#   xdp_program__attach_single());
+# * libxdp: xdp_program__open_file(PATH, SECTION, ...) or xdp_program__create() with
+#   `.open_filename` and `.prog_name` (xdp-tools headers/xdp/libxdp.h, struct
+#   xdp_program_opts), none of them a literal (a literal section or name picks that program
+#   only: _libxdp_sections); libxdp loads XDP programs only and sets BPF_PROG_TYPE_XDP on
+#   them (libxdp.c xdp_program__attach_single());
 # * libbpf: bpf_object__open(PATH) / bpf_object__open_file(PATH, ...) and, in a
 #   bpf_object__for_each_program() loop, bpf_program__set_type() on each program from
 #   something other than its section name (libbpf.c bpf_object_load_prog() then needs no
 #   type from the name; bpftool's `prog load` derives it from bpf_program__section_name()
 #   and still fails on unknown names, so a loop that reads the name does not count).
 _LIBXDP_RUN_TIME_OPEN = re.compile(
-    rb'\bxdp_program__open_file\s*\(\s*[^"\s,()]|\.open_filename\s*=\s*[^"\s,]'
+    rb'\bxdp_program__open_file\s*\(\s*[^"\s,()][^,;]*,\s*[^"\s]|\.open_filename\s*=\s*[^"\s,]'
 )
+# A literal program or section for libxdp to pick: that one only is loaded (see
+# _libxdp_sections), not any program of the object.
+_LIBXDP_LITERAL_PICK = re.compile(rb'\.prog_name\s*=\s*"')
 _LIBBPF_RUN_TIME_OPEN = re.compile(rb'\bbpf_object__open(?:_file)?\s*\(\s*[^"\s,()]')
 _EACH_PROGRAM = re.compile(rb"\bbpf_object__for_each_program\s*\(")
 
@@ -406,7 +410,11 @@ def _run_time_typing(project: Project) -> tuple[bool, bool]:
                 continue
             if b"LIBBPF_API" in data or _BPFTOOL_SKELETON in data[:256]:
                 continue  # libbpf itself, or a generated skeleton
-            if b"xdp_program__" in data and _LIBXDP_RUN_TIME_OPEN.search(data):
+            if (
+                b"xdp_program__" in data
+                and _LIBXDP_RUN_TIME_OPEN.search(data)
+                and not _LIBXDP_LITERAL_PICK.search(data)
+            ):
                 libxdp = True
             if b"bpf_program__set_type" in data and _LIBBPF_RUN_TIME_OPEN.search(data):
                 every = every or _types_each_program(data)

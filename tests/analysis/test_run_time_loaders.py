@@ -137,6 +137,21 @@ def test_libxdp_loader_of_a_file_named_at_run_time_types_xdp(tmp_path: Path) -> 
     assert codes(tmp_path, files, "drop_kern.c") == []
 
 
+def test_libxdp_picking_a_literal_program_or_section_loads_only_that_one(tmp_path: Path) -> None:
+    named = LIBXDP_LOADER.replace(".prog_name = prog", '.prog_name = "other"')
+    section = (
+        "#include <xdp/libxdp.h>\n\nint load(const char *file, int ifindex)\n{\n"
+        '\tstruct xdp_program *p = xdp_program__open_file(file, "xdp_other", NULL);\n'
+        "\treturn xdp_program__attach(p, ifindex, XDP_MODE_NATIVE, 0);\n}\n"
+    )
+    for loader in (named, section):
+        files = {"drop/drop_kern.c": XDP, "common/loader.c": loader}
+        assert codes(tmp_path, files, "drop_kern.c") == ["SECL102"]
+    any_section = section.replace('"xdp_other"', "section")
+    files = {"drop/drop_kern.c": XDP, "common/loader.c": any_section}
+    assert codes(tmp_path, files, "drop_kern.c") == []
+
+
 def test_libxdp_types_only_xdp_programs(tmp_path: Path) -> None:
     files = {"filter/shaper.bpf.c": FILTER, "common/loader.c": LIBXDP_LOADER}
     assert codes(tmp_path, files, "shaper.bpf.c") == ["SECL102", "SECL102"]
