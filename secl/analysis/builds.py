@@ -359,35 +359,39 @@ class CommandLoad:
     named: bool = True  # the object is written out (not a variable: any object the file names)
 
 
-def command_loads(project: Project, bpf_path: str) -> list[CommandLoad]:
+def command_loads(project: Project, bpf_path: str, shelled: bool = False) -> list[CommandLoad]:
     """The commands in the shell scripts and build files of the directory of `bpf_path` and
-    above that load the object built from it (named by its file name)."""
+    above that load the object built from it (named by its file name); with `shelled`, the
+    commands C programs there run too (_shelled_commands: read only where a finding hangs on
+    it, never for every source)."""
     from secl.pairing import stem
 
     base = stem(bpf_path)
     names = {f"{base}.o", f"{base}.bpf.o"}
     root = os.path.abspath(project.root)
     directory = os.path.dirname(os.path.abspath(bpf_path))
-    memo = project.memo.setdefault("command-loads", {})
+    memo = project.memo.setdefault("command-loads-shelled" if shelled else "command-loads", {})
     found: list[CommandLoad] = []
     while True:
         loads = memo.get(directory)  # type: ignore[attr-defined]
         if loads is None:
-            loads = memo[directory] = _command_loads_in(directory)  # type: ignore[index]
+            loads = memo[directory] = _command_loads_in(directory, shelled)  # type: ignore[index]
         found.extend(load for obj, load in loads if obj in names)
         if directory == root or not directory.startswith(root + os.sep):
             return found
         directory = os.path.dirname(directory)
 
 
-def _command_loads_in(directory: str) -> list[tuple[str, CommandLoad]]:
-    """(object file name, load) for the commands of one directory's scripts and build files."""
+def _command_loads_in(directory: str, shelled: bool = False) -> list[tuple[str, CommandLoad]]:
+    """(object file name, load) for the commands of one directory's scripts and build files
+    (and, with `shelled`, its C programs)."""
+    suffixes = (".sh", *_C_SUFFIXES) if shelled else (".sh",)
     out: list[tuple[str, CommandLoad]] = []
     try:
         with os.scandir(directory) as entries:
             names = sorted(
                 e.name for e in entries
-                if (e.name.endswith((".sh", *_C_SUFFIXES)) or is_build_file(e.name)) and e.is_file()
+                if (e.name.endswith(suffixes) or is_build_file(e.name)) and e.is_file()
             )  # fmt: skip
     except OSError:
         return []

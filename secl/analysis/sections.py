@@ -325,11 +325,11 @@ def _unknown_is_expected(
         # Only a skeleton bpftool generated (a build makes one of every source) and no
         # file that calls it: what loads the object is a command (`tc ... obj` run by
         # system()), if any.
-        loads = _command_loads(project, site.path)
+        loads = _command_loads(project, site.path, shelled=True)
         if loads and all(load.typed for load in loads):
             return True
     if not loaders:
-        loads = _command_loads(project, site.path)
+        loads = _command_loads(project, site.path, shelled=True)
         if loads and all(load.typed for load in loads):
             return True  # `tc ... obj`, `ip ... xdp obj`, `bpftool prog load ... type T`
         if not loads and _written_for_iproute2(project, site.path):
@@ -889,10 +889,10 @@ _LOAD_CALL = re.compile(
 )
 
 
-def _command_loads(project: Project, bpf_path: str) -> list[CommandLoad]:
+def _command_loads(project: Project, bpf_path: str, shelled: bool = False) -> list[CommandLoad]:
     from secl.analysis.builds import command_loads
 
-    return command_loads(project, bpf_path)
+    return command_loads(project, bpf_path, shelled)
 
 
 def _may_load_object(project: Project, bpf_path: str, loader: str) -> bool:
@@ -1357,7 +1357,7 @@ def _iproute2_maps(project: Project, path: str) -> bool:
     applies."""
     if loaders_of(project, path) or not _written_for_iproute2(project, path):
         return False
-    return all(load.tool == "iproute2" for load in _command_loads(project, path))
+    return all(load.tool == "iproute2" for load in _command_loads(project, path, shelled=True))
 
 
 # Helpers and kfuncs the kernel lets only sleepable programs call (kernel/bpf/helpers.c,
