@@ -1339,25 +1339,12 @@ def legacy_maps(project: Project) -> Iterator[Finding]:
             and site.kind == "data"
             and site.section == "maps"
             and libbpf_loads(project, site.path)
-            and not _iproute2_maps(project, site.path)
         ):
             yield _finding(
                 "SECL108", site,
                 "legacy `maps` section: libbpf 1.0 and later refuse to open the object; "
                 "define maps with BTF in `.maps`",
             )  # fmt: skip
-
-
-def _iproute2_maps(project: Project, path: str) -> bool:
-    """Whether a source's legacy `maps` are iproute2's: written for it (_written_for_iproute2),
-    no libbpf loader in view, and any command that loads it is `tc`/`ip`. iproute2 reads its
-    own `struct bpf_elf_map` definitions from `maps` with or without libbpf (lib/bpf_legacy.c
-    bpf_obj_open(); built with libbpf it keeps the legacy loader for such objects, the
-    compatibility the libbpf support commit promises), so libbpf 1.0's refusal never
-    applies."""
-    if loaders_of(project, path) or not _written_for_iproute2(project, path):
-        return False
-    return all(load.tool == "iproute2" for load in _command_loads(project, path, shelled=True))
 
 
 # Helpers and kfuncs the kernel lets only sleepable programs call (kernel/bpf/helpers.c,
