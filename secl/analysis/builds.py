@@ -371,21 +371,35 @@ def command_loads(project: Project, bpf_path: str, shelled: bool = False) -> lis
     root = os.path.abspath(project.root)
     directory = os.path.dirname(os.path.abspath(bpf_path))
     memo = project.memo.setdefault("command-loads-shelled" if shelled else "command-loads", {})
+    skip = _bpf_sources(project) if shelled else None
     found: list[CommandLoad] = []
     while True:
         loads = memo.get(directory)  # type: ignore[attr-defined]
         if loads is None:
-            loads = memo[directory] = _command_loads_in(directory, shelled)  # type: ignore[index]
+            loads = memo[directory] = _command_loads_in(directory, skip)  # type: ignore[index]
         found.extend(load for obj, load in loads if obj in names)
         if directory == root or not directory.startswith(root + os.sep):
             return found
         directory = os.path.dirname(directory)
 
 
-def _command_loads_in(directory: str, shelled: bool = False) -> list[tuple[str, CommandLoad]]:
+def _bpf_sources(project: Project) -> frozenset[str]:
+    """The absolute paths of the files with section sites: BPF code, which shells out to
+    nothing (their C is never read for commands)."""
+    found = project.memo.get("command-bpf-sources")
+    if found is None:
+        found = project.memo["command-bpf-sources"] = frozenset(
+            os.path.abspath(p) for p in {s.path for s in project.sites}
+        )
+    return found  # type: ignore[return-value]
+
+
+def _command_loads_in(
+    directory: str, skip: frozenset[str] | None = None
+) -> list[tuple[str, CommandLoad]]:
     """(object file name, load) for the commands of one directory's scripts and build files
-    (and, with `shelled`, its C programs)."""
-    suffixes = (".sh", *_C_SUFFIXES) if shelled else (".sh",)
+    and, given the BPF sources to `skip`, of its other C programs."""
+    suffixes = (".sh", *_C_SUFFIXES) if skip is not None else (".sh",)
     out: list[tuple[str, CommandLoad]] = []
     try:
         with os.scandir(directory) as entries:
@@ -395,6 +409,8 @@ def _command_loads_in(directory: str, shelled: bool = False) -> list[tuple[str, 
             )  # fmt: skip
     except OSError:
         return []
+    if skip:
+        names = [n for n in names if os.path.join(directory, n) not in skip]
     for name in names:
         path = os.path.join(directory, name)
         try:
