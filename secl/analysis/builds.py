@@ -457,8 +457,9 @@ def _command_loads_in(
 # adjacent literals joined as C joins them) or the argv it hands execl()/execlp()/execle()
 # (one literal a word, after the path) runs the same tool a script would.
 _C_SUFFIXES = (".c", ".cc", ".cpp", ".cxx")
-_SHELL_CALL = re.compile(rb"\b(?:(?P<shell>system|popen)|execl[pe]?)\s*\(")
-_CALL_TOKEN = re.compile(rb'"((?:[^"\\\n]|\\.)*)"|[();]')
+# (Patterns: re compiles them on first use, in a run that needs them.)
+_SHELL_CALL = rb"\b(?:(?P<shell>system|popen)|execl[pe]?)\s*\("
+_CALL_TOKEN = rb'"((?:[^"\\\n]|\\.)*)"|[();]'
 
 
 def _shelled_commands(data: bytes) -> bytes:
@@ -471,9 +472,10 @@ def _shelled_commands(data: bytes) -> bytes:
                               and b"execl" not in data):  # fmt: skip
         return b""
     out = bytearray(re.sub(rb"[^\n]", b" ", data))
-    for m in _SHELL_CALL.finditer(data):
+    tokens = re.compile(_CALL_TOKEN)
+    for m in re.finditer(_SHELL_CALL, data):
         literals, depth = [], 1
-        for t in _CALL_TOKEN.finditer(data, m.end()):  # the call's own arguments only
+        for t in tokens.finditer(data, m.end()):  # the call's own arguments only
             if t.group(1) is not None:
                 literals.append(t)
             else:

@@ -387,14 +387,16 @@ def _libxdp_sections(project: Project) -> frozenset[str]:
 #   something other than its section name (libbpf.c bpf_object_load_prog() then needs no
 #   type from the name; bpftool's `prog load` derives it from bpf_program__section_name()
 #   and still fails on unknown names, so a loop that reads the name does not count).
-_LIBXDP_RUN_TIME_OPEN = re.compile(
+# (Patterns, not compiled ones: re compiles them on first use, so a run that never needs
+# them never pays for them.)
+_LIBXDP_RUN_TIME_OPEN = (
     rb'\bxdp_program__open_file\s*\(\s*[^"\s,()][^,;]*,\s*[^"\s]|\.open_filename\s*=\s*[^"\s,]'
 )
 # A literal program or section for libxdp to pick: that one only is loaded (see
 # _libxdp_sections), not any program of the object.
-_LIBXDP_LITERAL_PICK = re.compile(rb'\.prog_name\s*=\s*"')
-_LIBBPF_RUN_TIME_OPEN = re.compile(rb'\bbpf_object__open(?:_file)?\s*\(\s*[^"\s,()]')
-_EACH_PROGRAM = re.compile(rb"\bbpf_object__for_each_program\s*\(")
+_LIBXDP_LITERAL_PICK = rb'\.prog_name\s*=\s*"'
+_LIBBPF_RUN_TIME_OPEN = rb'\bbpf_object__open(?:_file)?\s*\(\s*[^"\s,()]'
+_EACH_PROGRAM = rb"\bbpf_object__for_each_program\s*\("
 
 
 def _run_time_typing(project: Project) -> tuple[bool, bool]:
@@ -406,17 +408,17 @@ def _run_time_typing(project: Project) -> tuple[bool, bool]:
     if found is None:
         libxdp = every = False
         for path, data in project.files.items():
-            if b"open" not in data or not (path.endswith(".c") or is_cpp(path)):
+            if not (path.endswith(".c") or is_cpp(path)) or b"open" not in data:
                 continue
             if b"LIBBPF_API" in data or _BPFTOOL_SKELETON in data[:256]:
                 continue  # libbpf itself, or a generated skeleton
             if (
                 b"xdp_program__" in data
-                and _LIBXDP_RUN_TIME_OPEN.search(data)
-                and not _LIBXDP_LITERAL_PICK.search(data)
+                and re.search(_LIBXDP_RUN_TIME_OPEN, data)
+                and not re.search(_LIBXDP_LITERAL_PICK, data)
             ):
                 libxdp = True
-            if b"bpf_program__set_type" in data and _LIBBPF_RUN_TIME_OPEN.search(data):
+            if b"bpf_program__set_type" in data and re.search(_LIBBPF_RUN_TIME_OPEN, data):
                 every = every or _types_each_program(data)
         found = project.memo["run-time-typing"] = (libxdp, every)
     return found  # type: ignore[return-value]
@@ -425,7 +427,7 @@ def _run_time_typing(project: Project) -> tuple[bool, bool]:
 def _types_each_program(data: bytes) -> bool:
     """Whether a bpf_object__for_each_program() loop body sets each program's type without
     reading the program's section name (the loop's braces matched, not its statements)."""
-    for m in _EACH_PROGRAM.finditer(data):
+    for m in re.finditer(_EACH_PROGRAM, data):
         brace = data.find(b"{", m.end())
         if brace < 0:
             continue
