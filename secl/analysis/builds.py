@@ -370,14 +370,20 @@ def command_loads(project: Project, bpf_path: str, shelled: bool = False) -> lis
     names = {f"{base}.o", f"{base}.bpf.o"}
     root = os.path.abspath(project.root)
     directory = os.path.dirname(os.path.abspath(bpf_path))
-    memo = project.memo.setdefault("command-loads-shelled" if shelled else "command-loads", {})
-    skip = _bpf_sources(project) if shelled else None
+    memo = project.memo.setdefault("command-loads", {})
+    shelled_memo = project.memo.setdefault("command-loads-c", {}) if shelled else None
     found: list[CommandLoad] = []
     while True:
         loads = memo.get(directory)  # type: ignore[attr-defined]
         if loads is None:
-            loads = memo[directory] = _command_loads_in(directory, skip)  # type: ignore[index]
+            loads = memo[directory] = _command_loads_in(directory)  # type: ignore[index]
         found.extend(load for obj, load in loads if obj in names)
+        if shelled_memo is not None:  # the C programs' commands, read once, on top
+            more = shelled_memo.get(directory)  # type: ignore[attr-defined]
+            if more is None:
+                skip = _bpf_sources(project)
+                more = shelled_memo[directory] = _command_loads_in(directory, skip)  # type: ignore[index]
+            found.extend(load for obj, load in more if obj in names)
         if directory == root or not directory.startswith(root + os.sep):
             return found
         directory = os.path.dirname(directory)
@@ -398,14 +404,15 @@ def _command_loads_in(
     directory: str, skip: frozenset[str] | None = None
 ) -> list[tuple[str, CommandLoad]]:
     """(object file name, load) for the commands of one directory's scripts and build files
-    and, given the BPF sources to `skip`, of its other C programs."""
-    suffixes = (".sh", *_C_SUFFIXES) if skip is not None else (".sh",)
+    or, given the BPF sources to `skip`, of its other C programs."""
     out: list[tuple[str, CommandLoad]] = []
     try:
         with os.scandir(directory) as entries:
             names = sorted(
                 e.name for e in entries
-                if (e.name.endswith(suffixes) or is_build_file(e.name)) and e.is_file()
+                if (e.name.endswith(_C_SUFFIXES) if skip is not None
+                    else e.name.endswith(".sh") or is_build_file(e.name))
+                and e.is_file()
             )  # fmt: skip
     except OSError:
         return []
