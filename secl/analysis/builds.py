@@ -359,9 +359,11 @@ class CommandLoad:
     named: bool = True  # the object is written out (not a variable: any object the file names)
 
 
-def command_loads(project: Project, bpf_path: str) -> list[CommandLoad]:
+def command_loads(project: Project, bpf_path: str, shelled: bool = False) -> list[CommandLoad]:
     """The commands in the shell scripts and build files of the directory of `bpf_path` and
-    above that load the object built from it (named by its file name)."""
+    above that load the object built from it (named by its file name); with `shelled`, the
+    commands C programs there run too (_shelled_commands: read only where a finding hangs on
+    it, never for every source)."""
     from secl.pairing import stem
 
     base = stem(bpf_path)
@@ -369,28 +371,53 @@ def command_loads(project: Project, bpf_path: str) -> list[CommandLoad]:
     root = project.absolute(project.root)
     directory = os.path.dirname(project.absolute(bpf_path))
     memo = project.memo.setdefault("command-loads", {})
+    shelled_memo = project.memo.setdefault("command-loads-c", {}) if shelled else None
     found: list[CommandLoad] = []
     while True:
         loads = memo.get(directory)  # type: ignore[attr-defined]
         if loads is None:
             loads = memo[directory] = _command_loads_in(directory)  # type: ignore[index]
         found.extend(load for obj, load in loads if obj in names)
+        if shelled_memo is not None:  # the C programs' commands, read once, on top
+            more = shelled_memo.get(directory)  # type: ignore[attr-defined]
+            if more is None:
+                skip = _bpf_sources(project)
+                more = shelled_memo[directory] = _command_loads_in(directory, skip)  # type: ignore[index]
+            found.extend(load for obj, load in more if obj in names)
         if directory == root or not directory.startswith(root + os.sep):
             return found
         directory = os.path.dirname(directory)
 
 
-def _command_loads_in(directory: str) -> list[tuple[str, CommandLoad]]:
-    """(object file name, load) for the commands of one directory's scripts and build files."""
+def _bpf_sources(project: Project) -> frozenset[str]:
+    """The absolute paths of the files with section sites: BPF code, which shells out to
+    nothing (their C is never read for commands)."""
+    found = project.memo.get("command-bpf-sources")
+    if found is None:
+        found = project.memo["command-bpf-sources"] = frozenset(
+            os.path.abspath(p) for p in {s.path for s in project.sites}
+        )
+    return found  # type: ignore[return-value]
+
+
+def _command_loads_in(
+    directory: str, skip: frozenset[str] | None = None
+) -> list[tuple[str, CommandLoad]]:
+    """(object file name, load) for the commands of one directory's scripts and build files
+    or, given the BPF sources to `skip`, of its other C programs."""
     out: list[tuple[str, CommandLoad]] = []
     try:
         with os.scandir(directory) as entries:
             names = sorted(
-                e.name for e in entries if (e.name.endswith(".sh") or is_build_file(e.name))
+                e.name for e in entries
+                if (e.name.endswith(_C_SUFFIXES) if skip is not None
+                    else e.name.endswith(".sh") or is_build_file(e.name))
                 and e.is_file()
             )  # fmt: skip
     except OSError:
         return []
+    if skip:
+        names = [n for n in names if os.path.join(directory, n) not in skip]
     for name in names:
         path = os.path.join(directory, name)
         try:
@@ -398,6 +425,8 @@ def _command_loads_in(directory: str) -> list[tuple[str, CommandLoad]]:
                 data = fh.read(_MAX_BUILD_BYTES)
         except OSError:
             continue
+        if name.endswith(_C_SUFFIXES):
+            data = _shelled_commands(data)
         loads: list[tuple[bytes, CommandLoad]] = []
         if b"obj" in data:
             for m in _IPROUTE2_LOAD.finditer(data):
@@ -429,6 +458,49 @@ def _command_loads_in(directory: str) -> list[tuple[str, CommandLoad]]:
             for name in sorted(set(_OBJECT_NAME.findall(data))):
                 out.append((name.decode("utf-8", "replace"), replace(load, named=False)))
     return out
+
+
+# A C program that shells out: the command line it hands system() or popen() (one string,
+# adjacent literals joined as C joins them) or the argv it hands execl()/execlp()/execle()
+# (one literal a word, after the path) runs the same tool a script would.
+_C_SUFFIXES = (".c", ".cc", ".cpp", ".cxx")
+# (Patterns: re compiles them on first use, in a run that needs them.)
+_SHELL_CALL = rb"\b(?:(?P<shell>system|popen)|execl[pe]?)\s*\("
+_CALL_TOKEN = rb'"((?:[^"\\\n]|\\.)*)"|[();]'
+
+
+def _shelled_commands(data: bytes) -> bytes:
+    """The command lines a C file runs through system()/popen()/execl*(), from their string
+    literals only (a command built at run time is not read), each written where its first
+    literal starts over a copy of the file blanked to spaces and newlines, so a span found in
+    it is the call's place in the file. `b""` for a file that shells out to no such command:
+    a cheap byte test keeps the others from being scanned."""
+    if b"obj" not in data or (b"system" not in data and b"popen" not in data
+                              and b"execl" not in data):  # fmt: skip
+        return b""
+    out = bytearray(re.sub(rb"[^\n]", b" ", data))
+    tokens = re.compile(_CALL_TOKEN)
+    for m in re.finditer(_SHELL_CALL, data):
+        literals, depth = [], 1
+        for t in tokens.finditer(data, m.end()):  # the call's own arguments only
+            if t.group(1) is not None:
+                literals.append(t)
+            else:
+                depth += 1 if t.group() == b"(" else -1
+                if depth == 0 or t.group() == b";":
+                    break
+        if not literals:
+            continue
+        words = [w.group(1) for w in literals]
+        # execl's first argument is the file run, its second argv[0]: the command's words
+        # start there
+        line = b"".join(words) if m.group("shell") else b" ".join(words[1:])
+        at, end = literals[0].start(), literals[-1].end()
+        # never longer than the literals; the newlines between them follow it, so every
+        # later line keeps its number
+        line = line.replace(b"\n", b" ") + b"\n" * data.count(b"\n", at, end)
+        out[at : at + len(line)] = line
+    return bytes(out)
 
 
 # An object file name written in a script or build file.

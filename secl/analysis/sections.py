@@ -321,14 +321,25 @@ def _unknown_is_expected(
         return True
     if loaders and not any(_may_load_object(project, site.path, p) for p in loaders):
         return True  # opened to read its BTF or maps, never loaded: no program type needed
+    if loaders and all(_BPFTOOL_SKELETON in project.files[p][:256] for p in loaders):
+        # Only a skeleton bpftool generated (a build makes one of every source) and no
+        # file that calls it: what loads the object is a command (`tc ... obj` run by
+        # system()), if any.
+        loads = _command_loads(project, site.path, shelled=True)
+        if loads and all(load.typed for load in loads):
+            return True
     if not loaders:
-        loads = _command_loads(project, site.path)
+        loads = _command_loads(project, site.path, shelled=True)
         if loads and all(load.typed for load in loads):
             return True  # `tc ... obj`, `ip ... xdp obj`, `bpftool prog load ... type T`
         if not loads and _written_for_iproute2(project, site.path):
             return True
         if (site.section or "") in _libxdp_sections(project):
             return True  # libxdp picks the program by this name and types it itself
+        if not loads:
+            libxdp, every = _run_time_typing(project)
+            if every or (libxdp and strip_question_mark(site.section or "")[0].startswith("xdp")):
+                return True  # a loader of objects named at run time types their programs
     if loaders or did_you_mean(site.section or "", target):
         return False
     return not any(
@@ -362,6 +373,74 @@ def _libxdp_sections(project: Project) -> frozenset[str]:
                       for m in _LIBXDP_SECTION_OPEN.finditer(data)}  # fmt: skip
         found = project.memo["libxdp-sections"] = frozenset(names)
     return found  # type: ignore[return-value]
+
+
+# Loaders that open an object whose file name comes at run time (an argument, a test
+# description) and type its programs themselves, so libbpf's table types none of them:
+# * libxdp: xdp_program__open_file(PATH, SECTION, ...) or xdp_program__create() with
+#   `.open_filename` and `.prog_name` (xdp-tools headers/xdp/libxdp.h, struct
+#   xdp_program_opts), none of them a literal (a literal section or name picks that program
+#   only: _libxdp_sections); libxdp loads XDP programs only and sets BPF_PROG_TYPE_XDP on
+#   them (libxdp.c xdp_program__attach_single());
+# * libbpf: bpf_object__open(PATH) / bpf_object__open_file(PATH, ...) and, in a
+#   bpf_object__for_each_program() loop, bpf_program__set_type() on each program from
+#   something other than its section name (libbpf.c bpf_object_load_prog() then needs no
+#   type from the name; bpftool's `prog load` derives it from bpf_program__section_name()
+#   and still fails on unknown names, so a loop that reads the name does not count).
+# (Patterns, not compiled ones: re compiles them on first use, so a run that never needs
+# them never pays for them.)
+_LIBXDP_RUN_TIME_OPEN = (
+    rb'\bxdp_program__open_file\s*\(\s*[^"\s,()][^,;]*,\s*[^"\s]|\.open_filename\s*=\s*[^"\s,]'
+)
+# A literal program or section for libxdp to pick: that one only is loaded (see
+# _libxdp_sections), not any program of the object.
+_LIBXDP_LITERAL_PICK = rb'\.prog_name\s*=\s*"'
+_LIBBPF_RUN_TIME_OPEN = rb'\bbpf_object__open(?:_file)?\s*\(\s*[^"\s,()]'
+_EACH_PROGRAM = rb"\bbpf_object__for_each_program\s*\("
+
+
+def _run_time_typing(project: Project) -> tuple[bool, bool]:
+    """(libxdp, libbpf): whether a C loader of the project opens objects named at run time
+    and types their programs itself (see _LIBXDP_RUN_TIME_OPEN), through libxdp (XDP
+    programs) or through libbpf (every program of the object). A source no loader or command
+    names is taken to be loaded by it."""
+    found = project.memo.get("run-time-typing")
+    if found is None:
+        libxdp = every = False
+        for path, data in project.files.items():
+            if not (path.endswith(".c") or is_cpp(path)) or b"open" not in data:
+                continue
+            if b"LIBBPF_API" in data or _BPFTOOL_SKELETON in data[:256]:
+                continue  # libbpf itself, or a generated skeleton
+            if (
+                b"xdp_program__" in data
+                and re.search(_LIBXDP_RUN_TIME_OPEN, data)
+                and not re.search(_LIBXDP_LITERAL_PICK, data)
+            ):
+                libxdp = True
+            if b"bpf_program__set_type" in data and re.search(_LIBBPF_RUN_TIME_OPEN, data):
+                every = every or _types_each_program(data)
+        found = project.memo["run-time-typing"] = (libxdp, every)
+    return found  # type: ignore[return-value]
+
+
+def _types_each_program(data: bytes) -> bool:
+    """Whether a bpf_object__for_each_program() loop body sets each program's type without
+    reading the program's section name (the loop's braces matched, not its statements)."""
+    for m in re.finditer(_EACH_PROGRAM, data):
+        brace = data.find(b"{", m.end())
+        if brace < 0:
+            continue
+        depth, i = 0, brace
+        while i < len(data):
+            depth += {123: 1, 125: -1}.get(data[i], 0)
+            if depth == 0:
+                break
+            i += 1
+        body = data[brace:i]
+        if b"bpf_program__set_type" in body and b"section_name" not in body:
+            return True
+    return False
 
 
 # iproute2's include/bpf_elf.h: "a contract between the application and the BPF loader in
@@ -812,10 +891,10 @@ _LOAD_CALL = re.compile(
 )
 
 
-def _command_loads(project: Project, bpf_path: str) -> list[CommandLoad]:
+def _command_loads(project: Project, bpf_path: str, shelled: bool = False) -> list[CommandLoad]:
     from secl.analysis.builds import command_loads
 
-    return command_loads(project, bpf_path)
+    return command_loads(project, bpf_path, shelled)
 
 
 def _may_load_object(project: Project, bpf_path: str, loader: str) -> bool:

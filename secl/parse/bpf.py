@@ -88,9 +88,14 @@ def extract_sites(path: str, data: bytes, tree=None) -> list[SectionSite]:
                 continue  # in a comment, a string, or part of a longer token
             if node.parent is not None and node.parent.type in _DEFINES:
                 continue  # `#define SEC(name) ...`: the macro's own name
-            site = _site(path, data, node, name, positions, guard, root, branches)
+            # A macro named `section` that the file defines to the attribute (`#define
+            # section(n) __attribute__((section(n), used))`) is a SEC-like macro of its own.
+            alias = name == "section" and pattern is not _HIT
+            site = _site(path, data, node, name, positions, guard, root, branches, alias)
             if site is not None:
                 sites.append(site)
+            elif name == "section" and pattern is _HIT:
+                seen.discard(start)  # not in an attribute: the alias pass may read it
         new = {a for a in aliases if a not in SECTION_MACROS}
         if not new or pattern is not _HIT:
             break
@@ -115,8 +120,9 @@ def _site(
     guard: Node | None,
     root: Node,
     branches: bool = True,
+    alias: bool = False,
 ) -> SectionSite | None:
-    if name == "section" and not _in_attribute(ident, data, root):
+    if name == "section" and not alias and not _in_attribute(ident, data, root):
         return None
     clean = _clean_pieces(ident, data, positions)
     if clean is not None:
@@ -130,7 +136,7 @@ def _site(
         pieces, close = _pieces(stream, data, positions)
         if close is None or not pieces:
             return None
-    if name == "section":
+    if name == "section" and not alias:
         # Finish the enclosing __attribute__((...)) before reading what it decorates.
         _closing(stream, "(", ")", depth=2)
     decorated = _decorated_clean(ident, data, root)
