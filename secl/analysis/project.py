@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import partial
 
 from secl.facts import SectionSite
 from secl.files import is_cpp
@@ -55,24 +56,13 @@ class Project:
     def absolute(self, path: str) -> str:
         """`os.path.abspath(path)` for the run, remembered (the rules ask it thousands of
         times, each a `getcwd` system call and a normalisation)."""
-        found = self._absolute.get(path)
-        if found is None:
-            found = self._absolute[path] = os.path.normpath(os.path.join(self._cwd, path))
-        return found
+        return _absolute(self._cwd, self._absolute, path)
 
     def absolute_paths(self) -> Callable[[str], str]:
         """`absolute` for a record the project's memo keeps: it shares the paths but holds
         no reference to the project (the bound method would make a cycle through the memo,
         keeping every tree of the run alive until the cyclic collector ran)."""
-        cwd, known = self._cwd, self._absolute
-
-        def absolute(path: str) -> str:
-            found = known.get(path)
-            if found is None:
-                found = known[path] = os.path.normpath(os.path.join(cwd, path))
-            return found
-
-        return absolute
+        return partial(_absolute, self._cwd, self._absolute)
 
     def tree(self, path: str) -> Tree:
         """The tree of `path`, parsed once per run whichever stage asks first."""
@@ -131,3 +121,11 @@ class Project:
     @property
     def programs(self) -> list[SectionSite]:
         return [s for s in self.sites if s.kind == "program" and not s.template]
+
+
+def _absolute(cwd: str, known: dict[str, str], path: str) -> str:
+    """`os.path.abspath(path)` run in `cwd`, remembered in `known`."""
+    found = known.get(path)
+    if found is None:
+        found = known[path] = os.path.normpath(os.path.join(cwd, path))
+    return found

@@ -10,7 +10,7 @@ or Python file is parsed only if it names one of the libraries. Vendored code (`
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from secl.files import SKIP_DIRS, Exclusion, _read_bounded, link_kept
@@ -227,40 +227,34 @@ def assemble(results: list[tuple[str, object]]) -> LoaderScan:
 def _wanted(name: str, data: bytes) -> bool:
     """Whether a candidate that is not a manifest is worth reading as code: its language's
     byte prefilter."""
-    if name.endswith(".go"):
-        from secl.loaders import golang
-
-        return golang.is_go_loader(data)
-    if name.endswith(".rs"):
-        from secl.loaders import rust
-
-        return rust.is_rust_loader(data)
-    if name.endswith(".py"):
-        from secl.loaders import python
-
-        return python.is_python_loader(data)
-    from secl.loaders import build
-
-    return build.is_build_loader(data)
+    return _language(name)[0](data)
 
 
 def _read_code(path: str, name: str, data: bytes) -> FileLoaders | None:
     """What a candidate `_wanted` keeps says, read by its language's reader."""
+    return _language(name)[1](path, data)
+
+
+def _language(
+    name: str,
+) -> tuple[Callable[[bytes], bool], Callable[[str, bytes], FileLoaders | None]]:
+    """(byte prefilter, reader) of a loader candidate by its name: Go, Rust, Python, else a
+    build file (each module imported on first use)."""
     if name.endswith(".go"):
         from secl.loaders import golang
 
-        return golang.extract_go(path, data)
+        return golang.is_go_loader, golang.extract_go
     if name.endswith(".rs"):
         from secl.loaders import rust
 
-        return rust.extract_rust(path, data)
+        return rust.is_rust_loader, rust.extract_rust
     if name.endswith(".py"):
         from secl.loaders import python
 
-        return python.extract_python(path, data)
+        return python.is_python_loader, python.extract_python
     from secl.loaders import build
 
-    return build.extract_build(path, data)
+    return build.is_build_loader, build.extract_build
 
 
 # Every package a version is ever asked for (PACKAGES), as bytes.
